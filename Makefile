@@ -1,0 +1,46 @@
+# Two commands set everything up: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)
+export M5_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: run test ui bench clean help
+
+help:
+	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store"
+	@echo "make test   - set up .venv with dev extras and run the test suite"
+	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
+	@echo "make bench  - full-scale benchmark of raw -> features against mlforecast and pandas"
+	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/m5 run
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+ui: $(VENV)/.installed
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_features.py
+
+clean:
+	rm -rf data/warehouse data/dagster data/mlflow data/tmp

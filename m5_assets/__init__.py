@@ -1,0 +1,1 @@
+"""Dagster code location for the m5-forecasting platform."""

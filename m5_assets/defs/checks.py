@@ -1,0 +1,89 @@
+"""Asset checks: data-quality rules of ``m5_assets.validation`` run against the warehouse.
+
+Raw and long-table checks are blocking: when one fails, nothing downstream is materialized in
+that run. A failed check's description names the file, the column and the rule, and its
+metadata shows a few offending rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from m5_assets.defs.features import features
+from m5_assets.defs.long_table import sales_long
+from m5_assets.defs.raw import raw_calendar, raw_sales, raw_sell_prices
+from m5_assets.defs.resources import M5Data
+from m5_assets.features.catalog import FEATURES
+from m5_assets.validation import feature_rules, long_rules, raw_rules
+from m5_assets.validation.violations import Violation, describe
+
+
+def result_from(violations: list[Violation]) -> dg.AssetCheckResult:
+    """Passed when nothing is broken; otherwise failed with every violation spelled out."""
+    if not violations:
+        return dg.AssetCheckResult(passed=True, metadata={"offending_rows": 0})
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="\n".join(v.message() for v in violations)[:4000],
+        metadata={
+            "offending_rows": sum(v.count for v in violations),
+            "violations": dg.MetadataValue.md(describe(violations)),
+        },
+    )
+
+
+def _raw_rule_check(asset, name: str, rule: Callable, tables: tuple[str, ...], description: str):
+    """A blocking check that applies ``rule`` to the typed raw tables named in ``tables``."""
+    others = [t for t in tables if t != asset.key.path[-1]]
+
+    @dg.asset_check(
+        asset=asset, name=name, blocking=True, description=description,
+        additional_deps=[dg.AssetKey(t) for t in others],
+    )  # fmt: skip
+    def _check(m5_data: M5Data) -> dg.AssetCheckResult:
+        con = m5_data.connect()
+        return result_from(rule(con, *[m5_data.raw_table(t) for t in tables]))
+
+    return _check
+
+
+raw_checks = [
+    _raw_rule_check(raw_calendar, "values_valid", raw_rules.calendar_values, ("raw_calendar",),
+                    "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names"),
+    _raw_rule_check(raw_calendar, "days_continuous", raw_rules.calendar_continuous, ("raw_calendar",),
+                    "dates are consecutive days and d_<k> counts up by one with them"),
+    _raw_rule_check(raw_sales, "units_valid", raw_rules.sales_units_valid, ("raw_sales",),
+                    "every units cell is present and a non-negative integer"),
+    _raw_rule_check(raw_sales, "ids_consistent", raw_rules.sales_ids_consistent, ("raw_sales",),
+                    "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest"),
+    _raw_rule_check(raw_sales, "calendar_covers_sales", raw_rules.calendar_covers_sales, ("raw_sales", "raw_calendar"),
+                    "every sales day is in the calendar, and every state has a SNAP column"),
+    _raw_rule_check(raw_sell_prices, "prices_valid", raw_rules.prices_values, ("raw_sell_prices",),
+                    "prices present and positive, one per store, item and week"),
+    _raw_rule_check(raw_sell_prices, "keys_known", raw_rules.prices_keyed, ("raw_sell_prices", "raw_sales", "raw_calendar"),
+                    "every price belongs to a store-item pair of the sales file and a week of the calendar"),
+]  # fmt: skip
+
+
+@dg.asset_check(
+    asset=sales_long, blocking=True, additional_deps=[raw_sales],
+    description="one row per series and day of the sales file, units never null, prices positive",
+)  # fmt: skip
+def sales_long_complete(m5_data: M5Data) -> dg.AssetCheckResult:
+    con = m5_data.connect()
+    return result_from(long_rules.grid_complete(con, m5_data.table("sales_long"), m5_data.table("raw_sales")))
+
+
+@dg.asset_check(
+    asset=features, blocking=True,
+    description="every feature column holds values within its catalog rule (range, nulls)",
+)  # fmt: skip
+def features_within_catalog_rules(m5_data: M5Data) -> dg.AssetCheckResult:
+    con = m5_data.connect()
+    return result_from(feature_rules.catalog_violations(con, m5_data.table("features"), FEATURES))
+
+
+checks = [*raw_checks, sales_long_complete, features_within_catalog_rules]

@@ -1,0 +1,64 @@
+"""The offline feature store and its catalog."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from m5_assets.defs.metadata import table_metadata
+from m5_assets.defs.resources import M5Data
+from m5_assets.features.build import build_features
+from m5_assets.features.catalog import FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, catalog_frame
+from m5_assets.warehouse import write_with
+
+_DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
+_DESCRIPTIONS |= {
+    "id": "series id (key)",
+    "date": "day (key)",
+    LABEL_COLUMN: "label: units sold that day; null for the days after the data",
+}
+
+
+@dg.asset(
+    group_name="features",
+    kinds={"pandas", "parquet"},
+    description="Every feature declared once: name, description, dtype, family, entity, version, rule.",
+)
+def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
+    frame = catalog_frame()
+    target = m5_data.table("feature_catalog")
+    write_with(target, lambda partial: frame.to_parquet(partial, index=False))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "features_per_family": dg.MetadataValue.md(frame.groupby("family").size().to_frame("features").to_markdown()),
+            "catalog": dg.MetadataValue.md(frame[["name", "family", "dtype", "rule", "description"]].to_markdown(index=False)),
+            "path": dg.MetadataValue.path(str(target)),
+        }
+    )
+
+
+@dg.asset(
+    group_name="features",
+    kinds={"numpy", "parquet"},
+    deps=["sales_long", "raw_calendar", "raw_sell_prices", feature_catalog],
+    description=(
+        f"Offline feature store: one row per series and day, keys {KEY_COLUMNS}, label "
+        f"'{LABEL_COLUMN}', and every catalog feature. Units enter only lagged by at least "
+        f"{MIN_LAG} days, so the rows of a forecast issued on day D (D .. D+{HORIZON - 1}) use no "
+        f"sale dated on or after D. Runs {HORIZON} days past the last sales day."
+    ),
+)
+def features(m5_data: M5Data) -> dg.MaterializeResult:
+    con = m5_data.connect()
+    target = m5_data.table("features")
+    stats = build_features(con, m5_data.table("sales_long"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"), target)
+    metadata = table_metadata(con, target, _DESCRIPTIONS, preview_columns=16)
+    metadata.update(
+        {
+            "features": len(FEATURES),
+            "last_sales_date": str(stats.last_sales_date.date()),
+            "future_days": (stats.last_date - stats.last_sales_date).days,
+            "catalog_version": FEATURES[0].version,
+        }
+    )
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,45 @@
+"""Metadata every asset shows in the UI: rows, schema, date range, file size, a preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from m5_assets.warehouse import parquet_summary
+
+
+def column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
+    descriptions = descriptions or {}
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name)) for f in schema]
+    )
+
+
+def table_metadata(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    descriptions: dict[str, str] | None = None,
+    preview_columns: int = 12,
+) -> dict:
+    """Standard metadata of a warehouse table read back from its Parquet file."""
+    summary = parquet_summary(path)
+    scan = f"read_parquet('{path}')"
+    preview = con.sql(f"SELECT * FROM {scan} LIMIT 5").df().iloc[:, :preview_columns]
+    metadata = {
+        "dagster/row_count": summary["rows"],
+        "dagster/column_schema": column_schema(summary["schema"], descriptions),
+        "path": dg.MetadataValue.path(str(path)),
+        "size_mb": round(summary["bytes"] / 2**20, 2),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+    }
+    names = summary["schema"].names
+    if "id" in names:
+        metadata["series"] = con.sql(f"SELECT count(DISTINCT id) FROM {scan}").fetchall()[0][0]
+    if "date" in names:
+        first, last = con.sql(f"SELECT min(date), max(date) FROM {scan}").fetchall()[0]
+        metadata["first_date"] = str(first)
+        metadata["last_date"] = str(last)
+    return metadata

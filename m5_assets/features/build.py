@@ -1,0 +1,180 @@
+"""Build the offline feature store from the long table, the calendar and the prices.
+
+The long table is read once as a dense series-by-day matrix of units (it is stored ordered by
+series, then day), features are computed a block of series at a time, and each block is
+appended to one Parquet file that is published atomically at the end. The grid runs up to
+``HORIZON`` calendar days past the last sales day, so that the rows a forecast of the days just
+after the data needs exist already (their label, ``units``, is null).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from m5_assets.features.calendar import calendar_features, event_features
+from m5_assets.features.catalog import FEATURES, HORIZON, LAGS, MIN_LAG, WINDOWS
+from m5_assets.features.price import price_features
+from m5_assets.features.windows import lag, rolling_mean, rolling_std
+from m5_assets.warehouse import scalar, write_with
+
+ROWS_PER_BLOCK = 2_000_000
+_ARROW_TYPES = {"float32": pa.float32(), "int8": pa.int8(), "int16": pa.int16()}
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """Everything the builder needs, as dense arrays aligned on series and feature days."""
+
+    series: pd.DataFrame  # one row per series, ordered by id, with state_idx
+    dates: pd.DatetimeIndex  # feature days: the sales days, then up to HORIZON more
+    n_sales_days: int
+    units: np.ndarray  # series x feature days, NaN after the last sales day
+    price: np.ndarray  # series x feature days, NaN before release
+    snap_by_state: np.ndarray  # states x feature days
+    day_features: dict[str, np.ndarray]  # calendar and event features per feature day
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    rows: int
+    series: int
+    first_date: pd.Timestamp
+    last_date: pd.Timestamp
+    last_sales_date: pd.Timestamp
+
+
+def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path) -> FeatureInputs:
+    """Read the long table as a matrix and line calendar, SNAP and prices up with it."""
+    long_scan = f"read_parquet('{sales_long}')"
+    first, last, n_sales_days = con.sql(f"SELECT min(date), max(date), count(DISTINCT date) FROM {long_scan}").fetchall()[0]
+    series = con.sql(
+        f"SELECT id, item_id, dept_id, cat_id, store_id, state_id FROM {long_scan} WHERE date = DATE '{first}'"
+    ).df()
+    units = con.sql(f"SELECT units FROM {long_scan}").fetchnumpy()["units"]
+    if len(units) != len(series) * n_sales_days or not series["id"].is_monotonic_increasing:
+        raise ValueError(
+            f"{sales_long}: expected a complete grid ordered by id and date "
+            f"({len(series)} series x {n_sales_days} days), found {len(units)} rows"
+        )
+
+    cal = con.sql(f"SELECT * FROM read_parquet('{calendar}') ORDER BY date").df()
+    cal["date"] = pd.to_datetime(cal["date"])
+    end = min(pd.Timestamp(last) + pd.Timedelta(days=HORIZON), cal["date"].max())
+    in_grid = (cal["date"] >= pd.Timestamp(first)) & (cal["date"] <= end)
+    days = cal[in_grid].reset_index(drop=True)
+
+    grid = np.full((len(series), len(days)), np.nan)
+    grid[:, :n_sales_days] = np.asarray(units, dtype=np.float64).reshape(len(series), n_sales_days)
+
+    states = sorted(series["state_id"].unique())
+    series["state_idx"] = series["state_id"].map({s: k for k, s in enumerate(states)})
+    snap_by_state = np.stack([days[f"snap_{s}"].to_numpy(np.int8) for s in states])
+
+    day_features = calendar_features(pd.DatetimeIndex(days["date"]))
+    events = event_features(cal["event_type_1"])
+    day_features.update({name: values[in_grid.to_numpy()] for name, values in events.items()})
+
+    return FeatureInputs(
+        series=series,
+        dates=pd.DatetimeIndex(days["date"]),
+        n_sales_days=int(n_sales_days),
+        units=grid,
+        price=_daily_prices(con, prices, series, days["wm_yr_wk"].to_numpy()),
+        snap_by_state=snap_by_state,
+        day_features=day_features,
+    )
+
+
+def _daily_prices(con, prices: Path, series: pd.DataFrame, day_weeks: np.ndarray) -> np.ndarray:
+    """Series x day matrix of each day's weekly price (NaN where the week has no price)."""
+    weeks = np.unique(day_weeks)
+    keys = series[["store_id", "item_id"]].assign(series_idx=np.arange(len(series)))
+    week_index = pd.DataFrame({"wm_yr_wk": weeks, "week_idx": np.arange(len(weeks))})
+    con.register("price_series_keys", keys)
+    con.register("price_week_index", week_index)
+    rows = con.sql(
+        f"""SELECT k.series_idx, w.week_idx, p.sell_price FROM read_parquet('{prices}') p
+            JOIN price_series_keys k USING (store_id, item_id) JOIN price_week_index w USING (wm_yr_wk)"""
+    ).fetchnumpy()
+    con.unregister("price_series_keys")
+    con.unregister("price_week_index")
+    by_week = np.full((len(series), len(weeks)), np.nan)
+    by_week[rows["series_idx"], rows["week_idx"]] = rows["sell_price"]
+    return by_week[:, np.searchsorted(weeks, day_weeks)]
+
+
+def series_features(units: np.ndarray, price: np.ndarray) -> dict[str, np.ndarray]:
+    """Lag, rolling and price features of a block of series (series x days matrices)."""
+    out = {f"units_lag_{k}": lag(units, k) for k in LAGS}
+    for w in WINDOWS:
+        out[f"roll_mean_{w}"] = lag(rolling_mean(units, w), MIN_LAG)
+        out[f"roll_std_{w}"] = lag(rolling_std(units, w), MIN_LAG)
+    out.update(price_features(price))
+    return out
+
+
+def _arrow_column(values: np.ndarray, dtype: str) -> pa.Array:
+    """NaN becomes null; integer columns keep their width."""
+    flat = np.ravel(values)
+    if dtype == "float32":
+        return pa.array(flat.astype(np.float32), from_pandas=True)
+    missing = np.isnan(flat) if flat.dtype.kind == "f" else None
+    filled = np.nan_to_num(flat) if missing is not None else flat
+    return pa.array(filled.astype(dtype), type=_ARROW_TYPES[dtype], mask=missing)
+
+
+def _categorical(codes: np.ndarray, categories: np.ndarray, n_days: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(np.repeat(codes, n_days).astype(np.int32)), pa.array(categories))
+
+
+def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
+    """The feature table of the series in ``rows``: keys, label, then every catalog feature."""
+    block = inputs.series.iloc[rows]
+    n_days = len(inputs.dates)
+    computed = series_features(inputs.units[rows], inputs.price[rows])
+    computed["snap"] = inputs.snap_by_state[block["state_idx"].to_numpy()]
+    for name, per_day in inputs.day_features.items():
+        computed[name] = np.tile(per_day, len(block))
+
+    columns: dict[str, pa.Array] = {}
+    for name in ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id"):
+        categories, codes = np.unique(inputs.series[name].to_numpy(), return_inverse=True)
+        columns[name] = _categorical(codes[rows], categories, n_days)
+    columns["date"] = pa.array(np.tile(inputs.dates.to_numpy("datetime64[D]"), len(block)))
+    columns["units"] = _arrow_column(inputs.units[rows], "float32")
+    for spec in FEATURES:
+        if spec.family != "ids":
+            columns[spec.name] = _arrow_column(computed[spec.name], spec.dtype)
+    return pa.table(columns)
+
+
+def build_features(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, target: Path) -> FeatureStats:
+    """Compute every catalog feature for every series and feature day into ``target``."""
+    inputs = load_inputs(con, sales_long, calendar, prices)
+    n_series = len(inputs.series)
+    per_block = max(1, ROWS_PER_BLOCK // len(inputs.dates))
+
+    def write(partial: Path) -> None:
+        writer = None
+        for start in range(0, n_series, per_block):
+            table = feature_block(inputs, slice(start, start + per_block))
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=len(table))
+        writer.close()
+
+    write_with(target, write)
+    return FeatureStats(
+        rows=n_series * len(inputs.dates),
+        series=n_series,
+        first_date=inputs.dates[0],
+        last_date=inputs.dates[-1],
+        last_sales_date=inputs.dates[inputs.n_sales_days - 1],
+    )

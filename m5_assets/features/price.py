@@ -1,0 +1,22 @@
+"""Price features from a series-by-day matrix of shelf prices (NaN before release).
+
+Prices are planned ahead, so the price of the day itself is known when forecasting it (M5 ships
+prices for the forecast weeks); everything else here looks only at earlier days.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from m5_assets.features.windows import lag, trailing_nanmean
+
+
+def price_features(price: np.ndarray) -> dict[str, np.ndarray]:
+    """Current price, change versus a week earlier, momentum versus 28 days, relative to usual."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "sell_price": price,
+            "price_change_1w": price / lag(price, 7) - 1.0,
+            "price_momentum_4w": price / trailing_nanmean(price, 28),
+            "price_relative_usual": price / trailing_nanmean(price, None),
+        }

@@ -1,0 +1,38 @@
+"""Every run-time path derives from one setting, ``M5_DATA_DIR`` (default ``./data``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "M5_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where the pipeline reads raw files and writes everything it produces."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+
+def data_paths(root: str | os.PathLike | None = None) -> DataPaths:
+    """Resolve the data folder from the argument, else ``$M5_DATA_DIR``, else ``./data``."""
+    chosen = root if root is not None else os.environ.get(DATA_DIR_ENV, "data")
+    return DataPaths(Path(chosen).expanduser().resolve())

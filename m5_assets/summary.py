@@ -1,0 +1,32 @@
+"""The short report ``m5 run`` prints after a run: rows, series, dates, checks, where outputs are."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from m5_assets.settings import DataPaths
+
+_SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
+
+
+def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: float) -> None:
+    status = "succeeded" if result.success else "FAILED"
+    print(f"\nrun {result.run_id} {status} in {seconds:.1f}s\n")
+    print(f"{'asset':20s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
+    for event in result.get_asset_materialization_events():
+        meta = {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN}
+        print(
+            f"{event.asset_key.to_user_string():20s} {meta.get('dagster/row_count', ''):>12,} "
+            f"{meta.get('series', ''):>8} {meta.get('first_date', ''):>11} {meta.get('last_date', ''):>11} "
+            f"{meta.get('size_mb', ''):>8}"
+        )
+    evaluations = result.get_asset_check_evaluations()
+    passed = sum(e.passed for e in evaluations)
+    print(f"\nchecks: {passed} of {len(evaluations)} passed")
+    for e in evaluations:
+        if not e.passed:
+            print(f"  FAILED {e.asset_key.to_user_string()}.{e.check_name}:\n    " + (e.description or "").replace("\n", "\n    "))
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()[:2000]}")
+    print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")

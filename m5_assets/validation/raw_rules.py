@@ -1,0 +1,146 @@
+"""Content rules on the typed raw tables (Parquet copies of the Kaggle files).
+
+Each function takes a DuckDB connection and the tables' Parquet paths and returns the rules
+broken, as :class:`Violation` values naming the original file, the column and the rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from m5_assets.warehouse import scalar
+from m5_assets.validation.schemas import CALENDAR_SCHEMA, PRICES_SCHEMA, schema_violations
+from m5_assets.validation.violations import MAX_EXAMPLES, Violation
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A typed raw table and the name of the file it came from (used in messages)."""
+
+    parquet: Path
+    file: str
+
+    def scan(self) -> str:
+        return f"read_parquet('{self.parquet}')"
+
+
+def _sql_violation(con, table: RawTable, column: str, rule: str, where: str, select: str, source: str | None = None):
+    """Count rows of ``source`` (default: the table) matching ``where``; a violation if any."""
+    source = source or table.scan()
+    count = scalar(con, f"SELECT count(*) FROM {source} WHERE {where}")
+    if not count:
+        return []
+    examples = con.sql(f"SELECT {select} FROM {source} WHERE {where} LIMIT {MAX_EXAMPLES}").df()
+    return [Violation(table.file, column, rule, int(count), examples)]
+
+
+def _day_columns(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[str]:
+    return [c for c in con.sql(f"SELECT * FROM {sales.scan()} LIMIT 0").columns if c.startswith("d_")]
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+
+def calendar_values(con: duckdb.DuckDBPyConnection, calendar: RawTable) -> list[Violation]:
+    """Types, ranges, uniqueness and event-column pairing of the calendar (pandera)."""
+    frame = con.sql(f"SELECT * FROM {calendar.scan()}").df()
+    return schema_violations(CALENDAR_SCHEMA, frame, calendar.file)
+
+
+def calendar_continuous(con: duckdb.DuckDBPyConnection, calendar: RawTable) -> list[Violation]:
+    """Dates follow each other day by day and ``d_k`` counts up by one with them."""
+    ordered = f"""(SELECT date, d,
+        date - lag(date) OVER (ORDER BY date) AS day_step,
+        CAST(substr(d, 3) AS INTEGER) - lag(CAST(substr(d, 3) AS INTEGER)) OVER (ORDER BY date) AS d_step,
+        lag(date) OVER (ORDER BY date) AS previous_date
+        FROM {calendar.scan()} WHERE date IS NOT NULL AND regexp_matches(d, '^d_[0-9]+$'))"""
+    return _sql_violation(
+        con, calendar, "date", "dates must be consecutive days (no gaps or repeats)",
+        "day_step <> 1", "previous_date, date, d", ordered,
+    ) + _sql_violation(
+        con, calendar, "d", "d_<k> must increase by exactly one from each day to the next",
+        "day_step = 1 AND d_step <> 1", "previous_date, date, d", ordered,
+    )  # fmt: skip
+
+
+# --- sales ----------------------------------------------------------------------------------
+
+
+def sales_units_valid(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[Violation]:
+    """Every units cell is present and non-negative (integrality is enforced on read)."""
+    long = f"(SELECT * FROM {sales.scan()} UNPIVOT INCLUDE NULLS (units FOR d IN (COLUMNS('^d_[0-9]+$'))))"
+    found = []
+    for rule, where in (
+        ("units must be present (no empty cells)", "units IS NULL"),
+        ("units must be non-negative integers", "units < 0"),
+    ):
+        for v in _sql_violation(con, sales, "d_*", rule, where, "id, d, units", long):
+            column = ", ".join(sorted(set(v.examples["d"]), key=lambda d: int(d[2:])))
+            found.append(Violation(v.file, column, v.rule, v.count, v.examples))
+    return found
+
+
+def sales_ids_consistent(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[Violation]:
+    """Ids are unique and agree with their parts; the hierarchy prefixes nest."""
+    dup = f"(SELECT id, count(*) AS copies FROM {sales.scan()} GROUP BY id HAVING count(*) > 1)"
+    found = _sql_violation(con, sales, "id", "id must be unique", "true", "id, copies", dup)
+    rules = [
+        ("id", "id must equal item_id + '_' + store_id + '_validation' or '_evaluation'",
+         "id IS NULL OR id NOT IN (item_id || '_' || store_id || '_validation', item_id || '_' || store_id || '_evaluation')",
+         "id, item_id, store_id"),
+        ("item_id", "item_id must start with its dept_id + '_'",
+         "item_id IS NULL OR dept_id IS NULL OR NOT starts_with(item_id, dept_id || '_')", "id, item_id, dept_id"),
+        ("dept_id", "dept_id must start with its cat_id + '_'",
+         "dept_id IS NULL OR cat_id IS NULL OR NOT starts_with(dept_id, cat_id || '_')", "id, dept_id, cat_id"),
+        ("store_id", "store_id must start with its state_id + '_'",
+         "store_id IS NULL OR state_id IS NULL OR NOT starts_with(store_id, state_id || '_')", "id, store_id, state_id"),
+    ]  # fmt: skip
+    for column, rule, where, select in rules:
+        found += _sql_violation(con, sales, column, rule, where, select)
+    return found
+
+
+def calendar_covers_sales(con: duckdb.DuckDBPyConnection, sales: RawTable, calendar: RawTable) -> list[Violation]:
+    """Every sales day is a calendar day, and every sales state has a SNAP column."""
+    days = pd.DataFrame({"d": _day_columns(con, sales)})
+    con.register("sales_days", days)
+    found = _sql_violation(
+        con, sales, "d_*", f"every sales day must appear in column 'd' of {calendar.file}",
+        f"d NOT IN (SELECT d FROM {calendar.scan()} WHERE d IS NOT NULL)", "d", "sales_days",
+    )  # fmt: skip
+    con.unregister("sales_days")
+    snap_columns = {c for c in con.sql(f"SELECT * FROM {calendar.scan()} LIMIT 0").columns if c.startswith("snap_")}
+    states = con.sql(f"SELECT DISTINCT state_id FROM {sales.scan()} WHERE state_id IS NOT NULL ORDER BY 1").df()
+    missing = states[~("snap_" + states["state_id"]).isin(snap_columns)]
+    if len(missing):
+        found.append(
+            Violation(calendar.file, "snap_<state>", "every state in the sales file needs a SNAP column", len(missing), missing)
+        )
+    return found
+
+
+# --- prices ---------------------------------------------------------------------------------
+
+
+def prices_values(con: duckdb.DuckDBPyConnection, prices: RawTable) -> list[Violation]:
+    """Prices are positive and present, one per store, item and week (pandera)."""
+    frame = con.sql(f"SELECT * FROM {prices.scan()}").df()
+    return schema_violations(PRICES_SCHEMA, frame, prices.file)
+
+
+def prices_keyed(con: duckdb.DuckDBPyConnection, prices: RawTable, sales: RawTable, calendar: RawTable) -> list[Violation]:
+    """Each price belongs to a store-item pair of the sales file and a week of the calendar."""
+    pairs = f"(SELECT DISTINCT store_id, item_id FROM {sales.scan()})"
+    return _sql_violation(
+        con, prices, "store_id, item_id", f"store-item pair must exist in {sales.file}",
+        f"(store_id, item_id) NOT IN (SELECT (store_id, item_id) FROM {pairs})",
+        "store_id, item_id, wm_yr_wk, sell_price",
+    ) + _sql_violation(
+        con, prices, "wm_yr_wk", f"week must exist in column 'wm_yr_wk' of {calendar.file}",
+        f"wm_yr_wk NOT IN (SELECT DISTINCT wm_yr_wk FROM {calendar.scan()} WHERE wm_yr_wk IS NOT NULL)",
+        "store_id, item_id, wm_yr_wk, sell_price",
+    )  # fmt: skip

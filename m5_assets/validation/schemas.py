@@ -1,0 +1,70 @@
+"""Pandera schemas for the raw tables that fit comfortably in memory (calendar, prices).
+
+Types are enforced when the CSV is read (see ``m5_assets.ingest``), so these schemas check
+values only and leave dtypes unchecked.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from m5_assets.validation.violations import Violation
+
+CALENDAR_SCHEMA = pa.DataFrameSchema(
+    {
+        "date": pa.Column(nullable=False, unique=True),
+        "wm_yr_wk": pa.Column(None, pa.Check.gt(0), nullable=False),
+        "wday": pa.Column(None, pa.Check.in_range(1, 7), nullable=False),
+        "month": pa.Column(None, pa.Check.in_range(1, 12), nullable=False),
+        "year": pa.Column(nullable=False),
+        "d": pa.Column(None, pa.Check.str_matches(r"^d_[0-9]+$"), nullable=False, unique=True),
+        r"snap_\w+": pa.Column(None, pa.Check.isin([0, 1]), nullable=False, regex=True),
+    },
+    checks=[
+        pa.Check(
+            lambda df: df["event_name_1"].isna() == df["event_type_1"].isna(),
+            name="event_type_1 is given exactly when event_name_1 is",
+        ),
+        pa.Check(
+            lambda df: df["event_name_2"].isna() == df["event_type_2"].isna(),
+            name="event_type_2 is given exactly when event_name_2 is",
+        ),
+    ],
+    strict=False,
+)
+
+PRICES_SCHEMA = pa.DataFrameSchema(
+    {
+        "store_id": pa.Column(nullable=False),
+        "item_id": pa.Column(nullable=False),
+        "wm_yr_wk": pa.Column(nullable=False),
+        "sell_price": pa.Column(None, pa.Check.gt(0), nullable=False),
+    },
+    unique=["store_id", "item_id", "wm_yr_wk"],
+    report_duplicates="exclude_first",
+    strict=False,
+)
+
+
+def schema_violations(schema: pa.DataFrameSchema, frame: pd.DataFrame, file: str) -> list[Violation]:
+    """Validate ``frame`` lazily and report each failed (column, check) once with examples."""
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+        violations = []
+        # A failed multi-column uniqueness check is reported once per column; keep one.
+        unique_check = cases["check"] == "multiple_fields_uniqueness"
+        cases = pd.concat([cases[~unique_check], cases[unique_check].drop_duplicates(subset=["index"]).assign(column=None)])
+        for (column, check), rows in cases.groupby(["column", "check"], dropna=False, sort=False):
+            index = pd.to_numeric(rows["index"], errors="coerce").dropna().astype(int)
+            if len(index):
+                examples = frame.loc[index.head(5)].reset_index(names="row")
+            else:
+                examples = rows[["failure_case"]].head(5)
+            column_name = column if isinstance(column, str) else ", ".join(schema.unique or [])
+            violations.append(Violation(file, column_name or "(table)", str(check), len(rows), examples))
+        return violations
+    return []

@@ -1,0 +1,78 @@
+"""The warehouse: Parquet tables under ``$M5_DATA_DIR/warehouse``, written atomically.
+
+Every table is one folder; an unpartitioned table is ``<name>/data.parquet`` and a partitioned
+one ``<name>/<key>=<value>/data.parquet`` (hive style). Writers write beside the target and
+rename, so a reader sees the old file or the new one, never half of one. This module is the one
+reader of the warehouse that the assets, the API and the dashboard share.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+DATA_FILE = "data.parquet"
+
+
+def table_path(warehouse: Path, name: str, partition: tuple[str, str] | None = None) -> Path:
+    """Path of a table's data file, optionally inside a hive partition folder."""
+    folder = warehouse / name
+    if partition is not None:
+        folder = folder / f"{partition[0]}={partition[1]}"
+    return folder / DATA_FILE
+
+
+@contextmanager
+def atomic_target(path: Path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def copy_query_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    """Run ``query`` in DuckDB and write its result to ``path`` atomically."""
+    with atomic_target(path) as partial:
+        con.execute(f"COPY ({query}) TO '{partial}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
+
+
+def write_with(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(partial_path)`` and publish the file atomically when it returns."""
+    with atomic_target(path) as partial:
+        write(partial)
+
+
+def parquet_summary(path: Path) -> dict:
+    """Row count, size on disk and column schema of a Parquet file, from its footer only."""
+    meta = pq.read_metadata(path)
+    return {
+        "rows": meta.num_rows,
+        "bytes": path.stat().st_size,
+        "schema": pq.read_schema(path),
+    }
+
+
+def connect(temp_dir: Path | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-process DuckDB connection that spills to ``temp_dir`` when memory runs short."""
+    con = duckdb.connect()
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{temp_dir}'")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def scalar(con: duckdb.DuckDBPyConnection, query: str):
+    """The single value a query returns (DuckDB 2 relations keep no result between calls)."""
+    return con.sql(query).fetchall()[0][0]
