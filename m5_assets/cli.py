@@ -50,10 +50,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(f"using the raw files in {paths.raw}")
 
-    from m5_assets.definitions import defs
+    from m5_assets.definitions import build_definitions
+    from m5_assets.defs.resources import M5Data
     from m5_assets.summary import print_summary
 
-    job = defs.resolve_job_def(args.job)
+    # Bind the run to the folder checked above, whatever the process saw when it imported.
+    job = build_definitions(M5Data(data_dir=str(paths.root))).resolve_job_def(args.job)
     instance = dg.DagsterInstance.get()
     started = time.perf_counter()
     # Step-by-step DEBUG lines drown the summary; the full log stays in the UI's run view.

@@ -1,0 +1,57 @@
+"""Shared fixtures: the tiny generated data set (made once per run) and the genuine M5 files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from m5_assets.defs.jobs import FEATURE_STORE_JOB
+from m5_assets.defs.resources import M5Data
+from m5_assets.definitions import build_definitions
+from handmade import write_handmade
+from m5_assets.generator import SCALES, generate
+
+SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
+REAL_SUBSET = SHARED_M5 / "real_subset"
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory) -> Path:
+    """The tiny generated Kaggle file set; tests copy it before changing anything."""
+    raw = tmp_path_factory.mktemp("tiny") / "raw"
+    generate(SCALES["tiny"], raw, seed=7)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def real_subset() -> Path:
+    if not (REAL_SUBSET / "calendar.csv").is_file():
+        pytest.skip(f"genuine M5 files not found at {REAL_SUBSET} (the shared folder is absent)")
+    return REAL_SUBSET
+
+
+@pytest.fixture(scope="session")
+def handmade_warehouse(tmp_path_factory) -> Path:
+    """The warehouse after the whole graph ran on the hand-made data set (see handmade.py)."""
+    data_dir = tmp_path_factory.mktemp("handmade")
+    write_handmade(data_dir / "raw")
+    result = run_pipeline(data_dir)
+    assert result.success, [e.description for e in result.get_asset_check_evaluations() if not e.passed]
+    return data_dir / "warehouse"
+
+
+@pytest.fixture
+def data_dir(tmp_path, tiny_raw) -> Path:
+    """A fresh data folder holding a copy of the tiny raw files."""
+    shutil.copytree(tiny_raw, tmp_path / "raw")
+    return tmp_path
+
+
+def run_pipeline(data_dir: Path) -> dg.ExecuteInProcessResult:
+    """Materialize the feature-store job with every check against ``data_dir``, in process."""
+    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    with dg.instance_for_test() as instance:
+        return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)

@@ -1,0 +1,39 @@
+import numpy as np
+import pandas as pd
+
+from m5_assets.features.calendar import calendar_features, event_features
+from m5_assets.features.price import price_features
+
+NAN = np.nan
+
+
+def test_price_features_against_hand_computed_values():
+    # Released on day 2; 2.00 for a week, then 2.50.
+    price = np.array([[NAN, NAN] + [2.0] * 7 + [2.5] * 8])
+    out = price_features(price)
+    assert np.isnan(out["price_change_1w"][0, 8])  # a week earlier (day 1) had no price
+    assert out["price_change_1w"][0, 9] == 0.25  # 2.50 / 2.00 - 1
+    assert out["price_change_1w"][0, 16] == 0.0
+    # Day 9: the 8 priced days so far are seven at 2.00 and one at 2.50.
+    np.testing.assert_allclose(out["price_momentum_4w"][0, 9], 2.5 / ((7 * 2.0 + 2.5) / 8))
+    np.testing.assert_allclose(out["price_relative_usual"][0, 15], 2.5 / ((7 * 2.0 + 7 * 2.5) / 14))
+    assert np.isnan(out["price_relative_usual"][0, 1])
+
+
+def test_calendar_features_against_known_dates():
+    out = calendar_features(pd.DatetimeIndex(["2016-01-31", "2016-02-01", "2016-12-31"]))
+    assert out["day_of_week"].tolist() == [6, 0, 5]  # Sunday, Monday, Saturday
+    assert out["day_of_month"].tolist() == [31, 1, 31]
+    assert out["week_of_year"].tolist() == [4, 5, 52]
+    assert out["quarter"].tolist() == [1, 1, 4]
+    assert out["is_weekend"].tolist() == [1, 0, 1]
+    assert out["is_month_start"].tolist() == [0, 1, 0]
+    assert out["is_month_end"].tolist() == [1, 0, 1]
+
+
+def test_event_features_count_days_to_and_from_events():
+    out = event_features(pd.Series([None, "Sporting", None, None, "Cultural", None, "Festival"]))
+    assert out["has_event"].tolist() == [0, 1, 0, 0, 1, 0, 1]
+    assert out["event_type_code"].tolist() == [0, 4, 0, 0, 1, 0, 5]  # an unknown type is 'other'
+    np.testing.assert_array_equal(out["days_to_next_event"], [1, 0, 2, 1, 0, 1, 0])
+    np.testing.assert_array_equal(out["days_since_last_event"], [NAN, 0, 1, 2, 0, 1, 0])

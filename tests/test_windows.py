@@ -1,0 +1,36 @@
+import numpy as np
+
+from m5_assets.features.windows import lag, rolling_mean, rolling_std, trailing_nanmean
+
+NAN = np.nan
+
+
+def test_lag_shifts_each_row_later_and_pads_with_nan():
+    values = np.array([[1.0, 2, 3, 4], [5, 6, 7, 8]])
+    np.testing.assert_array_equal(lag(values, 2), [[NAN, NAN, 1, 2], [NAN, NAN, 5, 6]])
+    assert np.isnan(lag(values, 9)).all()
+
+
+def test_rolling_mean_and_std_need_a_full_window():
+    values = np.array([[1.0, 2, 4, 8, 16]])
+    np.testing.assert_allclose(rolling_mean(values, 3), [[NAN, NAN, 7 / 3, 14 / 3, 28 / 3]])
+    # Sample standard deviation of (1, 2, 4): mean 7/3, squared deviations 16/9 + 1/9 + 25/9 = 42/9.
+    np.testing.assert_allclose(rolling_std(values, 3)[0, 2], np.sqrt(42 / 9 / 2))
+    np.testing.assert_allclose(rolling_std(values, 3)[0, 4], np.std([4, 8, 16], ddof=1))
+
+
+def test_a_missing_day_blanks_every_window_that_holds_it():
+    values = np.array([[1.0, NAN, 3, 4, 5]])
+    np.testing.assert_array_equal(rolling_mean(values, 2), [[NAN, NAN, NAN, 3.5, 4.5]])
+    np.testing.assert_array_equal(np.isnan(rolling_std(values, 2)), [[True, True, True, False, False]])
+
+
+def test_constant_windows_have_zero_spread_not_rounding_noise():
+    values = np.full((1, 50), 7.0)
+    assert (rolling_std(values, 28)[0, 27:] == 0).all()
+
+
+def test_trailing_nanmean_skips_missing_values():
+    values = np.array([[NAN, 2.0, 4, NAN, 6]])
+    np.testing.assert_allclose(trailing_nanmean(values, None), [[NAN, 2, 3, 3, 4]])
+    np.testing.assert_allclose(trailing_nanmean(values, 2), [[NAN, 2, 3, 4, 6]])
