@@ -1,14 +1,23 @@
-"""The long table: one row per series and day, built in DuckDB from the typed raw tables."""
+"""The long table: one row per series and day, built on the series-by-day grid.
+
+Rows are ordered by series id, then day, and that order is part of the contract: the feature
+builder reads the table back as a dense grid without sorting it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
-from m5_assets.warehouse import copy_query_to_parquet
+from m5_assets.grid import SERIES_COLUMNS, daily_prices, read_calendar, read_series, snap_by_state
+from m5_assets.warehouse import write_parquet_blocks
 
-SERIES_COLUMNS = ["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"]
+ROWS_PER_BLOCK = 2_000_000
+DICTIONARY_COLUMNS = SERIES_COLUMNS + ["d", "event_name_1", "event_type_1", "event_name_2", "event_type_2"]
 LONG_COLUMNS = SERIES_COLUMNS + [
     "date", "d", "wm_yr_wk", "units", "sell_price", "snap",
     "event_name_1", "event_type_1", "event_name_2", "event_type_2",
@@ -34,34 +43,45 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-def long_table_query(sales: str, calendar: str, prices: str, snap_states: list[str]) -> str:
-    """SQL for the long table from three table expressions; rows ordered by series, then day.
-
-    The order is part of the contract: the feature builder reads the table as a dense
-    series-by-day grid without sorting it again.
-    """
-    snap_case = " ".join(f"WHEN '{state}' THEN c.snap_{state}" for state in snap_states)
-    return f"""
-        WITH long AS (
-            SELECT * FROM {sales} UNPIVOT INCLUDE NULLS (units FOR d IN (COLUMNS('^d_[0-9]+$')))
-        )
-        SELECT l.id, l.item_id, l.dept_id, l.cat_id, l.store_id, l.state_id,
-               c.date, l.d, c.wm_yr_wk, l.units, p.sell_price,
-               CAST(CASE l.state_id {snap_case} END AS TINYINT) AS snap,
-               c.event_name_1, c.event_type_1, c.event_name_2, c.event_type_2
-        FROM long l
-        JOIN {calendar} c ON c.d = l.d
-        LEFT JOIN {prices} p
-          ON p.store_id = l.store_id AND p.item_id = l.item_id AND p.wm_yr_wk = c.wm_yr_wk
-        ORDER BY l.id, c.date
-    """
+def _dictionary(values: pd.Series | np.ndarray, codes: np.ndarray) -> pa.DictionaryArray:
+    """Strings stored once with int32 codes; a null value stays null."""
+    categories = pd.Categorical(values)
+    indices = categories.codes[codes]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, mask=indices < 0, type=pa.int32()), pa.array(categories.categories.astype(str), type=pa.string())
+    )
 
 
 def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path, prices: Path, target: Path) -> None:
     """Unpivot the wide sales, attach calendar, SNAP and prices, and write ``target`` atomically."""
-    calendar_scan = f"read_parquet('{calendar}')"
-    snap_states = [
-        c.removeprefix("snap_") for c in con.sql(f"SELECT * FROM {calendar_scan} LIMIT 0").columns if c.startswith("snap_")
-    ]
-    query = long_table_query(f"read_parquet('{sales}')", calendar_scan, f"read_parquet('{prices}')", snap_states)
-    copy_query_to_parquet(con, query, target)
+    series, units, day_labels = read_series(sales)
+    cal = read_calendar(con, calendar).set_index("d")
+    missing = [d for d in day_labels if d not in cal.index]
+    if missing:
+        raise ValueError(f"{calendar}: column 'd' lacks sales days {missing[:5]} (the calendar must cover every sales day)")
+    days = cal.loc[day_labels].reset_index()
+    n_days = len(days)
+    states = sorted(series["state_id"].unique())
+    snap = snap_by_state(days, states)
+    state_idx = series["state_id"].map({s: k for k, s in enumerate(states)}).to_numpy()
+    price = daily_prices(con, prices, series, days["wm_yr_wk"].to_numpy())
+    per_block = max(1, ROWS_PER_BLOCK // n_days)
+    day_codes = np.arange(n_days)
+
+    def block(rows: slice) -> pa.Table:
+        n = len(series.iloc[rows])
+        series_codes = np.repeat(np.arange(len(series))[rows], n_days)
+        day_of_row = np.tile(day_codes, n)
+        columns = {name: _dictionary(series[name], series_codes) for name in SERIES_COLUMNS}
+        columns["date"] = pa.array(days["date"].to_numpy("datetime64[D]")[day_of_row])
+        columns["d"] = _dictionary(days["d"], day_of_row)
+        columns["wm_yr_wk"] = pa.array(days["wm_yr_wk"].to_numpy(np.int32)[day_of_row])
+        columns["units"] = pa.array(units[rows].ravel())
+        columns["sell_price"] = pa.array(price[rows].ravel(), from_pandas=True)
+        columns["snap"] = pa.array(snap[state_idx[rows]].ravel())
+        for name in ("event_name_1", "event_type_1", "event_name_2", "event_type_2"):
+            columns[name] = _dictionary(days[name], day_of_row)
+        return pa.table(columns)
+
+    blocks = (block(slice(start, start + per_block)) for start in range(0, len(series), per_block))
+    write_parquet_blocks(target, blocks, dictionary_columns=DICTIONARY_COLUMNS)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 DATA_FILE = "data.parquet"
@@ -50,6 +52,36 @@ def write_with(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(partial_path)`` and publish the file atomically when it returns."""
     with atomic_target(path) as partial:
         write(partial)
+
+
+def write_parquet_blocks(path: Path, blocks: Iterable[pa.Table], dictionary_columns: Sequence[str] = ()) -> None:
+    """Write blocks of one schema to a single Parquet file (a row group each), atomically.
+
+    Encoding a block runs on a writer thread while the caller computes the next one (pyarrow
+    releases the GIL), so building and writing overlap on two cores. Dictionary encoding is kept
+    to the named columns: on float columns it costs time and saves nothing.
+    """
+
+    def write(partial: Path) -> None:
+        writer, pending = None, None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                for block in blocks:
+                    if writer is None:
+                        writer = pq.ParquetWriter(
+                            partial, block.schema, compression="zstd", compression_level=1,
+                            use_dictionary=list(dictionary_columns),
+                        )  # fmt: skip
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write_table, block, row_group_size=len(block))
+                if pending is not None:
+                    pending.result()
+            finally:
+                if writer is not None:
+                    writer.close()
+
+    write_with(path, write)
 
 
 def parquet_summary(path: Path) -> dict:

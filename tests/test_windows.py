@@ -1,6 +1,6 @@
 import numpy as np
 
-from m5_assets.features.windows import lag, rolling_mean, rolling_std, trailing_nanmean
+from m5_assets.features.windows import lag, rolling_mean_std, trailing_nanmean
 
 NAN = np.nan
 
@@ -13,21 +13,24 @@ def test_lag_shifts_each_row_later_and_pads_with_nan():
 
 def test_rolling_mean_and_std_need_a_full_window():
     values = np.array([[1.0, 2, 4, 8, 16]])
-    np.testing.assert_allclose(rolling_mean(values, 3), [[NAN, NAN, 7 / 3, 14 / 3, 28 / 3]])
+    mean, std = rolling_mean_std(values, 3)
+    np.testing.assert_allclose(mean, [[NAN, NAN, 7 / 3, 14 / 3, 28 / 3]])
     # Sample standard deviation of (1, 2, 4): mean 7/3, squared deviations 16/9 + 1/9 + 25/9 = 42/9.
-    np.testing.assert_allclose(rolling_std(values, 3)[0, 2], np.sqrt(42 / 9 / 2))
-    np.testing.assert_allclose(rolling_std(values, 3)[0, 4], np.std([4, 8, 16], ddof=1))
+    np.testing.assert_allclose(std[0, 2], np.sqrt(42 / 9 / 2))
+    np.testing.assert_allclose(std[0, 4], np.std([4, 8, 16], ddof=1))
+    assert np.isnan(std[0, :2]).all()
 
 
 def test_a_missing_day_blanks_every_window_that_holds_it():
     values = np.array([[1.0, NAN, 3, 4, 5]])
-    np.testing.assert_array_equal(rolling_mean(values, 2), [[NAN, NAN, NAN, 3.5, 4.5]])
-    np.testing.assert_array_equal(np.isnan(rolling_std(values, 2)), [[True, True, True, False, False]])
+    mean, std = rolling_mean_std(values, 2)
+    np.testing.assert_array_equal(mean, [[NAN, NAN, NAN, 3.5, 4.5]])
+    np.testing.assert_array_equal(np.isnan(std), [[True, True, True, False, False]])
 
 
 def test_constant_windows_have_zero_spread_not_rounding_noise():
     values = np.full((1, 50), 7.0)
-    assert (rolling_std(values, 28)[0, 27:] == 0).all()
+    assert (rolling_mean_std(values, 28)[1][0, 27:] == 0).all()
 
 
 def test_trailing_nanmean_skips_missing_values():

@@ -16,13 +16,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from m5_assets.features.calendar import calendar_features, event_features
 from m5_assets.features.catalog import FEATURES, HORIZON, LAGS, MIN_LAG, WINDOWS
 from m5_assets.features.price import price_features
-from m5_assets.features.windows import lag, rolling_mean, rolling_std
-from m5_assets.warehouse import scalar, write_with
+from m5_assets.features.windows import lag, rolling_mean_std
+from m5_assets.grid import daily_prices, read_calendar, snap_by_state
+from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
+from m5_assets.warehouse import write_parquet_blocks
 
 ROWS_PER_BLOCK = 2_000_000
 _ARROW_TYPES = {"float32": pa.float32(), "int8": pa.int8(), "int16": pa.int16()}
@@ -64,8 +65,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path
             f"({len(series)} series x {n_sales_days} days), found {len(units)} rows"
         )
 
-    cal = con.sql(f"SELECT * FROM read_parquet('{calendar}') ORDER BY date").df()
-    cal["date"] = pd.to_datetime(cal["date"])
+    cal = read_calendar(con, calendar)
     end = min(pd.Timestamp(last) + pd.Timedelta(days=HORIZON), cal["date"].max())
     in_grid = (cal["date"] >= pd.Timestamp(first)) & (cal["date"] <= end)
     days = cal[in_grid].reset_index(drop=True)
@@ -75,7 +75,6 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path
 
     states = sorted(series["state_id"].unique())
     series["state_idx"] = series["state_id"].map({s: k for k, s in enumerate(states)})
-    snap_by_state = np.stack([days[f"snap_{s}"].to_numpy(np.int8) for s in states])
 
     day_features = calendar_features(pd.DatetimeIndex(days["date"]))
     events = event_features(cal["event_type_1"])
@@ -86,36 +85,18 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path
         dates=pd.DatetimeIndex(days["date"]),
         n_sales_days=int(n_sales_days),
         units=grid,
-        price=_daily_prices(con, prices, series, days["wm_yr_wk"].to_numpy()),
-        snap_by_state=snap_by_state,
+        price=daily_prices(con, prices, series, days["wm_yr_wk"].to_numpy()),
+        snap_by_state=snap_by_state(days, states),
         day_features=day_features,
     )
-
-
-def _daily_prices(con, prices: Path, series: pd.DataFrame, day_weeks: np.ndarray) -> np.ndarray:
-    """Series x day matrix of each day's weekly price (NaN where the week has no price)."""
-    weeks = np.unique(day_weeks)
-    keys = series[["store_id", "item_id"]].assign(series_idx=np.arange(len(series)))
-    week_index = pd.DataFrame({"wm_yr_wk": weeks, "week_idx": np.arange(len(weeks))})
-    con.register("price_series_keys", keys)
-    con.register("price_week_index", week_index)
-    rows = con.sql(
-        f"""SELECT k.series_idx, w.week_idx, p.sell_price FROM read_parquet('{prices}') p
-            JOIN price_series_keys k USING (store_id, item_id) JOIN price_week_index w USING (wm_yr_wk)"""
-    ).fetchnumpy()
-    con.unregister("price_series_keys")
-    con.unregister("price_week_index")
-    by_week = np.full((len(series), len(weeks)), np.nan)
-    by_week[rows["series_idx"], rows["week_idx"]] = rows["sell_price"]
-    return by_week[:, np.searchsorted(weeks, day_weeks)]
 
 
 def series_features(units: np.ndarray, price: np.ndarray) -> dict[str, np.ndarray]:
     """Lag, rolling and price features of a block of series (series x days matrices)."""
     out = {f"units_lag_{k}": lag(units, k) for k in LAGS}
     for w in WINDOWS:
-        out[f"roll_mean_{w}"] = lag(rolling_mean(units, w), MIN_LAG)
-        out[f"roll_std_{w}"] = lag(rolling_std(units, w), MIN_LAG)
+        mean, std = rolling_mean_std(units, w)
+        out[f"roll_mean_{w}"], out[f"roll_std_{w}"] = lag(mean, MIN_LAG), lag(std, MIN_LAG)
     out.update(price_features(price))
     return out
 
@@ -144,7 +125,7 @@ def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
         computed[name] = np.tile(per_day, len(block))
 
     columns: dict[str, pa.Array] = {}
-    for name in ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id"):
+    for name in ID_COLUMNS:
         categories, codes = np.unique(inputs.series[name].to_numpy(), return_inverse=True)
         columns[name] = _categorical(codes[rows], categories, n_days)
     columns["date"] = pa.array(np.tile(inputs.dates.to_numpy("datetime64[D]"), len(block)))
@@ -160,17 +141,8 @@ def build_features(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: P
     inputs = load_inputs(con, sales_long, calendar, prices)
     n_series = len(inputs.series)
     per_block = max(1, ROWS_PER_BLOCK // len(inputs.dates))
-
-    def write(partial: Path) -> None:
-        writer = None
-        for start in range(0, n_series, per_block):
-            table = feature_block(inputs, slice(start, start + per_block))
-            if writer is None:
-                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
-            writer.write_table(table, row_group_size=len(table))
-        writer.close()
-
-    write_with(target, write)
+    blocks = (feature_block(inputs, slice(start, start + per_block)) for start in range(0, n_series, per_block))
+    write_parquet_blocks(target, blocks, dictionary_columns=ID_COLUMNS)
     return FeatureStats(
         rows=n_series * len(inputs.dates),
         series=n_series,

@@ -32,18 +32,16 @@ def _window_sums(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarra
     return trailing(filled), trailing(filled * filled), trailing(present.astype(np.float64))
 
 
-def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean over the ``window`` days ending on each day (NaN unless all are present)."""
-    total, _, count = _window_sums(values, window)
-    return np.where(count == window, total / window, np.nan)
+def rolling_mean_std(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample standard deviation over the ``window`` days ending on each day.
 
-
-def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
-    """Sample standard deviation over the ``window`` days ending on each day."""
+    Both are NaN unless every day of the window is present.
+    """
     total, squares, count = _window_sums(values, window)
+    full = count == window
     variance = (squares - total * total / window) / (window - 1)
     # Sums of integers are exact in float64; clipping only guards the last rounding step.
-    return np.where(count == window, np.sqrt(np.clip(variance, 0.0, None)), np.nan)
+    return np.where(full, total / window, np.nan), np.where(full, np.sqrt(np.clip(variance, 0.0, None)), np.nan)
 
 
 def trailing_nanmean(values: np.ndarray, window: int | None) -> np.ndarray:
