@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 SERIES_COLUMNS = ["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"]
@@ -65,3 +66,15 @@ def daily_prices(con: duckdb.DuckDBPyConnection, prices: Path, series: pd.DataFr
     """Series x day matrix of each day's shelf price (NaN where its week has none)."""
     weeks = np.unique(day_weeks)
     return weekly_prices(con, prices, series, weeks)[:, np.searchsorted(weeks, day_weeks)]
+
+
+def dictionary_array(values: pd.Series | np.ndarray, codes: np.ndarray) -> pa.DictionaryArray:
+    """``values[codes]`` with each distinct string stored once (int32 codes); nulls stay null.
+
+    The dictionary is built from all of ``values``, so blocks of one table share it.
+    """
+    categories = pd.Categorical(values)
+    indices = categories.codes[codes]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, mask=indices < 0, type=pa.int32()), pa.array(categories.categories.astype(str), type=pa.string())
+    )

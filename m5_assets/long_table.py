@@ -10,10 +10,9 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from m5_assets.grid import SERIES_COLUMNS, daily_prices, read_calendar, read_series, snap_by_state
+from m5_assets.grid import SERIES_COLUMNS, daily_prices, dictionary_array, read_calendar, read_series, snap_by_state
 from m5_assets.warehouse import write_parquet_blocks
 
 ROWS_PER_BLOCK = 2_000_000
@@ -43,15 +42,6 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-def _dictionary(values: pd.Series | np.ndarray, codes: np.ndarray) -> pa.DictionaryArray:
-    """Strings stored once with int32 codes; a null value stays null."""
-    categories = pd.Categorical(values)
-    indices = categories.codes[codes]
-    return pa.DictionaryArray.from_arrays(
-        pa.array(indices, mask=indices < 0, type=pa.int32()), pa.array(categories.categories.astype(str), type=pa.string())
-    )
-
-
 def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path, prices: Path, target: Path) -> None:
     """Unpivot the wide sales, attach calendar, SNAP and prices, and write ``target`` atomically."""
     series, units, day_labels = read_series(sales)
@@ -72,15 +62,15 @@ def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path
         n = len(series.iloc[rows])
         series_codes = np.repeat(np.arange(len(series))[rows], n_days)
         day_of_row = np.tile(day_codes, n)
-        columns = {name: _dictionary(series[name], series_codes) for name in SERIES_COLUMNS}
+        columns = {name: dictionary_array(series[name], series_codes) for name in SERIES_COLUMNS}
         columns["date"] = pa.array(days["date"].to_numpy("datetime64[D]")[day_of_row])
-        columns["d"] = _dictionary(days["d"], day_of_row)
+        columns["d"] = dictionary_array(days["d"], day_of_row)
         columns["wm_yr_wk"] = pa.array(days["wm_yr_wk"].to_numpy(np.int32)[day_of_row])
         columns["units"] = pa.array(units[rows].ravel())
         columns["sell_price"] = pa.array(price[rows].ravel(), from_pandas=True)
         columns["snap"] = pa.array(snap[state_idx[rows]].ravel())
         for name in ("event_name_1", "event_type_1", "event_name_2", "event_type_2"):
-            columns[name] = _dictionary(days[name], day_of_row)
+            columns[name] = dictionary_array(days[name], day_of_row)
         return pa.table(columns)
 
     blocks = (block(slice(start, start + per_block)) for start in range(0, len(series), per_block))

@@ -1,6 +1,6 @@
 import numpy as np
 
-from m5_assets.features.windows import lag, rolling_mean_std, trailing_nanmean
+from m5_assets.features.windows import lag, lagged_rolling_mean_std, trailing_nanmean
 
 NAN = np.nan
 
@@ -13,24 +13,34 @@ def test_lag_shifts_each_row_later_and_pads_with_nan():
 
 def test_rolling_mean_and_std_need_a_full_window():
     values = np.array([[1.0, 2, 4, 8, 16]])
-    mean, std = rolling_mean_std(values, 3)
-    np.testing.assert_allclose(mean, [[NAN, NAN, 7 / 3, 14 / 3, 28 / 3]])
+    mean, std = lagged_rolling_mean_std(values, [3])[3]
+    np.testing.assert_allclose(mean, [[NAN, NAN, 7 / 3, 14 / 3, 28 / 3]], rtol=1e-6)
     # Sample standard deviation of (1, 2, 4): mean 7/3, squared deviations 16/9 + 1/9 + 25/9 = 42/9.
-    np.testing.assert_allclose(std[0, 2], np.sqrt(42 / 9 / 2))
-    np.testing.assert_allclose(std[0, 4], np.std([4, 8, 16], ddof=1))
+    np.testing.assert_allclose(std[0, 2], np.sqrt(42 / 9 / 2), rtol=1e-6)
+    np.testing.assert_allclose(std[0, 4], np.std([4, 8, 16], ddof=1), rtol=1e-6)
     assert np.isnan(std[0, :2]).all()
 
 
 def test_a_missing_day_blanks_every_window_that_holds_it():
     values = np.array([[1.0, NAN, 3, 4, 5]])
-    mean, std = rolling_mean_std(values, 2)
+    mean, std = lagged_rolling_mean_std(values, [2])[2]
     np.testing.assert_array_equal(mean, [[NAN, NAN, NAN, 3.5, 4.5]])
     np.testing.assert_array_equal(np.isnan(std), [[True, True, True, False, False]])
 
 
 def test_constant_windows_have_zero_spread_not_rounding_noise():
     values = np.full((1, 50), 7.0)
-    assert (rolling_mean_std(values, 28)[1][0, 27:] == 0).all()
+    assert (lagged_rolling_mean_std(values, [28])[28][1][0, 27:] == 0).all()
+
+
+def test_lagged_windows_end_lag_days_earlier_for_every_window_size():
+    values = np.arange(1.0, 21.0)[None, :]  # 1, 2, ..., 20
+    stats = lagged_rolling_mean_std(values, [2, 4], lag_days=5)
+    mean_2, _ = stats[2]
+    mean_4, std_4 = stats[4]
+    assert np.isnan(mean_2[0, :6]).all() and mean_2[0, 6] == 1.5  # days 1 and 2, ending 5 days before day 7
+    assert np.isnan(mean_4[0, :8]).all() and mean_4[0, 19] == 13.5  # days 12..15 for day 20
+    np.testing.assert_allclose(std_4[0, 19], np.std([12, 13, 14, 15], ddof=1), rtol=1e-6)
 
 
 def test_trailing_nanmean_skips_missing_values():

@@ -20,8 +20,8 @@ import pyarrow as pa
 from m5_assets.features.calendar import calendar_features, event_features
 from m5_assets.features.catalog import FEATURES, HORIZON, LAGS, MIN_LAG, WINDOWS
 from m5_assets.features.price import price_features
-from m5_assets.features.windows import lag, rolling_mean_std
-from m5_assets.grid import daily_prices, read_calendar, snap_by_state
+from m5_assets.features.windows import lag, lagged_rolling_mean_std
+from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.warehouse import write_parquet_blocks
 
@@ -70,8 +70,9 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path
     in_grid = (cal["date"] >= pd.Timestamp(first)) & (cal["date"] <= end)
     days = cal[in_grid].reset_index(drop=True)
 
-    grid = np.full((len(series), len(days)), np.nan)
-    grid[:, :n_sales_days] = np.asarray(units, dtype=np.float64).reshape(len(series), n_sales_days)
+    # Units are whole numbers far below 2**24, so float32 holds them exactly.
+    grid = np.full((len(series), len(days)), np.nan, dtype=np.float32)
+    grid[:, :n_sales_days] = np.asarray(units).reshape(len(series), n_sales_days)
 
     states = sorted(series["state_id"].unique())
     series["state_idx"] = series["state_id"].map({s: k for k, s in enumerate(states)})
@@ -91,13 +92,11 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path
     )
 
 
-def series_features(units: np.ndarray, price: np.ndarray) -> dict[str, np.ndarray]:
-    """Lag, rolling and price features of a block of series (series x days matrices)."""
+def sales_features(units: np.ndarray) -> dict[str, np.ndarray]:
+    """Lag and rolling features of a block of series (series x days matrix of units)."""
     out = {f"units_lag_{k}": lag(units, k) for k in LAGS}
-    for w in WINDOWS:
-        mean, std = rolling_mean_std(units, w)
-        out[f"roll_mean_{w}"], out[f"roll_std_{w}"] = lag(mean, MIN_LAG), lag(std, MIN_LAG)
-    out.update(price_features(price))
+    for w, (mean, std) in lagged_rolling_mean_std(units, WINDOWS, MIN_LAG).items():
+        out[f"roll_mean_{w}"], out[f"roll_std_{w}"] = mean, std
     return out
 
 
@@ -111,23 +110,17 @@ def _arrow_column(values: np.ndarray, dtype: str) -> pa.Array:
     return pa.array(filled.astype(dtype), type=_ARROW_TYPES[dtype], mask=missing)
 
 
-def _categorical(codes: np.ndarray, categories: np.ndarray, n_days: int) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(np.repeat(codes, n_days).astype(np.int32)), pa.array(categories))
-
-
 def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
     """The feature table of the series in ``rows``: keys, label, then every catalog feature."""
     block = inputs.series.iloc[rows]
     n_days = len(inputs.dates)
-    computed = series_features(inputs.units[rows], inputs.price[rows])
+    computed = sales_features(inputs.units[rows]) | price_features(inputs.price[rows])
     computed["snap"] = inputs.snap_by_state[block["state_idx"].to_numpy()]
     for name, per_day in inputs.day_features.items():
         computed[name] = np.tile(per_day, len(block))
 
-    columns: dict[str, pa.Array] = {}
-    for name in ID_COLUMNS:
-        categories, codes = np.unique(inputs.series[name].to_numpy(), return_inverse=True)
-        columns[name] = _categorical(codes[rows], categories, n_days)
+    series_of_row = np.repeat(np.arange(len(inputs.series))[rows], n_days)
+    columns: dict[str, pa.Array] = {name: dictionary_array(inputs.series[name], series_of_row) for name in ID_COLUMNS}
     columns["date"] = pa.array(np.tile(inputs.dates.to_numpy("datetime64[D]"), len(block)))
     columns["units"] = _arrow_column(inputs.units[rows], "float32")
     for spec in FEATURES:
