@@ -106,11 +106,11 @@ def _day_column_violations(path: Path, header: list[str]) -> list[Violation]:
     """Day columns must be consecutive ``d_k`` in increasing order."""
     days = [int(DAY_COLUMN.match(c).group(1)) for c in header if DAY_COLUMN.match(c)]
     if not days:
-        return [Violation(path.name, "d_1", "at least one day column d_<k> is required", 0)]
+        return [Violation(path.name, "d_1", "at least one day column d_k is required", 0)]
     expected = list(range(days[0], days[0] + len(days)))
     if days != expected:
         bad = next(f"d_{a}" for a, b in zip(days, expected, strict=True) if a != b)
-        return [Violation(path.name, bad, "day columns must be consecutive d_<k> in increasing order", 1)]
+        return [Violation(path.name, bad, "day columns must be consecutive d_k in increasing order", 1)]
     return []
 
 

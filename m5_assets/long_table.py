@@ -30,7 +30,7 @@ COLUMN_DESCRIPTIONS = {
     "store_id": "store (state + number)",
     "state_id": "state: CA, TX, WI",
     "date": "calendar day",
-    "d": "Kaggle day label d_<k>",
+    "d": "Kaggle day label, such as d_1914",
     "wm_yr_wk": "Walmart week (1 + fiscal year + week)",
     "units": "units sold that day",
     "sell_price": "shelf price that week; null before the item is sold at the store",

@@ -34,6 +34,8 @@ def test_every_asset_reports_rows_schema_and_size(data_dir):
         assert len(metadata[name]["dagster/column_schema"].value.columns) >= 4
         assert "preview" in metadata[name] and "size_mb" in metadata[name]
     assert metadata["sales_long"]["series"].value == 30
+    types = {c.name: c.type for c in metadata["sales_long"]["dagster/column_schema"].value.columns}
+    assert (types["id"], types["date"], types["units"]) == ("category of string", "date", "int32")
     assert metadata["features"]["future_days"].value == 28
 
 

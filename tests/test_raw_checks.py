@@ -88,6 +88,10 @@ CASES = {
         lambda raw: _truncate_mid_line(raw / SALES),
         ("raw_sales", "parses"), (SALES, "fields", "truncated"),
     ),
+    "day columns out of order": (
+        lambda raw: _edit_lines(raw / SALES, lambda lines: [lines[0].replace("d_3,d_4,", "d_4,d_3,")] + lines[1:]),
+        ("raw_sales", "parses"), (SALES, "d_4", "consecutive d_k in increasing order"),
+    ),
     "SNAP flag out of range": (
         lambda raw: _set_cell(raw / "calendar.csv", 12, "snap_TX", "2"),
         ("raw_calendar", "values_valid"), ("calendar.csv", "snap_TX", "isin"),

@@ -54,7 +54,7 @@ raw_checks = [
     _raw_rule_check(raw_calendar, "values_valid", raw_rules.calendar_values, ("raw_calendar",),
                     "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names"),
     _raw_rule_check(raw_calendar, "days_continuous", raw_rules.calendar_continuous, ("raw_calendar",),
-                    "dates are consecutive days and d_<k> counts up by one with them"),
+                    "dates are consecutive days and d_k counts up by one with them"),
     _raw_rule_check(raw_sales, "units_valid", raw_rules.sales_units_valid, ("raw_sales",),
                     "every units cell is present and a non-negative integer"),
     _raw_rule_check(raw_sales, "ids_consistent", raw_rules.sales_ids_consistent, ("raw_sales",),

@@ -11,10 +11,19 @@ import pyarrow as pa
 from m5_assets.warehouse import parquet_summary
 
 
+def readable_type(arrow_type: pa.DataType) -> str:
+    """Column types as a user reads them: dictionary-encoded strings are categories."""
+    if pa.types.is_dictionary(arrow_type):
+        return f"category of {arrow_type.value_type}"
+    if pa.types.is_date32(arrow_type):
+        return "date"
+    return str(arrow_type)
+
+
 def column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
     descriptions = descriptions or {}
     return dg.TableSchema(
-        columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name)) for f in schema]
+        columns=[dg.TableColumn(f.name, readable_type(f.type), description=descriptions.get(f.name)) for f in schema]
     )
 
 

@@ -62,7 +62,7 @@ def calendar_continuous(con: duckdb.DuckDBPyConnection, calendar: RawTable) -> l
         con, calendar, "date", "dates must be consecutive days (no gaps or repeats)",
         "day_step <> 1", "previous_date, date, d", ordered,
     ) + _sql_violation(
-        con, calendar, "d", "d_<k> must increase by exactly one from each day to the next",
+        con, calendar, "d", "d_k must increase by exactly one from each day to the next",
         "day_step = 1 AND d_step <> 1", "previous_date, date, d", ordered,
     )  # fmt: skip
 
