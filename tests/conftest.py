@@ -43,6 +43,18 @@ def handmade_warehouse(tmp_path_factory) -> Path:
     return data_dir / "warehouse"
 
 
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> dict:
+    """Warehouses after the whole graph ran once on the tiny and the small generated data."""
+    warehouses = {}
+    for scale in ("tiny", "small"):
+        data_dir = tmp_path_factory.mktemp(f"built-{scale}")
+        generate(SCALES[scale], data_dir / "raw", seed=11)
+        assert run_pipeline(data_dir).success
+        warehouses[scale] = data_dir / "warehouse"
+    return warehouses
+
+
 @pytest.fixture
 def data_dir(tmp_path, tiny_raw) -> Path:
     """A fresh data folder holding a copy of the tiny raw files."""

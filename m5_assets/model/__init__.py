@@ -1,0 +1,1 @@
+"""Demand model: baselines, LightGBM training, promotion (no Dagster here)."""

@@ -1,0 +1,55 @@
+"""Score the model and every baseline on the same validation window with the shared metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from m5_assets.features.build import FeatureInputs
+from m5_assets.features.catalog import HORIZON
+from m5_assets.metrics import WRMSSE, point_metrics, wrmsse
+from m5_assets.model.baselines import BASELINES
+
+MODEL = "lightgbm"
+
+
+@dataclass(frozen=True)
+class ValidationScores:
+    table: pd.DataFrame  # one row per method: wrmsse, rmse, mae, bias
+    per_level: pd.DataFrame  # level x method WRMSSE
+    by_method: dict[str, WRMSSE]
+
+    def wrmsse(self, method: str) -> float:
+        return float(self.table.loc[method, "wrmsse"])
+
+
+def forecast_matrix(inputs: FeatureInputs, predictions: pd.DataFrame, start: dt.date, days: int) -> np.ndarray:
+    """Series x day matrix of predictions (id, date, prediction); rows it lacks forecast 0 units."""
+    matrix = np.zeros((len(inputs.series), days))
+    row = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str))
+    col = (pd.to_datetime(predictions["date"]) - pd.Timestamp(start)).dt.days.to_numpy()
+    matrix[row.loc[predictions["id"].astype(str)].to_numpy(), col] = predictions["prediction"].to_numpy()
+    return matrix
+
+
+def score_validation(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> ValidationScores:
+    """WRMSSE and point metrics of the model and the baselines over the 28 days before ``cutoff``."""
+    start = cutoff - dt.timedelta(days=HORIZON)
+    origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(start)))
+    if origin < 2 * HORIZON or origin + HORIZON > inputs.n_sales_days:
+        raise ValueError(f"cutoff {cutoff}: the validation window needs sales on all 28 days before it and history before that")
+    history = inputs.units[:, :origin].astype(np.float64)
+    prices = inputs.price[:, :origin]
+    actual = inputs.units[:, origin : origin + HORIZON].astype(np.float64)
+    hierarchy = inputs.series
+    forecasts = {MODEL: forecast_matrix(inputs, predictions, start, HORIZON)}
+    forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
+    by_method = {name: wrmsse(hierarchy, history, prices, actual, forecast) for name, forecast in forecasts.items()}
+    table = pd.DataFrame(
+        {name: {"wrmsse": score.total, **point_metrics(actual, forecasts[name])} for name, score in by_method.items()}
+    ).T
+    per_level = pd.DataFrame({name: score.levels.set_index("name")["score"] for name, score in by_method.items()})
+    return ValidationScores(table=table, per_level=per_level, by_method=by_method)

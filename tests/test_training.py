@@ -1,0 +1,58 @@
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from m5_assets import warehouse
+from m5_assets.features.build import load_inputs
+from m5_assets.model.evaluation import MODEL, score_validation
+from m5_assets.model.training import TrainingParams, load_rows, train
+
+QUICK = TrainingParams(learning_rate=0.1, max_rounds=200, early_stopping_rounds=20, train_days=365)
+
+
+def _features(built, scale):
+    return warehouse.table_path(built[scale], "features")
+
+
+def _inputs(built, scale):
+    w = built[scale]
+    return load_inputs(
+        warehouse.connect(),
+        warehouse.table_path(w, "sales_long"),
+        warehouse.table_path(w, "raw_calendar"),
+        warehouse.table_path(w, "raw_sell_prices"),
+    )
+
+
+def test_training_rows_lie_before_the_cutoff_and_validation_is_the_28_days_before_it(built):
+    cutoff = dt.date(2016, 4, 1)
+    model = train(_features(built, "tiny"), cutoff, QUICK)
+    dates = pd.to_datetime(model.validation["date"])
+    assert dates.min() == pd.Timestamp("2016-03-04") and dates.max() == pd.Timestamp("2016-03-31")
+    rows = load_rows(_features(built, "tiny"), cutoff - dt.timedelta(days=QUICK.train_days), cutoff)
+    assert pd.to_datetime(rows["date"]).max() < pd.Timestamp(cutoff)
+    assert model.train_rows + model.validation_rows == len(rows)
+    assert rows["sell_price"].notna().all()  # rows before an item's release are dropped
+
+
+def test_same_data_and_seed_give_the_same_model_and_scores(built):
+    cutoff = dt.date(2016, 3, 1)
+    first, second = (train(_features(built, "tiny"), cutoff, QUICK) for _ in range(2))
+    assert first.booster.model_to_string() == second.booster.model_to_string()
+    np.testing.assert_array_equal(first.validation["prediction"], second.validation["prediction"])
+
+
+def test_a_cutoff_past_the_data_is_refused_with_the_reason(built):
+    with pytest.raises(ValueError, match="no sales for the day before cutoff"):
+        train(_features(built, "tiny"), dt.date(2017, 1, 1), QUICK)
+
+
+def test_model_beats_seasonal_naive_on_small_data(built):
+    cutoff = dt.date(2016, 5, 1)
+    model = train(_features(built, "small"), cutoff, QUICK)
+    scores = score_validation(_inputs(built, "small"), cutoff, model.validation)
+    assert scores.wrmsse(MODEL) < 0.9 * scores.wrmsse("seasonal_naive")
+    assert set(scores.table.index) == {MODEL, "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"}
+    assert len(scores.per_level) == 12
