@@ -3,16 +3,20 @@
 import dagster as dg
 
 from m5_assets.defs import checks, features, jobs, long_table, raw
+from m5_assets.defs.mlflow import mlflow_resource
+from m5_assets.defs.model import build_demand_model
+from m5_assets.defs.partitions import model_partitions
 from m5_assets.defs.resources import M5Data, default_data_resource
 
 
 def build_definitions(m5_data: M5Data) -> dg.Definitions:
     """The whole code location bound to one data folder (tests bind a temporary one)."""
+    demand_model = build_demand_model(model_partitions(m5_data.paths))
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([raw, long_table, features]),
+        assets=[*dg.load_assets_from_modules([raw, long_table, features]), demand_model],
         asset_checks=checks.checks,
-        jobs=[jobs.build_feature_store],
-        resources={"m5_data": m5_data},
+        jobs=[jobs.build_feature_store, jobs.train_model],
+        resources={"m5_data": m5_data, "mlflow": mlflow_resource(m5_data.paths)},
         # Steps are short and share one disk; one process avoids a subprocess start per step.
         executor=dg.in_process_executor,
     )

@@ -9,7 +9,8 @@ from conftest import run_pipeline
 from m5_assets.cli import main
 from m5_assets.warehouse import table_path
 
-ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
+FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
+ASSETS = FEATURE_STORE_ASSETS | {"demand_model"}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -21,15 +22,16 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     check_keys = {f"{k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys}
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
-    assert defs.resolve_job_def("build_feature_store") is not None
+    assert "demand_model.beats_seasonal_naive" in check_keys
+    assert defs.resolve_job_def("build_feature_store") is not None and defs.resolve_job_def("train_model") is not None
 
 
 def test_every_asset_reports_rows_schema_and_size(data_dir):
     result = run_pipeline(data_dir)
     assert result.success
     metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert set(metadata) == ASSETS
-    for name in ASSETS - {"feature_catalog"}:
+    assert set(metadata) == FEATURE_STORE_ASSETS
+    for name in FEATURE_STORE_ASSETS - {"feature_catalog"}:
         assert metadata[name]["dagster/row_count"].value > 0
         assert len(metadata[name]["dagster/column_schema"].value.columns) >= 4
         assert "preview" in metadata[name] and "size_mb" in metadata[name]

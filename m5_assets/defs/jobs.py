@@ -11,3 +11,11 @@ build_feature_store = dg.define_asset_job(
     selection=dg.AssetSelection.groups("raw", "sales", "features"),
     description="Raw files to validated long table to offline feature store, with every check.",
 )
+
+TRAIN_MODEL_JOB = "train_model"
+
+train_model = dg.define_asset_job(
+    TRAIN_MODEL_JOB,
+    selection=dg.AssetSelection.assets("demand_model"),
+    description="Train, score, log and register the demand model for one monthly cutoff.",
+)

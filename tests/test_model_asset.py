@@ -1,0 +1,94 @@
+import shutil
+
+import dagster as dg
+import pytest
+from mlflow.tracking import MlflowClient
+
+from m5_assets.defs.jobs import TRAIN_MODEL_JOB
+from m5_assets.defs.resources import M5Data
+from m5_assets.definitions import build_definitions
+from m5_assets.model import registry
+
+CUTOFF = "2016-05-01"
+GOOD = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
+# Five boosting rounds: better than seasonal naive on the tiny data (0.85 vs 0.99), worse than GOOD (0.71).
+MEDIUM = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
+# One tiny boosting step: close to predicting the mean, worse than seasonal naive.
+BAD = {"learning_rate": 0.001, "max_rounds": 1, "early_stopping_rounds": 1, "train_days": 365}
+
+
+@pytest.fixture
+def model_data(tmp_path, built, monkeypatch):
+    """A copy of the tiny warehouse with an empty MLflow store of its own."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shutil.copytree(built["tiny"].parent / "raw", tmp_path / "raw")
+    shutil.copytree(built["tiny"], tmp_path / "warehouse")
+    return tmp_path
+
+
+def _train(data_dir, config: dict) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    with dg.instance_for_test() as instance:
+        return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
+            instance=instance, partition_key=CUTOFF, raise_on_error=False,
+            run_config={"ops": {"demand_model": {"config": config}}},
+        )  # fmt: skip
+
+
+def _metadata(result) -> dict:
+    (event,) = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _client(data_dir) -> MlflowClient:
+    return MlflowClient(tracking_uri=registry.tracking_uri(data_dir / "mlflow"))
+
+
+def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a_version(model_data):
+    result = _train(model_data, GOOD)
+    assert result.success
+    metadata = _metadata(result)
+    client = _client(model_data)
+    run = client.get_run(metadata["mlflow_run_id"])
+    assert run.data.params["cutoff"] == CUTOFF and run.data.params["learning_rate"] == "0.1"
+    assert run.data.tags["cutoff"] == CUTOFF
+    for method in ("lightgbm", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
+        assert f"wrmsse_{method}" in run.data.metrics
+    assert run.data.metrics["wrmsse_lightgbm"] == pytest.approx(metadata["wrmsse"], abs=1e-4)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv"} <= artifacts
+    version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
+    assert version.run_id == run.info.run_id and metadata["promoted_to_champion"]
+    assert str(model_data / "mlflow" / "artifacts") in run.info.artifact_uri
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"beats_seasonal_naive": True}
+
+
+def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(model_data):
+    first = _metadata(_train(model_data, MEDIUM))
+    assert first["promoted_to_champion"] and first["promotion_decision"] == "no champion yet"
+
+    better = _metadata(_train(model_data, GOOD))
+    assert better["promoted_to_champion"], better["promotion_decision"]
+    assert better["wrmsse"] <= 0.99 * better["champion_wrmsse_same_window"]
+
+    worse = _metadata(_train(model_data, MEDIUM))
+    assert not worse["promoted_to_champion"] and worse["promotion_decision"] == "does not beat the champion by 1 %"
+    client = _client(model_data)
+    assert str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version) == better["model_version"]
+
+
+def test_a_model_worse_than_seasonal_naive_fails_its_check_and_is_never_champion(model_data):
+    result = _train(model_data, BAD)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and "seasonal naive" in evaluation.description
+    metadata = _metadata(result)
+    assert not metadata["promoted_to_champion"] and metadata["promotion_decision"] == "does not beat seasonal naive"
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "later", "promoted"),
+    [(0.8, None, False, True), (0.79, 0.8, False, True), (0.795, 0.8, False, False), (0.5, 0.8, True, False)],
+)
+def test_decide(challenger, champion, later, promoted):
+    assert registry.decide(challenger, champion, later).promoted is promoted
