@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export M5_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test ui bench clean help
+.PHONY: run test ui mlflow bench clean help
 
 help:
-	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store"
+	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store, train the newest model"
 	@echo "make test   - set up .venv with dev extras and run the test suite"
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
+	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
 	@echo "make bench  - full-scale benchmark of raw -> features against mlforecast and pandas"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
 
@@ -39,8 +40,12 @@ test: $(VENV)/.installed-dev
 ui: $(VENV)/.installed
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+mlflow: $(VENV)/.installed
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(M5_DATA_DIR)/mlflow/mlflow.db}" -h 127.0.0.1 -p 5000
+
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_model.py
 
 clean:
 	rm -rf data/warehouse data/dagster data/mlflow data/tmp

@@ -51,16 +51,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"using the raw files in {paths.raw}")
 
     from m5_assets.definitions import build_definitions
+    from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
     from m5_assets.summary import print_summary
 
     # Bind the run to the folder checked above, whatever the process saw when it imported.
-    job = build_definitions(M5Data(data_dir=str(paths.root))).resolve_job_def(args.job)
+    defs = build_definitions(M5Data(data_dir=str(paths.root)))
     instance = dg.DagsterInstance.get()
-    started = time.perf_counter()
     # Step-by-step DEBUG lines drown the summary; the full log stays in the UI's run view.
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+    started = time.perf_counter()
+    result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+    print_summary(result, paths, time.perf_counter() - started)
+    if not result.success or args.skip_model:
+        return 0 if result.success else 1
+
+    train = defs.resolve_job_def(TRAIN_MODEL_JOB)
+    cutoff = train.partitions_def.get_last_partition_key()
+    print(f"\ntraining the newest model partition (cutoff {cutoff}) ...")
+    started = time.perf_counter()
+    result = train.execute_in_process(instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False)
     print_summary(result, paths, time.perf_counter() - started)
     return 0 if result.success else 1
 
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize the pipeline in this process and print a summary")
-    run.add_argument("--job", default="build_feature_store")
+    run.add_argument("--skip-model", action="store_true", help="build the feature store only")
     run.add_argument("--scale", choices=["tiny", "small", "full"], default="small", help="demo scale when data/raw is empty")
     run.set_defaults(handler=_run)
 

@@ -12,14 +12,28 @@ _SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
 def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: float) -> None:
     status = "succeeded" if result.success else "FAILED"
     print(f"\nrun {result.run_id} {status} in {seconds:.1f}s\n")
-    print(f"{'asset':20s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
-    for event in result.get_asset_materialization_events():
-        meta = {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN}
+    tables = [
+        (event.asset_key.to_user_string(), {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN})
+        for event in result.get_asset_materialization_events()
+    ]
+    tables = [(name, meta) for name, meta in tables if meta]
+    if tables:
+        print(f"{'asset':20s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
+    for name, meta in tables:
         print(
-            f"{event.asset_key.to_user_string():20s} {meta.get('dagster/row_count', ''):>12,} "
+            f"{name:20s} {meta.get('dagster/row_count', ''):>12,} "
             f"{meta.get('series', ''):>8} {meta.get('first_date', ''):>11} {meta.get('last_date', ''):>11} "
             f"{meta.get('size_mb', ''):>8}"
         )
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "validation_scores" in metadata:
+            print(f"\n{event.asset_key.to_user_string()} (cutoff {metadata['cutoff'].value}), "
+                  f"validation {metadata['validation_window'].value}:")  # fmt: skip
+            print(metadata["validation_scores"].value)
+            print(f"improvement over seasonal naive: {metadata['improvement_over_seasonal_naive_pct'].value} %; "
+                  f"model version {metadata['model_version'].value}, champion: {metadata['promoted_to_champion'].value} "
+                  f"({metadata['promotion_decision'].value}); MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
     passed = sum(e.passed for e in evaluations)
     print(f"\nchecks: {passed} of {len(evaluations)} passed")

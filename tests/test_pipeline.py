@@ -62,7 +62,11 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     os.makedirs(tmp_path / "home")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["run", "--scale", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "generating the 'tiny' demo data set" in out and "checks: 12 of 12 passed" in out
     assert table_path(tmp_path / "data" / "warehouse", "features").exists()
+    # Then the newest model partition, scored next to the baselines.
+    assert "training the newest model partition (cutoff 2016-05-01)" in out
+    assert "seasonal_naive" in out and "champion: True (no champion yet)" in out

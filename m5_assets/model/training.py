@@ -135,6 +135,9 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedMod
     validation = rows.loc[is_validation, ["id", "date", LABEL_COLUMN]].assign(
         prediction=fit.predict(features_only[is_validation], num_iteration=best)
     )
+    # At full scale each binned dataset takes gigabytes; the refit needs only its own.
+    fit.free_dataset()
+    del fit
     final = lgb.train(lgb_params, lgb.Dataset(features_only, label), num_boost_round=best)
     return TrainedModel(
         booster=final,

@@ -1,0 +1,145 @@
+"""Full-scale training benchmark: our demand model next to mlforecast's LightGBM and seasonal naive.
+
+Uses the warehouse that ``bench_features.py`` leaves in ``benchmarks/.cache`` (``make bench`` runs
+both). Each engine trains in its own process, so each peak resident memory is its own; both are
+scored by the same WRMSSE on the same 28 days before the cutoff:
+
+- ours: ``m5_assets.model.training.train`` at the default parameters (its early-stopped fit,
+  trained on the days before the validation window, is the one scored);
+- mlforecast: ``MLForecast`` with ``LGBMRegressor`` at the same LightGBM parameters and number of
+  rounds, the same lags and rolling windows, date parts, the static ids and price and SNAP as
+  dynamic exogenous features, fit on the same days and forecasting the same 28 days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TARGETS = {"seconds": 15 * 60, "peak_mib": 12 * 1024, "vs_seasonal_naive": 0.70, "vs_mlforecast": 0.95}
+
+
+def _peak_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
+    from m5_assets.model.training import TrainingParams, train
+
+    started = time.perf_counter()
+    model = train(data / "features.parquet", cutoff, TrainingParams())
+    seconds = time.perf_counter() - started
+    model.validation[["id", "date", "prediction"]].to_parquet(out)
+    return {"seconds": seconds, "peak_mib": _peak_mib(), "train_rows": model.train_rows, "best_iteration": model.best_iteration}
+
+
+def _mlforecast(data: Path, cutoff: dt.date, out: Path, rounds: int) -> dict:
+    import lightgbm as lgb
+    import pandas as pd
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean, RollingStd
+
+    from m5_assets.features.catalog import HORIZON, LAGS, MIN_LAG, WINDOWS
+    from m5_assets.model.training import TrainingParams, Window
+
+    params = TrainingParams()
+    window = Window(cutoff, params.train_days)
+    statics = ["item_id", "dept_id", "cat_id", "store_id", "state_id"]
+    # History back to a year before the training window, so the 364-day lag exists on its first day.
+    history_start = window.train_start - dt.timedelta(days=max(LAGS))
+    table = pq.read_table(
+        data / "features.parquet",
+        columns=["id", "date", "units", "sell_price", "snap", *statics],
+        filters=(pc.field("date") >= history_start) & (pc.field("date") < cutoff) & pc.field("sell_price").is_valid(),
+    )
+    frame = table.to_pandas(date_as_object=False).rename(columns={"id": "unique_id", "date": "ds", "units": "y"})
+    frame["ds"] = frame["ds"].astype("datetime64[ns]")
+    frame["sell_price"] = frame["sell_price"].astype("float32")
+    validation_start = pd.Timestamp(window.validation_start)
+    train, future = frame[frame["ds"] < validation_start], frame[frame["ds"] >= validation_start]
+
+    started = time.perf_counter()
+    lgb_params = {k: v for k, v in params.lightgbm().items() if k not in ("verbose",)}
+    forecaster = MLForecast(
+        models={"lgbm": lgb.LGBMRegressor(n_estimators=rounds, verbosity=-1, **lgb_params)},
+        freq="D",
+        lags=list(LAGS),
+        lag_transforms={MIN_LAG: [t for w in WINDOWS for t in (RollingMean(window_size=w), RollingStd(window_size=w))]},
+        date_features=["dayofweek", "day", "month", "quarter"],
+        num_threads=2,
+    )
+    # dropna drops each series' rows before its 364-day lag exists: the training window's rows.
+    forecaster.fit(train, static_features=statics, dropna=True)
+    predicted = forecaster.predict(h=HORIZON, X_df=future[["unique_id", "ds", "sell_price", "snap"]])
+    seconds = time.perf_counter() - started
+    predicted.rename(columns={"unique_id": "id", "ds": "date", "lgbm": "prediction"})[["id", "date", "prediction"]].to_parquet(out)
+    return {"seconds": seconds, "peak_mib": _peak_mib(), "train_rows": int(len(train))}
+
+
+def _worker(scale: str, seed: int, args: list[str]) -> dict:
+    command = [sys.executable, __file__, "--scale", scale, "--seed", str(seed), "--worker", *args]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="full")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cutoff", default="2016-05-01")
+    parser.add_argument("--no-peer", action="store_true", help="train ours only (mlforecast takes as long again)")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse"
+    cutoff = dt.date.fromisoformat(args.cutoff)
+    if args.worker:
+        engine, out, *rest = args.worker
+        report = _ours(data, cutoff, Path(out)) if engine == "ours" else _mlforecast(data, cutoff, Path(out), int(rest[0]))
+        print(json.dumps(report))
+        return 0
+    if not (data / "features.parquet").exists():
+        print(f"{data}/features.parquet is missing: run benchmarks/bench_features.py first")
+        return 1
+
+    import pandas as pd
+
+    from m5_assets import warehouse
+    from m5_assets.features.build import load_inputs
+    from m5_assets.model.evaluation import score_validation
+
+    reports = {"ours": _worker(args.scale, args.seed, ["ours", str(data / "pred-ours.parquet")])}
+    if not args.no_peer:
+        rounds = str(reports["ours"]["best_iteration"])
+        reports["mlforecast"] = _worker(args.scale, args.seed, ["mlforecast", str(data / "pred-mlforecast.parquet"), rounds])
+    inputs = load_inputs(warehouse.connect(), data / "long.parquet", data / "cal.parquet", data / "prices.parquet")
+    scores = {e: score_validation(inputs, cutoff, pd.read_parquet(data / f"pred-{e}.parquet")) for e in reports}
+    naive = scores["ours"].wrmsse("seasonal_naive")
+    print(f"\n== training, {args.scale} scale, cutoff {cutoff}, default parameters, validation {cutoff - dt.timedelta(days=28)} .. ==")
+    print(f"{'engine':16s} {'WRMSSE':>8s} {'seconds':>9s} {'peak MiB':>9s} {'input rows':>12s}")
+    for engine, report in reports.items():
+        print(f"{engine:16s} {scores[engine].wrmsse('lightgbm'):8.4f} {report['seconds']:9.1f} {report['peak_mib']:9d} {report['train_rows']:12,}")
+    print(f"{'seasonal naive':16s} {naive:8.4f}")
+    ours, o = scores["ours"].wrmsse("lightgbm"), reports["ours"]
+    print(f"ours / seasonal naive WRMSSE = {ours / naive:.3f} (target <= {TARGETS['vs_seasonal_naive']}) -> {'met' if ours / naive <= TARGETS['vs_seasonal_naive'] else 'MISSED'}")
+    if "mlforecast" in reports:
+        peer = scores["mlforecast"].wrmsse("lightgbm")
+        print(f"ours / mlforecast WRMSSE = {ours / peer:.3f} (target <= {TARGETS['vs_mlforecast']}) -> {'met' if ours / peer <= TARGETS['vs_mlforecast'] else 'MISSED'}")
+        print(f"ours / mlforecast seconds = {o['seconds'] / reports['mlforecast']['seconds']:.2f}")
+    print(f"ours: {o['seconds']:.0f} s (target < {TARGETS['seconds']}), {o['peak_mib']} MiB (target < {TARGETS['peak_mib']}) -> "
+          f"{'met' if o['seconds'] < TARGETS['seconds'] and o['peak_mib'] < TARGETS['peak_mib'] else 'MISSED'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
