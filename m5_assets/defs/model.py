@@ -37,8 +37,8 @@ class DemandModelConfig(dg.Config):
     seed: int = _DEFAULTS.seed
 
 
-def _champion_score(client: MlflowClient, champion: registry.Champion, inputs, m5_data: M5Data, window: Window) -> float:
-    """The champion's WRMSSE on this partition's validation window."""
+def _champion_score(inputs, m5_data: M5Data, window: Window) -> float:
+    """The current champion's WRMSSE on this partition's validation window."""
     booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
     rows = load_rows(m5_data.table("features"), window.validation_start, window.cutoff)
     predictions = rows[["id", "date"]].assign(prediction=booster.predict(rows[list(FEATURE_NAMES)]))
@@ -101,7 +101,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             )  # fmt: skip
             client = MlflowClient()
             champion = registry.current_champion(client)
-            champion_score = _champion_score(client, champion, inputs, m5_data, window) if champion else None
+            champion_score = _champion_score(inputs, m5_data, window) if champion else None
             decision = registry.decide(model_score, champion_score, champion is not None and champion.cutoff > cutoff.isoformat())
             if decision.promoted and not beats_naive:
                 decision = registry.Decision(False, "does not beat seasonal naive", model_score, champion_score)
