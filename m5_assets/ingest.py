@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from m5_assets.warehouse import atomic_target
 from m5_assets.validation.violations import DataValidationError, Violation
@@ -158,14 +157,3 @@ def copy_raw_csv(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, st
         violations = _reject_violations(con, path, ordered)
         if violations:
             raise DataValidationError(violations)
-
-
-def day_number(d: str) -> int:
-    """``'d_1914'`` -> ``1914``."""
-    return int(d.removeprefix("d_"))
-
-
-def preview(relation: duckdb.DuckDBPyRelation, rows: int = 5, max_columns: int = 12) -> str:
-    """A few rows as Markdown, for asset metadata (wide tables are cut to the first columns)."""
-    frame: pd.DataFrame = relation.limit(rows).df()
-    return frame.iloc[:, :max_columns].to_markdown(index=False)

@@ -17,11 +17,6 @@ from m5_assets.warehouse import write_parquet_blocks
 
 ROWS_PER_BLOCK = 2_000_000
 DICTIONARY_COLUMNS = SERIES_COLUMNS + ["d", "event_name_1", "event_type_1", "event_name_2", "event_type_2"]
-LONG_COLUMNS = SERIES_COLUMNS + [
-    "date", "d", "wm_yr_wk", "units", "sell_price", "snap",
-    "event_name_1", "event_type_1", "event_name_2", "event_type_2",
-]  # fmt: skip
-
 COLUMN_DESCRIPTIONS = {
     "id": "series id: item_id + store_id + _validation/_evaluation",
     "item_id": "item (department + number)",

@@ -42,12 +42,6 @@ def atomic_target(path: Path):
         partial.unlink(missing_ok=True)
 
 
-def copy_query_to_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Run ``query`` in DuckDB and write its result to ``path`` atomically."""
-    with atomic_target(path) as partial:
-        con.execute(f"COPY ({query}) TO '{partial}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)")
-
-
 def write_with(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(partial_path)`` and publish the file atomically when it returns."""
     with atomic_target(path) as partial:

@@ -3,7 +3,6 @@ import shutil
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from conftest import run_pipeline
 from m5_assets.cli import main

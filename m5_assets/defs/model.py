@@ -7,7 +7,6 @@ from importlib.metadata import version
 
 import dagster as dg
 import mlflow
-import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from m5_assets.defs.resources import M5Data
@@ -15,7 +14,9 @@ from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
 from m5_assets.model import registry
 from m5_assets.model.evaluation import MODEL, ValidationScores, score_validation
-from m5_assets.model.training import TrainingParams, Window, load_rows, params_dict, train
+from dataclasses import asdict
+
+from m5_assets.model.training import TrainingParams, Window, load_rows, train
 
 BEATS_SEASONAL_NAIVE = "beats_seasonal_naive"
 _DEFAULTS = TrainingParams()
@@ -47,7 +48,7 @@ def _champion_score(inputs, m5_data: M5Data, window: Window) -> float:
 
 def _log_run(mlf, cutoff: dt.date, model, scores: ValidationScores, window: Window) -> None:
     mlf.set_tags({"cutoff": cutoff.isoformat(), "validation_start": window.validation_start.isoformat()})
-    mlf.log_params(params_dict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
+    mlf.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
     metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
                "best_iteration": model.best_iteration, "training_seconds": model.seconds}  # fmt: skip
     for method, row in scores.table.iterrows():

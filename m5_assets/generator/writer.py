@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from tqdm import tqdm
@@ -110,17 +109,3 @@ def _write_sales(items, stores, units: np.ndarray, path: Path, progress: bool) -
             day_columns = {f"d_{k + 1}": units[:, s, k] for k in range(n_days)}
             writer.write_table(pa.table({**columns, **day_columns}, schema=schema))
     os.replace(partial, path)
-
-
-def summarize(raw_dir: str | os.PathLike) -> pd.DataFrame:
-    """A few yardsticks of generated demand, to compare with real M5 (see data README)."""
-    sales = pd.read_csv(Path(raw_dir) / "sales_train_evaluation.csv")
-    values = sales.filter(like="d_").to_numpy()
-    return pd.DataFrame(
-        {
-            "series": [len(sales)],
-            "days": [values.shape[1]],
-            "zero_share": [(values == 0).mean()],
-            "mean_units": [values.mean()],
-        }
-    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
@@ -148,7 +148,3 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedMod
         seconds=time.perf_counter() - started,
         params=params,
     )
-
-
-def params_dict(params: TrainingParams) -> dict:
-    return asdict(params)
