@@ -10,6 +10,8 @@ from pathlib import Path
 
 from m5_assets.settings import data_paths
 
+BACKTEST_PARTITIONS = 7
+
 
 def _generate(args: argparse.Namespace) -> int:
     from m5_assets.generator import SCALES, generate
@@ -46,14 +48,18 @@ def _run(args: argparse.Namespace) -> int:
     paths = data_paths()
     if not _has_raw_files(paths.raw):
         print(f"no Kaggle files in {paths.raw}: generating the '{args.scale}' demo data set there")
-        generate(SCALES[args.scale], paths.raw, progress=True)
+        # Ending yesterday, the newest forecast partition is today's: the daily schedule is real.
+        generate(SCALES[args.scale], paths.raw, progress=True, end_date=dt.date.today() - dt.timedelta(days=1))
     else:
         print(f"using the raw files in {paths.raw}")
 
     from m5_assets.definitions import build_definitions
+    from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
-    from m5_assets.summary import print_summary
+    from m5_assets.features.catalog import HORIZON
+    from m5_assets.forecast.store import read_accuracy
+    from m5_assets.summary import print_backtest, print_summary
 
     # Bind the run to the folder checked above, whatever the process saw when it imported.
     defs = build_definitions(M5Data(data_dir=str(paths.root)))
@@ -66,13 +72,34 @@ def _run(args: argparse.Namespace) -> int:
     if not result.success or args.skip_model:
         return 0 if result.success else 1
 
+    issue_job, score_job = defs.resolve_job_def(ISSUE_FORECAST_JOB), defs.resolve_job_def(SCORE_FORECAST_JOB)
+    newest = dt.date.fromisoformat(issue_job.partitions_def.get_last_partition_key())
+    backtest = [newest - dt.timedelta(days=HORIZON + k) for k in reversed(range(BACKTEST_PARTITIONS))]
     train = defs.resolve_job_def(TRAIN_MODEL_JOB)
-    cutoff = train.partitions_def.get_last_partition_key()
-    print(f"\ntraining the newest model partition (cutoff {cutoff}) ...")
-    started = time.perf_counter()
-    result = train.execute_in_process(instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False)
-    print_summary(result, paths, time.perf_counter() - started)
-    return 0 if result.success else 1
+    # The backtest's forecasts need a model whose cutoff is not after their first day; older first,
+    # so the newer model meets it as the champion it must beat.
+    cutoffs = sorted({backtest[0].replace(day=1).isoformat(), train.partitions_def.get_last_partition_key()})
+    for cutoff in cutoffs:
+        print(f"\ntraining model partition {cutoff} ...")
+        started = time.perf_counter()
+        result = train.execute_in_process(instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False)
+        print_summary(result, paths, time.perf_counter() - started)
+        if not result.success:
+            return 1
+
+    ranges = [("issuing the newest forecast", issue_job, newest, newest),
+              (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1]),
+              ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1])]  # fmt: skip
+    for title, job, first, last in ranges:
+        print(f"\n{title} ({first} .. {last}) ...")
+        started = time.perf_counter()
+        tags = {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+        result = job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=False)
+        print_summary(result, paths, time.perf_counter() - started)
+        if not result.success:
+            return 1
+    print_backtest(read_accuracy(paths.warehouse), backtest)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

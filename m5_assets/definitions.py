@@ -3,19 +3,24 @@
 import dagster as dg
 
 from m5_assets.defs import checks, features, jobs, long_table, raw
+from m5_assets.defs.automation import build_automation, forecast_jobs
+from m5_assets.defs.forecasts import build_forecast_assets
 from m5_assets.defs.mlflow import mlflow_resource
 from m5_assets.defs.model import build_demand_model
-from m5_assets.defs.partitions import model_partitions
+from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.resources import M5Data, default_data_resource
 
 
 def build_definitions(m5_data: M5Data) -> dg.Definitions:
     """The whole code location bound to one data folder (tests bind a temporary one)."""
-    demand_model = build_demand_model(model_partitions(m5_data.paths))
+    monthly, daily = model_partitions(m5_data.paths), forecast_partitions(m5_data.paths)
+    schedules, sensors = build_automation(daily, monthly)
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([raw, long_table, features]), demand_model],
+        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), *build_forecast_assets(daily)],
         asset_checks=checks.checks,
-        jobs=[jobs.build_feature_store, jobs.train_model],
+        jobs=[jobs.build_feature_store, jobs.train_model, *forecast_jobs(daily)],
+        schedules=schedules,
+        sensors=sensors,
         resources={"m5_data": m5_data, "mlflow": mlflow_resource(m5_data.paths)},
         # Steps are short and share one disk; one process avoids a subprocess start per step.
         executor=dg.in_process_executor,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
+import pandas as pd
 
 from m5_assets.settings import DataPaths
 
@@ -16,7 +19,8 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
         (event.asset_key.to_user_string(), {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN})
         for event in result.get_asset_materialization_events()
     ]
-    tables = [(name, meta) for name, meta in tables if meta]
+    # A multi-partition run materializes each partition with the same metadata: show it once.
+    tables = list({name: meta for name, meta in tables if meta}.items())
     if tables:
         print(f"{'asset':20s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
     for name, meta in tables:
@@ -44,3 +48,13 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
         if event.is_step_failure:
             print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()[:2000]}")
     print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")
+
+
+def print_backtest(scores: pd.DataFrame, days: list[dt.date]) -> None:
+    """WRMSSE of each backtest partition next to seasonal naive issued the same day."""
+    shown = scores[scores["forecast_date"].isin(days)].sort_values("forecast_date")
+    columns = ["forecast_date", "model_version", "wrmsse", "seasonal_naive_wrmsse", "mae", "bias", "coverage_80", "coverage_95"]
+    print(f"\nbacktest, {len(shown)} forecast dates, each scored on its 28 days:")
+    print(shown[columns].round(4).to_markdown(index=False))
+    model, naive = shown["wrmsse"].mean(), shown["seasonal_naive_wrmsse"].mean()
+    print(f"mean WRMSSE {model:.4f} vs seasonal naive {naive:.4f} ({100 * (1 - model / naive):.1f} % better)")

@@ -56,6 +56,15 @@ def built(tmp_path_factory) -> dict:
 
 
 @pytest.fixture
+def model_data(tmp_path, built, monkeypatch):
+    """A copy of the tiny warehouse with an empty MLflow store of its own."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shutil.copytree(built["tiny"].parent / "raw", tmp_path / "raw")
+    shutil.copytree(built["tiny"], tmp_path / "warehouse")
+    return tmp_path
+
+
+@pytest.fixture
 def data_dir(tmp_path, tiny_raw) -> Path:
     """A fresh data folder holding a copy of the tiny raw files."""
     shutil.copytree(tiny_raw, tmp_path / "raw")

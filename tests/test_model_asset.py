@@ -1,4 +1,3 @@
-import shutil
 
 import dagster as dg
 import pytest
@@ -15,15 +14,6 @@ GOOD = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "t
 MEDIUM = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
 # One tiny boosting step: close to predicting the mean, worse than seasonal naive.
 BAD = {"learning_rate": 0.001, "max_rounds": 1, "early_stopping_rounds": 1, "train_days": 365}
-
-
-@pytest.fixture
-def model_data(tmp_path, built, monkeypatch):
-    """A copy of the tiny warehouse with an empty MLflow store of its own."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    shutil.copytree(built["tiny"].parent / "raw", tmp_path / "raw")
-    shutil.copytree(built["tiny"], tmp_path / "warehouse")
-    return tmp_path
 
 
 def _train(data_dir, config: dict) -> dg.ExecuteInProcessResult:

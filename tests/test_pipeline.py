@@ -1,3 +1,4 @@
+import datetime as dt
 import os
 import shutil
 
@@ -9,7 +10,7 @@ from m5_assets.cli import main
 from m5_assets.warehouse import table_path
 
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
-ASSETS = FEATURE_STORE_ASSETS | {"demand_model"}
+ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "forecasts", "forecast_accuracy"}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -21,8 +22,11 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     check_keys = {f"{k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys}
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
-    assert "demand_model.beats_seasonal_naive" in check_keys
-    assert defs.resolve_job_def("build_feature_store") is not None and defs.resolve_job_def("train_model") is not None
+    assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history"} <= check_keys
+    for job in ("build_feature_store", "train_model", "issue_forecast", "score_forecast"):
+        assert defs.resolve_job_def(job) is not None
+    assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
+    assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed"}
 
 
 def test_every_asset_reports_rows_schema_and_size(data_dir):
@@ -66,6 +70,11 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     out = capsys.readouterr().out
     assert "generating the 'tiny' demo data set" in out and "checks: 12 of 12 passed" in out
     assert table_path(tmp_path / "data" / "warehouse", "features").exists()
-    # Then the newest model partition, scored next to the baselines.
-    assert "training the newest model partition (cutoff 2016-05-01)" in out
+    # The demo data ends yesterday, so the newest forecast partition is today's.
+    today = dt.date.today()
+    assert f"training model partition {today.replace(day=1)}" in out
     assert "seasonal_naive" in out and "champion: True (no champion yet)" in out
+    assert f"issuing the newest forecast ({today} .. {today})" in out
+    assert (tmp_path / "data" / "warehouse" / "forecasts" / f"forecast_date={today}" / "data.parquet").exists()
+    # Then a 7-partition backtest, scored against actuals next to seasonal naive.
+    assert "backtest, 7 forecast dates" in out and "mean WRMSSE" in out

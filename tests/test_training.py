@@ -6,8 +6,10 @@ import pytest
 
 from m5_assets import warehouse
 from m5_assets.features.build import load_inputs
+from m5_assets.features.catalog import FEATURE_NAMES
 from m5_assets.model.evaluation import MODEL, score_validation
-from m5_assets.model.training import TrainingParams, load_rows, train
+from m5_assets.model.matrix import read_rows
+from m5_assets.model.training import TrainingParams, train
 
 QUICK = TrainingParams(learning_rate=0.1, max_rounds=200, early_stopping_rounds=20, train_days=365)
 
@@ -31,10 +33,11 @@ def test_training_rows_lie_before_the_cutoff_and_validation_is_the_28_days_befor
     model = train(_features(built, "tiny"), cutoff, QUICK)
     dates = pd.to_datetime(model.validation["date"])
     assert dates.min() == pd.Timestamp("2016-03-04") and dates.max() == pd.Timestamp("2016-03-31")
-    rows = load_rows(_features(built, "tiny"), cutoff - dt.timedelta(days=QUICK.train_days), cutoff)
-    assert pd.to_datetime(rows["date"]).max() < pd.Timestamp(cutoff)
+    rows = read_rows(_features(built, "tiny"), cutoff - dt.timedelta(days=QUICK.train_days), cutoff)
+    assert pd.to_datetime(rows.keys["date"]).max() < pd.Timestamp(cutoff)
     assert model.train_rows + model.validation_rows == len(rows)
-    assert rows["sell_price"].notna().all()  # rows before an item's release are dropped
+    price = rows.matrix[:, FEATURE_NAMES.index("sell_price")]
+    assert not np.isnan(price).any()  # rows before an item's release are dropped
 
 
 def test_same_data_and_seed_give_the_same_model_and_scores(built):

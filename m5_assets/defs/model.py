@@ -3,6 +3,7 @@
 
 
 import datetime as dt
+from dataclasses import asdict
 from importlib.metadata import version
 
 import dagster as dg
@@ -11,12 +12,11 @@ from mlflow.tracking import MlflowClient
 
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
-from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
+from m5_assets.features.catalog import HORIZON
 from m5_assets.model import registry
-from m5_assets.model.evaluation import MODEL, ValidationScores, score_validation
-from dataclasses import asdict
-
-from m5_assets.model.training import TrainingParams, Window, load_rows, train
+from m5_assets.model.evaluation import MODEL, ValidationScores, calibrate_intervals, score_validation
+from m5_assets.model.matrix import read_rows
+from m5_assets.model.training import TrainingParams, Window, train
 
 BEATS_SEASONAL_NAIVE = "beats_seasonal_naive"
 _DEFAULTS = TrainingParams()
@@ -36,13 +36,15 @@ class DemandModelConfig(dg.Config):
     early_stopping_rounds: int = _DEFAULTS.early_stopping_rounds
     train_days: int = _DEFAULTS.train_days
     seed: int = _DEFAULTS.seed
+    max_bin: int = _DEFAULTS.max_bin
+    sampling: str = _DEFAULTS.sampling
 
 
 def _champion_score(inputs, m5_data: M5Data, window: Window) -> float:
     """The current champion's WRMSSE on this partition's validation window."""
     booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
-    rows = load_rows(m5_data.table("features"), window.validation_start, window.cutoff)
-    predictions = rows[["id", "date"]].assign(prediction=booster.predict(rows[list(FEATURE_NAMES)]))
+    rows = read_rows(m5_data.table("features"), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
+    predictions = rows.keys.assign(prediction=booster.predict(rows.matrix))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
@@ -90,12 +92,14 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         paths = m5_data.paths
         inputs = load_inputs(m5_data.connect(), m5_data.table("sales_long"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"))
         scores = score_validation(inputs, cutoff, model.validation)
+        calibration = calibrate_intervals(inputs, cutoff, model.validation)
         model_score, naive_score = scores.wrmsse(MODEL), scores.wrmsse("seasonal_naive")
         beats_naive = model_score < naive_score
 
         mlf = context.resources.mlflow
         try:
             _log_run(mlf, cutoff, model, scores, window)
+            mlf.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
             info = mlflow.lightgbm.log_model(
                 model.booster, name="model", registered_model_name=registry.MODEL_NAME,
                 pip_requirements=[f"lightgbm=={version('lightgbm')}"],
@@ -127,6 +131,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "train_rows": model.train_rows,
                 "validation_rows": model.validation_rows,
                 "training_seconds": round(model.seconds, 1),
+                "training_seconds_by_stage": model.stage_seconds,
                 "best_iteration": model.best_iteration,
                 "top_features": dg.MetadataValue.md(model.importance().head(10).round(1).to_markdown(index=False)),
                 "model_version": str(info.registered_model_version),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 
 import dagster as dg
 
@@ -13,6 +14,7 @@ from m5_assets.settings import DataPaths
 
 # Without raw files (a fresh clone before `make run`), show the months of the M5 data.
 DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
+FORECAST_START_ENV = "M5_FORECAST_START"
 
 
 def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
@@ -34,13 +36,31 @@ def _first_of_month(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def model_partitions(paths: DataPaths) -> dg.MonthlyPartitionsDefinition:
-    """Cutoffs from the first month with a year of lags and a validation window behind it, to
-    the last month whose 28 days before its first day all have sales."""
-    first, last = sales_span(paths)
+def _first_cutoff(first: dt.date) -> dt.date:
+    """The first month start with a year of lags and a validation window behind it."""
     earliest = first + dt.timedelta(days=max(LAGS) + 2 * HORIZON)
-    start = _first_of_month(earliest + dt.timedelta(days=31))
+    return _first_of_month(earliest + dt.timedelta(days=31))
+
+
+def model_partitions(paths: DataPaths) -> dg.MonthlyPartitionsDefinition:
+    """Cutoffs from the first month with enough history to the last month whose 28 days before
+    its first day all have sales."""
+    first, last = sales_span(paths)
+    start = _first_cutoff(first)
     end = _first_of_month(last + dt.timedelta(days=1))  # the newest cutoff; its window ends on `last`
     end = max(end, start)
     exclusive_end = _first_of_month(end + dt.timedelta(days=31))
-    return dg.MonthlyPartitionsDefinition(start_date=start.isoformat(), end_date=exclusive_end.isoformat())
+    # end_offset admits the current month when the data runs to yesterday; end_date still bounds it.
+    return dg.MonthlyPartitionsDefinition(start_date=start.isoformat(), end_date=exclusive_end.isoformat(), end_offset=1)
+
+
+def forecast_partitions(paths: DataPaths) -> dg.DailyPartitionsDefinition:
+    """Forecast dates from ``$M5_FORECAST_START`` (default: the first model cutoff, before which
+    no model can exist) to the day after the last sales day: the genuinely future forecast."""
+    first, last = sales_span(paths)
+    configured = os.environ.get(FORECAST_START_ENV)
+    start = dt.date.fromisoformat(configured) if configured else _first_cutoff(first)
+    newest = last + dt.timedelta(days=1)
+    start = min(start, newest)
+    # Today's partition has not ended yet; end_offset admits it, end_date still bounds the range.
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=(newest + dt.timedelta(days=1)).isoformat(), end_offset=1)

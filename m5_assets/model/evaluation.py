@@ -10,6 +10,8 @@ import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast.intervals import Calibration
+from m5_assets.forecast.levels import calibrate
 from m5_assets.metrics import WRMSSE, point_metrics, wrmsse
 from m5_assets.model.baselines import BASELINES
 
@@ -35,12 +37,28 @@ def forecast_matrix(inputs: FeatureInputs, predictions: pd.DataFrame, start: dt.
     return matrix
 
 
-def score_validation(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> ValidationScores:
-    """WRMSSE and point metrics of the model and the baselines over the 28 days before ``cutoff``."""
+def _window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
+    """Column of the window's first day; the window and 28 days of history before it must have sales."""
     start = cutoff - dt.timedelta(days=HORIZON)
     origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(start)))
     if origin < 2 * HORIZON or origin + HORIZON > inputs.n_sales_days:
         raise ValueError(f"cutoff {cutoff}: the validation window needs sales on all 28 days before it and history before that")
+    return origin
+
+
+def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> Calibration:
+    """Interval calibration from the model's errors on the 28 days before ``cutoff``."""
+    origin = _window_origin(inputs, cutoff)
+    window = slice(origin, origin + HORIZON)
+    forecast = forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)
+    released = ~np.isnan(inputs.price[:, window])
+    return calibrate(inputs.series, forecast, inputs.units[:, window].astype(np.float64), released)
+
+
+def score_validation(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> ValidationScores:
+    """WRMSSE and point metrics of the model and the baselines over the 28 days before ``cutoff``."""
+    start = cutoff - dt.timedelta(days=HORIZON)
+    origin = _window_origin(inputs, cutoff)
     history = inputs.units[:, :origin].astype(np.float64)
     prices = inputs.price[:, :origin]
     actual = inputs.units[:, origin : origin + HORIZON].astype(np.float64)

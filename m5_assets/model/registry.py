@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +10,13 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from m5_assets.forecast.intervals import Calibration
+from m5_assets.forecast.issue import IssuingModel
+
 MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
 CHAMPION = "champion"
+INTERVALS_ARTIFACT = "intervals.json"  # the run's interval calibration, read when forecasting
 PROMOTION_MARGIN = 0.01  # a challenger must beat the champion by at least 1 %
 
 
@@ -61,3 +66,39 @@ def decide(challenger_wrmsse: float, champion_wrmsse: float | None, champion_is_
     if challenger_wrmsse <= (1 - PROMOTION_MARGIN) * champion_wrmsse:
         return Decision(True, "beats the champion by at least 1 %", challenger_wrmsse, champion_wrmsse)
     return Decision(False, "does not beat the champion by 1 %", challenger_wrmsse, champion_wrmsse)
+
+
+@dataclass(frozen=True)
+class PromotedVersion:
+    version: str
+    run_id: str
+    cutoff: dt.date
+
+
+def promoted_versions(client: MlflowClient) -> list[PromotedVersion]:
+    """Every registered version whose run passed the promotion gate, oldest cutoff first."""
+    found = []
+    for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        tags = client.get_run(version.run_id).data.tags
+        if tags.get("promoted") == "True" and tags.get("cutoff"):
+            found.append(PromotedVersion(str(version.version), version.run_id, dt.date.fromisoformat(tags["cutoff"])))
+    return sorted(found, key=lambda v: (v.cutoff, int(v.version)))
+
+
+def newest_promoted(versions: list[PromotedVersion], day: dt.date) -> PromotedVersion | None:
+    """The model a forecast issued on ``day`` uses: the newest promoted one with cutoff <= day."""
+    usable = [v for v in versions if v.cutoff <= day]
+    return usable[-1] if usable else None
+
+
+def load_issuing_model(uri: str, promoted: PromotedVersion) -> IssuingModel:
+    """The booster and interval calibration of a promoted version, ready to forecast."""
+    mlflow.set_tracking_uri(uri)
+    booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}/{promoted.version}")
+    try:
+        calibration = Calibration.from_json(mlflow.artifacts.load_text(f"runs:/{promoted.run_id}/{INTERVALS_ARTIFACT}"))
+    except mlflow.exceptions.MlflowException as error:
+        raise FileNotFoundError(
+            f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
+        ) from error
+    return IssuingModel(booster, calibration, promoted.version, promoted.run_id, promoted.cutoff)

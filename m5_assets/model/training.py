@@ -17,17 +17,16 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
+from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
 @dataclass(frozen=True)
 class TrainingParams:
     """What a user may change; defaults follow what won M5 (tweedie, categorical ids)."""
 
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     num_leaves: int = 63
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
@@ -38,6 +37,8 @@ class TrainingParams:
     early_stopping_rounds: int = 50
     train_days: int = 730
     seed: int = 42
+    max_bin: int = 255
+    sampling: str = "bagging"  # bagging_fraction of rows each round, or "goss" (slower at full scale here)
 
     def lightgbm(self) -> dict:
         return {
@@ -47,16 +48,23 @@ class TrainingParams:
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": 1,
+            **self._sampling(),
             "lambda_l2": self.lambda_l2,
             "seed": self.seed,
+            "max_bin": self.max_bin,
             # Same data and seed give the same model.
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": 2,
             "verbose": -1,
         }
+
+
+    def _sampling(self) -> dict:
+        if self.sampling not in ("goss", "bagging"):
+            raise ValueError(f"sampling must be 'goss' or 'bagging', not {self.sampling!r}")
+        if self.sampling == "goss":
+            return {"data_sample_strategy": "goss"}
+        return {"data_sample_strategy": "bagging", "bagging_fraction": self.bagging_fraction, "bagging_freq": 1}
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class TrainedModel:
     validation_rows: int
     seconds: float
     params: TrainingParams
+    stage_seconds: dict[str, float]  # read, search (early-stopped fit), refit
 
     def importance(self) -> pd.DataFrame:
         """Gain and split importance per feature, largest gain first."""
@@ -100,51 +109,57 @@ class TrainedModel:
         )
 
 
-def load_rows(features: Path, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Released rows with a label dated in [start, end): the rows a model learns from."""
-    table = pq.read_table(
-        features,
-        columns=["id", "date", LABEL_COLUMN, *FEATURE_NAMES],
-        filters=(pc.field("date") >= start) & (pc.field("date") < end)
-        & pc.field(LABEL_COLUMN).is_valid() & pc.field("sell_price").is_valid(),
-    )
-    return table.to_pandas()
-
-
 def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedModel:
     """Fit with early stopping on the validation window, then refit on all days before ``cutoff``."""
     started = time.perf_counter()
     window = Window(cutoff, params.train_days)
-    rows = load_rows(features, window.train_start, cutoff)
-    if rows.empty or pd.Timestamp(rows["date"].max()) < pd.Timestamp(cutoff - dt.timedelta(days=1)):
-        last = rows["date"].max() if not rows.empty else "none"
-        raise ValueError(f"{features}: no sales for the day before cutoff {cutoff} (last labelled day: {last})")
-    is_validation = (pd.to_datetime(rows["date"]) >= pd.Timestamp(window.validation_start)).to_numpy()
-    features_only = rows[list(FEATURE_NAMES)]
-    label = rows[LABEL_COLUMN].to_numpy(np.float32)
-
+    # Validation rows come last, so each fit takes a contiguous range of one binned dataset.
+    rows = read_rows(features, window.train_start, cutoff, last_from=window.validation_start)
+    last = rows.keys["date"].max() if len(rows) else None
+    if last is None or pd.Timestamp(last) < pd.Timestamp(cutoff - dt.timedelta(days=1)):
+        raise ValueError(f"{features}: no sales for the day before cutoff {cutoff} (last labelled day: {last or 'none'})")
+    n_rows = len(rows)
+    n_train = int(np.searchsorted(pd.to_datetime(rows.keys["date"]).to_numpy() >= np.datetime64(window.validation_start), True))
+    valid_x = rows.matrix[n_train:].copy()
     lgb_params = params.lightgbm()
+    # Binned once for both fits; the float matrix (the largest object by far) is dropped after.
+    everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params).construct()
+    rows.matrix = None
+    stages = {"read": time.perf_counter() - started}
+
     fit = lgb.train(
         lgb_params,
-        lgb.Dataset(features_only[~is_validation], label[~is_validation]),
+        everything.subset(range(n_train)),
         num_boost_round=params.max_rounds,
-        valid_sets=[lgb.Dataset(features_only[is_validation], label[is_validation])],
+        valid_sets=[everything.subset(range(n_train, n_rows))],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
     )
     best = max(1, fit.best_iteration)
-    validation = rows.loc[is_validation, ["id", "date", LABEL_COLUMN]].assign(
-        prediction=fit.predict(features_only[is_validation], num_iteration=best)
+    validation = rows.keys.iloc[n_train:].assign(
+        **{LABEL_COLUMN: rows.label[n_train:], "prediction": fit.predict(valid_x, num_iteration=best)}
     )
-    # At full scale each binned dataset takes gigabytes; the refit needs only its own.
     fit.free_dataset()
     del fit
-    final = lgb.train(lgb_params, lgb.Dataset(features_only, label), num_boost_round=best)
+    stages["search"] = time.perf_counter() - started - stages["read"]
+    final = lgb.train(lgb_params, everything, num_boost_round=best)
+    final.free_dataset()
+    stages["refit"] = time.perf_counter() - started - stages["read"] - stages["search"]
     return TrainedModel(
         booster=final,
         best_iteration=best,
         validation=validation.reset_index(drop=True),
-        train_rows=int((~is_validation).sum()),
-        validation_rows=int(is_validation.sum()),
+        train_rows=n_train,
+        validation_rows=n_rows - n_train,
         seconds=time.perf_counter() - started,
         params=params,
+        stage_seconds={k: round(v, 1) for k, v in stages.items()},
     )
+
+
+def _dataset(matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict) -> lgb.Dataset:
+    data = lgb.Dataset(
+        matrix, label, feature_name=list(FEATURE_NAMES), categorical_feature=list(CATEGORICAL_INDEX), params=params
+    )
+    # Stored in the model as a pandas frame's categories are, so it predicts from frames too.
+    data.pandas_categorical = vocabulary
+    return data

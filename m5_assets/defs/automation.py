@@ -1,0 +1,123 @@
+"""Schedules and sensors: daily forecasts and scoring, monthly retraining, reactions to new data.
+
+All are defined stopped; switch each on in the UI (Automation) or with
+``dagster schedule start <name>`` / ``dagster sensor start <name>`` while the daemon runs
+(``make ui`` starts it).
+"""
+# Dagster resolves the context types from real annotations: none are postponed here.
+
+import datetime as dt
+import hashlib
+import json
+
+import dagster as dg
+from mlflow.tracking import MlflowClient
+
+from m5_assets import ingest
+from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
+from m5_assets.defs.partitions import sales_span
+from m5_assets.defs.resources import M5Data
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast import store
+from m5_assets.model import registry
+
+ISSUE_FORECAST_JOB = "issue_forecast"
+SCORE_FORECAST_JOB = "score_forecast"
+
+
+def forecast_jobs(daily: dg.DailyPartitionsDefinition) -> list:
+    return [
+        dg.define_asset_job(
+            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets("forecasts"), partitions_def=daily,
+            description="Issue (or re-issue) the 28-day forecast of one or more forecast dates.",
+        ),
+        dg.define_asset_job(
+            SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets("forecast_accuracy"), partitions_def=daily,
+            description="Score forecasts whose 28 days all have actuals.",
+        ),
+    ]  # fmt: skip
+
+
+def newest_forecast_date(m5_data: M5Data) -> dt.date:
+    """The day after the last sales day, read from the raw files now (not when the code loaded)."""
+    return sales_span(m5_data.paths)[1] + dt.timedelta(days=1)
+
+
+def _in_partitions(daily: dg.DailyPartitionsDefinition, day: dt.date) -> bool:
+    return daily.has_partition_key(day.isoformat())
+
+
+def _stale(day: dt.date) -> dg.SkipReason:
+    return dg.SkipReason(f"the data now reaches {day - dt.timedelta(days=1)}: reload the code location to add partition {day}")
+
+
+def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPartitionsDefinition) -> tuple[list, list]:
+    """(schedules, sensors) bound to the partitions of the loaded data."""
+
+    @dg.schedule(job_name=ISSUE_FORECAST_JOB, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    def daily_forecast(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
+        """Every morning: the forecast issued on the day after the last sales day."""
+        day = newest_forecast_date(m5_data)
+        if not _in_partitions(daily, day):
+            return _stale(day)
+        if day in store.partition_days(m5_data.paths.warehouse, store.FORECASTS):
+            return dg.SkipReason(f"the forecast for {day} is already issued")
+        return dg.RunRequest(run_key=f"forecast-{day}", partition_key=day.isoformat())
+
+    @dg.schedule(job_name=SCORE_FORECAST_JOB, cron_schedule="30 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    def daily_scoring(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
+        """Every morning: score each issued forecast whose 28 days now all have actuals."""
+        last_sales = newest_forecast_date(m5_data) - dt.timedelta(days=1)
+        root = m5_data.paths.warehouse
+        scored = set(store.partition_days(root, store.FORECAST_ACCURACY))
+        due = [
+            d for d in store.partition_days(root, store.FORECASTS)
+            if d + dt.timedelta(days=HORIZON - 1) <= last_sales and d not in scored and _in_partitions(daily, d)
+        ]  # fmt: skip
+        if not due:
+            return dg.SkipReason("no issued forecast has newly complete actuals")
+        return [dg.RunRequest(run_key=f"score-{d}", partition_key=d.isoformat()) for d in due]
+
+    @dg.schedule(job_name=TRAIN_MODEL_JOB, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    def monthly_retrain(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
+        """On the first of each month: the model with the newest cutoff the data allows."""
+        newest = monthly.get_last_partition_key()
+        return dg.RunRequest(run_key=f"train-{newest}", partition_key=newest)
+
+    @dg.sensor(job_name=FEATURE_STORE_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+    def raw_files_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
+        """New or changed files in the raw folder rebuild raw tables to features (the
+        features_refreshed sensor then re-issues the newest forecast)."""
+        raw = m5_data.paths.raw
+        seen = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(raw.glob("*.csv"))} if raw.exists() else {}
+        cursor = json.dumps(seen, sort_keys=True)
+        if cursor == context.cursor:
+            return dg.SkipReason("no raw file changed")
+        context.update_cursor(cursor)
+        try:
+            ingest.locate_raw_files(raw)
+        except FileNotFoundError as error:
+            return dg.SkipReason(str(error))
+        return dg.RunRequest(run_key=f"raw-{hashlib.sha256(cursor.encode()).hexdigest()[:16]}")
+
+    @dg.asset_sensor(asset_key=dg.AssetKey("features"), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED)
+    def features_refreshed(context: dg.SensorEvaluationContext, asset_event, m5_data: M5Data):
+        """A new feature store re-issues the newest forecast."""
+        day = newest_forecast_date(m5_data)
+        if not _in_partitions(daily, day):
+            return _stale(day)
+        return dg.RunRequest(run_key=f"features-{asset_event.storage_id}-{day}", partition_key=day.isoformat())
+
+    @dg.sensor(job_name=ISSUE_FORECAST_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+    def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
+        """A new champion in the registry re-issues the newest forecast with it."""
+        champion = registry.current_champion(MlflowClient(tracking_uri=registry.tracking_uri(m5_data.paths.mlflow)))
+        if champion is None or str(champion.version) == context.cursor:
+            return dg.SkipReason("the champion has not changed")
+        context.update_cursor(str(champion.version))
+        day = newest_forecast_date(m5_data)
+        if not _in_partitions(daily, day):
+            return _stale(day)
+        return dg.RunRequest(run_key=f"champion-{champion.version}-{day}", partition_key=day.isoformat())
+
+    return [daily_forecast, daily_scoring, monthly_retrain], [raw_files_changed, features_refreshed, champion_changed]

@@ -1,0 +1,1 @@
+"""Forecast issuance, intervals, hierarchy aggregates and accuracy: pure functions over arrays."""

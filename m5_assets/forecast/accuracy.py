@@ -1,0 +1,68 @@
+"""Score an issued forecast once all its days have actuals, next to seasonal naive issued the same day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from m5_assets.features.build import FeatureInputs
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast.intervals import COVERAGES, coverage
+from m5_assets.model.evaluation import MODEL, score_validation
+
+DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
+TRAILING_PARTITIONS = 28
+COVERAGE_TOLERANCE = 5.0  # points of 95 % interval coverage
+
+
+def actuals_complete(inputs: FeatureInputs, day: dt.date) -> bool:
+    """Whether every one of the forecast's 28 days has sales."""
+    last_sales_day = inputs.dates[inputs.n_sales_days - 1].date()
+    return day + dt.timedelta(days=HORIZON - 1) <= last_sales_day
+
+
+def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame) -> dict:
+    """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows)."""
+    if not actuals_complete(inputs, day):
+        last = inputs.dates[inputs.n_sales_days - 1].date()
+        raise ValueError(f"forecast {day}: actuals end on {last}, before its last day {day + dt.timedelta(days=HORIZON - 1)}")
+    predictions = bottom[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"})
+    scores = score_validation(inputs, day + dt.timedelta(days=HORIZON), predictions)
+    model, naive = scores.table.loc[MODEL], scores.table.loc["seasonal_naive"]
+
+    row = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str)).loc[bottom["id"]].to_numpy()
+    origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(day)))
+    actual = inputs.units[row, origin + bottom["horizon"].to_numpy() - 1].astype(np.float64)
+    covered = coverage(actual, {c: bottom[c].to_numpy() for c in bottom.columns if c.startswith(("lo_", "hi_"))})
+
+    out = {
+        "forecast_date": day,
+        "model_version": str(bottom["model_version"].iloc[0]),
+        "wrmsse": float(model["wrmsse"]),
+        "seasonal_naive_wrmsse": float(naive["wrmsse"]),
+        "rmse": float(model["rmse"]),
+        "mae": float(model["mae"]),
+        "bias": float(model["bias"]),
+        "seasonal_naive_mae": float(naive["mae"]),
+    }
+    out |= {f"coverage_{c}": covered[c] for c in COVERAGES}
+    out |= {f"wrmsse_level_{level}": float(v) for level, v in enumerate(scores.per_level[MODEL].to_numpy(), start=1)}
+    return out
+
+
+def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:
+    """Why this partition's accuracy looks off next to the partitions before it (none: it does not)."""
+    problems = []
+    trailing = earlier.sort_values("forecast_date").tail(TRAILING_PARTITIONS)
+    if len(trailing):
+        mean = float(trailing["wrmsse"].mean())
+        if current["wrmsse"] > (1 + DEGRADATION_LIMIT) * mean:
+            problems.append(
+                f"WRMSSE {current['wrmsse']:.4f} is more than {DEGRADATION_LIMIT:.0%} above the mean "
+                f"{mean:.4f} of the {len(trailing)} partitions before"
+            )  # fmt: skip
+    if abs(current["coverage_95"] - 95) > COVERAGE_TOLERANCE:
+        problems.append(f"95 % interval coverage is {current['coverage_95']:.1f} %, more than {COVERAGE_TOLERANCE:g} points off")
+    return problems

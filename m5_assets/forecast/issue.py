@@ -1,0 +1,101 @@
+"""Issue the 28-day forecast of one forecast date from the feature store and a trained model.
+
+Every units-derived feature is lagged at least 28 days, so the feature rows of days D .. D+27
+are built from sales before D only: the forecast issued on D is the model's prediction on those
+rows, whatever the store holds for D and later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast.intervals import COVERAGES, Calibration, bound_columns
+from m5_assets.forecast.levels import BOTTOM_LEVEL, hierarchy_of, level_sums
+from m5_assets.grid import SERIES_COLUMNS
+from m5_assets.model.matrix import Rows, read_rows
+
+BOUND_COLUMNS = [name for c in COVERAGES for name in bound_columns(c)]
+HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
+
+
+@dataclass(frozen=True)
+class IssuingModel:
+    """A registered model version with what forecasting needs from its run."""
+
+    booster: lgb.Booster
+    calibration: Calibration
+    version: str
+    run_id: str
+    cutoff: dt.date
+
+
+@dataclass(frozen=True)
+class Forecast:
+    bottom: pd.DataFrame  # one row per released series and day: ids, date, horizon, forecast, bounds, model
+    levels: pd.DataFrame  # levels 1-11: level, level_name, hierarchy columns (null where not in the level), ...
+
+
+def read_forecast_rows(features: Path, first_day: dt.date, last_day: dt.date, model: IssuingModel) -> Rows:
+    """Feature rows of every forecast issued from ``first_day`` to ``last_day``, read once."""
+    return read_rows(
+        features, first_day, last_day + dt.timedelta(days=HORIZON), vocabulary=model.booster.pandas_categorical,
+        labelled=False, key_columns=(*SERIES_COLUMNS, "date"),
+    )  # fmt: skip
+
+
+def issue(features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None) -> Forecast:
+    """Forecasts for ``day`` .. ``day + 27`` of every series released by then, with intervals.
+
+    ``rows`` may hold the feature rows of a longer range (see ``read_forecast_rows``) read with
+    this model's vocabulary; by default they are read here.
+    """
+    if model.cutoff > day:
+        raise ValueError(f"model version {model.version} was trained to {model.cutoff}, after the forecast date {day}")
+    end = day + dt.timedelta(days=HORIZON)
+    rows = rows if rows is not None else read_forecast_rows(features, day, day, model)
+    all_dates = pd.to_datetime(rows.keys["date"])
+    inside = ((all_dates >= pd.Timestamp(day)) & (all_dates < pd.Timestamp(end))).to_numpy()
+    dates = all_dates[inside]
+    if not inside.any() or dates.max() < pd.Timestamp(end - dt.timedelta(days=1)):
+        last = dates.max().date() if inside.any() else "none"
+        raise ValueError(f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}")
+    prediction = model.booster.predict(rows.matrix[inside])
+    horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
+
+    bottom = rows.keys.loc[inside, SERIES_COLUMNS].astype(str).assign(
+        date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
+    )
+    bottom = bottom.assign(**model.calibration.bounds(BOTTOM_LEVEL, prediction))
+    bottom = bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
+    bottom = bottom.sort_values(["id", "date"]).reset_index(drop=True)
+    return Forecast(bottom=bottom, levels=_levels(bottom, day, model.calibration))
+
+
+def _levels(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> pd.DataFrame:
+    hierarchy = hierarchy_of(bottom)
+    row = pd.Series(np.arange(len(hierarchy)), index=hierarchy["id"]).loc[bottom["id"]].to_numpy()
+    matrix = np.zeros((len(hierarchy), HORIZON))
+    matrix[row, bottom["horizon"].to_numpy() - 1] = bottom["forecast"].to_numpy()
+    dates = [day + dt.timedelta(days=h) for h in range(HORIZON)]
+    frames = []
+    for sums in level_sums(hierarchy, matrix):
+        if sums.level == BOTTOM_LEVEL:
+            continue
+        n = len(sums.groups)
+        frame = pd.DataFrame({"level": np.int8(sums.level), "level_name": sums.name}, index=np.arange(n * HORIZON))
+        for column in HIERARCHY_COLUMNS:
+            frame[column] = np.repeat(sums.groups[column].to_numpy(), HORIZON) if column in sums.groups else None
+        frame["date"] = np.tile(dates, n)
+        frame["horizon"] = np.tile(np.arange(1, HORIZON + 1, dtype=np.int16), n)
+        values = sums.values.ravel()
+        frame["forecast"] = values
+        frames.append(frame.assign(**calibration.bounds(sums.level, values)))
+    levels = pd.concat(frames, ignore_index=True)
+    return levels.assign(model_version=bottom["model_version"].iloc[0], mlflow_run_id=bottom["mlflow_run_id"].iloc[0])

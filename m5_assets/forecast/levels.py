@@ -1,0 +1,62 @@
+"""Bottom-up sums of series x day matrices to the 12 M5 levels, and interval calibration on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from m5_assets.forecast.intervals import Calibration, calibrate_level
+from m5_assets.grid import SERIES_COLUMNS
+from m5_assets.metrics import LEVELS, aggregation
+
+BOTTOM_LEVEL = LEVELS[-1][0]
+
+
+@dataclass(frozen=True)
+class LevelSums:
+    level: int
+    name: str
+    groups: pd.DataFrame  # one row per aggregated series: the level's hierarchy columns
+    values: np.ndarray  # groups x days
+
+
+def level_sums(hierarchy: pd.DataFrame, values: np.ndarray) -> Iterator[LevelSums]:
+    """``values`` (bottom series x days, rows in ``hierarchy``'s order) summed to every level."""
+    for level, name, keys in LEVELS:
+        matrix, groups = aggregation(hierarchy, keys)
+        yield LevelSums(level, name, _with_parents(hierarchy, groups[list(keys)]), np.asarray(matrix @ values))
+
+
+def _with_parents(hierarchy: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
+    """Add every hierarchy column the level's keys determine (a store's state, an item's department)."""
+    keys = list(groups.columns)
+    if not keys:
+        return groups
+    columns = [c for c in SERIES_COLUMNS[1:] if c not in keys]
+    per_group = hierarchy[keys + columns].astype(str).groupby(keys)
+    implied = [c for c in columns if (per_group[c].nunique() == 1).all()]
+    parents = per_group[implied].first().reset_index()
+    return groups.astype(str).merge(parents, on=keys, how="left")[keys + implied]
+
+
+def calibrate(hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray) -> Calibration:
+    """Interval calibration of every level from forecasts and actuals of one window.
+
+    At the bottom level only released series-days count: the model never forecasts the others.
+    """
+    tables = []
+    for f, a in zip(level_sums(hierarchy, forecast), level_sums(hierarchy, actual), strict=True):
+        if f.level == BOTTOM_LEVEL:
+            tables.append(calibrate_level(f.level, f.values[released], a.values[released]))
+        else:
+            tables.append(calibrate_level(f.level, f.values, a.values))
+    return Calibration(pd.concat(tables, ignore_index=True))
+
+
+def hierarchy_of(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per series id (sorted) with its hierarchy columns, from rows that carry them."""
+    first = rows[SERIES_COLUMNS].astype(str).drop_duplicates("id")
+    return first.sort_values("id").reset_index(drop=True)

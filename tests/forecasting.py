@@ -1,0 +1,45 @@
+"""Helpers to train models and issue forecast partitions in process against a data folder."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
+from m5_assets.defs.jobs import TRAIN_MODEL_JOB
+from m5_assets.defs.resources import M5Data
+from m5_assets.definitions import build_definitions
+
+QUICK = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
+# Five boosting rounds: beats seasonal naive on the tiny data, but clearly worse than QUICK.
+WEAK = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
+
+
+def train(data_dir, cutoff: str, config: dict) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    with dg.instance_for_test() as instance:
+        return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
+            instance=instance, partition_key=cutoff, run_config={"ops": {"demand_model": {"config": config}}},
+        )  # fmt: skip
+
+
+def run_range(data_dir, job: str, first: str, last: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    """One run over partitions ``first`` .. ``last``, as a backfill under the assets' policy runs."""
+    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    with dg.instance_for_test() as instance:
+        return defs.resolve_job_def(job).execute_in_process(
+            instance=instance, raise_on_error=raise_on_error,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        )  # fmt: skip
+
+
+def issue(data_dir, first: str, last: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    return run_range(data_dir, ISSUE_FORECAST_JOB, first, last or first, raise_on_error)
+
+
+def score(data_dir, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+    return run_range(data_dir, SCORE_FORECAST_JOB, first, last or first)
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict:
+    (event, *_) = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}

@@ -1,0 +1,98 @@
+import datetime as dt
+import os
+
+import dagster as dg
+import pytest
+
+from forecasting import WEAK, issue, train
+from m5_assets.defs.resources import M5Data
+from m5_assets.definitions import build_definitions
+from m5_assets.forecast import store
+
+NEWEST = "2016-05-23"  # tiny data: sales end on 2016-05-22
+
+
+@pytest.fixture
+def data_dir(model_data):
+    return model_data
+
+
+def _defs(data_dir):
+    return build_definitions(M5Data(data_dir=str(data_dir)))
+
+
+def _schedule(data_dir, name: str):
+    defs = _defs(data_dir)
+    context = dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6))
+    return defs.get_schedule_def(name)(context)
+
+
+def _sensor(data_dir, name: str, cursor: str | None = None):
+    defs = _defs(data_dir)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"m5_data": M5Data(data_dir=str(data_dir))})
+        result = defs.get_sensor_def(name)(context)
+        return result, context.cursor
+
+
+def _requests(result) -> list[dg.RunRequest]:
+    if isinstance(result, dg.RunRequest):
+        return [result]
+    if isinstance(result, list):
+        return result
+    return list(result.run_requests or []) if hasattr(result, "run_requests") else []
+
+
+def test_daily_forecast_requests_the_day_after_the_last_sales_day_then_skips_once_issued(data_dir):
+    (request,) = _requests(_schedule(data_dir, "daily_forecast"))
+    assert request.partition_key == NEWEST
+    train(data_dir, "2016-05-01", WEAK)
+    issue(data_dir, NEWEST)
+    assert isinstance(_schedule(data_dir, "daily_forecast"), dg.SkipReason)
+
+
+def test_daily_scoring_requests_issued_forecasts_whose_actuals_are_complete(data_dir):
+    assert isinstance(_schedule(data_dir, "daily_scoring"), dg.SkipReason)
+    train(data_dir, "2016-04-01", WEAK)
+    issue(data_dir, "2016-04-24", "2016-04-26")  # the 26th's last day, 2016-05-23, has no sales yet
+    assert [r.partition_key for r in _requests(_schedule(data_dir, "daily_scoring"))] == ["2016-04-24", "2016-04-25"]
+
+
+def test_monthly_retrain_requests_the_newest_cutoff(data_dir):
+    (request,) = _requests(_schedule(data_dir, "monthly_retrain"))
+    assert request.partition_key == "2016-05-01"
+
+
+def test_raw_files_sensor_requests_a_refresh_on_change_and_skips_when_nothing_changed(data_dir):
+    result, cursor = _sensor(data_dir, "raw_files_changed")
+    assert len(_requests(result)) == 1
+    result, again = _sensor(data_dir, "raw_files_changed", cursor)
+    assert isinstance(result, dg.SkipReason) and again == cursor
+    prices = data_dir / "raw" / "sell_prices.csv"
+    os.utime(prices, ns=(prices.stat().st_atime_ns, prices.stat().st_mtime_ns + 10**9))  # a file dropped in again
+    result, _ = _sensor(data_dir, "raw_files_changed", cursor)
+    assert len(_requests(result)) == 1
+
+
+def test_champion_sensor_reissues_the_newest_forecast_when_the_champion_changes(data_dir):
+    result, cursor = _sensor(data_dir, "champion_changed")
+    assert isinstance(result, dg.SkipReason) and cursor is None  # no champion yet
+    train(data_dir, "2016-04-01", WEAK)
+    result, cursor = _sensor(data_dir, "champion_changed")
+    (request,) = _requests(result)
+    assert request.partition_key == NEWEST
+    result, same = _sensor(data_dir, "champion_changed", cursor)
+    assert isinstance(result, dg.SkipReason) and same == cursor
+
+
+def test_forecasts_depend_on_the_model_partition_of_their_month(data_dir):
+    defs = _defs(data_dir)
+    graph = defs.resolve_asset_graph()
+    forecasts = graph.get(dg.AssetKey("forecasts"))
+    mapping = forecasts.partition_mappings[dg.AssetKey("demand_model")]
+    model = graph.get(dg.AssetKey("demand_model"))
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        forecasts.partitions_def.empty_subset().with_partition_keys(["2016-04-20"]), forecasts.partitions_def, model.partitions_def
+    ).partitions_subset
+    assert upstream.get_partition_keys() == ["2016-04-01"]
+    assert store.partition_days(data_dir / "warehouse", store.FORECASTS) == []

@@ -1,0 +1,108 @@
+import datetime as dt
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import QUICK, WEAK, issue, metadata, train
+from m5_assets.forecast import store
+from m5_assets.forecast.intervals import COVERAGES, bound_columns
+from m5_assets.metrics import LEVELS
+
+APRIL, MAY = "2016-04-01", "2016-05-01"
+FIRST, LAST = "2016-04-27", "2016-04-29"  # tiny data: sales to 2016-05-22
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory, built):
+    """Tiny data with a weak April model and a better May model, and a 3-partition backfill."""
+    data_dir = tmp_path_factory.mktemp("issued")
+    shutil.copytree(built["tiny"].parent / "raw", data_dir / "raw")
+    shutil.copytree(built["tiny"], data_dir / "warehouse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        april, may = metadata(train(data_dir, APRIL, WEAK)), metadata(train(data_dir, MAY, QUICK))
+        assert april["promoted_to_champion"] and may["promoted_to_champion"]
+        result = issue(data_dir, FIRST, LAST)
+        yield {"dir": data_dir, "april": april, "may": may, "result": result}
+
+
+def _bottom(issued, day: str) -> pd.DataFrame:
+    return store.read_partition(issued["dir"] / "warehouse", store.FORECASTS, dt.date.fromisoformat(day))
+
+
+def test_a_three_partition_backfill_writes_three_partitions(issued):
+    root = issued["dir"] / "warehouse"
+    days = [dt.date(2016, 4, 27), dt.date(2016, 4, 28), dt.date(2016, 4, 29)]
+    assert store.partition_days(root, store.FORECASTS) == days
+    assert store.partition_days(root, store.FORECAST_LEVELS) == days
+    assert metadata(issued["result"])["partitions"] == 3
+
+
+def test_each_series_gets_28_days_from_the_forecast_date_with_nested_intervals(issued, built):
+    bottom = _bottom(issued, FIRST)
+    released = pd.read_parquet(built["tiny"] / "features" / "data.parquet", columns=["id", "date", "sell_price"])
+    released = released[(released["date"] >= dt.date(2016, 4, 27)) & (released["date"] < dt.date(2016, 5, 25))]
+    assert len(bottom) == released["sell_price"].notna().sum()
+    assert bottom["date"].min() == dt.date(2016, 4, 27) and bottom["date"].max() == dt.date(2016, 5, 24)
+    assert sorted(bottom["horizon"].unique()) == list(range(1, 29))
+    assert (bottom["forecast"] >= 0).all()
+    bounds = [bottom[c].to_numpy() for c in (*[bound_columns(c)[0] for c in reversed(COVERAGES)], "forecast")]
+    for lower, upper in zip(bounds, bounds[1:]):
+        assert (lower <= upper + 1e-9).all()
+    his = [bottom[bound_columns(c)[1]].to_numpy() for c in COVERAGES]
+    assert all((a <= b + 1e-9).all() for a, b in zip(his, his[1:]))
+    assert (bottom["lo_95"] >= 0).all() and (bottom["hi_95"] > bottom["lo_95"]).mean() > 0.9
+
+
+def test_aggregates_equal_the_sum_of_their_children(issued):
+    bottom = _bottom(issued, FIRST)
+    levels = store.read_partition(issued["dir"] / "warehouse", store.FORECAST_LEVELS, dt.date(2016, 4, 27))
+    assert sorted(levels["level"].unique()) == [n for n, _, _ in LEVELS[:-1]]
+    for number, _, keys in LEVELS[:-1]:
+        level = levels[levels["level"] == number]
+        expected = bottom.groupby([*keys, "date"])["forecast"].sum() if keys else bottom.groupby("date")["forecast"].sum()
+        got = level.set_index([*keys, "date"])["forecast"] if keys else level.set_index("date")["forecast"]
+        pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False, rtol=1e-9)
+    # Stores sum to their state as well (children one level down, not only the bottom).
+    states = levels[levels["level"] == 2].set_index(["state_id", "date"])["forecast"]
+    stores = levels[levels["level"] == 3].groupby(["state_id", "date"])["forecast"].sum()
+    pd.testing.assert_series_equal(states.sort_index(), stores.sort_index(), check_names=False, rtol=1e-9)
+
+
+def test_a_partition_uses_the_newest_promoted_model_whose_cutoff_is_not_after_it(issued):
+    april, may = issued["april"], issued["may"]
+    bottom = _bottom(issued, LAST)
+    assert set(bottom["model_version"]) == {april["model_version"]}  # May's model exists but is later
+    assert set(bottom["mlflow_run_id"]) == {april["mlflow_run_id"]}
+    issue(issued["dir"], "2016-05-02")
+    assert set(_bottom(issued, "2016-05-02")["model_version"]) == {may["model_version"]}
+
+
+def test_a_forecast_date_before_every_promoted_cutoff_fails_and_says_which_model_to_train(issued):
+    result = issue(issued["dir"], "2016-03-30", raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "no promoted model has a cutoff on or before 2016-03-30" in failure and "2016-03-01" in failure
+    assert dt.date(2016, 3, 30) not in store.partition_days(issued["dir"] / "warehouse", store.FORECASTS)
+
+
+def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
+    calls = {"n": 0}
+    real = store.pq.write_table
+
+    def fail_on_the_fourth(table, where, **kwargs):  # two files per partition: fails in the second
+        calls["n"] += 1
+        real(table, where, **kwargs)
+        if calls["n"] == 4:
+            raise OSError("disk full")
+
+    monkeypatch.setattr(store.pq, "write_table", fail_on_the_fourth)
+    result = issue(issued["dir"], "2016-05-10", "2016-05-12", raise_on_error=False)
+    assert not result.success
+    root = issued["dir"] / "warehouse"
+    days = set(store.partition_days(root, store.FORECASTS))
+    assert dt.date(2016, 5, 10) in days and dt.date(2016, 5, 11) not in days and dt.date(2016, 5, 12) not in days
+    assert not list(root.rglob("*.partial"))
+    np.testing.assert_array_equal(sorted(_bottom(issued, "2016-05-10")["horizon"].unique()), np.arange(1, 29))

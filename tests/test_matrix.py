@@ -1,0 +1,62 @@
+import datetime as dt
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from m5_assets import warehouse
+from m5_assets.features.catalog import FEATURE_NAMES
+from m5_assets.model.matrix import CATEGORICAL, fill_matrix, read_rows, vocabulary_of
+from m5_assets.model.training import TrainingParams, train
+
+QUICK = TrainingParams(learning_rate=0.1, max_rounds=60, early_stopping_rounds=10, train_days=120)
+CUTOFF = dt.date(2016, 3, 1)
+
+
+def _features(built):
+    return warehouse.table_path(built["tiny"], "features")
+
+
+def test_matrix_holds_every_value_as_float32_and_categories_as_their_sorted_index(built):
+    table = pq.read_table(_features(built), filters=[("date", "=", dt.date(2016, 1, 5))])
+    vocabulary = vocabulary_of(table)
+    matrix = fill_matrix(table, vocabulary)
+    assert matrix.dtype == np.float32 and matrix.shape == (table.num_rows, len(FEATURE_NAMES))
+    for name, values in zip(CATEGORICAL, vocabulary, strict=True):
+        assert values == sorted(values)
+        codes = matrix[:, FEATURE_NAMES.index(name)].astype(int)
+        assert [values[c] for c in codes] == [str(v) for v in table.column(name).to_pylist()]
+    price = table.column("sell_price").to_numpy(zero_copy_only=False)
+    np.testing.assert_array_equal(matrix[:, FEATURE_NAMES.index("sell_price")], price.astype(np.float32))
+
+
+def test_a_category_keeps_its_code_when_other_values_are_absent(built):
+    table = pq.read_table(_features(built), filters=[("date", "=", dt.date(2016, 1, 5))])
+    vocabulary = vocabulary_of(table)
+    store = table.column("store_id").to_pylist()
+    last_store = table.filter(np.array([s == vocabulary[CATEGORICAL.index("store_id")][-1] for s in store]))
+    codes = fill_matrix(last_store, vocabulary)[:, FEATURE_NAMES.index("store_id")]
+    assert set(codes) == {len(vocabulary[CATEGORICAL.index("store_id")]) - 1}
+    unknown = fill_matrix(last_store, [v if n != "store_id" else ["OTHER"] for n, v in zip(CATEGORICAL, vocabulary)])
+    assert np.isnan(unknown[:, FEATURE_NAMES.index("store_id")]).all()
+
+
+def test_model_predicts_the_same_from_its_matrix_and_from_a_pandas_frame(built):
+    model = train(_features(built), CUTOFF, QUICK)
+    assert model.booster.pandas_categorical == vocabulary_of(pq.read_table(_features(built), columns=list(CATEGORICAL)))
+    frame = pq.read_table(_features(built), filters=[("date", ">=", CUTOFF - dt.timedelta(days=28)), ("date", "<", CUTOFF)]).to_pandas()
+    frame = frame[frame["sell_price"].notna()]
+    from_frame = model.booster.predict(frame[list(FEATURE_NAMES)])
+    rows = read_rows(_features(built), CUTOFF - dt.timedelta(days=28), CUTOFF, vocabulary=model.booster.pandas_categorical)
+    np.testing.assert_allclose(model.booster.predict(rows.matrix), from_frame, rtol=1e-6)
+
+
+def test_late_rows_come_last_in_file_order(built):
+    start, split = CUTOFF - dt.timedelta(days=60), CUTOFF - dt.timedelta(days=28)
+    rows = read_rows(_features(built), start, CUTOFF, last_from=split)
+    dates = rows.keys["date"].to_numpy()
+    n_early = int((dates < split).sum())
+    assert (dates[:n_early] < split).all() and (dates[n_early:] >= split).all()
+    plain = read_rows(_features(built), start, CUTOFF)
+    early = plain.keys["date"].to_numpy() < split
+    np.testing.assert_array_equal(rows.matrix[:n_early], plain.matrix[early])
+    np.testing.assert_array_equal(rows.label[n_early:], plain.label[~early])
