@@ -12,7 +12,7 @@ help:
 	@echo "make test   - set up .venv with dev extras and run the test suite"
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
-	@echo "make bench  - full-scale benchmark of raw -> features against mlforecast and pandas"
+	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
 
 $(BIN)/python:
@@ -46,6 +46,7 @@ mlflow: $(VENV)/.installed
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_forecast.py
 
 clean:
 	rm -rf data/warehouse data/dagster data/mlflow data/tmp

@@ -1,0 +1,120 @@
+"""Forecast partition benchmark at full scale: one partition, then a 30-partition backfill run.
+
+Uses the warehouse ``bench_features.py`` leaves in ``benchmarks/.cache``. A model is trained once
+(``--rounds`` trees, about what the default model grows at full scale: prediction cost grows
+with the number of trees) and saved beside the cache; each measurement then runs
+in its own process, so its peak resident memory is its own. Work done per partition is what the
+``forecasts`` asset does: read the feature rows, predict, add intervals, sum to the levels, write
+both files atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+TARGET_SECONDS = 60
+
+
+def _train(data: Path, model_dir: Path, cutoff: dt.date, rounds: int) -> None:
+    """Exactly ``rounds`` trees (no early stopping) on the 60 days before ``cutoff``: prediction
+    cost depends on the number of trees, not on how well they fit."""
+    import lightgbm as lgb
+
+    from m5_assets import warehouse
+    from m5_assets.features.build import load_inputs
+    from m5_assets.model.evaluation import calibrate_intervals
+    from m5_assets.model.matrix import read_rows
+    from m5_assets.model.training import TrainingParams, _dataset
+
+    rows = read_rows(data / "features.parquet", cutoff - dt.timedelta(days=60), cutoff)
+    params = TrainingParams().lightgbm()
+    booster = lgb.train(params, _dataset(rows.matrix, rows.label, rows.vocabulary, params), num_boost_round=rounds)
+    window = (pd.to_datetime(rows.keys["date"]) >= pd.Timestamp(cutoff - dt.timedelta(days=28))).to_numpy()
+    validation = rows.keys[window].assign(prediction=booster.predict(rows.matrix[window]))
+    inputs = load_inputs(warehouse.connect(), data / "long.parquet", data / "cal.parquet", data / "prices.parquet")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    booster.save_model(model_dir / "model.txt")
+    (model_dir / "intervals.json").write_text(calibrate_intervals(inputs, cutoff, validation).to_json())
+    (model_dir / "info.json").write_text(json.dumps({"cutoff": cutoff.isoformat(), "trees": booster.num_trees()}))
+
+
+def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
+    import lightgbm as lgb
+
+    from m5_assets.forecast import store
+    from m5_assets.forecast.intervals import Calibration
+    from m5_assets.forecast.issue import IssuingModel, issue, read_forecast_rows
+
+    info = json.loads((model_dir / "info.json").read_text())
+    model = IssuingModel(
+        lgb.Booster(model_file=str(model_dir / "model.txt")), Calibration.from_json((model_dir / "intervals.json").read_text()),
+        "bench", "bench", dt.date.fromisoformat(info["cutoff"]),
+    )  # fmt: skip
+    out = Path(tempfile.mkdtemp(prefix="bench-forecasts-"))
+    started = time.perf_counter()
+    rows = read_forecast_rows(data / "features.parquet", first, first + dt.timedelta(days=days - 1), model)
+    read = time.perf_counter() - started
+    n = 0
+    for k in range(days):
+        forecast = issue(data / "features.parquet", first + dt.timedelta(days=k), model, rows)
+        store.write_partition(out, store.FORECAST_LEVELS, first + dt.timedelta(days=k), forecast.levels)
+        store.write_partition(out, store.FORECASTS, first + dt.timedelta(days=k), forecast.bottom)
+        n += len(forecast.bottom)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "read_seconds": read, "rows": n, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="full")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cutoff", default="2016-04-01")
+    parser.add_argument("--first", default="2016-04-01", help="first forecast date of the backfill")
+    parser.add_argument("--rounds", type=int, default=400, help="boosting rounds of the benchmark model")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse"
+    model_dir = data.parent / f"forecast-model-{args.cutoff}-{args.rounds}"
+    if args.worker:
+        print(json.dumps(_issue(data, model_dir, dt.date.fromisoformat(args.worker[0]), int(args.worker[1]))))
+        return 0
+    if not (data / "features.parquet").exists():
+        print(f"{data}/features.parquet is missing: run benchmarks/bench_features.py first")
+        return 1
+    if not (model_dir / "model.txt").exists():
+        print(f"training the benchmark model ({args.rounds} rounds, cutoff {args.cutoff}) ...", flush=True)
+        _train(data, model_dir, dt.date.fromisoformat(args.cutoff), args.rounds)
+    info = json.loads((model_dir / "info.json").read_text())
+
+    def worker(days: int) -> dict:
+        command = [sys.executable, __file__, "--scale", args.scale, "--seed", str(args.seed), "--cutoff", args.cutoff,
+                   "--rounds", str(args.rounds), "--worker", args.first, str(days)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-3000:])
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    one, thirty = worker(1), worker(30)
+    print(f"\n== forecast partitions, {args.scale} scale, model of {info['trees']} trees (cutoff {info['cutoff']}) ==")
+    print(f"one partition: {one['rows']:,} rows with intervals and levels in {one['seconds']:.1f} s "
+          f"(reading features {one['read_seconds']:.1f} s), peak {one['peak_mib']} MiB "
+          f"(target < {TARGET_SECONDS} s) -> {'met' if one['seconds'] < TARGET_SECONDS else 'MISSED'}")  # fmt: skip
+    print(f"30-partition backfill run: {thirty['rows']:,} rows in {thirty['seconds']:.1f} s "
+          f"({thirty['seconds'] / 30:.1f} s per partition; reading features once {thirty['read_seconds']:.1f} s), "
+          f"peak {thirty['peak_mib']} MiB; per partition {thirty['seconds'] / 30 / one['seconds']:.2f}x the single one")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
