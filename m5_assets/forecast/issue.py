@@ -44,10 +44,13 @@ class Forecast:
 
 def read_forecast_rows(features: Path, first_day: dt.date, last_day: dt.date, model: IssuingModel) -> Rows:
     """Feature rows of every forecast issued from ``first_day`` to ``last_day``, read once."""
-    return read_rows(
+    rows = read_rows(
         features, first_day, last_day + dt.timedelta(days=HORIZON), vocabulary=model.booster.pandas_categorical,
         labelled=False, key_columns=(*SERIES_COLUMNS, "date"),
     )  # fmt: skip
+    # Converted once here: each forecast date selects its rows by date.
+    rows.keys["date"] = pd.to_datetime(rows.keys["date"])
+    return rows
 
 
 def issue(features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None) -> Forecast:
