@@ -65,9 +65,10 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
     started = time.perf_counter()
     rows = read_forecast_rows(data / "features.parquet", first, first + dt.timedelta(days=days - 1), model)
     read = time.perf_counter() - started
+    predictions = model.booster.predict(rows.matrix)
     n = 0
     for k in range(days):
-        forecast = issue(data / "features.parquet", first + dt.timedelta(days=k), model, rows)
+        forecast = issue(data / "features.parquet", first + dt.timedelta(days=k), model, rows, predictions)
         store.write_partition(out, store.FORECAST_LEVELS, first + dt.timedelta(days=k), forecast.levels)
         store.write_partition(out, store.FORECASTS, first + dt.timedelta(days=k), forecast.bottom)
         n += len(forecast.bottom)

@@ -45,8 +45,9 @@ def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[
         model = registry.load_issuing_model(uri, version)
         its_days = [d for d in days if chosen[d] == version]
         rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
+        predictions = model.booster.predict(rows.matrix)
         for day in its_days:
-            forecast = issue(features, day, model, rows)
+            forecast = issue(features, day, model, rows, predictions)
             # The bottom file is what marks a partition as published, so it is written last.
             store.write_partition(root, store.FORECAST_LEVELS, day, forecast.levels)
             store.write_partition(root, store.FORECASTS, day, forecast.bottom)

@@ -53,11 +53,15 @@ def read_forecast_rows(features: Path, first_day: dt.date, last_day: dt.date, mo
     return rows
 
 
-def issue(features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None) -> Forecast:
+def issue(
+    features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None, predictions: np.ndarray | None = None
+) -> Forecast:
     """Forecasts for ``day`` .. ``day + 27`` of every series released by then, with intervals.
 
     ``rows`` may hold the feature rows of a longer range (see ``read_forecast_rows``) read with
-    this model's vocabulary; by default they are read here.
+    this model's vocabulary; by default they are read here. A feature row does not depend on the
+    day a forecast is issued, so a backfill may pass the model's ``predictions`` of all ``rows``,
+    made once, instead of predicting each day's 28 days again.
     """
     if model.cutoff > day:
         raise ValueError(f"model version {model.version} was trained to {model.cutoff}, after the forecast date {day}")
@@ -69,7 +73,7 @@ def issue(features: Path, day: dt.date, model: IssuingModel, rows: Rows | None =
     if not inside.any() or dates.max() < pd.Timestamp(end - dt.timedelta(days=1)):
         last = dates.max().date() if inside.any() else "none"
         raise ValueError(f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}")
-    prediction = model.booster.predict(rows.matrix[inside])
+    prediction = predictions[inside] if predictions is not None else model.booster.predict(rows.matrix[inside])
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
 
     bottom = rows.keys.loc[inside, SERIES_COLUMNS].astype(str).assign(
