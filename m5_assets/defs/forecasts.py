@@ -22,7 +22,7 @@ ACCURACY_CHECK = "accuracy_in_line_with_history"
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
 
 
-def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     """The forecast dates of this run: one, or a backfill's range."""
     window = context.partition_time_window
     first, end = window.start.date(), window.end.date()
@@ -87,7 +87,7 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
         ),
     )  # fmt: skip
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data) -> dg.MaterializeResult:
-        days = partition_days(context)
+        days = run_days(context)
         summary = _issue_range(context, m5_data, days)
         root = m5_data.paths.warehouse
         last = store.read_partition(root, store.FORECASTS, days[-1])
@@ -124,7 +124,7 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
         ),
     )  # fmt: skip
     def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data):
-        days = partition_days(context)
+        days = run_days(context)
         inputs = load_inputs(m5_data.connect(), m5_data.table("sales_long"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"))
         waiting = [d for d in days if not actuals_complete(inputs, d)]
         if waiting:

@@ -10,7 +10,7 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.intervals import COVERAGES, coverage
-from m5_assets.model.evaluation import MODEL, score_validation
+from m5_assets.model.evaluation import MODEL, score_validation, window_origin
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
 TRAILING_PARTITIONS = 28
@@ -33,7 +33,7 @@ def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame) ->
     model, naive = scores.table.loc[MODEL], scores.table.loc["seasonal_naive"]
 
     row = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str)).loc[bottom["id"]].to_numpy()
-    origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(day)))
+    origin = window_origin(inputs, day + dt.timedelta(days=HORIZON))
     actual = inputs.units[row, origin + bottom["horizon"].to_numpy() - 1].astype(np.float64)
     covered = coverage(actual, {c: bottom[c].to_numpy() for c in bottom.columns if c.startswith(("lo_", "hi_"))})
 

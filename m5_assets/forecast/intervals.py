@@ -25,10 +25,6 @@ def bound_columns(coverage: int) -> tuple[str, str]:
     return f"lo_{coverage}", f"hi_{coverage}"
 
 
-def _quantile_names() -> list[str]:
-    return [name for c in COVERAGES for name in bound_columns(c)]
-
-
 @dataclass(frozen=True)
 class Calibration:
     """One row per level and bin: the bin's upper forecast edge and its residual quantiles."""

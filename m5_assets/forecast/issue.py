@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast.intervals import COVERAGES, Calibration, bound_columns
+from m5_assets.forecast.intervals import Calibration
 from m5_assets.forecast.levels import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
 from m5_assets.model.matrix import Rows, read_rows
 
-BOUND_COLUMNS = [name for c in COVERAGES for name in bound_columns(c)]
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
 
 

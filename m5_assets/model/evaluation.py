@@ -37,7 +37,7 @@ def forecast_matrix(inputs: FeatureInputs, predictions: pd.DataFrame, start: dt.
     return matrix
 
 
-def _window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
+def window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
     """Column of the window's first day; the window and 28 days of history before it must have sales."""
     start = cutoff - dt.timedelta(days=HORIZON)
     origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(start)))
@@ -48,7 +48,7 @@ def _window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
 
 def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> Calibration:
     """Interval calibration from the model's errors on the 28 days before ``cutoff``."""
-    origin = _window_origin(inputs, cutoff)
+    origin = window_origin(inputs, cutoff)
     window = slice(origin, origin + HORIZON)
     forecast = forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)
     released = ~np.isnan(inputs.price[:, window])
@@ -58,7 +58,7 @@ def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.
 def score_validation(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> ValidationScores:
     """WRMSSE and point metrics of the model and the baselines over the 28 days before ``cutoff``."""
     start = cutoff - dt.timedelta(days=HORIZON)
-    origin = _window_origin(inputs, cutoff)
+    origin = window_origin(inputs, cutoff)
     history = inputs.units[:, :origin].astype(np.float64)
     prices = inputs.price[:, :origin]
     actual = inputs.units[:, origin : origin + HORIZON].astype(np.float64)

@@ -72,11 +72,6 @@ def fill_matrix(table: pa.Table, vocabulary: Vocabulary, order: np.ndarray | Non
     return matrix
 
 
-def frame_matrix(frame: pd.DataFrame, vocabulary: Vocabulary) -> np.ndarray:
-    """The same matrix from a pandas frame of features (as served or logged)."""
-    return fill_matrix(pa.Table.from_pandas(frame[list(FEATURE_NAMES)], preserve_index=False), vocabulary)
-
-
 def read_rows(
     features: Path,
     start: dt.date,
