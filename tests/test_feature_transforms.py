@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.calendar import calendar_features, event_features
-from m5_assets.features.price import price_features
+from m5_assets.features.price import RECENT_MAX_DAYS, price_features
+from m5_assets.features.windows import trailing_nanmax
 
 NAN = np.nan
 
@@ -18,6 +19,30 @@ def test_price_features_against_hand_computed_values():
     np.testing.assert_allclose(out["price_momentum_4w"][0, 9], 2.5 / ((7 * 2.0 + 2.5) / 8))
     np.testing.assert_allclose(out["price_relative_usual"][0, 15], 2.5 / ((7 * 2.0 + 7 * 2.5) / 14))
     assert np.isnan(out["price_relative_usual"][0, 1])
+    assert np.isnan(out["price_vs_recent_max"][0, 1])
+    assert out["price_vs_recent_max"][0, 16] == 1.0  # a rise is no markdown
+
+
+def test_price_vs_recent_max_measures_a_markdown_until_the_old_price_leaves_the_window():
+    days = 30 + RECENT_MAX_DAYS + 10
+    price = np.full((1, days), 4.0)
+    price[0, 10:17] = 3.0  # a week's promotion
+    price[0, 30:] = 3.2  # then a lasting cut of the regular price
+    out = price_features(price)["price_vs_recent_max"][0]
+    assert out[9] == 1.0 and out[10] == 0.75 and out[17] == 1.0
+    # Day 29 (the last at 4.00) is in every window up to 90 days later.
+    assert out[30] == 0.8 and out[29 + RECENT_MAX_DAYS - 1] == 0.8
+    assert out[29 + RECENT_MAX_DAYS] == 1.0
+
+
+def test_trailing_nanmax_matches_pandas_rolling_max():
+    rng = np.random.default_rng(3)
+    values = rng.gamma(2.0, 1.0, (5, 300))
+    values[rng.random(values.shape) < 0.2] = NAN
+    values[1, :40] = NAN  # released late
+    for window in (1, 2, 7, 64, 91, 365):
+        expected = pd.DataFrame(values.T).rolling(window, min_periods=1).max().to_numpy().T
+        np.testing.assert_array_equal(trailing_nanmax(values, window), expected)
 
 
 def test_calendar_features_against_known_dates():

@@ -7,7 +7,7 @@ import dagster as dg
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import build_features
-from m5_assets.features.catalog import FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, catalog_frame
+from m5_assets.features.catalog import CATALOG_VERSION, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, catalog_frame
 from m5_assets.warehouse import write_with
 
 _DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
@@ -58,7 +58,7 @@ def features(m5_data: M5Data) -> dg.MaterializeResult:
             "features": len(FEATURES),
             "last_sales_date": str(stats.last_sales_date.date()),
             "future_days": (stats.last_date - stats.last_sales_date).days,
-            "catalog_version": FEATURES[0].version,
+            "catalog_version": CATALOG_VERSION,
         }
     )
     return dg.MaterializeResult(metadata=metadata)

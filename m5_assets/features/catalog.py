@@ -19,7 +19,6 @@ LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
 WINDOWS = (7, 14, 28, 90)
 EVENT_TYPE_CODES = {"Cultural": 1, "National": 2, "Religious": 3, "Sporting": 4}
 OTHER_EVENT_TYPE = 5
-CATALOG_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class FeatureSpec:
     dtype: str
     family: str
     entity: str = "series-day"
-    version: int = CATALOG_VERSION
+    version: int = 1  # the catalog version that introduced or last changed the feature
     min_value: float | None = None
     max_value: float | None = None
     nullable: bool = False
@@ -90,6 +89,10 @@ def _price() -> list[FeatureSpec]:
         FeatureSpec("price_change_1w", "price / price a week earlier - 1", "float32", "price", min_value=-1, nullable=True),
         FeatureSpec("price_momentum_4w", "price / its mean over the last 28 days", "float32", "price", min_value=0, nullable=True),
         FeatureSpec("price_relative_usual", "price / its mean over all earlier days (the usual price)", "float32", "price", min_value=0, nullable=True),  # fmt: skip
+        FeatureSpec(
+            "price_vs_recent_max", "price / its highest over the 91 days ending that day (below 1: a markdown)",
+            "float32", "price", min_value=0, max_value=1, nullable=True, version=2,
+        ),  # fmt: skip
     ]
 
 
@@ -109,6 +112,7 @@ def _snap_and_events() -> list[FeatureSpec]:
 
 FEATURES: tuple[FeatureSpec, ...] = tuple(_ids() + _lags() + _rolling() + _calendar() + _price() + _snap_and_events())
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+CATALOG_VERSION = max(f.version for f in FEATURES)
 KEY_COLUMNS = ("id", "date")
 LABEL_COLUMN = "units"
 

@@ -71,3 +71,26 @@ def trailing_nanmean(values: np.ndarray, window: int | None) -> np.ndarray:
         total, count = total[:, 1:], count[:, 1:]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
+
+
+def trailing_nanmax(values: np.ndarray, window: int) -> np.ndarray:
+    """Largest present value among the ``window`` days ending on each day; NaN if none is present.
+
+    Maxima over spans of 1, 2, 4, ... days are built by doubling, and two overlapping spans of
+    the largest power of two cover any window: a few whole-matrix passes instead of a loop per day.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least one day, not {window}")
+    span, spanned = values.astype(np.float64, copy=True), 1
+    while 2 * spanned <= window:
+        span = np.fmax(span, _shifted(span, spanned))
+        spanned *= 2
+    return np.fmax(span, _shifted(span, window - spanned)) if window > spanned else span
+
+
+def _shifted(values: np.ndarray, k: int) -> np.ndarray:
+    """``values`` moved ``k`` days later along each row, NaN in the first ``k`` days (float64)."""
+    out = np.full(values.shape, np.nan)
+    if k < values.shape[1]:
+        out[:, k:] = values[:, : values.shape[1] - k]
+    return out
