@@ -36,8 +36,8 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
                   f"validation {metadata['validation_window'].value}:")  # fmt: skip
             print(metadata["validation_scores"].value)
             print(f"improvement over seasonal naive: {metadata['improvement_over_seasonal_naive_pct'].value} %; "
-                  f"model version {metadata['model_version'].value}, champion: {metadata['promoted_to_champion'].value} "
-                  f"({metadata['promotion_decision'].value}); MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip
+                  f"model version {metadata['model_version'].value}, promoted: {metadata['promoted'].value} "
+                  f"({metadata['promotion_decision'].value}), champion: {metadata['champion'].value}; MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
     passed = sum(e.passed for e in evaluations)
     print(f"\nchecks: {passed} of {len(evaluations)} passed")

@@ -4,11 +4,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from forecasting import QUICK, WEAK, issue, metadata, train
 from m5_assets.forecast import store
 from m5_assets.forecast.intervals import COVERAGES, bound_columns
 from m5_assets.metrics import LEVELS
+from m5_assets.model import registry
 
 APRIL, MAY = "2016-04-01", "2016-05-01"
 FIRST, LAST = "2016-04-27", "2016-04-29"  # tiny data: sales to 2016-05-22
@@ -16,14 +18,16 @@ FIRST, LAST = "2016-04-27", "2016-04-29"  # tiny data: sales to 2016-05-22
 
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory, built):
-    """Tiny data with a weak April model and a better May model, and a 3-partition backfill."""
+    """Tiny data with a May model, then a weaker April model trained after it, and a 3-partition backfill."""
     data_dir = tmp_path_factory.mktemp("issued")
     shutil.copytree(built["tiny"].parent / "raw", data_dir / "raw")
     shutil.copytree(built["tiny"], data_dir / "warehouse")
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        april, may = metadata(train(data_dir, APRIL, WEAK)), metadata(train(data_dir, MAY, QUICK))
-        assert april["promoted_to_champion"] and may["promoted_to_champion"]
+        # May first: April, trained after it, is a history backfill of the model partitions.
+        may = metadata(train(data_dir, MAY, QUICK))
+        april = metadata(train(data_dir, APRIL, WEAK))
+        assert may["promoted"] and may["champion"]
         result = issue(data_dir, FIRST, LAST)
         yield {"dir": data_dir, "april": april, "may": may, "result": result}
 
@@ -86,6 +90,15 @@ def test_a_forecast_date_before_every_promoted_cutoff_fails_and_says_which_model
     failure = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "no promoted model has a cutoff on or before 2016-03-30" in failure and "2016-03-01" in failure
     assert dt.date(2016, 3, 30) not in store.partition_days(issued["dir"] / "warehouse", store.FORECASTS)
+
+
+def test_a_month_trained_after_a_later_champion_is_promoted_for_its_own_days_and_leaves_the_alias(issued):
+    april, may = issued["april"], issued["may"]
+    # Nothing served April's cutoff when it was trained: May's model is later.
+    assert april["promoted"] and april["serving_version"] == "none", april["promotion_decision"]
+    assert not april["champion"]
+    client = MlflowClient(tracking_uri=registry.tracking_uri(issued["dir"] / "mlflow"))
+    assert str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version) == may["model_version"]
 
 
 def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):

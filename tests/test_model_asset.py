@@ -1,3 +1,4 @@
+import datetime as dt
 
 import dagster as dg
 import pytest
@@ -48,7 +49,7 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"feature_importance.csv", "validation_wrmsse_per_level.csv"} <= artifacts
     version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
-    assert version.run_id == run.info.run_id and metadata["promoted_to_champion"]
+    assert version.run_id == run.info.run_id and metadata["promoted"] and metadata["champion"]
     assert str(model_data / "mlflow" / "artifacts") in run.info.artifact_uri
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"beats_seasonal_naive": True}
@@ -56,14 +57,17 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
 
 def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(model_data):
     first = _metadata(_train(model_data, MEDIUM))
-    assert first["promoted_to_champion"] and first["promotion_decision"] == "no champion yet"
+    assert first["promoted"] and first["champion"] and first["promotion_decision"] == "no promoted model serves this cutoff yet"
 
     better = _metadata(_train(model_data, GOOD))
-    assert better["promoted_to_champion"], better["promotion_decision"]
-    assert better["wrmsse"] <= 0.99 * better["champion_wrmsse_same_window"]
+    assert better["promoted"] and better["champion"], better["promotion_decision"]
+    assert better["serving_version"] == first["model_version"]
+    assert better["wrmsse"] <= 0.99 * better["serving_wrmsse_same_window"]
 
     worse = _metadata(_train(model_data, MEDIUM))
-    assert not worse["promoted_to_champion"] and worse["promotion_decision"] == "does not beat the champion by 1 %"
+    assert not worse["promoted"] and not worse["champion"]
+    assert worse["promotion_decision"] == "does not beat the serving model by 1 %"
+    assert worse["serving_version"] == better["model_version"]
     client = _client(model_data)
     assert str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version) == better["model_version"]
 
@@ -73,12 +77,16 @@ def test_a_model_worse_than_seasonal_naive_fails_its_check_and_is_never_champion
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and "seasonal naive" in evaluation.description
     metadata = _metadata(result)
-    assert not metadata["promoted_to_champion"] and metadata["promotion_decision"] == "does not beat seasonal naive"
+    assert not metadata["promoted"] and not metadata["champion"]
+    assert metadata["promotion_decision"] == "does not beat seasonal naive"
 
 
-@pytest.mark.parametrize(
-    ("challenger", "champion", "later", "promoted"),
-    [(0.8, None, False, True), (0.79, 0.8, False, True), (0.795, 0.8, False, False), (0.5, 0.8, True, False)],
-)
-def test_decide(challenger, champion, later, promoted):
-    assert registry.decide(challenger, champion, later).promoted is promoted
+@pytest.mark.parametrize(("challenger", "serving", "promoted"), [(0.8, None, True), (0.79, 0.8, True), (0.795, 0.8, False)])
+def test_decide(challenger, serving, promoted):
+    assert registry.decide(challenger, serving).promoted is promoted
+
+
+@pytest.mark.parametrize(("champion_cutoff", "takes"), [(None, True), ("2016-04-01", True), ("2016-05-01", True), ("2016-06-01", False)])
+def test_only_a_cutoff_not_before_the_champions_takes_the_alias(champion_cutoff, takes):
+    champion = registry.Champion("1", "run", champion_cutoff) if champion_cutoff else None
+    assert registry.takes_champion_alias(champion, dt.date(2016, 5, 1)) is takes

@@ -73,7 +73,7 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     # The demo data ends yesterday, so the newest forecast partition is today's.
     today = dt.date.today()
     assert f"training model partition {today.replace(day=1)}" in out
-    assert "seasonal_naive" in out and "champion: True (no champion yet)" in out
+    assert "seasonal_naive" in out and "promoted: True (no promoted model serves this cutoff yet), champion: True" in out
     assert f"issuing the newest forecast ({today} .. {today})" in out
     assert (tmp_path / "data" / "warehouse" / "forecasts" / f"forecast_date={today}" / "data.parquet").exists()
     # Then a 7-partition backtest, scored against actuals next to seasonal naive.

@@ -40,9 +40,9 @@ class DemandModelConfig(dg.Config):
     sampling: str = _DEFAULTS.sampling
 
 
-def _champion_score(inputs, m5_data: M5Data, window: Window) -> float:
-    """The current champion's WRMSSE on this partition's validation window."""
-    booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
+def _version_score(inputs, m5_data: M5Data, window: Window, version: str) -> float:
+    """A registered version's WRMSSE on this partition's validation window."""
+    booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}/{version}")
     rows = read_rows(m5_data.table("features"), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
     predictions = rows.keys.assign(prediction=booster.predict(rows.matrix))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
@@ -79,8 +79,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             f"LightGBM (tweedie) trained on released rows before the cutoff (the partition's day), "
             f"early-stopped on the {HORIZON} days before it, refit on all of them; scored with "
             "WRMSSE next to naive, seasonal naive, 28-day mean and exponential smoothing; logged to "
-            f"MLflow and registered as '{registry.MODEL_NAME}'. It becomes the champion only if it "
-            "beats seasonal naive and the current champion by 1 % on the same window."
+            f"MLflow and registered as '{registry.MODEL_NAME}'. It is promoted only if it beats seasonal "
+            "naive and, by 1 % on the same window, the promoted model that serves its cutoff; a promoted "
+            "model takes the champion alias unless the champion has a later cutoff."
         ),
     )  # fmt: skip
     def demand_model(context, config: DemandModelConfig):
@@ -105,15 +106,18 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 pip_requirements=[f"lightgbm=={version('lightgbm')}"],
             )  # fmt: skip
             client = MlflowClient()
-            champion = registry.current_champion(client)
-            champion_score = _champion_score(inputs, m5_data, window) if champion else None
-            decision = registry.decide(model_score, champion_score, champion is not None and champion.cutoff > cutoff.isoformat())
+            # Compared with the model that serves this cutoff now, so a month trained after a
+            # later one (a history backfill) is judged against what its forecasts would use.
+            serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
+            serving_score = _version_score(inputs, m5_data, window, serving.version) if serving else None
+            decision = registry.decide(model_score, serving_score)
             if decision.promoted and not beats_naive:
-                decision = registry.Decision(False, "does not beat seasonal naive", model_score, champion_score)
-            if decision.promoted:
+                decision = registry.Decision(False, "does not beat seasonal naive", model_score, serving_score)
+            champion = decision.promoted and registry.takes_champion_alias(registry.current_champion(client), cutoff)
+            if champion:
                 client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, info.registered_model_version)
-            mlf.set_tags({"promoted": str(decision.promoted), "decision": decision.reason,
-                          "champion_wrmsse_same_window": str(champion_score)})  # fmt: skip
+            mlf.set_tags({"promoted": str(decision.promoted), "decision": decision.reason, "champion": str(champion),
+                          "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(serving_score)})  # fmt: skip
             run = mlflow.active_run()
             run_id, experiment_id = run.info.run_id, run.info.experiment_id
         finally:
@@ -135,9 +139,11 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "best_iteration": model.best_iteration,
                 "top_features": dg.MetadataValue.md(model.importance().head(10).round(1).to_markdown(index=False)),
                 "model_version": str(info.registered_model_version),
-                "promoted_to_champion": decision.promoted,
+                "promoted": decision.promoted,
                 "promotion_decision": decision.reason,
-                "champion_wrmsse_same_window": champion_score if champion_score is not None else float("nan"),
+                "champion": champion,
+                "serving_version": serving.version if serving else "none",
+                "serving_wrmsse_same_window": serving_score if serving_score is not None else float("nan"),
                 "mlflow_run_id": run_id,
                 "mlflow_run": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"),
                 "mlflow_store": str(paths.mlflow),

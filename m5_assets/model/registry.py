@@ -17,7 +17,7 @@ MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
 CHAMPION = "champion"
 INTERVALS_ARTIFACT = "intervals.json"  # the run's interval calibration, read when forecasting
-PROMOTION_MARGIN = 0.01  # a challenger must beat the champion by at least 1 %
+PROMOTION_MARGIN = 0.01  # a challenger must beat the model serving its cutoff by at least 1 %
 
 
 def tracking_uri(mlflow_dir: Path) -> str:
@@ -54,18 +54,24 @@ class Decision:
     promoted: bool
     reason: str
     challenger_wrmsse: float
-    champion_wrmsse: float | None
+    serving_wrmsse: float | None
 
 
-def decide(challenger_wrmsse: float, champion_wrmsse: float | None, champion_is_later: bool = False) -> Decision:
-    """The promotion gate: no champion yet, or at least 1 % better on the same window."""
-    if champion_wrmsse is None:
-        return Decision(True, "no champion yet", challenger_wrmsse, None)
-    if champion_is_later:
-        return Decision(False, "the champion was trained on a later cutoff", challenger_wrmsse, champion_wrmsse)
-    if challenger_wrmsse <= (1 - PROMOTION_MARGIN) * champion_wrmsse:
-        return Decision(True, "beats the champion by at least 1 %", challenger_wrmsse, champion_wrmsse)
-    return Decision(False, "does not beat the champion by 1 %", challenger_wrmsse, champion_wrmsse)
+def decide(challenger_wrmsse: float, serving_wrmsse: float | None) -> Decision:
+    """The promotion gate, against the model that serves the challenger's cutoff today (the newest
+    promoted one with a cutoff not after it; for a new month, the champion), on the challenger's
+    validation window: promoted if there is none, or if the challenger is at least 1 % better."""
+    if serving_wrmsse is None:
+        return Decision(True, "no promoted model serves this cutoff yet", challenger_wrmsse, None)
+    if challenger_wrmsse <= (1 - PROMOTION_MARGIN) * serving_wrmsse:
+        return Decision(True, "beats the serving model by at least 1 %", challenger_wrmsse, serving_wrmsse)
+    return Decision(False, "does not beat the serving model by 1 %", challenger_wrmsse, serving_wrmsse)
+
+
+def takes_champion_alias(champion: Champion | None, cutoff: dt.date) -> bool:
+    """A promoted version becomes the champion unless the champion has a later cutoff: a model
+    trained for an earlier month (a history backfill) serves its own months only."""
+    return champion is None or champion.cutoff <= cutoff.isoformat()
 
 
 @dataclass(frozen=True)
