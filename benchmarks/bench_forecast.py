@@ -82,11 +82,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cutoff", default="2016-04-01")
     parser.add_argument("--first", default="2016-04-01", help="first forecast date of the backfill")
-    parser.add_argument("--rounds", type=int, default=400, help="boosting rounds of the benchmark model")
+    parser.add_argument("--rounds", type=int, default=176, help="boosting rounds of the benchmark model (the default model grew 176 at full scale)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse"
-    model_dir = data.parent / f"forecast-model-{args.cutoff}-{args.rounds}"
+    from m5_assets.features.catalog import CATALOG_VERSION
+
+    # A model trained on another catalog version has other features: the name keeps them apart.
+    model_dir = data.parent / f"forecast-model-{args.cutoff}-{args.rounds}-catalog{CATALOG_VERSION}"
     if args.worker:
         print(json.dumps(_issue(data, model_dir, dt.date.fromisoformat(args.worker[0]), int(args.worker[1]))))
         return 0

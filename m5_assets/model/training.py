@@ -26,7 +26,7 @@ from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 class TrainingParams:
     """What a user may change; defaults follow what won M5 (tweedie, categorical ids)."""
 
-    learning_rate: float = 0.1
+    learning_rate: float = 0.2
     num_leaves: int = 63
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
