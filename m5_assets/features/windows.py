@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def lag(values: np.ndarray, k: int) -> np.ndarray:
+def lag(values: np.ndarray, k: int, dtype: type = np.float32) -> np.ndarray:
     """``values`` shifted ``k`` days later along each row; the first ``k`` days are NaN."""
-    out = np.full(values.shape, np.nan, dtype=np.float32)
+    out = np.full(values.shape, np.nan, dtype=dtype)
     if k < values.shape[1]:
         out[:, k:] = values[:, : values.shape[1] - k]
     return out
@@ -81,16 +81,10 @@ def trailing_nanmax(values: np.ndarray, window: int) -> np.ndarray:
     """
     if window < 1:
         raise ValueError(f"window must be at least one day, not {window}")
+    # float64, as the prices it divides: rounded to float32, a maximum equal to the price could
+    # fall just below it and put price / maximum above 1.
     span, spanned = values.astype(np.float64, copy=True), 1
     while 2 * spanned <= window:
-        span = np.fmax(span, _shifted(span, spanned))
+        span = np.fmax(span, lag(span, spanned, np.float64))
         spanned *= 2
-    return np.fmax(span, _shifted(span, window - spanned)) if window > spanned else span
-
-
-def _shifted(values: np.ndarray, k: int) -> np.ndarray:
-    """``values`` moved ``k`` days later along each row, NaN in the first ``k`` days (float64)."""
-    out = np.full(values.shape, np.nan)
-    if k < values.shape[1]:
-        out[:, k:] = values[:, : values.shape[1] - k]
-    return out
+    return np.fmax(span, lag(span, window - spanned, np.float64)) if window > spanned else span

@@ -26,6 +26,7 @@ from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 class TrainingParams:
     """What a user may change; defaults follow what won M5 (tweedie, categorical ids)."""
 
+    # What fits full-scale training in 15 minutes on 2 cores; lower buys ~2 % WRMSSE (README).
     learning_rate: float = 0.2
     num_leaves: int = 63
     min_data_in_leaf: int = 100
