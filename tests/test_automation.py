@@ -5,6 +5,7 @@ import dagster as dg
 import pytest
 
 from forecasting import WEAK, issue, train
+from m5_assets.defs.automation import build_automation
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
 from m5_assets.forecast import store
@@ -96,3 +97,15 @@ def test_forecasts_depend_on_the_model_partition_of_their_month(data_dir):
     ).partitions_subset
     assert upstream.get_partition_keys() == ["2016-04-01"]
     assert store.partition_days(data_dir / "warehouse", store.FORECASTS) == []
+
+
+def test_daily_forecast_skips_and_says_why_when_the_newest_date_has_no_partition_yet(data_dir):
+    # Partitions loaded before the last two sales days arrived.
+    daily = dg.DailyPartitionsDefinition(start_date="2016-04-01", end_date="2016-05-22")
+    monthly = dg.MonthlyPartitionsDefinition(start_date="2016-04-01", end_date="2016-06-01")
+    schedules, _ = build_automation(daily, monthly)
+    (schedule,) = [s for s in schedules if s.name == "daily_forecast"]
+    context = dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6))
+    skipped = schedule(context)
+    assert isinstance(skipped, dg.SkipReason)
+    assert f"partition {NEWEST} is not open" in skipped.skip_message and "reload the code location" in skipped.skip_message

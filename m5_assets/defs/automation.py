@@ -48,7 +48,12 @@ def _in_partitions(daily: dg.DailyPartitionsDefinition, day: dt.date) -> bool:
 
 
 def _stale(day: dt.date) -> dg.SkipReason:
-    return dg.SkipReason(f"the data now reaches {day - dt.timedelta(days=1)}: reload the code location to add partition {day}")
+    # Current data's partitions open with the clock (sales through today wait for tomorrow);
+    # a fixed range grows only when the code location reloads.
+    return dg.SkipReason(
+        f"the data now reaches {day - dt.timedelta(days=1)}, but partition {day} is not open: it opens on {day} (UTC) "
+        "if the data was current when the code loaded; otherwise reload the code location to add it"
+    )
 
 
 def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPartitionsDefinition) -> tuple[list, list]:
