@@ -29,7 +29,8 @@ def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [first + dt.timedelta(days=k) for k in range((end - first).days)]
 
 
-def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[dt.date]) -> pd.DataFrame:
+def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Issue and publish every day's forecast: a summary row per day, and the last day's bottom rows."""
     uri = registry.tracking_uri(m5_data.paths.mlflow)
     promoted = registry.promoted_versions(MlflowClient(tracking_uri=uri))
     chosen = {day: registry.newest_promoted(promoted, day) for day in days}
@@ -63,7 +64,8 @@ def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[
                 }
             )
             context.log.info(f"forecast {day}: {len(forecast.bottom):,} rows from model version {model.version}")
-    return pd.DataFrame(summary)
+            last = forecast.bottom
+    return pd.DataFrame(summary), last
 
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -88,9 +90,8 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
     )  # fmt: skip
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data) -> dg.MaterializeResult:
         days = run_days(context)
-        summary = _issue_range(context, m5_data, days)
+        summary, last = _issue_range(context, m5_data, days)
         root = m5_data.paths.warehouse
-        last = store.read_partition(root, store.FORECASTS, days[-1])
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(summary["rows"].sum()),
@@ -134,13 +135,16 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
                 f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
             )  # fmt: skip
         root = m5_data.paths.warehouse
+        # Read once: each day is judged against the scores before it, this run's included.
+        history = store.read_accuracy(root)
         rows, problems = [], {}
         for day in days:
             row = score_forecast(inputs, day, store.read_partition(root, store.FORECASTS, day))
-            found = warnings_against_history(row, store.read_accuracy(root, before=day))
+            found = warnings_against_history(row, history[history["forecast_date"] < day])
             if found:
                 problems[day.isoformat()] = "; ".join(found)
             store.write_partition(root, store.FORECAST_ACCURACY, day, pd.DataFrame([row]))
+            history = pd.concat([history[history["forecast_date"] != day], pd.DataFrame([row])], ignore_index=True)
             rows.append(row)
         scores = pd.DataFrame(rows)
         shown = ["forecast_date", "wrmsse", "seasonal_naive_wrmsse", "mae", "bias", *[f"coverage_{c}" for c in COVERAGES]]

@@ -54,9 +54,9 @@ def partition_days(root: Path, table: str) -> list[dt.date]:
     )
 
 
-def read_accuracy(root: Path, before: dt.date | None = None) -> pd.DataFrame:
-    """Every scored partition (one row each), optionally only those issued before ``before``."""
-    days = [d for d in partition_days(root, FORECAST_ACCURACY) if before is None or d < before]
+def read_accuracy(root: Path) -> pd.DataFrame:
+    """Every scored partition, one row each."""
+    days = partition_days(root, FORECAST_ACCURACY)
     if not days:
         return pd.DataFrame(columns=[PARTITION_COLUMN, "wrmsse", "coverage_95"])
     return pd.concat([read_partition(root, FORECAST_ACCURACY, d) for d in days], ignore_index=True)
