@@ -47,12 +47,13 @@ def calibrate(hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray,
 
     At the bottom level only released series-days count: the model never forecasts the others.
     """
-    tables = []
-    for f, a in zip(level_sums(hierarchy, forecast), level_sums(hierarchy, actual), strict=True):
-        if f.level == BOTTOM_LEVEL:
-            tables.append(calibrate_level(f.level, f.values[released], a.values[released]))
-        else:
-            tables.append(calibrate_level(f.level, f.values, a.values))
+    tables, days = [], forecast.shape[1]
+    # Summed side by side, so each level's groups are formed once for both.
+    for sums in level_sums(hierarchy, np.hstack([forecast, actual])):
+        f, a = sums.values[:, :days], sums.values[:, days:]
+        if sums.level == BOTTOM_LEVEL:
+            f, a = f[released], a[released]
+        tables.append(calibrate_level(sums.level, f, a))
     return Calibration(pd.concat(tables, ignore_index=True))
 
 
