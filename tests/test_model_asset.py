@@ -88,5 +88,5 @@ def test_decide(challenger, serving, promoted):
 
 @pytest.mark.parametrize(("champion_cutoff", "takes"), [(None, True), ("2016-04-01", True), ("2016-05-01", True), ("2016-06-01", False)])
 def test_only_a_cutoff_not_before_the_champions_takes_the_alias(champion_cutoff, takes):
-    champion = registry.Champion("1", "run", champion_cutoff) if champion_cutoff else None
+    champion = registry.PromotedVersion("1", "run", dt.date.fromisoformat(champion_cutoff)) if champion_cutoff else None
     assert registry.takes_champion_alias(champion, dt.date(2016, 5, 1)) is takes

@@ -117,9 +117,9 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
     def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
         """A new champion in the registry re-issues the newest forecast with it."""
         champion = registry.current_champion(MlflowClient(tracking_uri=registry.tracking_uri(m5_data.paths.mlflow)))
-        if champion is None or str(champion.version) == context.cursor:
+        if champion is None or champion.version == context.cursor:
             return dg.SkipReason("the champion has not changed")
-        context.update_cursor(str(champion.version))
+        context.update_cursor(champion.version)
         day = newest_forecast_date(m5_data)
         if not _in_partitions(daily, day):
             return _stale(day)

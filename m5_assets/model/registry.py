@@ -34,19 +34,21 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path) -> None:
 
 
 @dataclass(frozen=True)
-class Champion:
+class PromotedVersion:
+    """A registered version that passed the promotion gate (the champion is one)."""
+
     version: str
     run_id: str
-    cutoff: str
+    cutoff: dt.date
 
 
-def current_champion(client: MlflowClient) -> Champion | None:
+def current_champion(client: MlflowClient) -> PromotedVersion | None:
     try:
         version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except mlflow.exceptions.MlflowException:
         return None
-    run = client.get_run(version.run_id)
-    return Champion(version=version.version, run_id=version.run_id, cutoff=run.data.tags.get("cutoff", ""))
+    cutoff = client.get_run(version.run_id).data.tags["cutoff"]
+    return PromotedVersion(str(version.version), version.run_id, dt.date.fromisoformat(cutoff))
 
 
 @dataclass(frozen=True)
@@ -68,17 +70,10 @@ def decide(challenger_wrmsse: float, serving_wrmsse: float | None) -> Decision:
     return Decision(False, "does not beat the serving model by 1 %", challenger_wrmsse, serving_wrmsse)
 
 
-def takes_champion_alias(champion: Champion | None, cutoff: dt.date) -> bool:
+def takes_champion_alias(champion: PromotedVersion | None, cutoff: dt.date) -> bool:
     """A promoted version becomes the champion unless the champion has a later cutoff: a model
     trained for an earlier month (a history backfill) serves its own months only."""
-    return champion is None or champion.cutoff <= cutoff.isoformat()
-
-
-@dataclass(frozen=True)
-class PromotedVersion:
-    version: str
-    run_id: str
-    cutoff: dt.date
+    return champion is None or champion.cutoff <= cutoff
 
 
 def promoted_versions(client: MlflowClient) -> list[PromotedVersion]:
