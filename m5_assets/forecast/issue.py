@@ -47,10 +47,8 @@ def read_forecast_rows(features: Path, first_day: dt.date, last_day: dt.date, mo
         features, first_day, last_day + dt.timedelta(days=HORIZON), vocabulary=model.booster.pandas_categorical,
         labelled=False, key_columns=(*SERIES_COLUMNS, "date"),
     )  # fmt: skip
-    # Converted once here, not per forecast date: dates to select each day's rows by, and the
-    # hierarchy's categories to the plain strings the partitions store.
+    # Converted once here: each forecast date selects its rows by date.
     rows.keys["date"] = pd.to_datetime(rows.keys["date"])
-    rows.keys[SERIES_COLUMNS] = rows.keys[SERIES_COLUMNS].astype(str)
     return rows
 
 
@@ -59,8 +57,8 @@ def issue(
 ) -> Forecast:
     """Forecasts for ``day`` .. ``day + 27`` of every series released by then, with intervals.
 
-    ``rows`` may hold the feature rows of a longer range, as ``read_forecast_rows`` returns them
-    for this model; by default they are read here. A feature row does not depend on the
+    ``rows`` may hold the feature rows of a longer range (see ``read_forecast_rows``) read with
+    this model's vocabulary; by default they are read here. A feature row does not depend on the
     day a forecast is issued, so a backfill may pass the model's ``predictions`` of all ``rows``,
     made once, instead of predicting each day's 28 days again.
     """
@@ -68,7 +66,7 @@ def issue(
         raise ValueError(f"model version {model.version} was trained to {model.cutoff}, after the forecast date {day}")
     end = day + dt.timedelta(days=HORIZON)
     rows = rows if rows is not None else read_forecast_rows(features, day, day, model)
-    all_dates = rows.keys["date"]
+    all_dates = pd.to_datetime(rows.keys["date"])
     inside = ((all_dates >= pd.Timestamp(day)) & (all_dates < pd.Timestamp(end))).to_numpy()
     dates = all_dates[inside]
     if not inside.any() or dates.max() < pd.Timestamp(end - dt.timedelta(days=1)):
@@ -77,7 +75,7 @@ def issue(
     prediction = predictions[inside] if predictions is not None else model.booster.predict(rows.matrix[inside])
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
 
-    bottom = rows.keys.loc[inside, SERIES_COLUMNS].assign(
+    bottom = rows.keys.loc[inside, SERIES_COLUMNS].astype(str).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
     )
     bottom = bottom.assign(**model.calibration.bounds(BOTTOM_LEVEL, prediction))
