@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from workers import peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"raw_to_features_seconds": 120, "raw_to_features_peak_mib": 6 * 1024, "vs_mlforecast": 2.0, "vs_pandas": 3.0}
 
 
-def _peak_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 # --- workers (each runs in its own process) -------------------------------------------------
@@ -60,7 +58,7 @@ def _stage(name: str, data: Path) -> dict:
             + feature_rules.catalog_violations(con, out / "features.parquet", FEATURES)
         )  # fmt: skip
         assert not found, [v.message() for v in found]
-    return {"seconds": time.perf_counter() - started, "peak_mib": _peak_mib()}
+    return {"seconds": time.perf_counter() - started, "peak_mib": peak_mib()}
 
 
 def _load_long(data: Path, series_limit: int | None):
@@ -123,14 +121,11 @@ def _subset(engine: str, data: Path, series_limit: int | None, sample: Path) -> 
     seconds = time.perf_counter() - started
     # Keep every 997th row of each output column, in our column order, to compare values later.
     np.save(sample, np.stack([np.asarray(v[::997], dtype=np.float64) for v in result.values()]))
-    return {"seconds": seconds, "peak_mib": _peak_mib(), "rows": len(frame), "series": n_series, "columns": len(result)}
+    return {"seconds": seconds, "peak_mib": peak_mib(), "rows": len(frame), "series": n_series, "columns": len(result)}
 
 
 def _run_worker(*args: str) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, "--worker", *args)
 
 
 # --- driver ---------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from workers import peak_mib, run_worker
 
 import pandas as pd
 
@@ -73,7 +73,7 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
         store.write_partition(out, store.FORECASTS, first + dt.timedelta(days=k), forecast.bottom)
         n += len(forecast.bottom)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "read_seconds": read, "rows": n, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    return {"seconds": seconds, "read_seconds": read, "rows": n, "peak_mib": peak_mib()}
 
 
 def main() -> int:
@@ -102,12 +102,8 @@ def main() -> int:
     info = json.loads((model_dir / "info.json").read_text())
 
     def worker(days: int) -> dict:
-        command = [sys.executable, __file__, "--scale", args.scale, "--seed", str(args.seed), "--cutoff", args.cutoff,
-                   "--rounds", str(args.rounds), "--worker", args.first, str(days)]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-3000:])
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return run_worker(__file__, "--scale", args.scale, "--seed", str(args.seed), "--cutoff", args.cutoff,
+                          "--rounds", str(args.rounds), "--worker", args.first, str(days))  # fmt: skip
 
     one, thirty = worker(1), worker(30)
     print(f"\n== forecast partitions, {args.scale} scale, model of {info['trees']} trees (cutoff {info['cutoff']}) ==")

@@ -16,18 +16,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from workers import peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"seconds": 15 * 60, "peak_mib": 12 * 1024, "vs_seasonal_naive": 0.70, "vs_mlforecast": 0.95}
 
 
-def _peak_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
@@ -37,7 +35,7 @@ def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
     model = train(data / "features.parquet", cutoff, TrainingParams())
     seconds = time.perf_counter() - started
     model.validation[["id", "date", "prediction"]].to_parquet(out)
-    return {"seconds": seconds, "peak_mib": _peak_mib(), "train_rows": model.train_rows, "best_iteration": model.best_iteration,
+    return {"seconds": seconds, "peak_mib": peak_mib(), "train_rows": model.train_rows, "best_iteration": model.best_iteration,
             "stages": model.stage_seconds}
 
 
@@ -83,15 +81,11 @@ def _mlforecast(data: Path, cutoff: dt.date, out: Path, rounds: int) -> dict:
     predicted = forecaster.predict(h=HORIZON, X_df=future[["unique_id", "ds", "sell_price", "snap"]])
     seconds = time.perf_counter() - started
     predicted.rename(columns={"unique_id": "id", "ds": "date", "lgbm": "prediction"})[["id", "date", "prediction"]].to_parquet(out)
-    return {"seconds": seconds, "peak_mib": _peak_mib(), "train_rows": int(len(train))}
+    return {"seconds": seconds, "peak_mib": peak_mib(), "train_rows": int(len(train))}
 
 
 def _worker(scale: str, seed: int, args: list[str]) -> dict:
-    command = [sys.executable, __file__, "--scale", scale, "--seed", str(seed), "--worker", *args]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, "--scale", scale, "--seed", str(seed), "--worker", *args)
 
 
 def main() -> int:
