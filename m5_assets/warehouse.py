@@ -1,14 +1,18 @@
 """The warehouse: Parquet tables under ``$M5_DATA_DIR/warehouse``, written atomically.
 
 Every table is one folder; an unpartitioned table is ``<name>/data.parquet`` and a partitioned
-one ``<name>/<key>=<value>/data.parquet`` (hive style). Writers write beside the target and
-rename, so a reader sees the old file or the new one, never half of one. This module is the one
+one ``<name>/<key>=<value>/data.parquet`` (hive style). Writers write into ``_tmp/`` beside the
+tables and rename, so a reader sees the old file or the new one, never half of one, and a glob
+over a table's folder never meets a file being written. This module is the one
 reader of the warehouse that the assets, the API and the dashboard share.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,11 +34,65 @@ def table_path(warehouse: Path, name: str, partition: tuple[str, str] | None = N
     return folder / DATA_FILE
 
 
+STAGING_FOLDER = "_tmp"
+# Another host's staging folder cannot be checked for a live writer; past this age it is stale.
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def staging_folder(path: Path) -> Path:
+    """Where a table file is written before it is published: ``_tmp/`` beside the table folders.
+
+    Outside every table's folder, no glob over a table (``forecasts/**``) ever sees a file being
+    written; on the same file system, publishing it is an atomic rename.
+    """
+    table_folder = path.parent.parent if "=" in path.parent.name else path.parent
+    return table_folder.parent / STAGING_FOLDER
+
+
+def _writer_alive(name: str, host: str) -> bool:
+    writer_host, _, pid = name.rpartition("-")
+    if writer_host != host or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def remove_stale_partials(staging: Path, target: Path | None = None) -> list[Path]:
+    """Delete what killed writers left: staging folders of dead processes on this host, folders of
+    other hosts older than a day, and files left beside ``target`` by writers before ``_tmp/``."""
+    host, removed = socket.gethostname(), []
+    if staging.is_dir():
+        now = time.time()
+        for folder in staging.iterdir():
+            try:
+                stale = not _writer_alive(folder.name, host) or now - folder.stat().st_mtime > STALE_AFTER_SECONDS
+            except FileNotFoundError:
+                continue  # another writer removed it first
+            if stale:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    if target is not None and target.parent.is_dir():
+        for legacy in target.parent.glob(f".{target.name}.*.partial"):
+            legacy.unlink(missing_ok=True)
+            removed.append(legacy)
+    return removed
+
+
 @contextmanager
 def atomic_target(path: Path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path in the staging folder; rename it onto ``path`` only if the block
+    succeeds. A writer first clears what killed writers left behind."""
+    staging = staging_folder(path)
+    remove_stale_partials(staging, path)
+    mine = staging / f"{socket.gethostname()}-{os.getpid()}"
+    mine.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    partial = mine / f"{path.parent.name}.{path.name}.{uuid.uuid4().hex}.partial"
     try:
         yield partial
         os.replace(partial, path)
