@@ -1,7 +1,8 @@
 """Content rules on the typed raw tables (Parquet copies of the Kaggle files).
 
 Each function takes a DuckDB connection and the tables' Parquet paths and returns the rules
-broken, as :class:`Violation` values naming the original file, the column and the rule.
+broken, as :class:`Violation` values naming the original file, its lines, the column and the rule.
+Row ``k`` of a typed table is line ``k + 2`` of its file (ingest keeps one row per line).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 from m5_assets.warehouse import scalar
 from m5_assets.validation.schemas import CALENDAR_SCHEMA, PRICES_SCHEMA, schema_violations
-from m5_assets.validation.violations import MAX_EXAMPLES, Violation
+from m5_assets.validation.violations import MAX_EXAMPLES, Violation, lines_of
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,11 @@ class RawTable:
     file: str
 
     def scan(self) -> str:
-        return f"read_parquet('{self.parquet}')"
+        """The table with each row's file line as column ``line``."""
+        return (
+            f"(SELECT * EXCLUDE (file_row_number), file_row_number + 2 AS line "
+            f"FROM read_parquet('{self.parquet}', file_row_number = true))"
+        )
 
 
 def _sql_violation(con, table: RawTable, column: str, rule: str, where: str, select: str, source: str | None = None):
@@ -34,8 +39,8 @@ def _sql_violation(con, table: RawTable, column: str, rule: str, where: str, sel
     count = scalar(con, f"SELECT count(*) FROM {source} WHERE {where}")
     if not count:
         return []
-    examples = con.sql(f"SELECT {select} FROM {source} WHERE {where} LIMIT {MAX_EXAMPLES}").df()
-    return [Violation(table.file, column, rule, int(count), examples)]
+    examples = con.sql(f"SELECT {select} FROM {source} WHERE {where} ORDER BY line LIMIT {MAX_EXAMPLES}").df()
+    return [Violation(table.file, column, rule, int(count), examples, lines_of(examples))]
 
 
 def _day_columns(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[str]:
@@ -53,17 +58,17 @@ def calendar_values(con: duckdb.DuckDBPyConnection, calendar: RawTable) -> list[
 
 def calendar_continuous(con: duckdb.DuckDBPyConnection, calendar: RawTable) -> list[Violation]:
     """Dates follow each other day by day and ``d_k`` counts up by one with them."""
-    ordered = f"""(SELECT date, d,
+    ordered = f"""(SELECT line, date, d,
         date - lag(date) OVER (ORDER BY date) AS day_step,
         CAST(substr(d, 3) AS INTEGER) - lag(CAST(substr(d, 3) AS INTEGER)) OVER (ORDER BY date) AS d_step,
         lag(date) OVER (ORDER BY date) AS previous_date
         FROM {calendar.scan()} WHERE date IS NOT NULL AND regexp_matches(d, '^d_[0-9]+$'))"""
     return _sql_violation(
         con, calendar, "date", "dates must be consecutive days (no gaps or repeats)",
-        "day_step <> 1", "previous_date, date, d", ordered,
+        "day_step <> 1", "line, previous_date, date, d", ordered,
     ) + _sql_violation(
         con, calendar, "d", "d_k must increase by exactly one from each day to the next",
-        "day_step = 1 AND d_step <> 1", "previous_date, date, d", ordered,
+        "day_step = 1 AND d_step <> 1", "line, previous_date, date, d", ordered,
     )  # fmt: skip
 
 
@@ -78,26 +83,29 @@ def sales_units_valid(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[V
         ("units must be present (no empty cells)", "units IS NULL"),
         ("units must be non-negative integers", "units < 0"),
     ):
-        for v in _sql_violation(con, sales, "d_*", rule, where, "id, d, units", long):
+        for v in _sql_violation(con, sales, "d_*", rule, where, "line, id, d, units", long):
             column = ", ".join(sorted(set(v.examples["d"]), key=lambda d: int(d[2:])))
-            found.append(Violation(v.file, column, v.rule, v.count, v.examples))
+            found.append(Violation(v.file, column, v.rule, v.count, v.examples, v.lines))
     return found
 
 
 def sales_ids_consistent(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[Violation]:
     """Ids are unique and agree with their parts; the hierarchy prefixes nest."""
-    dup = f"(SELECT id, count(*) AS copies FROM {sales.scan()} GROUP BY id HAVING count(*) > 1)"
-    found = _sql_violation(con, sales, "id", "id must be unique", "true", "id, copies", dup)
+    dup = f"(SELECT min(line) AS line, id, count(*) AS copies, list(line ORDER BY line) AS lines FROM {sales.scan()} GROUP BY id HAVING count(*) > 1)"
+    found = []
+    for v in _sql_violation(con, sales, "id", "id must be unique", "true", "id, copies, lines", dup):
+        lines = tuple(dict.fromkeys(n for copies in v.examples["lines"] for n in copies))
+        found.append(Violation(v.file, v.column, v.rule, v.count, v.examples, lines))
     rules = [
         ("id", "id must equal item_id + '_' + store_id + '_validation' or '_evaluation'",
          "id IS NULL OR id NOT IN (item_id || '_' || store_id || '_validation', item_id || '_' || store_id || '_evaluation')",
-         "id, item_id, store_id"),
+         "line, id, item_id, store_id"),
         ("item_id", "item_id must start with its dept_id + '_'",
-         "item_id IS NULL OR dept_id IS NULL OR NOT starts_with(item_id, dept_id || '_')", "id, item_id, dept_id"),
+         "item_id IS NULL OR dept_id IS NULL OR NOT starts_with(item_id, dept_id || '_')", "line, id, item_id, dept_id"),
         ("dept_id", "dept_id must start with its cat_id + '_'",
-         "dept_id IS NULL OR cat_id IS NULL OR NOT starts_with(dept_id, cat_id || '_')", "id, dept_id, cat_id"),
+         "dept_id IS NULL OR cat_id IS NULL OR NOT starts_with(dept_id, cat_id || '_')", "line, id, dept_id, cat_id"),
         ("store_id", "store_id must start with its state_id + '_'",
-         "store_id IS NULL OR state_id IS NULL OR NOT starts_with(store_id, state_id || '_')", "id, store_id, state_id"),
+         "store_id IS NULL OR state_id IS NULL OR NOT starts_with(store_id, state_id || '_')", "line, id, store_id, state_id"),
     ]  # fmt: skip
     for column, rule, where, select in rules:
         found += _sql_violation(con, sales, column, rule, where, select)
@@ -110,7 +118,7 @@ def calendar_covers_sales(con: duckdb.DuckDBPyConnection, sales: RawTable, calen
     con.register("sales_days", days)
     found = _sql_violation(
         con, sales, "d_*", f"every sales day must appear in column 'd' of {calendar.file}",
-        f"d NOT IN (SELECT d FROM {calendar.scan()} WHERE d IS NOT NULL)", "d", "sales_days",
+        f"d NOT IN (SELECT d FROM {calendar.scan()} WHERE d IS NOT NULL)", "line, d", "(SELECT 1 AS line, d FROM sales_days)",
     )  # fmt: skip
     con.unregister("sales_days")
     snap_columns = {c for c in con.sql(f"SELECT * FROM {calendar.scan()} LIMIT 0").columns if c.startswith("snap_")}
@@ -118,7 +126,7 @@ def calendar_covers_sales(con: duckdb.DuckDBPyConnection, sales: RawTable, calen
     missing = states[~("snap_" + states["state_id"]).isin(snap_columns)]
     if len(missing):
         found.append(
-            Violation(calendar.file, "snap_<state>", "every state in the sales file needs a SNAP column", len(missing), missing)
+            Violation(calendar.file, "snap_<state>", f"every state of {sales.file} needs a SNAP column", len(missing), missing, (1,))
         )
     return found
 
@@ -138,9 +146,9 @@ def prices_keyed(con: duckdb.DuckDBPyConnection, prices: RawTable, sales: RawTab
     return _sql_violation(
         con, prices, "store_id, item_id", f"store-item pair must exist in {sales.file}",
         f"(store_id, item_id) NOT IN (SELECT (store_id, item_id) FROM {pairs})",
-        "store_id, item_id, wm_yr_wk, sell_price",
+        "line, store_id, item_id, wm_yr_wk, sell_price",
     ) + _sql_violation(
         con, prices, "wm_yr_wk", f"week must exist in column 'wm_yr_wk' of {calendar.file}",
         f"wm_yr_wk NOT IN (SELECT DISTINCT wm_yr_wk FROM {calendar.scan()} WHERE wm_yr_wk IS NOT NULL)",
-        "store_id, item_id, wm_yr_wk, sell_price",
+        "line, store_id, item_id, wm_yr_wk, sell_price",
     )  # fmt: skip

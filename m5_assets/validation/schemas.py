@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from m5_assets.validation.violations import Violation
+from m5_assets.validation.violations import MAX_EXAMPLES, Violation, lines_of
 
 CALENDAR_SCHEMA = pa.DataFrameSchema(
     {
@@ -61,10 +61,11 @@ def schema_violations(schema: pa.DataFrameSchema, frame: pd.DataFrame, file: str
         for (column, check), rows in cases.groupby(["column", "check"], dropna=False, sort=False):
             index = pd.to_numeric(rows["index"], errors="coerce").dropna().astype(int)
             if len(index):
-                examples = frame.loc[index.head(5)].reset_index(names="row")
+                # Rows carry their file line (see raw_rules.RawTable.scan); the frame's index does not.
+                examples = frame.loc[index.sort_values().head(MAX_EXAMPLES)]
             else:
-                examples = rows[["failure_case"]].head(5)
+                examples = rows[["failure_case"]].head(MAX_EXAMPLES)
             column_name = column if isinstance(column, str) else ", ".join(schema.unique or [])
-            violations.append(Violation(file, column_name or "(table)", str(check), len(rows), examples))
+            violations.append(Violation(file, column_name or "(table)", str(check), len(rows), examples, lines_of(examples)))
         return violations
     return []

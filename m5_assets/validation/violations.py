@@ -1,4 +1,4 @@
-"""A broken rule, said the way a user needs it: which file, which column, which rule, which rows."""
+"""A broken rule, said the way a user needs it: which file, which line, which column, which rule."""
 
 from __future__ import annotations
 
@@ -9,18 +9,38 @@ import pandas as pd
 MAX_EXAMPLES = 5
 
 
+def lines_of(examples: pd.DataFrame) -> tuple[int, ...]:
+    """The file lines of the example rows (their ``line`` column), in order, each once."""
+    if "line" not in examples.columns:
+        return ()
+    return tuple(dict.fromkeys(int(n) for n in examples["line"].dropna()))
+
+
 @dataclass(frozen=True)
 class Violation:
-    """One rule broken by ``count`` rows of ``file``; ``examples`` shows a few of them."""
+    """One rule broken by ``count`` rows of ``file``; ``lines`` are file lines (1 is the header),
+    ``examples`` a few offending rows. A header problem has lines ``(1,)``."""
 
     file: str
     column: str
     rule: str
-    count: int
+    count: int = 0
     examples: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
+    lines: tuple[int, ...] = ()
+
+    def where(self) -> str:
+        if not self.lines:
+            return ""
+        if self.lines == (1,):
+            return "line 1 (header), "
+        shown = self.lines[:MAX_EXAMPLES]
+        more = ", ..." if len(self.lines) > len(shown) or self.count > len(shown) else ""
+        return f"line{'s' if len(shown) > 1 or more else ''} {', '.join(map(str, shown))}{more}, "
 
     def message(self) -> str:
-        head = f"{self.file}, column '{self.column}': {self.rule} — {self.count} offending row(s)"
+        head = f"{self.file}, {self.where()}column '{self.column}': {self.rule}"
+        if self.count:
+            head += f" — {self.count} offending row(s)"
         if self.examples.empty:
             return head
         return f"{head}, e.g.\n{self.examples.head(MAX_EXAMPLES).to_string(index=False)}"
@@ -38,7 +58,8 @@ def describe(violations: list[Violation]) -> str:
     """Markdown for the UI: one bullet per violation, examples as code blocks."""
     parts = []
     for v in violations:
-        parts.append(f"- **{v.file}**, column `{v.column}`: {v.rule} ({v.count} rows)")
+        rows = f" ({v.count} rows)" if v.count else ""
+        parts.append(f"- **{v.file}**, {v.where()}column `{v.column}`: {v.rule}{rows}")
         if not v.examples.empty:
             parts.append("\n```\n" + v.examples.head(MAX_EXAMPLES).to_string(index=False) + "\n```")
     return "\n".join(parts)
