@@ -20,7 +20,11 @@ def _generate(args: argparse.Namespace) -> int:
     end = dt.date.fromisoformat(args.end_date) if args.end_date else None
     started = time.perf_counter()
     kwargs = {"end_date": end} if end else {}
-    paths = generate(scale, args.out, seed=args.seed, progress=args.scale == "full" or args.progress, **kwargs)
+    try:
+        paths = generate(scale, args.out, seed=args.seed, progress=args.scale == "full" or args.progress, **kwargs)
+    except FileExistsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(
         f"wrote {scale.name} data set ({scale.n_series:,} series x {scale.n_days:,} days, seed {args.seed}) "
         f"to {Path(args.out).resolve()} in {time.perf_counter() - started:.1f}s:"
@@ -30,28 +34,26 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _has_raw_files(raw: Path) -> bool:
-    from m5_assets.ingest import locate_raw_files
-
-    try:
-        locate_raw_files(raw)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from m5_assets.generator import SCALES, generate
+    from m5_assets.ingest import locate_raw_files, raw_csv_files
 
     paths = data_paths()
-    if not _has_raw_files(paths.raw):
-        print(f"no Kaggle files in {paths.raw}: generating the '{args.scale}' demo data set there")
+    if not raw_csv_files(paths.raw):
+        print(f"no CSV files in {paths.raw}: generating the '{args.scale}' demo data set there")
         # Ending yesterday, the newest forecast partition is today's: the daily schedule is real.
         generate(SCALES[args.scale], paths.raw, progress=True, end_date=dt.date.today() - dt.timedelta(days=1))
     else:
-        print(f"using the raw files in {paths.raw}")
+        # Some files are there: they are the user's, and a partial set is an error, never a reason
+        # to generate demo data over them.
+        try:
+            files = locate_raw_files(paths.raw)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"using the raw files in {paths.raw}: {files.calendar.name}, {files.prices.name}, {files.sales.name}")
 
     from m5_assets.definitions import build_definitions
     from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
@@ -64,8 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     # Bind the run to the folder checked above, whatever the process saw when it imported.
     defs = build_definitions(M5Data(data_dir=str(paths.root)))
     instance = dg.DagsterInstance.get()
-    # Step-by-step DEBUG lines drown the summary; the full log stays in the UI's run view.
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # The summary says what failed and why; the step-by-step log, stack traces included, stays in
+    # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     started = time.perf_counter()
     result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
     print_summary(result, paths, time.perf_counter() - started)

@@ -44,10 +44,22 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
     for e in evaluations:
         if not e.passed:
             print(f"  FAILED {e.asset_key.to_user_string()}.{e.check_name}:\n    " + (e.description or "").replace("\n", "\n    "))
+    said = [e.description for e in evaluations if not e.passed and e.description]
     for event in result.all_events:
         if event.is_step_failure:
-            print(f"  step {event.step_key} failed: {event.step_failure_data.error.message.strip()[:2000]}")
+            text = _failure_text(event.step_failure_data)
+            # A failure that repeats a failed check's description was said just above.
+            shown = text.splitlines()[0] if any(d in text for d in said) else text[:4000]
+            print(f"  step {event.step_key} failed: {shown}")
     print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")
+
+
+def _failure_text(failure) -> str:
+    """A failure the pipeline raised on purpose (bad data, a missing model) is the user's to fix:
+    its message says all. Anything else is a bug, and its stack trace is shown as well."""
+    if failure.user_failure_data is not None:
+        return (failure.user_failure_data.description or failure.error.message).strip()
+    return failure.error.to_string().strip()
 
 
 def print_backtest(scores: pd.DataFrame, days: list[dt.date]) -> None:

@@ -33,7 +33,11 @@ def _raw_asset(name: str, pick: Callable[[ingest.RawFiles], Path], types: Callab
         ],
     )  # fmt: skip
     def _asset(m5_data: M5Data):
-        source = pick(m5_data.raw_files())
+        try:
+            source = pick(m5_data.raw_files())
+        except FileNotFoundError as error:
+            yield dg.AssetCheckResult(check_name=PARSES, passed=False, description=str(error))
+            raise dg.Failure(description=str(error)) from error
         target = m5_data.table(name)
         con = m5_data.connect()
         try:

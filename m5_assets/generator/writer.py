@@ -52,9 +52,13 @@ def generate(
     """Write ``calendar.csv``, ``sell_prices.csv`` and ``sales_train_evaluation.csv``.
 
     The same scale, seed and end date give byte-identical files. Sales end on ``end_date``;
-    the calendar runs 28 days further.
+    the calendar runs 28 days further. A folder that already holds any CSV file is refused:
+    the generator never writes over, or next to, somebody's data.
     """
     out = Path(out_dir)
+    existing = sorted(p.name for p in out.glob("*") if p.suffix.lower() == ".csv") if out.is_dir() else []
+    if existing:
+        raise FileExistsError(f"{out} already holds {', '.join(existing)}: the demo set is written only into a folder with no CSV file")
     out.mkdir(parents=True, exist_ok=True)
     start = end_date - dt.timedelta(days=scale.n_days - 1)
     states = list(scale.stores_per_state)
