@@ -47,3 +47,31 @@ def test_trailing_nanmean_skips_missing_values():
     values = np.array([[NAN, 2.0, 4, NAN, 6]])
     np.testing.assert_allclose(trailing_nanmean(values, None), [[NAN, 2, 3, 3, 4]])
     np.testing.assert_allclose(trailing_nanmean(values, 2), [[NAN, 2, 3, 4, 6]])
+
+
+def _windowed_std(row: np.ndarray, w: int, lag_days: int) -> np.ndarray:
+    """Reference: each window's sample standard deviation computed on its own."""
+    out = np.full(len(row), np.nan)
+    for day in range(lag_days + w - 1, len(row)):
+        out[day] = np.std(row[day - lag_days - w + 1 : day - lag_days + 1], ddof=1)
+    return out
+
+
+def test_a_huge_spike_leaves_the_later_windows_spread_intact():
+    rng = np.random.default_rng(3)
+    values = rng.poisson(3.0, size=(2, 240)).astype(np.float32)
+    values[1, 20] = 1_000_000_000  # one mistyped day in the second series only
+    stats = lagged_rolling_mean_std(values, [7, 28, 90], lag_days=28)
+    for w, (mean, std) in stats.items():
+        for row in range(2):
+            expected = _windowed_std(values[row].astype(np.float64), w, 28)
+            np.testing.assert_allclose(std[row], expected, rtol=1e-5, equal_nan=True)
+        # Once the spike has left the window, the spread is that of ordinary Poisson days.
+        after = 20 + 28 + w
+        assert (std[1, after:] > 0).all(), f"roll_std_{w} collapsed to 0 after the spike"
+
+
+def test_fractional_values_are_summed_window_by_window():
+    values = np.array([[0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 1e8 + 0.5, 0.3, 0.1, 0.2]])
+    _, std = lagged_rolling_mean_std(values, [3])[3]
+    np.testing.assert_allclose(std[0], _windowed_std(values[0], 3, 0), rtol=1e-6, equal_nan=True)

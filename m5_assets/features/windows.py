@@ -2,7 +2,7 @@
 
 Missing values are NaN. A window needs every one of its days present, as pandas' ``rolling``
 does by default, and the standard deviation is the sample one (``ddof=1``). Results are float32;
-sums are accumulated in float64, where sums of counts are exact.
+sums are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# Running sums of whole numbers are exact in float64 below 2**53.
+EXACT_SUM = 2.0**53
 
 def lag(values: np.ndarray, k: int, dtype: type = np.float32) -> np.ndarray:
     """``values`` shifted ``k`` days later along each row; the first ``k`` days are NaN."""
@@ -33,13 +35,18 @@ def lagged_rolling_mean_std(
     """Mean and sample standard deviation over the ``w`` days ending ``lag_days`` before each day.
 
     One pass of running sums serves every window: the window of ``w`` days ending on day ``e``
-    sums to ``S[e + 1] - S[e + 1 - w]``.
+    sums to ``S[e + 1] - S[e + 1 - w]``. That difference is exact only while the running sums
+    are: for a row of whole numbers whose squares sum below 2**53. Past that (one day of 10**9
+    units is enough) the digits a later window's variance is made of are lost and it comes out
+    0, so such rows, and rows that are not whole numbers, get their variances summed window by
+    window about the window's own mean.
     """
     n_rows, n_days = values.shape
     present = ~np.isnan(values)
     filled = np.where(present, values, 0.0)
     sums, squares = _cumulative(filled), _cumulative(filled * filled)
     counts = None if present.all() else _cumulative(present)
+    inexact = np.flatnonzero((squares[:, -1] >= EXACT_SUM) | (filled != np.floor(filled)).any(axis=1))
     out = {}
     for w in windows:
         mean = np.full((n_rows, n_days), np.nan, dtype=np.float32)
@@ -49,8 +56,10 @@ def lagged_rolling_mean_std(
             stop = n_days - lag_days + 1
             total = sums[:, w:stop] - sums[:, : stop - w]
             variance = (squares[:, w:stop] - squares[:, : stop - w] - total * total / w) / (w - 1)
-            # Sums of integers are exact in float64; clipping only guards the last rounding step.
+            # Clipping only guards the last rounding step of total * total / w.
             window_mean, window_std = total / w, np.sqrt(np.clip(variance, 0.0, None))
+            for row in inexact:
+                window_std[row] = _direct_std(filled[row], w, stop - w)
             if counts is not None:
                 incomplete = (counts[:, w:stop] - counts[:, : stop - w]) < w
                 window_mean[incomplete] = np.nan
@@ -58,6 +67,14 @@ def lagged_rolling_mean_std(
             mean[:, start:], std[:, start:] = window_mean, window_std
         out[w] = (mean, std)
     return out
+
+
+def _direct_std(row: np.ndarray, w: int, n_windows: int) -> np.ndarray:
+    """Sample standard deviation of the first ``n_windows`` windows of ``w`` days of one row,
+    each about its own mean (two passes: no running sum carries a large value forward)."""
+    spans = np.lib.stride_tricks.sliding_window_view(row, w)[:n_windows]
+    deviations = spans - spans.mean(axis=1, keepdims=True)
+    return np.sqrt(np.einsum("ij,ij->i", deviations, deviations) / (w - 1))
 
 
 def trailing_nanmean(values: np.ndarray, window: int | None) -> np.ndarray:
