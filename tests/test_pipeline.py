@@ -68,7 +68,7 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["run", "--scale", "tiny"]) == 0
     out = capsys.readouterr().out
-    assert "generating the 'tiny' demo data set" in out and "checks: 12 of 12 passed" in out
+    assert "generating the 'tiny' demo data set" in out and "checks: 13 of 13 passed" in out
     assert table_path(tmp_path / "data" / "warehouse", "features").exists()
     # The demo data ends yesterday, so the newest forecast partition is today's.
     today = dt.date.today()

@@ -124,7 +124,7 @@ def test_a_clean_tiny_data_set_passes_every_check(data_dir):
     result = run_pipeline(data_dir)
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 12 and all(e.passed for e in evaluations)
+    assert len(evaluations) == 13 and all(e.passed for e in evaluations)
 
 
 def test_a_bad_file_replacing_a_good_one_keeps_the_last_good_table(data_dir):

@@ -16,7 +16,7 @@ from m5_assets.defs.long_table import sales_long
 from m5_assets.defs.raw import raw_calendar, raw_sales, raw_sell_prices
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import FEATURES
-from m5_assets.validation import feature_rules, long_rules, raw_rules
+from m5_assets.validation import feature_rules, long_rules, outliers, raw_rules
 from m5_assets.validation.violations import Violation, describe
 
 
@@ -78,6 +78,26 @@ def sales_long_complete(m5_data: M5Data) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
+    asset=sales_long,
+    description=f"warns on series-days above {outliers.MULTIPLE:g} x their quarter's 90th percentile + 1: a broken export's "
+    "value (10**9 units) rather than a promotion",
+)  # fmt: skip
+def units_within_history(m5_data: M5Data) -> dg.AssetCheckResult:
+    con = m5_data.connect()
+    violations = long_rules.units_within_history(con, m5_data.table("sales_long"))
+    if not violations:
+        return dg.AssetCheckResult(passed=True, metadata={"series_days_flagged": 0})
+    (found,) = violations
+    days = ", ".join(f"{r.id} on {r.date} ({r.units:,} units)" for r in found.examples.itertuples())
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{found.count} series-day(s) far outside their history: {days}"[:4000],
+        metadata={"series_days_flagged": found.count, "violations": dg.MetadataValue.md(describe(violations))},
+    )
+
+
+@dg.asset_check(
     asset=features, blocking=True,
     description="every feature column holds values within its catalog rule (range, nulls)",
 )  # fmt: skip
@@ -86,4 +106,4 @@ def features_within_catalog_rules(m5_data: M5Data) -> dg.AssetCheckResult:
     return result_from(feature_rules.catalog_violations(con, m5_data.table("features"), FEATURES))
 
 
-checks = [*raw_checks, sales_long_complete, features_within_catalog_rules]
+checks = [*raw_checks, sales_long_complete, units_within_history, features_within_catalog_rules]
