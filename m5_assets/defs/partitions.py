@@ -11,6 +11,7 @@ import dagster as dg
 from m5_assets import ingest
 from m5_assets.features.catalog import HORIZON, LAGS
 from m5_assets.settings import DataPaths
+from m5_assets.validation.violations import DataValidationError
 
 # Without raw files (a fresh clone before `make run`), show the months of the M5 data.
 DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
@@ -21,17 +22,21 @@ CURRENT_DATA_DAYS = 7
 
 
 def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
-    """First and last sales day, from the calendar and the sales file's header line only."""
+    """First and last sales day, from the calendar and the sales file's header line only.
+
+    Malformed files give the default span rather than an error: the code location must load,
+    so that the raw checks can say what is wrong with them.
+    """
     try:
         files = ingest.locate_raw_files(paths.raw)
-    except FileNotFoundError:
+        days = [c for c in ingest.read_header(files.sales) if ingest.DAY_COLUMN.match(c)]
+        wanted = {days[0], days[-1]} if days else set()
+        with open(files.calendar, newline="", encoding="utf-8-sig") as handle:
+            dates = {row["d"]: dt.date.fromisoformat(row["date"]) for row in csv.DictReader(handle) if row.get("d") in wanted}
+    except (FileNotFoundError, DataValidationError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
         return DEFAULT_SPAN
-    days = [c for c in ingest.read_header(files.sales) if ingest.DAY_COLUMN.match(c)]
-    wanted = {days[0], days[-1]}
-    with open(files.calendar, newline="", encoding="utf-8-sig") as handle:
-        dates = {row["d"]: dt.date.fromisoformat(row["date"]) for row in csv.DictReader(handle) if row["d"] in wanted}
-    if len(dates) != len(wanted):
-        return DEFAULT_SPAN  # the raw checks will say what is wrong with these files
+    if not wanted or len(dates) != len(wanted):
+        return DEFAULT_SPAN
     return dates[days[0]], dates[days[-1]]
 
 

@@ -96,9 +96,11 @@ def sales_ids_consistent(con: duckdb.DuckDBPyConnection, sales: RawTable) -> lis
     for v in _sql_violation(con, sales, "id", "id must be unique", "true", "id, copies, lines", dup):
         lines = tuple(dict.fromkeys(n for copies in v.examples["lines"] for n in copies))
         found.append(Violation(v.file, v.column, v.rule, v.count, v.examples, lines))
+    # Kaggle's validation file holds _validation ids and its evaluation file _evaluation ids.
+    suffix = "_validation" if "validation" in sales.file else "_evaluation"
     rules = [
-        ("id", "id must equal item_id + '_' + store_id + '_validation' or '_evaluation'",
-         "id IS NULL OR id NOT IN (item_id || '_' || store_id || '_validation', item_id || '_' || store_id || '_evaluation')",
+        ("id", f"id must equal item_id + '_' + store_id + '{suffix}' (one suffix, the file's)",
+         f"id IS NULL OR item_id IS NULL OR store_id IS NULL OR id <> item_id || '_' || store_id || '{suffix}'",
          "line, id, item_id, store_id"),
         ("item_id", "item_id must start with its dept_id + '_'",
          "item_id IS NULL OR dept_id IS NULL OR NOT starts_with(item_id, dept_id || '_')", "line, id, item_id, dept_id"),
