@@ -91,10 +91,11 @@ def atomic_target(path: Path):
     remove_stale_partials(staging, path)
     mine = staging / f"{socket.gethostname()}-{os.getpid()}"
     mine.mkdir(parents=True, exist_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = mine / f"{path.parent.name}.{path.name}.{uuid.uuid4().hex}.partial"
     try:
         yield partial
+        # Made only now: a table's folder never exists without its file.
+        path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

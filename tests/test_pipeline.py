@@ -78,3 +78,27 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert (tmp_path / "data" / "warehouse" / "forecasts" / f"forecast_date={today}" / "data.parquet").exists()
     # Then a 7-partition backtest, scored against actuals next to seasonal naive.
     assert "backtest, 7 forecast dates" in out and "mean WRMSSE" in out
+
+
+def test_m5_run_with_a_partial_file_set_names_the_missing_file_and_writes_nothing(tmp_path, tiny_raw, monkeypatch, capsys):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("sales_train_evaluation.csv", "sell_prices.csv"):
+        shutil.copy(tiny_raw / name, raw / name)
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    assert main(["run", "--scale", "tiny"]) == 2
+
+    assert "missing raw file(s) calendar.csv" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before  # nothing overwritten, nothing added
+    assert not (tmp_path / "data" / "warehouse").exists()
+
+
+def test_the_generator_refuses_a_folder_that_holds_any_csv(tmp_path, capsys):
+    (tmp_path / "export.csv").write_text("keep me\n")
+    assert main(["generate", "--scale", "tiny", "--out", str(tmp_path)]) == 2
+    assert "already holds export.csv" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
+    assert (tmp_path / "export.csv").read_text() == "keep me\n"
