@@ -102,3 +102,22 @@ def test_the_generator_refuses_a_folder_that_holds_any_csv(tmp_path, capsys):
     assert "already holds export.csv" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.csv"]
     assert (tmp_path / "export.csv").read_text() == "keep me\n"
+
+
+def test_m5_run_reports_a_data_error_as_its_message_without_stack_traces(tmp_path, tiny_raw, monkeypatch, capsys):
+    raw = tmp_path / "data" / "raw"
+    shutil.copytree(tiny_raw, raw)
+    sales = raw / "sales_train_evaluation.csv"
+    lines = sales.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",1.5"  # the last day of the second series
+    sales.write_text("\n".join(lines) + "\n")
+    last_day = lines[0].rsplit(",", 1)[1]
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    assert main(["run", "--skip-model"]) == 1
+
+    captured = capsys.readouterr()
+    assert f"FAILED raw_sales.parses:\n    sales_train_evaluation.csv, line 3, column '{last_day}': values must be whole numbers" in captured.out
+    printed = captured.out + captured.err
+    assert "Traceback" not in printed and "Stack Trace" not in printed
