@@ -219,9 +219,10 @@ def _read_query(path: Path, types: dict[str, str], checked: bool) -> str:
     for column, sql_type in types.items():
         name = f'"{column}"'
         if _is_integer(sql_type) and checked:
-            low, high = INTEGER_RANGES[sql_type]
-            whole = f"isfinite({name}) AND {name} = trunc({name}) AND {name} BETWEEN {low} AND {high}"
-            columns.append(f"CASE WHEN {name} IS NULL OR ({whole}) THEN CAST({name} AS {sql_type}) ELSE error('{NOT_WHOLE}') END AS {name}")
+            # TRY_CAST rounds 1.5 to 2 and gives NULL for NaN, infinities and values out of range,
+            # so it equals the value read exactly when that is a whole number of the type.
+            value = f"TRY_CAST({name} AS {sql_type})"
+            columns.append(f"CASE WHEN {name} IS NULL OR {value} = {name} THEN {value} ELSE error('{NOT_WHOLE}') END AS {name}")
         else:
             columns.append(name)
     return (
