@@ -38,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from m5_assets.generator import SCALES, generate
-    from m5_assets.ingest import locate_raw_files, raw_csv_files
+    from m5_assets.raw_files import locate_raw_files, raw_csv_files
 
     paths = data_paths()
     if not raw_csv_files(paths.raw):
@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
     from m5_assets.features.catalog import HORIZON
-    from m5_assets.forecast.store import read_accuracy
+    from m5_assets.reader import newest_forecast_date, read_accuracy
     from m5_assets.summary import print_backtest, print_summary
 
     # Bind the run to the folder checked above, whatever the process saw when it imported.
@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if result.success else 1
 
     issue_job, score_job = defs.resolve_job_def(ISSUE_FORECAST_JOB), defs.resolve_job_def(SCORE_FORECAST_JOB)
-    newest = dt.date.fromisoformat(issue_job.partitions_def.get_last_partition_key())
+    newest = newest_forecast_date(paths)
     backtest = [newest - dt.timedelta(days=HORIZON + k) for k in reversed(range(BACKTEST_PARTITIONS))]
     train = defs.resolve_job_def(TRAIN_MODEL_JOB)
     # The backtest's forecasts need a model whose cutoff is not after their first day; older first,

@@ -17,24 +17,6 @@ from m5_assets.warehouse import write_parquet_blocks
 
 ROWS_PER_BLOCK = 2_000_000
 DICTIONARY_COLUMNS = SERIES_COLUMNS + ["d", "event_name_1", "event_type_1", "event_name_2", "event_type_2"]
-COLUMN_DESCRIPTIONS = {
-    "id": "series id: item_id + store_id + _validation/_evaluation",
-    "item_id": "item (department + number)",
-    "dept_id": "department (category + number)",
-    "cat_id": "category: FOODS, HOBBIES, HOUSEHOLD",
-    "store_id": "store (state + number)",
-    "state_id": "state: CA, TX, WI",
-    "date": "calendar day",
-    "d": "Kaggle day label, such as d_1914",
-    "wm_yr_wk": "Walmart week (1 + fiscal year + week)",
-    "units": "units sold that day",
-    "sell_price": "shelf price that week; null before the item is sold at the store",
-    "snap": "1 if that day is a SNAP day in the series' state",
-    "event_name_1": "first event of the day",
-    "event_type_1": "its type: Cultural, National, Religious, Sporting",
-    "event_name_2": "second event of the day, if any",
-    "event_type_2": "its type",
-}
 
 
 def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path, prices: Path, target: Path) -> None:

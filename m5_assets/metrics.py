@@ -16,21 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-# (level number, name, hierarchy columns that identify its series) in M5's order.
-LEVELS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (1, "Total", ()),
-    (2, "State", ("state_id",)),
-    (3, "Store", ("store_id",)),
-    (4, "Category", ("cat_id",)),
-    (5, "Department", ("dept_id",)),
-    (6, "State x Category", ("state_id", "cat_id")),
-    (7, "State x Department", ("state_id", "dept_id")),
-    (8, "Store x Category", ("store_id", "cat_id")),
-    (9, "Store x Department", ("store_id", "dept_id")),
-    (10, "Item", ("item_id",)),
-    (11, "Item x State", ("item_id", "state_id")),
-    (12, "Item x Store", ("item_id", "store_id")),
-)
+from m5_assets.tables import LEVELS  # noqa: F401 (the hierarchy is declared with the tables)
+
 WEIGHT_DAYS = 28
 
 

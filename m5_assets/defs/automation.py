@@ -13,9 +13,8 @@ import json
 import dagster as dg
 from mlflow.tracking import MlflowClient
 
-from m5_assets import ingest
+from m5_assets import raw_files, reader, tables
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
-from m5_assets.defs.partitions import sales_span
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
@@ -28,19 +27,19 @@ SCORE_FORECAST_JOB = "score_forecast"
 def forecast_jobs(daily: dg.DailyPartitionsDefinition) -> list:
     return [
         dg.define_asset_job(
-            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets("forecasts"), partitions_def=daily,
+            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECASTS.name), partitions_def=daily,
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates.",
         ),
         dg.define_asset_job(
-            SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets("forecast_accuracy"), partitions_def=daily,
+            SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name), partitions_def=daily,
             description="Score forecasts whose 28 days all have actuals.",
         ),
     ]  # fmt: skip
 
 
 def newest_forecast_date(m5_data: M5Data) -> dt.date:
-    """The day after the last sales day, read from the raw files now (not when the code loaded)."""
-    return sales_span(m5_data.paths)[1] + dt.timedelta(days=1)
+    """Read from the raw files now, not when the code loaded (see ``reader.newest_forecast_date``)."""
+    return reader.newest_forecast_date(m5_data.paths)
 
 
 def _in_partitions(daily: dg.DailyPartitionsDefinition, day: dt.date) -> bool:
@@ -100,12 +99,12 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
             return dg.SkipReason("no raw file changed")
         context.update_cursor(cursor)
         try:
-            ingest.locate_raw_files(raw)
+            raw_files.locate_raw_files(raw)
         except FileNotFoundError as error:
             return dg.SkipReason(str(error))
         return dg.RunRequest(run_key=f"raw-{hashlib.sha256(cursor.encode()).hexdigest()[:16]}")
 
-    @dg.asset_sensor(asset_key=dg.AssetKey("features"), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED)
+    @dg.asset_sensor(asset_key=dg.AssetKey(tables.FEATURES.name), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED)
     def features_refreshed(context: dg.SensorEvaluationContext, asset_event, m5_data: M5Data):
         """A new feature store re-issues the newest forecast."""
         day = newest_forecast_date(m5_data)

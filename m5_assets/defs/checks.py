@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from m5_assets import tables
+from m5_assets.tables import Table
 from m5_assets.defs.features import features
 from m5_assets.defs.long_table import sales_long
 from m5_assets.defs.raw import raw_calendar, raw_sales, raw_sell_prices
@@ -35,35 +37,35 @@ def result_from(violations: list[Violation]) -> dg.AssetCheckResult:
     )
 
 
-def _raw_rule_check(asset, name: str, rule: Callable, tables: tuple[str, ...], description: str):
-    """A blocking check that applies ``rule`` to the typed raw tables named in ``tables``."""
-    others = [t for t in tables if t != asset.key.path[-1]]
+def _raw_rule_check(asset, name: str, rule: Callable, inputs: tuple[Table, ...], description: str):
+    """A blocking check that applies ``rule`` to the typed raw tables ``inputs``."""
+    others = [t for t in inputs if t.name != asset.key.path[-1]]
 
     @dg.asset_check(
         asset=asset, name=name, blocking=True, description=description,
-        additional_deps=[dg.AssetKey(t) for t in others],
+        additional_deps=[dg.AssetKey(t.name) for t in others],
     )  # fmt: skip
     def _check(m5_data: M5Data) -> dg.AssetCheckResult:
         con = m5_data.connect()
-        return result_from(rule(con, *[m5_data.raw_table(t) for t in tables]))
+        return result_from(rule(con, *[m5_data.raw_table(t) for t in inputs]))
 
     return _check
 
 
 raw_checks = [
-    _raw_rule_check(raw_calendar, "values_valid", raw_rules.calendar_values, ("raw_calendar",),
+    _raw_rule_check(raw_calendar, "values_valid", raw_rules.calendar_values, (tables.RAW_CALENDAR,),
                     "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names"),
-    _raw_rule_check(raw_calendar, "days_continuous", raw_rules.calendar_continuous, ("raw_calendar",),
+    _raw_rule_check(raw_calendar, "days_continuous", raw_rules.calendar_continuous, (tables.RAW_CALENDAR,),
                     "dates are consecutive days and d_k counts up by one with them"),
-    _raw_rule_check(raw_sales, "units_valid", raw_rules.sales_units_valid, ("raw_sales",),
+    _raw_rule_check(raw_sales, "units_valid", raw_rules.sales_units_valid, (tables.RAW_SALES,),
                     "every units cell is present and a non-negative integer"),
-    _raw_rule_check(raw_sales, "ids_consistent", raw_rules.sales_ids_consistent, ("raw_sales",),
+    _raw_rule_check(raw_sales, "ids_consistent", raw_rules.sales_ids_consistent, (tables.RAW_SALES,),
                     "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest"),
-    _raw_rule_check(raw_sales, "calendar_covers_sales", raw_rules.calendar_covers_sales, ("raw_sales", "raw_calendar"),
+    _raw_rule_check(raw_sales, "calendar_covers_sales", raw_rules.calendar_covers_sales, (tables.RAW_SALES, tables.RAW_CALENDAR),
                     "every sales day is in the calendar, and every state has a SNAP column"),
-    _raw_rule_check(raw_sell_prices, "prices_valid", raw_rules.prices_values, ("raw_sell_prices",),
+    _raw_rule_check(raw_sell_prices, "prices_valid", raw_rules.prices_values, (tables.RAW_SELL_PRICES,),
                     "prices present and positive, one per store, item and week"),
-    _raw_rule_check(raw_sell_prices, "keys_known", raw_rules.prices_keyed, ("raw_sell_prices", "raw_sales", "raw_calendar"),
+    _raw_rule_check(raw_sell_prices, "keys_known", raw_rules.prices_keyed, (tables.RAW_SELL_PRICES, tables.RAW_SALES, tables.RAW_CALENDAR),
                     "every price belongs to a store-item pair of the sales file and a week of the calendar"),
 ]  # fmt: skip
 
@@ -74,7 +76,7 @@ raw_checks = [
 )  # fmt: skip
 def sales_long_complete(m5_data: M5Data) -> dg.AssetCheckResult:
     con = m5_data.connect()
-    return result_from(long_rules.grid_complete(con, m5_data.table("sales_long"), m5_data.table("raw_sales")))
+    return result_from(long_rules.grid_complete(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_SALES)))
 
 
 @dg.asset_check(
@@ -84,7 +86,7 @@ def sales_long_complete(m5_data: M5Data) -> dg.AssetCheckResult:
 )  # fmt: skip
 def units_within_history(m5_data: M5Data) -> dg.AssetCheckResult:
     con = m5_data.connect()
-    violations = long_rules.units_within_history(con, m5_data.table("sales_long"))
+    violations = long_rules.units_within_history(con, m5_data.table(tables.SALES_LONG))
     if not violations:
         return dg.AssetCheckResult(passed=True, metadata={"series_days_flagged": 0})
     (found,) = violations
@@ -103,7 +105,7 @@ def units_within_history(m5_data: M5Data) -> dg.AssetCheckResult:
 )  # fmt: skip
 def features_within_catalog_rules(m5_data: M5Data) -> dg.AssetCheckResult:
     con = m5_data.connect()
-    return result_from(feature_rules.catalog_violations(con, m5_data.table("features"), FEATURES))
+    return result_from(feature_rules.catalog_violations(con, m5_data.table(tables.FEATURES), FEATURES))
 
 
 checks = [*raw_checks, sales_long_complete, units_within_history, features_within_catalog_rules]

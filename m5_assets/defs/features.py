@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from m5_assets import tables
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import build_features
@@ -25,7 +26,7 @@ _DESCRIPTIONS |= {
 )
 def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
     frame = catalog_frame()
-    target = m5_data.table("feature_catalog")
+    target = m5_data.table(tables.FEATURE_CATALOG)
     write_with(target, lambda partial: frame.to_parquet(partial, index=False))
     return dg.MaterializeResult(
         metadata={
@@ -40,7 +41,7 @@ def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
 @dg.asset(
     group_name="features",
     kinds={"numpy", "parquet"},
-    deps=["sales_long", "raw_calendar", "raw_sell_prices", feature_catalog],
+    deps=[tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name, feature_catalog],
     description=(
         f"Offline feature store: one row per series and day, keys {KEY_COLUMNS}, label "
         f"'{LABEL_COLUMN}', and every catalog feature. Units enter only lagged by at least "
@@ -50,8 +51,8 @@ def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
 )
 def features(m5_data: M5Data) -> dg.MaterializeResult:
     con = m5_data.connect()
-    target = m5_data.table("features")
-    stats = build_features(con, m5_data.table("sales_long"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"), target)
+    target = m5_data.table(tables.FEATURES)
+    stats = build_features(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
     metadata = table_metadata(con, target, _DESCRIPTIONS, preview_columns=16)
     metadata.update(
         {

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from m5_assets import tables
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
@@ -40,7 +41,7 @@ def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[
             f"no promoted model has a cutoff on or before {missing[0]}: materialize demand_model for "
             f"{missing[0]:%Y-%m}-01 or an earlier month first (promoted cutoffs: {[str(v.cutoff) for v in promoted] or 'none'})"
         )  # fmt: skip
-    features, root = m5_data.table("features"), m5_data.paths.warehouse
+    features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
     summary = []
     for version in sorted({v for v in chosen.values()}, key=lambda v: v.cutoff):
         model = registry.load_issuing_model(uri, version)
@@ -70,13 +71,13 @@ def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
-        name="forecasts",
+        name=tables.FORECASTS.name,
         group_name="forecasts",
         kinds={"lightgbm", "parquet"},
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
         deps=[
-            "features",
+            tables.FEATURES.name,
             # The month's model partition, whose cutoff is on or before the forecast date.
             dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
         ],
@@ -101,17 +102,17 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
                 "model_versions": ", ".join(sorted(summary["model_version"].unique())),
                 "per_partition": dg.MetadataValue.md(summary.tail(31).to_markdown(index=False)),
                 "preview": dg.MetadataValue.md(last.head(8).round(3).to_markdown(index=False)),
-                "path": dg.MetadataValue.path(str(root / store.FORECASTS)),
+                "path": dg.MetadataValue.path(str(tables.FORECASTS.folder(root))),
             }
         )
 
     @dg.asset(
-        name="forecast_accuracy",
+        name=tables.FORECAST_ACCURACY.name,
         group_name="forecasts",
         kinds={"pandas", "parquet"},
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
-        deps=["forecasts", "sales_long", "raw_calendar", "raw_sell_prices"],
+        deps=[tables.FORECASTS.name, tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name],
         check_specs=[
             dg.AssetCheckSpec(
                 ACCURACY_CHECK, asset="forecast_accuracy",
@@ -126,7 +127,7 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
     )  # fmt: skip
     def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data):
         days = run_days(context)
-        inputs = load_inputs(m5_data.connect(), m5_data.table("sales_long"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"))
+        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
         waiting = [d for d in days if not actuals_complete(inputs, d)]
         if waiting:
             last = inputs.dates[inputs.n_sales_days - 1].date()
@@ -155,7 +156,7 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
                 "mean_seasonal_naive_wrmsse": round(float(scores["seasonal_naive_wrmsse"].mean()), 4),
                 **{f"mean_coverage_{c}": round(float(scores[f"coverage_{c}"].mean()), 1) for c in COVERAGES},
                 "scores": dg.MetadataValue.md(scores[shown].tail(31).round(4).to_markdown(index=False)),
-                "path": dg.MetadataValue.path(str(root / store.FORECAST_ACCURACY)),
+                "path": dg.MetadataValue.path(str(tables.FORECAST_ACCURACY.folder(root))),
             }
         )
         yield dg.AssetCheckResult(

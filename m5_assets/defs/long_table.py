@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import dagster as dg
 
+from m5_assets import tables
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
-from m5_assets.long_table import COLUMN_DESCRIPTIONS, build_sales_long
+from m5_assets.long_table import build_sales_long
 
 
 @dg.asset(
     group_name="sales",
     kinds={"duckdb", "parquet"},
-    deps=["raw_sales", "raw_calendar", "raw_sell_prices"],
-    description=(
-        "Sales unpivoted to one row per series and day, with calendar, SNAP flag of the series' "
-        "state, events and that week's shelf price. Ordered by id, then date."
-    ),
+    deps=[tables.RAW_SALES.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name],
+    description=tables.SALES_LONG.description,
 )
 def sales_long(m5_data: M5Data) -> dg.MaterializeResult:
     con = m5_data.connect()
-    target = m5_data.table("sales_long")
-    build_sales_long(con, m5_data.table("raw_sales"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"), target)
-    metadata = table_metadata(con, target, COLUMN_DESCRIPTIONS)
+    target = m5_data.table(tables.SALES_LONG)
+    build_sales_long(con, m5_data.table(tables.RAW_SALES), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
+    metadata = table_metadata(con, target, tables.SALES_LONG.columns)
     scan = f"read_parquet('{target}')"
     zero_share, mean_units, released = con.sql(
         f"SELECT avg((units = 0)::DOUBLE), avg(units), avg((sell_price IS NOT NULL)::DOUBLE) FROM {scan}"

@@ -10,10 +10,13 @@ import dagster as dg
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from m5_assets import tables
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast import store
 from m5_assets.model import registry
+from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, ValidationScores, calibrate_intervals, score_validation
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
@@ -43,7 +46,7 @@ class DemandModelConfig(dg.Config):
 def _version_score(inputs, m5_data: M5Data, window: Window, version: str) -> float:
     """A registered version's WRMSSE on this partition's validation window."""
     booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}/{version}")
-    rows = read_rows(m5_data.table("features"), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
+    rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
     predictions = rows.keys.assign(prediction=booster.predict(rows.matrix))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
@@ -66,7 +69,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         group_name="model",
         kinds={"lightgbm", "mlflow"},
         partitions_def=partitions_def,
-        deps=["features", "sales_long"],
+        deps=[tables.FEATURES.name, tables.SALES_LONG.name],
         # dagster-mlflow's resource is a legacy one, so both come through the context.
         required_resource_keys={"mlflow", "m5_data"},
         check_specs=[
@@ -89,9 +92,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         cutoff = context.partition_time_window.start.date()
         params = TrainingParams(**config.model_dump())
         window = Window(cutoff, params.train_days)
-        model = train(m5_data.table("features"), cutoff, params)
+        model = train(m5_data.table(tables.FEATURES), cutoff, params)
         paths = m5_data.paths
-        inputs = load_inputs(m5_data.connect(), m5_data.table("sales_long"), m5_data.table("raw_calendar"), m5_data.table("raw_sell_prices"))
+        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
         scores = score_validation(inputs, cutoff, model.validation)
         calibration = calibrate_intervals(inputs, cutoff, model.validation)
         model_score, naive_score = scores.wrmsse(MODEL), scores.wrmsse("seasonal_naive")
@@ -122,6 +125,13 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             run_id, experiment_id = run.info.run_id, run.info.experiment_id
         finally:
             mlflow.end_run()
+        card = model_card(
+            version=str(info.registered_model_version), run_id=run_id, validation_start=window.validation_start,
+            promoted=decision.promoted, decision=decision.reason, champion=champion,
+            serving_version=serving.version if serving else None, scores=scores.table,
+            params=asdict(model.params), importance=model.importance(),
+        )  # fmt: skip
+        store.write_partition(paths.warehouse, tables.MODEL_CARDS, cutoff, card)
 
         table = scores.table.rename_axis("method").reset_index()
         yield dg.MaterializeResult(
@@ -147,6 +157,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "mlflow_run_id": run_id,
                 "mlflow_run": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"),
                 "mlflow_store": str(paths.mlflow),
+                "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, cutoff))),
             }
         )
         yield dg.AssetCheckResult(

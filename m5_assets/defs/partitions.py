@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 
 import dagster as dg
 
-from m5_assets import ingest
 from m5_assets.features.catalog import HORIZON, LAGS
+from m5_assets.reader import forecast_date_after, sales_span
 from m5_assets.settings import DataPaths
-from m5_assets.validation.violations import DataValidationError
 
-# Without raw files (a fresh clone before `make run`), show the months of the M5 data.
-DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
 FORECAST_START_ENV = "M5_FORECAST_START"
 # Data whose last sales day is at most this many days old when the code loads is taken to be
 # kept up to date: its partitions grow with the clock. Older data (the Kaggle files) is fixed.
 CURRENT_DATA_DAYS = 7
-
-
-def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
-    """First and last sales day, from the calendar and the sales file's header line only.
-
-    Malformed files give the default span rather than an error: the code location must load,
-    so that the raw checks can say what is wrong with them.
-    """
-    try:
-        files = ingest.locate_raw_files(paths.raw)
-        days = [c for c in ingest.read_header(files.sales) if ingest.DAY_COLUMN.match(c)]
-        wanted = {days[0], days[-1]} if days else set()
-        with open(files.calendar, newline="", encoding="utf-8-sig") as handle:
-            dates = {row["d"]: dt.date.fromisoformat(row["date"]) for row in csv.DictReader(handle) if row.get("d") in wanted}
-    except (FileNotFoundError, DataValidationError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
-        return DEFAULT_SPAN
-    if not wanted or len(dates) != len(wanted):
-        return DEFAULT_SPAN
-    return dates[days[0]], dates[days[-1]]
 
 
 def _first_of_month(day: dt.date) -> dt.date:
@@ -81,7 +58,7 @@ def forecast_partitions(paths: DataPaths, today: dt.date | None = None) -> dg.Da
     first, last = sales_span(paths)
     configured = os.environ.get(FORECAST_START_ENV)
     start = dt.date.fromisoformat(configured) if configured else _first_cutoff(first)
-    newest = last + dt.timedelta(days=1)
+    newest = forecast_date_after(last)
     start = min(start, newest)
     if is_current(last, today):
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)

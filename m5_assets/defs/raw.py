@@ -11,7 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from m5_assets import ingest
+from m5_assets import ingest, tables
+from m5_assets.tables import Table
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.validation.violations import DataValidationError, describe
@@ -19,12 +20,14 @@ from m5_assets.validation.violations import DataValidationError, describe
 PARSES = "parses"
 
 
-def _raw_asset(name: str, pick: Callable[[ingest.RawFiles], Path], types: Callable[[list[str]], dict], about: str):
+def _raw_asset(table: Table, pick: Callable[[ingest.RawFiles], Path], types: Callable[[list[str]], dict]):
+    name = table.name
+
     @dg.asset(
         name=name,
         group_name="raw",
         kinds={"csv", "parquet", "duckdb"},
-        description=about,
+        description=table.description,
         check_specs=[
             dg.AssetCheckSpec(
                 PARSES, asset=name, blocking=True,
@@ -38,7 +41,7 @@ def _raw_asset(name: str, pick: Callable[[ingest.RawFiles], Path], types: Callab
         except FileNotFoundError as error:
             yield dg.AssetCheckResult(check_name=PARSES, passed=False, description=str(error))
             raise dg.Failure(description=str(error)) from error
-        target = m5_data.table(name)
+        target = m5_data.table(table)
         con = m5_data.connect()
         try:
             ingest.copy_raw_csv(con, source, types(ingest.read_header(source)), target)
@@ -48,7 +51,7 @@ def _raw_asset(name: str, pick: Callable[[ingest.RawFiles], Path], types: Callab
                 metadata={"file": str(source), "violations": dg.MetadataValue.md(describe(error.violations))},
             )  # fmt: skip
             raise dg.Failure(description=f"{source} does not match its contract:\n{error}") from error
-        metadata = table_metadata(con, target)
+        metadata = table_metadata(con, target, table.columns)
         metadata["source_file"] = dg.MetadataValue.path(str(source))
         metadata["source_size_mb"] = round(source.stat().st_size / 2**20, 2)
         yield dg.MaterializeResult(
@@ -59,21 +62,6 @@ def _raw_asset(name: str, pick: Callable[[ingest.RawFiles], Path], types: Callab
     return _asset
 
 
-raw_calendar = _raw_asset(
-    "raw_calendar",
-    lambda files: files.calendar,
-    ingest.calendar_types,
-    "calendar.csv: one row per day with Walmart week, events and SNAP flags per state.",
-)
-raw_sell_prices = _raw_asset(
-    "raw_sell_prices",
-    lambda files: files.prices,
-    lambda header: ingest.PRICES_TYPES,
-    "sell_prices.csv: weekly shelf price per store and item.",
-)
-raw_sales = _raw_asset(
-    "raw_sales",
-    lambda files: files.sales,
-    ingest.sales_types,
-    "sales_train_evaluation.csv (or _validation): daily units per item-store, one column per day.",
-)
+raw_calendar = _raw_asset(tables.RAW_CALENDAR, lambda files: files.calendar, ingest.calendar_types)
+raw_sell_prices = _raw_asset(tables.RAW_SELL_PRICES, lambda files: files.prices, lambda header: ingest.PRICES_TYPES)
+raw_sales = _raw_asset(tables.RAW_SALES, lambda files: files.sales, ingest.sales_types)

@@ -8,11 +8,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from m5_assets import ingest, warehouse
+from m5_assets import raw_files, tables, warehouse
 from m5_assets.settings import DATA_DIR_ENV, DataPaths, data_paths
+from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
-
-RAW_TABLES = ("raw_calendar", "raw_sell_prices", "raw_sales")
 
 
 class M5Data(dg.ConfigurableResource):
@@ -25,18 +24,18 @@ class M5Data(dg.ConfigurableResource):
     def paths(self) -> DataPaths:
         return data_paths(self.data_dir)
 
-    def raw_files(self) -> ingest.RawFiles:
-        return ingest.locate_raw_files(self.paths.raw)
+    def raw_files(self) -> raw_files.RawFiles:
+        return raw_files.locate_raw_files(self.paths.raw)
 
-    def table(self, name: str) -> Path:
+    def table(self, table: Table) -> Path:
         """Data file of an unpartitioned warehouse table."""
-        return warehouse.table_path(self.paths.warehouse, name)
+        return table.path(self.paths.warehouse)
 
-    def raw_table(self, name: str) -> RawTable:
+    def raw_table(self, table: Table) -> RawTable:
         """A typed raw table together with the name of the file it was read from."""
         files = self.raw_files()
-        source = {"raw_calendar": files.calendar, "raw_sell_prices": files.prices, "raw_sales": files.sales}[name]
-        return RawTable(self.table(name), source.name)
+        source = {tables.RAW_CALENDAR: files.calendar, tables.RAW_SELL_PRICES: files.prices, tables.RAW_SALES: files.sales}[table]
+        return RawTable(self.table(table), source.name)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return warehouse.connect(self.paths.root / "tmp" / "duckdb", self.duckdb_memory_limit)

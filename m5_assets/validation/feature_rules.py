@@ -7,10 +7,11 @@ from pathlib import Path
 
 import duckdb
 
+from m5_assets import tables
 from m5_assets.features.catalog import FeatureSpec
 from m5_assets.validation.violations import Violation
 
-FEATURES_FILE = "features"
+FEATURES_FILE = tables.FEATURES.name
 
 
 def _broken_when(spec: FeatureSpec) -> str | None:

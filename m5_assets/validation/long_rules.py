@@ -8,11 +8,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from m5_assets import tables
 from m5_assets.validation.outliers import MULTIPLE, far_outside_history
 from m5_assets.validation.violations import MAX_EXAMPLES, Violation
 from m5_assets.warehouse import scalar
 
-LONG_FILE = "sales_long"
+LONG_FILE = tables.SALES_LONG.name
 
 
 def grid_complete(con: duckdb.DuckDBPyConnection, sales_long: Path, raw_sales: Path) -> list[Violation]:

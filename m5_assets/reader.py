@@ -1,0 +1,158 @@
+"""The read side: what the pipeline materialized, read without Dagster, MLflow or recomputation.
+
+The API, the dashboard, the sensors, the partitions and ``m5 run`` all read the warehouse through
+this module, so each fact (the data span, the newest forecast date, which partitions exist) is
+derived one way. It imports only settings, storage and the table declarations.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from m5_assets import raw_files, tables
+from m5_assets.settings import DataPaths
+from m5_assets.tables import Table
+from m5_assets.validation.violations import DataValidationError
+from m5_assets.warehouse import DATA_FILE
+
+# Without raw files (a fresh clone before `make run`), the span of the M5 data.
+DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
+
+
+def partition_days(root: Path, table: Table) -> list[dt.date]:
+    """Dates with a published partition of ``table``, oldest first."""
+    folder = table.folder(root)
+    if not folder.exists():
+        return []
+    prefix = f"{table.partition_column}="
+    return sorted(
+        dt.date.fromisoformat(p.name.removeprefix(prefix))
+        for p in folder.iterdir()
+        if p.name.startswith(prefix) and (p / DATA_FILE).exists()
+    )
+
+
+def read_partition(root: Path, table: Table, day: dt.date) -> pd.DataFrame:
+    """One partition, with its partition column; FileNotFoundError naming it when absent."""
+    path = table.path(root, day)
+    if not path.exists():
+        raise FileNotFoundError(f"{table.name}: no partition for {day} ({path})")
+    return pd.read_parquet(path).assign(**{table.partition_column: day})
+
+
+def read_all_partitions(root: Path, table: Table) -> pd.DataFrame:
+    """Every partition of ``table`` in one frame, oldest first (empty with its columns if none)."""
+    days = partition_days(root, table)
+    if not days:
+        return pd.DataFrame(columns=[table.partition_column, *table.columns])
+    return pd.concat([read_partition(root, table, d) for d in days], ignore_index=True)
+
+
+def read_accuracy(root: Path) -> pd.DataFrame:
+    """Every scored forecast partition, one row each."""
+    return read_all_partitions(root, tables.FORECAST_ACCURACY)
+
+
+def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
+    """First and last sales day, from the calendar and the sales file's header line only.
+
+    Malformed files give the default span rather than an error: the code location must load,
+    so that the raw checks can say what is wrong with them.
+    """
+    try:
+        files = raw_files.locate_raw_files(paths.raw)
+        days = [c for c in raw_files.read_header(files.sales) if raw_files.DAY_COLUMN.match(c)]
+        wanted = {days[0], days[-1]} if days else set()
+        with open(files.calendar, newline="", encoding="utf-8-sig") as handle:
+            dates = {row["d"]: dt.date.fromisoformat(row["date"]) for row in csv.DictReader(handle) if row.get("d") in wanted}
+    except (FileNotFoundError, DataValidationError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
+        return DEFAULT_SPAN
+    if not wanted or len(dates) != len(wanted):
+        return DEFAULT_SPAN
+    return dates[days[0]], dates[days[-1]]
+
+
+def forecast_date_after(last_sales_day: dt.date) -> dt.date:
+    """The forecast to issue once sales reach ``last_sales_day``: the day after it."""
+    return last_sales_day + dt.timedelta(days=1)
+
+
+def newest_forecast_date(paths: DataPaths) -> dt.date:
+    """The forecast to issue now, read from the raw files."""
+    return forecast_date_after(sales_span(paths)[1])
+
+
+class WarehouseReader:
+    """The materialized outputs of one data folder."""
+
+    def __init__(self, paths: DataPaths):
+        self.paths = paths
+        self.root = paths.warehouse
+
+    def _scan(self, table: Table) -> str:
+        return f"read_parquet('{table.path(self.root)}')"
+
+    def forecast_dates(self) -> list[dt.date]:
+        return partition_days(self.root, tables.FORECASTS)
+
+    def forecasts(self, day: dt.date) -> pd.DataFrame:
+        return read_partition(self.root, tables.FORECASTS, day)
+
+    def forecast_levels(self, day: dt.date) -> pd.DataFrame:
+        return read_partition(self.root, tables.FORECAST_LEVELS, day)
+
+    def accuracy(self) -> pd.DataFrame:
+        return read_accuracy(self.root)
+
+    def model_cards(self) -> pd.DataFrame:
+        """Every model card, oldest cutoff first; JSON columns stay text (see ``model_card``)."""
+        return read_all_partitions(self.root, tables.MODEL_CARDS)
+
+    def model_card(self, version: str) -> dict | None:
+        """The card of one registered version, JSON columns decoded; None if there is none."""
+        cards = self.model_cards()
+        found = cards[cards["model_version"].astype(str) == str(version)]
+        if found.empty:
+            return None
+        card = found.iloc[-1].to_dict()
+        for column in ("params", "validation_scores", "feature_importance"):
+            card[column] = json.loads(card[column])
+        card["cutoff"] = pd.Timestamp(card["cutoff"]).date()
+        return card
+
+    def sales_span(self) -> tuple[dt.date, dt.date]:
+        return sales_span(self.paths)
+
+    def newest_forecast_date(self) -> dt.date:
+        return newest_forecast_date(self.paths)
+
+    def actuals(self, series_ids: Sequence[str], first: dt.date, last: dt.date) -> pd.DataFrame:
+        """Units of some series over some days: a scan that reads only the row groups holding them."""
+        con = duckdb.connect()
+        con.register("wanted", pd.DataFrame({"id": list(series_ids)}))
+        return con.sql(
+            f"""SELECT id, date, units FROM {self._scan(tables.SALES_LONG)}
+                WHERE id IN (SELECT id FROM wanted) AND date BETWEEN DATE '{first}' AND DATE '{last}'
+                ORDER BY id, date"""
+        ).df()
+
+    def feature_catalog(self) -> pd.DataFrame:
+        return pd.read_parquet(tables.FEATURE_CATALOG.path(self.root))
+
+    def feature_rows(self, day: dt.date) -> pd.DataFrame:
+        """Every series' feature row of one day (the store is ordered by series, then day)."""
+        return duckdb.connect().execute(f"SELECT * FROM {self._scan(tables.FEATURES)} WHERE date = ?", [day]).df()
+
+    def newest_feature_row(self, series_id: str) -> dict | None:
+        """The feature row of the newest forecast date: what the model saw for the next day."""
+        frame = duckdb.connect().execute(
+            f"SELECT * FROM {self._scan(tables.FEATURES)} WHERE id = ? AND date = ?", [series_id, self.newest_forecast_date()]
+        ).df()
+        return None if frame.empty else frame.iloc[0].to_dict()

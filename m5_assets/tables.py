@@ -1,0 +1,172 @@
+"""Every warehouse table declared once: its name, partition column and column descriptions.
+
+Assets name their dependencies, the resource and the checks find their files, the store writes
+partitions, the read side reads them and the API describes its responses, all from these
+declarations, so a table is renamed or documented in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from m5_assets import warehouse
+
+SERIES_DESCRIPTIONS = {
+    "id": "series id: item_id + store_id + _validation/_evaluation",
+    "item_id": "item (department + number)",
+    "dept_id": "department (category + number)",
+    "cat_id": "category: FOODS, HOBBIES, HOUSEHOLD",
+    "store_id": "store (state + number)",
+    "state_id": "state: CA, TX, WI",
+}
+INTERVAL_DESCRIPTIONS = {
+    f"{side}_{level}": f"{'lower' if side == 'lo' else 'upper'} bound of the central {level} % prediction interval"
+    for level in (50, 80, 95)
+    for side in ("lo", "hi")
+}
+FORECAST_VALUE_DESCRIPTIONS = {
+    "date": "the day forecast",
+    "horizon": "days ahead of the forecast date, 1 .. 28",
+    "forecast": "point forecast of units sold that day",
+    **INTERVAL_DESCRIPTIONS,
+    "model_version": "registered version of m5-demand that issued it",
+    "mlflow_run_id": "MLflow run of that version",
+}
+
+# (level number, name, hierarchy columns that identify its series) in M5's order.
+LEVELS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "Total", ()),
+    (2, "State", ("state_id",)),
+    (3, "Store", ("store_id",)),
+    (4, "Category", ("cat_id",)),
+    (5, "Department", ("dept_id",)),
+    (6, "State x Category", ("state_id", "cat_id")),
+    (7, "State x Department", ("state_id", "dept_id")),
+    (8, "Store x Category", ("store_id", "cat_id")),
+    (9, "Store x Department", ("store_id", "dept_id")),
+    (10, "Item", ("item_id",)),
+    (11, "Item x State", ("item_id", "state_id")),
+    (12, "Item x Store", ("item_id", "store_id")),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A warehouse table: one folder, optionally hive-partitioned by ``partition_column``.
+    Each is declared once below, so tables compare (and hash) by identity."""
+
+    name: str
+    description: str
+    columns: dict[str, str] = field(default_factory=dict)  # column -> description
+    partition_column: str | None = None
+
+    def path(self, root: Path, key: dt.date | str | None = None) -> Path:
+        """The data file: the table's, or one partition's when the table is partitioned."""
+        if (key is None) != (self.partition_column is None):
+            raise ValueError(f"table {self.name}: a partition key is {'required' if key is None else 'not expected'}")
+        value = key.isoformat() if isinstance(key, dt.date) else key
+        return warehouse.table_path(root, self.name, None if value is None else (self.partition_column, value))
+
+    def folder(self, root: Path) -> Path:
+        return root / self.name
+
+
+RAW_CALENDAR = Table("raw_calendar", "calendar.csv: one row per day with Walmart week, events and SNAP flags per state.", {
+    "date": "calendar day", "wm_yr_wk": "Walmart week (1 + fiscal year + week)", "weekday": "day name",
+    "wday": "day of the Walmart week, 1 (Saturday) .. 7", "month": "month, 1 .. 12", "year": "year",
+    "d": "Kaggle day label, such as d_1914", "event_name_1": "first event of the day", "event_type_1": "its type",
+    "event_name_2": "second event of the day, if any", "event_type_2": "its type",
+    "snap_CA": "1 if SNAP purchases are allowed in that state that day (one snap_<STATE> column per state)",
+})  # fmt: skip
+RAW_SELL_PRICES = Table("raw_sell_prices", "sell_prices.csv: weekly shelf price per store and item.", {
+    "store_id": SERIES_DESCRIPTIONS["store_id"], "item_id": SERIES_DESCRIPTIONS["item_id"],
+    "wm_yr_wk": "Walmart week", "sell_price": "shelf price that week, in US dollars",
+})  # fmt: skip
+RAW_SALES = Table(
+    "raw_sales",
+    "sales_train_evaluation.csv (or _validation): daily units per item-store, one column per day.",
+    {**SERIES_DESCRIPTIONS, "d_1": "units sold on day d_1 (one d_<k> column per day)"},
+)
+SALES_LONG = Table(
+    "sales_long",
+    "Sales unpivoted to one row per series and day, with calendar, SNAP flag of the series' state, "
+    "events and that week's shelf price. Ordered by id, then date.",
+    {
+        **SERIES_DESCRIPTIONS,
+        "date": "calendar day",
+        "d": "Kaggle day label, such as d_1914",
+        "wm_yr_wk": "Walmart week (1 + fiscal year + week)",
+        "units": "units sold that day",
+        "sell_price": "shelf price that week; null before the item is sold at the store",
+        "snap": "1 if that day is a SNAP day in the series' state",
+        "event_name_1": "first event of the day",
+        "event_type_1": "its type: Cultural, National, Religious, Sporting",
+        "event_name_2": "second event of the day, if any",
+        "event_type_2": "its type",
+    },
+)
+FEATURE_CATALOG = Table("feature_catalog", "Every feature declared once: name, description, dtype, family, entity, version, rule.", {
+    "name": "feature column", "description": "what it measures", "dtype": "stored type", "family": "ids, lags, rolling, "
+    "price, calendar, snap or events", "entity": "what it is keyed by", "version": "catalog version", "rule": "values it must satisfy",
+})  # fmt: skip
+FEATURES = Table("features", "Offline feature store: one row per series and day, the label and every catalog feature.", {
+    "id": "series id (key)", "date": "day (key)", "units": "label: units sold that day; null for the days after the data",
+})  # fmt: skip
+FORECASTS = Table(
+    "forecasts",
+    "The 28-day forecast issued on the partition's date, per series and day, with 50/80/95 % intervals.",
+    {**SERIES_DESCRIPTIONS, **FORECAST_VALUE_DESCRIPTIONS},
+    partition_column="forecast_date",
+)
+FORECAST_LEVELS = Table(
+    "forecast_levels",
+    "The bottom forecasts summed to M5 levels 1-11, each with intervals from its own calibration.",
+    {
+        "level": "M5 aggregation level, 1 (total) .. 11 (state x item)",
+        "level_name": "what the level groups by",
+        **{k: f"{v} (null where the level does not determine it)" for k, v in SERIES_DESCRIPTIONS.items() if k != "id"},
+        **FORECAST_VALUE_DESCRIPTIONS,
+    },
+    partition_column="forecast_date",
+)
+FORECAST_ACCURACY = Table(
+    "forecast_accuracy",
+    "The forecast issued on the partition's date scored once its 28 days have actuals.",
+    {
+        "model_version": "version that issued the forecast",
+        "wrmsse": "WRMSSE over the 12 M5 levels",
+        "seasonal_naive_wrmsse": "the same for seasonal naive (7 days) issued the same day",
+        "rmse": "root mean squared error at item-store level",
+        "mae": "mean absolute error at item-store level",
+        "bias": "mean of forecast minus actual at item-store level",
+        "seasonal_naive_mae": "seasonal naive's mean absolute error",
+        **{f"coverage_{c}": f"share of item-store days inside the {c} % interval, in %" for c in (50, 80, 95)},
+        "wrmsse_level_1": "WRMSSE at level 1 (one column per level, 1 .. 12)",
+    },
+    partition_column="forecast_date",
+)
+MODEL_CARDS = Table(
+    "model_cards",
+    "One card per trained model partition: what serving needs to know about a model without MLflow.",
+    {
+        "model_version": "registered version of m5-demand",
+        "mlflow_run_id": "MLflow run that trained it",
+        "trained_at": "when the run finished (UTC)",
+        "validation_start": "first day of the 28-day validation window",
+        "promoted": "whether it passed the promotion gate (may issue forecasts)",
+        "promotion_decision": "why",
+        "champion_at_training": "whether it took the champion alias when trained",
+        "serving_version": "the version it was compared with, if any",
+        "wrmsse": "validation WRMSSE",
+        "seasonal_naive_wrmsse": "seasonal naive's on the same window",
+        "params": "training parameters (JSON)",
+        "validation_scores": "WRMSSE, RMSE, MAE and bias of the model and each baseline (JSON)",
+        "feature_importance": "gain importance per feature, largest first (JSON)",
+    },
+    partition_column="cutoff",
+)
+
+RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
+ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY)
