@@ -1,0 +1,49 @@
+"""A model card: what serving needs to know about a trained model, kept beside the forecasts.
+
+MLflow stays the system of record; the card lets the API and the dashboard answer "which model,
+how good, why promoted" without an MLflow store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+
+from m5_assets.model.evaluation import MODEL
+from m5_assets.tables import MODEL_CARDS
+
+
+def model_card(
+    *,
+    version: str,
+    run_id: str,
+    validation_start: dt.date,
+    promoted: bool,
+    decision: str,
+    champion: bool,
+    serving_version: str | None,
+    scores: pd.DataFrame,
+    params: dict,
+    importance: pd.DataFrame,
+    trained_at: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """One card row. ``scores``: one row per method (``lightgbm`` and the baselines) with wrmsse,
+    rmse, mae and bias; ``importance``: feature, gain, largest first."""
+    card = {
+        "model_version": str(version),
+        "mlflow_run_id": run_id,
+        "trained_at": (trained_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "validation_start": validation_start,
+        "promoted": bool(promoted),
+        "promotion_decision": decision,
+        "champion_at_training": bool(champion),
+        "serving_version": serving_version or "",
+        "wrmsse": float(scores.loc[MODEL, "wrmsse"]),
+        "seasonal_naive_wrmsse": float(scores.loc["seasonal_naive", "wrmsse"]),
+        "params": json.dumps(params, default=str),
+        "validation_scores": json.dumps({m: {k: float(v) for k, v in row.items()} for m, row in scores.iterrows()}),
+        "feature_importance": json.dumps([{"feature": f, "gain": float(g)} for f, g in zip(importance["feature"], importance["gain"])]),
+    }
+    return pd.DataFrame([card], columns=list(MODEL_CARDS.columns))
