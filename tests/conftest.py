@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
 from handmade import write_handmade
 from m5_assets.generator import SCALES, generate
+from forecasting import QUICK, issue, train
 
+MAY = "2016-05-01"
+OLDER, NEWEST = dt.date(2016, 5, 20), dt.date(2016, 5, 23)  # tiny data: sales to 2016-05-22
 SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
 REAL_SUBSET = SHARED_M5 / "real_subset"
 
@@ -76,3 +80,20 @@ def run_pipeline(data_dir: Path) -> dg.ExecuteInProcessResult:
     defs = build_definitions(M5Data(data_dir=str(data_dir)))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+
+
+@pytest.fixture(scope="session")
+def warehouse_dir(tmp_path_factory, built):
+    """Tiny data, a May model (its card in the warehouse, its MLflow store deleted), and forecasts
+    issued on 2016-05-20 and 2016-05-23: what the API serves in tests."""
+    data_dir = tmp_path_factory.mktemp("served")
+    shutil.copytree(built["tiny"].parent / "raw", data_dir / "raw")
+    shutil.copytree(built["tiny"], data_dir / "warehouse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        train(data_dir, MAY, QUICK)
+        issue(data_dir, OLDER.isoformat())
+        issue(data_dir, NEWEST.isoformat())
+    # Serving must not need MLflow: the model card is in the warehouse.
+    shutil.rmtree(data_dir / "mlflow")
+    return data_dir

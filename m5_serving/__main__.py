@@ -1,0 +1,53 @@
+"""``python -m m5_serving [--host H] [--port P]``: the API under uvicorn.
+
+Without an API key configured it serves loopback only, and refuses any other address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+import uvicorn
+
+from m5_serving.config import ServingSettings
+from m5_serving.security import parse_keys
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m m5_serving", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="more than 1: gunicorn with uvicorn workers (rate limits are per worker)")
+    args = parser.parse_args(argv)
+    settings = ServingSettings.from_env()
+    keys = parse_keys(settings.keys, settings.keys_file)
+    if not keys and not is_loopback(args.host):
+        print(f"refusing to serve on {args.host} without an API key: set M5_API_KEYS or M5_API_KEYS_FILE, "
+              "or bind 127.0.0.1", file=sys.stderr)  # fmt: skip
+        return 2
+    if not keys:
+        print(f"no API key configured: serving {args.host} (loopback) only, without authentication", file=sys.stderr)
+    if args.workers > 1:
+        # Each worker loads its own snapshot; the logs go to stdout as JSON lines.
+        os.execvp("gunicorn", ["gunicorn", "m5_serving.app:create_app()", "--worker-class", "uvicorn.workers.UvicornWorker",
+                               "--workers", str(args.workers), "--bind", f"{args.host}:{args.port}", "--log-level", "warning"])  # fmt: skip
+    from m5_serving.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The FastAPI application: ``create_app()`` for a server, ``create_app(settings, ...)`` for tests."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from m5_assets.reader import WarehouseReader
+from m5_serving import __version__
+from m5_serving.config import ServingSettings
+from m5_serving.deps import Services
+from m5_serving.routers import admin, data, forecasts, model, predict, service
+from m5_serving.security import KeyRing, RateLimiter, parse_keys
+from m5_serving.state import ServingState
+from m5_serving.telemetry import Metrics, ServiceLayer
+
+log = logging.getLogger("m5_serving")
+
+
+def create_app(settings: ServingSettings | None = None, clock: Callable[[], float] | None = None, watch: bool = True) -> FastAPI:
+    settings = settings or ServingSettings.from_env()
+    if not log.handlers:
+        # JSON lines on stdout, under uvicorn and gunicorn alike.
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    metrics = Metrics()
+    state = ServingState(WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event)
+    limiter = RateLimiter(settings.rate_limit_per_minute, clock) if clock else RateLimiter(settings.rate_limit_per_minute)
+    svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        outcome = state.reload()
+        log.info(f'{{"event": "startup", "warehouse": "{settings.paths.warehouse}", "snapshot": "{outcome["status"]}", '
+                 f'"auth": "{"api keys" if svc.keys.enabled else "none"}"}}')  # fmt: skip
+        if watch:
+            state.start_watching(settings.reload_seconds)
+        yield
+        state.stop()
+
+    app = FastAPI(
+        title="m5-forecasting API", version=__version__, lifespan=lifespan,
+        description="Stored demand forecasts (28 days, 50/80/95 % intervals) for every item and store, their "
+        "aggregation levels, accuracy, the issuing model and the feature store, served from memory.",
+    )  # fmt: skip
+    app.state.services = svc
+    for router in (service.router, predict.router, forecasts.router, model.router, data.router, admin.router):
+        app.include_router(router)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception(f'{{"event": "unhandled", "route": "{request.url.path}"}}')
+        return JSONResponse({"detail": "internal error; see the server log for this request id"}, 500)
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    app.add_middleware(ServiceLayer, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,46 @@
+"""Serving settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from m5_assets.settings import DataPaths, data_paths
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """Every knob of the API. ``from_env`` reads ``M5_API_*`` and ``M5_DATA_DIR``."""
+
+    paths: DataPaths
+    keys: str = ""  # "id:scope:secret,..." (scope read or admin)
+    keys_file: Path | None = None  # lines "id scope sha256:<hex digest of the secret>"
+    rate_limit_per_minute: int = 100
+    batch_limit: int = 1000
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1 << 20
+    protect_health: bool = False  # key /health and /metrics too
+    reload_seconds: float = 10.0  # how often the watcher looks for a newer partition (0: never)
+    older_partitions_cached: int = 8
+
+    @classmethod
+    def from_env(cls, **overrides) -> ServingSettings:
+        env = os.environ
+        values = dict(
+            paths=data_paths(env.get("M5_DATA_DIR")),
+            keys=env.get("M5_API_KEYS", ""),
+            keys_file=Path(env["M5_API_KEYS_FILE"]) if env.get("M5_API_KEYS_FILE") else None,
+            rate_limit_per_minute=int(env.get("M5_API_RATE_LIMIT", "100")),
+            batch_limit=int(env.get("M5_API_BATCH_LIMIT", "1000")),
+            cors_origins=tuple(o.strip() for o in env.get("M5_API_CORS_ORIGINS", "").split(",") if o.strip()),
+            max_body_bytes=int(env.get("M5_API_MAX_BODY_BYTES", str(1 << 20))),
+            protect_health=_flag("M5_API_PROTECT_HEALTH"),
+            reload_seconds=float(env.get("M5_API_RELOAD_SECONDS", "10")),
+        )
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,76 @@
+"""What routes depend on: the services of this app, the serving snapshot, and the key check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from m5_serving.config import ServingSettings
+from m5_serving.security import KeyRing, RateLimiter, allows, retry_after
+from m5_serving.state import NotReady, Served, ServingState
+from m5_serving.telemetry import Metrics
+
+bearer = HTTPBearer(auto_error=False, description="an API key: Authorization: Bearer <key>")
+
+
+@dataclass
+class Services:
+    settings: ServingSettings
+    state: ServingState
+    keys: KeyRing
+    limiter: RateLimiter
+    metrics: Metrics
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def require(scope: str):
+    """A dependency that admits a key with ``scope`` (admin includes read) within its rate limit.
+    With no key configured the service is open, bound to loopback, limited per client address."""
+
+    def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+        svc: Services = request.app.state.services
+        client = request.client.host if request.client else "unknown"
+        if svc.keys.enabled:
+            if credentials is None:
+                raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+            key = svc.keys.identify(credentials.credentials)
+            if key is None:
+                raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "Bearer"})
+            if not allows(key.scope, scope):
+                raise HTTPException(403, f"key '{key.key_id}' has scope '{key.scope}'; this needs '{scope}'")
+            client = key.key_id
+            request.state.key_id = key.key_id
+        wait = svc.limiter.take(client)
+        if wait:
+            raise HTTPException(429, f"rate limit of {int(svc.limiter.capacity)} requests a minute reached", {"Retry-After": retry_after(wait)})
+        return client
+
+    return check
+
+
+def open_or(scope: str):
+    """Open by default; keyed like the rest when the setting says so (health and metrics)."""
+    keyed = require(scope)
+
+    def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str | None:
+        if request.app.state.services.settings.protect_health:
+            return keyed(request, credentials)
+        return None
+
+    return check
+
+
+def serving(request: Request) -> Served:
+    try:
+        return request.app.state.services.state.serving()
+    except NotReady as error:
+        raise HTTPException(503, f"not ready: {error}") from None
+
+
+READ = Depends(require("read"))
+ADMIN = Depends(require("admin"))

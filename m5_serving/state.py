@@ -1,0 +1,170 @@
+"""The serving state: the current snapshot, swapped whole when a newer partition is published.
+
+A request takes ``state.current`` once and answers from that object only, so a reload that
+lands mid-request never mixes two partitions. A reload builds the next snapshot aside; if it is
+refused, the old one keeps serving and the refusal is logged and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from m5_assets import tables
+from m5_assets.reader import WarehouseReader
+from m5_serving.snapshot import HORIZON, Snapshot, SnapshotRefused, build_snapshot
+
+log = logging.getLogger("m5_serving")
+
+
+@dataclass
+class Served:
+    """Everything a request may read, loaded together."""
+
+    snapshot: Snapshot
+    forecast_dates: list[dt.date]
+    model_card: dict | None
+    feature_rows: dict[str, dict]  # series id -> newest feature row
+    feature_catalog: list[dict]
+    accuracy: list[dict]
+    loaded: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+
+class NotReady(RuntimeError):
+    """No snapshot can serve yet; the message says why and what to do."""
+
+
+class ServingState:
+    def __init__(self, reader: WarehouseReader, older_cached: int = 8, on_event=None):
+        self.reader = reader
+        self.current: Served | None = None
+        self.not_ready_reason = "no snapshot loaded yet"
+        self._lock = threading.Lock()
+        self._older: OrderedDict[dt.date, Snapshot] = OrderedDict()
+        self._older_cached = older_cached
+        self._on_event = on_event or (lambda kind, **details: None)
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # --- loading ------------------------------------------------------------------------------
+
+    def _newest_published(self) -> tuple[dt.date, float] | None:
+        days = self.reader.forecast_dates()
+        if not days:
+            return None
+        return days[-1], tables.FORECASTS.path(self.reader.root, days[-1]).stat().st_mtime
+
+    def reload(self, force: bool = False) -> dict:
+        """Load the newest published partition if it differs from the one serving; say what happened."""
+        with self._lock:
+            newest = self._newest_published()
+            if newest is None:
+                self.not_ready_reason = (
+                    f"no forecast partition in {tables.FORECASTS.folder(self.reader.root)}: run `make run` "
+                    "(or materialize `forecasts` in the Dagster UI) first"
+                )
+                return {"status": "not_ready", "reason": self.not_ready_reason}
+            day, mtime = newest
+            current = self.current
+            if not force and current and (current.snapshot.forecast_date, current.snapshot.source_mtime) == (day, mtime):
+                return {"status": "unchanged", "forecast_date": day.isoformat()}
+            try:
+                served = self._build(day)
+            except SnapshotRefused as error:
+                log.error(f'{{"event": "snapshot_refused", "forecast_date": "{day}", "reason": {str(error)!r}}}')
+                self._on_event("refused", reason=str(error))
+                if current is None:
+                    self.not_ready_reason = f"the newest partition ({day}) was refused: {error}"
+                return {"status": "refused", "forecast_date": day.isoformat(), "reason": str(error),
+                        "serving": current.snapshot.forecast_date.isoformat() if current else None}  # fmt: skip
+            self.current = served
+            self._older.clear()
+            self._on_event("loaded", snapshot=served.snapshot)
+            log.info(f'{{"event": "snapshot_loaded", "forecast_date": "{day}", "rows": {served.snapshot.rows}, '
+                     f'"seconds": {served.snapshot.load_seconds:.2f}}}')  # fmt: skip
+            return {"status": "loaded", "forecast_date": day.isoformat(), "rows": served.snapshot.rows,
+                    "seconds": round(served.snapshot.load_seconds, 3)}  # fmt: skip
+
+    def _build(self, day: dt.date) -> Served:
+        snapshot = build_snapshot(self.reader, day)
+        card = self.reader.model_card(snapshot.model_version) if tables.MODEL_CARDS.folder(self.reader.root).exists() else None
+        try:
+            rows = self.reader.feature_rows(day)
+        except Exception as error:  # the feature store is an extra; forecasts still serve without it
+            log.warning(f'{{"event": "feature_rows_unavailable", "reason": {str(error)!r}}}')
+            rows = pd.DataFrame()
+        features = {str(r["id"]): r for r in _records(rows)}
+        try:
+            catalog = _records(self.reader.feature_catalog())
+        except FileNotFoundError:
+            catalog = []
+        return Served(snapshot, self.reader.forecast_dates(), card, features, catalog, _records(self.reader.accuracy()))
+
+    # --- older partitions (audits): read from disk once, cached ---------------------------------
+
+    def partition_for(self, served: Served, day: dt.date, as_of: dt.date | None) -> Snapshot | None:
+        """The newest partition issued on or before ``day`` (and ``as_of``) whose 28 days cover it."""
+        latest_issue = min(day, as_of) if as_of else day
+        candidates = [d for d in served.forecast_dates if d <= latest_issue and day < d + dt.timedelta(days=HORIZON)]
+        if not candidates:
+            return None
+        chosen = candidates[-1]
+        if chosen == served.snapshot.forecast_date:
+            return served.snapshot
+        with self._lock:
+            if chosen in self._older:
+                self._older.move_to_end(chosen)
+                return self._older[chosen]
+        older = build_snapshot(self.reader, chosen)
+        with self._lock:
+            self._older[chosen] = older
+            while len(self._older) > self._older_cached:
+                self._older.popitem(last=False)
+        return older
+
+    def serving(self) -> Served:
+        served = self.current
+        if served is None:
+            raise NotReady(self.not_ready_reason)
+        return served
+
+    # --- the watcher ----------------------------------------------------------------------------
+
+    def start_watching(self, every_seconds: float) -> None:
+        if every_seconds <= 0 or self._watcher is not None:
+            return
+
+        def watch() -> None:
+            while not self._stop.wait(every_seconds):
+                try:
+                    self.reload()
+                except Exception as error:  # the watcher must outlive one bad look at the disk
+                    log.error(f'{{"event": "watcher_error", "reason": {str(error)!r}}}')
+
+        self._watcher = threading.Thread(target=watch, name="m5-snapshot-watcher", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain JSON values: dates as ISO days, NaN as null, numpy numbers as Python ones."""
+    if frame.empty:
+        return []
+    frame = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            frame[column] = frame[column].dt.strftime("%Y-%m-%d")
+        elif frame[column].dtype == object and isinstance(frame[column].dropna().iloc[0] if frame[column].notna().any() else None, dt.date):
+            frame[column] = frame[column].map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
+    return json.loads(frame.to_json(orient="records"))

@@ -1,0 +1,286 @@
+"""The REST API over the materialized forecasts, against a warehouse the real pipeline wrote."""
+
+import datetime as dt
+import hashlib
+import shutil
+import subprocess
+import sys
+import threading
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import NEWEST, OLDER
+from m5_assets import tables
+from m5_assets.settings import data_paths
+from m5_serving.__main__ import main as serve_main
+from m5_serving.app import create_app
+from m5_serving.config import ServingSettings
+
+MAY = "2016-05-01"
+
+
+def _app(data_dir, **settings):
+    clock = settings.pop("clock", None)
+    return create_app(ServingSettings(paths=data_paths(data_dir), **settings), clock=clock, watch=False)
+
+
+@pytest.fixture(scope="module")
+def client(warehouse_dir):
+    with TestClient(_app(warehouse_dir, rate_limit_per_minute=0)) as test_client:
+        yield test_client
+
+
+def _stored(data_dir, table, day) -> pd.DataFrame:
+    """The partition read independently of the API, with pyarrow."""
+    return pq.read_table(table.path(data_dir / "warehouse", day)).to_pandas()
+
+
+def test_importing_the_app_loads_no_dagster_no_mlflow_and_no_asset_definitions():
+    banned = ("dagster", "mlflow", "lightgbm", "m5_assets.defs", "m5_assets.definitions")
+    code = f"import sys, m5_serving.app; print([m for m in {banned!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_root_health_and_info_say_what_serves(client):
+    assert client.get("/").json()["links"]["docs"] == "/docs"
+    health = client.get("/health").json()
+    assert health["ready"] and health["forecast_date"] == NEWEST.isoformat() and health["model_version"]
+    info = client.get("/info").json()
+    assert info["issued_partitions"] == 2 and info["series"] == 30 and info["auth"].startswith("none")
+    assert client.get("/docs").status_code == 200 and "/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_predict_equals_the_stored_row_and_takes_item_ids_both_ways(client, warehouse_dir):
+    stored = _stored(warehouse_dir, tables.FORECASTS, NEWEST)
+    for _, row in stored.sample(12, random_state=3).iterrows():
+        for item_id in (row["item_id"], f"{row['item_id']}_{row['store_id']}"):
+            for interval in (50, 80, 95):
+                body = {"item_id": item_id, "store_id": row["store_id"], "date": str(row["date"]), "interval": interval}
+                answer = client.post("/predict", json=body).json()
+                assert answer["predicted_sales"] == pytest.approx(row["forecast"])
+                assert answer["prediction_interval"] == {"lower": pytest.approx(row[f"lo_{interval}"]),
+                                                         "upper": pytest.approx(row[f"hi_{interval}"]), "level": interval}  # fmt: skip
+                assert (answer["forecast_date"], answer["horizon"], answer["id"]) == (NEWEST.isoformat(), row["horizon"], row["id"])
+
+
+def test_a_day_before_the_newest_forecast_is_answered_from_the_forecast_issued_then(client, warehouse_dir):
+    stored = _stored(warehouse_dir, tables.FORECASTS, OLDER)
+    row = stored[(stored["date"] == dt.date(2016, 5, 21))].iloc[0]
+    body = {"item_id": row["item_id"], "store_id": row["store_id"], "date": "2016-05-21"}
+    answer = client.post("/predict", json=body).json()
+    assert answer["forecast_date"] == OLDER.isoformat() and answer["predicted_sales"] == pytest.approx(row["forecast"])
+    # as_of picks the older issue date for a day the newest forecast covers too (an audit).
+    later = stored[(stored["date"] == dt.date(2016, 5, 30)) & (stored["id"] == row["id"])].iloc[0]
+    audit = client.post("/predict", json=body | {"date": "2016-05-30", "as_of": "2016-05-22"}).json()
+    assert audit["forecast_date"] == OLDER.isoformat() and audit["predicted_sales"] == pytest.approx(later["forecast"])
+
+
+@pytest.mark.parametrize(
+    "body, phrase",
+    [
+        ({"item_id": "FOODS_1_0011", "store_id": "CA_1", "date": "2016-05-24"}, "nearest known item ids"),
+        ({"item_id": "FOODS_1_001", "store_id": "CA_9", "date": "2016-05-24"}, "unknown store 'CA_9'; stores: CA_1"),
+        ({"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-07-01"}, "cover 2016-05-20 .. 2016-06-19"),
+        ({"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24", "as_of": "2016-05-01"}, "issued on or before 2016-05-01"),
+    ],
+)
+def test_unknown_ids_and_uncovered_days_are_404s_that_say_what_is_known(client, body, phrase):
+    response = client.post("/predict", json=body)
+    assert response.status_code == 404 and phrase in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24", "extra": 1},
+        {"item_id": 7, "store_id": "CA_1", "date": "2016-05-24"},
+        {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "24/05/2016"},
+        {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24", "interval": 90},
+        {"item_id": "FOODS_1_001", "store_id": "CA_1"},
+    ],
+)
+def test_malformed_requests_are_422s(client, body):
+    assert client.post("/predict", json=body).status_code == 422
+
+
+def test_a_batch_fails_only_its_bad_entries_and_is_capped(warehouse_dir):
+    good = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
+    with TestClient(_app(warehouse_dir, batch_limit=3, rate_limit_per_minute=0)) as small:
+        answer = small.post("/predict/batch", json={"items": [good, good | {"store_id": "XX_1"}, good]}).json()
+        assert (answer["succeeded"], answer["failed"]) == (2, 1)
+        assert answer["results"][1]["error"]["status"] == 404 and answer["results"][0]["prediction"]["item_id"] == "FOODS_1_001"
+        too_many = small.post("/predict/batch", json={"items": [good] * 4})
+        assert too_many.status_code == 422 and "at most 3 items" in too_many.json()["detail"]
+        assert small.post("/predict/batch", json={"items": []}).status_code == 422
+
+
+def test_a_series_horizon_and_the_levels_equal_the_stored_rows(client, warehouse_dir):
+    stored = _stored(warehouse_dir, tables.FORECASTS, NEWEST)
+    row = stored.iloc[0]
+    answer = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}").json()
+    mine = stored[stored["id"] == row["id"]].sort_values("horizon")
+    assert [d["forecast"] for d in answer["days"]] == pytest.approx(mine["forecast"].tolist())
+    assert [d["hi_80"] for d in answer["days"]] == pytest.approx(mine["hi_80"].tolist())
+    older = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}?as_of={OLDER}").json()
+    assert older["forecast_date"] == OLDER.isoformat()
+
+    levels = _stored(warehouse_dir, tables.FORECAST_LEVELS, NEWEST)
+    stores = client.get("/forecasts/levels/3").json()["keys"]
+    assert stores == sorted(levels.loc[levels["level"] == 3, "store_id"].unique())
+    store = client.get(f"/forecasts/levels/3?key={stores[0]}").json()
+    expected = levels[(levels["level"] == 3) & (levels["store_id"] == stores[0])].sort_values("horizon")
+    assert [d["forecast"] for d in store["days"]] == pytest.approx(expected["forecast"].tolist())
+    total = client.get("/forecasts/levels/1?key=total").json()
+    assert sum(d["forecast"] for d in total["days"]) == pytest.approx(stored["forecast"].sum())
+    assert client.get("/forecasts/levels/3?key=NOPE").status_code == 404
+    assert client.get("/forecasts/levels/12").status_code == 422
+
+
+def test_accuracy_features_and_the_model_card(client, warehouse_dir):
+    assert client.get("/accuracy").json()["scored"] == 0  # the tiny forecasts have no actuals yet
+    catalog = client.get("/features").json()["features"]
+    assert "roll_mean_28" in {f["name"] for f in catalog}
+    row = client.get("/features/CA_1/FOODS_1_001").json()
+    features = pd.read_parquet(tables.FEATURES.path(warehouse_dir / "warehouse"))
+    expected = features[(features["id"] == row["id"]) & (features["date"] == NEWEST)].iloc[0]
+    assert row["features"]["roll_mean_28"] == pytest.approx(expected["roll_mean_28"])
+    info = client.get("/model/info").json()
+    card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", dt.date(2016, 5, 1))).iloc[0]
+    assert (info["model_version"], info["cutoff"], info["promoted"]) == (card["model_version"], MAY, True)
+    assert info["validation_scores"]["lightgbm"]["wrmsse"] == pytest.approx(card["wrmsse"])
+    importance = client.get("/model/features/importance").json()["features"]
+    assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(1)
+
+
+def test_keys_scopes_and_open_health(warehouse_dir, tmp_path):
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(f"# id scope digest\nops admin sha256:{hashlib.sha256(b'admin-secret').hexdigest()}\n")
+    app = _app(warehouse_dir, keys="reader:read:read-secret", keys_file=keys_file, rate_limit_per_minute=0)
+    body = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
+    with TestClient(app) as c:
+        assert c.post("/predict", json=body).status_code == 401
+        assert c.post("/predict", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.post("/predict", json=body, headers={"Authorization": "Bearer read-secret"}).status_code == 200
+        denied = c.post("/admin/reload", headers={"Authorization": "Bearer read-secret"})
+        assert denied.status_code == 403 and "needs 'admin'" in denied.json()["detail"]
+        assert c.post("/admin/reload", headers={"Authorization": "Bearer admin-secret"}).json()["status"] == "unchanged"
+        assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200
+    with TestClient(_app(warehouse_dir, keys="reader:read:read-secret", protect_health=True)) as c:
+        assert c.get("/health").status_code == 401 and c.get("/metrics").status_code == 401
+
+
+def test_the_rate_limit_answers_429_with_retry_after_until_the_bucket_refills(warehouse_dir):
+    now = [1000.0]
+    app = _app(warehouse_dir, keys="a:read:key-a,b:read:key-b", rate_limit_per_minute=3, clock=lambda: now[0])
+    with TestClient(app) as c:
+        as_a, as_b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
+        assert [c.get("/accuracy", headers=as_a).status_code for _ in range(3)] == [200, 200, 200]
+        limited = c.get("/accuracy", headers=as_a)
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "20"
+        assert c.get("/accuracy", headers=as_b).status_code == 200  # per key
+        now[0] += 20
+        assert c.get("/accuracy", headers=as_a).status_code == 200
+
+
+def test_a_body_over_the_limit_is_a_413(warehouse_dir):
+    with TestClient(_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
+        items = [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10
+        assert c.post("/predict/batch", json={"items": items}).status_code == 413
+
+
+def test_an_empty_warehouse_starts_not_ready_and_says_to_run_the_pipeline_first(tmp_path):
+    with TestClient(_app(tmp_path)) as c:
+        health = c.get("/health")
+        assert health.status_code == 503 and "make run" in health.json()["reason"]
+        lookup = c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"})
+        assert lookup.status_code == 503 and "make run" in lookup.json()["detail"]
+
+
+def _publish_copy(data_dir, source: dt.date, day: dt.date, change=None) -> None:
+    """Publish ``source``'s partitions again as ``day``'s, the bottom file last (as the pipeline does)."""
+    for table in (tables.FORECAST_LEVELS, tables.FORECASTS):
+        frame = _stored(data_dir, table, source)
+        frame["date"] = frame["date"] + (day - source)
+        if change is not None and table is tables.FORECASTS:
+            frame = change(frame)
+        target = table.path(data_dir / "warehouse", day)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(target)
+
+
+@pytest.mark.parametrize(
+    "corruption",
+    [
+        lambda f: f.assign(forecast=-1.0),
+        lambda f: f.assign(lo_80=f["hi_80"] + 1),
+        lambda f: f.drop(columns=["hi_95"]),
+        lambda f: f.iloc[0:0],
+    ],
+    ids=["negative forecast", "lo above hi", "missing column", "empty file"],
+)
+def test_a_corrupt_newest_partition_is_refused_and_the_old_snapshot_keeps_serving(warehouse_dir, tmp_path, corruption):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    with TestClient(_app(data_dir, rate_limit_per_minute=0)) as c:
+        _publish_copy(data_dir, NEWEST, NEWEST + dt.timedelta(days=1), corruption)
+        outcome = c.post("/admin/reload").json()
+        assert outcome["status"] == "refused" and outcome["serving"] == NEWEST.isoformat()
+        assert c.get("/health").json()["forecast_date"] == NEWEST.isoformat()
+        assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
+        assert "m5_api_snapshot_refusals_total 1.0" in c.get("/metrics").text
+
+
+def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    newest = _stored(data_dir, tables.FORECASTS, NEWEST)
+    row = newest[(newest["item_id"] == "FOODS_1_001") & (newest["store_id"] == "CA_1")].sort_values("horizon")
+    # Each republished day d carries NEWEST's forecasts times (d - NEWEST).days + 1, so an
+    # answer's forecast_date says exactly which value it must hold.
+    expected = {}
+    with TestClient(_app(data_dir, rate_limit_per_minute=0)) as c:
+        failures, seen, stop = [], set(), threading.Event()
+
+        def ask():
+            while not stop.is_set():
+                answer = c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-06-10"})
+                if answer.status_code != 200:
+                    failures.append(answer.text)
+                    continue
+                body = answer.json()
+                seen.add(body["forecast_date"])
+                scale = (dt.date.fromisoformat(body["forecast_date"]) - NEWEST).days + 1
+                # Republished days keep the horizons of the rows they copy.
+                base = float(row.loc[row["horizon"] == body["horizon"], "forecast"].iloc[0])
+                if body["predicted_sales"] != pytest.approx(scale * base):
+                    failures.append(f"mixed: {body}")
+
+        askers = [threading.Thread(target=ask) for _ in range(4)]
+        for t in askers:
+            t.start()
+        for k in range(1, 6):
+            day = NEWEST + dt.timedelta(days=k)
+            _publish_copy(data_dir, NEWEST, day, lambda f, s=k + 1: f.assign(**{c: f[c] * s for c in f.columns if c == "forecast" or c[:3] in ("lo_", "hi_")}))
+            expected[day] = c.post("/admin/reload").json()["status"]
+        stop.set()
+        for t in askers:
+            t.join()
+    assert set(expected.values()) == {"loaded"}
+    assert not failures, failures[:3]
+    assert len(seen) >= 2, "the requests never met a reload"
+
+
+def test_without_keys_it_refuses_to_bind_beyond_loopback(monkeypatch, capsys):
+    monkeypatch.delenv("M5_API_KEYS", raising=False)
+    monkeypatch.delenv("M5_API_KEYS_FILE", raising=False)
+    assert serve_main(["--host", "0.0.0.0"]) == 2
+    assert "refusing to serve on 0.0.0.0 without an API key" in capsys.readouterr().err
+
+
+def test_the_model_card_holds_exactly_its_declared_columns(warehouse_dir):
+    card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", dt.date(2016, 5, 1)))
+    assert list(card.columns) == list(tables.MODEL_CARDS.columns) and card[list(tables.MODEL_CARDS.columns)].notna().all(axis=None)
