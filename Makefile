@@ -13,7 +13,7 @@ help:
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
 	@echo "make api    - serve the REST API on http://127.0.0.1:8000 (docs at /docs) over \$$M5_DATA_DIR"
-	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions"
+	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, the API"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
 
 $(BIN)/python:
@@ -51,6 +51,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_forecast.py
+	$(BIN)/python benchmarks/bench_api.py
 
 clean:
 	rm -rf data/warehouse data/dagster data/mlflow data/tmp

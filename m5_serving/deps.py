@@ -24,7 +24,11 @@ class Services:
     metrics: Metrics
 
 
-def services(request: Request) -> Services:
+# Dependencies are async: a sync one would run in a worker thread, a hop that costs more than
+# the lookup itself.
+
+
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -32,7 +36,7 @@ def require(scope: str):
     """A dependency that admits a key with ``scope`` (admin includes read) within its rate limit.
     With no key configured the service is open, bound to loopback, limited per client address."""
 
-    def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+    async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
         svc: Services = request.app.state.services
         client = request.client.host if request.client else "unknown"
         if svc.keys.enabled:
@@ -57,15 +61,15 @@ def open_or(scope: str):
     """Open by default; keyed like the rest when the setting says so (health and metrics)."""
     keyed = require(scope)
 
-    def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str | None:
+    async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str | None:
         if request.app.state.services.settings.protect_health:
-            return keyed(request, credentials)
+            return await keyed(request, credentials)
         return None
 
     return check
 
 
-def serving(request: Request) -> Served:
+async def serving(request: Request) -> Served:
     try:
         return request.app.state.services.state.serving()
     except NotReady as error:

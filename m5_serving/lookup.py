@@ -53,18 +53,24 @@ def snapshot_for(state: ServingState, served: Served, day: dt.date, as_of: dt.da
     return found
 
 
+def needs_disk(served: Served, request: PredictRequest) -> bool:
+    """Whether answering may read an older partition (then it runs off the event loop)."""
+    return request.as_of is not None or not served.snapshot.covers(request.date)
+
+
 def predict(state: ServingState, served: Served, request: PredictRequest, now: dt.datetime) -> dict:
+    """The answer as JSON-ready values (dates as ISO text)."""
     snapshot = snapshot_for(state, served, request.date, request.as_of)
     series = find_series(snapshot, request.item_id, request.store_id)
     horizon = (request.date - snapshot.forecast_date).days
     values = snapshot.values[series.row, horizon]
     lo, hi = _BOUNDS[request.interval]
     return {
-        "id": series.id, "item_id": series.item_id, "store_id": series.store_id, "date": request.date,
+        "id": series.id, "item_id": series.item_id, "store_id": series.store_id, "date": request.date.isoformat(),
         "predicted_sales": float(values[0]),
         "prediction_interval": {"lower": float(values[lo]), "upper": float(values[hi]), "level": request.interval},
-        "model_version": snapshot.model_version, "forecast_date": snapshot.forecast_date,
-        "horizon": horizon + 1, "timestamp": now,
+        "model_version": snapshot.model_version, "forecast_date": snapshot.forecast_date.isoformat(),
+        "horizon": horizon + 1, "timestamp": now.isoformat(),
     }  # fmt: skip
 
 

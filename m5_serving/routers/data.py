@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 
 from m5_serving.deps import READ, serving
 from m5_serving.lookup import LookupFailed, find_series
-from m5_serving.state import Served
+from m5_serving.state import Served, records
 
 router = APIRouter(tags=["data"], dependencies=[READ])
 
@@ -27,7 +27,8 @@ def feature_row(store_id: str = Path(max_length=40), item_id: str = Path(max_len
         series = find_series(served.snapshot, item_id, store_id)
     except LookupFailed as failed:
         raise HTTPException(failed.status, failed.detail) from None
-    row = served.feature_rows.get(series.id)
-    if row is None:
+    rows = served.feature_rows
+    if rows.empty or series.id not in rows.index:
         raise HTTPException(404, f"no feature row of {series.id} on {served.snapshot.forecast_date}")
+    (row,) = records(rows.loc[[series.id]])
     return {"id": series.id, "date": served.snapshot.forecast_date.isoformat(), "features": row}

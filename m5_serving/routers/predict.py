@@ -5,29 +5,34 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from m5_serving.deps import READ, Services, serving, services
-from m5_serving.lookup import LookupFailed, predict
+from m5_serving.lookup import LookupFailed, needs_disk, predict
 from m5_serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
 from m5_serving.state import Served
 
 router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
 
+# The hot path answers on the event loop from memory and returns its JSON directly: the answer
+# is built from the snapshot's own types, so re-validating it through the response model would
+# only add time. A lookup that may read an older partition goes to a worker thread.
+
 
 @router.post("", response_model=Prediction, summary="Forecast and interval of one item at one store on one day",
              responses={404: {"description": "unknown item or store, or a day no forecast covers"}})  # fmt: skip
-def predict_one(request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
+async def predict_one(request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
+    now = dt.datetime.now(dt.timezone.utc)
     try:
-        return predict(svc.state, served, request, dt.datetime.now(dt.timezone.utc))
+        if needs_disk(served, request):
+            return JSONResponse(await run_in_threadpool(predict, svc.state, served, request, now))
+        return JSONResponse(predict(svc.state, served, request, now))
     except LookupFailed as failed:
         raise HTTPException(failed.status, failed.detail) from None
 
 
-@router.post("/batch", response_model=BatchResponse, summary="Many lookups; a bad one fails only its own entry")
-def predict_batch(batch: BatchRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
-    limit = svc.settings.batch_limit
-    if len(batch.items) > limit:
-        raise HTTPException(422, f"a batch holds at most {limit} items; this one holds {len(batch.items)}")
+def _answer_batch(svc: Services, served: Served, batch: BatchRequest) -> dict:
     now, results = dt.datetime.now(dt.timezone.utc), []
     for index, item in enumerate(batch.items):
         try:
@@ -36,3 +41,13 @@ def predict_batch(batch: BatchRequest, served: Served = Depends(serving), svc: S
             results.append({"index": index, "error": {"status": failed.status, "detail": failed.detail}})
     failed = sum(1 for r in results if "error" in r)
     return {"results": results, "succeeded": len(results) - failed, "failed": failed}
+
+
+@router.post("/batch", response_model=BatchResponse, summary="Many lookups; a bad one fails only its own entry")
+async def predict_batch(batch: BatchRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
+    limit = svc.settings.batch_limit
+    if len(batch.items) > limit:
+        raise HTTPException(422, f"a batch holds at most {limit} items; this one holds {len(batch.items)}")
+    if any(needs_disk(served, item) for item in batch.items):
+        return JSONResponse(await run_in_threadpool(_answer_batch, svc, served, batch))
+    return JSONResponse(_answer_batch(svc, served, batch))

@@ -25,7 +25,7 @@ def root() -> dict:
 
 @router.get("/health", response_model=Health, summary="Live, and ready once a snapshot serves (503 until then)",
             responses={503: {"model": Health}}, dependencies=[Depends(open_or("read"))])  # fmt: skip
-def health(svc: Services = Depends(services)):
+async def health(svc: Services = Depends(services)):
     served = svc.state.current
     if served is None:
         return JSONResponse(Health(live=True, ready=False, reason=svc.state.not_ready_reason).model_dump(mode="json"), 503)
