@@ -284,3 +284,43 @@ def test_without_keys_it_refuses_to_bind_beyond_loopback(monkeypatch, capsys):
 def test_the_model_card_holds_exactly_its_declared_columns(warehouse_dir):
     card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", dt.date(2016, 5, 1)))
     assert list(card.columns) == list(tables.MODEL_CARDS.columns) and card[list(tables.MODEL_CARDS.columns)].notna().all(axis=None)
+
+
+def test_the_watcher_serves_a_newly_published_partition_without_being_asked(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    app = create_app(ServingSettings(paths=data_paths(data_dir), reload_seconds=0.2, rate_limit_per_minute=0))
+    with TestClient(app) as c:
+        assert c.get("/health").json()["forecast_date"] == NEWEST.isoformat()
+        _publish_copy(data_dir, NEWEST, NEWEST + dt.timedelta(days=1))
+        for _ in range(100):
+            if c.get("/health").json()["forecast_date"] != NEWEST.isoformat():
+                break
+            threading.Event().wait(0.1)
+        assert c.get("/health").json()["forecast_date"] == (NEWEST + dt.timedelta(days=1)).isoformat()
+
+
+def test_access_logs_are_json_lines_without_keys_or_bodies(warehouse_dir, caplog):
+    app = _app(warehouse_dir, keys="ops:read:very-secret", rate_limit_per_minute=0, cors_origins=("https://planner.example",))
+    with TestClient(app) as c, caplog.at_level("INFO", logger="m5_serving.access"):
+        body = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
+        answer = c.post("/predict", json=body, headers={"Authorization": "Bearer very-secret", "X-Request-ID": "req-42",
+                                                        "Origin": "https://planner.example"})  # fmt: skip
+        assert answer.headers["x-request-id"] == "req-42"
+        assert answer.headers["access-control-allow-origin"] == "https://planner.example"
+        assert "access-control-allow-origin" not in c.get("/health", headers={"Origin": "https://elsewhere.example"}).headers
+    (line,) = [r.getMessage() for r in caplog.records if "req-42" in r.getMessage()]
+    entry = __import__("json").loads(line)
+    assert entry | {"latency_ms": 0} == {"request_id": "req-42", "key_id": "ops", "method": "POST", "route": "/predict",
+                                         "status": 200, "latency_ms": 0}  # fmt: skip
+    assert "very-secret" not in line and "FOODS_1_001" not in line
+
+
+def test_a_model_without_a_card_is_a_404_that_says_so(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    shutil.rmtree(data_dir / "warehouse" / tables.MODEL_CARDS.name)
+    with TestClient(_app(data_dir, rate_limit_per_minute=0)) as c:
+        answer = c.get("/model/info")
+        assert answer.status_code == 404 and "no model card for version" in answer.json()["detail"]
+        assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
