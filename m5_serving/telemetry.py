@@ -64,32 +64,35 @@ class ServiceLayer:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
             await send(message)
 
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            await _reply(send_with_id, 413, {"detail": f"request body over {self.max_body_bytes} bytes"})
-        else:
-            received = {"bytes": 0}
-
-            async def limited_receive():
-                message = await receive()
-                if message["type"] == "http.request":
-                    received["bytes"] += len(message.get("body", b""))
-                    if received["bytes"] > self.max_body_bytes:
-                        raise _BodyTooLarge
-                return message
-
-            try:
-                await self.app(scope, limited_receive, send_with_id)
-            except _BodyTooLarge:
+        try:
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 await _reply(send_with_id, 413, {"detail": f"request body over {self.max_body_bytes} bytes"})
-        seconds = time.perf_counter() - started
-        route = _route_of(scope)
-        self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
-        self.metrics.latency.labels(route).observe(seconds)
-        access_log.info(json.dumps({
-            "request_id": request_id, "key_id": scope["state"].get("key_id"), "method": scope["method"],
-            "route": route, "status": status["code"], "latency_ms": round(1000 * seconds, 3),
-        }))  # fmt: skip
+            else:
+                received = {"bytes": 0}
+
+                async def limited_receive():
+                    message = await receive()
+                    if message["type"] == "http.request":
+                        received["bytes"] += len(message.get("body", b""))
+                        if received["bytes"] > self.max_body_bytes:
+                            raise _BodyTooLarge
+                    return message
+
+                try:
+                    await self.app(scope, limited_receive, send_with_id)
+                except _BodyTooLarge:
+                    await _reply(send_with_id, 413, {"detail": f"request body over {self.max_body_bytes} bytes"})
+        finally:
+            # Counted and logged whatever happened, a crash (already answered 500) included.
+            seconds = time.perf_counter() - started
+            route = _route_of(scope)
+            self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
+            self.metrics.latency.labels(route).observe(seconds)
+            access_log.info(json.dumps({
+                "request_id": request_id, "key_id": scope["state"].get("key_id"), "method": scope["method"],
+                "route": route, "status": status["code"], "latency_ms": round(1000 * seconds, 3),
+            }))  # fmt: skip
 
 
 class _BodyTooLarge(Exception):
