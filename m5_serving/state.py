@@ -163,6 +163,8 @@ class ServingState:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+        # What the last load froze may be collected again (a process that goes on, as a test run).
+        gc.unfreeze()
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -18,8 +18,10 @@ def api_schema(warehouse_dir, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("fuzzed")
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
     app = create_app(ServingSettings(paths=data_paths(data_dir), rate_limit_per_minute=0), watch=False)
-    app.state.services.state.reload()  # the schema loader does not run the app's lifespan
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    state = app.state.services.state
+    state.reload()  # the schema loader does not run the app's lifespan
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    state.stop()
 
 
 def test_no_request_makes_the_server_fail(api_schema):
