@@ -26,33 +26,34 @@ from m5_assets.warehouse import DATA_FILE
 DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
 
 
-def partition_days(root: Path, table: Table) -> list[dt.date]:
-    """Dates with a published partition of ``table``, oldest first."""
+def partition_keys(root: Path, table: Table) -> list[str]:
+    """Keys with a published partition of ``table``, in order."""
     folder = table.folder(root)
     if not folder.exists():
         return []
     prefix = f"{table.partition_column}="
-    return sorted(
-        dt.date.fromisoformat(p.name.removeprefix(prefix))
-        for p in folder.iterdir()
-        if p.name.startswith(prefix) and (p / DATA_FILE).exists()
-    )
+    return sorted(p.name.removeprefix(prefix) for p in folder.iterdir() if p.name.startswith(prefix) and (p / DATA_FILE).exists())
 
 
-def read_partition(root: Path, table: Table, day: dt.date) -> pd.DataFrame:
+def partition_days(root: Path, table: Table) -> list[dt.date]:
+    """Dates with a published partition of a date-keyed ``table``, oldest first."""
+    return [dt.date.fromisoformat(k) for k in partition_keys(root, table)]
+
+
+def read_partition(root: Path, table: Table, key: dt.date | str) -> pd.DataFrame:
     """One partition, with its partition column; FileNotFoundError naming it when absent."""
-    path = table.path(root, day)
+    path = table.path(root, key)
     if not path.exists():
-        raise FileNotFoundError(f"{table.name}: no partition for {day} ({path})")
-    return pd.read_parquet(path).assign(**{table.partition_column: day})
+        raise FileNotFoundError(f"{table.name}: no partition for {key} ({path})")
+    return pd.read_parquet(path).assign(**{table.partition_column: key})
 
 
 def read_all_partitions(root: Path, table: Table) -> pd.DataFrame:
     """Every partition of ``table`` in one frame, oldest first (empty with its columns if none)."""
-    days = partition_days(root, table)
-    if not days:
+    keys = partition_days(root, table) if table.date_keyed else partition_keys(root, table)
+    if not keys:
         return pd.DataFrame(columns=[table.partition_column, *table.columns])
-    return pd.concat([read_partition(root, table, d) for d in days], ignore_index=True)
+    return pd.concat([read_partition(root, table, k) for k in keys], ignore_index=True)
 
 
 def read_accuracy(root: Path) -> pd.DataFrame:
@@ -112,20 +113,24 @@ class WarehouseReader:
         return read_accuracy(self.root)
 
     def model_cards(self) -> pd.DataFrame:
-        """Every model card, oldest cutoff first; JSON columns stay text (see ``model_card``)."""
-        return read_all_partitions(self.root, tables.MODEL_CARDS)
+        """Every model card, one per registered version; JSON columns stay text (see ``model_card``)."""
+        cards = read_all_partitions(self.root, tables.MODEL_CARDS)
+        return cards.assign(order=pd.to_numeric(cards["model_version"], errors="coerce")).sort_values("order").drop(columns="order")
 
     def model_card(self, version: str) -> dict | None:
         """The card of one registered version, JSON columns decoded; None if there is none."""
-        cards = self.model_cards()
-        found = cards[cards["model_version"].astype(str) == str(version)]
-        if found.empty:
+        try:
+            card = read_partition(self.root, tables.MODEL_CARDS, str(version)).iloc[0].to_dict()
+        except FileNotFoundError:
             return None
-        card = found.iloc[-1].to_dict()
         for column in ("params", "validation_scores", "feature_importance"):
             card[column] = json.loads(card[column])
         card["cutoff"] = pd.Timestamp(card["cutoff"]).date()
         return card
+
+    def check_results(self) -> pd.DataFrame:
+        """The latest result of every asset check that has run."""
+        return read_all_partitions(self.root, tables.CHECK_RESULTS)
 
     def sales_span(self) -> tuple[dt.date, dt.date]:
         return sales_span(self.paths)

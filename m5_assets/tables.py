@@ -61,6 +61,7 @@ class Table:
     description: str
     columns: dict[str, str] = field(default_factory=dict)  # column -> description
     partition_column: str | None = None
+    date_keyed: bool = True  # partition keys are days (YYYY-MM-DD), not names
 
     def path(self, root: Path, key: dt.date | str | None = None) -> Path:
         """The data file: the table's, or one partition's when the table is partitioned."""
@@ -149,9 +150,9 @@ FORECAST_ACCURACY = Table(
 )
 MODEL_CARDS = Table(
     "model_cards",
-    "One card per trained model partition: what serving needs to know about a model without MLflow.",
+    "One card per registered model version: what serving needs to know about a model without MLflow.",
     {
-        "model_version": "registered version of m5-demand",
+        "cutoff": "training cutoff: the model saw data before this day",
         "mlflow_run_id": "MLflow run that trained it",
         "trained_at": "when the run finished (UTC)",
         "validation_start": "first day of the 28-day validation window",
@@ -165,8 +166,24 @@ MODEL_CARDS = Table(
         "validation_scores": "WRMSSE, RMSE, MAE and bias of the model and each baseline (JSON)",
         "feature_importance": "gain importance per feature, largest first (JSON)",
     },
-    partition_column="cutoff",
+    # Keyed by version, not cutoff: retraining a month must not erase the card of a version that
+    # still serves.
+    partition_column="model_version",
+    date_keyed=False,
 )
 
+CHECK_RESULTS = Table(
+    "check_results",
+    "The latest result of every asset check, one partition per check: what the dashboard shows "
+    "without reading the Dagster instance.",
+    {
+        "asset": "asset checked", "check": "check name", "passed": "whether it passed",
+        "severity": "ERROR (blocks downstream) or WARN", "description": "what it found",
+        "evaluated_at": "when (UTC)", "run_id": "the Dagster run that evaluated it",
+    },
+    partition_column="check_key",
+    date_keyed=False,
+)  # fmt: skip
+
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
-ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY)
+ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY, CHECK_RESULTS)

@@ -102,7 +102,7 @@ class ServingState:
 
     def _build(self, day: dt.date) -> Served:
         snapshot = build_snapshot(self.reader, day)
-        card = self.reader.model_card(snapshot.model_version) if tables.MODEL_CARDS.folder(self.reader.root).exists() else None
+        card = self.reader.model_card(snapshot.model_version)
         try:
             rows = self.reader.feature_rows(day)
         except Exception as error:  # the feature store is an extra; forecasts still serve without it

@@ -13,6 +13,7 @@ import dagster as dg
 
 from m5_assets import tables
 from m5_assets.tables import Table
+from m5_assets.defs.check_log import recorded
 from m5_assets.defs.features import features
 from m5_assets.defs.long_table import sales_long
 from m5_assets.defs.raw import raw_calendar, raw_sales, raw_sell_prices
@@ -45,9 +46,9 @@ def _raw_rule_check(asset, name: str, rule: Callable, inputs: tuple[Table, ...],
         asset=asset, name=name, blocking=True, description=description,
         additional_deps=[dg.AssetKey(t.name) for t in others],
     )  # fmt: skip
-    def _check(m5_data: M5Data) -> dg.AssetCheckResult:
+    def _check(context, m5_data: M5Data) -> dg.AssetCheckResult:
         con = m5_data.connect()
-        return result_from(rule(con, *[m5_data.raw_table(t) for t in inputs]))
+        return recorded(m5_data, context, asset.key.path[-1], name, result_from(rule(con, *[m5_data.raw_table(t) for t in inputs])))
 
     return _check
 
@@ -74,9 +75,10 @@ raw_checks = [
     asset=sales_long, blocking=True, additional_deps=[raw_sales],
     description="one row per series and day of the sales file, units never null, prices positive",
 )  # fmt: skip
-def sales_long_complete(m5_data: M5Data) -> dg.AssetCheckResult:
+def sales_long_complete(context, m5_data: M5Data) -> dg.AssetCheckResult:
     con = m5_data.connect()
-    return result_from(long_rules.grid_complete(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_SALES)))
+    result = result_from(long_rules.grid_complete(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_SALES)))
+    return recorded(m5_data, context, tables.SALES_LONG.name, "sales_long_complete", result)
 
 
 @dg.asset_check(
@@ -84,28 +86,31 @@ def sales_long_complete(m5_data: M5Data) -> dg.AssetCheckResult:
     description=f"warns on series-days above {outliers.MULTIPLE:g} x their quarter's 90th percentile + 1: a broken export's "
     "value (10**9 units) rather than a promotion",
 )  # fmt: skip
-def units_within_history(m5_data: M5Data) -> dg.AssetCheckResult:
+def units_within_history(context, m5_data: M5Data) -> dg.AssetCheckResult:
     con = m5_data.connect()
     violations = long_rules.units_within_history(con, m5_data.table(tables.SALES_LONG))
     if not violations:
-        return dg.AssetCheckResult(passed=True, metadata={"series_days_flagged": 0})
+        result = dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"series_days_flagged": 0})
+        return recorded(m5_data, context, tables.SALES_LONG.name, "units_within_history", result)
     (found,) = violations
     days = ", ".join(f"{r.id} on {r.date} ({r.units:,} units)" for r in found.examples.itertuples())
-    return dg.AssetCheckResult(
+    result = dg.AssetCheckResult(
         passed=False,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{found.count} series-day(s) far outside their history: {days}"[:4000],
         metadata={"series_days_flagged": found.count, "violations": dg.MetadataValue.md(describe(violations))},
     )
+    return recorded(m5_data, context, tables.SALES_LONG.name, "units_within_history", result)
 
 
 @dg.asset_check(
     asset=features, blocking=True,
     description="every feature column holds values within its catalog rule (range, nulls)",
 )  # fmt: skip
-def features_within_catalog_rules(m5_data: M5Data) -> dg.AssetCheckResult:
+def features_within_catalog_rules(context, m5_data: M5Data) -> dg.AssetCheckResult:
     con = m5_data.connect()
-    return result_from(feature_rules.catalog_violations(con, m5_data.table(tables.FEATURES), FEATURES))
+    result = result_from(feature_rules.catalog_violations(con, m5_data.table(tables.FEATURES), FEATURES))
+    return recorded(m5_data, context, tables.FEATURES.name, "features_within_catalog_rules", result)
 
 
 checks = [*raw_checks, sales_long_complete, units_within_history, features_within_catalog_rules]

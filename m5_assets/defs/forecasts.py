@@ -8,6 +8,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from m5_assets import tables
+from m5_assets.defs.check_log import recorded
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
@@ -159,12 +160,12 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
                 "path": dg.MetadataValue.path(str(tables.FORECAST_ACCURACY.folder(root))),
             }
         )
-        yield dg.AssetCheckResult(
+        yield recorded(m5_data, context, tables.FORECAST_ACCURACY.name, ACCURACY_CHECK, dg.AssetCheckResult(
             check_name=ACCURACY_CHECK,
             passed=not problems,
             severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(f"{d}: {p}" for d, p in problems.items()) or "every scored partition in line",
+            description="; ".join(f"{d}: {p}" for d, p in problems.items()) or f"every scored partition in line ({days[0]} .. {days[-1]})",
             metadata={"partitions_with_warnings": len(problems)},
-        )
+        ))  # fmt: skip
 
     return [forecasts, forecast_accuracy]

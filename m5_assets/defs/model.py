@@ -14,6 +14,7 @@ from m5_assets import tables
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
+from m5_assets.defs.check_log import recorded
 from m5_assets.forecast import store
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
@@ -126,12 +127,12 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         finally:
             mlflow.end_run()
         card = model_card(
-            version=str(info.registered_model_version), run_id=run_id, validation_start=window.validation_start,
+            cutoff=cutoff, run_id=run_id, validation_start=window.validation_start,
             promoted=decision.promoted, decision=decision.reason, champion=champion,
             serving_version=serving.version if serving else None, scores=scores.table,
             params=asdict(model.params), importance=model.importance(),
         )  # fmt: skip
-        store.write_partition(paths.warehouse, tables.MODEL_CARDS, cutoff, card)
+        store.write_partition(paths.warehouse, tables.MODEL_CARDS, str(info.registered_model_version), card)
 
         table = scores.table.rename_axis("method").reset_index()
         yield dg.MaterializeResult(
@@ -157,14 +158,14 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "mlflow_run_id": run_id,
                 "mlflow_run": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"),
                 "mlflow_store": str(paths.mlflow),
-                "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, cutoff))),
+                "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, str(info.registered_model_version)))),
             }
         )
-        yield dg.AssetCheckResult(
+        yield recorded(m5_data, context, "demand_model", BEATS_SEASONAL_NAIVE, dg.AssetCheckResult(
             check_name=BEATS_SEASONAL_NAIVE,
             passed=bool(beats_naive),
-            description=f"validation WRMSSE {model_score:.4f} vs seasonal naive {naive_score:.4f}",
+            description=f"cutoff {cutoff}: validation WRMSSE {model_score:.4f} vs seasonal naive {naive_score:.4f}",
             metadata={"model_wrmsse": model_score, "seasonal_naive_wrmsse": naive_score},
-        )
+        ))  # fmt: skip
 
     return demand_model

@@ -13,6 +13,7 @@ import dagster as dg
 
 from m5_assets import ingest, tables
 from m5_assets.tables import Table
+from m5_assets.defs.check_log import recorded
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.validation.violations import DataValidationError, describe
@@ -35,28 +36,28 @@ def _raw_asset(table: Table, pick: Callable[[ingest.RawFiles], Path], types: Cal
             )
         ],
     )  # fmt: skip
-    def _asset(m5_data: M5Data):
+    def _asset(context, m5_data: M5Data):
         try:
             source = pick(m5_data.raw_files())
         except FileNotFoundError as error:
-            yield dg.AssetCheckResult(check_name=PARSES, passed=False, description=str(error))
+            yield recorded(m5_data, context, name, PARSES, dg.AssetCheckResult(check_name=PARSES, passed=False, description=str(error)))
             raise dg.Failure(description=str(error)) from error
         target = m5_data.table(table)
         con = m5_data.connect()
         try:
             ingest.copy_raw_csv(con, source, types(ingest.read_header(source)), target)
         except DataValidationError as error:
-            yield dg.AssetCheckResult(
+            yield recorded(m5_data, context, name, PARSES, dg.AssetCheckResult(
                 check_name=PARSES, passed=False, description=str(error)[:2000],
                 metadata={"file": str(source), "violations": dg.MetadataValue.md(describe(error.violations))},
-            )  # fmt: skip
+            ))  # fmt: skip
             raise dg.Failure(description=f"{source} does not match its contract:\n{error}") from error
         metadata = table_metadata(con, target, table.columns)
         metadata["source_file"] = dg.MetadataValue.path(str(source))
         metadata["source_size_mb"] = round(source.stat().st_size / 2**20, 2)
         yield dg.MaterializeResult(
             metadata=metadata,
-            check_results=[dg.AssetCheckResult(check_name=PARSES, passed=True, metadata={"file": str(source)})],
+            check_results=[recorded(m5_data, context, name, PARSES, dg.AssetCheckResult(check_name=PARSES, passed=True, metadata={"file": str(source)}))],
         )
 
     return _asset

@@ -1,7 +1,7 @@
 """Forecast partitions in the warehouse: hive folders keyed by forecast date, written atomically.
 
 ``forecasts/forecast_date=D/data.parquet`` holds the bottom level, ``forecast_levels/...`` the
-aggregates, ``forecast_accuracy/...`` the score once actuals exist, ``model_cards/cutoff=C/...``
+aggregates, ``forecast_accuracy/...`` the score once actuals exist, ``model_cards/model_version=N/...``
 what serving needs to know about each model. The pipeline writes here; everything reads through
 ``m5_assets.reader``.
 """
@@ -23,9 +23,9 @@ FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY = tables.FORECASTS, tables.FORECAS
 PARTITION_COLUMN = tables.FORECASTS.partition_column
 
 
-def write_partition(root: Path, table: Table, day: dt.date, frame: pd.DataFrame) -> Path:
+def write_partition(root: Path, table: Table, key: dt.date | str, frame: pd.DataFrame) -> Path:
     """Publish one partition's file whole or not at all (a reader never sees half of it)."""
-    path = table.path(root, day)
+    path = table.path(root, key)
     data = pa.Table.from_pandas(frame.drop(columns=[table.partition_column], errors="ignore"), preserve_index=False)
     warehouse.write_with(path, lambda partial: pq.write_table(data, partial, compression="zstd"))
     return path

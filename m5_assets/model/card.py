@@ -17,7 +17,7 @@ from m5_assets.tables import MODEL_CARDS
 
 def model_card(
     *,
-    version: str,
+    cutoff: dt.date,
     run_id: str,
     validation_start: dt.date,
     promoted: bool,
@@ -32,7 +32,7 @@ def model_card(
     """One card row. ``scores``: one row per method (``lightgbm`` and the baselines) with wrmsse,
     rmse, mae and bias; ``importance``: feature, gain, largest first."""
     card = {
-        "model_version": str(version),
+        "cutoff": cutoff,
         "mlflow_run_id": run_id,
         "trained_at": (trained_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
         "validation_start": validation_start,
