@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export M5_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: run test ui mlflow api bench clean help
+.PHONY: run test ui mlflow api dashboard bench clean help
 
 help:
 	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store, train the newest model"
 	@echo "make test   - set up .venv with dev extras and run the test suite"
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
+	@echo "make dashboard - open the Streamlit dashboard on http://127.0.0.1:8501 over \$$M5_DATA_DIR"
 	@echo "make api    - serve the REST API on http://127.0.0.1:8000 (docs at /docs) over \$$M5_DATA_DIR"
 	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, the API"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
@@ -46,6 +47,9 @@ mlflow: $(VENV)/.installed
 
 api: $(VENV)/.installed
 	$(BIN)/python -m m5_serving --host 127.0.0.1 --port 8000
+
+dashboard: $(VENV)/.installed
+	$(BIN)/streamlit run m5_dashboard/app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_features.py

@@ -1,0 +1,15 @@
+"""``streamlit run m5_dashboard/app.py`` (``make dashboard``): the pages, declared once."""
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).parent
+st.set_page_config(page_title="m5-forecasting", layout="wide")
+pages = [
+    st.Page(HERE / "pages" / "home.py", title="Home", default=True),
+    st.Page(HERE / "pages" / "forecasting.py", title="Forecasting"),
+    st.Page(HERE / "pages" / "performance.py", title="Performance"),
+    st.Page(HERE / "pages" / "data_quality.py", title="Data"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,34 @@
+"""Data: every check's latest result, the feature catalog, and a sales explorer."""
+
+import streamlit as st
+
+from m5_dashboard import charts, data
+
+st.title("Data")
+if not data.has_table(data.tables.SALES_LONG):
+    st.info(data.NOTHING_YET)
+    st.stop()
+
+st.subheader("Asset checks, latest results")
+checks = data.check_results()
+if checks.empty:
+    st.caption("No check has run since this release wrote check results: materialize the assets (`make run`).")
+else:
+    failed = int((~checks["passed"].astype(bool)).sum())
+    st.metric("Checks passing", f"{len(checks) - failed} of {len(checks)}")
+    shown = checks.assign(
+        result=checks["passed"].map({True: "passed", False: "FAILED"}),
+        dagster=[f"{data.DAGSTER_URL}/assets/{a}?view=checks" for a in checks["asset"]],
+    )[["asset", "check", "result", "severity", "evaluated_at", "description", "dagster"]]
+    st.dataframe(shown, width="stretch", hide_index=True, column_config={"dagster": st.column_config.LinkColumn("Dagster UI")})
+
+st.subheader("Feature catalog")
+if data.has_table(data.tables.FEATURE_CATALOG):
+    st.dataframe(data.feature_catalog(), width="stretch", hide_index=True)
+
+st.subheader("Sales explorer")
+days = data.forecast_dates()
+series = sorted(data.forecasts(days[-1])["id"].unique()) if days else []
+if series:
+    chosen = st.selectbox("Series", series)
+    st.plotly_chart(charts.sales_chart(data.sales_history(chosen), f"{chosen}: units and shelf price"), width="stretch")

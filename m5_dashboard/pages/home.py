@@ -1,0 +1,50 @@
+"""Home: what is expected to sell, how right the last forecasts were, which model, how fresh."""
+
+import datetime as dt
+
+import streamlit as st
+
+from m5_dashboard import data
+
+st.title("m5-forecasting: overview")
+days = data.forecast_dates()
+if not days:
+    st.info(data.NOTHING_YET)
+    st.stop()
+newest = days[-1]
+bottom = data.forecasts(newest)
+before = (newest - dt.timedelta(days=data.HORIZON), newest - dt.timedelta(days=1))
+previous = data.actual_sums(*before)
+
+total, last_28 = float(bottom["forecast"].sum()), float(previous["units"].iloc[0] or 0)
+cards = data.model_cards()
+version = str(bottom["model_version"].iloc[0])
+card = cards[cards["model_version"].astype(str) == version]
+scores = data.accuracy()
+first, last = data.reader().sales_span()
+
+row = st.columns(4)
+row[0].metric("Units forecast, next 28 days", f"{total:,.0f}", f"{100 * (total / last_28 - 1):+.1f} % vs the last 28 days" if last_28 else None)
+row[1].metric("Newest forecast date", newest.isoformat(), f"{(newest - dt.date.today()).days:+d} days from today", delta_color="off")
+row[2].metric("Last sales day", last.isoformat())
+row[3].metric("Serving model", f"version {version}", f"cutoff {card['cutoff'].iloc[-1]}" if not card.empty else "no model card", delta_color="off")
+
+if scores.empty:
+    st.caption("No forecast has been scored yet: scoring needs all 28 days of actuals (the score_forecast job).")
+else:
+    latest = scores.iloc[-1]
+    row = st.columns(4)
+    row[0].metric(f"WRMSSE, forecast of {latest['forecast_date']}", f"{latest['wrmsse']:.3f}",
+                  f"{latest['wrmsse'] - latest['seasonal_naive_wrmsse']:+.3f} vs seasonal naive", delta_color="inverse")  # fmt: skip
+    row[1].metric("Seasonal naive WRMSSE", f"{latest['seasonal_naive_wrmsse']:.3f}")
+    row[2].metric("80 % interval coverage", f"{latest['coverage_80']:.1f} %")
+    row[3].metric("95 % interval coverage", f"{latest['coverage_95']:.1f} %")
+
+st.subheader(f"Next 28 days from {newest}, against the 28 days before")
+tabs = st.tabs(["by state", "by store", "by category"])
+for tab, column in zip(tabs, ("state_id", "store_id", "cat_id"), strict=True):
+    expected = bottom.groupby(column)["forecast"].sum().rename("forecast next 28 days")
+    sold = data.actual_sums(*before, by=(column,)).set_index(column)["units"].rename("sold last 28 days")
+    table = expected.to_frame().join(sold)
+    table["change %"] = 100 * (table["forecast next 28 days"] / table["sold last 28 days"] - 1)
+    tab.dataframe(table.round(1), width="stretch")

@@ -1,0 +1,31 @@
+"""Performance: accuracy over forecast dates, per level, by store and department, and the models."""
+
+import pandas as pd
+import streamlit as st
+
+from m5_dashboard import charts, data
+
+st.title("Performance")
+scores = data.accuracy()
+if scores.empty:
+    st.info("No forecast has been scored yet: scoring needs all 28 days of actuals. " + data.NOTHING_YET)
+    st.stop()
+
+st.plotly_chart(charts.wrmsse_over_time(scores), width="stretch")
+day = st.selectbox("Scored forecast date", list(reversed(scores["forecast_date"].tolist())), format_func=lambda d: str(d))
+chosen = scores[scores["forecast_date"] == day].iloc[0]
+per_level = pd.Series({k: chosen[f"wrmsse_level_{k}"] for k in range(1, 13)})
+left, right = st.columns(2)
+left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
+right.plotly_chart(charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"), width="stretch")
+
+st.subheader("Models in use")
+used = scores.groupby("model_version")["forecast_date"].agg(["min", "max", "count"]).rename(
+    columns={"min": "first forecast", "max": "last forecast", "count": "scored forecasts"})  # fmt: skip
+cards = data.model_cards()
+if not cards.empty:
+    cards = cards.assign(model_version=cards["model_version"].astype(str)).set_index("model_version")
+    shown = cards[["cutoff", "promoted", "promotion_decision", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]]
+    st.dataframe(shown.join(used, how="left"), width="stretch")
+else:
+    st.dataframe(used, width="stretch")
