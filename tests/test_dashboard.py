@@ -1,0 +1,136 @@
+"""The Streamlit dashboard on the tiny data: every page runs, its KPIs equal values computed here
+from the warehouse files with pyarrow and DuckDB, empty warehouses get a message, and a real
+browser renders every page."""
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import browser
+from conftest import NEWEST
+from forecasting import WEAK, issue, score, train
+from m5_assets import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["home", "forecasting", "performance", "data_quality"]
+SCORED = ("2016-04-20", "2016-04-21")
+
+
+@pytest.fixture(scope="module")
+def dashboard_dir(tmp_path_factory, warehouse_dir):
+    """The API's warehouse plus an April model whose forecasts of 2016-04-20 and -21 are scored."""
+    data_dir = tmp_path_factory.mktemp("dashboard")
+    shutil.copytree(warehouse_dir / "raw", data_dir / "raw")
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        train(data_dir, "2016-04-01", WEAK)
+        issue(data_dir, *SCORED)
+        score(data_dir, *SCORED)
+    return data_dir
+
+
+def _page(name: str, data_dir: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("M5_DATA_DIR", str(data_dir))
+    return AppTest.from_file(str(ROOT / "m5_dashboard" / "pages" / f"{name}.py"), default_timeout=60).run()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_an_exception(page, dashboard_dir, monkeypatch):
+    app = _page(page, dashboard_dir, monkeypatch)
+    assert not app.exception, [e.message for e in app.exception]
+    assert not app.info  # nothing missing: no "run make run first"
+
+
+def test_home_kpis_equal_the_warehouse_files(dashboard_dir, monkeypatch):
+    metrics = {m.label: m for m in _page("home", dashboard_dir, monkeypatch).metric}
+    root = dashboard_dir / "warehouse"
+    forecast = pq.read_table(tables.FORECASTS.path(root, NEWEST), columns=["forecast"]).column("forecast").to_numpy().sum()
+    assert metrics["Units forecast, next 28 days"].value == f"{forecast:,.0f}"
+    sold = duckdb.sql(f"SELECT sum(units) FROM read_parquet('{tables.SALES_LONG.path(root)}') "
+                      f"WHERE date BETWEEN DATE '{NEWEST - dt.timedelta(days=28)}' AND DATE '{NEWEST - dt.timedelta(days=1)}'").fetchall()[0][0]  # fmt: skip
+    assert metrics["Units forecast, next 28 days"].delta == f"{100 * (forecast / sold - 1):+.1f} % vs the last 28 days"
+    latest = pq.read_table(tables.FORECAST_ACCURACY.path(root, dt.date.fromisoformat(SCORED[-1]))).to_pylist()[0]
+    assert metrics[f"WRMSSE, forecast of {SCORED[-1]}"].value == f"{latest['wrmsse']:.3f}"
+    assert metrics["95 % interval coverage"].value == f"{latest['coverage_95']:.1f} %"
+    assert metrics["Newest forecast date"].value == NEWEST.isoformat()
+    assert metrics["Last sales day"].value == "2016-05-22"
+
+
+def test_the_data_page_counts_the_checks_the_pipeline_recorded(dashboard_dir, monkeypatch):
+    (metric,) = _page("data_quality", dashboard_dir, monkeypatch).metric
+    results = duckdb.sql(f"SELECT passed FROM read_parquet('{tables.CHECK_RESULTS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')").fetchall()
+    assert metric.value == f"{sum(p for (p,) in results)} of {len(results)}" and len(results) >= 13
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_empty_warehouse_or_one_without_forecasts_says_what_to_run(page, tmp_path, built, monkeypatch):
+    shutil.copytree(built["tiny"], tmp_path / "features-only" / "warehouse")
+    for data_dir in (tmp_path / "empty", tmp_path / "features-only"):
+        app = _page(page, data_dir, monkeypatch)
+        assert not app.exception, [e.message for e in app.exception]
+        if page == "data_quality" and data_dir.name == "features-only":
+            continue  # checks, catalog and sales exist before any forecast
+        assert any("make run" in i.value for i in app.info), [i.value for i in app.info]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard_server(dashboard_dir):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "m5_dashboard" / "app.py"), "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        env=os.environ | {"M5_DATA_DIR": str(dashboard_dir)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "streamlit did not start"
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+EXPECTED = {
+    "home": ["Units forecast, next 28 days", "WRMSSE, forecast of 2016-04-21", "by state"],
+    "forecasting": ["Forecast issued on", "Download these rows (CSV)"],
+    "performance": ["WRMSSE by forecast date", "Models in use"],
+    "data_quality": ["Asset checks, latest results", "Feature catalog", "Sales explorer"],
+}
+
+
+@pytest.mark.skipif(not browser.available(), reason="chromium and chromedriver (Debian packages) are not installed; .ci/run installs them")
+def test_every_page_renders_in_a_real_browser(dashboard_server, tmp_path):
+    driver = browser.open_browser(browser.new_profile())
+    try:
+        for page, texts in EXPECTED.items():
+            driver.get(f"{dashboard_server}/{'' if page == 'home' else page}")
+            browser.wait_for_text(driver, texts)
+            assert not browser.exception_boxes(driver), browser.exception_boxes(driver)
+            driver.save_screenshot(str(tmp_path / f"{page}.png"))
+            assert (tmp_path / f"{page}.png").stat().st_size > 10_000
+    finally:
+        driver.quit()
