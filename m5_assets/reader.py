@@ -90,6 +90,14 @@ def newest_forecast_date(paths: DataPaths) -> dt.date:
     return forecast_date_after(sales_span(paths)[1])
 
 
+def _hierarchy(columns) -> list[str]:
+    """Column names that may go into SQL: only the hierarchy's own."""
+    unknown = [c for c in columns if c not in tables.SERIES_DESCRIPTIONS]
+    if unknown:
+        raise ValueError(f"not hierarchy columns: {unknown}")
+    return list(columns)
+
+
 class WarehouseReader:
     """The materialized outputs of one data folder."""
 
@@ -146,6 +154,40 @@ class WarehouseReader:
             f"""SELECT id, date, units FROM {self._scan(tables.SALES_LONG)}
                 WHERE id IN (SELECT id FROM wanted) AND date BETWEEN DATE '{first}' AND DATE '{last}'
                 ORDER BY id, date"""
+        ).df()
+
+    def actual_sums(self, first: dt.date, last: dt.date, by: Sequence[str] = ()) -> pd.DataFrame:
+        """Units sold from ``first`` to ``last`` (both included), summed by hierarchy columns ``by``."""
+        group = ", ".join(_hierarchy(by))
+        return duckdb.connect().execute(
+            f"SELECT {group + ', ' if by else ''}sum(units)::DOUBLE AS units FROM {self._scan(tables.SALES_LONG)} "
+            f"WHERE date BETWEEN ? AND ?" + (f" GROUP BY {group} ORDER BY {group}" if by else ""),
+            [first, last],
+        ).df()
+
+    def actual_series(self, filters: dict[str, str], first: dt.date, last: dt.date) -> pd.DataFrame:
+        """Daily units of the series matching ``filters`` (hierarchy column -> value), summed."""
+        where = " AND ".join([f"{c} = ?" for c in _hierarchy(filters)] + ["date BETWEEN ? AND ?"])
+        return duckdb.connect().execute(
+            f"SELECT date, sum(units)::DOUBLE AS units FROM {self._scan(tables.SALES_LONG)} WHERE {where} GROUP BY date ORDER BY date",
+            [*filters.values(), first, last],
+        ).df()
+
+    def sales_history(self, series_id: str) -> pd.DataFrame:
+        """Units, shelf price, SNAP flag and first event of one series, day by day."""
+        return duckdb.connect().execute(
+            f"SELECT date, units, sell_price, snap, event_name_1 FROM {self._scan(tables.SALES_LONG)} WHERE id = ? ORDER BY date",
+            [series_id],
+        ).df()
+
+    def error_by_store_dept(self, day: dt.date) -> pd.DataFrame:
+        """The forecast of ``day`` against actuals: weighted absolute percentage error (sum of absolute
+        errors over units sold, in %) by store and department, over the days that have actuals."""
+        return duckdb.connect().execute(
+            f"""SELECT f.store_id, f.dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape
+                FROM read_parquet(?) f JOIN {self._scan(tables.SALES_LONG)} a ON a.id = f.id AND a.date = f.date
+                GROUP BY f.store_id, f.dept_id ORDER BY f.store_id, f.dept_id""",
+            [str(tables.FORECASTS.path(self.root, day))],
         ).df()
 
     def feature_catalog(self) -> pd.DataFrame:

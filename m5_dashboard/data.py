@@ -1,8 +1,8 @@
 """Everything the pages show, read through the read side and cached per file.
 
 Each loader is keyed by the modification time of the files it reads, so a newly published
-partition shows on the next rerun without a restart, and an unchanged one is read once. Heavy
-aggregations over the long table run in DuckDB and keep only their result.
+partition shows on the next rerun without a restart, and an unchanged one is read once. The
+queries themselves are the read side's (``m5_assets.reader``), the API's reader too.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import streamlit as st
 
@@ -96,70 +95,49 @@ def feature_catalog() -> pd.DataFrame:
     return _catalog(str(path), _mtime(path))
 
 
-def _long() -> tuple[str, float]:
-    path = tables.SALES_LONG.path(reader().root)
-    return str(path), _mtime(path)
+def _long_stamp() -> tuple[str, float]:
+    """The data folder and the long table's modification time: what the actuals depend on."""
+    paths = data_paths()
+    return str(paths.root), _mtime(tables.SALES_LONG.path(paths.warehouse))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _actual_sums(path: str, mtime: float, first: dt.date, last: dt.date, by: tuple[str, ...]) -> pd.DataFrame:
-    group = ", ".join(by)
-    select = f"{group}, " if by else ""
-    return duckdb.connect().execute(
-        f"SELECT {select}sum(units)::DOUBLE AS units FROM read_parquet(?) WHERE date BETWEEN ? AND ?"
-        + (f" GROUP BY {group} ORDER BY {group}" if by else ""),
-        [path, first, last],
-    ).df()
+def _actual_sums(data_dir: str, mtime: float, first: dt.date, last: dt.date, by: tuple[str, ...]) -> pd.DataFrame:
+    return WarehouseReader(data_paths(data_dir)).actual_sums(first, last, by)
 
 
 def actual_sums(first: dt.date, last: dt.date, by: tuple[str, ...] = ()) -> pd.DataFrame:
     """Units sold from ``first`` to ``last`` (both included), summed by the hierarchy columns ``by``."""
-    path, mtime = _long()
-    return _actual_sums(path, mtime, first, last, by)
+    return _actual_sums(*_long_stamp(), first, last, by)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _actual_series(path: str, mtime: float, filters: tuple[tuple[str, str], ...], first: dt.date, last: dt.date) -> pd.DataFrame:
-    where = " AND ".join([f"{column} = ?" for column, _ in filters] + ["date BETWEEN ? AND ?"])
-    return duckdb.connect().execute(
-        f"SELECT date, sum(units)::DOUBLE AS units FROM read_parquet(?) WHERE {where} GROUP BY date ORDER BY date",
-        [path, *[v for _, v in filters], first, last],
-    ).df()
+def _actual_series(data_dir: str, mtime: float, filters: tuple[tuple[str, str], ...], first: dt.date, last: dt.date) -> pd.DataFrame:
+    return WarehouseReader(data_paths(data_dir)).actual_series(dict(filters), first, last)
 
 
 def actual_series(filters: dict[str, str], first: dt.date, last: dt.date) -> pd.DataFrame:
     """Daily units of the series matching ``filters`` (hierarchy column -> value), summed."""
-    path, mtime = _long()
-    return _actual_series(path, mtime, tuple(sorted(filters.items())), first, last)
+    return _actual_series(*_long_stamp(), tuple(sorted(filters.items())), first, last)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _sales_history(path: str, mtime: float, series_id: str) -> pd.DataFrame:
-    return duckdb.connect().execute(
-        "SELECT date, units, sell_price, snap, event_name_1 FROM read_parquet(?) WHERE id = ? ORDER BY date", [path, series_id]
-    ).df()
+def _sales_history(data_dir: str, mtime: float, series_id: str) -> pd.DataFrame:
+    return WarehouseReader(data_paths(data_dir)).sales_history(series_id)
 
 
 def sales_history(series_id: str) -> pd.DataFrame:
-    path, mtime = _long()
-    return _sales_history(path, mtime, series_id)
+    return _sales_history(*_long_stamp(), series_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _error_by_store_dept(long_path: str, long_mtime: float, forecast_path: str, forecast_mtime: float) -> pd.DataFrame:
-    """Weighted absolute percentage error (sum |forecast - actual| / sum actual) by store and department."""
-    return duckdb.connect().execute(
-        """SELECT f.store_id, f.dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape
-           FROM read_parquet(?) f JOIN read_parquet(?) a ON a.id = f.id AND a.date = f.date
-           GROUP BY f.store_id, f.dept_id ORDER BY f.store_id, f.dept_id""",
-        [forecast_path, long_path],
-    ).df()
+def _error_by_store_dept(data_dir: str, mtime: float, day: dt.date, forecast_mtime: float) -> pd.DataFrame:
+    return WarehouseReader(data_paths(data_dir)).error_by_store_dept(day)
 
 
 def error_by_store_dept(day: dt.date) -> pd.DataFrame:
-    path, mtime = _long()
     forecast_path = tables.FORECASTS.path(reader().root, day)
-    return _error_by_store_dept(path, mtime, str(forecast_path), _mtime(forecast_path))
+    return _error_by_store_dept(*_long_stamp(), day, _mtime(forecast_path))
 
 
 def level_filters(level: int, key: str) -> dict[str, str]:

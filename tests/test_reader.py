@@ -50,3 +50,12 @@ def test_the_model_card_comes_back_with_its_json_decoded(reader):
     assert card["cutoff"] == dt.date(2016, 5, 1) and card["promoted"]
     assert "lightgbm" in card["validation_scores"] and card["feature_importance"][0]["gain"] > 0
     assert reader.model_card("999") is None
+
+
+def test_actual_sums_by_a_hierarchy_column_equal_the_long_table_grouped(reader, warehouse_dir):
+    long = pd.read_parquet(tables.SALES_LONG.path(warehouse_dir / "warehouse"), columns=["state_id", "date", "units"])
+    window = long[(long["date"] >= dt.date(2016, 4, 1)) & (long["date"] <= dt.date(2016, 4, 28))]
+    got = reader.actual_sums(dt.date(2016, 4, 1), dt.date(2016, 4, 28), ("state_id",)).set_index("state_id")["units"]
+    assert got.to_dict() == window.groupby("state_id", observed=True)["units"].sum().astype(float).to_dict()
+    with pytest.raises(ValueError, match="not hierarchy columns"):
+        reader.actual_sums(dt.date(2016, 4, 1), dt.date(2016, 4, 28), ("units; DROP",))
