@@ -16,7 +16,8 @@ bottom = data.forecasts(newest)
 before = (newest - dt.timedelta(days=data.HORIZON), newest - dt.timedelta(days=1))
 previous = data.actual_sums(*before)
 
-total, last_28 = float(bottom["forecast"].sum()), float(previous["units"].iloc[0] or 0)
+total = float(bottom["forecast"].sum())
+last_28 = float(previous["units"].fillna(0).iloc[0]) if not previous.empty else 0.0  # no sales in the window: no change shown
 cards = data.model_cards()
 version = str(bottom["model_version"].iloc[0])
 card = cards[cards["model_version"].astype(str) == version]
