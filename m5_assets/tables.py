@@ -51,6 +51,22 @@ LEVELS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (12, "Item x Store", ("item_id", "store_id")),
 )
 
+LEVEL_KEYS = {level: keys for level, _, keys in LEVELS}
+LEVEL_NAMES = {level: name for level, name, _ in LEVELS}
+
+
+def level_key(level: int, row) -> str:
+    """A level's group as one string, as the API and the dashboard name it: its key columns'
+    values joined by '/' ('CA_1/FOODS' at level 8), 'total' for level 1."""
+    keys = LEVEL_KEYS[level]
+    return "/".join(str(row[k]) for k in keys) if keys else "total"
+
+
+def level_filters(level: int, key: str) -> dict[str, str]:
+    """The hierarchy filter a level's key stands for ('CA_1/FOODS' at level 8 -> store and category)."""
+    keys = LEVEL_KEYS[level]
+    return dict(zip(keys, key.split("/"), strict=True)) if keys else {}
+
 
 @dataclass(frozen=True, eq=False)
 class Table:

@@ -17,11 +17,9 @@ import streamlit as st
 from m5_assets import tables
 from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions
 from m5_assets.settings import data_paths
-from m5_assets.tables import LEVELS
+from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
 HORIZON = 28
-LEVEL_KEYS = {level: keys for level, _, keys in LEVELS}
-LEVEL_NAMES = {level: name for level, name, _ in LEVELS}
 DAGSTER_URL = os.environ.get("M5_DAGSTER_URL", "http://127.0.0.1:3000")
 NOTHING_YET = "Nothing to show yet: run `make run` (or materialize the assets in the Dagster UI, `make ui`) first."
 
@@ -138,14 +136,3 @@ def _error_by_store_dept(data_dir: str, mtime: float, day: dt.date, forecast_mti
 def error_by_store_dept(day: dt.date) -> pd.DataFrame:
     forecast_path = tables.FORECASTS.path(reader().root, day)
     return _error_by_store_dept(*_long_stamp(), day, _mtime(forecast_path))
-
-
-def level_filters(level: int, key: str) -> dict[str, str]:
-    """The hierarchy filter a level's key stands for ('CA_1/FOODS' at level 8 -> store and category)."""
-    keys = LEVEL_KEYS[level]
-    return dict(zip(keys, key.split("/"), strict=True)) if keys else {}
-
-
-def level_key(level: int, row) -> str:
-    keys = LEVEL_KEYS[level]
-    return "/".join(str(row[k]) for k in keys) if keys else "total"

@@ -16,15 +16,12 @@ import numpy as np
 import pandas as pd
 
 from m5_assets import tables
-from m5_assets.tables import LEVELS
+from m5_assets.tables import LEVEL_KEYS, level_key
 from m5_assets.reader import WarehouseReader
 
 HORIZON = 28
 INTERVALS = (50, 80, 95)
 VALUE_COLUMNS = ("forecast", *(f"{side}_{level}" for level in INTERVALS for side in ("lo", "hi")))
-LEVEL_KEYS = {level: keys for level, _, keys in LEVELS}
-LEVEL_NAMES = {level: name for level, name, _ in LEVELS}
-KEY_SEPARATOR = "/"
 
 
 class SnapshotRefused(ValueError):
@@ -102,12 +99,6 @@ def _cube(frame: pd.DataFrame, group: list[str]) -> tuple[pd.DataFrame, np.ndarr
         raise SnapshotRefused(f"every series must have its {HORIZON} days; {int((counts != HORIZON).sum())} do not")
     keys = frame.iloc[::HORIZON].reset_index(drop=True)
     return keys, frame[list(VALUE_COLUMNS)].to_numpy(np.float64).reshape(len(keys), HORIZON, len(VALUE_COLUMNS))
-
-
-def level_key(level: int, row: pd.Series | dict) -> str:
-    """A level's group as one string: its key columns' values joined by '/' ('total' for level 1)."""
-    keys = LEVEL_KEYS[level]
-    return KEY_SEPARATOR.join(str(row[k]) for k in keys) if keys else "total"
 
 
 def build_snapshot(reader: WarehouseReader, day: dt.date) -> Snapshot:

@@ -20,7 +20,6 @@ from m5_assets.reader import partition_days, read_accuracy, read_partition  # no
 from m5_assets.tables import Table
 
 FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY = tables.FORECASTS, tables.FORECAST_LEVELS, tables.FORECAST_ACCURACY
-PARTITION_COLUMN = tables.FORECASTS.partition_column
 
 
 def write_partition(root: Path, table: Table, key: dt.date | str, frame: pd.DataFrame) -> Path:

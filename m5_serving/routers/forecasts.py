@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from m5_serving.deps import READ, Services, serving, services
 from m5_serving.lookup import LookupFailed, days_of, find_series, snapshot_for
 from m5_serving.schemas import LevelForecast, LevelKeys, SeriesForecast
-from m5_serving.snapshot import LEVEL_NAMES
+from m5_assets.tables import LEVEL_NAMES
 from m5_serving.state import Served
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"], dependencies=[READ])
