@@ -29,7 +29,7 @@ TARGETS = {"raw_to_features_seconds": 120, "raw_to_features_peak_mib": 6 * 1024,
 
 
 def _stage(name: str, data: Path) -> dict:
-    from m5_assets import ingest, warehouse
+    from m5_assets import ingest, raw_files, warehouse
     from m5_assets.features.build import build_features
     from m5_assets.long_table import build_sales_long
 
@@ -37,24 +37,24 @@ def _stage(name: str, data: Path) -> dict:
     con = warehouse.connect(data / "tmp", "12GB")
     started = time.perf_counter()
     if name == "raw_to_long":
-        files = ingest.locate_raw_files(data / "raw")
-        ingest.copy_raw_csv(con, files.calendar, ingest.calendar_types(ingest.read_header(files.calendar)), out / "cal.parquet")
+        files = raw_files.locate_raw_files(data / "raw")
+        ingest.copy_raw_csv(con, files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar)), out / "cal.parquet")
         ingest.copy_raw_csv(con, files.prices, ingest.PRICES_TYPES, out / "prices.parquet")
-        ingest.copy_raw_csv(con, files.sales, ingest.sales_types(ingest.read_header(files.sales)), out / "sales.parquet")
+        ingest.copy_raw_csv(con, files.sales, ingest.sales_types(raw_files.read_header(files.sales)), out / "sales.parquet")
         build_sales_long(con, out / "sales.parquet", out / "cal.parquet", out / "prices.parquet", out / "long.parquet")
     elif name in ("read_strict", "read_casting"):
         # The baseline is what a plain DuckDB read does: cast each value to its column's type,
         # rounding 1.5 to 2. Ours reads integers as DOUBLE, casts back only whole ones, and
         # checks one row per line, so a bad value is an error instead.
-        files = ingest.locate_raw_files(data / "raw")
-        for source, types in ((files.calendar, ingest.calendar_types(ingest.read_header(files.calendar))),
+        files = raw_files.locate_raw_files(data / "raw")
+        for source, types in ((files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar))),
                               (files.prices, ingest.PRICES_TYPES),
-                              (files.sales, ingest.sales_types(ingest.read_header(files.sales)))):  # fmt: skip
+                              (files.sales, ingest.sales_types(raw_files.read_header(files.sales)))):  # fmt: skip
             target = out / f"read-{source.stem}.parquet"
             if name == "read_strict":
                 ingest.copy_raw_csv(con, source, types, target)
             else:
-                ordered = {c: types[c] for c in ingest.read_header(source)}
+                ordered = {c: types[c] for c in raw_files.read_header(source)}
                 con.execute(f"COPY (SELECT * FROM read_csv('{source}', header = true, auto_detect = false, columns = {ordered!r}, "
                             f"store_rejects = true, dateformat = '%Y-%m-%d')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")  # fmt: skip
     elif name == "long_to_features":

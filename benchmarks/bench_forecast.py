@@ -52,6 +52,7 @@ def _train(data: Path, model_dir: Path, cutoff: dt.date, rounds: int) -> None:
 def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
     import lightgbm as lgb
 
+    from m5_assets import tables
     from m5_assets.forecast import store
     from m5_assets.forecast.intervals import Calibration
     from m5_assets.forecast.issue import IssuingModel, issue, read_forecast_rows
@@ -69,8 +70,8 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
     n = 0
     for k in range(days):
         forecast = issue(data / "features.parquet", first + dt.timedelta(days=k), model, rows, predictions)
-        store.write_partition(out, store.FORECAST_LEVELS, first + dt.timedelta(days=k), forecast.levels)
-        store.write_partition(out, store.FORECASTS, first + dt.timedelta(days=k), forecast.bottom)
+        store.write_partition(out, tables.FORECAST_LEVELS, first + dt.timedelta(days=k), forecast.levels)
+        store.write_partition(out, tables.FORECASTS, first + dt.timedelta(days=k), forecast.bottom)
         n += len(forecast.bottom)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "read_seconds": read, "rows": n, "peak_mib": peak_mib()}

@@ -15,10 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from m5_assets.raw_files import (  # noqa: F401 (the file contract, re-exported for the pipeline)
-    CALENDAR_FILE, DAY_COLUMN, PRICES_FILE, SALES_FILES, SALES_ID_COLUMNS, RawFiles, locate_raw_files, raw_csv_files,
-    read_header,
-)  # fmt: skip
+from m5_assets.raw_files import DAY_COLUMN, SALES_FILES, SALES_ID_COLUMNS, read_header
 from m5_assets.warehouse import atomic_target
 from m5_assets.validation.violations import MAX_EXAMPLES, DataValidationError, Violation, lines_of
 

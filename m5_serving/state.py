@@ -12,7 +12,6 @@ import gc
 import json
 import logging
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 

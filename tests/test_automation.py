@@ -8,7 +8,7 @@ from forecasting import WEAK, issue, train
 from m5_assets.defs.automation import build_automation
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
-from m5_assets.forecast import store
+from m5_assets import reader, tables
 
 NEWEST = "2016-05-23"  # tiny data: sales end on 2016-05-22
 
@@ -96,7 +96,7 @@ def test_forecasts_depend_on_the_model_partition_of_their_month(data_dir):
         forecasts.partitions_def.empty_subset().with_partition_keys(["2016-04-20"]), forecasts.partitions_def, model.partitions_def
     ).partitions_subset
     assert upstream.get_partition_keys() == ["2016-04-01"]
-    assert store.partition_days(data_dir / "warehouse", store.FORECASTS) == []
+    assert reader.partition_days(data_dir / "warehouse", tables.FORECASTS) == []
 
 
 def test_daily_forecast_skips_and_says_why_when_the_newest_date_has_no_partition_yet(data_dir):

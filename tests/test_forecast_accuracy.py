@@ -8,9 +8,8 @@ import pytest
 from conftest import SHARED_M5, run_pipeline
 from forecasting import QUICK as QUICK_CONFIG
 from forecasting import issue, metadata, score, train
-from m5_assets import warehouse
+from m5_assets import reader, warehouse
 from m5_assets.features.build import load_inputs
-from m5_assets.forecast import store
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
 from m5_assets.forecast.issue import IssuingModel
 from m5_assets.forecast.issue import issue as issue_forecast
@@ -86,7 +85,7 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     train(tmp_path, "2016-04-01", QUICK_CONFIG)
     issue(tmp_path, "2016-04-10", "2016-04-12")
     result = score(tmp_path, "2016-04-10", "2016-04-12")
-    scores = store.read_accuracy(tmp_path / "warehouse")
+    scores = reader.read_accuracy(tmp_path / "warehouse")
     assert len(scores) == 3 and (scores["wrmsse"] < scores["seasonal_naive_wrmsse"]).all()
     assert {f"wrmsse_level_{k}" for k in range(1, 13)} <= set(scores.columns)
     assert metadata(result)["partitions"] == 3

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_pipeline
 from forecasting import WEAK, issue, train
-from m5_assets.forecast import store
+from m5_assets import reader, tables
 
 DAY = dt.date(2016, 4, 20)
 
@@ -25,7 +25,7 @@ def _day_columns_from(data_dir, day: dt.date) -> list[str]:
 def _reissue(data_dir) -> pd.DataFrame:
     assert run_pipeline(data_dir).success
     issue(data_dir, DAY.isoformat())
-    return store.read_partition(data_dir / "warehouse", store.FORECASTS, DAY)
+    return reader.read_partition(data_dir / "warehouse", tables.FORECASTS, DAY)
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def forecast_dir(tmp_path, tiny_raw, monkeypatch):
 
 
 def test_changing_or_removing_actuals_on_or_after_d_leaves_partition_d_bit_identical(forecast_dir):
-    original = store.read_partition(forecast_dir / "warehouse", store.FORECASTS, DAY)
-    original_levels = store.read_partition(forecast_dir / "warehouse", store.FORECAST_LEVELS, DAY)
+    original = reader.read_partition(forecast_dir / "warehouse", tables.FORECASTS, DAY)
+    original_levels = reader.read_partition(forecast_dir / "warehouse", tables.FORECAST_LEVELS, DAY)
     sales = pd.read_csv(_sales_file(forecast_dir))
     later = [c for c in _day_columns_from(forecast_dir, DAY) if c in sales.columns]
     assert later, "the data must run past the forecast date for this test to mean anything"
@@ -53,13 +53,13 @@ def test_changing_or_removing_actuals_on_or_after_d_leaves_partition_d_bit_ident
     sales.drop(columns=later).to_csv(_sales_file(forecast_dir), index=False)
     pd.testing.assert_frame_equal(_reissue(forecast_dir), original, check_exact=True)
     pd.testing.assert_frame_equal(
-        store.read_partition(forecast_dir / "warehouse", store.FORECAST_LEVELS, DAY), original_levels, check_exact=True
+        reader.read_partition(forecast_dir / "warehouse", tables.FORECAST_LEVELS, DAY), original_levels, check_exact=True
     )
 
 
 def test_changing_actuals_before_d_does_change_partition_d(forecast_dir):
     """The test above could pass by ignoring the data altogether; this one shows it does not."""
-    original = store.read_partition(forecast_dir / "warehouse", store.FORECASTS, DAY)
+    original = reader.read_partition(forecast_dir / "warehouse", tables.FORECASTS, DAY)
     sales = pd.read_csv(_sales_file(forecast_dir))
     all_later = set(_day_columns_from(forecast_dir, DAY - dt.timedelta(days=28)))
     window = [c for c in sales.columns if c in all_later and c not in set(_day_columns_from(forecast_dir, DAY))]

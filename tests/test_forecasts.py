@@ -7,6 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from forecasting import QUICK, WEAK, issue, metadata, train
+from m5_assets import reader, tables
 from m5_assets.forecast import store
 from m5_assets.forecast.intervals import COVERAGES, bound_columns
 from m5_assets.metrics import LEVELS
@@ -33,14 +34,14 @@ def issued(tmp_path_factory, built):
 
 
 def _bottom(issued, day: str) -> pd.DataFrame:
-    return store.read_partition(issued["dir"] / "warehouse", store.FORECASTS, dt.date.fromisoformat(day))
+    return reader.read_partition(issued["dir"] / "warehouse", tables.FORECASTS, dt.date.fromisoformat(day))
 
 
 def test_a_three_partition_backfill_writes_three_partitions(issued):
     root = issued["dir"] / "warehouse"
     days = [dt.date(2016, 4, 27), dt.date(2016, 4, 28), dt.date(2016, 4, 29)]
-    assert store.partition_days(root, store.FORECASTS) == days
-    assert store.partition_days(root, store.FORECAST_LEVELS) == days
+    assert reader.partition_days(root, tables.FORECASTS) == days
+    assert reader.partition_days(root, tables.FORECAST_LEVELS) == days
     assert metadata(issued["result"])["partitions"] == 3
 
 
@@ -62,7 +63,7 @@ def test_each_series_gets_28_days_from_the_forecast_date_with_nested_intervals(i
 
 def test_aggregates_equal_the_sum_of_their_children(issued):
     bottom = _bottom(issued, FIRST)
-    levels = store.read_partition(issued["dir"] / "warehouse", store.FORECAST_LEVELS, dt.date(2016, 4, 27))
+    levels = reader.read_partition(issued["dir"] / "warehouse", tables.FORECAST_LEVELS, dt.date(2016, 4, 27))
     assert sorted(levels["level"].unique()) == [n for n, _, _ in LEVELS[:-1]]
     for number, _, keys in LEVELS[:-1]:
         level = levels[levels["level"] == number]
@@ -89,7 +90,7 @@ def test_a_forecast_date_before_every_promoted_cutoff_fails_and_says_which_model
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "no promoted model has a cutoff on or before 2016-03-30" in failure and "2016-03-01" in failure
-    assert dt.date(2016, 3, 30) not in store.partition_days(issued["dir"] / "warehouse", store.FORECASTS)
+    assert dt.date(2016, 3, 30) not in reader.partition_days(issued["dir"] / "warehouse", tables.FORECASTS)
 
 
 def test_a_month_trained_after_a_later_champion_is_promoted_for_its_own_days_and_leaves_the_alias(issued):
@@ -115,7 +116,7 @@ def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
     result = issue(issued["dir"], "2016-05-10", "2016-05-12", raise_on_error=False)
     assert not result.success
     root = issued["dir"] / "warehouse"
-    days = set(store.partition_days(root, store.FORECASTS))
+    days = set(reader.partition_days(root, tables.FORECASTS))
     assert dt.date(2016, 5, 10) in days and dt.date(2016, 5, 11) not in days and dt.date(2016, 5, 12) not in days
     assert not list(root.rglob("*.partial"))
     np.testing.assert_array_equal(sorted(_bottom(issued, "2016-05-10")["horizon"].unique()), np.arange(1, 29))

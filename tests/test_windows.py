@@ -62,7 +62,7 @@ def test_a_huge_spike_leaves_the_later_windows_spread_intact():
     values = rng.poisson(3.0, size=(2, 240)).astype(np.float32)
     values[1, 20] = 1_000_000_000  # one mistyped day in the second series only
     stats = lagged_rolling_mean_std(values, [7, 28, 90], lag_days=28)
-    for w, (mean, std) in stats.items():
+    for w, (_, std) in stats.items():
         for row in range(2):
             expected = _windowed_std(values[row].astype(np.float64), w, 28)
             np.testing.assert_allclose(std[row], expected, rtol=1e-5, equal_nan=True)

@@ -17,7 +17,6 @@ from m5_assets import raw_files, reader, tables
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast import store
 from m5_assets.model import registry
 
 ISSUE_FORECAST_JOB = "issue_forecast"
@@ -35,11 +34,6 @@ def forecast_jobs(daily: dg.DailyPartitionsDefinition) -> list:
             description="Score forecasts whose 28 days all have actuals.",
         ),
     ]  # fmt: skip
-
-
-def newest_forecast_date(m5_data: M5Data) -> dt.date:
-    """Read from the raw files now, not when the code loaded (see ``reader.newest_forecast_date``)."""
-    return reader.newest_forecast_date(m5_data.paths)
 
 
 def _in_partitions(daily: dg.DailyPartitionsDefinition, day: dt.date) -> bool:
@@ -61,21 +55,21 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
     @dg.schedule(job_name=ISSUE_FORECAST_JOB, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
     def daily_forecast(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
         """Every morning: the forecast issued on the day after the last sales day."""
-        day = newest_forecast_date(m5_data)
+        day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
-        if day in store.partition_days(m5_data.paths.warehouse, store.FORECASTS):
+        if day in reader.partition_days(m5_data.paths.warehouse, tables.FORECASTS):
             return dg.SkipReason(f"the forecast for {day} is already issued")
         return dg.RunRequest(run_key=f"forecast-{day}", partition_key=day.isoformat())
 
     @dg.schedule(job_name=SCORE_FORECAST_JOB, cron_schedule="30 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
     def daily_scoring(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
         """Every morning: score each issued forecast whose 28 days now all have actuals."""
-        last_sales = newest_forecast_date(m5_data) - dt.timedelta(days=1)
+        last_sales = reader.newest_forecast_date(m5_data.paths) - dt.timedelta(days=1)
         root = m5_data.paths.warehouse
-        scored = set(store.partition_days(root, store.FORECAST_ACCURACY))
+        scored = set(reader.partition_days(root, tables.FORECAST_ACCURACY))
         due = [
-            d for d in store.partition_days(root, store.FORECASTS)
+            d for d in reader.partition_days(root, tables.FORECASTS)
             if d + dt.timedelta(days=HORIZON - 1) <= last_sales and d not in scored and _in_partitions(daily, d)
         ]  # fmt: skip
         if not due:
@@ -107,7 +101,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
     @dg.asset_sensor(asset_key=dg.AssetKey(tables.FEATURES.name), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED)
     def features_refreshed(context: dg.SensorEvaluationContext, asset_event, m5_data: M5Data):
         """A new feature store re-issues the newest forecast."""
-        day = newest_forecast_date(m5_data)
+        day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
         return dg.RunRequest(run_key=f"features-{asset_event.storage_id}-{day}", partition_key=day.isoformat())
@@ -119,7 +113,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         if champion is None or champion.version == context.cursor:
             return dg.SkipReason("the champion has not changed")
         context.update_cursor(champion.version)
-        day = newest_forecast_date(m5_data)
+        day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
         return dg.RunRequest(run_key=f"champion-{champion.version}-{day}", partition_key=day.isoformat())

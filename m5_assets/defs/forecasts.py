@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from m5_assets import tables
+from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
@@ -52,8 +52,8 @@ def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[
         for day in its_days:
             forecast = issue(features, day, model, rows, predictions)
             # The bottom file is what marks a partition as published, so it is written last.
-            store.write_partition(root, store.FORECAST_LEVELS, day, forecast.levels)
-            store.write_partition(root, store.FORECASTS, day, forecast.bottom)
+            store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
+            store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
             total = forecast.levels[forecast.levels["level"] == 1]
             summary.append(
                 {
@@ -138,14 +138,14 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
             )  # fmt: skip
         root = m5_data.paths.warehouse
         # Read once: each day is judged against the scores before it, this run's included.
-        history = store.read_accuracy(root)
+        history = reader.read_accuracy(root)
         rows, problems = [], {}
         for day in days:
-            row = score_forecast(inputs, day, store.read_partition(root, store.FORECASTS, day))
+            row = score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day))
             found = warnings_against_history(row, history[history["forecast_date"] < day])
             if found:
                 problems[day.isoformat()] = "; ".join(found)
-            store.write_partition(root, store.FORECAST_ACCURACY, day, pd.DataFrame([row]))
+            store.write_partition(root, tables.FORECAST_ACCURACY, day, pd.DataFrame([row]))
             history = pd.concat([history[history["forecast_date"] != day], pd.DataFrame([row])], ignore_index=True)
             rows.append(row)
         scores = pd.DataFrame(rows)

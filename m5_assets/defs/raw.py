@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from m5_assets import ingest, tables
+from m5_assets import ingest, raw_files, tables
 from m5_assets.tables import Table
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.metadata import table_metadata
@@ -21,7 +21,7 @@ from m5_assets.validation.violations import DataValidationError, describe
 PARSES = "parses"
 
 
-def _raw_asset(table: Table, pick: Callable[[ingest.RawFiles], Path], types: Callable[[list[str]], dict]):
+def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: Callable[[list[str]], dict]):
     name = table.name
 
     @dg.asset(
@@ -45,7 +45,7 @@ def _raw_asset(table: Table, pick: Callable[[ingest.RawFiles], Path], types: Cal
         target = m5_data.table(table)
         con = m5_data.connect()
         try:
-            ingest.copy_raw_csv(con, source, types(ingest.read_header(source)), target)
+            ingest.copy_raw_csv(con, source, types(raw_files.read_header(source)), target)
         except DataValidationError as error:
             yield recorded(m5_data, context, name, PARSES, dg.AssetCheckResult(
                 check_name=PARSES, passed=False, description=str(error)[:2000],

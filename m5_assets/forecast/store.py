@@ -15,11 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from m5_assets import tables, warehouse
-from m5_assets.reader import partition_days, read_accuracy, read_partition  # noqa: F401 (the pipeline's reads)
+from m5_assets import warehouse
 from m5_assets.tables import Table
-
-FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY = tables.FORECASTS, tables.FORECAST_LEVELS, tables.FORECAST_ACCURACY
 
 
 def write_partition(root: Path, table: Table, key: dt.date | str, frame: pd.DataFrame) -> Path:
