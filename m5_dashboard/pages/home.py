@@ -14,10 +14,12 @@ if not days:
 newest = days[-1]
 bottom = data.forecasts(newest)
 before = (newest - dt.timedelta(days=data.HORIZON), newest - dt.timedelta(days=1))
-previous = data.actual_sums(*before)
+# One scan of the long table, by store and category (a store lies in one state); every table
+# below is a sum of these few rows.
+sold = data.actual_sums(*before, by=("state_id", "store_id", "cat_id"))
 
 total = float(bottom["forecast"].sum())
-last_28 = float(previous["units"].fillna(0).iloc[0]) if not previous.empty else 0.0  # no sales in the window: no change shown
+last_28 = float(sold["units"].sum())  # 0 when the window has no sales: no change shown
 cards = data.model_cards()
 version = str(bottom["model_version"].iloc[0])
 card = cards[cards["model_version"].astype(str) == version]
@@ -45,7 +47,6 @@ st.subheader(f"Next 28 days from {newest}, against the 28 days before")
 tabs = st.tabs(["by state", "by store", "by category"])
 for tab, column in zip(tabs, ("state_id", "store_id", "cat_id"), strict=True):
     expected = bottom.groupby(column)["forecast"].sum().rename("forecast next 28 days")
-    sold = data.actual_sums(*before, by=(column,)).set_index(column)["units"].rename("sold last 28 days")
-    table = expected.to_frame().join(sold)
+    table = expected.to_frame().join(sold.groupby(column)["units"].sum().rename("sold last 28 days"))
     table["change %"] = 100 * (table["forecast next 28 days"] / table["sold last 28 days"] - 1)
     tab.dataframe(table.round(1), width="stretch")
