@@ -203,3 +203,8 @@ CHECK_RESULTS = Table(
 
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
 ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY, CHECK_RESULTS)
+
+
+def named(name: str) -> Table:
+    """The declaration of the table called ``name``."""
+    return next(t for t in ALL if t.name == name)

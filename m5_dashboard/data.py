@@ -43,8 +43,7 @@ def forecast_dates() -> list[dt.date]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _partition(root: str, table_name: str, day: dt.date, mtime: float) -> pd.DataFrame:
-    table = next(t for t in tables.ALL if t.name == table_name)
-    return pd.read_parquet(table.path(Path(root), day))
+    return pd.read_parquet(tables.named(table_name).path(Path(root), day))
 
 
 def forecasts(day: dt.date) -> pd.DataFrame:
@@ -59,8 +58,7 @@ def levels(day: dt.date) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False)
 def _all(root: str, table_name: str, stamp: tuple) -> pd.DataFrame:
-    table = next(t for t in tables.ALL if t.name == table_name)
-    return read_all_partitions(Path(root), table)
+    return read_all_partitions(Path(root), tables.named(table_name))
 
 
 def accuracy() -> pd.DataFrame:

@@ -57,28 +57,23 @@ class ServingState:
 
     # --- loading ------------------------------------------------------------------------------
 
-    def _newest_published(self) -> tuple[dt.date, float] | None:
-        days = self.reader.forecast_dates()
-        if not days:
-            return None
-        return days[-1], tables.FORECASTS.path(self.reader.root, days[-1]).stat().st_mtime
-
     def reload(self, force: bool = False) -> dict:
         """Load the newest published partition if it differs from the one serving; say what happened."""
         with self._lock:
-            newest = self._newest_published()
-            if newest is None:
+            days = self.reader.forecast_dates()
+            if not days:
                 self.not_ready_reason = (
                     f"no forecast partition in {tables.FORECASTS.folder(self.reader.root)}: run `make run` "
                     "(or materialize `forecasts` in the Dagster UI) first"
                 )
                 return {"status": "not_ready", "reason": self.not_ready_reason}
-            day, mtime = newest
+            day = days[-1]
+            mtime = tables.FORECASTS.path(self.reader.root, day).stat().st_mtime
             current = self.current
             if not force and current and (current.snapshot.forecast_date, current.snapshot.source_mtime) == (day, mtime):
                 return {"status": "unchanged", "forecast_date": day.isoformat()}
             try:
-                served = self._build(day)
+                served = self._build(days)
             except SnapshotRefused as error:
                 log.error(f'{{"event": "snapshot_refused", "forecast_date": "{day}", "reason": {str(error)!r}}}')
                 self._on_event("refused", reason=str(error))
@@ -99,7 +94,9 @@ class ServingState:
             return {"status": "loaded", "forecast_date": day.isoformat(), "rows": served.snapshot.rows,
                     "seconds": round(served.snapshot.load_seconds, 3)}  # fmt: skip
 
-    def _build(self, day: dt.date) -> Served:
+    def _build(self, days: list[dt.date]) -> Served:
+        """The newest of the published ``days`` loaded, with what requests read beside it."""
+        day = days[-1]
         snapshot = build_snapshot(self.reader, day)
         card = self.reader.model_card(snapshot.model_version)
         try:
@@ -112,7 +109,7 @@ class ServingState:
             catalog = records(self.reader.feature_catalog())
         except FileNotFoundError:
             catalog = []
-        return Served(snapshot, self.reader.forecast_dates(), card, features, catalog, records(self.reader.accuracy()))
+        return Served(snapshot, days, card, features, catalog, records(self.reader.accuracy()))
 
     # --- older partitions (audits): read from disk once, cached ---------------------------------
 
