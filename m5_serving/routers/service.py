@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -34,8 +34,8 @@ async def health(svc: Services = Depends(services)):
                   snapshot_age_seconds=round(snapshot.age_seconds(), 1))  # fmt: skip
 
 
-@router.get("/info", summary="What is serving and how the service is set up")
-def info(svc: Services = Depends(services), _=Depends(open_or("read"))) -> dict:
+@router.get("/info", summary="What is serving and how the service is set up", dependencies=[Depends(open_or("read"))])
+def info(svc: Services = Depends(services)) -> dict:
     served, settings = svc.state.current, svc.settings
     return {
         "version": __version__,
@@ -54,7 +54,7 @@ def info(svc: Services = Depends(services), _=Depends(open_or("read"))) -> dict:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response, dependencies=[Depends(open_or("read"))])
-def metrics(request: Request, svc: Services = Depends(services)) -> Response:
+def metrics(svc: Services = Depends(services)) -> Response:
     served = svc.state.current
     if served is not None:
         svc.metrics.snapshot_age.set(served.snapshot.age_seconds())
