@@ -131,8 +131,9 @@ class WarehouseReader:
             card = read_partition(self.root, tables.MODEL_CARDS, str(version)).iloc[0].to_dict()
         except FileNotFoundError:
             return None
-        for column in ("params", "validation_scores", "feature_importance"):
-            card[column] = json.loads(card[column])
+        for column in ("params", "validation_scores", "feature_importance", "issue_rule"):
+            # Cards written before issue rules existed have no such column.
+            card[column] = json.loads(card[column]) if isinstance(card.get(column), str) else None
         card["cutoff"] = pd.Timestamp(card["cutoff"]).date()
         return card
 

@@ -63,10 +63,15 @@ def _failure_text(failure) -> str:
 
 
 def print_backtest(scores: pd.DataFrame, days: list[dt.date]) -> None:
-    """WRMSSE of each backtest partition next to seasonal naive issued the same day."""
+    """WRMSSE and mean RMSSE of each backtest partition next to seasonal naive and the 28-day mean
+    issued the same day."""
     shown = scores[scores["forecast_date"].isin(days)].sort_values("forecast_date")
-    columns = ["forecast_date", "model_version", "wrmsse", "seasonal_naive_wrmsse", "mae", "bias", "coverage_80", "coverage_95"]
+    columns = ["forecast_date", "model_version", "wrmsse", "seasonal_naive_wrmsse", "moving_average_28_wrmsse",
+               "mean_rmsse", "moving_average_28_mean_rmsse", "bias_pct", "coverage_80", "coverage_95"]  # fmt: skip
     print(f"\nbacktest, {len(shown)} forecast dates, each scored on its 28 days:")
-    print(shown[columns].round(4).to_markdown(index=False))
+    print(shown[[c for c in columns if c in shown]].round(4).to_markdown(index=False))
     model, naive = shown["wrmsse"].mean(), shown["seasonal_naive_wrmsse"].mean()
     print(f"mean WRMSSE {model:.4f} vs seasonal naive {naive:.4f} ({100 * (1 - model / naive):.1f} % better)")
+    if "mean_rmsse" in shown:
+        rmsse, mean28 = shown["mean_rmsse"].mean(), shown["moving_average_28_mean_rmsse"].mean()
+        print(f"mean RMSSE {rmsse:.4f} vs the 28-day mean's {mean28:.4f} ({100 * (1 - rmsse / mean28):.1f} % better)")

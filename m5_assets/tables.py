@@ -130,6 +130,7 @@ FEATURE_CATALOG = Table("feature_catalog", "Every feature declared once: name, d
 })  # fmt: skip
 FEATURES = Table("features", "Offline feature store: one row per series and day, the label and every catalog feature.", {
     "id": "series id (key)", "date": "day (key)", "units": "label: units sold that day; null for the days after the data",
+    "stocked_out": "1 on days of a likely stock-out (an improbably long run of zero sales): training skips them",
 })  # fmt: skip
 FORECASTS = Table(
     "forecasts",
@@ -159,6 +160,10 @@ FORECAST_ACCURACY = Table(
         "mae": "mean absolute error at item-store level",
         "bias": "mean of forecast minus actual at item-store level",
         "seasonal_naive_mae": "seasonal naive's mean absolute error",
+        "bias_pct": "bias as a share of the mean actual, in %",
+        "mean_rmsse": "mean RMSSE over the item-store series (each scaled by its own naive error)",
+        "moving_average_28_wrmsse": "WRMSSE of the 28-day mean issued the same day",
+        "moving_average_28_mean_rmsse": "the 28-day mean's mean RMSSE over the item-store series",
         **{f"coverage_{c}": f"share of item-store days inside the {c} % interval, in %" for c in (50, 80, 95)},
         "wrmsse_level_1": "WRMSSE at level 1 (one column per level, 1 .. 12)",
     },
@@ -176,10 +181,11 @@ MODEL_CARDS = Table(
         "promotion_decision": "why",
         "champion_at_training": "whether it took the champion alias when trained",
         "serving_version": "the version it was compared with, if any",
-        "wrmsse": "validation WRMSSE",
+        "wrmsse": "validation WRMSSE of the issued forecast",
         "seasonal_naive_wrmsse": "seasonal naive's on the same window",
         "params": "training parameters (JSON)",
-        "validation_scores": "WRMSSE, RMSE, MAE and bias of the model and each baseline (JSON)",
+        "validation_scores": "WRMSSE, RMSE, MAE and bias of the issued forecast, the model alone and each baseline (JSON)",
+        "issue_rule": "how forecasts are issued: the blend weight of model and demand level, why, every blend tried (JSON)",
         "feature_importance": "gain importance per feature, largest first (JSON)",
     },
     # Keyed by version, not cutoff: retraining a month must not erase the card of a version that

@@ -151,7 +151,8 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     info = client.get("/model/info").json()
     card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", info["model_version"])).iloc[0]
     assert (str(card["cutoff"]), info["cutoff"], info["promoted"]) == (MAY, MAY, True)
-    assert info["validation_scores"]["lightgbm"]["wrmsse"] == pytest.approx(card["wrmsse"])
+    assert info["validation_scores"]["issued"]["wrmsse"] == pytest.approx(card["wrmsse"])
+    assert info["issue_rule"]["issued_as"] and len(info["issue_rule"]["blends"]) == 11
     importance = client.get("/model/features/importance").json()["features"]
     assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(1)
 

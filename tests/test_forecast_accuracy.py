@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import shutil
 
@@ -9,13 +10,16 @@ from conftest import SHARED_M5, run_pipeline
 from forecasting import QUICK as QUICK_CONFIG
 from forecasting import issue, metadata, score, train
 from m5_assets import reader, warehouse
+from m5_assets.cli import main
 from m5_assets.features.build import load_inputs
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
 from m5_assets.forecast.issue import IssuingModel
 from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
-from m5_assets.model.baselines import seasonal_naive
-from m5_assets.model.evaluation import calibrate_intervals
+from m5_assets.features.catalog import HORIZON
+from m5_assets.model.baselines import BASELINES
+from m5_assets.model.forecaster import IssueRule
+from m5_assets.model.evaluation import calibrate_intervals, validate
 from m5_assets.model.training import TrainingParams
 from m5_assets.model.training import train as train_model
 
@@ -28,9 +32,11 @@ def _inputs(w):
 
 
 def _issuing_model(w, inputs, cutoff: dt.date, params=QUICK) -> IssuingModel:
+    """Trained, its issue rule chosen and its intervals calibrated as the demand_model asset does."""
     model = train_model(warehouse.table_path(w, "features"), cutoff, params)
-    calibration = calibrate_intervals(inputs, cutoff, model.validation)
-    return IssuingModel(model.booster, calibration, "1", "run", cutoff)
+    validated = validate(inputs, cutoff, model.validation)
+    calibration = calibrate_intervals(inputs, cutoff, validated.issued)
+    return IssuingModel(model.booster, calibration, "1", "run", cutoff, validated.rule)
 
 
 def test_interval_coverage_is_within_5_points_of_nominal_on_generated_data(built):
@@ -44,30 +50,36 @@ def test_interval_coverage_is_within_5_points_of_nominal_on_generated_data(built
         assert abs(got - coverage) <= 5, f"{coverage} % intervals cover {got:.1f} %"
 
 
-def test_the_genuine_forecast_of_2016_04_25_beats_seasonal_naive_on_the_real_units(tmp_path, real_subset, capsys):
+def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_simple_baseline(tmp_path, real_subset, capsys):
     shutil.copytree(real_subset, tmp_path / "raw")
     assert run_pipeline(tmp_path).success
     w = tmp_path / "warehouse"
+    features = warehouse.table_path(w, "features")
     inputs = _inputs(w)
+    # The model a forecast of 2016-04-25 uses in the product: the newest monthly cutoff before it.
     model = _issuing_model(w, inputs, dt.date(2016, 4, 1), TrainingParams())
     day = dt.date(2016, 4, 25)  # d_1914, the day after the last day of the training file
-    bottom = issue_forecast(warehouse.table_path(w, "features"), day, model).bottom
+    series = inputs.series["id"].astype(str).tolist()
+
+    def issued(issuing: IssuingModel) -> np.ndarray:
+        bottom = issue_forecast(features, day, issuing).bottom
+        return bottom.pivot(index="id", columns="horizon", values="forecast").loc[series].to_numpy()
 
     truth = pd.read_csv(SHARED_M5 / "sales_test_validation_d1914-1941.csv")
     truth["id"] = truth["item_id"] + "_" + truth["store_id"] + "_validation"
-    series = inputs.series["id"].astype(str).tolist()
     actual = truth.set_index("id").loc[series, [f"d_{k}" for k in range(1914, 1942)]].to_numpy(float)
-    forecast = bottom.pivot(index="id", columns="horizon", values="forecast").loc[series].to_numpy()
     history = inputs.units[:, : inputs.n_sales_days].astype(float)
+    forecasts = {"issued": issued(model), "model alone": issued(dataclasses.replace(model, rule=IssueRule()))}
+    forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
     scale = naive_scale(history)
-    rmsse = {
-        "model": np.sqrt(((actual - forecast) ** 2).mean(axis=1) / scale),
-        "seasonal_naive": np.sqrt(((actual - seasonal_naive(history, 28)) ** 2).mean(axis=1) / scale),
-    }
+    rmsse = {name: float(np.sqrt(((actual - f) ** 2).mean(axis=1) / scale).mean()) for name, f in forecasts.items()}
+    bias = {name: float(f.mean() / actual.mean() - 1) for name, f in forecasts.items()}
     with capsys.disabled():
-        print(f"\ngenuine subset, forecast issued 2016-04-25: mean RMSSE model {rmsse['model'].mean():.4f}, "
-              f"seasonal naive {rmsse['seasonal_naive'].mean():.4f}")  # fmt: skip
-    assert rmsse["model"].mean() < rmsse["seasonal_naive"].mean()
+        print(f"\ngenuine subset, forecast issued 2016-04-25 by the {model.cutoff} model, issued as {model.rule.describe()}:")
+        for name in forecasts:
+            print(f"  {name:24s} mean RMSSE {rmsse[name]:.4f}   bias {bias[name]:+.1%}")
+    assert abs(bias["issued"]) <= 0.05
+    assert rmsse["issued"] < min(rmsse[name] for name in BASELINES)
 
 
 def test_degradation_and_coverage_warnings_fire_only_past_their_limits():
@@ -95,3 +107,33 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     issue(tmp_path, "2016-05-01")
     with pytest.raises(Exception, match="cannot be scored until 2016-05-28"):
         score(tmp_path, "2016-05-01")
+
+
+def test_the_backtest_make_run_prints_on_the_genuine_series_beats_the_28_day_mean(tmp_path, real_subset, monkeypatch, capsys):
+    """The ten genuine series extended by their real d_1914 .. d_1941, as Kaggle's evaluation
+    file would hold them, through `m5 run`: its seven backtest partitions are scored on real days."""
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("calendar.csv", "sell_prices.csv"):
+        shutil.copy(real_subset / name, raw / name)
+    sales = pd.read_csv(real_subset / "sales_train_validation.csv")
+    truth = pd.read_csv(SHARED_M5 / "sales_test_validation_d1914-1941.csv")
+    later = sales[["item_id", "store_id"]].merge(truth, on=["item_id", "store_id"], how="left")
+    extended = pd.concat([sales, later[[f"d_{k}" for k in range(1914, 1942)]]], axis=1)
+    extended["id"] = extended["id"].str.replace("_validation", "_evaluation")
+    extended.to_csv(raw / "sales_train_evaluation.csv", index=False)
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    scores = reader.read_accuracy(tmp_path / "data" / "warehouse")
+    assert len(scores) == 7 and str(scores["forecast_date"].max())[:10] == "2016-04-25"
+    model, mean28 = scores["mean_rmsse"].mean(), scores["moving_average_28_mean_rmsse"].mean()
+    with capsys.disabled():
+        print(f"\ngenuine backtest, 7 partitions {scores['forecast_date'].min()} .. {scores['forecast_date'].max()}: "
+              f"mean RMSSE {model:.4f} vs 28-day mean {mean28:.4f}; WRMSSE {scores['wrmsse'].mean():.4f} "
+              f"vs 28-day mean {scores['moving_average_28_wrmsse'].mean():.4f}; bias {scores['bias_pct'].mean():+.1f} %")
+    assert "mean RMSSE" in out and model < mean28

@@ -44,7 +44,7 @@ def test_model_predicts_the_same_from_its_matrix_and_from_a_pandas_frame(built):
     model = train(_features(built), CUTOFF, QUICK)
     assert model.booster.pandas_categorical == vocabulary_of(pq.read_table(_features(built), columns=list(CATEGORICAL)))
     frame = pq.read_table(_features(built), filters=[("date", ">=", CUTOFF - dt.timedelta(days=28)), ("date", "<", CUTOFF)]).to_pandas()
-    frame = frame[frame["sell_price"].notna()]
+    frame = frame[frame["sell_price"].notna() & (frame["stocked_out"] == 0)]
     from_frame = model.booster.predict(frame[list(FEATURE_NAMES)])
     rows = read_rows(_features(built), CUTOFF - dt.timedelta(days=28), CUTOFF, vocabulary=model.booster.pandas_categorical)
     np.testing.assert_allclose(model.booster.predict(rows.matrix), from_frame, rtol=1e-6)

@@ -43,11 +43,17 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     run = client.get_run(metadata["mlflow_run_id"])
     assert run.data.params["cutoff"] == CUTOFF and run.data.params["learning_rate"] == "0.1"
     assert run.data.tags["cutoff"] == CUTOFF
-    for method in ("lightgbm", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
+    for method in ("issued", "lightgbm", "demand_level", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
         assert f"wrmsse_{method}" in run.data.metrics
-    assert run.data.metrics["wrmsse_lightgbm"] == pytest.approx(metadata["wrmsse"], abs=1e-4)
+    assert run.data.metrics["wrmsse_issued"] == pytest.approx(metadata["wrmsse"], abs=1e-4)
+    # The issued forecast is the blend that scored best on validation: never worse than the model
+    # alone or the demand level alone on that window.
+    assert run.data.metrics["wrmsse_issued"] <= min(run.data.metrics["wrmsse_lightgbm"], run.data.metrics["wrmsse_demand_level"])
+    assert run.data.tags["issued_as"] == metadata["issued_as"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv"} <= artifacts
+    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "validation_blends.csv"} <= artifacts
+    rule = registry.load_issue_rule(run.info.run_id)
+    assert rule.relative and rule.blend_weight == run.data.metrics["blend_model_weight"] and rule.chosen_because
     version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
     assert version.run_id == run.info.run_id and metadata["promoted"] and metadata["champion"]
     assert str(model_data / "mlflow" / "artifacts") in run.info.artifact_uri

@@ -1,4 +1,5 @@
 import datetime as dt
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -59,3 +60,25 @@ def test_model_beats_seasonal_naive_on_small_data(built):
     assert scores.wrmsse(MODEL) < 0.9 * scores.wrmsse("seasonal_naive")
     assert set(scores.table.index) == {MODEL, "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"}
     assert len(scores.per_level) == 12
+
+
+def test_a_model_trained_before_a_cutoff_ignores_every_sale_on_or_after_it(tmp_path, tiny_raw):
+    """Point in time for training: zeroing every sale from the cutoff on (long zero runs that
+    straddle it, the case a hindsight stock-out rule would leak) leaves the model bit-identical."""
+    from conftest import run_pipeline
+
+    cutoff = dt.date(2016, 3, 1)
+    models = []
+    for change in (False, True):
+        data = tmp_path / str(change)
+        shutil.copytree(tiny_raw, data / "raw")
+        if change:
+            sales = pd.read_csv(data / "raw" / "sales_train_evaluation.csv")
+            calendar = pd.read_csv(data / "raw" / "calendar.csv", usecols=["date", "d"])
+            later = calendar.loc[pd.to_datetime(calendar["date"]) >= pd.Timestamp(cutoff), "d"]
+            sales[[c for c in later if c in sales.columns]] = 0
+            sales.to_csv(data / "raw" / "sales_train_evaluation.csv", index=False)
+        assert run_pipeline(data).success
+        models.append(train(warehouse.table_path(data / "warehouse", "features"), cutoff, QUICK))
+    assert models[0].booster.model_to_string() == models[1].booster.model_to_string()
+    pd.testing.assert_frame_equal(models[0].validation, models[1].validation)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from m5_assets.features.windows import lag, lagged_rolling_mean_std, trailing_nanmean
+from m5_assets.features.windows import demand_level, lag, lagged_rolling_mean_std, stocked_out, trailing_nanmean
 
 NAN = np.nan
 
@@ -75,3 +75,38 @@ def test_fractional_values_are_summed_window_by_window():
     values = np.array([[0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 1e8 + 0.5, 0.3, 0.1, 0.2]])
     _, std = lagged_rolling_mean_std(values, [3])[3]
     np.testing.assert_allclose(std[0], _windowed_std(values[0], 3, 0), rtol=1e-6, equal_nan=True)
+
+
+def test_the_demand_level_is_the_trailing_mean_until_a_zero_run_becomes_improbable():
+    # Ten selling days (mean 1.3 over the last 7 of them), then 20 days of nothing, then sales again.
+    selling = [1, 2, 1, 1, 2, 1, 1, 1, 2, 1]
+    row = np.array([selling + [0] * 20 + [3, 3, 3]], dtype=float)
+    level = demand_level(row, 7)[0]
+    before = np.mean(selling[-7:])
+    np.testing.assert_allclose(level[9], before)
+    # The window empties as the run goes on; 13 zero days at 1.3 a day are still not improbable.
+    assert level[16] == 0 and level[22] == 0
+    # From the 14th zero day the run is read as a stock-out: the level is the one before it.
+    np.testing.assert_allclose(level[23:30], before)
+    # Once sales resume the plain trailing mean takes over again.
+    np.testing.assert_allclose(level[30], 3 / 7)
+    np.testing.assert_allclose(demand_level(row, 7, 2)[0, 25:32], level[23:30])
+
+
+def test_a_series_that_never_sold_has_a_level_of_zero_and_no_stock_out():
+    row = np.zeros((1, 40))
+    assert (demand_level(row, 7)[0, 6:] == 0).all() and not stocked_out(row, 7).any()
+
+
+def test_stock_out_days_are_judged_by_their_own_past_only():
+    selling = [2.0] * 10
+    row = np.array([selling + [0] * 20 + [2.0] * 3], dtype=float)
+    flagged = stocked_out(row, 7)[0]
+    # Day 10 + 13 is the 14th zero day: from there on, and never before or after the run.
+    assert flagged.tolist() == [False] * 23 + [True] * 7 + [False] * 3
+    # What happens after a day cannot change its flag: cut the data right after it.
+    for end in range(11, 33):
+        assert (stocked_out(row[:, :end], 7)[0] == flagged[:end]).all()
+    # A short run at a low rate is ordinary intermittent demand.
+    slow = np.array([[0.2] * 10 + [0] * 20], dtype=float)
+    assert not stocked_out(slow, 7).any()

@@ -8,7 +8,10 @@ from m5_assets import tables
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import build_features
-from m5_assets.features.catalog import CATALOG_VERSION, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, catalog_frame
+from m5_assets.features.catalog import (
+    CATALOG_VERSION, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, STOCKED_OUT_COLUMN, STOCKED_OUT_DESCRIPTION,
+    catalog_frame,
+)  # fmt: skip
 from m5_assets.warehouse import write_with
 
 _DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
@@ -16,6 +19,7 @@ _DESCRIPTIONS |= {
     "id": "series id (key)",
     "date": "day (key)",
     LABEL_COLUMN: "label: units sold that day; null for the days after the data",
+    STOCKED_OUT_COLUMN: STOCKED_OUT_DESCRIPTION,
 }
 
 

@@ -18,7 +18,8 @@ from m5_assets.defs.check_log import recorded
 from m5_assets.forecast import store
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
-from m5_assets.model.evaluation import MODEL, ValidationScores, calibrate_intervals, score_validation
+from m5_assets.model.evaluation import MODEL, PURE_MODEL, Validated, calibrate_intervals, score_validation, validate
+from m5_assets.model.forecaster import RULE_ARTIFACT, levels_of_rows, origin_levels
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
 
@@ -44,24 +45,31 @@ class DemandModelConfig(dg.Config):
     sampling: str = _DEFAULTS.sampling
 
 
-def _version_score(inputs, m5_data: M5Data, window: Window, version: str) -> float:
-    """A registered version's WRMSSE on this partition's validation window."""
-    booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}/{version}")
+def _version_score(inputs, m5_data: M5Data, window: Window, promoted: registry.PromotedVersion) -> float:
+    """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
+    booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}/{promoted.version}")
+    rule = registry.load_issue_rule(promoted.run_id)
     rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
-    predictions = rows.keys.assign(prediction=booster.predict(rows.matrix))
+    level = levels_of_rows(rows.keys, origin_levels(rows.keys, rows.matrix, window.validation_start))
+    predictions = rows.keys.assign(prediction=rule.units(booster.predict(rows.matrix), level))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
-def _log_run(mlf, cutoff: dt.date, model, scores: ValidationScores, window: Window) -> None:
-    mlf.set_tags({"cutoff": cutoff.isoformat(), "validation_start": window.validation_start.isoformat()})
+def _log_run(mlf, cutoff: dt.date, model, validated: Validated, window: Window) -> None:
+    rule = validated.rule
+    mlf.set_tags({"cutoff": cutoff.isoformat(), "validation_start": window.validation_start.isoformat(),
+                  "issued_as": rule.describe(), "issue_rule_chosen_because": rule.chosen_because})  # fmt: skip
     mlf.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
     metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
-               "best_iteration": model.best_iteration, "training_seconds": model.seconds}  # fmt: skip
-    for method, row in scores.table.iterrows():
+               "best_iteration": model.best_iteration, "training_seconds": model.seconds,
+               "blend_model_weight": rule.blend_weight}  # fmt: skip
+    for method, row in validated.scores.table.iterrows():
         metrics |= {f"{name}_{method}": float(value) for name, value in row.items()}
     mlf.log_metrics(metrics)
+    mlf.log_text(rule.to_json(), RULE_ARTIFACT)
+    mlf.log_text(validated.blends.to_csv(index=False), "validation_blends.csv")
     mlf.log_text(model.importance().to_csv(index=False), "feature_importance.csv")
-    mlf.log_text(scores.per_level.to_csv(), "validation_wrmsse_per_level.csv")
+    mlf.log_text(validated.scores.per_level.to_csv(), "validation_wrmsse_per_level.csv")
 
 
 def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -80,9 +88,10 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             )
         ],
         description=(
-            f"LightGBM (tweedie) trained on released rows before the cutoff (the partition's day), "
-            f"early-stopped on the {HORIZON} days before it, refit on all of them; scored with "
-            "WRMSSE next to naive, seasonal naive, 28-day mean and exponential smoothing; logged to "
+            f"LightGBM (tweedie, each row starting from its series' demand level) trained on released rows "
+            f"before the cutoff (the partition's day), early-stopped on the {HORIZON} days before it, refit on "
+            "all of them. Forecasts issue the blend of model and demand level that scored best on those days. "
+            "Scored with WRMSSE next to naive, seasonal naive, 28-day mean and exponential smoothing; logged to "
             f"MLflow and registered as '{registry.MODEL_NAME}'. It is promoted only if it beats seasonal "
             "naive and, by 1 % on the same window, the promoted model that serves its cutoff; a promoted "
             "model takes the champion alias unless the champion has a later cutoff."
@@ -96,14 +105,15 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         model = train(m5_data.table(tables.FEATURES), cutoff, params)
         paths = m5_data.paths
         inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
-        scores = score_validation(inputs, cutoff, model.validation)
-        calibration = calibrate_intervals(inputs, cutoff, model.validation)
+        validated = validate(inputs, cutoff, model.validation)
+        scores = validated.scores
+        calibration = calibrate_intervals(inputs, cutoff, validated.issued)
         model_score, naive_score = scores.wrmsse(MODEL), scores.wrmsse("seasonal_naive")
         beats_naive = model_score < naive_score
 
         mlf = context.resources.mlflow
         try:
-            _log_run(mlf, cutoff, model, scores, window)
+            _log_run(mlf, cutoff, model, validated, window)
             mlf.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
             info = mlflow.lightgbm.log_model(
                 model.booster, name="model", registered_model_name=registry.MODEL_NAME,
@@ -113,7 +123,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             # Compared with the model that serves this cutoff now, so a month trained after a
             # later one (a history backfill) is judged against what its forecasts would use.
             serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
-            serving_score = _version_score(inputs, m5_data, window, serving.version) if serving else None
+            serving_score = _version_score(inputs, m5_data, window, serving) if serving else None
             decision = registry.decide(model_score, serving_score)
             if decision.promoted and not beats_naive:
                 decision = registry.Decision(False, "does not beat seasonal naive", model_score, serving_score)
@@ -131,6 +141,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             promoted=decision.promoted, decision=decision.reason, champion=champion,
             serving_version=serving.version if serving else None, scores=scores.table,
             params=asdict(model.params), importance=model.importance(),
+            issue_rule={"model_weight": validated.rule.blend_weight, "issued_as": validated.rule.describe(),
+                        "chosen_because": validated.rule.chosen_because,
+                        "blends": validated.blends.round(6).to_dict(orient="records")},
         )  # fmt: skip
         store.write_partition(paths.warehouse, tables.MODEL_CARDS, str(info.registered_model_version), card)
 
@@ -141,6 +154,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "validation_window": f"{window.validation_start} .. {cutoff - dt.timedelta(days=1)}",
                 "validation_scores": dg.MetadataValue.md(table.round(4).to_markdown(index=False)),
                 "wrmsse": round(model_score, 4),
+                "issued_as": validated.rule.describe(),
+                "issue_rule_chosen_because": validated.rule.chosen_because,
+                "model_alone_wrmsse": round(scores.wrmsse(PURE_MODEL), 4),
                 "improvement_over_seasonal_naive_pct": round(100 * (1 - model_score / naive_score), 2),
                 "wrmsse_per_level": dg.MetadataValue.md(scores.per_level.round(4).to_markdown()),
                 "train_rows": model.train_rows,

@@ -17,6 +17,10 @@ HORIZON = 28
 MIN_LAG = HORIZON
 LAGS = (28, 29, 30, 35, 42, 49, 56, 364)
 WINDOWS = (7, 14, 28, 90)
+# The window of the demand level each forecast is scaled by: long enough to be steady for
+# intermittent series, short enough to follow a moving level (chosen on the genuine subset).
+LEVEL_WINDOW = 56
+LEVEL_FEATURE = f"demand_level_{LEVEL_WINDOW}"
 EVENT_TYPE_CODES = {"Cultural": 1, "National": 2, "Religious": 3, "Sporting": 4}
 OTHER_EVENT_TYPE = 5
 
@@ -70,6 +74,17 @@ def _rolling() -> list[FeatureSpec]:
     return specs
 
 
+def _level() -> list[FeatureSpec]:
+    return [
+        FeatureSpec(
+            LEVEL_FEATURE,
+            f"units per day over the {LEVEL_WINDOW} days ending {MIN_LAG} days earlier; after an improbably long "
+            "run of zero sales (a likely stock-out), over the days before that run",
+            "float32", "level", min_value=0, nullable=True, version=3,
+        )  # fmt: skip
+    ]
+
+
 def _calendar() -> list[FeatureSpec]:
     return [
         FeatureSpec("day_of_week", "day of week, Monday = 0", "int8", "calendar", "day", min_value=0, max_value=6),
@@ -110,11 +125,18 @@ def _snap_and_events() -> list[FeatureSpec]:
     ]
 
 
-FEATURES: tuple[FeatureSpec, ...] = tuple(_ids() + _lags() + _rolling() + _calendar() + _price() + _snap_and_events())
+FEATURES: tuple[FeatureSpec, ...] = tuple(_ids() + _lags() + _rolling() + _level() + _calendar() + _price() + _snap_and_events())
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATALOG_VERSION = max(f.version for f in FEATURES)
 KEY_COLUMNS = ("id", "date")
 LABEL_COLUMN = "units"
+# Beside the label, not a feature: whether the day's zero sales are a likely stock-out, so
+# training does not learn them as demand.
+STOCKED_OUT_COLUMN = "stocked_out"
+STOCKED_OUT_DESCRIPTION = (
+    "1 when the day ends a run of zero sales that is improbably long by then (a likely stock-out): "
+    "not demand, so training skips it; never a feature"
+)
 
 
 def catalog_frame() -> pd.DataFrame:

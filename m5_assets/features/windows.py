@@ -105,3 +105,60 @@ def trailing_nanmax(values: np.ndarray, window: int) -> np.ndarray:
         span = np.fmax(span, lag(span, spanned, np.float64))
         spanned *= 2
     return np.fmax(span, lag(span, window - spanned, np.float64)) if window > spanned else span
+
+
+# A zero run is read as a stock-out once a Poisson demand at the rate before it would produce it
+# with probability below 1 in 1000 (rate x days >= ln 1000), and it has lasted at least two weeks.
+STOCKOUT_SURPRISE = float(np.log(1000.0))
+STOCKOUT_MIN_DAYS = 14
+
+
+def _zero_runs(filled: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each day: the day its run of zero sales began (the day itself after a sale), the
+    mean units of the ``window`` days before that run, and the run's length so far."""
+    n_rows, n_days = filled.shape
+    sums = _cumulative(filled)
+    day = np.arange(n_days)
+    last_sale = np.maximum.accumulate(np.where(filled > 0, day, -1), axis=1)
+    run_start = last_sale + 1
+    before = np.maximum(run_start - window, 0)
+    rows = np.arange(n_rows)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = (sums[rows, run_start] - sums[rows, before]) / np.maximum(run_start - before, 1)
+    return run_start, np.where(last_sale >= 0, rate, 0.0), day - last_sale
+
+
+def _improbable(run_days: np.ndarray, rate_before: np.ndarray) -> np.ndarray:
+    return (run_days >= STOCKOUT_MIN_DAYS) & (run_days * rate_before >= STOCKOUT_SURPRISE)
+
+
+def demand_level(values: np.ndarray, window: int, lag_days: int = 0) -> np.ndarray:
+    """Units per day over the ``window`` days ending ``lag_days`` before each day, read as demand.
+
+    The plain trailing mean, except after an improbably long run of zero sales for a series that
+    was selling (a likely stock-out or delisting): there the mean of the ``window`` days before
+    the run. Sales of zero during a stock-out say nothing about demand once the shelf is
+    restocked. NaN where the window reaches a missing day or the start of the data.
+    """
+    n_rows, n_days = values.shape
+    present = ~np.isnan(values)
+    _, rate_before, run = _zero_runs(np.where(present, values, 0.0), window)
+    plain = trailing_nanmean(values, window)
+    counts = _cumulative(present)
+    complete = np.zeros((n_rows, n_days), dtype=bool)
+    if window <= n_days:
+        complete[:, window - 1 :] = (counts[:, window:] - counts[:, : n_days + 1 - window]) == window
+    level = np.where(complete, np.where(_improbable(run, rate_before), rate_before, plain), np.nan)
+    return lag(level, lag_days)
+
+
+def stocked_out(values: np.ndarray, window: int) -> np.ndarray:
+    """Days of zero sales at the end of a run of them that has become improbably long by that day,
+    against the mean of the ``window`` days before the run: likely stock-outs, whose zeros are not
+    demand. Judged by that day's own history only, so a model trained before a cutoff never learns
+    from sales after it (a run's full length, known in hindsight, would).
+    """
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    _, rate_before, run = _zero_runs(filled, window)
+    return present & (filled == 0) & _improbable(run, rate_before)

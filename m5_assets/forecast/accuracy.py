@@ -1,4 +1,5 @@
-"""Score an issued forecast once all its days have actuals, next to seasonal naive issued the same day."""
+"""Score an issued forecast once all its days have actuals, next to seasonal naive and the 28-day
+mean issued the same day."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.intervals import COVERAGES, coverage
+from m5_assets.forecast.levels import BOTTOM_LEVEL
+from m5_assets.metrics import WRMSSE
 from m5_assets.model.evaluation import MODEL, score_validation, window_origin
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
@@ -31,6 +34,7 @@ def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame) ->
     predictions = bottom[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"})
     scores = score_validation(inputs, day + dt.timedelta(days=HORIZON), predictions)
     model, naive = scores.table.loc[MODEL], scores.table.loc["seasonal_naive"]
+    mean_rmsse = {m: _mean_bottom_rmsse(scores.by_method[m]) for m in (MODEL, "moving_average_28")}
 
     row = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str)).loc[bottom["id"]].to_numpy()
     origin = window_origin(inputs, day + dt.timedelta(days=HORIZON))
@@ -46,10 +50,20 @@ def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame) ->
         "mae": float(model["mae"]),
         "bias": float(model["bias"]),
         "seasonal_naive_mae": float(naive["mae"]),
+        "bias_pct": float(100 * model["bias"] / actual.mean()) if actual.mean() > 0 else float("nan"),
+        "mean_rmsse": mean_rmsse[MODEL],
+        "moving_average_28_wrmsse": float(scores.table.loc["moving_average_28", "wrmsse"]),
+        "moving_average_28_mean_rmsse": mean_rmsse["moving_average_28"],
     }
     out |= {f"coverage_{c}": covered[c] for c in COVERAGES}
     out |= {f"wrmsse_level_{level}": float(v) for level, v in enumerate(scores.per_level[MODEL].to_numpy(), start=1)}
     return out
+
+
+def _mean_bottom_rmsse(score: WRMSSE) -> float:
+    """Mean RMSSE over the item-store series that have a scale (a sale before the window)."""
+    bottom = score.series[score.series["level"] == BOTTOM_LEVEL]["rmsse"]
+    return float(np.nanmean(bottom)) if bottom.notna().any() else float("nan")
 
 
 def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:

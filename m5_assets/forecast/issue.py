@@ -2,13 +2,14 @@
 
 Every units-derived feature is lagged at least 28 days, so the feature rows of days D .. D+27
 are built from sales before D only: the forecast issued on D is the model's prediction on those
-rows, whatever the store holds for D and later.
+rows, scaled by and blended with each series' demand level on the row dated D+27 (the level of
+the days just before D; see ``model.forecaster``), whatever the store holds for D and later.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
@@ -19,6 +20,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.intervals import Calibration
 from m5_assets.forecast.levels import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
+from m5_assets.model.forecaster import IssueRule, levels_of_rows, origin_levels
 from m5_assets.model.matrix import Rows, read_rows
 
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
@@ -33,6 +35,7 @@ class IssuingModel:
     version: str
     run_id: str
     cutoff: dt.date
+    rule: IssueRule = field(default_factory=IssueRule)
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,9 @@ def issue(
 
     ``rows`` may hold the feature rows of a longer range (see ``read_forecast_rows``) read with
     this model's vocabulary; by default they are read here. A feature row does not depend on the
-    day a forecast is issued, so a backfill may pass the model's ``predictions`` of all ``rows``,
-    made once, instead of predicting each day's 28 days again.
+    day a forecast is issued (only the level it is scaled by does), so a backfill may pass the
+    booster's ``predictions`` of all ``rows``, made once, instead of predicting each day's 28 days
+    again.
     """
     if model.cutoff > day:
         raise ValueError(f"model version {model.version} was trained to {model.cutoff}, after the forecast date {day}")
@@ -72,7 +76,9 @@ def issue(
     if not inside.any() or dates.max() < pd.Timestamp(end - dt.timedelta(days=1)):
         last = dates.max().date() if inside.any() else "none"
         raise ValueError(f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}")
-    prediction = predictions[inside] if predictions is not None else model.booster.predict(rows.matrix[inside])
+    keys, matrix = rows.keys.loc[inside], rows.matrix[inside]
+    booster_says = predictions[inside] if predictions is not None else model.booster.predict(matrix)
+    prediction = model.rule.units(booster_says, levels_of_rows(keys, origin_levels(keys, matrix, day)))
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
 
     bottom = rows.keys.loc[inside, SERIES_COLUMNS].astype(str).assign(

@@ -27,10 +27,12 @@ def model_card(
     scores: pd.DataFrame,
     params: dict,
     importance: pd.DataFrame,
+    issue_rule: dict,
     trained_at: dt.datetime | None = None,
 ) -> pd.DataFrame:
-    """One card row. ``scores``: one row per method (``lightgbm`` and the baselines) with wrmsse,
-    rmse, mae and bias; ``importance``: feature, gain, largest first."""
+    """One card row. ``scores``: one row per method (the issued forecast, the model alone, the
+    demand level and the baselines) with wrmsse, rmse, mae and bias; ``importance``: feature,
+    gain, largest first; ``issue_rule``: how forecasts are issued and why."""
     card = {
         "cutoff": cutoff,
         "mlflow_run_id": run_id,
@@ -44,6 +46,7 @@ def model_card(
         "seasonal_naive_wrmsse": float(scores.loc["seasonal_naive", "wrmsse"]),
         "params": json.dumps(params, default=str),
         "validation_scores": json.dumps({m: {k: float(v) for k, v in row.items()} for m, row in scores.iterrows()}),
+        "issue_rule": json.dumps(issue_rule),
         "feature_importance": json.dumps([{"feature": f, "gain": float(g)} for f, g in zip(importance["feature"], importance["gain"])]),
     }
     return pd.DataFrame([card], columns=list(MODEL_CARDS.columns))

@@ -14,8 +14,11 @@ from m5_assets.forecast.intervals import Calibration
 from m5_assets.forecast.levels import calibrate
 from m5_assets.metrics import WRMSSE, point_metrics, wrmsse
 from m5_assets.model.baselines import BASELINES
+from m5_assets.model.forecaster import BLEND_WEIGHTS, IssueRule
 
-MODEL = "lightgbm"
+MODEL = "issued"  # what forecasts issue: the model, the demand level, or a blend chosen on validation
+PURE_MODEL = "lightgbm"
+LEVEL = "demand_level"
 
 
 @dataclass(frozen=True)
@@ -55,15 +58,64 @@ def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.
     return calibrate(inputs.series, forecast, inputs.units[:, window].astype(np.float64), released)
 
 
-def score_validation(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> ValidationScores:
-    """WRMSSE and point metrics of the model and the baselines over the 28 days before ``cutoff``."""
-    start = cutoff - dt.timedelta(days=HORIZON)
+def _window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """History, its prices and the actuals of the 28 days before ``cutoff``."""
     origin = window_origin(inputs, cutoff)
     history = inputs.units[:, :origin].astype(np.float64)
-    prices = inputs.price[:, :origin]
-    actual = inputs.units[:, origin : origin + HORIZON].astype(np.float64)
+    return history, inputs.price[:, :origin], inputs.units[:, origin : origin + HORIZON].astype(np.float64)
+
+
+def choose_issue_rule(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame) -> tuple[IssueRule, pd.DataFrame]:
+    """The blend of model and demand level with the lowest WRMSSE on the validation window.
+
+    ``validation``: id, date, prediction (the model's units) and level, as ``train`` returns it.
+    Weights are tried from all-model down, so a tie keeps the model.
+    """
+    start = cutoff - dt.timedelta(days=HORIZON)
+    history, prices, actual = _window(inputs, cutoff)
+    scores = []
+    for weight in sorted(BLEND_WEIGHTS, reverse=True):
+        blended = validation.assign(prediction=IssueRule(weight).blend(validation["prediction"].to_numpy(), validation["level"].to_numpy()))
+        forecast = forecast_matrix(inputs, blended, start, HORIZON)
+        scores.append({"model_weight": weight, "wrmsse": wrmsse(inputs.series, history, prices, actual, forecast).total})
+    table = pd.DataFrame(scores)
+    best = table.loc[table["wrmsse"].idxmin()]
+    model_only, level_only = table["wrmsse"].iloc[0], table["wrmsse"].iloc[-1]
+    because = (
+        f"lowest validation WRMSSE of {len(table)} blends: {best['wrmsse']:.4f} "
+        f"(model alone {model_only:.4f}, demand level alone {level_only:.4f})"
+    )
+    return IssueRule(float(best["model_weight"]), chosen_because=because), table
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What the validation window decides about a trained model."""
+
+    rule: IssueRule
+    blends: pd.DataFrame  # model_weight, wrmsse: every blend tried
+    issued: pd.DataFrame  # id, date, prediction: the forecast issued on the window's first day
+    scores: ValidationScores  # the issued forecast, the model alone, the demand level and the baselines
+
+
+def validate(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame) -> Validated:
+    """Choose how the model issues and score it on the 28 days before ``cutoff``."""
+    rule, blends = choose_issue_rule(inputs, cutoff, validation)
+    issued = validation.assign(prediction=rule.blend(validation["prediction"].to_numpy(), validation["level"].to_numpy()))
+    others = {PURE_MODEL: validation, LEVEL: validation.assign(prediction=validation["level"].fillna(0.0))}
+    return Validated(rule, blends, issued, score_validation(inputs, cutoff, issued, others))
+
+
+def score_validation(
+    inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame, others: dict[str, pd.DataFrame] | None = None
+) -> ValidationScores:
+    """WRMSSE and point metrics of the issued forecast (``predictions``: id, date, prediction),
+    the ``others`` given the same way, and the baselines over the 28 days before ``cutoff``."""
+    start = cutoff - dt.timedelta(days=HORIZON)
+    history, prices, actual = _window(inputs, cutoff)
     hierarchy = inputs.series
     forecasts = {MODEL: forecast_matrix(inputs, predictions, start, HORIZON)}
+    forecasts |= {name: forecast_matrix(inputs, frame, start, HORIZON) for name, frame in (others or {}).items()}
     forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
     by_method = {name: wrmsse(hierarchy, history, prices, actual, forecast) for name, forecast in forecasts.items()}
     table = pd.DataFrame(

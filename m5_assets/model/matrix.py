@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from m5_assets.features.catalog import FEATURES, FEATURE_NAMES, LABEL_COLUMN
+from m5_assets.features.catalog import FEATURES, FEATURE_NAMES, LABEL_COLUMN, STOCKED_OUT_COLUMN
 
 CATEGORICAL = tuple(f.name for f in FEATURES if f.dtype == "category")
 CATEGORICAL_INDEX = tuple(FEATURE_NAMES.index(name) for name in CATEGORICAL)
@@ -81,14 +81,15 @@ def read_rows(
     labelled: bool = True,
     key_columns: tuple[str, ...] = ("id", "date"),
 ) -> Rows:
-    """Released rows dated in [start, end); only those with a label unless ``labelled`` is False.
+    """Released rows dated in [start, end); unless ``labelled`` is False, only those with a label
+    that is demand (not a likely stock-out's zero).
 
     With ``last_from``, rows dated on or after it are placed last (each part keeping file order),
     so a caller can slice the matrix into two views without copying it.
     """
     wanted = (pc.field("date") >= start) & (pc.field("date") < end) & pc.field("sell_price").is_valid()
     if labelled:
-        wanted &= pc.field(LABEL_COLUMN).is_valid()
+        wanted &= pc.field(LABEL_COLUMN).is_valid() & (pc.field(STOCKED_OUT_COLUMN) == 0)
     extra_keys = [c for c in key_columns if c not in FEATURE_NAMES]
     table = pq.read_table(features, columns=[*extra_keys, LABEL_COLUMN, *FEATURE_NAMES], filters=wanted)
     vocabulary = vocabulary if vocabulary is not None else vocabulary_of(table)

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from m5_assets.forecast.intervals import Calibration
 from m5_assets.forecast.issue import IssuingModel
+from m5_assets.model.forecaster import LEGACY, RULE_ARTIFACT, IssueRule
 
 MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
@@ -92,8 +93,16 @@ def newest_promoted(versions: list[PromotedVersion], day: dt.date) -> PromotedVe
     return usable[-1] if usable else None
 
 
+def load_issue_rule(run_id: str) -> IssueRule:
+    """How a run's model issues forecasts; models trained before issue rules predict units."""
+    try:
+        return IssueRule.from_json(mlflow.artifacts.load_text(f"runs:/{run_id}/{RULE_ARTIFACT}"))
+    except mlflow.exceptions.MlflowException:
+        return LEGACY
+
+
 def load_issuing_model(uri: str, promoted: PromotedVersion) -> IssuingModel:
-    """The booster and interval calibration of a promoted version, ready to forecast."""
+    """The booster, issue rule and interval calibration of a promoted version, ready to forecast."""
     mlflow.set_tracking_uri(uri)
     booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}/{promoted.version}")
     try:
@@ -102,4 +111,4 @@ def load_issuing_model(uri: str, promoted: PromotedVersion) -> IssuingModel:
         raise FileNotFoundError(
             f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
         ) from error
-    return IssuingModel(booster, calibration, promoted.version, promoted.run_id, promoted.cutoff)
+    return IssuingModel(booster, calibration, promoted.version, promoted.run_id, promoted.cutoff, load_issue_rule(promoted.run_id))

@@ -2,9 +2,12 @@
 
 The validation window is the last ``HORIZON`` days before the cutoff. Its rows' features use
 no sale on or after the window's first day (every units feature is lagged at least 28 days), so
-scoring the model there is the same as scoring a forecast issued on that day. Early stopping
-finds the number of rounds on that window; the model is then refit on every day before the
-cutoff with that many rounds.
+scoring the model there is the same as scoring a forecast issued on that day, scaled by the
+levels of that day (see ``forecaster``). Early stopping finds the number of rounds on that
+window; the model is then refit on every day before the cutoff with that many rounds.
+
+Every row starts from its own demand level (the tweedie offset of ``forecaster``): the booster
+learns departures from a series' level, so it follows a level that moves.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
+from m5_assets.model.forecaster import LEVEL_INDEX, IssueRule, levels_of_rows, offset, origin_levels
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
@@ -88,7 +92,9 @@ class Window:
 class TrainedModel:
     booster: lgb.Booster
     best_iteration: int
-    validation: pd.DataFrame  # id, date, units, prediction: released rows of the validation window
+    # Released rows of the validation window: id, date, units, prediction (the model's units as
+    # a forecast issued on the window's first day) and level (the series' level on that day).
+    validation: pd.DataFrame
     train_rows: int
     validation_rows: int
     seconds: float
@@ -110,8 +116,9 @@ class TrainedModel:
         )
 
 
-def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedModel:
-    """Fit with early stopping on the validation window, then refit on all days before ``cutoff``."""
+def train(features: Path, cutoff: dt.date, params: TrainingParams, refit: bool = True) -> TrainedModel:
+    """Fit with early stopping on the validation window, then refit on all days before ``cutoff``
+    (without ``refit``, as a search does, the early-stopped fit is the model returned)."""
     started = time.perf_counter()
     window = Window(cutoff, params.train_days)
     # Validation rows come last, so each fit takes a contiguous range of one binned dataset.
@@ -124,7 +131,8 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedMod
     valid_x = rows.matrix[n_train:].copy()
     lgb_params = params.lightgbm()
     # Binned once for both fits; the float matrix (the largest object by far) is dropped after.
-    everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params).construct()
+    init = offset(rows.matrix[:, LEVEL_INDEX])
+    everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
     rows.matrix = None
     stages = {"read": time.perf_counter() - started}
 
@@ -136,14 +144,20 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedMod
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
     )
     best = max(1, fit.best_iteration)
-    validation = rows.keys.iloc[n_train:].assign(
-        **{LABEL_COLUMN: rows.label[n_train:], "prediction": fit.predict(valid_x, num_iteration=best)}
-    )
+    valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
+    level = levels_of_rows(valid_keys, origin_levels(valid_keys, valid_x, window.validation_start))
+    validation = valid_keys.assign(
+        **{LABEL_COLUMN: rows.label[n_train:], "level": level,
+           "prediction": IssueRule().units(fit.predict(valid_x, num_iteration=best), level)}
+    )  # fmt: skip
     fit.free_dataset()
-    del fit
     stages["search"] = time.perf_counter() - started - stages["read"]
-    final = lgb.train(lgb_params, everything, num_boost_round=best)
-    final.free_dataset()
+    if refit:
+        del fit
+        final = lgb.train(lgb_params, everything, num_boost_round=best)
+        final.free_dataset()
+    else:
+        final = fit
     stages["refit"] = time.perf_counter() - started - stages["read"] - stages["search"]
     return TrainedModel(
         booster=final,
@@ -157,10 +171,11 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams) -> TrainedMod
     )
 
 
-def _dataset(matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict) -> lgb.Dataset:
+def _dataset(matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict, init: np.ndarray) -> lgb.Dataset:
     data = lgb.Dataset(
-        matrix, label, feature_name=list(FEATURE_NAMES), categorical_feature=list(CATEGORICAL_INDEX), params=params
-    )
+        matrix, label, init_score=init, feature_name=list(FEATURE_NAMES),
+        categorical_feature=list(CATEGORICAL_INDEX), params=params,
+    )  # fmt: skip
     # Stored in the model as a pandas frame's categories are, so it predicts from frames too.
     data.pandas_categorical = vocabulary
     return data
