@@ -9,6 +9,7 @@ from m5_assets.defs.mlflow import mlflow_resource
 from m5_assets.defs.model import build_demand_model
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.resources import M5Data, default_data_resource
+from m5_assets.defs.tuning import build_model_tuning, tune_model
 
 
 def build_definitions(m5_data: M5Data) -> dg.Definitions:
@@ -16,9 +17,9 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
     monthly, daily = model_partitions(m5_data.paths), forecast_partitions(m5_data.paths)
     schedules, sensors = build_automation(daily, monthly)
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), *build_forecast_assets(daily)],
+        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily)],
         asset_checks=checks.checks,
-        jobs=[jobs.build_feature_store, jobs.train_model, *forecast_jobs(daily)],
+        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs(daily)],
         schedules=schedules,
         sensors=sensors,
         resources={"m5_data": m5_data, "mlflow": mlflow_resource(m5_data.paths)},

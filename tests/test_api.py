@@ -154,7 +154,7 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     assert info["validation_scores"]["issued"]["wrmsse"] == pytest.approx(card["wrmsse"])
     assert info["issue_rule"]["issued_as"] and len(info["issue_rule"]["blends"]) == 11
     importance = client.get("/model/features/importance").json()["features"]
-    assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(1)
+    assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(1, abs=1e-4)
 
 
 def test_keys_scopes_and_open_health(warehouse_dir, tmp_path):

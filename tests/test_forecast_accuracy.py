@@ -34,7 +34,7 @@ def _inputs(w):
 def _issuing_model(w, inputs, cutoff: dt.date, params=QUICK) -> IssuingModel:
     """Trained, its issue rule chosen and its intervals calibrated as the demand_model asset does."""
     model = train_model(warehouse.table_path(w, "features"), cutoff, params)
-    validated = validate(inputs, cutoff, model.validation)
+    validated = validate(inputs, cutoff, model.validation, params.level_offset)
     calibration = calibrate_intervals(inputs, cutoff, validated.issued)
     return IssuingModel(model.booster, calibration, "1", "run", cutoff, validated.rule)
 
@@ -69,7 +69,7 @@ def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_si
     truth["id"] = truth["item_id"] + "_" + truth["store_id"] + "_validation"
     actual = truth.set_index("id").loc[series, [f"d_{k}" for k in range(1914, 1942)]].to_numpy(float)
     history = inputs.units[:, : inputs.n_sales_days].astype(float)
-    forecasts = {"issued": issued(model), "model alone": issued(dataclasses.replace(model, rule=IssueRule()))}
+    forecasts = {"issued": issued(model), "model alone": issued(dataclasses.replace(model, rule=dataclasses.replace(model.rule, blend_weight=1.0)))}
     forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
     scale = naive_scale(history)
     rmsse = {name: float(np.sqrt(((actual - f) ** 2).mean(axis=1) / scale).mean()) for name, f in forecasts.items()}

@@ -65,10 +65,13 @@ def _window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndar
     return history, inputs.price[:, :origin], inputs.units[:, origin : origin + HORIZON].astype(np.float64)
 
 
-def choose_issue_rule(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame) -> tuple[IssueRule, pd.DataFrame]:
+def choose_issue_rule(
+    inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True
+) -> tuple[IssueRule, pd.DataFrame]:
     """The blend of model and demand level with the lowest WRMSSE on the validation window.
 
-    ``validation``: id, date, prediction (the model's units) and level, as ``train`` returns it.
+    ``validation``: id, date, prediction (the model's units) and level, as ``train`` returns it;
+    ``relative``: whether the model was trained from the level (``TrainingParams.level_offset``).
     Weights are tried from all-model down, so a tie keeps the model.
     """
     start = cutoff - dt.timedelta(days=HORIZON)
@@ -85,7 +88,7 @@ def choose_issue_rule(inputs: FeatureInputs, cutoff: dt.date, validation: pd.Dat
         f"lowest validation WRMSSE of {len(table)} blends: {best['wrmsse']:.4f} "
         f"(model alone {model_only:.4f}, demand level alone {level_only:.4f})"
     )
-    return IssueRule(float(best["model_weight"]), chosen_because=because), table
+    return IssueRule(float(best["model_weight"]), relative=relative, chosen_because=because), table
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,9 @@ class Validated:
     scores: ValidationScores  # the issued forecast, the model alone, the demand level and the baselines
 
 
-def validate(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame) -> Validated:
+def validate(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True) -> Validated:
     """Choose how the model issues and score it on the 28 days before ``cutoff``."""
-    rule, blends = choose_issue_rule(inputs, cutoff, validation)
+    rule, blends = choose_issue_rule(inputs, cutoff, validation, relative)
     issued = validation.assign(prediction=rule.blend(validation["prediction"].to_numpy(), validation["level"].to_numpy()))
     others = {PURE_MODEL: validation, LEVEL: validation.assign(prediction=validation["level"].fillna(0.0))}
     return Validated(rule, blends, issued, score_validation(inputs, cutoff, issued, others))

@@ -44,6 +44,8 @@ class TrainingParams:
     seed: int = 42
     max_bin: int = 255
     sampling: str = "bagging"  # bagging_fraction of rows each round, or "goss" (slower at full scale here)
+    # Start every row from its series' demand level (see forecaster); False learns the level too.
+    level_offset: bool = True
 
     def lightgbm(self) -> dict:
         return {
@@ -131,7 +133,7 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams, refit: bool =
     valid_x = rows.matrix[n_train:].copy()
     lgb_params = params.lightgbm()
     # Binned once for both fits; the float matrix (the largest object by far) is dropped after.
-    init = offset(rows.matrix[:, LEVEL_INDEX])
+    init = offset(rows.matrix[:, LEVEL_INDEX]) if params.level_offset else None
     everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
     rows.matrix = None
     stages = {"read": time.perf_counter() - started}
@@ -148,7 +150,7 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams, refit: bool =
     level = levels_of_rows(valid_keys, origin_levels(valid_keys, valid_x, window.validation_start))
     validation = valid_keys.assign(
         **{LABEL_COLUMN: rows.label[n_train:], "level": level,
-           "prediction": IssueRule().units(fit.predict(valid_x, num_iteration=best), level)}
+           "prediction": IssueRule(relative=params.level_offset).units(fit.predict(valid_x, num_iteration=best), level)}
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
