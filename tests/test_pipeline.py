@@ -10,7 +10,7 @@ from m5_assets.cli import main
 from m5_assets.warehouse import table_path
 
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
-ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "forecasts", "forecast_accuracy"}
+ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_accuracy"}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -23,10 +23,13 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
     assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history"} <= check_keys
-    for job in ("build_feature_store", "train_model", "issue_forecast", "score_forecast"):
+    for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast"):
         assert defs.resolve_job_def(job) is not None
     assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed"}
+    # Tuning is never launched by the automation: no schedule or sensor targets it.
+    launched = {s.job_name for s in defs.schedules} | {t.job_name for s in defs.sensors for t in s.targets}
+    assert launched == {"issue_forecast", "score_forecast", "train_model", "build_feature_store"}
 
 
 def test_every_asset_reports_rows_schema_and_size(data_dir):
