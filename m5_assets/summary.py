@@ -35,6 +35,7 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
             print(f"\n{event.asset_key.to_user_string()} (cutoff {metadata['cutoff'].value}), "
                   f"validation {metadata['validation_window'].value}:")  # fmt: skip
             print(metadata["validation_scores"].value)
+            print(f"issued as: {metadata['issued_as'].value} ({metadata['issue_rule_chosen_because'].value})")
             print(f"improvement over seasonal naive: {metadata['improvement_over_seasonal_naive_pct'].value} %; "
                   f"model version {metadata['model_version'].value}, promoted: {metadata['promoted'].value} "
                   f"({metadata['promotion_decision'].value}), champion: {metadata['champion'].value}; MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip

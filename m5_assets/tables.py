@@ -126,7 +126,7 @@ SALES_LONG = Table(
 )
 FEATURE_CATALOG = Table("feature_catalog", "Every feature declared once: name, description, dtype, family, entity, version, rule.", {
     "name": "feature column", "description": "what it measures", "dtype": "stored type", "family": "ids, lags, rolling, "
-    "price, calendar, snap or events", "entity": "what it is keyed by", "version": "catalog version", "rule": "values it must satisfy",
+    "level, price, calendar, snap or events", "entity": "what it is keyed by", "version": "catalog version", "rule": "values it must satisfy",
 })  # fmt: skip
 FEATURES = Table("features", "Offline feature store: one row per series and day, the label and every catalog feature.", {
     "id": "series id (key)", "date": "day (key)", "units": "label: units sold that day; null for the days after the data",
