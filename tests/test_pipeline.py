@@ -45,6 +45,10 @@ def test_every_asset_reports_rows_schema_and_size(data_dir):
     types = {c.name: c.type for c in metadata["sales_long"]["dagster/column_schema"].value.columns}
     assert (types["id"], types["date"], types["units"]) == ("category of string", "date", "int32")
     assert metadata["features"]["future_days"].value == 28
+    flags = pd.read_parquet(table_path(data_dir / "warehouse", "features"), columns=["id", "stocked_out"])
+    flagged = flags[flags["stocked_out"] == 1]
+    assert metadata["features"]["stocked_out_days"].value == len(flagged)
+    assert metadata["features"]["series_with_stock_outs"].value == flagged["id"].nunique()
 
 
 def test_genuine_m5_subset_passes_every_check_and_runs_through(tmp_path, real_subset):

@@ -58,12 +58,18 @@ def features(m5_data: M5Data) -> dg.MaterializeResult:
     target = m5_data.table(tables.FEATURES)
     stats = build_features(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
     metadata = table_metadata(con, target, _DESCRIPTIONS, preview_columns=16)
+    stocked_out_days, series_hit = con.sql(
+        f"SELECT count(*) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1), count(DISTINCT id) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1) "
+        f"FROM read_parquet('{target}')"
+    ).fetchall()[0]
     metadata.update(
         {
             "features": len(FEATURES),
             "last_sales_date": str(stats.last_sales_date.date()),
             "future_days": (stats.last_date - stats.last_sales_date).days,
             "catalog_version": CATALOG_VERSION,
+            "stocked_out_days": int(stocked_out_days),  # skipped by training
+            "series_with_stock_outs": int(series_hit),
         }
     )
     return dg.MaterializeResult(metadata=metadata)
