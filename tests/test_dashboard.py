@@ -3,6 +3,7 @@ from the warehouse files with pyarrow and DuckDB, empty warehouses get a message
 browser renders every page."""
 
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -134,3 +135,11 @@ def test_every_page_renders_in_a_real_browser(dashboard_server, tmp_path):
             assert (tmp_path / f"{page}.png").stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_the_models_table_says_how_each_model_issues(dashboard_dir, monkeypatch):
+    app = _page("performance", dashboard_dir, monkeypatch)
+    table = app.dataframe[-1].value
+    cards = duckdb.sql(f"SELECT model_version, issue_rule FROM read_parquet('{tables.MODEL_CARDS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')").df()
+    expected = {str(v): json.loads(r)["issued_as"] for v, r in zip(cards["model_version"], cards["issue_rule"])}
+    assert expected and table["issued as"].to_dict() == expected

@@ -1,5 +1,7 @@
 """Performance: accuracy over forecast dates, per level, by store and department, and the models."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -25,7 +27,10 @@ used = scores.groupby("model_version")["forecast_date"].agg(["min", "max", "coun
 cards = data.model_cards()
 if not cards.empty:
     cards = cards.assign(model_version=cards["model_version"].astype(str)).set_index("model_version")
-    shown = cards[["cutoff", "promoted", "promotion_decision", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]]
+    # Cards written before issue rules have no rule: their booster's units were issued.
+    rules = cards["issue_rule"] if "issue_rule" in cards else pd.Series(None, index=cards.index)
+    cards["issued as"] = [json.loads(r)["issued_as"] if isinstance(r, str) else "model" for r in rules]
+    shown = cards[["cutoff", "promoted", "promotion_decision", "issued as", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]]
     st.dataframe(shown.join(used, how="left"), width="stretch")
 else:
     st.dataframe(used, width="stretch")
