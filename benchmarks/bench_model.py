@@ -34,7 +34,7 @@ def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
     started = time.perf_counter()
     model = train(data / "features.parquet", cutoff, TrainingParams())
     seconds = time.perf_counter() - started
-    model.validation[["id", "date", "prediction", "level"]].to_parquet(out)
+    model.validation.drop(columns=["units"]).to_parquet(out)
     return {"seconds": seconds, "peak_mib": peak_mib(), "train_rows": model.train_rows, "best_iteration": model.best_iteration,
             "stages": model.stage_seconds}
 
@@ -129,7 +129,7 @@ def main() -> int:
         model = PURE_MODEL if engine == "ours" else MODEL
         print(f"{engine:16s} {scores[engine].wrmsse(model):8.4f} {report['seconds']:9.1f} {report['peak_mib']:9d} {report['train_rows']:12,}")
     print(f"{'seasonal naive':16s} {naive:8.4f}")
-    for method in ("moving_average_28", "exponential_smoothing", "demand_level"):
+    for method in ("moving_average_28", "exponential_smoothing", "demand_level"):  # the baselines a blend may use, and SES
         print(f"{method:16s} {scores['ours'].wrmsse(method):8.4f}")
     print(f"ours issues {validated.rule.describe()}: WRMSSE {scores['ours'].wrmsse(MODEL):.4f} ({validated.rule.chosen_because})")
     print(f"ours: best iteration {reports['ours']['best_iteration']}, seconds by stage {reports['ours']['stages']}")
