@@ -13,7 +13,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
-from m5_assets.forecast.accuracy import actuals_complete, score_forecast, warnings_against_history
+from m5_assets.forecast.accuracy import HISTORY_COLUMNS, actuals_complete, score_forecast, warnings_against_history
 from m5_assets.forecast.intervals import COVERAGES
 from m5_assets.forecast.issue import issue, read_forecast_rows
 from m5_assets.model import registry
@@ -138,7 +138,7 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
             )  # fmt: skip
         root = m5_data.paths.warehouse
         # Read once: each day is judged against the scores before it, this run's included.
-        history = reader.read_accuracy(root)
+        history = reader.read_accuracy(root)[list(HISTORY_COLUMNS)]
         rows, problems = [], {}
         for day in days:
             row = score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day))
@@ -146,7 +146,9 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
             if found:
                 problems[day.isoformat()] = "; ".join(found)
             store.write_partition(root, tables.FORECAST_ACCURACY, day, pd.DataFrame([row]))
-            history = pd.concat([history[history["forecast_date"] != day], pd.DataFrame([row])], ignore_index=True)
+            kept, fresh = history[history["forecast_date"] != day], pd.DataFrame([row])[list(HISTORY_COLUMNS)]
+            # Concatenating an empty frame is deprecated in pandas: start from the new row instead.
+            history = fresh if kept.empty else pd.concat([kept, fresh], ignore_index=True)
             rows.append(row)
         scores = pd.DataFrame(rows)
         shown = ["forecast_date", "wrmsse", "seasonal_naive_wrmsse", "mae", "bias", *[f"coverage_{c}" for c in COVERAGES]]

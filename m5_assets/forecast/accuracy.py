@@ -17,6 +17,7 @@ from m5_assets.model.evaluation import MODEL, score_validation, window_origin
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
 TRAILING_PARTITIONS = 28
+HISTORY_COLUMNS = ("forecast_date", "wrmsse")  # what warnings_against_history reads of earlier partitions
 COVERAGE_TOLERANCE = 5.0  # points of 95 % interval coverage
 
 
