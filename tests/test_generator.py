@@ -22,7 +22,9 @@ def test_tiny_files_have_exactly_the_kaggle_columns_and_id_scheme(tiny_raw):
     prices = pd.read_csv(tiny_raw / "sell_prices.csv")
     scale = SCALES["tiny"]
 
-    assert list(calendar.columns) == KAGGLE_CALENDAR_COLUMNS + ["snap_CA", "snap_TX"]
+    # All three SNAP columns, as in Kaggle's file, though the tiny sales hold no WI store.
+    assert list(calendar.columns) == KAGGLE_CALENDAR_COLUMNS + ["snap_CA", "snap_TX", "snap_WI"]
+    assert set(sales["state_id"]) == {"CA", "TX"}
     assert list(prices.columns) == ["store_id", "item_id", "wm_yr_wk", "sell_price"]
     day_columns = [f"d_{k}" for k in range(1, scale.n_days + 1)]
     assert list(sales.columns) == ["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"] + day_columns

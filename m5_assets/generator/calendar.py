@@ -125,6 +125,7 @@ def build_calendar(start: dt.date, n_days: int, states: list[str]) -> pd.DataFra
             }
         )
     calendar = pd.DataFrame(rows, columns=CALENDAR_COLUMNS)
-    for state in states:
+    # Kaggle's calendar has all three SNAP columns whichever states the sales hold; other states follow.
+    for state in [*SNAP_DAYS_BY_STATE, *(s for s in states if s not in SNAP_DAYS_BY_STATE)]:
         calendar[f"snap_{state}"] = [int(d.day in snap_days(state)) for d in dates]
     return calendar
