@@ -30,6 +30,7 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     # Tuning is never launched by the automation: no schedule or sensor targets it.
     launched = {s.job_name for s in defs.schedules} | {t.job_name for s in defs.sensors for t in s.targets}
     assert launched == {"issue_forecast", "score_forecast", "train_model", "build_feature_store"}
+    assert all(a.description for a in (*defs.schedules, *defs.sensors))
 
 
 def test_every_asset_reports_rows_schema_and_size(data_dir):

@@ -52,9 +52,11 @@ def _stale(day: dt.date) -> dg.SkipReason:
 def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPartitionsDefinition) -> tuple[list, list]:
     """(schedules, sensors) bound to the partitions of the loaded data."""
 
-    @dg.schedule(job_name=ISSUE_FORECAST_JOB, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    @dg.schedule(
+        job_name=ISSUE_FORECAST_JOB, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Every morning: the forecast issued on the day after the last sales day.",
+    )
     def daily_forecast(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
-        """Every morning: the forecast issued on the day after the last sales day."""
         day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
@@ -62,9 +64,11 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
             return dg.SkipReason(f"the forecast for {day} is already issued")
         return dg.RunRequest(run_key=f"forecast-{day}", partition_key=day.isoformat())
 
-    @dg.schedule(job_name=SCORE_FORECAST_JOB, cron_schedule="30 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    @dg.schedule(
+        job_name=SCORE_FORECAST_JOB, cron_schedule="30 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Every morning: score each issued forecast whose 28 days now all have actuals.",
+    )
     def daily_scoring(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
-        """Every morning: score each issued forecast whose 28 days now all have actuals."""
         last_sales = reader.newest_forecast_date(m5_data.paths) - dt.timedelta(days=1)
         root = m5_data.paths.warehouse
         scored = set(reader.partition_days(root, tables.FORECAST_ACCURACY))
@@ -76,16 +80,19 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
             return dg.SkipReason("no issued forecast has newly complete actuals")
         return [dg.RunRequest(run_key=f"score-{d}", partition_key=d.isoformat()) for d in due]
 
-    @dg.schedule(job_name=TRAIN_MODEL_JOB, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    @dg.schedule(
+        job_name=TRAIN_MODEL_JOB, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="On the first of each month: the model with the newest cutoff the data allows.",
+    )
     def monthly_retrain(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
-        """On the first of each month: the model with the newest cutoff the data allows."""
         newest = monthly.get_last_partition_key()
         return dg.RunRequest(run_key=f"train-{newest}", partition_key=newest)
 
-    @dg.sensor(job_name=FEATURE_STORE_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+    @dg.sensor(
+        job_name=FEATURE_STORE_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+        description="New or changed files in the raw folder rebuild raw tables to features (the features_refreshed sensor then re-issues the newest forecast).",
+    )
     def raw_files_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
-        """New or changed files in the raw folder rebuild raw tables to features (the
-        features_refreshed sensor then re-issues the newest forecast)."""
         raw = m5_data.paths.raw
         seen = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(raw.glob("*.csv"))} if raw.exists() else {}
         cursor = json.dumps(seen, sort_keys=True)
@@ -98,17 +105,21 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
             return dg.SkipReason(str(error))
         return dg.RunRequest(run_key=f"raw-{hashlib.sha256(cursor.encode()).hexdigest()[:16]}")
 
-    @dg.asset_sensor(asset_key=dg.AssetKey(tables.FEATURES.name), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED)
+    @dg.asset_sensor(
+        asset_key=dg.AssetKey(tables.FEATURES.name), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED,
+        description="A new feature store re-issues the newest forecast.",
+    )
     def features_refreshed(context: dg.SensorEvaluationContext, asset_event, m5_data: M5Data):
-        """A new feature store re-issues the newest forecast."""
         day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
         return dg.RunRequest(run_key=f"features-{asset_event.storage_id}-{day}", partition_key=day.isoformat())
 
-    @dg.sensor(job_name=ISSUE_FORECAST_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
+    @dg.sensor(
+        job_name=ISSUE_FORECAST_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+        description="A new champion in the registry re-issues the newest forecast with it.",
+    )
     def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
-        """A new champion in the registry re-issues the newest forecast with it."""
         champion = registry.current_champion(MlflowClient(tracking_uri=registry.tracking_uri(m5_data.paths.mlflow)))
         if champion is None or champion.version == context.cursor:
             return dg.SkipReason("the champion has not changed")
