@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from m5_assets.settings import data_paths
+from m5_assets.settings import DataPaths, data_paths
 
 BACKTEST_PARTITIONS = 7
 
@@ -35,8 +35,6 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from m5_assets.generator import SCALES, generate
     from m5_assets.raw_files import locate_raw_files, raw_csv_files
 
@@ -55,6 +53,15 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         print(f"using the raw files in {paths.raw}: {files.calendar.name}, {files.prices.name}, {files.sales.name}")
 
+    code = _run_jobs(args, paths)
+    print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")
+    return code
+
+
+def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
+    """The feature store, the models, the newest forecast and the backtest, each summarized."""
+    import dagster as dg
+
     from m5_assets.definitions import build_definitions
     from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
@@ -71,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     started = time.perf_counter()
     result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
-    print_summary(result, paths, time.perf_counter() - started)
+    print_summary(result, time.perf_counter() - started)
     if not result.success or args.skip_model:
         return 0 if result.success else 1
 
@@ -86,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\ntraining model partition {cutoff} ...")
         started = time.perf_counter()
         result = train.execute_in_process(instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False)
-        print_summary(result, paths, time.perf_counter() - started)
+        print_summary(result, time.perf_counter() - started)
         if not result.success:
             return 1
 
@@ -98,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         tags = {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
         result = job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=False)
-        print_summary(result, paths, time.perf_counter() - started)
+        print_summary(result, time.perf_counter() - started)
         if not result.success:
             return 1
     print_backtest(read_accuracy(paths.warehouse), backtest)

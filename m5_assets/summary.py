@@ -1,4 +1,4 @@
-"""The short report ``m5 run`` prints after a run: rows, series, dates, checks, where outputs are."""
+"""The short report ``m5 run`` prints after each run: rows, series, dates, scores and checks."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from m5_assets.settings import DataPaths
-
 _SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
 
 
-def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: float) -> None:
+def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
     status = "succeeded" if result.success else "FAILED"
     print(f"\nrun {result.run_id} {status} in {seconds:.1f}s\n")
     tables = [
@@ -40,8 +38,8 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
                   f"model version {metadata['model_version'].value}, promoted: {metadata['promoted'].value} "
                   f"({metadata['promotion_decision'].value}), champion: {metadata['champion'].value}; MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
-    passed = sum(e.passed for e in evaluations)
-    print(f"\nchecks: {passed} of {len(evaluations)} passed")
+    if evaluations:
+        print(f"\nchecks: {sum(e.passed for e in evaluations)} of {len(evaluations)} passed")
     for e in evaluations:
         if not e.passed:
             print(f"  FAILED {e.asset_key.to_user_string()}.{e.check_name}:\n    " + (e.description or "").replace("\n", "\n    "))
@@ -52,7 +50,6 @@ def print_summary(result: dg.ExecuteInProcessResult, paths: DataPaths, seconds: 
             # A failure that repeats a failed check's description was said just above.
             shown = text.splitlines()[0] if any(d in text for d in said) else text[:4000]
             print(f"  step {event.step_key} failed: {shown}")
-    print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")
 
 
 def _failure_text(failure) -> str:

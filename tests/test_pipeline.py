@@ -86,6 +86,8 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert (tmp_path / "data" / "warehouse" / "forecasts" / f"forecast_date={today}" / "data.parquet").exists()
     # Then a 7-partition backtest, scored against actuals next to seasonal naive.
     assert "backtest, 7 forecast dates" in out and "mean WRMSSE" in out
+    # Each line once, and no empty check counts.
+    assert out.count("run history: `make ui`") == 1 and "checks: 0 of 0" not in out
 
 
 def test_m5_run_with_a_partial_file_set_names_the_missing_file_and_writes_nothing(tmp_path, tiny_raw, monkeypatch, capsys):
