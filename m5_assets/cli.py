@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     """The feature store, the models, the newest forecast and the backtest, each summarized."""
+    # MLflow draws a progress bar for every artifact it reads (two per forecast run); a user may
+    # still turn it back on.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import dagster as dg
 
     from m5_assets.definitions import build_definitions

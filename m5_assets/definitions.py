@@ -19,7 +19,7 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily)],
         asset_checks=checks.checks,
-        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs(daily)],
+        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs()],
         schedules=schedules,
         sensors=sensors,
         resources={"m5_data": m5_data, "mlflow": mlflow_resource(m5_data.paths)},

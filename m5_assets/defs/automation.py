@@ -23,14 +23,14 @@ ISSUE_FORECAST_JOB = "issue_forecast"
 SCORE_FORECAST_JOB = "score_forecast"
 
 
-def forecast_jobs(daily: dg.DailyPartitionsDefinition) -> list:
+def forecast_jobs() -> list:
     return [
         dg.define_asset_job(
-            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECASTS.name), partitions_def=daily,
+            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECASTS.name),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates.",
         ),
         dg.define_asset_job(
-            SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name), partitions_def=daily,
+            SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
             description="Score forecasts whose 28 days all have actuals.",
         ),
     ]  # fmt: skip

@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
+from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
@@ -71,6 +72,11 @@ def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[
 
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    with known_beta_apis():
+        return _forecast_assets(daily)
+
+
+def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         name=tables.FORECASTS.name,
         group_name="forecasts",

@@ -11,7 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
+
+from m5_assets.defs.beta import known_beta_apis
+
+with known_beta_apis():
+    from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
 from m5_assets.model.registry import EXPERIMENT, ensure_experiment, tracking_uri
 from m5_assets.settings import DataPaths
@@ -21,7 +25,8 @@ from m5_assets.settings import DataPaths
 def m5_mlflow(context) -> MlFlow:
     config = context.resource_config
     ensure_experiment(config["mlflow_tracking_uri"], config["experiment_name"], Path(config["artifact_root"]))
-    return MlFlow(context)
+    with known_beta_apis():
+        return MlFlow(context)
 
 
 def mlflow_resource(paths: DataPaths) -> dg.ResourceDefinition:
