@@ -3,14 +3,17 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import yaml
 
 from conftest import run_pipeline
 from m5_assets.cli import main
 from m5_assets.warehouse import table_path
 
+ROOT = Path(__file__).resolve().parents[1]
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
 ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_accuracy"}
 
@@ -142,3 +145,13 @@ def test_loading_the_code_location_prints_no_warning():
     code = "import warnings; warnings.simplefilter('default'); import m5_assets.definitions"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Warning" not in done.stderr, done.stderr
+
+
+def test_the_instance_runs_one_run_at_a_time_and_the_location_is_named_m5_assets(tmp_path, monkeypatch):
+    # The instance's storage paths are relative to where it runs: a copy in a temporary folder.
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.chdir(tmp_path)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+    (location,) = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
+    assert location["python_module"]["location_name"] == "m5_assets"
