@@ -62,6 +62,12 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     assert rule.relative and rule.blend_weight == run.data.metrics["blend_model_weight"] and rule.chosen_because
     version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
     assert version.run_id == run.info.run_id and metadata["promoted"] and metadata["champion"]
+    # The registry alone says what the version is and whether it may issue.
+    assert run.info.run_name == f"demand_model {CUTOFF}"
+    assert version.tags["promoted"] == "True" and version.tags["cutoff"] == CUTOFF and version.tags["issued_as"] == metadata["issued_as"]
+    assert float(version.tags["validation_wrmsse"]) == pytest.approx(metadata["wrmsse"], abs=1e-4)
+    assert "promoted: may issue forecasts" in version.description
+    assert metadata["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
     assert str(model_data / "mlflow" / "artifacts") in run.info.artifact_uri
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"beats_seasonal_naive": True}
@@ -81,6 +87,9 @@ def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(wee
 
     worse = _metadata(_train(model_data, MEDIUM))
     assert not worse["promoted"] and not worse["champion"]
+    refused = _client(model_data).get_model_version(registry.MODEL_NAME, worse["model_version"])
+    assert refused.tags["promoted"] == "False" and refused.tags["decision"] == "does not beat the serving model by 1 %"
+    assert "not promoted: never issues forecasts" in refused.description
     assert worse["promotion_decision"] == "does not beat the serving model by 1 %"
     assert worse["serving_version"] == better["model_version"]
     client = _client(model_data)
@@ -123,3 +132,11 @@ def test_decide(challenger, serving, promoted):
 def test_only_a_cutoff_not_before_the_champions_takes_the_alias(champion_cutoff, takes):
     champion = registry.PromotedVersion("1", "run", dt.date.fromisoformat(champion_cutoff)) if champion_cutoff else None
     assert registry.takes_champion_alias(champion, dt.date(2016, 5, 1)) is takes
+
+
+def test_mlflow_links_follow_the_tracking_server_or_the_configured_ui(monkeypatch):
+    monkeypatch.delenv("M5_MLFLOW_UI_URL", raising=False)
+    assert registry.run_url("sqlite:////data/mlflow.db", "1", "abc") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
+    assert registry.run_url("http://mlflow:5000/", "1", "abc") == "http://mlflow:5000/#/experiments/1/runs/abc"
+    monkeypatch.setenv("M5_MLFLOW_UI_URL", "https://ml.example.internal/")
+    assert registry.ui_base("http://mlflow:5000") == "https://ml.example.internal"

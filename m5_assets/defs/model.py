@@ -58,7 +58,9 @@ def _version_score(inputs, m5_data: M5Data, window: Window, promoted: registry.P
 
 def _log_run(mlf, cutoff: dt.date, model, validated: Validated, window: Window) -> None:
     rule = validated.rule
-    mlf.set_tags({"cutoff": cutoff.isoformat(), "validation_start": window.validation_start.isoformat(),
+    # Named by what it trained, not by the job that ran it.
+    mlf.set_tags({"mlflow.runName": f"demand_model {cutoff}", "cutoff": cutoff.isoformat(),
+                  "validation_start": window.validation_start.isoformat(),
                   "issued_as": rule.describe(), "issue_rule_chosen_because": rule.chosen_because})  # fmt: skip
     mlf.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
     metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
@@ -133,6 +135,8 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, info.registered_model_version)
             mlf.set_tags({"promoted": str(decision.promoted), "decision": decision.reason, "champion": str(champion),
                           "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(serving_score)})  # fmt: skip
+            registry.record_version(client, str(info.registered_model_version), cutoff=cutoff, decision=decision,
+                                    champion=champion, issued_as=validated.rule.describe())  # fmt: skip
             run = mlflow.active_run()
             run_id, experiment_id = run.info.run_id, run.info.experiment_id
         finally:
@@ -175,7 +179,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "serving_version": serving.version if serving else "none",
                 "serving_wrmsse_same_window": serving_score if serving_score is not None else float("nan"),
                 "mlflow_run_id": run_id,
-                "mlflow_run": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"),
+                "mlflow_run": dg.MetadataValue.url(registry.run_url(registry.tracking_uri(m5_data.paths.mlflow), experiment_id, run_id)),
                 "mlflow_store": str(paths.mlflow),
                 "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, str(info.registered_model_version)))),
             }

@@ -12,6 +12,7 @@ from m5_assets.defs.model import DemandModelConfig
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
+from m5_assets.model import registry
 from m5_assets.model.training import TrainingParams
 from m5_assets.model.tuning import SEARCH_SPACE, TrialResult, tune
 
@@ -49,7 +50,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         m5_data: M5Data = context.resources.m5_data
         cutoff = context.partition_time_window.start.date()
         inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
-        context.resources.mlflow.set_tags({"cutoff": cutoff.isoformat(), "purpose": "tuning"})
+        context.resources.mlflow.set_tags({"mlflow.runName": f"model_tuning {cutoff}", "cutoff": cutoff.isoformat(), "purpose": "tuning"})
 
         def log_trial(result: TrialResult) -> None:
             with mlflow.start_run(run_name=f"trial {result.number}", nested=True):
@@ -84,7 +85,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "trial_table": dg.MetadataValue.md(trials.round(4).to_markdown(index=False)),
                 "demand_model_launchpad_config": dg.MetadataValue.md(f"```yaml\n{yaml.safe_dump(launchpad, sort_keys=False)}```"),
                 "mlflow_run_id": run_id,
-                "mlflow_run": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"),
+                "mlflow_run": dg.MetadataValue.url(registry.run_url(registry.tracking_uri(m5_data.paths.mlflow), experiment_id, run_id)),
             }
         )
 

@@ -26,6 +26,40 @@ def tracking_uri(mlflow_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
 
 
+DEFAULT_UI = "http://127.0.0.1:5000"  # where `make mlflow` serves the UI
+
+
+def ui_base(uri: str) -> str:
+    """Where a person opens the MLflow UI: ``$M5_MLFLOW_UI_URL`` if set; else the tracking
+    server itself when tracking goes to one over HTTP; else the address `make mlflow` serves."""
+    configured = os.environ.get("M5_MLFLOW_UI_URL")
+    if configured:
+        return configured.rstrip("/")
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else DEFAULT_UI
+
+
+def run_url(uri: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui_base(uri)}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def record_version(client: MlflowClient, version: str, *, cutoff: dt.date, decision: Decision, champion: bool, issued_as: str) -> None:
+    """Every trained version is registered; its tags and description say whether it passed the
+    gate, so the registry alone tells which versions may issue forecasts and why."""
+    tags = {
+        "cutoff": cutoff.isoformat(), "promoted": str(decision.promoted), "decision": decision.reason,
+        "champion_at_training": str(champion), "validation_wrmsse": f"{decision.challenger_wrmsse:.4f}",
+        "serving_wrmsse_same_window": "" if decision.serving_wrmsse is None else f"{decision.serving_wrmsse:.4f}",
+        "issued_as": issued_as,
+    }  # fmt: skip
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
+    verdict = "promoted: may issue forecasts" if decision.promoted else "not promoted: never issues forecasts"
+    client.update_model_version(
+        MODEL_NAME, version,
+        description=f"Cutoff {cutoff}; validation WRMSSE {decision.challenger_wrmsse:.4f}; {verdict} ({decision.reason}); issued as {issued_as}.",
+    )  # fmt: skip
+
+
 def ensure_experiment(uri: str, name: str, artifact_root: Path) -> None:
     """Create the experiment with its artifacts under ``artifact_root`` (not ./mlruns in the cwd)."""
     client = MlflowClient(tracking_uri=uri)
