@@ -1,5 +1,6 @@
 import datetime as dt
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import FEATURE_NAMES
 from m5_assets.model.evaluation import MODEL, score_validation
 from m5_assets.model.matrix import read_rows
-from m5_assets.model.training import TrainingParams, train
+from m5_assets.model.training import TrainingParams, progress_every, train
 
 QUICK = TrainingParams(learning_rate=0.1, max_rounds=200, early_stopping_rounds=20, train_days=365)
 
@@ -82,3 +83,18 @@ def test_a_model_trained_before_a_cutoff_ignores_every_sale_on_or_after_it(tmp_p
         models.append(train(warehouse.table_path(data / "warehouse", "features"), cutoff, QUICK))
     assert models[0].booster.model_to_string() == models[1].booster.model_to_string()
     pd.testing.assert_frame_equal(models[0].validation, models[1].validation)
+
+
+def test_training_progress_is_reported_at_most_every_interval_with_the_round_and_score():
+    heard, now = [], [0.0]
+    callback = progress_every(30, heard.append, clock=lambda: now[0])
+
+    def round_at(seconds: float, iteration: int) -> None:
+        now[0] = seconds
+        env = SimpleNamespace(iteration=iteration, end_iteration=1500,
+                              evaluation_result_list=[("valid_0", "tweedie", 1.23456, False)])  # fmt: skip
+        callback(env)
+
+    for second, iteration in [(10, 0), (29, 1), (31, 2), (45, 3), (62, 4)]:
+        round_at(second, iteration)
+    assert heard == ["round 3 of at most 1500: validation tweedie 1.23456", "round 5 of at most 1500: validation tweedie 1.23456"]

@@ -105,7 +105,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         cutoff = context.partition_time_window.start.date()
         params = TrainingParams(**config.model_dump())
         window = Window(cutoff, params.train_days)
-        model = train(m5_data.table(tables.FEATURES), cutoff, params)
+        model = train(m5_data.table(tables.FEATURES), cutoff, params, report=context.log.info)
         paths = m5_data.paths
         inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
         validated = validate(inputs, cutoff, model.validation, model.params.level_offset)

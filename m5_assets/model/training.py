@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,9 @@ import pandas as pd
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
 from m5_assets.model.forecaster import LEVEL_INDEX, IssueRule, offset, origin_values
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
+
+
+PROGRESS_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,28 @@ class TrainedModel:
         )
 
 
-def train(features: Path, cutoff: dt.date, params: TrainingParams, refit: bool = True) -> TrainedModel:
+def progress_every(seconds: float, report: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> Callable:
+    """A LightGBM callback that reports the round and the validation score at most every
+    ``seconds``: a full-scale fit runs for minutes and should not look stuck."""
+    last = [clock()]
+
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        now = clock()
+        if now - last[0] < seconds:
+            return
+        last[0] = now
+        scores = ", ".join(f"{metric} {value:.5f}" for _, metric, value, _ in env.evaluation_result_list)
+        report(f"round {env.iteration + 1} of at most {env.end_iteration}: validation {scores}")
+
+    return callback
+
+
+def train(
+    features: Path, cutoff: dt.date, params: TrainingParams, refit: bool = True, report: Callable[[str], None] | None = None
+) -> TrainedModel:
     """Fit with early stopping on the validation window, then refit on all days before ``cutoff``
-    (without ``refit``, as a search does, the early-stopped fit is the model returned)."""
+    (without ``refit``, as a search does, the early-stopped fit is the model returned).
+    ``report`` hears the search's progress every 30 s."""
     started = time.perf_counter()
     window = Window(cutoff, params.train_days)
     # Validation rows come last, so each fit takes a contiguous range of one binned dataset.
@@ -143,7 +166,8 @@ def train(features: Path, cutoff: dt.date, params: TrainingParams, refit: bool =
         everything.subset(range(n_train)),
         num_boost_round=params.max_rounds,
         valid_sets=[everything.subset(range(n_train, n_rows))],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False),
+                   *([progress_every(PROGRESS_SECONDS, report)] if report else [])],
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
