@@ -112,7 +112,8 @@ def _subset(engine: str, data: Path, series_limit: int | None, sample: Path) -> 
 
         def compute(start: int) -> None:
             for name, values in sales_features(units[start : start + per_block]).items():
-                outputs[name][start : start + per_block] = values
+                if name in outputs:  # the level and stock-out flag have no peer to compare with
+                    outputs[name][start : start + per_block] = values
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(compute, range(0, n_series, per_block)))

@@ -1,6 +1,6 @@
 import numpy as np
 
-from m5_assets.features.windows import demand_level, lag, lagged_rolling_mean_std, stocked_out, trailing_nanmean
+from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std, trailing_nanmean
 
 NAN = np.nan
 
@@ -75,6 +75,14 @@ def test_fractional_values_are_summed_window_by_window():
     values = np.array([[0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 1e8 + 0.5, 0.3, 0.1, 0.2]])
     _, std = lagged_rolling_mean_std(values, [3])[3]
     np.testing.assert_allclose(std[0], _windowed_std(values[0], 3, 0), rtol=1e-6, equal_nan=True)
+
+
+def demand_level(values, window, lag_days=0):
+    return demand_level_and_stock_outs(values, window, lag_days)[0]
+
+
+def stocked_out(values, window):
+    return demand_level_and_stock_outs(values, window)[1]
 
 
 def test_the_demand_level_is_the_trailing_mean_until_a_zero_run_becomes_improbable():

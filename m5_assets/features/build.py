@@ -20,7 +20,7 @@ import pyarrow as pa
 from m5_assets.features.calendar import calendar_features, event_features
 from m5_assets.features.catalog import FEATURES, HORIZON, LAGS, LEVEL_FEATURE, LEVEL_WINDOW, MIN_LAG, STOCKED_OUT_COLUMN, WINDOWS
 from m5_assets.features.price import price_features
-from m5_assets.features.windows import demand_level, lag, lagged_rolling_mean_std, stocked_out
+from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
 from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.warehouse import write_parquet_blocks
@@ -93,11 +93,13 @@ def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path
 
 
 def sales_features(units: np.ndarray) -> dict[str, np.ndarray]:
-    """Lag and rolling features of a block of series (series x days matrix of units)."""
+    """Lag, rolling and level features of a block of series (series x days matrix of units), and
+    the stocked_out flag kept beside the label."""
     out = {f"units_lag_{k}": lag(units, k) for k in LAGS}
     for w, (mean, std) in lagged_rolling_mean_std(units, WINDOWS, MIN_LAG).items():
         out[f"roll_mean_{w}"], out[f"roll_std_{w}"] = mean, std
-    out[LEVEL_FEATURE] = demand_level(units, LEVEL_WINDOW, MIN_LAG).astype(np.float32)
+    level, out[STOCKED_OUT_COLUMN] = demand_level_and_stock_outs(units, LEVEL_WINDOW, MIN_LAG)
+    out[LEVEL_FEATURE] = level.astype(np.float32)
     return out
 
 
@@ -124,7 +126,7 @@ def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
     columns: dict[str, pa.Array] = {name: dictionary_array(inputs.series[name], series_of_row) for name in ID_COLUMNS}
     columns["date"] = pa.array(np.tile(inputs.dates.to_numpy("datetime64[D]"), len(block)))
     columns["units"] = _arrow_column(inputs.units[rows], "float32")
-    columns[STOCKED_OUT_COLUMN] = _arrow_column(stocked_out(inputs.units[rows], LEVEL_WINDOW), "int8")
+    columns[STOCKED_OUT_COLUMN] = _arrow_column(computed[STOCKED_OUT_COLUMN], "int8")
     for spec in FEATURES:
         if spec.family != "ids":
             columns[spec.name] = _arrow_column(computed[spec.name], spec.dtype)

@@ -113,52 +113,44 @@ STOCKOUT_SURPRISE = float(np.log(1000.0))
 STOCKOUT_MIN_DAYS = 14
 
 
-def _zero_runs(filled: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each day: the day its run of zero sales began (the day itself after a sale), the
-    mean units of the ``window`` days before that run, and the run's length so far."""
-    n_rows, n_days = filled.shape
-    sums = _cumulative(filled)
-    day = np.arange(n_days)
-    last_sale = np.maximum.accumulate(np.where(filled > 0, day, -1), axis=1)
-    run_start = last_sale + 1
-    before = np.maximum(run_start - window, 0)
-    rows = np.arange(n_rows)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = (sums[rows, run_start] - sums[rows, before]) / np.maximum(run_start - before, 1)
-    return run_start, np.where(last_sale >= 0, rate, 0.0), day - last_sale
+def demand_level_and_stock_outs(values: np.ndarray, window: int, lag_days: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The demand level of each day and whether the day is a likely stock-out, in one pass.
 
+    Level: units per day over the ``window`` days ending ``lag_days`` before each day, read as
+    demand. It is the plain trailing mean, except after a run of zero sales that has become
+    improbably long for a series that was selling (a likely stock-out or delisting): there it is
+    the mean of the ``window`` days before the run, since zeros during a stock-out say nothing
+    about demand once the shelf is restocked. NaN where the window reaches a missing day or the
+    start of the data.
 
-def _improbable(run_days: np.ndarray, rate_before: np.ndarray) -> np.ndarray:
-    return (run_days >= STOCKOUT_MIN_DAYS) & (run_days * rate_before >= STOCKOUT_SURPRISE)
-
-
-def demand_level(values: np.ndarray, window: int, lag_days: int = 0) -> np.ndarray:
-    """Units per day over the ``window`` days ending ``lag_days`` before each day, read as demand.
-
-    The plain trailing mean, except after an improbably long run of zero sales for a series that
-    was selling (a likely stock-out or delisting): there the mean of the ``window`` days before
-    the run. Sales of zero during a stock-out say nothing about demand once the shelf is
-    restocked. NaN where the window reaches a missing day or the start of the data.
+    Stock-out: a day of zero sales ending such a run (not lagged). Judged by the day's own history
+    only, so a model trained before a cutoff never learns from sales after it, as a run's full
+    length, known in hindsight, would make it.
     """
     n_rows, n_days = values.shape
     present = ~np.isnan(values)
-    _, rate_before, run = _zero_runs(np.where(present, values, 0.0), window)
-    plain = trailing_nanmean(values, window)
-    counts = _cumulative(present)
-    complete = np.zeros((n_rows, n_days), dtype=bool)
-    if window <= n_days:
-        complete[:, window - 1 :] = (counts[:, window:] - counts[:, : n_days + 1 - window]) == window
-    level = np.where(complete, np.where(_improbable(run, rate_before), rate_before, plain), np.nan)
-    return lag(level, lag_days)
-
-
-def stocked_out(values: np.ndarray, window: int) -> np.ndarray:
-    """Days of zero sales at the end of a run of them that has become improbably long by that day,
-    against the mean of the ``window`` days before the run: likely stock-outs, whose zeros are not
-    demand. Judged by that day's own history only, so a model trained before a cutoff never learns
-    from sales after it (a run's full length, known in hindsight, would).
-    """
-    present = ~np.isnan(values)
     filled = np.where(present, values, 0.0)
-    _, rate_before, run = _zero_runs(filled, window)
-    return present & (filled == 0) & _improbable(run, rate_before)
+    sums = _cumulative(filled)
+    day = np.arange(n_days)
+    last_sale = np.maximum.accumulate(np.where(filled > 0, day, -1), axis=1)
+    run = day - last_sale  # zero days ending on each day (0 on a sale)
+    # The rate before a run matters only once the run is long enough to be judged.
+    rows, days = np.nonzero((run >= STOCKOUT_MIN_DAYS) & (last_sale >= 0))
+    run_start = last_sale[rows, days] + 1
+    first = np.maximum(run_start - window, 0)
+    rate = (sums[rows, run_start] - sums[rows, first]) / (run_start - first)
+    judged = run[rows, days] * rate >= STOCKOUT_SURPRISE
+    improbable = np.zeros((n_rows, n_days), dtype=bool)
+    improbable[rows[judged], days[judged]] = True
+    rate_before = np.zeros((n_rows, n_days))
+    rate_before[rows[judged], days[judged]] = rate[judged]
+
+    level = np.full((n_rows, n_days), np.nan)
+    if window <= n_days:
+        counts = _cumulative(present)
+        complete = (counts[:, window:] - counts[:, : n_days + 1 - window]) == window
+        plain = (sums[:, window:] - sums[:, : n_days + 1 - window]) / window
+        tail = slice(window - 1, None)
+        level[:, tail] = np.where(complete, np.where(improbable[:, tail], rate_before[:, tail], plain), np.nan)
+    return lag(level, lag_days), present & (filled == 0) & improbable
+
