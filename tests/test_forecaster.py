@@ -4,22 +4,21 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, LEVEL_FEATURE
-from m5_assets.model.forecaster import LEGACY, LEVEL_SMOOTHING, IssueRule, offset, origin_values
+from m5_assets.model.forecaster import LEGACY, LEVEL_SMOOTHING, IssueRule, offset, origin_levels
 
 
 def test_the_issued_units_scale_the_booster_by_the_level_then_blend_with_it():
     prediction, level = np.array([1.0, 2.0, 0.5]), np.array([3.0, 0.0, np.nan])
-    origin = {LEVEL_FEATURE: level}
     model_units = prediction * (np.nan_to_num(level) + LEVEL_SMOOTHING)
-    np.testing.assert_allclose(IssueRule(1.0).units(prediction, origin), model_units)
-    np.testing.assert_allclose(IssueRule(0.0).units(prediction, origin), [3.0, 0.0, 0.0])
-    np.testing.assert_allclose(IssueRule(0.7).units(prediction, origin), 0.7 * model_units + 0.3 * np.array([3.0, 0.0, 0.0]))
+    np.testing.assert_allclose(IssueRule(1.0).units(prediction, level), model_units)
+    np.testing.assert_allclose(IssueRule(0.0).units(prediction, level), [3.0, 0.0, 0.0])
+    np.testing.assert_allclose(IssueRule(0.7).units(prediction, level), 0.7 * model_units + 0.3 * np.array([3.0, 0.0, 0.0]))
     # The offset training starts from is the log of what the booster's output is multiplied by.
     np.testing.assert_allclose(np.exp(offset(level)), np.nan_to_num(level) + LEVEL_SMOOTHING)
 
 
 def test_a_model_trained_before_issue_rules_issues_its_booster_units():
-    assert LEGACY.units(np.array([1.5, 2.0]), {LEVEL_FEATURE: np.array([9.0, 9.0])}).tolist() == [1.5, 2.0]
+    assert LEGACY.units(np.array([1.5, 2.0]), np.array([9.0, 9.0])).tolist() == [1.5, 2.0]
     assert IssueRule.from_json(IssueRule(0.4, chosen_because="why").to_json()) == IssueRule(0.4, chosen_because="why")
 
 
@@ -28,8 +27,8 @@ def test_the_origin_level_is_the_one_on_each_series_row_dated_27_days_after_the_
     keys = pd.DataFrame({"id": ["a"] * 28 + ["b"] * 28, "date": pd.date_range(day, periods=28).tolist() * 2})
     matrix = np.zeros((56, len(FEATURE_NAMES)), dtype=np.float32)
     matrix[:, FEATURE_NAMES.index(LEVEL_FEATURE)] = np.arange(56)
-    origin = origin_values(keys, matrix, day)
-    assert origin[LEVEL_FEATURE].tolist() == [27.0] * 28 + [55.0] * 28
+    origin = origin_levels(keys, matrix, day)
+    assert origin.tolist() == [27.0] * 28 + [55.0] * 28
     # A series not released by D + 27 has no origin values.
-    later = origin_values(keys.iloc[:-1], matrix[:-1], day)
-    assert np.isnan(later[LEVEL_FEATURE][28:]).all()
+    later = origin_levels(keys.iloc[:-1], matrix[:-1], day)
+    assert np.isnan(later[28:]).all()

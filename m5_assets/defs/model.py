@@ -19,7 +19,7 @@ from m5_assets.forecast import store
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, PURE_MODEL, Validated, calibrate_intervals, score_validation, validate
-from m5_assets.model.forecaster import RULE_ARTIFACT, origin_values
+from m5_assets.model.forecaster import RULE_ARTIFACT, origin_levels
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
 
@@ -51,8 +51,8 @@ def _version_score(inputs, m5_data: M5Data, window: Window, promoted: registry.P
     booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}/{promoted.version}")
     rule = registry.load_issue_rule(promoted.run_id)
     rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
-    origin = origin_values(rows.keys, rows.matrix, window.validation_start)
-    predictions = rows.keys.assign(prediction=rule.units(booster.predict(rows.matrix), origin))
+    level = origin_levels(rows.keys, rows.matrix, window.validation_start)
+    predictions = rows.keys.assign(prediction=rule.units(booster.predict(rows.matrix), level))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
@@ -146,8 +146,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             promoted=decision.promoted, decision=decision.reason, champion=champion,
             serving_version=serving.version if serving else None, scores=scores.table,
             params=asdict(model.params), importance=model.importance(),
-            issue_rule={"model_weight": validated.rule.blend_weight, "partner": validated.rule.partner,
-                        "issued_as": validated.rule.describe(),
+            issue_rule={"model_weight": validated.rule.blend_weight, "issued_as": validated.rule.describe(),
                         "chosen_because": validated.rule.chosen_because,
                         "blends": validated.blends.round(6).to_dict(orient="records")},
         )  # fmt: skip

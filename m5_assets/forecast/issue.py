@@ -20,7 +20,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.intervals import Calibration
 from m5_assets.forecast.levels import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
-from m5_assets.model.forecaster import IssueRule, origin_values
+from m5_assets.model.forecaster import IssueRule, origin_levels
 from m5_assets.model.matrix import Rows, read_rows
 
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
@@ -78,7 +78,7 @@ def issue(
         raise ValueError(f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}")
     keys, matrix = rows.keys.loc[inside], rows.matrix[inside]
     booster_says = predictions[inside] if predictions is not None else model.booster.predict(matrix)
-    prediction = model.rule.units(booster_says, origin_values(keys, matrix, day))
+    prediction = model.rule.units(booster_says, origin_levels(keys, matrix, day))
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
 
     bottom = rows.keys.loc[inside, SERIES_COLUMNS].astype(str).assign(

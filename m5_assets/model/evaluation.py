@@ -14,8 +14,7 @@ from m5_assets.forecast.intervals import Calibration
 from m5_assets.forecast.levels import calibrate
 from m5_assets.metrics import WRMSSE, point_metrics, wrmsse
 from m5_assets.model.baselines import BASELINES
-from m5_assets.features.catalog import LEVEL_FEATURE
-from m5_assets.model.forecaster import BLEND_PARTNERS, BLEND_WEIGHTS, IssueRule
+from m5_assets.model.forecaster import BLEND_WEIGHTS, IssueRule
 
 MODEL = "issued"  # what forecasts issue: the model, a baseline, or a blend chosen on validation
 PURE_MODEL = "lightgbm"
@@ -69,34 +68,27 @@ def _window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndar
 def choose_issue_rule(
     inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True
 ) -> tuple[IssueRule, pd.DataFrame]:
-    """The blend of model and a baseline of ``BLEND_PARTNERS`` with the lowest WRMSSE on the
-    validation window.
+    """The blend of model and demand level with the lowest WRMSSE on the validation window.
 
-    ``validation``: id, date, prediction (the model's units) and each partner's values, as
-    ``train`` returns it; ``relative``: whether the model was trained from the level
-    (``TrainingParams.level_offset``). The model alone is tried first, so a tie keeps it.
+    ``validation``: id, date, prediction (the model's units) and level, as ``train`` returns it;
+    ``relative``: whether the model was trained from the level (``TrainingParams.level_offset``).
+    Weights are tried from all-model down, so a tie keeps the model.
     """
     start = cutoff - dt.timedelta(days=HORIZON)
     history, prices, actual = _window(inputs, cutoff)
-    model_units = validation["prediction"].to_numpy()
+    model_units, level = validation["prediction"].to_numpy(), validation["level"].to_numpy()
     scores = []
-    for partner in BLEND_PARTNERS:
-        for weight in sorted(BLEND_WEIGHTS, reverse=True):
-            if weight == 1.0 and scores:
-                continue  # the model alone, whatever the partner
-            rule = IssueRule(weight, relative, partner=partner)
-            forecast = forecast_matrix(inputs, validation.assign(prediction=rule.blend(model_units, validation[partner])), start, HORIZON)
-            scores.append({"partner": partner if weight < 1.0 else "", "model_weight": weight,
-                           "wrmsse": wrmsse(inputs.series, history, prices, actual, forecast).total})  # fmt: skip
+    for weight in sorted(BLEND_WEIGHTS, reverse=True):
+        blended = validation.assign(prediction=IssueRule(weight).blend(model_units, level))
+        forecast = forecast_matrix(inputs, blended, start, HORIZON)
+        scores.append({"model_weight": weight, "wrmsse": wrmsse(inputs.series, history, prices, actual, forecast).total})
     table = pd.DataFrame(scores)
     best = table.loc[table["wrmsse"].idxmin()]
-    alone = {BLEND_PARTNERS[p]: table.loc[(table["partner"] == p) & (table["model_weight"] == 0.0), "wrmsse"].iloc[0] for p in BLEND_PARTNERS}
     because = (
-        f"lowest validation WRMSSE of {len(table)} blends: {best['wrmsse']:.4f} (model alone {table['wrmsse'].iloc[0]:.4f}, "
-        + ", ".join(f"{name} alone {score:.4f}" for name, score in alone.items()) + ")"
+        f"lowest validation WRMSSE of {len(table)} blends: {best['wrmsse']:.4f} "
+        f"(model alone {table['wrmsse'].iloc[0]:.4f}, demand level alone {table['wrmsse'].iloc[-1]:.4f})"
     )
-    rule = IssueRule(float(best["model_weight"]), relative, because, best["partner"] or LEVEL_FEATURE)
-    return rule, table
+    return IssueRule(float(best["model_weight"]), relative, because), table
 
 
 @dataclass(frozen=True)
@@ -112,8 +104,8 @@ class Validated:
 def validate(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True) -> Validated:
     """Choose how the model issues and score it on the 28 days before ``cutoff``."""
     rule, blends = choose_issue_rule(inputs, cutoff, validation, relative)
-    issued = validation.assign(prediction=rule.blend(validation["prediction"].to_numpy(), validation[rule.partner]))
-    others = {PURE_MODEL: validation, LEVEL: validation.assign(prediction=validation[LEVEL_FEATURE].fillna(0.0))}
+    issued = validation.assign(prediction=rule.blend(validation["prediction"].to_numpy(), validation["level"].to_numpy()))
+    others = {PURE_MODEL: validation, LEVEL: validation.assign(prediction=validation["level"].fillna(0.0))}
     return Validated(rule, blends, issued, score_validation(inputs, cutoff, issued, others))
 
 

@@ -10,16 +10,18 @@ A forecast issued on day D scales every horizon by the freshest level D allows: 
 of the days before D, which the feature store holds on each series' row dated D + 27 (its level
 feature is lagged 28 days). Nothing dated on or after D is read, whatever the horizon.
 
-The issued units are then ``w * model + (1 - w) * baseline``, the baseline being a partner of
-``BLEND_PARTNERS`` as of D (the demand level), with the partner and ``w`` chosen on the
-validation window: where the baseline alone forecasts better than the model, the product issues it.
+The issued units are then ``w * model + (1 - w) * level``, with ``w`` chosen on the validation
+window: where the level alone forecasts better than the model, the product issues it. The plain
+28-day mean was tried as the baseline instead: on the genuine subset validation chose
+0.4 x model + 0.6 x it, mean RMSSE 0.837 but 6.5 % low, since it reads a stock-out's zeros as
+demand, which the demand level bridges.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -29,12 +31,6 @@ from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LEVEL_FEATURE
 LEVEL_INDEX = FEATURE_NAMES.index(LEVEL_FEATURE)
 LEVEL_SMOOTHING = 1 / HORIZON  # one unit in four weeks: a series with no sales still has a scale
 BLEND_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.0, 1.0, 11))
-# Baselines a forecast may be blended with: feature columns whose value on the row dated D + 27
-# is a forecast as of D (its window ends 28 days before that row, the day before D). The plain
-# 28-day mean ("roll_mean_28") was tried as a second partner: on the genuine subset validation
-# chose 0.4 x model + 0.6 x it, mean RMSSE 0.837 but 6.5 % low, since it reads a stock-out's
-# zeros as demand; the demand level bridges them, so it is the one partner.
-BLEND_PARTNERS = {LEVEL_FEATURE: "demand level"}
 RULE_ARTIFACT = "issue_rule.json"  # stored with each MLflow run; models without one predict units
 
 
@@ -47,10 +43,9 @@ def offset(level: np.ndarray) -> np.ndarray:
 class IssueRule:
     """How a model version's predictions become issued units."""
 
-    blend_weight: float = 1.0  # weight of the model; the rest goes to the partner
+    blend_weight: float = 1.0  # weight of the model; the rest goes to the level
     relative: bool = True  # False for models trained before the level offset: they predict units
     chosen_because: str = ""
-    partner: str = LEVEL_FEATURE  # the baseline blended in: a key of BLEND_PARTNERS
 
     def model_units(self, prediction: np.ndarray, level: np.ndarray) -> np.ndarray:
         """The model's units from the booster's ``prediction`` and each row's origin ``level``."""
@@ -58,47 +53,44 @@ class IssueRule:
             return np.asarray(prediction, dtype=np.float64)
         return prediction * (np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0) + LEVEL_SMOOTHING)
 
-    def blend(self, model_units: np.ndarray, partner: np.ndarray) -> np.ndarray:
-        """Issued units: the model's units blended with the partner baseline's."""
-        partner = np.nan_to_num(np.asarray(partner, dtype=np.float64), nan=0.0)
-        return self.blend_weight * model_units + (1.0 - self.blend_weight) * partner
+    def blend(self, model_units: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """Issued units: the model's units blended with the level."""
+        level = np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0)
+        return self.blend_weight * model_units + (1.0 - self.blend_weight) * level
 
-    def units(self, prediction: np.ndarray, origin: dict[str, np.ndarray]) -> np.ndarray:
-        """Issued units from the booster's ``prediction`` and each row's ``origin`` values (see
-        ``origin_values``)."""
-        return self.blend(self.model_units(prediction, origin[LEVEL_FEATURE]), origin[self.partner])
+    def units(self, prediction: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """Issued units from the booster's ``prediction`` and each row's origin ``level`` (see
+        ``origin_levels``)."""
+        return self.blend(self.model_units(prediction, level), level)
 
     def describe(self) -> str:
-        partner = BLEND_PARTNERS[self.partner]
         if self.blend_weight == 1.0:
             return "model"
         if self.blend_weight == 0.0:
-            return partner
-        return f"{self.blend_weight:g} x model + {1 - self.blend_weight:g} x {partner}"
+            return "demand level"
+        return f"{self.blend_weight:g} x model + {1 - self.blend_weight:g} x demand level"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> IssueRule:
-        return cls(**json.loads(text))
+        stored = json.loads(text)
+        # Rules written while a blend partner was a choice carry a "partner" key; it was always the level.
+        return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
 
 
 LEGACY = IssueRule(blend_weight=1.0, relative=False, chosen_because="trained before issue rules: predicts units")
 
 
-def origin_values(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> dict[str, np.ndarray]:
-    """For each row, its series' demand level and 28-day mean as of a forecast issued on
-    ``origin``: the values on the series' row dated origin + 27.
+def origin_levels(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> np.ndarray:
+    """For each row, its series' demand level as of a forecast issued on ``origin``: the level
+    on the series' row dated origin + 27.
 
     ``keys`` (id, date) and ``matrix`` share rows. A series without that row (not released by
     then) gets NaN.
     """
     dates = pd.to_datetime(keys["date"])
     at = (dates == pd.Timestamp(origin + dt.timedelta(days=HORIZON - 1))).to_numpy()
-    series = keys.loc[at, "id"].astype(str).to_numpy()
-    ids = keys["id"].astype(str).to_numpy()
-    return {
-        name: pd.Series(matrix[at, FEATURE_NAMES.index(name)].astype(np.float64), index=series).reindex(ids).to_numpy()
-        for name in BLEND_PARTNERS
-    }
+    levels = pd.Series(matrix[at, LEVEL_INDEX].astype(np.float64), index=keys.loc[at, "id"].astype(str).to_numpy())
+    return levels.reindex(keys["id"].astype(str).to_numpy()).to_numpy()

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
-from m5_assets.model.forecaster import LEVEL_INDEX, IssueRule, offset, origin_values
+from m5_assets.model.forecaster import LEVEL_INDEX, IssueRule, offset, origin_levels
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
@@ -99,7 +99,7 @@ class TrainedModel:
     booster: lgb.Booster
     best_iteration: int
     # Released rows of the validation window: id, date, units, prediction (the model's units as
-    # a forecast issued on the window's first day) and the blend partners' values on that day.
+    # a forecast issued on the window's first day) and level (the series' level on that day).
     validation: pd.DataFrame
     train_rows: int
     validation_rows: int
@@ -171,10 +171,10 @@ def train(
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
-    origin = origin_values(valid_keys, valid_x, window.validation_start)
+    level = origin_levels(valid_keys, valid_x, window.validation_start)
     validation = valid_keys.assign(
-        **{LABEL_COLUMN: rows.label[n_train:], **origin,
-           "prediction": IssueRule(relative=params.level_offset).units(fit.predict(valid_x, num_iteration=best), origin)}
+        **{LABEL_COLUMN: rows.label[n_train:], "level": level,
+           "prediction": IssueRule(relative=params.level_offset).units(fit.predict(valid_x, num_iteration=best), level)}
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
