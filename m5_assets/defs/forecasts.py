@@ -11,7 +11,6 @@ from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.forecast.accuracy import HISTORY_COLUMNS, actuals_complete, score_forecast, warnings_against_history
@@ -134,7 +133,7 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
     )  # fmt: skip
     def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data):
         days = run_days(context)
-        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
+        inputs = m5_data.feature_inputs()
         waiting = [d for d in days if not actuals_complete(inputs, d)]
         if waiting:
             last = inputs.dates[inputs.n_sales_days - 1].date()

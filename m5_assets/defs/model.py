@@ -12,7 +12,6 @@ from mlflow.tracking import MlflowClient
 
 from m5_assets import tables
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.defs.check_log import recorded
 from m5_assets.forecast import store
@@ -44,6 +43,10 @@ class DemandModelConfig(dg.Config):
     max_bin: int = _DEFAULTS.max_bin
     sampling: str = _DEFAULTS.sampling
     level_offset: bool = _DEFAULTS.level_offset
+
+    def training_params(self) -> TrainingParams:
+        """The settings as training takes them (a subclass's extra fields are not training's)."""
+        return TrainingParams(**{name: getattr(self, name) for name in DemandModelConfig.model_fields})
 
 
 def _version_score(inputs, m5_data: M5Data, window: Window, promoted: registry.PromotedVersion) -> float:
@@ -103,11 +106,11 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     def demand_model(context, config: DemandModelConfig):
         m5_data: M5Data = context.resources.m5_data
         cutoff = context.partition_time_window.start.date()
-        params = TrainingParams(**config.model_dump())
+        params = config.training_params()
         window = Window(cutoff, params.train_days)
         model = train(m5_data.table(tables.FEATURES), cutoff, params, report=context.log.info)
         paths = m5_data.paths
-        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
+        inputs = m5_data.feature_inputs()
         validated = validate(inputs, cutoff, model.validation, model.params.level_offset)
         scores = validated.scores
         calibration = calibrate_intervals(inputs, cutoff, validated.issued)

@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from m5_assets import raw_files, tables, warehouse
+from m5_assets.features.build import FeatureInputs, load_inputs
 from m5_assets.settings import DATA_DIR_ENV, DataPaths, data_paths
 from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
@@ -39,6 +40,10 @@ class M5Data(dg.ConfigurableResource):
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         return warehouse.connect(self.paths.root / "tmp" / "duckdb", self.duckdb_memory_limit)
+
+    def feature_inputs(self) -> FeatureInputs:
+        """Sales, calendar and prices as the dense arrays scoring and validation work on."""
+        return load_inputs(self.connect(), self.table(tables.SALES_LONG), self.table(tables.RAW_CALENDAR), self.table(tables.RAW_SELL_PRICES))
 
 
 def default_data_resource() -> M5Data:

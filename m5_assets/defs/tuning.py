@@ -10,10 +10,8 @@ import yaml
 from m5_assets import tables
 from m5_assets.defs.model import DemandModelConfig
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model import registry
-from m5_assets.model.training import TrainingParams
 from m5_assets.model.tuning import SEARCH_SPACE, TrialResult, tune
 
 TUNE_MODEL_JOB = "tune_model"
@@ -24,10 +22,6 @@ class TuningConfig(DemandModelConfig):
 
     budget_minutes: float = 30.0
     max_trials: int = 20
-
-
-def _start(config: TuningConfig) -> dict:
-    return {name: getattr(config, name) for name in DemandModelConfig.model_fields}
 
 
 def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -49,7 +43,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     def model_tuning(context, config: TuningConfig):
         m5_data: M5Data = context.resources.m5_data
         cutoff = context.partition_time_window.start.date()
-        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES))
+        inputs = m5_data.feature_inputs()
         context.resources.mlflow.set_tags({"mlflow.runName": f"model_tuning {cutoff}", "cutoff": cutoff.isoformat(), "purpose": "tuning"})
 
         def log_trial(result: TrialResult) -> None:
@@ -62,7 +56,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
 
         try:
             best, trials = tune(
-                m5_data.table(tables.FEATURES), inputs, cutoff, TrainingParams(**_start(config)),
+                m5_data.table(tables.FEATURES), inputs, cutoff, config.training_params(),
                 config.budget_minutes * 60, config.max_trials, log_trial,
             )  # fmt: skip
             start_score, best_score = float(trials["wrmsse"].iloc[0]), float(trials["wrmsse"].min())
