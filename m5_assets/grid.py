@@ -16,7 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SERIES_COLUMNS = ["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"]
+from m5_assets import tables
+
+SERIES_COLUMNS = list(tables.SERIES_COLUMNS)
 
 
 def read_series(raw_sales: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:

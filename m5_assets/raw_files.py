@@ -11,13 +11,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from m5_assets import tables
 from m5_assets.validation.violations import DataValidationError, Violation
 
 CALENDAR_FILE = "calendar.csv"
 PRICES_FILE = "sell_prices.csv"
 SALES_FILES = ("sales_train_evaluation.csv", "sales_train_validation.csv")
 
-SALES_ID_COLUMNS = ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id")
+SALES_ID_COLUMNS = tables.SERIES_COLUMNS
 DAY_COLUMN = re.compile(r"^d_(\d+)$")
 
 

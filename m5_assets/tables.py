@@ -21,6 +21,7 @@ SERIES_DESCRIPTIONS = {
     "store_id": "store (state + number)",
     "state_id": "state: CA, TX, WI",
 }
+SERIES_COLUMNS = tuple(SERIES_DESCRIPTIONS)  # a series' id and hierarchy, in Kaggle's column order
 INTERVAL_DESCRIPTIONS = {
     f"{side}_{level}": f"{'lower' if side == 'lo' else 'upper'} bound of the central {level} % prediction interval"
     for level in (50, 80, 95)

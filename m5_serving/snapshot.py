@@ -40,6 +40,10 @@ class Series:
     cat_id: str
     state_id: str
 
+    def hierarchy(self) -> dict[str, str]:
+        """The id and hierarchy columns, by name."""
+        return {name: getattr(self, name) for name in tables.SERIES_COLUMNS}
+
 
 @dataclass
 class Snapshot:
@@ -112,14 +116,13 @@ def build_snapshot(reader: WarehouseReader, day: dt.date) -> Snapshot:
         raise SnapshotRefused(str(error)) from error
     except Exception as error:  # an unreadable file is a refusal, not a crash of the server
         raise SnapshotRefused(f"{path}: unreadable ({type(error).__name__}: {error})") from error
-    required = ("id", "item_id", "dept_id", "cat_id", "store_id", "state_id", "date", "horizon", *VALUE_COLUMNS, "model_version")
+    required = (*tables.SERIES_COLUMNS, "date", "horizon", *VALUE_COLUMNS, "model_version")
     _validated(bottom, f"forecasts/forecast_date={day}", required)
     _validated(levels, f"forecast_levels/forecast_date={day}", ("level", "date", "horizon", *VALUE_COLUMNS))
 
     keys, values = _cube(bottom, ["item_id", "store_id"])
-    columns = [keys[c].astype(str) for c in ("id", "item_id", "store_id", "dept_id", "cat_id", "state_id")]
-    series = {(item, store): Series(row, sid, item, store, dept, cat, state)
-              for row, (sid, item, store, dept, cat, state) in enumerate(zip(*columns, strict=True))}  # fmt: skip
+    hierarchy = keys[list(tables.SERIES_COLUMNS)].astype(str).to_dict(orient="records")
+    series = {(ids["item_id"], ids["store_id"]): Series(row, **ids) for row, ids in enumerate(hierarchy)}
 
     level_values, level_keys = {}, {}
     for level, part in levels.groupby("level", sort=True):

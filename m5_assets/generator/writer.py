@@ -14,12 +14,13 @@ from tqdm import tqdm
 from m5_assets.generator.calendar import build_calendar
 from m5_assets.generator.demand import build_context, simulate_item
 from m5_assets.generator.scales import Scale
+from m5_assets.tables import SERIES_COLUMNS
 
 # The last day of sales in Kaggle's evaluation file (d_1941).
 M5_LAST_SALES_DAY = dt.date(2016, 5, 22)
 # Kaggle's calendar runs 28 days past the sales, over the forecast horizon.
 HORIZON_DAYS = 28
-ID_COLUMNS = ["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"]
+ID_COLUMNS = list(SERIES_COLUMNS)
 # Kaggle's files quote nothing, not even the header.
 _CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none", include_header=False)
 

@@ -49,6 +49,5 @@ def series_forecast(
         series = find_series(snapshot, item_id, store_id)
     except LookupFailed as failed:
         raise HTTPException(failed.status, failed.detail) from None
-    return SeriesForecast(id=series.id, item_id=series.item_id, store_id=series.store_id, dept_id=series.dept_id,
-                          cat_id=series.cat_id, state_id=series.state_id, forecast_date=snapshot.forecast_date,
+    return SeriesForecast(**series.hierarchy(), forecast_date=snapshot.forecast_date,
                           model_version=snapshot.model_version, days=days_of(snapshot, snapshot.values[series.row]))  # fmt: skip
