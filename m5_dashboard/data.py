@@ -15,11 +15,11 @@ import pandas as pd
 import streamlit as st
 
 from m5_assets import tables
-from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions
+from m5_assets.features.catalog import HORIZON  # noqa: F401 (for the pages)
+from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions, read_partition
 from m5_assets.settings import data_paths
 from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
-HORIZON = 28
 DAGSTER_URL = os.environ.get("M5_DAGSTER_URL", "http://127.0.0.1:3000")
 NOTHING_YET = "Nothing to show yet: run `make run` (or materialize the assets in the Dagster UI, `make ui`) first."
 
@@ -43,7 +43,7 @@ def forecast_dates() -> list[dt.date]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _partition(root: str, table_name: str, day: dt.date, mtime: float) -> pd.DataFrame:
-    return pd.read_parquet(tables.named(table_name).path(Path(root), day))
+    return read_partition(Path(root), tables.named(table_name), day)
 
 
 def forecasts(day: dt.date) -> pd.DataFrame:
