@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from m5_assets import raw_files, tables
+from m5_assets.features.catalog import HORIZON
 from m5_assets.settings import DataPaths
 from m5_assets.tables import Table
 from m5_assets.validation.violations import DataValidationError
@@ -83,6 +84,11 @@ def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
 def forecast_date_after(last_sales_day: dt.date) -> dt.date:
     """The forecast to issue once sales reach ``last_sales_day``: the day after it."""
     return last_sales_day + dt.timedelta(days=1)
+
+
+def scorable(day: dt.date, last_sales_day: dt.date) -> bool:
+    """Whether the forecast issued on ``day`` can be scored: all its days have sales by ``last_sales_day``."""
+    return day + dt.timedelta(days=HORIZON - 1) <= last_sales_day
 
 
 def newest_forecast_date(paths: DataPaths) -> dt.date:

@@ -13,20 +13,21 @@ _SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
 def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
     status = "succeeded" if result.success else "FAILED"
     print(f"\nrun {result.run_id} {status} in {seconds:.1f}s\n")
-    tables = [
-        (event.asset_key.to_user_string(), {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN})
-        for event in result.get_asset_materialization_events()
-    ]
-    # A multi-partition run materializes each partition with the same metadata: show it once.
-    tables = list({name: meta for name, meta in tables if meta}.items())
+    tables: dict[str, list[dict]] = {}
+    for event in result.get_asset_materialization_events():
+        shown = {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN}
+        if shown:
+            tables.setdefault(event.asset_key.to_user_string(), []).append(shown)
     if tables:
-        print(f"{'asset':20s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
-    for name, meta in tables:
-        print(
-            f"{name:20s} {meta.get('dagster/row_count', ''):>12,} "
-            f"{meta.get('series', ''):>8} {meta.get('first_date', ''):>11} {meta.get('last_date', ''):>11} "
-            f"{meta.get('size_mb', ''):>8}"
-        )
+        print(f"{'asset':20s} {'partitions':>10s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
+    for name, partitions in tables.items():
+        # Each partition carries its own figures: a run's table adds them up.
+        rows = sum(p.get("dagster/row_count", 0) for p in partitions)
+        series = max((p["series"] for p in partitions if "series" in p), default="")
+        first = min((p["first_date"] for p in partitions if "first_date" in p), default="")
+        last = max((p["last_date"] for p in partitions if "last_date" in p), default="")
+        size = round(sum(p.get("size_mb", 0.0) for p in partitions), 2)
+        print(f"{name:20s} {len(partitions):>10} {rows:>12,} {series:>8} {first:>11} {last:>11} {size:>8}")
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         if "validation_scores" in metadata:

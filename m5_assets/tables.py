@@ -8,6 +8,7 @@ declarations, so a table is renamed or documented in one place.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,19 @@ class Table:
     columns: dict[str, str] = field(default_factory=dict)  # column -> description
     partition_column: str | None = None
     date_keyed: bool = True  # partition keys are days (YYYY-MM-DD), not names
+    # Columns that come in families (one per day, state or level): (full-match pattern, description
+    # with {0} for the column's name and {1} for the pattern's group).
+    column_families: tuple[tuple[str, str], ...] = ()
+
+    def describe(self, column: str) -> str | None:
+        """The description of ``column``: its own, or its family's."""
+        if column in self.columns:
+            return self.columns[column]
+        for pattern, text in self.column_families:
+            found = re.fullmatch(pattern, column)
+            if found:
+                return text.format(column, *found.groups())
+        return None
 
     def path(self, root: Path, key: dt.date | str | None = None) -> Path:
         """The data file: the table's, or one partition's when the table is partitioned."""
@@ -96,8 +110,7 @@ RAW_CALENDAR = Table("raw_calendar", "calendar.csv: one row per day with Walmart
     "wday": "day of the Walmart week, 1 (Saturday) .. 7", "month": "month, 1 .. 12", "year": "year",
     "d": "Kaggle day label, such as d_1914", "event_name_1": "first event of the day", "event_type_1": "its type",
     "event_name_2": "second event of the day, if any", "event_type_2": "its type",
-    "snap_CA": "1 if SNAP purchases are allowed in that state that day (one snap_<STATE> column per state)",
-})  # fmt: skip
+}, column_families=((r"snap_(\w+)", "1 if SNAP purchases are allowed in {1} that day"),))  # fmt: skip
 RAW_SELL_PRICES = Table("raw_sell_prices", "sell_prices.csv: weekly shelf price per store and item.", {
     "store_id": SERIES_DESCRIPTIONS["store_id"], "item_id": SERIES_DESCRIPTIONS["item_id"],
     "wm_yr_wk": "Walmart week", "sell_price": "shelf price that week, in US dollars",
@@ -105,7 +118,8 @@ RAW_SELL_PRICES = Table("raw_sell_prices", "sell_prices.csv: weekly shelf price 
 RAW_SALES = Table(
     "raw_sales",
     "sales_train_evaluation.csv (or _validation): daily units per item-store, one column per day.",
-    {**SERIES_DESCRIPTIONS, "d_1": "units sold on day d_1 (one d_<k> column per day)"},
+    SERIES_DESCRIPTIONS,
+    column_families=((r"d_(\d+)", "units sold on day {1} of the data (calendar.csv's d = {0})"),),
 )
 SALES_LONG = Table(
     "sales_long",
@@ -128,6 +142,8 @@ SALES_LONG = Table(
 FEATURE_CATALOG = Table("feature_catalog", "Every feature declared once: name, description, dtype, family, entity, version, rule.", {
     "name": "feature column", "description": "what it measures", "dtype": "stored type", "family": "ids, lags, rolling, "
     "level, price, calendar, snap or events", "entity": "what it is keyed by", "version": "catalog version", "rule": "values it must satisfy",
+    "min_value": "smallest value allowed (null: no lower bound)", "max_value": "largest value allowed (null: no upper bound)",
+    "nullable": "whether the feature may be null (before a series' history or price begins)",
 })  # fmt: skip
 FEATURES = Table("features", "Offline feature store: one row per series and day, the label and every catalog feature.", {
     "id": "series id (key)", "date": "day (key)", "units": "label: units sold that day; null for the days after the data",
@@ -166,9 +182,9 @@ FORECAST_ACCURACY = Table(
         "moving_average_28_wrmsse": "WRMSSE of the 28-day mean issued the same day",
         "moving_average_28_mean_rmsse": "the 28-day mean's mean RMSSE over the item-store series",
         **{f"coverage_{c}": f"share of item-store days inside the {c} % interval, in %" for c in (50, 80, 95)},
-        "wrmsse_level_1": "WRMSSE at level 1 (one column per level, 1 .. 12)",
     },
     partition_column="forecast_date",
+    column_families=((r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),),
 )
 MODEL_CARDS = Table(
     "model_cards",

@@ -2,14 +2,17 @@ import dataclasses
 import datetime as dt
 import shutil
 
+import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import SHARED_M5, run_pipeline
 from forecasting import QUICK as QUICK_CONFIG
-from forecasting import issue, metadata, score, train
-from m5_assets import reader, warehouse
+from forecasting import issue, score, train
+from m5_assets import reader, tables, warehouse
+from m5_assets.forecast import store
 from m5_assets.cli import main
 from m5_assets.features.build import load_inputs
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
@@ -96,13 +99,27 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     tmp_path = model_data
     train(tmp_path, "2016-04-01", QUICK_CONFIG)
     issue(tmp_path, "2016-04-10", "2016-04-12")
+    # An earlier partition that scored far better: the first day scored here is judged against it.
+    root = tmp_path / "warehouse"
+    store.write_partition(root, tables.FORECAST_ACCURACY, dt.date(2016, 4, 9), pd.DataFrame([{"wrmsse": 0.01, "coverage_95": 95.0}]))
     result = score(tmp_path, "2016-04-10", "2016-04-12")
-    scores = reader.read_accuracy(tmp_path / "warehouse")
+    scores = reader.read_accuracy(root)
+    scores = scores[scores["forecast_date"] != dt.date(2016, 4, 9)]
     assert len(scores) == 3 and (scores["wrmsse"] < scores["seasonal_naive_wrmsse"]).all()
     assert {f"wrmsse_level_{k}" for k in range(1, 13)} <= set(scores.columns)
-    assert metadata(result)["partitions"] == 3
     (check,) = result.get_asset_check_evaluations()
-    assert check.check_name == "accuracy_in_line_with_history"
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "2016-04-10: WRMSSE" in check.description and "above the mean 0.0100 of the 1 partitions before" in check.description
+    # Each partition shows its own score, as its file holds it.
+    events = result.get_asset_materialization_events()
+    assert sorted(e.partition for e in events) == ["2016-04-10", "2016-04-11", "2016-04-12"]
+    for event in events:
+        shown = {k: v.value for k, v in event.materialization.metadata.items()}
+        held = pq.read_table(tables.FORECAST_ACCURACY.path(root, event.partition)).to_pylist()[0]
+        assert shown["dagster/row_count"] == 1
+        assert shown["wrmsse"] == round(held["wrmsse"], 4) and shown["coverage_95"] == round(held["coverage_95"], 4)
+        assert shown["model_version"] == held["model_version"]
+        assert [c.name for c in shown["dagster/column_schema"].columns] == list(held)
 
     issue(tmp_path, "2016-05-01")
     with pytest.raises(Exception, match="cannot be scored until 2016-05-28"):

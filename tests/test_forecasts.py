@@ -3,6 +3,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -10,6 +11,7 @@ from forecasting import QUICK, WEAK, issue, metadata, train
 from m5_assets import reader, tables
 from m5_assets.forecast import store
 from m5_assets.forecast.intervals import COVERAGES, bound_columns
+from m5_assets.forecast.levels import level_sum_problems
 from m5_assets.metrics import LEVELS
 from m5_assets.model import registry
 
@@ -42,7 +44,44 @@ def test_a_three_partition_backfill_writes_three_partitions(issued):
     days = [dt.date(2016, 4, 27), dt.date(2016, 4, 28), dt.date(2016, 4, 29)]
     assert reader.partition_days(root, tables.FORECASTS) == days
     assert reader.partition_days(root, tables.FORECAST_LEVELS) == days
-    assert metadata(issued["result"])["partitions"] == 3
+    materialized = [(e.asset_key.to_user_string(), e.partition) for e in issued["result"].get_asset_materialization_events()]
+    assert sorted(materialized) == sorted((t, d.isoformat()) for t in ("forecasts", "forecast_levels") for d in days)
+
+
+@pytest.mark.parametrize("table", [tables.FORECASTS, tables.FORECAST_LEVELS], ids=lambda t: t.name)
+def test_each_partition_shows_what_its_own_file_holds(issued, table):
+    root = issued["dir"] / "warehouse"
+    events = [e for e in issued["result"].get_asset_materialization_events() if e.asset_key.to_user_string() == table.name]
+    for event in events:
+        shown = {k: v.value for k, v in event.materialization.metadata.items()}
+        path = table.path(root, event.partition)
+        held = pq.read_table(path)
+        assert shown["dagster/row_count"] == held.num_rows
+        assert shown["path"] == str(path)
+        assert [c.name for c in shown["dagster/column_schema"].columns] == held.schema.names
+        assert all(c.description for c in shown["dagster/column_schema"].columns)
+        dates = held.column("date").to_pylist()
+        assert (shown["first_date"], shown["last_date"]) == (str(min(dates)), str(max(dates)))
+        assert shown["model_version"] == held.column("model_version")[0].as_py()
+        if table is tables.FORECASTS:
+            assert shown["series"] == len(set(held.column("id").to_pylist()))
+            assert shown["total_units_28d"] == pytest.approx(sum(held.column("forecast").to_pylist()), abs=0.06)
+    # A partition's own rows, not the run's.
+    assert len({e.partition for e in events}) == 3
+
+
+def test_the_levels_check_passes_on_sums_and_names_a_level_that_does_not_add_up(issued):
+    (check,) = [e for e in issued["result"].get_asset_check_evaluations() if e.check_name == "levels_add_up"]
+    assert check.passed and check.asset_key.to_user_string() == "forecast_levels"
+    root = issued["dir"] / "warehouse"
+    day = dt.date.fromisoformat(FIRST)
+    bottom = reader.read_partition(root, tables.FORECASTS, day)
+    levels = reader.read_partition(root, tables.FORECAST_LEVELS, day)
+    assert level_sum_problems(bottom, levels) == []
+    store_rows = levels.index[(levels["level"] == 3) & (levels["date"] == levels["date"].max())]
+    levels.loc[store_rows[0], "forecast"] += 1.0
+    (problem,) = level_sum_problems(bottom, levels)
+    assert problem.startswith("level 3 (Store)") and str(levels["date"].max()) in problem
 
 
 def test_each_series_gets_28_days_from_the_forecast_date_with_nested_intervals(issued, built):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from conftest import run_pipeline
@@ -15,7 +16,7 @@ from m5_assets.warehouse import table_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
-ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_accuracy"}
+ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_levels", "forecast_accuracy"}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -27,9 +28,13 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     check_keys = {f"{k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys}
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
-    assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history"} <= check_keys
-    for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast"):
-        assert defs.resolve_job_def(job) is not None
+    assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history", "forecast_levels.levels_add_up"} <= check_keys
+    materialized_by = {job: {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+                       for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast")}  # fmt: skip
+    assert materialized_by == {
+        "build_feature_store": FEATURE_STORE_ASSETS, "train_model": {"demand_model"}, "tune_model": {"model_tuning"},
+        "issue_forecast": {"forecasts", "forecast_levels"}, "score_forecast": {"forecast_accuracy"},
+    }  # fmt: skip
     assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed"}
     # Tuning is never launched by the automation: no schedule or sensor targets it.
@@ -43,10 +48,18 @@ def test_every_asset_reports_rows_schema_and_size(data_dir):
     assert result.success
     metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert set(metadata) == FEATURE_STORE_ASSETS
-    for name in FEATURE_STORE_ASSETS - {"feature_catalog"}:
-        assert metadata[name]["dagster/row_count"].value > 0
-        assert len(metadata[name]["dagster/column_schema"].value.columns) >= 4
-        assert "preview" in metadata[name] and "size_mb" in metadata[name]
+    for name in FEATURE_STORE_ASSETS:
+        held = pq.read_metadata(table_path(data_dir / "warehouse", name))
+        assert metadata[name]["dagster/row_count"].value == held.num_rows > 0
+        columns = metadata[name]["dagster/column_schema"].value.columns
+        assert [c.name for c in columns] == held.schema.names
+        undescribed = [c.name for c in columns if not c.description]
+        assert undescribed == [], f"{name}: columns without a description: {undescribed[:5]}"
+        assert {"preview", "size_mb", "path"} <= set(metadata[name])
+    for name in FEATURE_STORE_ASSETS - {"feature_catalog", "raw_sell_prices", "raw_sales"}:
+        assert metadata[name]["first_date"].value <= metadata[name]["last_date"].value
+    wide = pq.read_schema(table_path(data_dir / "warehouse", "raw_sales")).names
+    assert (metadata["raw_sales"]["first_day"].value, metadata["raw_sales"]["last_day"].value) == ("d_1", wide[-1])
     assert metadata["sales_long"]["series"].value == 30
     types = {c.name: c.type for c in metadata["sales_long"]["dagster/column_schema"].value.columns}
     assert (types["id"], types["date"], types["units"]) == ("category of string", "date", "int32")
@@ -94,6 +107,7 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert "backtest, 7 forecast dates" in out and "mean WRMSSE" in out
     # Each line once, and no empty check counts.
     assert out.count("run history: `make ui`") == 1 and "checks: 0 of 0" not in out
+    assert "Warning" not in out + captured.err
     assert "Downloading artifacts" not in captured.err
 
 

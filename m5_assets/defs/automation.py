@@ -16,7 +16,6 @@ from mlflow.tracking import MlflowClient
 from m5_assets import raw_files, reader, tables
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.catalog import HORIZON
 from m5_assets.model import registry
 
 ISSUE_FORECAST_JOB = "issue_forecast"
@@ -26,7 +25,7 @@ SCORE_FORECAST_JOB = "score_forecast"
 def forecast_jobs() -> list:
     return [
         dg.define_asset_job(
-            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECASTS.name),
+            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECASTS.name, tables.FORECAST_LEVELS.name),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates.",
         ),
         dg.define_asset_job(
@@ -74,7 +73,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         scored = set(reader.partition_days(root, tables.FORECAST_ACCURACY))
         due = [
             d for d in reader.partition_days(root, tables.FORECASTS)
-            if d + dt.timedelta(days=HORIZON - 1) <= last_sales and d not in scored and _in_partitions(daily, d)
+            if reader.scorable(d, last_sales) and d not in scored and _in_partitions(daily, d)
         ]  # fmt: skip
         if not due:
             return dg.SkipReason("no issued forecast has newly complete actuals")

@@ -26,18 +26,18 @@ _DESCRIPTIONS |= {
 @dg.asset(
     group_name="features",
     kinds={"pandas", "parquet"},
-    description="Every feature declared once: name, description, dtype, family, entity, version, rule.",
+    description=tables.FEATURE_CATALOG.description,
 )
 def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
     frame = catalog_frame()
     target = m5_data.table(tables.FEATURE_CATALOG)
     write_with(target, lambda partial: frame.to_parquet(partial, index=False))
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(frame),
+        metadata=table_metadata(m5_data.connect(), target, tables.FEATURE_CATALOG.describe)
+        | {
+            "catalog_version": CATALOG_VERSION,
             "features_per_family": dg.MetadataValue.md(frame.groupby("family").size().to_frame("features").to_markdown()),
             "catalog": dg.MetadataValue.md(frame[["name", "family", "dtype", "rule", "description"]].to_markdown(index=False)),
-            "path": dg.MetadataValue.path(str(target)),
         }
     )
 
@@ -57,7 +57,7 @@ def features(m5_data: M5Data) -> dg.MaterializeResult:
     con = m5_data.connect()
     target = m5_data.table(tables.FEATURES)
     stats = build_features(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
-    metadata = table_metadata(con, target, _DESCRIPTIONS, preview_columns=16)
+    metadata = table_metadata(con, target, _DESCRIPTIONS.get, preview_columns=16)
     stocked_out_days, series_hit = con.sql(
         f"SELECT count(*) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1), count(DISTINCT id) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1) "
         f"FROM read_parquet('{target}')"

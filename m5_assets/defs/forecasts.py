@@ -13,12 +13,17 @@ from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
-from m5_assets.forecast.accuracy import HISTORY_COLUMNS, actuals_complete, score_forecast, warnings_against_history
+from m5_assets.defs.metadata import partition_metadata
+from m5_assets.forecast.accuracy import actuals_complete, score_in_order
 from m5_assets.forecast.intervals import COVERAGES
 from m5_assets.forecast.issue import issue, read_forecast_rows
+from m5_assets.forecast.levels import level_sum_problems
 from m5_assets.model import registry
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"
+LEVELS_ADD_UP = "levels_add_up"
+# A scored partition's own figures, shown on it in the UI.
+SCORE_METADATA = ("wrmsse", "seasonal_naive_wrmsse", "moving_average_28_wrmsse", "mean_rmsse", "mae", "bias_pct", *[f"coverage_{c}" for c in COVERAGES])
 # One run per 30 partitions: a backfill reads the feature store once per run instead of once per
 # day, and a failure costs at most 30 partitions' work to retry.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
@@ -31,43 +36,41 @@ def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [first + dt.timedelta(days=k) for k in range((end - first).days)]
 
 
-def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[dt.date]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Issue and publish every day's forecast: a summary row per day, and the last day's bottom rows."""
+def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[dt.date]) -> tuple[list[str], list[dict]]:
+    """Issue and publish every day's forecast; each partition gets its own metadata. Returns the
+    level-sum problems found and one summary row per day."""
     uri = registry.tracking_uri(m5_data.paths.mlflow)
-    promoted = registry.promoted_versions(MlflowClient(tracking_uri=uri))
-    chosen = {day: registry.newest_promoted(promoted, day) for day in days}
-    missing = [day for day, version in chosen.items() if version is None]
-    if missing:
-        raise dg.Failure(
-            f"no promoted model has a cutoff on or before {missing[0]}: materialize demand_model for "
-            f"{missing[0]:%Y-%m}-01 or an earlier month first (promoted cutoffs: {[str(v.cutoff) for v in promoted] or 'none'})"
-        )  # fmt: skip
+    try:
+        chosen = registry.serving_versions(registry.promoted_versions(MlflowClient(tracking_uri=uri)), days)
+    except LookupError as error:
+        raise dg.Failure(str(error)) from error
     features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
-    summary = []
-    for version in sorted({v for v in chosen.values()}, key=lambda v: v.cutoff):
+    problems, summary = [], []
+    for version in sorted(set(chosen.values()), key=lambda v: v.cutoff):
         model = registry.load_issuing_model(uri, version)
         its_days = [d for d in days if chosen[d] == version]
         rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
         predictions = model.booster.predict(rows.matrix)
         for day in its_days:
             forecast = issue(features, day, model, rows, predictions)
+            problems += [f"{day}: {p}" for p in level_sum_problems(forecast.bottom, forecast.levels)]
             # The bottom file is what marks a partition as published, so it is written last.
-            store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
-            store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
-            total = forecast.levels[forecast.levels["level"] == 1]
-            summary.append(
-                {
-                    "forecast_date": day.isoformat(),
-                    "series": forecast.bottom["id"].nunique(),
-                    "rows": len(forecast.bottom),
-                    "total_units_28d": round(float(total["forecast"].sum()), 1),
-                    "model_version": model.version,
-                    "model_cutoff": model.cutoff.isoformat(),
-                }
-            )
-            context.log.info(f"forecast {day}: {len(forecast.bottom):,} rows from model version {model.version}")
-            last = forecast.bottom
-    return pd.DataFrame(summary), last
+            levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
+            bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
+            total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
+            about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1)}
+            key = day.isoformat()
+            context.add_asset_metadata(
+                partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about,
+                asset_key=tables.FORECASTS.name, partition_key=key,
+            )  # fmt: skip
+            context.add_asset_metadata(
+                partition_metadata(levels_path, forecast.levels, tables.FORECAST_LEVELS.describe)
+                | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about,
+                asset_key=tables.FORECAST_LEVELS.name, partition_key=key,
+            )  # fmt: skip
+            summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
+    return problems, summary
 
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -76,41 +79,53 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
 
 
 def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        name=tables.FORECASTS.name,
-        group_name="forecasts",
-        kinds={"lightgbm", "parquet"},
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                tables.FORECASTS.name,
+                group_name="forecasts",
+                kinds={"lightgbm", "parquet"},
+                deps=[
+                    tables.FEATURES.name,
+                    # The month's model partition, whose cutoff is on or before the forecast date.
+                    dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
+                ],
+                description=(
+                    f"Forecasts for the {HORIZON} days from the partition's date D, issued with sales before D "
+                    "only, by the newest promoted model whose cutoff is not after D. Point forecast and "
+                    f"{'/'.join(map(str, COVERAGES))} % intervals (conformal residuals of the model's "
+                    "validation window) per series and day. Each partition is a hive folder forecast_date=D, "
+                    "published atomically."
+                ),
+            ),
+            dg.AssetSpec(
+                tables.FORECAST_LEVELS.name,
+                group_name="forecasts",
+                kinds={"pandas", "parquet"},
+                deps=[tables.FORECASTS.name],
+                description=f"{tables.FORECAST_LEVELS.description} Written with the forecasts of the same date.",
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                LEVELS_ADD_UP, asset=tables.FORECAST_LEVELS.name, blocking=True,
+                description="every level's forecasts add up to the bottom level's on every day",
+            )
+        ],
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
-        deps=[
-            tables.FEATURES.name,
-            # The month's model partition, whose cutoff is on or before the forecast date.
-            dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
-        ],
-        description=(
-            f"Forecasts for the {HORIZON} days from the partition's date D, issued with sales before D "
-            "only, by the newest promoted model whose cutoff is not after D. Point forecast and "
-            f"{'/'.join(map(str, COVERAGES))} % intervals (conformal residuals of the model's "
-            "validation window) per series and day, plus bottom-up sums to the 11 upper M5 levels "
-            "in forecast_levels. Each partition is a hive folder forecast_date=D, published atomically."
-        ),
     )  # fmt: skip
-    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data) -> dg.MaterializeResult:
+    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data):
         days = run_days(context)
-        summary, last = _issue_range(context, m5_data, days)
-        root = m5_data.paths.warehouse
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": int(summary["rows"].sum()),
-                "partitions": len(days),
-                "forecast_dates": f"{days[0]} .. {days[-1]}",
-                "series": int(summary["series"].max()),
-                "model_versions": ", ".join(sorted(summary["model_version"].unique())),
-                "per_partition": dg.MetadataValue.md(summary.tail(31).to_markdown(index=False)),
-                "preview": dg.MetadataValue.md(last.head(8).round(3).to_markdown(index=False)),
-                "path": dg.MetadataValue.path(str(tables.FORECASTS.folder(root))),
-            }
-        )
+        problems, summary = _issue_range(context, m5_data, days)
+        context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
+        yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
+        yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)
+        yield recorded(m5_data, context, tables.FORECAST_LEVELS.name, LEVELS_ADD_UP, dg.AssetCheckResult(
+            asset_key=tables.FORECAST_LEVELS.name, check_name=LEVELS_ADD_UP, passed=not problems,
+            description="; ".join(problems[:10]) or f"levels 1-11 add up to the bottom level on every day ({days[0]} .. {days[-1]})",
+            metadata={"partitions_off": len({p.split(':')[0] for p in problems})},
+        ))  # fmt: skip
 
     @dg.asset(
         name=tables.FORECAST_ACCURACY.name,
@@ -142,36 +157,26 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
                 f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
             )  # fmt: skip
         root = m5_data.paths.warehouse
-        # Read once: each day is judged against the scores before it, this run's included.
-        history = reader.read_accuracy(root)[list(HISTORY_COLUMNS)]
-        rows, problems = [], {}
-        for day in days:
-            row = score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day))
-            found = warnings_against_history(row, history[history["forecast_date"] < day])
-            if found:
-                problems[day.isoformat()] = "; ".join(found)
-            store.write_partition(root, tables.FORECAST_ACCURACY, day, pd.DataFrame([row]))
-            kept, fresh = history[history["forecast_date"] != day], pd.DataFrame([row])[list(HISTORY_COLUMNS)]
-            # Concatenating an empty frame is deprecated in pandas: start from the new row instead.
-            history = fresh if kept.empty else pd.concat([kept, fresh], ignore_index=True)
-            rows.append(row)
-        scores = pd.DataFrame(rows)
-        shown = ["forecast_date", "wrmsse", "seasonal_naive_wrmsse", "mae", "bias", *[f"coverage_{c}" for c in COVERAGES]]
-        yield dg.MaterializeResult(
-            metadata={
-                "partitions": len(days),
-                "mean_wrmsse": round(float(scores["wrmsse"].mean()), 4),
-                "mean_seasonal_naive_wrmsse": round(float(scores["seasonal_naive_wrmsse"].mean()), 4),
-                **{f"mean_coverage_{c}": round(float(scores[f"coverage_{c}"].mean()), 1) for c in COVERAGES},
-                "scores": dg.MetadataValue.md(scores[shown].tail(31).round(4).to_markdown(index=False)),
-                "path": dg.MetadataValue.path(str(tables.FORECAST_ACCURACY.folder(root))),
-            }
-        )
+        rows, problems = score_in_order(
+            inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day), reader.read_accuracy(root)
+        )  # fmt: skip
+        for row in rows:
+            day, frame = row["forecast_date"], pd.DataFrame([row])
+            path = store.write_partition(root, tables.FORECAST_ACCURACY, day, frame)
+            own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
+            context.add_asset_metadata(
+                partition_metadata(path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1)
+                | own | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
+                partition_key=day.isoformat(),
+            )  # fmt: skip
+        shown = ["forecast_date", *SCORE_METADATA]
+        context.log.info("scored:\n" + pd.DataFrame(rows)[shown].round(4).to_markdown(index=False))
+        yield dg.MaterializeResult()
         yield recorded(m5_data, context, tables.FORECAST_ACCURACY.name, ACCURACY_CHECK, dg.AssetCheckResult(
             check_name=ACCURACY_CHECK,
             passed=not problems,
             severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(f"{d}: {p}" for d, p in problems.items()) or f"every scored partition in line ({days[0]} .. {days[-1]})",
+            description="; ".join(f"{d}: {'; '.join(p)}" for d, p in problems.items()) or f"every scored partition in line ({days[0]} .. {days[-1]})",
             metadata={"partitions_with_warnings": len(problems)},
         ))  # fmt: skip
 

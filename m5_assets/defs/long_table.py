@@ -20,7 +20,7 @@ def sales_long(m5_data: M5Data) -> dg.MaterializeResult:
     con = m5_data.connect()
     target = m5_data.table(tables.SALES_LONG)
     build_sales_long(con, m5_data.table(tables.RAW_SALES), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
-    metadata = table_metadata(con, target, tables.SALES_LONG.columns)
+    metadata = table_metadata(con, target, tables.SALES_LONG.describe)
     scan = f"read_parquet('{target}')"
     zero_share, mean_units, released = con.sql(
         f"SELECT avg((units = 0)::DOUBLE), avg(units), avg((sell_price IS NOT NULL)::DOUBLE) FROM {scan}"

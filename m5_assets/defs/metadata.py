@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from m5_assets.warehouse import parquet_summary
+
+Describe = Callable[[str], str | None]  # a column's description, by its name
 
 
 def readable_type(arrow_type: pa.DataType) -> str:
@@ -20,17 +24,14 @@ def readable_type(arrow_type: pa.DataType) -> str:
     return str(arrow_type)
 
 
-def column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    descriptions = descriptions or {}
-    return dg.TableSchema(
-        columns=[dg.TableColumn(f.name, readable_type(f.type), description=descriptions.get(f.name)) for f in schema]
-    )
+def column_schema(schema: pa.Schema, describe: Describe) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, readable_type(f.type), description=describe(f.name)) for f in schema])
 
 
 def table_metadata(
     con: duckdb.DuckDBPyConnection,
     path: Path,
-    descriptions: dict[str, str] | None = None,
+    describe: Describe,
     preview_columns: int = 12,
 ) -> dict:
     """Standard metadata of a warehouse table read back from its Parquet file."""
@@ -39,7 +40,7 @@ def table_metadata(
     preview = con.sql(f"SELECT * FROM {scan} LIMIT 5").df().iloc[:, :preview_columns]
     metadata = {
         "dagster/row_count": summary["rows"],
-        "dagster/column_schema": column_schema(summary["schema"], descriptions),
+        "dagster/column_schema": column_schema(summary["schema"], describe),
         "path": dg.MetadataValue.path(str(path)),
         "size_mb": round(summary["bytes"] / 2**20, 2),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
@@ -51,4 +52,23 @@ def table_metadata(
         first, last = con.sql(f"SELECT min(date), max(date) FROM {scan}").fetchall()[0]
         metadata["first_date"] = str(first)
         metadata["last_date"] = str(last)
+    return metadata
+
+
+def partition_metadata(path: Path, frame: pd.DataFrame, describe: Describe, preview_rows: int = 5) -> dict:
+    """Metadata of one partition's file as published: rows, schema and size from its footer,
+    series and dates from the frame that was written to it."""
+    summary = parquet_summary(path)
+    metadata = {
+        "dagster/row_count": summary["rows"],
+        "dagster/column_schema": column_schema(summary["schema"], describe),
+        "path": dg.MetadataValue.path(str(path)),
+        "size_mb": round(summary["bytes"] / 2**20, 3),
+        "preview": dg.MetadataValue.md(frame.head(preview_rows).round(3).to_markdown(index=False)),
+    }
+    if "id" in frame:
+        metadata["series"] = int(frame["id"].nunique())
+    if "date" in frame and len(frame):
+        metadata["first_date"] = str(min(frame["date"]))
+        metadata["last_date"] = str(max(frame["date"]))
     return metadata

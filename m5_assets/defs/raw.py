@@ -52,7 +52,10 @@ def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: 
                 metadata={"file": str(source), "violations": dg.MetadataValue.md(describe(error.violations))},
             ))  # fmt: skip
             raise dg.Failure(description=f"{source} does not match its contract:\n{error}") from error
-        metadata = table_metadata(con, target, table.columns)
+        metadata = table_metadata(con, target, table.describe)
+        days = [c for c in metadata["dagster/column_schema"].columns if raw_files.DAY_COLUMN.match(c.name)]
+        if days:  # the wide sales file: its days are columns, dated by the calendar
+            metadata |= {"days": len(days), "first_day": days[0].name, "last_day": days[-1].name}
         metadata["source_file"] = dg.MetadataValue.path(str(source))
         metadata["source_size_mb"] = round(source.stat().st_size / 2**20, 2)
         yield dg.MaterializeResult(

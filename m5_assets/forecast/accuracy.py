@@ -4,6 +4,7 @@ mean issued the same day."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.intervals import COVERAGES, coverage
 from m5_assets.forecast.levels import BOTTOM_LEVEL
 from m5_assets.metrics import WRMSSE
+from m5_assets.reader import scorable
 from m5_assets.model.evaluation import MODEL, score_validation, window_origin
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
@@ -23,8 +25,7 @@ COVERAGE_TOLERANCE = 5.0  # points of 95 % interval coverage
 
 def actuals_complete(inputs: FeatureInputs, day: dt.date) -> bool:
     """Whether every one of the forecast's 28 days has sales."""
-    last_sales_day = inputs.dates[inputs.n_sales_days - 1].date()
-    return day + dt.timedelta(days=HORIZON - 1) <= last_sales_day
+    return scorable(day, inputs.dates[inputs.n_sales_days - 1].date())
 
 
 def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame) -> dict:
@@ -65,6 +66,27 @@ def _mean_bottom_rmsse(score: WRMSSE) -> float:
     """Mean RMSSE over the item-store series that have a scale (a sale before the window)."""
     bottom = score.series[score.series["level"] == BOTTOM_LEVEL]["rmsse"]
     return float(np.nanmean(bottom)) if bottom.notna().any() else float("nan")
+
+
+def score_in_order(
+    inputs: FeatureInputs, days: list[dt.date], read_bottom: Callable[[dt.date], pd.DataFrame], history: pd.DataFrame
+) -> tuple[list[dict], dict[dt.date, list[str]]]:
+    """Score the forecast of each of ``days`` (its bottom rows from ``read_bottom``) in date order,
+    each judged against the scores of the partitions before it: ``history`` (``HISTORY_COLUMNS``
+    of partitions scored earlier) and the ones scored here. Returns the score rows, in date order,
+    and each day's warnings."""
+    history = history[list(HISTORY_COLUMNS)]
+    rows, problems = [], {}
+    for day in sorted(days):
+        row = score_forecast(inputs, day, read_bottom(day))
+        found = warnings_against_history(row, history[history["forecast_date"] < day])
+        if found:
+            problems[day] = found
+        kept, fresh = history[history["forecast_date"] != day], pd.DataFrame([row])[list(HISTORY_COLUMNS)]
+        # Concatenating an empty frame is deprecated in pandas: start from the new row instead.
+        history = fresh if kept.empty else pd.concat([kept, fresh], ignore_index=True)
+        rows.append(row)
+    return rows, problems
 
 
 def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:

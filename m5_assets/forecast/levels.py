@@ -61,3 +61,27 @@ def hierarchy_of(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per series id (sorted) with its hierarchy columns, from rows that carry them."""
     first = rows[SERIES_COLUMNS].astype(str).drop_duplicates("id")
     return first.sort_values("id").reset_index(drop=True)
+
+
+def level_sum_problems(bottom: pd.DataFrame, levels: pd.DataFrame, tolerance: float = 1e-6) -> list[str]:
+    """Where a level's forecasts do not add up to the bottom level's on the same day.
+
+    ``bottom``: date, forecast per series; ``levels``: level, level_name, date, forecast per group.
+    Each level partitions the series, so every level's daily total must equal the bottom's.
+    """
+    expected = bottom.groupby("date")["forecast"].sum()
+    problems = []
+    for (level, name), rows in levels.groupby(["level", "level_name"], sort=True):
+        totals = rows.groupby("date")["forecast"].sum().reindex(expected.index)
+        gap = (totals - expected).abs()
+        off = gap[~(gap <= tolerance * np.maximum(1.0, expected.abs()))]
+        if len(off):
+            day = off.index[0]
+            problems.append(
+                f"level {level} ({name}) sums to {totals.loc[day]:.4f} on {day}, the bottom level to "
+                f"{expected.loc[day]:.4f} ({len(off)} day(s) off)"
+            )
+    missing = sorted(set(range(1, BOTTOM_LEVEL)) - set(levels["level"].astype(int)))
+    if missing:
+        problems.append(f"levels {missing} are missing")
+    return problems

@@ -127,6 +127,18 @@ def newest_promoted(versions: list[PromotedVersion], day: dt.date) -> PromotedVe
     return usable[-1] if usable else None
 
 
+def serving_versions(versions: list[PromotedVersion], days: list[dt.date]) -> dict[dt.date, PromotedVersion]:
+    """The promoted version each forecast date uses; every day must have one."""
+    chosen = {day: newest_promoted(versions, day) for day in days}
+    missing = [day for day, version in chosen.items() if version is None]
+    if missing:
+        raise LookupError(
+            f"no promoted model has a cutoff on or before {missing[0]}: materialize demand_model for "
+            f"{missing[0]:%Y-%m}-01 or an earlier month first (promoted cutoffs: {[str(v.cutoff) for v in versions] or 'none'})"
+        )  # fmt: skip
+    return chosen
+
+
 def load_issue_rule(run_id: str) -> IssueRule:
     """How a run's model issues forecasts; models trained before issue rules predict units."""
     try:
