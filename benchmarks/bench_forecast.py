@@ -54,8 +54,9 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
 
     from m5_assets import tables
     from m5_assets.forecast import store
-    from m5_assets.forecast.intervals import Calibration
-    from m5_assets.forecast.issue import IssuingModel, issue, read_forecast_rows
+    from m5_assets.intervals import Calibration
+    from m5_assets.forecast.issue import issue, read_forecast_rows
+    from m5_assets.model.forecaster import IssuingModel
 
     info = json.loads((model_dir / "info.json").read_text())
     model = IssuingModel(

@@ -96,7 +96,10 @@ def test_forecasts_depend_on_the_model_partition_of_their_month(data_dir):
         forecasts.partitions_def.empty_subset().with_partition_keys(["2016-04-20"]), forecasts.partitions_def, model.partitions_def
     ).partitions_subset
     assert upstream.get_partition_keys() == ["2016-04-01"]
-    assert reader.partition_days(data_dir / "warehouse", tables.FORECASTS) == []
+    for day, month in [("2016-04-01", "2016-04-01"), ("2016-04-30", "2016-04-01"), ("2016-05-01", "2016-05-01")]:
+        subset = forecasts.partitions_def.empty_subset().with_partition_keys([day])
+        mapped = mapping.get_upstream_mapped_partitions_result_for_partitions(subset, forecasts.partitions_def, model.partitions_def)
+        assert mapped.partitions_subset.get_partition_keys() == [month], day
 
 
 def test_daily_forecast_skips_and_says_why_when_the_newest_date_has_no_partition_yet(data_dir):

@@ -16,7 +16,7 @@ from m5_assets.forecast import store
 from m5_assets.cli import main
 from m5_assets.features.build import load_inputs
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
-from m5_assets.forecast.issue import IssuingModel
+from m5_assets.model.forecaster import IssuingModel
 from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
 from m5_assets.features.catalog import HORIZON

@@ -2,6 +2,7 @@ import datetime as dt
 import shutil
 
 import numpy as np
+import mlflow
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -10,8 +11,9 @@ from mlflow.tracking import MlflowClient
 from forecasting import QUICK, WEAK, issue, metadata, train
 from m5_assets import reader, tables
 from m5_assets.forecast import store
-from m5_assets.forecast.intervals import COVERAGES, bound_columns
-from m5_assets.forecast.levels import level_sum_problems
+from m5_assets.forecast.pyfunc import forecaster_input
+from m5_assets.intervals import COVERAGES, bound_columns
+from m5_assets.hierarchy import level_sum_problems
 from m5_assets.metrics import LEVELS
 from m5_assets.model import registry
 
@@ -159,3 +161,22 @@ def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
     assert dt.date(2016, 5, 10) in days and dt.date(2016, 5, 11) not in days and dt.date(2016, 5, 12) not in days
     assert not list(root.rglob("*.partial"))
     np.testing.assert_array_equal(sorted(_bottom(issued, "2016-05-10")["horizon"].unique()), np.arange(1, 29))
+
+
+def test_the_champion_loaded_through_mlflow_forecasts_the_stored_partition_with_its_intervals(model_data, monkeypatch):
+    train(model_data, MAY, QUICK)
+    day = dt.date(2016, 5, 2)
+    issue(model_data, day.isoformat())
+    stored = reader.read_partition(model_data / "warehouse", tables.FORECASTS, day).drop(columns="forecast_date")
+
+    mlflow.set_tracking_uri(registry.tracking_uri(model_data / "mlflow"))
+    champion = mlflow.pyfunc.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
+    rows = forecaster_input(model_data / "warehouse" / "features" / "data.parquet", day)
+    served = champion.predict(rows)
+
+    assert champion.metadata.signature is not None and champion.metadata.signature.inputs.input_names()[0] == "id"
+    assert len(served) == len(stored) == rows["id"].nunique() * 28
+    value_columns = ["forecast", *[c for coverage in COVERAGES for c in bound_columns(coverage)]]
+    pd.testing.assert_frame_equal(served[["id", "date", "horizon"]], stored[["id", "date", "horizon"]], check_dtype=False)
+    np.testing.assert_allclose(served[value_columns].to_numpy(), stored[value_columns].to_numpy(), rtol=1e-5, atol=1e-6)
+    assert (served["hi_95"] > served["lo_95"]).any()

@@ -123,15 +123,27 @@ def test_a_model_worse_than_seasonal_naive_fails_its_check_and_is_never_champion
     assert metadata["promotion_decision"] == "does not beat seasonal naive"
 
 
-@pytest.mark.parametrize(("challenger", "serving", "promoted"), [(0.8, None, True), (0.79, 0.8, True), (0.795, 0.8, False)])
-def test_decide(challenger, serving, promoted):
-    assert registry.decide(challenger, serving).promoted is promoted
+MAY = dt.date(2016, 5, 1)
 
 
-@pytest.mark.parametrize(("champion_cutoff", "takes"), [(None, True), ("2016-04-01", True), ("2016-05-01", True), ("2016-06-01", False)])
-def test_only_a_cutoff_not_before_the_champions_takes_the_alias(champion_cutoff, takes):
-    champion = registry.PromotedVersion("1", "run", dt.date.fromisoformat(champion_cutoff)) if champion_cutoff else None
-    assert registry.takes_champion_alias(champion, dt.date(2016, 5, 1)) is takes
+@pytest.mark.parametrize(
+    ("challenger", "naive", "serving", "champion_cutoff", "promoted", "champion", "reason"),
+    [
+        (0.8, 0.9, None, None, True, True, "no promoted model serves this cutoff yet"),
+        (0.79, 0.9, 0.8, "2016-04-01", True, True, "beats the serving model by at least 1 %"),
+        (0.795, 0.9, 0.8, "2016-04-01", False, False, "does not beat the serving model by 1 %"),
+        # Better than what serves May, but the champion was trained for June: May's own months only.
+        (0.79, 0.9, 0.8, "2016-06-01", True, False, "beats the serving model by at least 1 %"),
+        (0.79, 0.9, 0.8, "2016-05-01", True, True, "beats the serving model by at least 1 %"),
+        # Seasonal naive first, whatever serves.
+        (0.9, 0.9, None, None, False, False, "does not beat seasonal naive"),
+        (0.5, 0.4, 0.8, "2016-04-01", False, False, "does not beat seasonal naive"),
+    ],
+)  # fmt: skip
+def test_the_promotion_gate(challenger, naive, serving, champion_cutoff, promoted, champion, reason):
+    cutoff = dt.date.fromisoformat(champion_cutoff) if champion_cutoff else None
+    decision = registry.gate(MAY, challenger, naive, serving, cutoff)
+    assert (decision.promoted, decision.champion, decision.reason) == (promoted, champion, reason)
 
 
 def test_mlflow_links_follow_the_tracking_server_or_the_configured_ui(monkeypatch):

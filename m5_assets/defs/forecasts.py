@@ -15,9 +15,9 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.forecast.accuracy import actuals_complete, score_in_order
-from m5_assets.forecast.intervals import COVERAGES
+from m5_assets.intervals import COVERAGES
 from m5_assets.forecast.issue import issue, read_forecast_rows
-from m5_assets.forecast.levels import level_sum_problems
+from m5_assets.hierarchy import level_sum_problems
 from m5_assets.model import registry
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"

@@ -3,8 +3,10 @@
 
 
 import datetime as dt
+import tempfile
 from dataclasses import asdict
 from importlib.metadata import version
+from pathlib import Path
 
 import dagster as dg
 import mlflow
@@ -15,6 +17,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.defs.check_log import recorded
 from m5_assets.forecast import store
+from m5_assets.forecast.pyfunc import forecaster_input, log_forecaster
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, PURE_MODEL, Validated, calibrate_intervals, score_validation, validate
@@ -51,11 +54,10 @@ class DemandModelConfig(dg.Config):
 
 def _version_score(inputs, m5_data: M5Data, window: Window, promoted: registry.PromotedVersion) -> float:
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
-    booster = mlflow.lightgbm.load_model(f"models:/{registry.MODEL_NAME}/{promoted.version}")
-    rule = registry.load_issue_rule(promoted.run_id)
-    rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=booster.pandas_categorical)
+    serving = registry.load_issuing_model(registry.tracking_uri(m5_data.paths.mlflow), promoted)
+    rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
     level = origin_levels(rows.keys, rows.matrix, window.validation_start)
-    predictions = rows.keys.assign(prediction=rule.units(booster.predict(rows.matrix), level))
+    predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), level))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
@@ -121,32 +123,32 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         try:
             _log_run(mlf, cutoff, model, validated, window)
             mlf.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
-            info = mlflow.lightgbm.log_model(
-                model.booster, name="model", registered_model_name=registry.MODEL_NAME,
-                pip_requirements=[f"lightgbm=={version('lightgbm')}"],
-            )  # fmt: skip
+            # The LightGBM flavour, for importance and SHAP; the registered version is the pyfunc
+            # that forecasts with intervals, as the forecast partitions hold them.
+            mlflow.lightgbm.log_model(model.booster, name=registry.BOOSTER_MODEL, pip_requirements=[f"lightgbm=={version('lightgbm')}"])
+            example = forecaster_input(m5_data.table(tables.FEATURES), window.validation_start, series=[str(model.validation["id"].iloc[0])])
+            with tempfile.TemporaryDirectory() as folder:
+                info = log_forecaster(Path(folder), model.booster, validated.rule, calibration, example, registry.MODEL_NAME)
             client = MlflowClient()
             # Compared with the model that serves this cutoff now, so a month trained after a
             # later one (a history backfill) is judged against what its forecasts would use.
             serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
             serving_score = _version_score(inputs, m5_data, window, serving) if serving else None
-            decision = registry.decide(model_score, serving_score)
-            if decision.promoted and not beats_naive:
-                decision = registry.Decision(False, "does not beat seasonal naive", model_score, serving_score)
-            champion = decision.promoted and registry.takes_champion_alias(registry.current_champion(client), cutoff)
-            if champion:
+            champion_now = registry.current_champion(client)
+            decision = registry.gate(cutoff, model_score, naive_score, serving_score, champion_now.cutoff if champion_now else None)
+            if decision.champion:
                 client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, info.registered_model_version)
-            mlf.set_tags({"promoted": str(decision.promoted), "decision": decision.reason, "champion": str(champion),
+            mlf.set_tags({"promoted": str(decision.promoted), "decision": decision.reason, "champion": str(decision.champion),
                           "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(serving_score)})  # fmt: skip
             registry.record_version(client, str(info.registered_model_version), cutoff=cutoff, decision=decision,
-                                    champion=champion, issued_as=validated.rule.describe())  # fmt: skip
+                                    issued_as=validated.rule.describe())  # fmt: skip
             run = mlflow.active_run()
             run_id, experiment_id = run.info.run_id, run.info.experiment_id
         finally:
             mlflow.end_run()
         card = model_card(
             cutoff=cutoff, run_id=run_id, validation_start=window.validation_start,
-            promoted=decision.promoted, decision=decision.reason, champion=champion,
+            promoted=decision.promoted, decision=decision.reason, champion=decision.champion,
             serving_version=serving.version if serving else None, scores=scores.table,
             params=asdict(model.params), importance=model.importance(),
             issue_rule={"model_weight": validated.rule.blend_weight, "issued_as": validated.rule.describe(),
@@ -177,7 +179,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "model_version": str(info.registered_model_version),
                 "promoted": decision.promoted,
                 "promotion_decision": decision.reason,
-                "champion": champion,
+                "champion": decision.champion,
                 "serving_version": serving.version if serving else "none",
                 "serving_wrmsse_same_window": serving_score if serving_score is not None else float("nan"),
                 "mlflow_run_id": run_id,

@@ -11,8 +11,8 @@ import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast.intervals import COVERAGES, coverage
-from m5_assets.forecast.levels import BOTTOM_LEVEL
+from m5_assets.intervals import COVERAGES, coverage
+from m5_assets.hierarchy import BOTTOM_LEVEL
 from m5_assets.metrics import WRMSSE
 from m5_assets.reader import scorable
 from m5_assets.model.evaluation import MODEL, score_validation, window_origin

@@ -9,33 +9,20 @@ the days just before D; see ``model.forecaster``), whatever the store holds for 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast.intervals import Calibration
-from m5_assets.forecast.levels import BOTTOM_LEVEL, hierarchy_of, level_sums
+from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
-from m5_assets.model.forecaster import IssueRule, origin_levels
+from m5_assets.intervals import Calibration
+from m5_assets.model.forecaster import IssueRule, IssuingModel, origin_levels
 from m5_assets.model.matrix import Rows, read_rows
 
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
-
-
-@dataclass(frozen=True)
-class IssuingModel:
-    """A registered model version with what forecasting needs from its run."""
-
-    booster: lgb.Booster
-    calibration: Calibration
-    version: str
-    run_id: str
-    cutoff: dt.date
-    rule: IssueRule = field(default_factory=IssueRule)
 
 
 @dataclass(frozen=True)
@@ -78,16 +65,29 @@ def issue(
         raise ValueError(f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}")
     keys, matrix = rows.keys.loc[inside], rows.matrix[inside]
     booster_says = predictions[inside] if predictions is not None else model.booster.predict(matrix)
-    prediction = model.rule.units(booster_says, origin_levels(keys, matrix, day))
-    horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
+    bottom = bottom_forecast(keys, matrix, booster_says, day, model.rule, model.calibration)
+    bottom = bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
+    return Forecast(bottom=bottom, levels=_levels(bottom, day, model.calibration))
 
-    bottom = rows.keys.loc[inside, SERIES_COLUMNS].astype(str).assign(
+
+def bottom_forecast(
+    keys: pd.DataFrame, matrix: np.ndarray, booster_says: np.ndarray, day: dt.date, rule: IssueRule, calibration: Calibration
+) -> pd.DataFrame:
+    """The bottom level of the forecast issued on ``day``, ordered by id and date: point forecast
+    and interval bounds per series and day.
+
+    ``keys`` (the series columns and date) and ``matrix`` are the feature rows of the days
+    forecast, ``day`` .. ``day + 27``; ``booster_says`` is the booster's output on them. Issuing a
+    partition and the registered MLflow model both forecast through this function.
+    """
+    dates = pd.to_datetime(keys["date"])
+    prediction = rule.units(booster_says, origin_levels(keys, matrix, day))
+    horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
+    bottom = keys[list(SERIES_COLUMNS)].astype(str).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
     )
-    bottom = bottom.assign(**model.calibration.bounds(BOTTOM_LEVEL, prediction))
-    bottom = bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
-    bottom = bottom.sort_values(["id", "date"]).reset_index(drop=True)
-    return Forecast(bottom=bottom, levels=_levels(bottom, day, model.calibration))
+    bottom = bottom.assign(**calibration.bounds(BOTTOM_LEVEL, prediction))
+    return bottom.sort_values(["id", "date"]).reset_index(drop=True)
 
 
 def _levels(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> pd.DataFrame:

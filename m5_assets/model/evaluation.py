@@ -10,8 +10,8 @@ import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast.intervals import Calibration
-from m5_assets.forecast.levels import calibrate
+from m5_assets.intervals import Calibration
+from m5_assets.hierarchy import calibrate
 from m5_assets.metrics import WRMSSE, point_metrics, wrmsse
 from m5_assets.model.baselines import BASELINES
 from m5_assets.model.forecaster import BLEND_WEIGHTS, IssueRule

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LEVEL_FEATURE
+from m5_assets.intervals import Calibration
 
 LEVEL_INDEX = FEATURE_NAMES.index(LEVEL_FEATURE)
 LEVEL_SMOOTHING = 1 / HORIZON  # one unit in four weeks: a series with no sales still has a scale
@@ -94,3 +96,15 @@ def origin_levels(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> np
     at = (dates == pd.Timestamp(origin + dt.timedelta(days=HORIZON - 1))).to_numpy()
     levels = pd.Series(matrix[at, LEVEL_INDEX].astype(np.float64), index=keys.loc[at, "id"].astype(str).to_numpy())
     return levels.reindex(keys["id"].astype(str).to_numpy()).to_numpy()
+
+
+@dataclass(frozen=True)
+class IssuingModel:
+    """A registered model version with what forecasting needs from its run."""
+
+    booster: lgb.Booster
+    calibration: Calibration
+    version: str
+    run_id: str
+    cutoff: dt.date
+    rule: IssueRule = field(default_factory=IssueRule)

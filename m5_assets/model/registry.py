@@ -10,13 +10,14 @@ from pathlib import Path
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from m5_assets.forecast.intervals import Calibration
-from m5_assets.forecast.issue import IssuingModel
+from m5_assets.intervals import Calibration
+from m5_assets.model.forecaster import IssuingModel
 from m5_assets.model.forecaster import LEGACY, RULE_ARTIFACT, IssueRule
 
 MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
 CHAMPION = "champion"
+BOOSTER_MODEL = "booster"  # each run's LightGBM-flavoured model; the registered version is the pyfunc
 INTERVALS_ARTIFACT = "intervals.json"  # the run's interval calibration, read when forecasting
 PROMOTION_MARGIN = 0.01  # a challenger must beat the model serving its cutoff by at least 1 %
 
@@ -42,12 +43,12 @@ def run_url(uri: str, experiment_id: str, run_id: str) -> str:
     return f"{ui_base(uri)}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
-def record_version(client: MlflowClient, version: str, *, cutoff: dt.date, decision: Decision, champion: bool, issued_as: str) -> None:
+def record_version(client: MlflowClient, version: str, *, cutoff: dt.date, decision: Decision, issued_as: str) -> None:
     """Every trained version is registered; its tags and description say whether it passed the
     gate, so the registry alone tells which versions may issue forecasts and why."""
     tags = {
         "cutoff": cutoff.isoformat(), "promoted": str(decision.promoted), "decision": decision.reason,
-        "champion_at_training": str(champion), "validation_wrmsse": f"{decision.challenger_wrmsse:.4f}",
+        "champion_at_training": str(decision.champion), "validation_wrmsse": f"{decision.challenger_wrmsse:.4f}",
         "serving_wrmsse_same_window": "" if decision.serving_wrmsse is None else f"{decision.serving_wrmsse:.4f}",
         "issued_as": issued_as,
     }  # fmt: skip
@@ -88,27 +89,38 @@ def current_champion(client: MlflowClient) -> PromotedVersion | None:
 
 @dataclass(frozen=True)
 class Decision:
-    promoted: bool
+    promoted: bool  # may issue forecasts
     reason: str
     challenger_wrmsse: float
     serving_wrmsse: float | None
+    champion: bool = False  # takes the champion alias
 
 
-def decide(challenger_wrmsse: float, serving_wrmsse: float | None) -> Decision:
-    """The promotion gate, against the model that serves the challenger's cutoff today (the newest
-    promoted one with a cutoff not after it; for a new month, the champion), on the challenger's
-    validation window: promoted if there is none, or if the challenger is at least 1 % better."""
+def gate(
+    cutoff: dt.date,
+    challenger_wrmsse: float,
+    seasonal_naive_wrmsse: float,
+    serving_wrmsse: float | None,
+    champion_cutoff: dt.date | None,
+) -> Decision:
+    """The promotion gate, all of it, on the challenger's validation window.
+
+    Promoted only if it beats seasonal naive and then the model that serves its cutoff today (the
+    newest promoted one with a cutoff not after it; for a new month, the champion) by at least 1 %,
+    or no model serves that cutoff yet. A promoted version takes the champion alias unless the
+    champion has a later cutoff: a model trained for an earlier month (a history backfill) serves
+    its own months only.
+    """
+    if not challenger_wrmsse < seasonal_naive_wrmsse:
+        return Decision(False, "does not beat seasonal naive", challenger_wrmsse, serving_wrmsse)
     if serving_wrmsse is None:
-        return Decision(True, "no promoted model serves this cutoff yet", challenger_wrmsse, None)
-    if challenger_wrmsse <= (1 - PROMOTION_MARGIN) * serving_wrmsse:
-        return Decision(True, "beats the serving model by at least 1 %", challenger_wrmsse, serving_wrmsse)
-    return Decision(False, "does not beat the serving model by 1 %", challenger_wrmsse, serving_wrmsse)
-
-
-def takes_champion_alias(champion: PromotedVersion | None, cutoff: dt.date) -> bool:
-    """A promoted version becomes the champion unless the champion has a later cutoff: a model
-    trained for an earlier month (a history backfill) serves its own months only."""
-    return champion is None or champion.cutoff <= cutoff
+        promoted, reason = True, "no promoted model serves this cutoff yet"
+    elif challenger_wrmsse <= (1 - PROMOTION_MARGIN) * serving_wrmsse:
+        promoted, reason = True, "beats the serving model by at least 1 %"
+    else:
+        promoted, reason = False, "does not beat the serving model by 1 %"
+    champion = promoted and (champion_cutoff is None or champion_cutoff <= cutoff)
+    return Decision(promoted, reason, challenger_wrmsse, serving_wrmsse, champion)
 
 
 def promoted_versions(client: MlflowClient) -> list[PromotedVersion]:
@@ -150,7 +162,11 @@ def load_issue_rule(run_id: str) -> IssueRule:
 def load_issuing_model(uri: str, promoted: PromotedVersion) -> IssuingModel:
     """The booster, issue rule and interval calibration of a promoted version, ready to forecast."""
     mlflow.set_tracking_uri(uri)
-    booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}/{promoted.version}")
+    try:
+        booster = mlflow.lightgbm.load_model(f"runs:/{promoted.run_id}/{BOOSTER_MODEL}")
+    except (mlflow.exceptions.MlflowException, OSError):
+        # Versions registered before the pyfunc registered the LightGBM model itself.
+        booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}/{promoted.version}")
     try:
         calibration = Calibration.from_json(mlflow.artifacts.load_text(f"runs:/{promoted.run_id}/{INTERVALS_ARTIFACT}"))
     except mlflow.exceptions.MlflowException as error:

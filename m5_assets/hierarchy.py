@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from m5_assets.forecast.intervals import Calibration, calibrate_level
+from m5_assets.intervals import Calibration, calibrate_level
 from m5_assets.grid import SERIES_COLUMNS
 from m5_assets.metrics import LEVELS, aggregation
 
