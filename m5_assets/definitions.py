@@ -5,7 +5,7 @@ import dagster as dg
 from m5_assets.defs import checks, features, jobs, long_table, raw
 from m5_assets.defs.automation import build_automation, forecast_jobs
 from m5_assets.defs.forecasts import build_forecast_assets
-from m5_assets.defs.mlflow import mlflow_resource
+from m5_assets.defs.mlflow import mlflow_tracking
 from m5_assets.defs.model import build_demand_model
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.resources import M5Data, default_data_resource
@@ -22,7 +22,7 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
         jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs()],
         schedules=schedules,
         sensors=sensors,
-        resources={"m5_data": m5_data, "mlflow": mlflow_resource(m5_data.paths)},
+        resources={"m5_data": m5_data, "mlflow_tracking": mlflow_tracking(m5_data.paths)},
         # Steps are short and share one disk; one process avoids a subprocess start per step.
         executor=dg.in_process_executor,
     )

@@ -31,7 +31,8 @@ def _schedule(data_dir, name: str):
 def _sensor(data_dir, name: str, cursor: str | None = None):
     defs = _defs(data_dir)
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"m5_data": M5Data(data_dir=str(data_dir))})
+        # The code location's own resources, bound to ``data_dir``.
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=dict(defs.resources))
         result = defs.get_sensor_def(name)(context)
         return result, context.cursor
 

@@ -169,7 +169,8 @@ def test_the_champion_loaded_through_mlflow_forecasts_the_stored_partition_with_
     issue(model_data, day.isoformat())
     stored = reader.read_partition(model_data / "warehouse", tables.FORECASTS, day).drop(columns="forecast_date")
 
-    mlflow.set_tracking_uri(registry.tracking_uri(model_data / "mlflow"))
+    # As a user would point MLflow at the store; the pipeline itself never sets it process-wide.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri(model_data / "mlflow"))
     champion = mlflow.pyfunc.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
     rows = forecaster_input(model_data / "warehouse" / "features" / "data.parquet", day)
     served = champion.predict(rows)

@@ -2,6 +2,7 @@ import datetime as dt
 import shutil
 
 import dagster as dg
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,8 +42,11 @@ def _client(data_dir) -> MlflowClient:
 
 
 def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a_version(model_data):
+    uri_before = mlflow.get_tracking_uri()
     result = _train(model_data, GOOD)
     assert result.success
+    # Everything went through the resource's client: no process-wide tracking state was set.
+    assert mlflow.get_tracking_uri() == uri_before and mlflow.active_run() is None
     metadata = _metadata(result)
     client = _client(model_data)
     run = client.get_run(metadata["mlflow_run_id"])
@@ -57,8 +61,10 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     assert run.data.metrics["wrmsse_issued"] <= min(run.data.metrics[m] for m in alone) + 1e-6
     assert run.data.tags["issued_as"] == metadata["issued_as"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "validation_blends.csv"} <= artifacts
-    rule = registry.load_issue_rule(run.info.run_id)
+    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "validation_blends.csv",
+            "intervals.json", "model", "booster"} <= artifacts  # fmt: skip
+    assert run.info.status == "FINISHED"
+    rule = registry.load_issue_rule(client, run.info.run_id)
     assert rule.relative and rule.blend_weight == run.data.metrics["blend_model_weight"] and rule.chosen_because
     version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
     assert version.run_id == run.info.run_id and metadata["promoted"] and metadata["champion"]

@@ -11,9 +11,9 @@ import hashlib
 import json
 
 import dagster as dg
-from mlflow.tracking import MlflowClient
 
 from m5_assets import raw_files, reader, tables
+from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.model import registry
@@ -118,8 +118,8 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         job_name=ISSUE_FORECAST_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
         description="A new champion in the registry re-issues the newest forecast with it.",
     )
-    def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
-        champion = registry.current_champion(MlflowClient(tracking_uri=registry.tracking_uri(m5_data.paths.mlflow)))
+    def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+        champion = registry.current_champion(mlflow_tracking.client())
         if champion is None or champion.version == context.cursor:
             return dg.SkipReason("the champion has not changed")
         context.update_cursor(champion.version)

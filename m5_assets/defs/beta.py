@@ -1,7 +1,7 @@
 """Dagster APIs still marked beta that this project uses on purpose, so their warnings are known.
 
 Each use is listed: a backfill policy and a partition mapping that tolerates months without a
-model on ``forecasts``, and dagster-mlflow's resource and hook. Other beta warnings still show.
+model on ``forecasts``. Other beta warnings still show.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import dagster as dg
 KNOWN = (
     r"Parameter `backfill_policy` of function `asset`",
     r"Parameter `allow_nonexistent_upstream_partitions` of initializer `TimeWindowPartitionMapping",
-    r"Class `MlFlow`",
-    r"Function `_create_mlflow_run_hook`",
 )
 
 

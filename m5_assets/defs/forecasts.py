@@ -5,7 +5,6 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
@@ -14,6 +13,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.defs.metadata import partition_metadata
+from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.forecast.accuracy import actuals_complete, score_in_order
 from m5_assets.intervals import COVERAGES
 from m5_assets.forecast.issue import issue, read_forecast_rows
@@ -36,18 +36,20 @@ def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [first + dt.timedelta(days=k) for k in range((end - first).days)]
 
 
-def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, days: list[dt.date]) -> tuple[list[str], list[dict]]:
+def _issue_range(
+    context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]
+) -> tuple[list[str], list[dict]]:
     """Issue and publish every day's forecast; each partition gets its own metadata. Returns the
     level-sum problems found and one summary row per day."""
-    uri = registry.tracking_uri(m5_data.paths.mlflow)
+    client = mlflow_tracking.client()
     try:
-        chosen = registry.serving_versions(registry.promoted_versions(MlflowClient(tracking_uri=uri)), days)
+        chosen = registry.serving_versions(registry.promoted_versions(client), days)
     except LookupError as error:
         raise dg.Failure(str(error)) from error
     features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
     problems, summary = [], []
     for version in sorted(set(chosen.values()), key=lambda v: v.cutoff):
-        model = registry.load_issuing_model(uri, version)
+        model = registry.load_issuing_model(client, version)
         its_days = [d for d in days if chosen[d] == version]
         rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
         predictions = model.booster.predict(rows.matrix)
@@ -115,9 +117,9 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
     )  # fmt: skip
-    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data):
+    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         days = run_days(context)
-        problems, summary = _issue_range(context, m5_data, days)
+        problems, summary = _issue_range(context, m5_data, mlflow_tracking, days)
         context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
         yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
         yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)

@@ -2,82 +2,85 @@
 # Dagster resolves the config class from the real annotation, so annotations are not postponed here.
 
 
+import dataclasses
 import datetime as dt
 import tempfile
+import typing
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 
 import dagster as dg
 import mlflow
-from mlflow.tracking import MlflowClient
+import pydantic
 
 from m5_assets import tables
+from m5_assets.defs.check_log import recorded
+from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
-from m5_assets.defs.check_log import recorded
 from m5_assets.forecast import store
-from m5_assets.forecast.pyfunc import forecaster_input, log_forecaster
+from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, PURE_MODEL, Validated, calibrate_intervals, score_validation, validate
-from m5_assets.model.forecaster import RULE_ARTIFACT, origin_levels
+from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, origin_levels
+from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
 
 BEATS_SEASONAL_NAIVE = "beats_seasonal_naive"
-_DEFAULTS = TrainingParams()
+_HINTS = typing.get_type_hints(TrainingParams)
 
 
-class DemandModelConfig(dg.Config):
-    """LightGBM settings a user can change from the launchpad."""
-
-    learning_rate: float = _DEFAULTS.learning_rate
-    num_leaves: int = _DEFAULTS.num_leaves
-    min_data_in_leaf: int = _DEFAULTS.min_data_in_leaf
-    feature_fraction: float = _DEFAULTS.feature_fraction
-    bagging_fraction: float = _DEFAULTS.bagging_fraction
-    lambda_l2: float = _DEFAULTS.lambda_l2
-    tweedie_variance_power: float = _DEFAULTS.tweedie_variance_power
-    max_rounds: int = _DEFAULTS.max_rounds
-    early_stopping_rounds: int = _DEFAULTS.early_stopping_rounds
-    train_days: int = _DEFAULTS.train_days
-    seed: int = _DEFAULTS.seed
-    max_bin: int = _DEFAULTS.max_bin
-    sampling: str = _DEFAULTS.sampling
-    level_offset: bool = _DEFAULTS.level_offset
-
+class _TrainingConfig(dg.Config):
     def training_params(self) -> TrainingParams:
         """The settings as training takes them (a subclass's extra fields are not training's)."""
-        return TrainingParams(**{name: getattr(self, name) for name in DemandModelConfig.model_fields})
+        return TrainingParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainingParams)})
 
 
-def _version_score(inputs, m5_data: M5Data, window: Window, promoted: registry.PromotedVersion) -> float:
+# The launchpad's fields are TrainingParams' own, with its defaults: declared once, in training.
+DemandModelConfig = pydantic.create_model(
+    "DemandModelConfig", __base__=_TrainingConfig, __doc__="LightGBM settings a user can change from the launchpad.",
+    **{f.name: (_HINTS[f.name], f.default) for f in dataclasses.fields(TrainingParams)},
+)  # fmt: skip
+
+
+def _version_score(inputs, m5_data: M5Data, window: Window, serving: IssuingModel) -> float:
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
-    serving = registry.load_issuing_model(registry.tracking_uri(m5_data.paths.mlflow), promoted)
     rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
     level = origin_levels(rows.keys, rows.matrix, window.validation_start)
     predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), level))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
-def _log_run(mlf, cutoff: dt.date, model, validated: Validated, window: Window) -> None:
-    rule = validated.rule
-    # Named by what it trained, not by the job that ran it.
-    mlf.set_tags({"mlflow.runName": f"demand_model {cutoff}", "cutoff": cutoff.isoformat(),
-                  "validation_start": window.validation_start.isoformat(),
-                  "issued_as": rule.describe(), "issue_rule_chosen_because": rule.chosen_because})  # fmt: skip
-    mlf.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
+def _log_run(run: TrackedRun, model, validated: Validated, calibration, window: Window, example, decision, serving) -> str:
+    """Everything the run records, the booster and the pyfunc; returns the registered version."""
+    rule, cutoff = validated.rule, window.cutoff
+    run.set_tags({"cutoff": cutoff.isoformat(), "validation_start": window.validation_start.isoformat(),
+                  "issued_as": rule.describe(), "issue_rule_chosen_because": rule.chosen_because,
+                  "promoted": str(decision.promoted), "decision": decision.reason, "champion": str(decision.champion),
+                  "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(decision.serving_wrmsse)})  # fmt: skip
+    run.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
     metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
                "best_iteration": model.best_iteration, "training_seconds": model.seconds,
                "blend_model_weight": rule.blend_weight}  # fmt: skip
     for method, row in validated.scores.table.iterrows():
         metrics |= {f"{name}_{method}": float(value) for name, value in row.items()}
-    mlf.log_metrics(metrics)
-    mlf.log_text(rule.to_json(), RULE_ARTIFACT)
-    mlf.log_text(validated.blends.to_csv(index=False), "validation_blends.csv")
-    mlf.log_text(model.importance().to_csv(index=False), "feature_importance.csv")
-    mlf.log_text(validated.scores.per_level.to_csv(), "validation_wrmsse_per_level.csv")
+    run.log_metrics(metrics)
+    run.log_text(rule.to_json(), RULE_ARTIFACT)
+    run.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
+    run.log_text(validated.blends.to_csv(index=False), "validation_blends.csv")
+    run.log_text(model.importance().to_csv(index=False), "feature_importance.csv")
+    run.log_text(validated.scores.per_level.to_csv(), "validation_wrmsse_per_level.csv")
+    with tempfile.TemporaryDirectory() as folder:
+        # The LightGBM flavour, for importance and SHAP; the registered version is the pyfunc that
+        # forecasts with intervals, as the forecast partitions hold them.
+        mlflow.lightgbm.save_model(model.booster, f"{folder}/booster", pip_requirements=[f"lightgbm=={version('lightgbm')}"])
+        run.log_folder(Path(folder) / "booster", registry.BOOSTER_MODEL)
+        save_forecaster(Path(folder) / "model", model.booster, rule, calibration, example)
+        run.log_folder(Path(folder) / "model", "model")
+    return run.register("model", registry.MODEL_NAME)
 
 
 def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -87,8 +90,6 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         kinds={"lightgbm", "mlflow"},
         partitions_def=partitions_def,
         deps=[tables.FEATURES.name, tables.SALES_LONG.name],
-        # dagster-mlflow's resource is a legacy one, so both come through the context.
-        required_resource_keys={"mlflow", "m5_data"},
         check_specs=[
             dg.AssetCheckSpec(
                 BEATS_SEASONAL_NAIVE, asset="demand_model", blocking=True,
@@ -105,49 +106,33 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             "model takes the champion alias unless the champion has a later cutoff."
         ),
     )  # fmt: skip
-    def demand_model(context, config: DemandModelConfig):
-        m5_data: M5Data = context.resources.m5_data
+    def demand_model(context: dg.AssetExecutionContext, config: DemandModelConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         cutoff = context.partition_time_window.start.date()
         params = config.training_params()
         window = Window(cutoff, params.train_days)
         model = train(m5_data.table(tables.FEATURES), cutoff, params, report=context.log.info)
-        paths = m5_data.paths
         inputs = m5_data.feature_inputs()
         validated = validate(inputs, cutoff, model.validation, model.params.level_offset)
         scores = validated.scores
         calibration = calibrate_intervals(inputs, cutoff, validated.issued)
         model_score, naive_score = scores.wrmsse(MODEL), scores.wrmsse("seasonal_naive")
-        beats_naive = model_score < naive_score
 
-        mlf = context.resources.mlflow
-        try:
-            _log_run(mlf, cutoff, model, validated, window)
-            mlf.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
-            # The LightGBM flavour, for importance and SHAP; the registered version is the pyfunc
-            # that forecasts with intervals, as the forecast partitions hold them.
-            mlflow.lightgbm.log_model(model.booster, name=registry.BOOSTER_MODEL, pip_requirements=[f"lightgbm=={version('lightgbm')}"])
-            example = forecaster_input(m5_data.table(tables.FEATURES), window.validation_start, series=[str(model.validation["id"].iloc[0])])
-            with tempfile.TemporaryDirectory() as folder:
-                info = log_forecaster(Path(folder), model.booster, validated.rule, calibration, example, registry.MODEL_NAME)
-            client = MlflowClient()
-            # Compared with the model that serves this cutoff now, so a month trained after a
-            # later one (a history backfill) is judged against what its forecasts would use.
-            serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
-            serving_score = _version_score(inputs, m5_data, window, serving) if serving else None
-            champion_now = registry.current_champion(client)
-            decision = registry.gate(cutoff, model_score, naive_score, serving_score, champion_now.cutoff if champion_now else None)
-            if decision.champion:
-                client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, info.registered_model_version)
-            mlf.set_tags({"promoted": str(decision.promoted), "decision": decision.reason, "champion": str(decision.champion),
-                          "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(serving_score)})  # fmt: skip
-            registry.record_version(client, str(info.registered_model_version), cutoff=cutoff, decision=decision,
-                                    issued_as=validated.rule.describe())  # fmt: skip
-            run = mlflow.active_run()
-            run_id, experiment_id = run.info.run_id, run.info.experiment_id
-        finally:
-            mlflow.end_run()
+        client = mlflow_tracking.client()
+        # Compared with the model that serves this cutoff now, so a month trained after a later
+        # one (a history backfill) is judged against what its forecasts would use.
+        serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
+        serving_score = _version_score(inputs, m5_data, window, registry.load_issuing_model(client, serving)) if serving else None
+        champion_now = registry.current_champion(client)
+        decision = registry.gate(cutoff, model_score, naive_score, serving_score, champion_now.cutoff if champion_now else None)
+        example = forecaster_input(m5_data.table(tables.FEATURES), window.validation_start, series=[str(model.validation["id"].iloc[0])])
+        with mlflow_tracking.run(f"demand_model {cutoff}") as run:
+            model_version = _log_run(run, model, validated, calibration, window, example, decision, serving)
+        if decision.champion:
+            client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, model_version)
+        registry.record_version(client, model_version, cutoff=cutoff, decision=decision, issued_as=validated.rule.describe())
+        paths = m5_data.paths
         card = model_card(
-            cutoff=cutoff, run_id=run_id, validation_start=window.validation_start,
+            cutoff=cutoff, run_id=run.run_id, validation_start=window.validation_start,
             promoted=decision.promoted, decision=decision.reason, champion=decision.champion,
             serving_version=serving.version if serving else None, scores=scores.table,
             params=asdict(model.params), importance=model.importance(),
@@ -155,7 +140,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                         "chosen_because": validated.rule.chosen_because,
                         "blends": validated.blends.round(6).to_dict(orient="records")},
         )  # fmt: skip
-        store.write_partition(paths.warehouse, tables.MODEL_CARDS, str(info.registered_model_version), card)
+        store.write_partition(paths.warehouse, tables.MODEL_CARDS, model_version, card)
 
         table = scores.table.rename_axis("method").reset_index()
         yield dg.MaterializeResult(
@@ -176,21 +161,21 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "training_seconds_by_stage": model.stage_seconds,
                 "best_iteration": model.best_iteration,
                 "top_features": dg.MetadataValue.md(model.importance().head(10).round(1).to_markdown(index=False)),
-                "model_version": str(info.registered_model_version),
+                "model_version": model_version,
                 "promoted": decision.promoted,
                 "promotion_decision": decision.reason,
                 "champion": decision.champion,
                 "serving_version": serving.version if serving else "none",
                 "serving_wrmsse_same_window": serving_score if serving_score is not None else float("nan"),
-                "mlflow_run_id": run_id,
-                "mlflow_run": dg.MetadataValue.url(registry.run_url(registry.tracking_uri(m5_data.paths.mlflow), experiment_id, run_id)),
+                "mlflow_run_id": run.run_id,
+                "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run)),
                 "mlflow_store": str(paths.mlflow),
-                "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, str(info.registered_model_version)))),
+                "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, model_version))),
             }
         )
         yield recorded(m5_data, context, "demand_model", BEATS_SEASONAL_NAIVE, dg.AssetCheckResult(
             check_name=BEATS_SEASONAL_NAIVE,
-            passed=bool(beats_naive),
+            passed=bool(model_score < naive_score),
             description=f"cutoff {cutoff}: validation WRMSSE {model_score:.4f} vs seasonal naive {naive_score:.4f}",
             metadata={"model_wrmsse": model_score, "seasonal_naive_wrmsse": naive_score},
         ))  # fmt: skip

@@ -4,14 +4,13 @@
 import dataclasses
 
 import dagster as dg
-import mlflow
 import yaml
 
 from m5_assets import tables
+from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.model import DemandModelConfig
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
-from m5_assets.model import registry
 from m5_assets.model.tuning import SEARCH_SPACE, TrialResult, tune
 
 TUNE_MODEL_JOB = "tune_model"
@@ -31,7 +30,6 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         kinds={"optuna", "mlflow"},
         partitions_def=partitions_def,
         deps=[tables.FEATURES.name, tables.SALES_LONG.name],
-        required_resource_keys={"mlflow", "m5_data"},
         description=(
             "Optuna (TPE) search over learning rate, leaves, rows per leaf, feature and row sampling, "
             f"L2 and tweedie power, each trial early-stopped and scored on the {HORIZON} days before the "
@@ -40,33 +38,28 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             "launchpad config into a demand_model run."
         ),
     )  # fmt: skip
-    def model_tuning(context, config: TuningConfig):
-        m5_data: M5Data = context.resources.m5_data
+    def model_tuning(context: dg.AssetExecutionContext, config: TuningConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         cutoff = context.partition_time_window.start.date()
         inputs = m5_data.feature_inputs()
-        context.resources.mlflow.set_tags({"mlflow.runName": f"model_tuning {cutoff}", "cutoff": cutoff.isoformat(), "purpose": "tuning"})
+        with mlflow_tracking.run(f"model_tuning {cutoff}") as run:
+            run.set_tags({"cutoff": cutoff.isoformat(), "purpose": "tuning"})
 
-        def log_trial(result: TrialResult) -> None:
-            with mlflow.start_run(run_name=f"trial {result.number}", nested=True):
-                mlflow.log_params(result.params)
-                mlflow.log_metrics({"wrmsse": result.wrmsse, "model_wrmsse": result.model_wrmsse,
-                                    "best_iteration": result.best_iteration, "seconds": result.seconds})  # fmt: skip
-                mlflow.set_tag("issued_as", result.issued_as)
-            context.log.info(f"trial {result.number}: WRMSSE {result.wrmsse:.4f} in {result.seconds:.0f} s, {result.params}")
+            def log_trial(result: TrialResult) -> None:
+                with mlflow_tracking.run(f"trial {result.number}", parent=run) as trial:
+                    trial.log_params(result.params)
+                    trial.log_metrics({"wrmsse": result.wrmsse, "model_wrmsse": result.model_wrmsse,
+                                       "best_iteration": result.best_iteration, "seconds": result.seconds})  # fmt: skip
+                    trial.set_tags({"issued_as": result.issued_as})
+                context.log.info(f"trial {result.number}: WRMSSE {result.wrmsse:.4f} in {result.seconds:.0f} s, {result.params}")
 
-        try:
             best, trials = tune(
                 m5_data.table(tables.FEATURES), inputs, cutoff, config.training_params(),
                 config.budget_minutes * 60, config.max_trials, log_trial,
             )  # fmt: skip
             start_score, best_score = float(trials["wrmsse"].iloc[0]), float(trials["wrmsse"].min())
-            mlflow.log_params({f"best_{k}": getattr(best, k) for k in SEARCH_SPACE})
-            mlflow.log_metrics({"best_wrmsse": best_score, "default_wrmsse": start_score, "trials": len(trials)})
-            mlflow.log_text(trials.to_csv(index=False), "trials.csv")
-            run = mlflow.active_run()
-            run_id, experiment_id = run.info.run_id, run.info.experiment_id
-        finally:
-            mlflow.end_run()
+            run.log_params({f"best_{k}": getattr(best, k) for k in SEARCH_SPACE})
+            run.log_metrics({"best_wrmsse": best_score, "default_wrmsse": start_score, "trials": len(trials)})
+            run.log_text(trials.to_csv(index=False), "trials.csv")
         launchpad = {"ops": {"demand_model": {"config": {k: v for k, v in dataclasses.asdict(best).items() if k in DemandModelConfig.model_fields}}}}
         return dg.MaterializeResult(
             metadata={
@@ -78,8 +71,8 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "best_params": {k: getattr(best, k) for k in SEARCH_SPACE},
                 "trial_table": dg.MetadataValue.md(trials.round(4).to_markdown(index=False)),
                 "demand_model_launchpad_config": dg.MetadataValue.md(f"```yaml\n{yaml.safe_dump(launchpad, sort_keys=False)}```"),
-                "mlflow_run_id": run_id,
-                "mlflow_run": dg.MetadataValue.url(registry.run_url(registry.tracking_uri(m5_data.paths.mlflow), experiment_id, run_id)),
+                "mlflow_run_id": run.run_id,
+                "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run)),
             }
         )
 

@@ -73,25 +73,24 @@ class DemandForecaster(mlflow.pyfunc.PythonModel):
         return forecast(model_input, self.booster, self.rule, self.calibration)
 
 
-def log_forecaster(
-    folder: Path, booster: lgb.Booster, rule: IssueRule, calibration: Calibration, example: pd.DataFrame, registered_model_name: str
-):
-    """Log and register the pyfunc, with a signature and ``example`` (input rows of one forecast)
-    as its input example. Returns MLflow's model info.
+def save_forecaster(path: Path, booster: lgb.Booster, rule: IssueRule, calibration: Calibration, example: pd.DataFrame) -> None:
+    """Save the pyfunc to the new folder ``path``, with a signature and ``example`` (input rows of
+    one forecast) as its input example.
 
     The model's code is this package, imported by name when the model loads: install the project
     (``pip install -e .``) wherever the model is loaded.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    booster.save_model(folder / BOOSTER)
-    (folder / RULE).write_text(rule.to_json())
-    (folder / INTERVALS).write_text(calibration.to_json())
-    artifacts = {"booster": str(folder / BOOSTER), "issue_rule": str(folder / RULE), "intervals": str(folder / INTERVALS)}
+    parts = path.parent / f"{path.name}-artifacts"
+    parts.mkdir(parents=True)
+    booster.save_model(parts / BOOSTER)
+    (parts / RULE).write_text(rule.to_json())
+    (parts / INTERVALS).write_text(calibration.to_json())
+    artifacts = {"booster": str(parts / BOOSTER), "issue_rule": str(parts / RULE), "intervals": str(parts / INTERVALS)}
     with warnings.catch_warnings():
         # The output's horizon is an integer column by design: it is never missing.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
         signature = infer_signature(example, forecast(example, booster, rule, calibration))
-    return mlflow.pyfunc.log_model(
-        name="model", python_model=DemandForecaster(), artifacts=artifacts, signature=signature, input_example=example,
-        registered_model_name=registered_model_name, pip_requirements=[f"{n}=={version(n)}" for n in ("lightgbm", "pandas", "pyarrow", "mlflow")],
+    mlflow.pyfunc.save_model(
+        str(path), python_model=DemandForecaster(), artifacts=artifacts, signature=signature, input_example=example,
+        pip_requirements=[f"{n}=={version(n)}" for n in ("lightgbm", "pandas", "pyarrow", "mlflow")],
     )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from m5_assets.intervals import Calibration
-from m5_assets.model.forecaster import IssuingModel
-from m5_assets.model.forecaster import LEGACY, RULE_ARTIFACT, IssueRule
+from m5_assets.model import tracking
+from m5_assets.model.forecaster import LEGACY, RULE_ARTIFACT, IssueRule, IssuingModel
 
 MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
@@ -59,14 +60,6 @@ def record_version(client: MlflowClient, version: str, *, cutoff: dt.date, decis
         MODEL_NAME, version,
         description=f"Cutoff {cutoff}; validation WRMSSE {decision.challenger_wrmsse:.4f}; {verdict} ({decision.reason}); issued as {issued_as}.",
     )  # fmt: skip
-
-
-def ensure_experiment(uri: str, name: str, artifact_root: Path) -> None:
-    """Create the experiment with its artifacts under ``artifact_root`` (not ./mlruns in the cwd)."""
-    client = MlflowClient(tracking_uri=uri)
-    if client.get_experiment_by_name(name) is None:
-        artifact_root.mkdir(parents=True, exist_ok=True)
-        client.create_experiment(name, artifact_location=artifact_root.resolve().as_uri())
 
 
 @dataclass(frozen=True)
@@ -151,26 +144,31 @@ def serving_versions(versions: list[PromotedVersion], days: list[dt.date]) -> di
     return chosen
 
 
-def load_issue_rule(run_id: str) -> IssueRule:
+def load_issue_rule(client: MlflowClient, run_id: str) -> IssueRule:
     """How a run's model issues forecasts; models trained before issue rules predict units."""
     try:
-        return IssueRule.from_json(mlflow.artifacts.load_text(f"runs:/{run_id}/{RULE_ARTIFACT}"))
-    except mlflow.exceptions.MlflowException:
+        return IssueRule.from_json(tracking.read_text(client, run_id, RULE_ARTIFACT))
+    except FileNotFoundError:
         return LEGACY
 
 
-def load_issuing_model(uri: str, promoted: PromotedVersion) -> IssuingModel:
-    """The booster, issue rule and interval calibration of a promoted version, ready to forecast."""
-    mlflow.set_tracking_uri(uri)
+def _booster(client: MlflowClient, promoted: PromotedVersion):
     try:
-        booster = mlflow.lightgbm.load_model(f"runs:/{promoted.run_id}/{BOOSTER_MODEL}")
-    except (mlflow.exceptions.MlflowException, OSError):
+        return tracking.load_lightgbm(client, promoted.run_id, BOOSTER_MODEL)
+    except FileNotFoundError:
         # Versions registered before the pyfunc registered the LightGBM model itself.
-        booster = mlflow.lightgbm.load_model(f"models:/{MODEL_NAME}/{promoted.version}")
+        with tempfile.TemporaryDirectory() as folder:
+            source = client.get_model_version_download_uri(MODEL_NAME, promoted.version)
+            return mlflow.lightgbm.load_model(mlflow.artifacts.download_artifacts(source, dst_path=folder, tracking_uri=client.tracking_uri))
+
+
+def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> IssuingModel:
+    """The booster, issue rule and interval calibration of a promoted version, ready to forecast."""
     try:
-        calibration = Calibration.from_json(mlflow.artifacts.load_text(f"runs:/{promoted.run_id}/{INTERVALS_ARTIFACT}"))
-    except mlflow.exceptions.MlflowException as error:
+        calibration = Calibration.from_json(tracking.read_text(client, promoted.run_id, INTERVALS_ARTIFACT))
+    except FileNotFoundError as error:
         raise FileNotFoundError(
             f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
         ) from error
-    return IssuingModel(booster, calibration, promoted.version, promoted.run_id, promoted.cutoff, load_issue_rule(promoted.run_id))
+    rule = load_issue_rule(client, promoted.run_id)
+    return IssuingModel(_booster(client, promoted), calibration, promoted.version, promoted.run_id, promoted.cutoff, rule)

@@ -1,0 +1,99 @@
+"""MLflow runs, artifacts and registrations through one explicit client.
+
+Nothing here sets MLflow's process-wide tracking URI, experiment or active run: every call names
+its client and run, so two data folders (two code locations, or tests) in one process never write
+into each other's store, and a run that fails is marked FAILED rather than left open.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+_BATCH = 100  # MLflow takes at most this many params in one call
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+
+    def log_params(self, params: dict) -> None:
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + _BATCH])
+
+    def log_metrics(self, metrics: dict) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, metrics=items[start : start + _BATCH])
+
+    def set_tags(self, tags: dict) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.run_id, text, path)
+
+    def log_folder(self, folder: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def register(self, artifact_path: str, name: str) -> str:
+        """Register the model logged at ``artifact_path`` of this run as a new version of ``name``."""
+        try:
+            self.client.get_registered_model(name)
+        except mlflow.exceptions.MlflowException:
+            self.client.create_registered_model(name)
+        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/{artifact_path}"
+        return str(self.client.create_model_version(name, source, run_id=self.run_id).version)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path) -> str:
+    """The experiment's id, creating it with its artifacts under ``artifact_root`` (not ./mlruns)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_root.mkdir(parents=True, exist_ok=True)
+    return client.create_experiment(name, artifact_location=artifact_root.resolve().as_uri())
+
+
+@contextmanager
+def tracked_run(client: MlflowClient, experiment_id: str, name: str, parent: TrackedRun | None = None) -> Iterator[TrackedRun]:
+    """A run named ``name`` (nested under ``parent`` if given), FINISHED if the block completes."""
+    tags = {"mlflow.parentRunId": parent.run_id} if parent else {}
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    status = "FAILED"
+    try:
+        yield TrackedRun(client, run.info.run_id, experiment_id)
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status)
+
+
+def read_text(client: MlflowClient, run_id: str, path: str) -> str:
+    """A run's text artifact; FileNotFoundError naming it when the run has none."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            local = client.download_artifacts(run_id, path, folder)
+        except (mlflow.exceptions.MlflowException, OSError) as error:
+            raise FileNotFoundError(f"MLflow run {run_id} has no artifact {path}") from error
+        return Path(local).read_text()
+
+
+def load_lightgbm(client: MlflowClient, run_id: str, artifact_path: str):
+    """The LightGBM booster a run logged at ``artifact_path``; FileNotFoundError when it has none."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            local = client.download_artifacts(run_id, artifact_path, folder)
+        except (mlflow.exceptions.MlflowException, OSError) as error:
+            raise FileNotFoundError(f"MLflow run {run_id} has no model {artifact_path}") from error
+        return mlflow.lightgbm.load_model(local)
