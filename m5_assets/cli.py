@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import sys
 import time
@@ -12,6 +13,13 @@ from pathlib import Path
 from m5_assets.settings import DataPaths, data_paths
 
 BACKTEST_PARTITIONS = 7
+
+
+class _Printed(logging.Handler):
+    """Log records printed to whatever ``sys.stdout`` is when they arrive."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), flush=True)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -64,6 +72,17 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # MLflow draws a progress bar for every artifact it reads (two per forecast run); a user may
     # still turn it back on.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's INFO lines (database set-up, signature checks) are its own business; training's
+    # progress is the user's, and minutes of silence look like a hang. MLflow sets its level from
+    # this variable when it is imported.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    progress = logging.getLogger("m5_assets.progress")
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    if not progress.handlers:
+        handler = _Printed()
+        handler.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
+        progress.addHandler(handler)
     import dagster as dg
 
     from m5_assets.definitions import build_definitions

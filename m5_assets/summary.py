@@ -17,7 +17,7 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
     for event in result.get_asset_materialization_events():
         shown = {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN}
         if shown:
-            tables.setdefault(event.asset_key.to_user_string(), []).append(shown)
+            tables.setdefault(event.asset_key.to_user_string(), []).append(shown | {"partitioned": event.partition is not None})
     if tables:
         print(f"{'asset':20s} {'partitions':>10s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
     for name, partitions in tables.items():
@@ -27,7 +27,8 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
         first = min((p["first_date"] for p in partitions if "first_date" in p), default="")
         last = max((p["last_date"] for p in partitions if "last_date" in p), default="")
         size = round(sum(p.get("size_mb", 0.0) for p in partitions), 2)
-        print(f"{name:20s} {len(partitions):>10} {rows:>12,} {series:>8} {first:>11} {last:>11} {size:>8}")
+        count = len(partitions) if partitions[0]["partitioned"] else ""
+        print(f"{name:20s} {count:>10} {rows:>12,} {series:>8} {first:>11} {last:>11} {size:>8}")
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         if "validation_scores" in metadata:

@@ -6,15 +6,11 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from m5_assets.defs.jobs import FEATURE_STORE_JOB
-from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
 from handmade import write_handmade
 from m5_assets.generator import SCALES, generate
-from forecasting import QUICK, issue, train
+from forecasting import QUICK, issue, run_pipeline, train
 
 MAY = "2016-05-01"
 OLDER, NEWEST = dt.date(2016, 5, 20), dt.date(2016, 5, 23)  # tiny data: sales to 2016-05-22
@@ -73,13 +69,6 @@ def data_dir(tmp_path, tiny_raw) -> Path:
     """A fresh data folder holding a copy of the tiny raw files."""
     shutil.copytree(tiny_raw, tmp_path / "raw")
     return tmp_path
-
-
-def run_pipeline(data_dir: Path) -> dg.ExecuteInProcessResult:
-    """Materialize the feature-store job with every check against ``data_dir``, in process."""
-    defs = build_definitions(M5Data(data_dir=str(data_dir)))
-    with dg.instance_for_test() as instance:
-        return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Helpers to train models and issue forecast partitions in process against a data folder."""
+"""Shared test helpers: run the feature store, train models, issue and score forecast partitions
+in process against a data folder, and the training presets the tests use."""
 
 from __future__ import annotations
 
@@ -8,17 +9,28 @@ from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
 from m5_assets.defs.jobs import TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
+from m5_assets.defs.jobs import FEATURE_STORE_JOB
+from m5_assets.model.training import TrainingParams
 
 QUICK = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
+QUICK_PARAMS = TrainingParams(**QUICK)  # the same, as the model layer takes it
 # Five boosting rounds: beats seasonal naive on the tiny data, but clearly worse than QUICK.
 WEAK = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
 
 
-def train(data_dir, cutoff: str, config: dict) -> dg.ExecuteInProcessResult:
+def run_pipeline(data_dir) -> dg.ExecuteInProcessResult:
+    """Materialize the feature-store job with every check against ``data_dir``, in process."""
+    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    with dg.instance_for_test() as instance:
+        return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+
+
+def train(data_dir, cutoff: str, config: dict, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     defs = build_definitions(M5Data(data_dir=str(data_dir)))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
-            instance=instance, partition_key=cutoff, run_config={"ops": {"demand_model": {"config": config}}},
+            instance=instance, partition_key=cutoff, raise_on_error=raise_on_error,
+            run_config={"ops": {"demand_model": {"config": config}}},
         )  # fmt: skip
 
 
@@ -41,5 +53,6 @@ def score(data_dir, first: str, last: str | None = None) -> dg.ExecuteInProcessR
 
 
 def metadata(result: dg.ExecuteInProcessResult) -> dict:
+    """The metadata of the run's (first) materialization, as plain values."""
     (event, *_) = result.get_asset_materialization_events()
     return {k: v.value for k, v in event.materialization.metadata.items()}

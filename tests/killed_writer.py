@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 
 data_dir, ready = Path(sys.argv[1]), Path(sys.argv[2])
 close = pq.ParquetWriter.close

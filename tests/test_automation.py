@@ -8,7 +8,6 @@ from forecasting import WEAK, issue, train
 from m5_assets.defs.automation import build_automation
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
-from m5_assets import reader, tables
 
 NEWEST = "2016-05-23"  # tiny data: sales end on 2016-05-22
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 from m5_assets.warehouse import STAGING_FOLDER, remove_stale_partials, table_path
 
 HERE = Path(__file__).parent

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 from handmade import N_CALENDAR_DAYS, N_SALES_DAYS
 from m5_assets.features.catalog import FEATURE_NAMES, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, STOCKED_OUT_COLUMN, FeatureSpec
 from m5_assets.validation.feature_rules import catalog_violations

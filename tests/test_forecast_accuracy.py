@@ -8,9 +8,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SHARED_M5, run_pipeline
-from forecasting import QUICK as QUICK_CONFIG
-from forecasting import issue, score, train
+from conftest import SHARED_M5
+from forecasting import QUICK, QUICK_PARAMS, issue, run_pipeline, score, train
 from m5_assets import reader, tables, warehouse
 from m5_assets.forecast import store
 from m5_assets.cli import main
@@ -21,12 +20,10 @@ from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model.baselines import BASELINES
-from m5_assets.model.forecaster import IssueRule
 from m5_assets.model.evaluation import calibrate_intervals, validate
 from m5_assets.model.training import TrainingParams
 from m5_assets.model.training import train as train_model
 
-QUICK = TrainingParams(max_rounds=200, early_stopping_rounds=20, train_days=365)
 
 
 def _inputs(w):
@@ -34,7 +31,7 @@ def _inputs(w):
     return load_inputs(warehouse.connect(), *tables)
 
 
-def _issuing_model(w, inputs, cutoff: dt.date, params=QUICK) -> IssuingModel:
+def _issuing_model(w, inputs, cutoff: dt.date, params=QUICK_PARAMS) -> IssuingModel:
     """Trained, its issue rule chosen and its intervals calibrated as the demand_model asset does."""
     model = train_model(warehouse.table_path(w, "features"), cutoff, params)
     validated = validate(inputs, cutoff, model.validation, params.level_offset)
@@ -97,7 +94,7 @@ def test_degradation_and_coverage_warnings_fire_only_past_their_limits():
 
 def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_actuals(model_data):
     tmp_path = model_data
-    train(tmp_path, "2016-04-01", QUICK_CONFIG)
+    train(tmp_path, "2016-04-01", QUICK)
     issue(tmp_path, "2016-04-10", "2016-04-12")
     # An earlier partition that scored far better: the first day scored here is judged against it.
     root = tmp_path / "warehouse"

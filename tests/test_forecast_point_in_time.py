@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 from forecasting import WEAK, issue, train
 from m5_assets import reader, tables
 

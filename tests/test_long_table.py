@@ -1,6 +1,6 @@
 import pandas as pd
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 from handmade import N_SALES_DAYS
 from m5_assets.warehouse import table_path
 

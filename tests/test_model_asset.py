@@ -8,33 +8,19 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import run_pipeline
-from m5_assets.defs.jobs import TRAIN_MODEL_JOB
-from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
+from forecasting import QUICK, metadata, run_pipeline, train
 from m5_assets.model import registry
 
 CUTOFF = "2016-05-01"
-GOOD = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
 # Twenty boosting rounds: on the weekly data below better than seasonal naive (0.21 vs 0.23) and
-# clearly worse than GOOD (0.19).
+# clearly worse than QUICK (0.19).
 MEDIUM = {"learning_rate": 0.1, "max_rounds": 20, "early_stopping_rounds": 5, "train_days": 365}
 # One tiny boosting step: the model has learned nothing beyond each series' level.
 BAD = {"learning_rate": 0.001, "max_rounds": 1, "early_stopping_rounds": 1, "train_days": 365}
 
 
 def _train(data_dir, config: dict) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(M5Data(data_dir=str(data_dir)))
-    with dg.instance_for_test() as instance:
-        return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
-            instance=instance, partition_key=CUTOFF, raise_on_error=False,
-            run_config={"ops": {"demand_model": {"config": config}}},
-        )  # fmt: skip
-
-
-def _metadata(result) -> dict:
-    (event,) = result.get_asset_materialization_events()
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    return train(data_dir, CUTOFF, config, raise_on_error=False)
 
 
 def _client(data_dir) -> MlflowClient:
@@ -43,23 +29,23 @@ def _client(data_dir) -> MlflowClient:
 
 def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a_version(model_data):
     uri_before = mlflow.get_tracking_uri()
-    result = _train(model_data, GOOD)
+    result = _train(model_data, QUICK)
     assert result.success
     # Everything went through the resource's client: no process-wide tracking state was set.
     assert mlflow.get_tracking_uri() == uri_before and mlflow.active_run() is None
-    metadata = _metadata(result)
+    shown = metadata(result)
     client = _client(model_data)
-    run = client.get_run(metadata["mlflow_run_id"])
+    run = client.get_run(shown["mlflow_run_id"])
     assert run.data.params["cutoff"] == CUTOFF and run.data.params["learning_rate"] == "0.1"
     assert run.data.tags["cutoff"] == CUTOFF
     for method in ("issued", "lightgbm", "demand_level", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
         assert f"wrmsse_{method}" in run.data.metrics
-    assert run.data.metrics["wrmsse_issued"] == pytest.approx(metadata["wrmsse"], abs=1e-4)
+    assert run.data.metrics["wrmsse_issued"] == pytest.approx(shown["wrmsse"], abs=1e-4)
     # The issued forecast is the blend that scored best on validation: never worse than the model
     # alone or the demand level alone on that window.
     alone = ("wrmsse_lightgbm", "wrmsse_demand_level")
     assert run.data.metrics["wrmsse_issued"] <= min(run.data.metrics[m] for m in alone) + 1e-6
-    assert run.data.tags["issued_as"] == metadata["issued_as"]
+    assert run.data.tags["issued_as"] == shown["issued_as"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "validation_blends.csv",
             "intervals.json", "model", "booster"} <= artifacts  # fmt: skip
@@ -67,13 +53,13 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     rule = registry.load_issue_rule(client, run.info.run_id)
     assert rule.relative and rule.blend_weight == run.data.metrics["blend_model_weight"] and rule.chosen_because
     version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
-    assert version.run_id == run.info.run_id and metadata["promoted"] and metadata["champion"]
+    assert version.run_id == run.info.run_id and shown["promoted"] and shown["champion"]
     # The registry alone says what the version is and whether it may issue.
     assert run.info.run_name == f"demand_model {CUTOFF}"
-    assert version.tags["promoted"] == "True" and version.tags["cutoff"] == CUTOFF and version.tags["issued_as"] == metadata["issued_as"]
-    assert float(version.tags["validation_wrmsse"]) == pytest.approx(metadata["wrmsse"], abs=1e-4)
+    assert version.tags["promoted"] == "True" and version.tags["cutoff"] == CUTOFF and version.tags["issued_as"] == shown["issued_as"]
+    assert float(version.tags["validation_wrmsse"]) == pytest.approx(shown["wrmsse"], abs=1e-4)
     assert "promoted: may issue forecasts" in version.description
-    assert metadata["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
+    assert shown["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
     assert str(model_data / "mlflow" / "artifacts") in run.info.artifact_uri
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"beats_seasonal_naive": True}
@@ -83,15 +69,15 @@ def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(wee
     # On weekly data more rounds learn more of the week; on the generated data the level blend
     # brings a short model within 1 % of a full one.
     model_data = weekly_data
-    first = _metadata(_train(model_data, MEDIUM))
+    first = metadata(_train(model_data, MEDIUM))
     assert first["promoted"] and first["champion"] and first["promotion_decision"] == "no promoted model serves this cutoff yet"
 
-    better = _metadata(_train(model_data, GOOD))
+    better = metadata(_train(model_data, QUICK))
     assert better["promoted"] and better["champion"], better["promotion_decision"]
     assert better["serving_version"] == first["model_version"]
     assert better["wrmsse"] <= 0.99 * better["serving_wrmsse_same_window"]
 
-    worse = _metadata(_train(model_data, MEDIUM))
+    worse = metadata(_train(model_data, MEDIUM))
     assert not worse["promoted"] and not worse["champion"]
     refused = _client(model_data).get_model_version(registry.MODEL_NAME, worse["model_version"])
     assert refused.tags["promoted"] == "False" and refused.tags["decision"] == "does not beat the serving model by 1 %"
@@ -124,9 +110,9 @@ def test_a_model_worse_than_seasonal_naive_fails_its_check_and_is_never_champion
     result = _train(weekly_data, BAD)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and "seasonal naive" in evaluation.description
-    metadata = _metadata(result)
-    assert not metadata["promoted"] and not metadata["champion"]
-    assert metadata["promotion_decision"] == "does not beat seasonal naive"
+    shown = metadata(result)
+    assert not shown["promoted"] and not shown["champion"]
+    assert shown["promotion_decision"] == "does not beat seasonal naive"
 
 
 MAY = dt.date(2016, 5, 1)

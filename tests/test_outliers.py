@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED_M5, run_pipeline
+from conftest import SHARED_M5
+from forecasting import run_pipeline
 from m5_assets.features.catalog import MIN_LAG, WINDOWS
 from m5_assets.validation.outliers import MULTIPLE, far_outside_history, history_ratios
 from m5_assets.warehouse import table_path

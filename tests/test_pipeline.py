@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import yaml
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 from m5_assets.cli import main
 from m5_assets.warehouse import table_path
 
@@ -107,7 +107,9 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert "backtest, 7 forecast dates" in out and "mean WRMSSE" in out
     # Each line once, and no empty check counts.
     assert out.count("run history: `make ui`") == 1 and "checks: 0 of 0" not in out
-    assert "Warning" not in out + captured.err
+    assert "warning" not in (out + captured.err).lower()
+    # Training says what it is doing, in the terminal too.
+    assert f"training {today.replace(day=1)}: early stopping chose" in out
     assert "Downloading artifacts" not in captured.err
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_pipeline
+from forecasting import run_pipeline
 from m5_assets.warehouse import table_path
 
 SALES, PRICES, CALENDAR = "sales_train_evaluation.csv", "sell_prices.csv", "calendar.csv"

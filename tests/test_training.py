@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting import QUICK_PARAMS
 from m5_assets import warehouse
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import FEATURE_NAMES
 from m5_assets.model.evaluation import MODEL, score_validation
 from m5_assets.model.matrix import read_rows
-from m5_assets.model.training import TrainingParams, progress_every, train
-
-QUICK = TrainingParams(learning_rate=0.1, max_rounds=200, early_stopping_rounds=20, train_days=365)
+from m5_assets.model.training import progress_every, train
 
 
 def _features(built, scale):
@@ -32,10 +31,10 @@ def _inputs(built, scale):
 
 def test_training_rows_lie_before_the_cutoff_and_validation_is_the_28_days_before_it(built):
     cutoff = dt.date(2016, 4, 1)
-    model = train(_features(built, "tiny"), cutoff, QUICK)
+    model = train(_features(built, "tiny"), cutoff, QUICK_PARAMS)
     dates = pd.to_datetime(model.validation["date"])
     assert dates.min() == pd.Timestamp("2016-03-04") and dates.max() == pd.Timestamp("2016-03-31")
-    rows = read_rows(_features(built, "tiny"), cutoff - dt.timedelta(days=QUICK.train_days), cutoff)
+    rows = read_rows(_features(built, "tiny"), cutoff - dt.timedelta(days=QUICK_PARAMS.train_days), cutoff)
     assert pd.to_datetime(rows.keys["date"]).max() < pd.Timestamp(cutoff)
     assert model.train_rows + model.validation_rows == len(rows)
     price = rows.matrix[:, FEATURE_NAMES.index("sell_price")]
@@ -44,19 +43,19 @@ def test_training_rows_lie_before_the_cutoff_and_validation_is_the_28_days_befor
 
 def test_same_data_and_seed_give_the_same_model_and_scores(built):
     cutoff = dt.date(2016, 3, 1)
-    first, second = (train(_features(built, "tiny"), cutoff, QUICK) for _ in range(2))
+    first, second = (train(_features(built, "tiny"), cutoff, QUICK_PARAMS) for _ in range(2))
     assert first.booster.model_to_string() == second.booster.model_to_string()
     np.testing.assert_array_equal(first.validation["prediction"], second.validation["prediction"])
 
 
 def test_a_cutoff_past_the_data_is_refused_with_the_reason(built):
     with pytest.raises(ValueError, match="no sales for the day before cutoff"):
-        train(_features(built, "tiny"), dt.date(2017, 1, 1), QUICK)
+        train(_features(built, "tiny"), dt.date(2017, 1, 1), QUICK_PARAMS)
 
 
 def test_model_beats_seasonal_naive_on_small_data(built):
     cutoff = dt.date(2016, 5, 1)
-    model = train(_features(built, "small"), cutoff, QUICK)
+    model = train(_features(built, "small"), cutoff, QUICK_PARAMS)
     scores = score_validation(_inputs(built, "small"), cutoff, model.validation)
     assert scores.wrmsse(MODEL) < 0.9 * scores.wrmsse("seasonal_naive")
     assert set(scores.table.index) == {MODEL, "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"}
@@ -66,7 +65,7 @@ def test_model_beats_seasonal_naive_on_small_data(built):
 def test_a_model_trained_before_a_cutoff_ignores_every_sale_on_or_after_it(tmp_path, tiny_raw):
     """Point in time for training: zeroing every sale from the cutoff on (long zero runs that
     straddle it, the case a hindsight stock-out rule would leak) leaves the model bit-identical."""
-    from conftest import run_pipeline
+    from forecasting import run_pipeline
 
     cutoff = dt.date(2016, 3, 1)
     models = []
@@ -80,7 +79,7 @@ def test_a_model_trained_before_a_cutoff_ignores_every_sale_on_or_after_it(tmp_p
             sales[[c for c in later if c in sales.columns]] = 0
             sales.to_csv(data / "raw" / "sales_train_evaluation.csv", index=False)
         assert run_pipeline(data).success
-        models.append(train(warehouse.table_path(data / "warehouse", "features"), cutoff, QUICK))
+        models.append(train(warehouse.table_path(data / "warehouse", "features"), cutoff, QUICK_PARAMS))
     assert models[0].booster.model_to_string() == models[1].booster.model_to_string()
     pd.testing.assert_frame_equal(models[0].validation, models[1].validation)
 

@@ -91,6 +91,6 @@ def save_forecaster(path: Path, booster: lgb.Booster, rule: IssueRule, calibrati
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
         signature = infer_signature(example, forecast(example, booster, rule, calibration))
     mlflow.pyfunc.save_model(
-        str(path), python_model=DemandForecaster(), artifacts=artifacts, signature=signature, input_example=example,
+        str(path), python_model=str(Path(__file__).with_name("pyfunc_model.py")), artifacts=artifacts, signature=signature, input_example=example,
         pip_requirements=[f"{n}=={version(n)}" for n in ("lightgbm", "pandas", "pyarrow", "mlflow")],
     )  # fmt: skip

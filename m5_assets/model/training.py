@@ -13,6 +13,7 @@ learns departures from a series' level, so it follows a level that moves.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
 PROGRESS_SECONDS = 30.0
+# Training's progress also goes to this Python logger: `m5 run` prints it in the terminal, where
+# the Dagster log is kept quiet.
+progress_log = logging.getLogger("m5_assets.progress")
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def progress_every(seconds: float, report: Callable[[str], None], clock: Callabl
             return
         last[0] = now
         scores = ", ".join(f"{metric} {value:.5f}" for _, metric, value, _ in env.evaluation_result_list)
-        report(f"round {env.iteration + 1} of at most {env.end_iteration}: validation {scores}")
+        report(f"round {env.iteration + 1} of at most {env.end_iteration}" + (f": validation {scores}" if scores else ""))
 
     return callback
 
@@ -143,7 +147,13 @@ def train(
 ) -> TrainedModel:
     """Fit with early stopping on the validation window, then refit on all days before ``cutoff``
     (without ``refit``, as a search does, the early-stopped fit is the model returned).
-    ``report`` hears the search's progress every 30 s."""
+    ``report`` hears each stage and the rounds' progress every 30 s (so does ``progress_log``)."""
+
+    def say(message: str) -> None:
+        progress_log.info(f"training {cutoff}: {message}")
+        if report:
+            report(message)
+
     started = time.perf_counter()
     window = Window(cutoff, params.train_days)
     # Validation rows come last, so each fit takes a contiguous range of one binned dataset.
@@ -160,6 +170,7 @@ def train(
     everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
     rows.matrix = None
     stages = {"read": time.perf_counter() - started}
+    say(f"{n_train:,} training and {n_rows - n_train:,} validation rows read in {stages['read']:.0f} s; fitting with early stopping")
 
     fit = lgb.train(
         lgb_params,
@@ -167,7 +178,7 @@ def train(
         num_boost_round=params.max_rounds,
         valid_sets=[everything.subset(range(n_train, n_rows))],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False),
-                   *([progress_every(PROGRESS_SECONDS, report)] if report else [])],
+                   progress_every(PROGRESS_SECONDS, say)],
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
@@ -178,9 +189,10 @@ def train(
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
+    say(f"early stopping chose {best} rounds in {stages['search']:.0f} s" + ("; refitting on every day before the cutoff" if refit else ""))
     if refit:
         del fit
-        final = lgb.train(lgb_params, everything, num_boost_round=best)
+        final = lgb.train(lgb_params, everything, num_boost_round=best, callbacks=[progress_every(PROGRESS_SECONDS, say)])
         final.free_dataset()
     else:
         final = fit
