@@ -186,6 +186,42 @@ FORECAST_ACCURACY = Table(
     partition_column="forecast_date",
     column_families=((r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),),
 )
+FEATURE_DRIFT = Table(
+    "feature_drift",
+    "Per feature, how far the 28 days before the partition's date have moved from the serving model's training window.",
+    {
+        "feature": "feature (catalog name); ids and calendar features are left out",
+        "family": "its catalog family",
+        "psi": "population stability index over the training window's deciles (0.1: warn, 0.25: drift)",
+        "ks": "two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs",
+        "status": "ok, warn or drift, by PSI against the run's thresholds",
+        "reference_rows": "training-window rows compared (a seeded sample at scale)",
+        "current_rows": "rows of the 28 days before the forecast date",
+        "model_version": "the serving model whose training window is the reference",
+        "reference_start": "first day of that training window",
+        "reference_end": "its cutoff: the day after its last day",
+    },
+    partition_column="forecast_date",
+)
+INVENTORY_PLAN = Table(
+    "inventory_plan",
+    "Per item-store, a replenishment plan from the forecast issued on the partition's date: lead-time "
+    "demand and its uncertainty, safety stock, reorder point, order-up-to level, EOQ, days of cover.",
+    {
+        **SERIES_DESCRIPTIONS,
+        "lead_time_days": "days from order to delivery", "review_days": "days between order reviews",
+        "service_level": "chance of no stock-out in a replenishment cycle",
+        "unit_price": "shelf price on the forecast date", "mean_daily_demand": "mean forecast over the 28 days",
+        "lead_time_demand": "forecast units over the lead time",
+        "lead_time_sigma": "their standard deviation, from the forecast's 80 % intervals",
+        "safety_stock": "z(service level) x lead_time_sigma",
+        "reorder_point": "lead_time_demand + safety_stock: order when stock falls to it",
+        "order_up_to": "demand over lead time + review period plus its safety stock: the level a periodic review orders up to",
+        "eoq": "economic order quantity: sqrt(2 x annual demand x ordering cost / (holding rate x unit price))",
+        "days_of_cover": "(safety_stock + eoq) / mean_daily_demand: what a delivery at the reorder point lasts",
+    },
+    partition_column="forecast_date",
+)  # fmt: skip
 MODEL_CARDS = Table(
     "model_cards",
     "One card per registered model version: what serving needs to know about a model without MLflow.",
@@ -225,7 +261,8 @@ CHECK_RESULTS = Table(
 )  # fmt: skip
 
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
-ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY, CHECK_RESULTS)
+ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY,
+       FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS)  # fmt: skip
 
 
 def named(name: str) -> Table:

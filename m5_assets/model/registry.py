@@ -144,6 +144,14 @@ def serving_versions(versions: list[PromotedVersion], days: list[dt.date]) -> di
     return chosen
 
 
+def training_start(client: MlflowClient, version: PromotedVersion) -> dt.date:
+    """The first day a version's model was trained on (its window ends at its cutoff)."""
+    params = client.get_run(version.run_id).data.params
+    if "train_start" in params:
+        return dt.date.fromisoformat(params["train_start"])
+    return version.cutoff - dt.timedelta(days=int(params["train_days"]))
+
+
 def load_issue_rule(client: MlflowClient, run_id: str) -> IssueRule:
     """How a run's model issues forecasts; models trained before issue rules predict units."""
     try:

@@ -1,0 +1,101 @@
+"""Monitoring beside the daily forecasts: feature drift against the serving model's training window."""
+# Dagster resolves the context, config and resource types from real annotations: none are postponed here.
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from m5_assets import tables
+from m5_assets.defs.beta import known_beta_apis
+from m5_assets.defs.check_log import recorded
+from m5_assets.defs.forecasts import BACKFILL_POLICY, run_days
+from m5_assets.defs.metadata import partition_metadata
+from m5_assets.defs.mlflow import MlflowTracking
+from m5_assets.defs.resources import M5Data
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast import store
+from m5_assets.model import registry
+from m5_assets.monitoring.drift import DRIFT_FAMILIES, REFERENCE_SAMPLE_ROWS, Thresholds, feature_drift
+
+FEATURES_STABLE = "features_stable"
+_DEFAULT = Thresholds()
+
+
+class DriftConfig(dg.Config):
+    """Thresholds on the population stability index, and the training-window sample size."""
+
+    warn_psi: float = _DEFAULT.warn_psi
+    fail_psi: float = _DEFAULT.fail_psi
+    reference_sample_rows: int = REFERENCE_SAMPLE_ROWS
+
+
+def build_monitoring_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    with known_beta_apis():
+        return [_feature_drift(daily)]
+
+
+def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=tables.FEATURE_DRIFT.name,
+        group_name="monitoring",
+        kinds={"duckdb", "numpy", "parquet"},
+        partitions_def=daily,
+        backfill_policy=BACKFILL_POLICY,
+        deps=[
+            tables.FEATURES.name,
+            dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                FEATURES_STABLE, asset=tables.FEATURE_DRIFT.name,
+                description="warns when a feature's PSI passes warn_psi (0.1), fails past fail_psi (0.25); names the features",
+            )
+        ],
+        description=(
+            f"Per feature ({', '.join(DRIFT_FAMILIES)}), the population stability index and the "
+            f"Kolmogorov-Smirnov statistic between the {HORIZON} days before the partition's date D and "
+            "the training window of the model that serves D (the newest promoted one with a cutoff not "
+            "after D). Nothing dated on or after D is read."
+        ),
+    )  # fmt: skip
+    def feature_drift_asset(context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+        days = run_days(context)
+        client = mlflow_tracking.client()
+        try:
+            serving = registry.serving_versions(registry.promoted_versions(client), days)
+        except LookupError as error:
+            raise dg.Failure(str(error)) from error
+        thresholds = Thresholds(config.warn_psi, config.fail_psi)
+        con, features, root = m5_data.connect(), m5_data.table(tables.FEATURES), m5_data.paths.warehouse
+        flagged: dict[dt.date, pd.DataFrame] = {}
+        for day in days:
+            version = serving[day]
+            reference = (registry.training_start(client, version), version.cutoff)
+            drift = feature_drift(con, features, reference, (day - dt.timedelta(days=HORIZON), day), thresholds, config.reference_sample_rows)
+            drift = drift.assign(model_version=version.version, reference_start=reference[0], reference_end=reference[1])
+            path = store.write_partition(root, tables.FEATURE_DRIFT, day, drift)
+            moved = drift[drift["status"] != "ok"]
+            if len(moved):
+                flagged[day] = moved
+            context.add_asset_metadata(
+                partition_metadata(path, drift, tables.FEATURE_DRIFT.describe, preview_rows=10)
+                | {"max_psi": round(float(drift["psi"].max()), 4), "features_warned": int((drift["status"] == "warn").sum()),
+                   "features_drifted": int((drift["status"] == "drift").sum()), "model_version": version.version,
+                   "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}"},
+                partition_key=day.isoformat(),
+            )  # fmt: skip
+        yield dg.MaterializeResult()
+        worst = max((float(m["psi"].max()) for m in flagged.values()), default=0.0)
+        yield recorded(m5_data, context, tables.FEATURE_DRIFT.name, FEATURES_STABLE, dg.AssetCheckResult(
+            check_name=FEATURES_STABLE,
+            passed=not flagged,
+            severity=dg.AssetCheckSeverity.ERROR if worst > thresholds.fail_psi else dg.AssetCheckSeverity.WARN,
+            description="; ".join(
+                f"{day}: " + ", ".join(f"{r.feature} PSI {r.psi:.3f} ({r.status})" for r in moved.itertuples())
+                for day, moved in flagged.items()
+            )[:4000] or f"no feature's PSI above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
+            metadata={"partitions_flagged": len(flagged), "max_psi": round(worst, 4)},
+        ))  # fmt: skip
+
+    return feature_drift_asset
