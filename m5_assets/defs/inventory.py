@@ -1,0 +1,85 @@
+"""The replenishment plan of each forecast partition."""
+# Dagster resolves the context, config and resource types from real annotations: none are postponed here.
+
+from pathlib import Path
+
+import dagster as dg
+
+from m5_assets import reader, tables
+from m5_assets.defs.beta import known_beta_apis
+from m5_assets.defs.forecasts import BACKFILL_POLICY, run_days
+from m5_assets.defs.metadata import partition_metadata
+from m5_assets.defs.resources import M5Data
+from m5_assets.forecast import store
+from m5_assets.forecast.inventory import Policy, plan, policies_for, read_overrides
+
+_DEFAULT = Policy()
+AT_RISK_SHOWN = 10
+
+
+class InventoryConfig(dg.Config):
+    """Replenishment settings for every item-store; ``overrides_csv`` may set them per store,
+    department or store x department (see the README)."""
+
+    lead_time_days: int = _DEFAULT.lead_time_days
+    review_days: int = _DEFAULT.review_days
+    service_level: float = _DEFAULT.service_level
+    ordering_cost: float = _DEFAULT.ordering_cost
+    holding_rate: float = _DEFAULT.holding_rate
+    overrides_csv: str = ""  # a path; empty: no overrides
+
+    def policy(self) -> Policy:
+        policy = Policy(self.lead_time_days, self.review_days, self.service_level, self.ordering_cost, self.holding_rate)
+        if policy.problems():
+            raise dg.Failure("inventory_plan config: " + "; ".join(f"{k} {rule}" for k, rule in policy.problems().items()))
+        return policy
+
+
+def build_inventory_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    with known_beta_apis():
+        return [_inventory_plan(daily)]
+
+
+def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=tables.INVENTORY_PLAN.name,
+        group_name="inventory",
+        kinds={"pandas", "parquet"},
+        partitions_def=daily,
+        backfill_policy=BACKFILL_POLICY,
+        deps=[tables.FORECASTS.name, tables.FEATURES.name],
+        description=tables.INVENTORY_PLAN.description,
+    )
+    def inventory_plan(context: dg.AssetExecutionContext, config: InventoryConfig, m5_data: M5Data):
+        default = config.policy()
+        try:
+            overrides = read_overrides(Path(config.overrides_csv), default) if config.overrides_csv else None
+        except (OSError, ValueError) as error:
+            raise dg.Failure(str(error)) from error
+        root, con = m5_data.paths.warehouse, m5_data.connect()
+        for day in run_days(context):
+            bottom = reader.read_partition(root, tables.FORECASTS, day)
+            # Prices are weekly lists known in advance: the one in force on the forecast date.
+            prices = con.sql(
+                f"SELECT id, sell_price FROM read_parquet('{m5_data.table(tables.FEATURES)}') WHERE date = DATE '{day}'"
+            ).df().set_index("id")["sell_price"]  # fmt: skip
+            series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
+            planned = plan(bottom, prices, policies_for(series, default, overrides))
+            path = store.write_partition(root, tables.INVENTORY_PLAN, day, planned)
+            by_store = planned.groupby("store_id")[["lead_time_demand", "safety_stock", "reorder_point", "eoq"]].sum().round(1)
+            at_risk = planned.nlargest(AT_RISK_SHOWN, "lead_time_sigma")
+            context.add_asset_metadata(
+                partition_metadata(path, planned, tables.INVENTORY_PLAN.describe)
+                | {"total_safety_stock": round(float(planned["safety_stock"].sum()), 1),
+                   "total_lead_time_demand": round(float(planned["lead_time_demand"].sum()), 1),
+                   "by_store": dg.MetadataValue.md(by_store.to_markdown()),
+                   # Without stock on hand, the items most exposed are those whose lead-time demand is
+                   # least certain in units: a bad lead time runs furthest past its forecast.
+                   "most_at_risk": dg.MetadataValue.md(at_risk[["id", "lead_time_demand", "lead_time_sigma", "safety_stock", "reorder_point"]]
+                                                       .round(2).to_markdown(index=False)),
+                   "overrides": config.overrides_csv or "none"},
+                partition_key=day.isoformat(),
+            )  # fmt: skip
+        return dg.MaterializeResult()
+
+    return inventory_plan
