@@ -3,10 +3,13 @@
 import dagster as dg
 
 from m5_assets.defs import checks, features, jobs, long_table, raw
+from m5_assets.defs.alerts import alert_webhook, build_alert_sensors
 from m5_assets.defs.automation import build_automation, forecast_jobs
 from m5_assets.defs.forecasts import build_forecast_assets
 from m5_assets.defs.mlflow import mlflow_tracking
+from m5_assets.defs.inventory import build_inventory_assets
 from m5_assets.defs.model import build_demand_model
+from m5_assets.defs.monitoring import build_monitoring_assets
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.resources import M5Data, default_data_resource
 from m5_assets.defs.tuning import build_model_tuning, tune_model
@@ -17,12 +20,13 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
     monthly, daily = model_partitions(m5_data.paths), forecast_partitions(m5_data.paths)
     schedules, sensors = build_automation(daily, monthly)
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily)],
+        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily),
+                *build_monitoring_assets(daily), *build_inventory_assets(daily)],
         asset_checks=checks.checks,
         jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs()],
         schedules=schedules,
-        sensors=sensors,
-        resources={"m5_data": m5_data, "mlflow_tracking": mlflow_tracking(m5_data.paths)},
+        sensors=[*sensors, *build_alert_sensors()],
+        resources={"m5_data": m5_data, "mlflow_tracking": mlflow_tracking(m5_data.paths), "alert_webhook": alert_webhook()},
         # Steps are short and share one disk; one process avoids a subprocess start per step.
         executor=dg.in_process_executor,
     )

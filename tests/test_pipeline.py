@@ -16,7 +16,7 @@ from m5_assets.warehouse import table_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
-ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_levels", "forecast_accuracy"}
+ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_levels", "forecast_accuracy", "feature_drift", "inventory_plan"}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -28,15 +28,16 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     check_keys = {f"{k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys}
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
-    assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history", "forecast_levels.levels_add_up"} <= check_keys
+    assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history", "forecast_levels.levels_add_up",
+            "feature_drift.features_stable"} <= check_keys  # fmt: skip
     materialized_by = {job: {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
                        for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast")}  # fmt: skip
     assert materialized_by == {
         "build_feature_store": FEATURE_STORE_ASSETS, "train_model": {"demand_model"}, "tune_model": {"model_tuning"},
-        "issue_forecast": {"forecasts", "forecast_levels"}, "score_forecast": {"forecast_accuracy"},
+        "issue_forecast": {"forecasts", "forecast_levels", "feature_drift", "inventory_plan"}, "score_forecast": {"forecast_accuracy"},
     }  # fmt: skip
     assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
-    assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed"}
+    assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed", "check_alerts", "run_failure_alerts"}
     # Tuning is never launched by the automation: no schedule or sensor targets it.
     launched = {s.job_name for s in defs.schedules} | {t.job_name for s in defs.sensors for t in s.targets}
     assert launched == {"issue_forecast", "score_forecast", "train_model", "build_feature_store"}

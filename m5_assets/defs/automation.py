@@ -25,8 +25,10 @@ SCORE_FORECAST_JOB = "score_forecast"
 def forecast_jobs() -> list:
     return [
         dg.define_asset_job(
-            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECASTS.name, tables.FORECAST_LEVELS.name),
-            description="Issue (or re-issue) the 28-day forecast of one or more forecast dates.",
+            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(
+                tables.FORECASTS.name, tables.FORECAST_LEVELS.name, tables.FEATURE_DRIFT.name, tables.INVENTORY_PLAN.name
+            ),
+            description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
         ),
         dg.define_asset_job(
             SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
