@@ -14,7 +14,7 @@ help:
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
 	@echo "make dashboard - open the Streamlit dashboard on http://127.0.0.1:8501 over \$$M5_DATA_DIR"
 	@echo "make api    - serve the REST API on http://127.0.0.1:8000 (docs at /docs) over \$$M5_DATA_DIR"
-	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, the API, the dashboard"
+	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, drift and inventory, the API, the dashboard"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
 
 $(BIN)/python:
@@ -59,6 +59,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_forecast.py
+	$(BIN)/python benchmarks/bench_monitoring.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_dashboard.py
 

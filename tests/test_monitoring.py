@@ -24,6 +24,16 @@ def test_psi_and_ks_on_a_hand_computed_flag():
     assert psi(reference, reference) == 0.0 and ks(reference, reference) == 0.0
 
 
+def test_ks_equals_the_largest_cdf_gap_over_every_point_of_both_samples():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a = rng.integers(0, 6, rng.integers(1, 40)).astype(float) + (rng.normal(size=1) if rng.random() < 0.5 else 0)
+        b = rng.integers(0, 8, rng.integers(1, 40)).astype(float)
+        points = np.concatenate([a, b])
+        cdf = lambda sample: np.searchsorted(np.sort(sample), points, side="right") / len(sample)  # noqa: E731
+        assert ks(a, b) == pytest.approx(np.max(np.abs(cdf(a) - cdf(b))))
+
+
 def test_a_value_the_reference_never_had_gets_a_bin_of_its_own():
     never_on, now_on = np.zeros(100), np.ones(100)
     assert psi(never_on, now_on) > 10 and ks(never_on, now_on) == 1.0
