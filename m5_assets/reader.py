@@ -126,6 +126,12 @@ class WarehouseReader:
     def accuracy(self) -> pd.DataFrame:
         return read_accuracy(self.root)
 
+    def inventory_plan(self, day: dt.date) -> pd.DataFrame:
+        return read_partition(self.root, tables.INVENTORY_PLAN, day)
+
+    def feature_drift(self, day: dt.date) -> pd.DataFrame:
+        return read_partition(self.root, tables.FEATURE_DRIFT, day)
+
     def model_cards(self) -> pd.DataFrame:
         """Every model card, one per registered version; JSON columns stay text (see ``model_card``)."""
         cards = read_all_partitions(self.root, tables.MODEL_CARDS)

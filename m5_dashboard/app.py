@@ -10,6 +10,7 @@ pages = [
     st.Page(HERE / "pages" / "home.py", title="Home", default=True),
     st.Page(HERE / "pages" / "forecasting.py", title="Forecasting"),
     st.Page(HERE / "pages" / "performance.py", title="Performance"),
+    st.Page(HERE / "pages" / "inventory.py", title="Inventory"),
     st.Page(HERE / "pages" / "data_quality.py", title="Data"),
 ]
 st.navigation(pages).run()

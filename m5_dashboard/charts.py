@@ -62,3 +62,22 @@ def sales_chart(history: pd.DataFrame, title: str) -> go.Figure:
                              text=events["event_name_1"], name="event"))  # fmt: skip
     fig.update_layout(yaxis2={"title": "price ($)", "overlaying": "y", "side": "right"})
     return _layout(fig, title, "units per day")
+
+
+def safety_stock_by_store(plan: pd.DataFrame, title: str) -> go.Figure:
+    """Lead-time demand and the safety stock on top of it, per store."""
+    by_store = plan.groupby("store_id")[["lead_time_demand", "safety_stock"]].sum().reset_index()
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=by_store["store_id"], y=by_store["lead_time_demand"], marker_color=BLUE, name="lead-time demand"))
+    fig.add_trace(go.Bar(x=by_store["store_id"], y=by_store["safety_stock"], marker_color=ORANGE, name="safety stock"))
+    fig.update_layout(barmode="stack")
+    return _layout(fig, title, "units", "store")
+
+
+def drift_bars(drift: pd.DataFrame, warn: float, fail: float, title: str) -> go.Figure:
+    """PSI per feature, largest first, with the warning and failure thresholds."""
+    colours = drift["status"].map({"ok": BLUE, "warn": ORANGE, "drift": VERMILION}).fillna(GREY)
+    fig = go.Figure(go.Bar(x=drift["feature"], y=drift["psi"], marker_color=colours, name="PSI"))
+    for value, label in ((warn, "warn"), (fail, "drift")):
+        fig.add_hline(y=value, line_dash="dash", line_color=GREY, annotation_text=f"{label} {value:g}")
+    return _layout(fig, title, "population stability index", "feature")

@@ -134,3 +134,17 @@ def _error_by_store_dept(data_dir: str, mtime: float, day: dt.date, forecast_mti
 def error_by_store_dept(day: dt.date) -> pd.DataFrame:
     forecast_path = tables.FORECASTS.path(reader().root, day)
     return _error_by_store_dept(*_long_stamp(), day, _mtime(forecast_path))
+
+
+def partition_dates(table: tables.Table) -> list[dt.date]:
+    return partition_days(reader().root, table)
+
+
+def inventory_plan(day: dt.date) -> pd.DataFrame:
+    root = reader().root
+    return _partition(str(root), tables.INVENTORY_PLAN.name, day, _mtime(tables.INVENTORY_PLAN.path(root, day)))
+
+
+def feature_drift(day: dt.date) -> pd.DataFrame:
+    root = reader().root
+    return _partition(str(root), tables.FEATURE_DRIFT.name, day, _mtime(tables.FEATURE_DRIFT.path(root, day)))

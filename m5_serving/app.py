@@ -15,7 +15,7 @@ from m5_assets.reader import WarehouseReader
 from m5_serving import __version__
 from m5_serving.config import ServingSettings
 from m5_serving.deps import Services
-from m5_serving.routers import admin, data, forecasts, model, predict, service
+from m5_serving.routers import admin, data, forecasts, model, monitoring, predict, service
 from m5_serving.security import KeyRing, RateLimiter, parse_keys
 from m5_serving.state import ServingState
 from m5_serving.telemetry import Metrics, ServiceLayer
@@ -52,7 +52,7 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         "aggregation levels, accuracy, the issuing model and the feature store, served from memory.",
     )  # fmt: skip
     app.state.services = svc
-    for router in (service.router, predict.router, forecasts.router, model.router, data.router, admin.router):
+    for router in (service.router, predict.router, forecasts.router, model.router, data.router, monitoring.router, admin.router):
         app.include_router(router)
 
     @app.exception_handler(Exception)

@@ -36,6 +36,10 @@ class Served:
     feature_rows: pd.DataFrame
     feature_catalog: list[dict]
     accuracy: list[dict]
+    # The newest forecast date's inventory plan (one row per series id) and feature drift, when
+    # the pipeline wrote them; empty otherwise.
+    inventory: pd.DataFrame = field(default_factory=pd.DataFrame)
+    drift: list[dict] = field(default_factory=list)
     loaded: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
 
@@ -109,7 +113,10 @@ class ServingState:
             catalog = records(self.reader.feature_catalog())
         except FileNotFoundError:
             catalog = []
-        return Served(snapshot, days, card, features, catalog, records(self.reader.accuracy()))
+        inventory = _optional(self.reader.inventory_plan, day)
+        inventory = inventory.set_index(inventory["id"].astype(str), drop=False) if not inventory.empty else inventory
+        drift = records(_optional(self.reader.feature_drift, day).drop(columns=[tables.FEATURE_DRIFT.partition_column], errors="ignore"))
+        return Served(snapshot, days, card, features, catalog, records(self.reader.accuracy()), inventory, drift)
 
     # --- older partitions (audits): read from disk once, cached ---------------------------------
 
@@ -161,6 +168,15 @@ class ServingState:
             self._watcher.join(timeout=5)
         # What the last load froze may be collected again (a process that goes on, as a test run).
         gc.unfreeze()
+
+
+def _optional(read, day: dt.date) -> pd.DataFrame:
+    """A partition written beside the forecasts (drift, inventory), or an empty frame when the
+    pipeline has not written one for ``day``."""
+    try:
+        return read(day)
+    except FileNotFoundError:
+        return pd.DataFrame()
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -326,3 +326,26 @@ def test_a_model_without_a_card_is_a_404_that_says_so(warehouse_dir, tmp_path):
         answer = c.get("/model/info")
         assert answer.status_code == 404 and "no model card for version" in answer.json()["detail"]
         assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
+
+
+def test_inventory_returns_the_stored_plan_of_one_item_store(client, warehouse_dir):
+    stored = _stored(warehouse_dir, tables.INVENTORY_PLAN, NEWEST).set_index("id")
+    series = stored.index[3]
+    row = stored.loc[series]
+    got = client.get(f"/inventory/{row['store_id']}/{row['item_id']}")
+    assert got.status_code == 200
+    body = got.json()
+    assert body["forecast_date"] == NEWEST.isoformat() and body["id"] == series
+    for column in ("safety_stock", "reorder_point", "order_up_to", "eoq", "lead_time_demand"):
+        assert body[column] == pytest.approx(row[column])
+    missing = client.get(f"/inventory/{row['store_id']}/NOPE_1_001")
+    assert missing.status_code == 404 and "unknown item" in missing.json()["detail"]
+
+
+def test_drift_lists_every_feature_of_the_newest_date_and_names_the_flagged(client, warehouse_dir):
+    stored = _stored(warehouse_dir, tables.FEATURE_DRIFT, NEWEST)
+    body = client.get("/drift").json()
+    assert body["forecast_date"] == NEWEST.isoformat()
+    assert [f["feature"] for f in body["features"]] == stored["feature"].tolist()
+    assert body["features"][0]["psi"] == pytest.approx(stored["psi"].iloc[0])
+    assert body["flagged"] == stored.loc[stored["status"] != "ok", "feature"].tolist()

@@ -4,6 +4,7 @@ browser renders every page."""
 
 import datetime as dt
 import json
+from statistics import NormalDist
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ from forecasting import WEAK, issue, score, train
 from m5_assets import tables
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["home", "forecasting", "performance", "data_quality"]
+PAGES = ["home", "forecasting", "performance", "inventory", "data_quality"]
 SCORED = ("2016-04-20", "2016-04-21")
 
 
@@ -118,7 +119,8 @@ def dashboard_server(dashboard_dir):
 EXPECTED = {
     "home": ["Units forecast, next 28 days", "WRMSSE, forecast of 2016-04-21", "by state"],
     "forecasting": ["Forecast issued on", "Download these rows (CSV)"],
-    "performance": ["WRMSSE by forecast date", "Models in use"],
+    "performance": ["WRMSSE by forecast date", "Models in use", "Feature drift"],
+    "inventory": ["Service level", "Safety stock", "Most exposed"],
     "data_quality": ["Asset checks, latest results", "Feature catalog", "Sales explorer"],
 }
 
@@ -139,7 +141,30 @@ def test_every_page_renders_in_a_real_browser(dashboard_server, tmp_path):
 
 def test_the_models_table_says_how_each_model_issues(dashboard_dir, monkeypatch):
     app = _page("performance", dashboard_dir, monkeypatch)
-    table = app.dataframe[-1].value
+    (table,) = [d.value for d in app.dataframe if "issued as" in d.value]
     cards = duckdb.sql(f"SELECT model_version, issue_rule FROM read_parquet('{tables.MODEL_CARDS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')").df()
     expected = {str(v): json.loads(r)["issued_as"] for v, r in zip(cards["model_version"], cards["issue_rule"])}
     assert expected and table["issued as"].to_dict() == expected
+
+
+def test_the_inventory_slider_recomputes_safety_stock_from_the_plans_sigma(dashboard_dir, monkeypatch):
+    app = _page("inventory", dashboard_dir, monkeypatch)
+    plan = pq.read_table(tables.INVENTORY_PLAN.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
+    shown = {m.label: m.value for m in app.metric}
+    assert shown["Safety stock"] == f"{plan['safety_stock'].sum():,.0f} units"  # at the plan's own level
+    totals = []
+    for level in (0.8, 0.99):
+        app.slider[0].set_value(level).run()
+        shown = {m.label: m.value for m in app.metric}
+        expected = NormalDist().inv_cdf(level) * plan["lead_time_sigma"].sum()
+        assert shown["Safety stock"] == f"{expected:,.0f} units"
+        assert shown["Reorder points"] == f"{plan['lead_time_demand'].sum() + expected:,.0f} units"
+        totals.append(expected)
+    assert totals[0] < totals[1]
+
+
+def test_the_performance_page_shows_the_drift_of_each_issued_date(dashboard_dir, monkeypatch):
+    app = _page("performance", dashboard_dir, monkeypatch)
+    stored = pq.read_table(tables.FEATURE_DRIFT.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
+    (table,) = [d.value for d in app.dataframe if "psi" in d.value]
+    assert table["feature"].tolist() == stored["feature"].tolist()

@@ -157,3 +157,11 @@ def plan(bottom: pd.DataFrame, unit_price: pd.Series, policies: pd.DataFrame) ->
         safety_stock=safety, reorder_point=lead_demand + safety, order_up_to=cycle_demand + z * cycle_sigma,
         eoq=eoq, days_of_cover=cover,
     ).reset_index()  # fmt: skip
+
+
+def at_service_level(planned: pd.DataFrame, service_level: float) -> pd.DataFrame:
+    """``planned`` (``plan``'s rows) with safety stock and reorder point recomputed for another
+    service level: what the dashboard's slider shows, by the same rule as the plan."""
+    z = NormalDist().inv_cdf(service_level)
+    safety = z * planned["lead_time_sigma"]
+    return planned.assign(service_level=service_level, safety_stock=safety, reorder_point=planned["lead_time_demand"] + safety)

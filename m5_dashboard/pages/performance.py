@@ -1,36 +1,51 @@
-"""Performance: accuracy over forecast dates, per level, by store and department, and the models."""
+"""Performance: accuracy over forecast dates, per level, by store and department, the models, and
+feature drift."""
 
 import json
 
 import pandas as pd
 import streamlit as st
 
+from m5_assets import tables
+from m5_assets.monitoring.drift import Thresholds
 from m5_dashboard import charts, data
 
 st.title("Performance")
 scores = data.accuracy()
 if scores.empty:
     st.info("No forecast has been scored yet: scoring needs all 28 days of actuals. " + data.NOTHING_YET)
-    st.stop()
-
-st.plotly_chart(charts.wrmsse_over_time(scores), width="stretch")
-day = st.selectbox("Scored forecast date", list(reversed(scores["forecast_date"].tolist())), format_func=lambda d: str(d))
-chosen = scores[scores["forecast_date"] == day].iloc[0]
-per_level = pd.Series({k: chosen[f"wrmsse_level_{k}"] for k in range(1, 13)})
-left, right = st.columns(2)
-left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
-right.plotly_chart(charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"), width="stretch")
-
-st.subheader("Models in use")
-used = scores.groupby("model_version")["forecast_date"].agg(["min", "max", "count"]).rename(
-    columns={"min": "first forecast", "max": "last forecast", "count": "scored forecasts"})  # fmt: skip
-cards = data.model_cards()
-if not cards.empty:
-    cards = cards.assign(model_version=cards["model_version"].astype(str)).set_index("model_version")
-    # Cards written before issue rules have no rule: their booster's units were issued.
-    rules = cards["issue_rule"] if "issue_rule" in cards else pd.Series(None, index=cards.index)
-    cards["issued as"] = [json.loads(r)["issued_as"] if isinstance(r, str) else "model" for r in rules]
-    shown = cards[["cutoff", "promoted", "promotion_decision", "issued as", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]]
-    st.dataframe(shown.join(used, how="left"), width="stretch")
 else:
-    st.dataframe(used, width="stretch")
+    st.plotly_chart(charts.wrmsse_over_time(scores), width="stretch")
+    day = st.selectbox("Scored forecast date", list(reversed(scores["forecast_date"].tolist())), format_func=lambda d: str(d))
+    chosen = scores[scores["forecast_date"] == day].iloc[0]
+    per_level = pd.Series({k: chosen[f"wrmsse_level_{k}"] for k in range(1, 13)})
+    left, right = st.columns(2)
+    left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
+    right.plotly_chart(charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"), width="stretch")
+
+    st.subheader("Models in use")
+    used = scores.groupby("model_version")["forecast_date"].agg(["min", "max", "count"]).rename(
+        columns={"min": "first forecast", "max": "last forecast", "count": "scored forecasts"})  # fmt: skip
+    cards = data.model_cards()
+    if not cards.empty:
+        cards = cards.assign(model_version=cards["model_version"].astype(str)).set_index("model_version")
+        # Cards written before issue rules have no rule: their booster's units were issued.
+        rules = cards["issue_rule"] if "issue_rule" in cards else pd.Series(None, index=cards.index)
+        cards["issued as"] = [json.loads(r)["issued_as"] if isinstance(r, str) else "model" for r in rules]
+        shown = cards[["cutoff", "promoted", "promotion_decision", "issued as", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]]
+        st.dataframe(shown.join(used, how="left"), width="stretch")
+    else:
+        st.dataframe(used, width="stretch")
+
+st.subheader("Feature drift")
+drift_days = data.partition_dates(tables.FEATURE_DRIFT)
+if drift_days:
+    drift_day = st.selectbox("Forecast date", list(reversed(drift_days)), format_func=str, key="drift_day")
+    drift = data.feature_drift(drift_day)
+    # Statuses were set by the run's thresholds; the lines show the defaults.
+    thresholds = Thresholds()
+    st.plotly_chart(charts.drift_bars(drift, thresholds.warn_psi, thresholds.fail_psi,
+                                      f"PSI against the serving model's training window, forecast of {drift_day}"), width="stretch")  # fmt: skip
+    st.dataframe(drift[["feature", "family", "psi", "ks", "status", "model_version"]].round(4), width="stretch", hide_index=True)
+else:
+    st.caption("No feature drift computed yet: it is issued with each forecast.")
