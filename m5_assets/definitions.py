@@ -11,6 +11,7 @@ from m5_assets.defs.inventory import build_inventory_assets
 from m5_assets.defs.model import build_demand_model
 from m5_assets.defs.monitoring import build_monitoring_assets
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
+from m5_assets.defs.promotion import promote_model
 from m5_assets.defs.resources import M5Data, default_data_resource
 from m5_assets.defs.tuning import build_model_tuning, tune_model
 
@@ -23,7 +24,7 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
         assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily),
                 *build_monitoring_assets(daily), *build_inventory_assets(daily)],
         asset_checks=checks.checks,
-        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs()],
+        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs(), promote_model],
         schedules=schedules,
         sensors=[*sensors, *build_alert_sensors()],
         resources={"m5_data": m5_data, "mlflow_tracking": mlflow_tracking(m5_data.paths), "alert_webhook": alert_webhook()},

@@ -155,6 +155,13 @@ FORECASTS = Table(
     {**SERIES_DESCRIPTIONS, **FORECAST_VALUE_DESCRIPTIONS},
     partition_column="forecast_date",
 )
+FORECASTS_SHADOW = Table(
+    "forecasts_shadow",
+    "The forecast a challenger (a newer version that did not pass the gate) would have issued on the "
+    "partition's date: written beside the champion's, never over it, and scored beside it.",
+    {**SERIES_DESCRIPTIONS, **FORECAST_VALUE_DESCRIPTIONS},
+    partition_column="forecast_date",
+)
 FORECAST_LEVELS = Table(
     "forecast_levels",
     "The bottom forecasts summed to M5 levels 1-11, each with intervals from its own calibration.",
@@ -181,6 +188,10 @@ FORECAST_ACCURACY = Table(
         "mean_rmsse": "mean RMSSE over the item-store series (each scaled by its own naive error)",
         "moving_average_28_wrmsse": "WRMSSE of the 28-day mean issued the same day",
         "moving_average_28_mean_rmsse": "the 28-day mean's mean RMSSE over the item-store series",
+        "shadow_model_version": "the challenger that issued in shadow that day, if any",
+        "shadow_wrmsse": "its WRMSSE on the same days (null without one)",
+        "shadow_mean_rmsse": "its mean RMSSE over the item-store series",
+        "shadow_bias_pct": "its bias as a share of the mean actual, in %",
         **{f"coverage_{c}": f"share of item-store days inside the {c} % interval, in %" for c in (50, 80, 95)},
     },
     partition_column="forecast_date",
@@ -261,7 +272,7 @@ CHECK_RESULTS = Table(
 )  # fmt: skip
 
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
-ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECAST_LEVELS, FORECAST_ACCURACY,
+ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECASTS_SHADOW, FORECAST_LEVELS, FORECAST_ACCURACY,
        FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS)  # fmt: skip
 
 

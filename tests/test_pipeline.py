@@ -36,6 +36,7 @@ def test_definitions_load_with_every_asset_check_and_the_job():
         "build_feature_store": FEATURE_STORE_ASSETS, "train_model": {"demand_model"}, "tune_model": {"model_tuning"},
         "issue_forecast": {"forecasts", "forecast_levels", "feature_drift", "inventory_plan"}, "score_forecast": {"forecast_accuracy"},
     }  # fmt: skip
+    assert [n.name for n in defs.resolve_job_def("promote_model").nodes] == ["promote_version"]  # manual, never launched
     assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed", "check_alerts", "run_failure_alerts"}
     # Tuning is never launched by the automation: no schedule or sensor targets it.

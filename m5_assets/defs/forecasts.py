@@ -42,11 +42,13 @@ def _issue_range(
     """Issue and publish every day's forecast; each partition gets its own metadata. Returns the
     level-sum problems found and one summary row per day."""
     client = mlflow_tracking.client()
+    registered = registry.registered_versions(client)
     try:
-        chosen = registry.serving_versions(registry.promoted_versions(client), days)
+        chosen = registry.serving_versions([v for v in registered if v.promoted], days)
     except LookupError as error:
         raise dg.Failure(str(error)) from error
     features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
+    shadows = _issue_shadows(context, client, features, root, {d: registry.shadow_version(registered, chosen[d], d) for d in days})
     problems, summary = [], []
     for version in sorted(set(chosen.values()), key=lambda v: v.cutoff):
         model = registry.load_issuing_model(client, version)
@@ -60,7 +62,8 @@ def _issue_range(
             levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
             bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
             total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
-            about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1)}
+            about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1),
+                     "shadow_model_version": shadows.get(day, "none")}  # fmt: skip
             key = day.isoformat()
             context.add_asset_metadata(
                 partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about,
@@ -73,6 +76,22 @@ def _issue_range(
             )  # fmt: skip
             summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
     return problems, summary
+
+
+def _issue_shadows(context, client, features, root, challengers: dict) -> dict[dt.date, str]:
+    """Issue each day's forecast with its challenger, if it has one, into ``forecasts_shadow``
+    (never over the champion's partition). Returns the challenger version of each such day."""
+    issued = {}
+    for version in sorted({v for v in challengers.values() if v is not None}, key=lambda v: int(v.version)):
+        model = registry.load_issuing_model(client, version)
+        its_days = sorted(d for d, v in challengers.items() if v == version)
+        rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
+        predictions = model.booster.predict(rows.matrix)
+        for day in its_days:
+            store.write_partition(root, tables.FORECASTS_SHADOW, day, issue(features, day, model, rows, predictions).bottom)
+            issued[day] = version.version
+        context.log.info(f"challenger version {version.version} (not promoted) issued in shadow for {its_days[0]} .. {its_days[-1]}")
+    return issued
 
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -159,16 +178,21 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
                 f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
             )  # fmt: skip
         root = m5_data.paths.warehouse
+        def shadow(day: dt.date) -> pd.DataFrame | None:
+            return reader.read_partition(root, tables.FORECASTS_SHADOW, day) if tables.FORECASTS_SHADOW.path(root, day).exists() else None
+
         rows, problems = score_in_order(
-            inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day), reader.read_accuracy(root)
+            inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day), reader.read_accuracy(root), shadow
         )  # fmt: skip
         for row in rows:
-            day, frame = row["forecast_date"], pd.DataFrame([row])
+            # Typed even when empty, so every partition's file has the same schema.
+            day, frame = row["forecast_date"], pd.DataFrame([row]).astype({"shadow_model_version": "string"})
             path = store.write_partition(root, tables.FORECAST_ACCURACY, day, frame)
             own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
+            beside = {"shadow_model_version": row["shadow_model_version"] or "none", "shadow_wrmsse": round(float(row["shadow_wrmsse"]), 4)}
             context.add_asset_metadata(
                 partition_metadata(path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1)
-                | own | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
+                | own | beside | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
                 partition_key=day.isoformat(),
             )  # fmt: skip
         shown = ["forecast_date", *SCORE_METADATA]

@@ -69,16 +69,21 @@ def _mean_bottom_rmsse(score: WRMSSE) -> float:
 
 
 def score_in_order(
-    inputs: FeatureInputs, days: list[dt.date], read_bottom: Callable[[dt.date], pd.DataFrame], history: pd.DataFrame
+    inputs: FeatureInputs,
+    days: list[dt.date],
+    read_bottom: Callable[[dt.date], pd.DataFrame],
+    history: pd.DataFrame,
+    read_shadow: Callable[[dt.date], pd.DataFrame | None] = lambda day: None,
 ) -> tuple[list[dict], dict[dt.date, list[str]]]:
     """Score the forecast of each of ``days`` (its bottom rows from ``read_bottom``) in date order,
     each judged against the scores of the partitions before it: ``history`` (``HISTORY_COLUMNS``
-    of partitions scored earlier) and the ones scored here. Returns the score rows, in date order,
-    and each day's warnings."""
+    of partitions scored earlier) and the ones scored here. A challenger's forecast of the same
+    day (``read_shadow``, None without one) is scored beside it. Returns the score rows, in date
+    order, and each day's warnings."""
     history = history[list(HISTORY_COLUMNS)]
     rows, problems = [], {}
     for day in sorted(days):
-        row = score_forecast(inputs, day, read_bottom(day))
+        row = with_shadow(score_forecast(inputs, day, read_bottom(day)), inputs, day, read_shadow(day))
         found = warnings_against_history(row, history[history["forecast_date"] < day])
         if found:
             problems[day] = found
@@ -87,6 +92,17 @@ def score_in_order(
         history = fresh if kept.empty else pd.concat([kept, fresh], ignore_index=True)
         rows.append(row)
     return rows, problems
+
+
+SHADOW_SCORES = ("wrmsse", "mean_rmsse", "bias_pct")
+
+
+def with_shadow(row: dict, inputs: FeatureInputs, day: dt.date, shadow: pd.DataFrame | None) -> dict:
+    """``row`` with the challenger's scores on the same days beside it (nulls without one)."""
+    if shadow is None:
+        return row | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
+    scored = score_forecast(inputs, day, shadow)
+    return row | {"shadow_model_version": scored["model_version"], **{f"shadow_{k}": scored[k] for k in SHADOW_SCORES}}
 
 
 def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:

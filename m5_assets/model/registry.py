@@ -64,11 +64,13 @@ def record_version(client: MlflowClient, version: str, *, cutoff: dt.date, decis
 
 @dataclass(frozen=True)
 class PromotedVersion:
-    """A registered version that passed the promotion gate (the champion is one)."""
+    """A registered version: one that passed the promotion gate (the champion is one), or, where
+    ``promoted`` is False, one that did not (a challenger, which may only issue in shadow)."""
 
     version: str
     run_id: str
     cutoff: dt.date
+    promoted: bool = True
 
 
 def current_champion(client: MlflowClient) -> PromotedVersion | None:
@@ -116,14 +118,43 @@ def gate(
     return Decision(promoted, reason, challenger_wrmsse, serving_wrmsse, champion)
 
 
-def promoted_versions(client: MlflowClient) -> list[PromotedVersion]:
-    """Every registered version whose run passed the promotion gate, oldest cutoff first."""
+def registered_versions(client: MlflowClient) -> list[PromotedVersion]:
+    """Every registered version with the gate's decision, oldest cutoff first."""
     found = []
     for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
         tags = client.get_run(version.run_id).data.tags
-        if tags.get("promoted") == "True" and tags.get("cutoff"):
-            found.append(PromotedVersion(str(version.version), version.run_id, dt.date.fromisoformat(tags["cutoff"])))
+        if tags.get("cutoff"):
+            cutoff = dt.date.fromisoformat(tags["cutoff"])
+            found.append(PromotedVersion(str(version.version), version.run_id, cutoff, tags.get("promoted") == "True"))
     return sorted(found, key=lambda v: (v.cutoff, int(v.version)))
+
+
+def promoted_versions(client: MlflowClient) -> list[PromotedVersion]:
+    """Every registered version that passed the promotion gate, oldest cutoff first."""
+    return [v for v in registered_versions(client) if v.promoted]
+
+
+def shadow_version(versions: list[PromotedVersion], serving: PromotedVersion, day: dt.date) -> PromotedVersion | None:
+    """The challenger that issues beside ``serving`` on ``day``, in shadow: the newest registered
+    version that did not pass the gate, was trained for a cutoff not after ``day``, and is newer
+    than the serving one. None when there is none."""
+    challengers = [v for v in versions if not v.promoted and v.cutoff <= day and int(v.version) > int(serving.version)]
+    return max(challengers, key=lambda v: int(v.version), default=None)
+
+
+def promote_by_hand(client: MlflowClient, version: str, reason: str) -> PromotedVersion:
+    """Promote ``version`` and give it the champion alias, whatever the gate said, recording why."""
+    if not reason.strip():
+        raise ValueError("a promotion by hand needs a reason: it is recorded with the version")
+    registered = client.get_model_version(MODEL_NAME, version)
+    decision = f"promoted by hand: {reason.strip()}"
+    for key, value in {"promoted": "True", "decision": decision, "champion": "True"}.items():
+        client.set_tag(registered.run_id, key, value)
+        client.set_model_version_tag(MODEL_NAME, version, key if key != "champion" else "champion_by_hand", value)
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    client.update_model_version(MODEL_NAME, version, description=f"{registered.description or ''} Then {decision}.".strip())
+    cutoff = dt.date.fromisoformat(client.get_run(registered.run_id).data.tags["cutoff"])
+    return PromotedVersion(str(version), registered.run_id, cutoff)
 
 
 def newest_promoted(versions: list[PromotedVersion], day: dt.date) -> PromotedVersion | None:

@@ -23,6 +23,14 @@ else:
     left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
     right.plotly_chart(charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"), width="stretch")
 
+    if "shadow_model_version" in scores and scores["shadow_model_version"].notna().any():
+        st.subheader("Challengers in shadow")
+        st.caption("Newer versions the gate refused, issued beside the champion and scored on the same days: "
+                   "a lower WRMSSE says promoting them (the promote_model job) would have helped.")  # fmt: skip
+        shadowed = scores[scores["shadow_model_version"].notna()]
+        st.dataframe(shadowed[["forecast_date", "model_version", "wrmsse", "shadow_model_version", "shadow_wrmsse", "shadow_bias_pct"]].round(4),
+                     width="stretch", hide_index=True)  # fmt: skip
+
     st.subheader("Models in use")
     used = scores.groupby("model_version")["forecast_date"].agg(["min", "max", "count"]).rename(
         columns={"min": "first forecast", "max": "last forecast", "count": "scored forecasts"})  # fmt: skip
