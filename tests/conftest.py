@@ -10,7 +10,7 @@ import pytest
 
 from handmade import write_handmade
 from m5_assets.generator import SCALES, generate
-from forecasting import QUICK, issue, run_pipeline, train
+from forecasting import QUICK, copy_data, issue, run_pipeline, train
 
 MAY = "2016-05-01"
 OLDER, NEWEST = dt.date(2016, 5, 20), dt.date(2016, 5, 23)  # tiny data: sales to 2016-05-22
@@ -59,8 +59,7 @@ def built(tmp_path_factory) -> dict:
 def model_data(tmp_path, built, monkeypatch):
     """A copy of the tiny warehouse with an empty MLflow store of its own."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    shutil.copytree(built["tiny"].parent / "raw", tmp_path / "raw")
-    shutil.copytree(built["tiny"], tmp_path / "warehouse")
+    copy_data(built["tiny"].parent, tmp_path)
     return tmp_path
 
 
@@ -76,8 +75,7 @@ def warehouse_dir(tmp_path_factory, built):
     """Tiny data, a May model (its card in the warehouse, its MLflow store deleted), and forecasts
     issued on 2016-05-20 and 2016-05-23: what the API serves in tests."""
     data_dir = tmp_path_factory.mktemp("served")
-    shutil.copytree(built["tiny"].parent / "raw", data_dir / "raw")
-    shutil.copytree(built["tiny"], data_dir / "warehouse")
+    copy_data(built["tiny"].parent, data_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         train(data_dir, MAY, QUICK)

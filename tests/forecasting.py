@@ -3,6 +3,9 @@ in process against a data folder, and the training presets the tests use."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import dagster as dg
 
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
@@ -16,6 +19,14 @@ QUICK = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "
 QUICK_PARAMS = TrainingParams(**QUICK)  # the same, as the model layer takes it
 # Five boosting rounds: beats seasonal naive on the tiny data, but clearly worse than QUICK.
 WEAK = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
+
+
+def copy_data(source: Path, target: Path) -> Path:
+    """A data folder's raw files and warehouse copied to ``target`` (no MLflow store: models are
+    trained afresh there)."""
+    shutil.copytree(source / "raw", target / "raw")
+    shutil.copytree(source / "warehouse", target / "warehouse")
+    return target
 
 
 def run_pipeline(data_dir) -> dg.ExecuteInProcessResult:

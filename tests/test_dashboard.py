@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 import browser
 from conftest import NEWEST
-from forecasting import WEAK, issue, score, train
+from forecasting import WEAK, copy_data, issue, score, train
 from m5_assets import tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,8 +33,7 @@ SCORED = ("2016-04-20", "2016-04-21")
 def dashboard_dir(tmp_path_factory, warehouse_dir):
     """The API's warehouse plus an April model whose forecasts of 2016-04-20 and -21 are scored."""
     data_dir = tmp_path_factory.mktemp("dashboard")
-    shutil.copytree(warehouse_dir / "raw", data_dir / "raw")
-    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    copy_data(warehouse_dir, data_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         train(data_dir, "2016-04-01", WEAK)

@@ -1,5 +1,4 @@
 import datetime as dt
-import shutil
 
 import numpy as np
 import mlflow
@@ -8,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
-from forecasting import QUICK, WEAK, issue, metadata, train
+from forecasting import QUICK, WEAK, copy_data, issue, metadata, train
 from m5_assets import reader, tables
 from m5_assets.forecast import store
 from m5_assets.forecast.pyfunc import forecaster_input
@@ -25,8 +24,7 @@ FIRST, LAST = "2016-04-27", "2016-04-29"  # tiny data: sales to 2016-05-22
 def issued(tmp_path_factory, built):
     """Tiny data with a May model, then a weaker April model trained after it, and a 3-partition backfill."""
     data_dir = tmp_path_factory.mktemp("issued")
-    shutil.copytree(built["tiny"].parent / "raw", data_dir / "raw")
-    shutil.copytree(built["tiny"], data_dir / "warehouse")
+    copy_data(built["tiny"].parent, data_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         # May first: April, trained after it, is a history backfill of the model partitions.

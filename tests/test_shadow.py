@@ -2,14 +2,13 @@
 be promoted by hand."""
 
 import datetime as dt
-import shutil
 
 import dagster as dg
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from forecasting import QUICK, WEAK, issue, metadata, score, train
+from forecasting import QUICK, WEAK, copy_data, issue, metadata, score, train
 from m5_assets import reader, tables
 from m5_assets.defs.promotion import PROMOTE_MODEL_JOB
 from m5_assets.defs.resources import M5Data
@@ -24,8 +23,7 @@ DAY, NEXT = dt.date(2016, 4, 10), dt.date(2016, 4, 11)
 def challenged(tmp_path_factory, built):
     """Tiny data with an April champion (version 1) and a weaker April model the gate refused (version 2)."""
     data_dir = tmp_path_factory.mktemp("challenged")
-    shutil.copytree(built["tiny"].parent / "raw", data_dir / "raw")
-    shutil.copytree(built["tiny"], data_dir / "warehouse")
+    copy_data(built["tiny"].parent, data_dir)
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         assert metadata(train(data_dir, APRIL, QUICK))["champion"]
