@@ -46,14 +46,18 @@ def _partition(root: str, table_name: str, day: dt.date, mtime: float) -> pd.Dat
     return read_partition(Path(root), tables.named(table_name), day)
 
 
-def forecasts(day: dt.date) -> pd.DataFrame:
+def partition(table: tables.Table, day: dt.date) -> pd.DataFrame:
+    """One date-keyed partition, cached until its file changes."""
     root = reader().root
-    return _partition(str(root), tables.FORECASTS.name, day, _mtime(tables.FORECASTS.path(root, day)))
+    return _partition(str(root), table.name, day, _mtime(table.path(root, day)))
+
+
+def forecasts(day: dt.date) -> pd.DataFrame:
+    return partition(tables.FORECASTS, day)
 
 
 def levels(day: dt.date) -> pd.DataFrame:
-    root = reader().root
-    return _partition(str(root), tables.FORECAST_LEVELS.name, day, _mtime(tables.FORECAST_LEVELS.path(root, day)))
+    return partition(tables.FORECAST_LEVELS, day)
 
 
 @st.cache_data(show_spinner=False)
@@ -140,11 +144,3 @@ def partition_dates(table: tables.Table) -> list[dt.date]:
     return partition_days(reader().root, table)
 
 
-def inventory_plan(day: dt.date) -> pd.DataFrame:
-    root = reader().root
-    return _partition(str(root), tables.INVENTORY_PLAN.name, day, _mtime(tables.INVENTORY_PLAN.path(root, day)))
-
-
-def feature_drift(day: dt.date) -> pd.DataFrame:
-    root = reader().root
-    return _partition(str(root), tables.FEATURE_DRIFT.name, day, _mtime(tables.FEATURE_DRIFT.path(root, day)))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from m5_serving.config import ServingSettings
+from m5_serving.lookup import LookupFailed, find_series
 from m5_serving.security import KeyRing, RateLimiter, allows, retry_after
+from m5_serving.snapshot import Series
 from m5_serving.state import NotReady, Served, ServingState
 from m5_serving.telemetry import Metrics
 
@@ -78,3 +80,12 @@ async def serving(request: Request) -> Served:
 
 READ = Depends(require("read"))
 ADMIN = Depends(require("admin"))
+
+
+def path_series(store_id: str = Path(max_length=40), item_id: str = Path(max_length=80), served: Served = Depends(serving)) -> Series:
+    """The series a ``/{store_id}/{item_id}`` path names, in the serving snapshot; 404 naming the
+    nearest ids when there is none."""
+    try:
+        return find_series(served.snapshot, item_id, store_id)
+    except LookupFailed as failed:
+        raise HTTPException(failed.status, failed.detail) from None

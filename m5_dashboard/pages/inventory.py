@@ -14,7 +14,7 @@ if not days:
 
 left, middle, right = st.columns(3)
 day = left.selectbox("Forecast date", list(reversed(days)), format_func=str)
-planned = data.inventory_plan(day)
+planned = data.partition(tables.INVENTORY_PLAN, day)
 stores = ["all stores", *sorted(planned["store_id"].unique())]
 store = middle.selectbox("Store", stores)
 level = right.slider("Service level", min_value=0.50, max_value=0.995, value=float(planned["service_level"].median()), step=0.005,

@@ -49,7 +49,7 @@ st.subheader("Feature drift")
 drift_days = data.partition_dates(tables.FEATURE_DRIFT)
 if drift_days:
     drift_day = st.selectbox("Forecast date", list(reversed(drift_days)), format_func=str, key="drift_day")
-    drift = data.feature_drift(drift_day)
+    drift = data.partition(tables.FEATURE_DRIFT, drift_day)
     # Statuses were set by the run's thresholds; the lines show the defaults.
     thresholds = Thresholds()
     st.plotly_chart(charts.drift_bars(drift, thresholds.warn_psi, thresholds.fail_psi,

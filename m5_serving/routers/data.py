@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException
 
-from m5_serving.deps import READ, serving
-from m5_serving.lookup import LookupFailed, find_series
+from m5_serving.deps import READ, path_series, serving
+from m5_serving.snapshot import Series
 from m5_serving.state import Served, records
 
 router = APIRouter(tags=["data"], dependencies=[READ])
@@ -22,11 +22,7 @@ def feature_catalog(served: Served = Depends(serving)) -> dict:
 
 
 @router.get("/features/{store_id}/{item_id}", summary="The newest feature row of a series (the online view)")
-def feature_row(store_id: str = Path(max_length=40), item_id: str = Path(max_length=80), served: Served = Depends(serving)) -> dict:
-    try:
-        series = find_series(served.snapshot, item_id, store_id)
-    except LookupFailed as failed:
-        raise HTTPException(failed.status, failed.detail) from None
+def feature_row(series: Series = Depends(path_series), served: Served = Depends(serving)) -> dict:
     rows = served.feature_rows
     if rows.empty or series.id not in rows.index:
         raise HTTPException(404, f"no feature row of {series.id} on {served.snapshot.forecast_date}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException
 
-from m5_serving.deps import READ, serving
-from m5_serving.lookup import LookupFailed, find_series
+from m5_serving.deps import READ, path_series, serving
+from m5_serving.snapshot import Series
 from m5_serving.state import Served, records
 
 router = APIRouter(tags=["monitoring"], dependencies=[READ])
@@ -21,11 +21,7 @@ def drift(served: Served = Depends(serving)) -> dict:
 
 
 @router.get("/inventory/{store_id}/{item_id}", summary="The replenishment plan of one item at one store, from the newest forecast")
-def inventory(store_id: str = Path(max_length=40), item_id: str = Path(max_length=80), served: Served = Depends(serving)) -> dict:
-    try:
-        series = find_series(served.snapshot, item_id, store_id)
-    except LookupFailed as failed:
-        raise HTTPException(failed.status, failed.detail) from None
+def inventory(series: Series = Depends(path_series), served: Served = Depends(serving)) -> dict:
     day = served.snapshot.forecast_date.isoformat()
     plan = served.inventory
     if plan.empty or series.id not in plan.index:
