@@ -16,7 +16,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.model import registry
-from m5_assets.monitoring.drift import DRIFT_FAMILIES, REFERENCE_SAMPLE_ROWS, Thresholds, drift_table, prepare, read_window
+from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, FLAGGED, REFERENCE_SAMPLE_ROWS, Thresholds, drift_table, prepare, read_window
 
 FEATURES_STABLE = "features_stable"
 _DEFAULT = Thresholds()
@@ -56,7 +56,8 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             f"Per feature ({', '.join(DRIFT_FAMILIES)}), the population stability index and the "
             f"Kolmogorov-Smirnov statistic between the {HORIZON} days before the partition's date D and "
             "the training window of the model that serves D (the newest promoted one with a cutoff not "
-            "after D). Nothing dated on or after D is read."
+            "after D). Event features are shown but not judged (a month without an event always differs). "
+            "Nothing dated on or after D is read."
         ),
     )  # fmt: skip
     def feature_drift_asset(context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
@@ -79,12 +80,12 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             drift = drift_table(sample, read_window(con, features, day - dt.timedelta(days=HORIZON), day), thresholds)
             drift = drift.assign(model_version=version.version, reference_start=reference[0], reference_end=reference[1])
             path = store.write_partition(root, tables.FEATURE_DRIFT, day, drift)
-            moved = drift[drift["status"] != "ok"]
+            moved = drift[drift["status"].isin(FLAGGED)]
             if len(moved):
                 flagged[day] = moved
             context.add_asset_metadata(
                 partition_metadata(path, drift, tables.FEATURE_DRIFT.describe, preview_rows=10)
-                | {"max_psi": round(float(drift["psi"].max()), 4), "features_warned": int((drift["status"] == "warn").sum()),
+                | {"max_psi": round(float(drift.loc[drift["status"] != CALENDAR_STATUS, "psi"].max()), 4), "features_warned": int((drift["status"] == "warn").sum()),
                    "features_drifted": int((drift["status"] == "drift").sum()), "model_version": version.version,
                    "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}"},
                 partition_key=day.isoformat(),

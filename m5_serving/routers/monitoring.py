@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from m5_assets.monitoring.drift import FLAGGED
 from m5_serving.deps import READ, path_series, serving
 from m5_serving.snapshot import Series
 from m5_serving.state import Served, records
@@ -16,7 +17,7 @@ def drift(served: Served = Depends(serving)) -> dict:
     day = served.snapshot.forecast_date.isoformat()
     if not served.drift:
         raise HTTPException(404, f"no feature_drift partition for {day}: materialize feature_drift (the issue_forecast job writes it)")
-    flagged = [row for row in served.drift if row["status"] != "ok"]
+    flagged = [row for row in served.drift if row["status"] in FLAGGED]
     return {"forecast_date": day, "features": served.drift, "flagged": [row["feature"] for row in flagged]}
 
 
