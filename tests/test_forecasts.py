@@ -179,3 +179,21 @@ def test_the_champion_loaded_through_mlflow_forecasts_the_stored_partition_with_
     pd.testing.assert_frame_equal(served[["id", "date", "horizon"]], stored[["id", "date", "horizon"]], check_dtype=False)
     np.testing.assert_allclose(served[value_columns].to_numpy(), stored[value_columns].to_numpy(), rtol=1e-5, atol=1e-6)
     assert (served["hi_95"] > served["lo_95"]).any()
+
+
+def test_levels_that_do_not_add_up_are_never_published_and_the_run_says_which(issued, monkeypatch):
+    from m5_assets.defs import forecasts as forecast_defs
+
+    real = forecast_defs.level_sum_problems
+    bad_day = "2016-05-14"
+    monkeypatch.setattr(forecast_defs, "level_sum_problems",
+                        lambda bottom, levels: ["level 3 (Store) sums to 1.0"] if str(bottom["date"].min()) == bad_day else real(bottom, levels))  # fmt: skip
+    result = issue(issued["dir"], "2016-05-13", "2016-05-14", raise_on_error=False)
+    assert not result.success
+    root = issued["dir"] / "warehouse"
+    published = set(reader.partition_days(root, tables.FORECASTS)) | set(reader.partition_days(root, tables.FORECAST_LEVELS))
+    assert dt.date(2016, 5, 13) in published and dt.date(2016, 5, 14) not in published
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert f"levels_add_up failed, nothing published for those days: {bad_day}: level 3 (Store)" in failure.step_failure_data.user_failure_data.description
+    recorded = reader.read_partition(root, tables.CHECK_RESULTS, "forecast_levels.levels_add_up").iloc[0]
+    assert not recorded["passed"] and bad_day in recorded["description"]

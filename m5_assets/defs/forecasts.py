@@ -57,7 +57,11 @@ def _issue_range(
         predictions = model.booster.predict(rows.matrix)
         for day in its_days:
             forecast = issue(features, day, model, rows, predictions)
-            problems += [f"{day}: {p}" for p in level_sum_problems(forecast.bottom, forecast.levels)]
+            off = level_sum_problems(forecast.bottom, forecast.levels)
+            if off:
+                # Checked before publishing: levels that do not add up are never served.
+                problems += [f"{day}: {p}" for p in off]
+                continue
             # The bottom file is what marks a partition as published, so it is written last.
             levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
             bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
@@ -139,14 +143,19 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         days = run_days(context)
         problems, summary = _issue_range(context, m5_data, mlflow_tracking, days)
-        context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
-        yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
-        yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)
-        yield recorded(m5_data, context, tables.FORECAST_LEVELS.name, LEVELS_ADD_UP, dg.AssetCheckResult(
+        if summary:
+            context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
+        check = recorded(m5_data, context, tables.FORECAST_LEVELS.name, LEVELS_ADD_UP, dg.AssetCheckResult(
             asset_key=tables.FORECAST_LEVELS.name, check_name=LEVELS_ADD_UP, passed=not problems,
             description="; ".join(problems[:10]) or f"levels 1-11 add up to the bottom level on every day ({days[0]} .. {days[-1]})",
             metadata={"partitions_off": len({p.split(':')[0] for p in problems})},
         ))  # fmt: skip
+        if problems:
+            # The days whose levels did not add up were not published: the run fails and says which.
+            raise dg.Failure(f"{LEVELS_ADD_UP} failed, nothing published for those days: " + "; ".join(problems[:10]))
+        yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
+        yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)
+        yield check
 
     @dg.asset(
         name=tables.FORECAST_ACCURACY.name,
