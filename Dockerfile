@@ -6,7 +6,10 @@ FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     DAGSTER_HOME=/app \
-    M5_DATA_DIR=/app/data
+    M5_DATA_DIR=/app/data \
+    M5_DAGSTER_STORAGE=/app/data/dagster/storage \
+    M5_DAGSTER_ARTIFACTS=/app/data/dagster/artifacts \
+    M5_DAGSTER_LOGS=/app/data/dagster/logs
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export M5_DATA_DIR ?= $(CURDIR)/data
+# dagster.yaml reads its paths from these: the instance lives in the data folder it runs over.
+export M5_DAGSTER_STORAGE ?= $(M5_DATA_DIR)/dagster/storage
+export M5_DAGSTER_ARTIFACTS ?= $(M5_DATA_DIR)/dagster/artifacts
+export M5_DAGSTER_LOGS ?= $(M5_DATA_DIR)/dagster/logs
 
 .PHONY: run test ui mlflow api dashboard bench clean help
 
@@ -64,4 +68,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
-	rm -rf data/warehouse data/dagster data/mlflow data/tmp
+	rm -rf "$(M5_DATA_DIR)/warehouse" "$(M5_DATA_DIR)/dagster" "$(M5_DATA_DIR)/mlflow" "$(M5_DATA_DIR)/tmp"

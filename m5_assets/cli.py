@@ -76,6 +76,9 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # progress is the user's, and minutes of silence look like a hang. MLflow sets its level from
     # this variable when it is imported.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # The instance's storage follows the data folder (dagster.yaml reads these), unless set.
+    for name, value in paths.dagster_instance_env().items():
+        os.environ.setdefault(name, value)
     progress = logging.getLogger("m5_assets.progress")
     progress.setLevel(logging.INFO)
     progress.propagate = False

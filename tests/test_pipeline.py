@@ -12,6 +12,7 @@ import yaml
 
 from forecasting import run_pipeline
 from m5_assets.cli import main
+from m5_assets.settings import data_paths
 from m5_assets.warehouse import table_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,10 +167,37 @@ def test_loading_the_code_location_prints_no_warning():
 
 
 def test_the_instance_runs_one_run_at_a_time_and_the_location_is_named_m5_assets(tmp_path, monkeypatch):
-    # The instance's storage paths are relative to where it runs: a copy in a temporary folder.
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
-    monkeypatch.chdir(tmp_path)
+    for name, value in data_paths(tmp_path / "data").dagster_instance_env().items():
+        monkeypatch.setenv(name, value)
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
     (location,) = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
     assert location["python_module"]["location_name"] == "m5_assets"
+
+
+def test_two_data_folders_keep_their_own_run_history(tmp_path, tiny_raw, monkeypatch):
+    """m5 run with the repository's dagster.yaml, once per data folder: each folder's instance
+    holds its own run and nothing lands beside the instance config."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name in data_paths(tmp_path).dagster_instance_env():
+        monkeypatch.delenv(name, raising=False)
+    for folder in ("first", "second"):
+        shutil.copytree(tiny_raw, tmp_path / folder / "raw")
+        monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / folder))
+        assert main(["run", "--skip-model"]) == 0
+        for name in data_paths(tmp_path).dagster_instance_env():
+            os.environ.pop(name, None)  # m5 run set them for its own folder
+    runs = {}
+    for folder in ("first", "second"):
+        env = data_paths(tmp_path / folder).dagster_instance_env()
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs[folder] = {r.run_id for r in instance.get_runs()}
+        assert (tmp_path / folder / "dagster" / "storage").is_dir()
+    assert len(runs["first"]) == len(runs["second"]) == 1 and not runs["first"] & runs["second"]
+    assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]
