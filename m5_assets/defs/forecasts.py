@@ -2,6 +2,8 @@
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -16,9 +18,10 @@ from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.forecast.accuracy import actuals_complete, score_in_order
 from m5_assets.intervals import COVERAGES
-from m5_assets.forecast.issue import issue, read_forecast_rows
+from m5_assets.forecast.issue import Forecast, issue, read_forecast_rows
 from m5_assets.hierarchy import level_sum_problems
 from m5_assets.model import registry
+from m5_assets.model.forecaster import IssuingModel
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"
 LEVELS_ADD_UP = "levels_add_up"
@@ -48,54 +51,50 @@ def _issue_range(
     except LookupError as error:
         raise dg.Failure(str(error)) from error
     features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
-    shadows = _issue_shadows(context, client, features, root, {d: registry.shadow_version(registered, chosen[d], d) for d in days})
+    # A challenger's forecast goes beside the champion's partition, never over it.
+    shadows = {}
+    for model, day, forecast in _issued(client, features, {d: registry.shadow_version(registered, chosen[d], d) for d in days}):
+        store.write_partition(root, tables.FORECASTS_SHADOW, day, forecast.bottom)
+        shadows[day] = model.version
+    if shadows:
+        context.log.info(f"challengers issued in shadow: {sorted(set(shadows.values()))} for {min(shadows)} .. {max(shadows)}")
     problems, summary = [], []
-    for version in sorted(set(chosen.values()), key=lambda v: v.cutoff):
-        model = registry.load_issuing_model(client, version)
-        its_days = [d for d in days if chosen[d] == version]
-        rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
-        predictions = model.booster.predict(rows.matrix)
-        for day in its_days:
-            forecast = issue(features, day, model, rows, predictions)
-            off = level_sum_problems(forecast.bottom, forecast.levels)
-            if off:
-                # Checked before publishing: levels that do not add up are never served.
-                problems += [f"{day}: {p}" for p in off]
-                continue
-            # The bottom file is what marks a partition as published, so it is written last.
-            levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
-            bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
-            total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
-            about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1),
-                     "shadow_model_version": shadows.get(day, "none")}  # fmt: skip
-            key = day.isoformat()
-            context.add_asset_metadata(
-                partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about,
-                asset_key=tables.FORECASTS.name, partition_key=key,
-            )  # fmt: skip
-            context.add_asset_metadata(
-                partition_metadata(levels_path, forecast.levels, tables.FORECAST_LEVELS.describe)
-                | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about,
-                asset_key=tables.FORECAST_LEVELS.name, partition_key=key,
-            )  # fmt: skip
-            summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
+    for model, day, forecast in _issued(client, features, chosen):
+        off = level_sum_problems(forecast.bottom, forecast.levels)
+        if off:
+            # Checked before publishing: levels that do not add up are never served.
+            problems += [f"{day}: {p}" for p in off]
+            continue
+        # The bottom file is what marks a partition as published, so it is written last.
+        levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
+        bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
+        total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
+        about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1),
+                 "shadow_model_version": shadows.get(day, "none")}  # fmt: skip
+        key = day.isoformat()
+        context.add_asset_metadata(
+            partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about,
+            asset_key=tables.FORECASTS.name, partition_key=key,
+        )  # fmt: skip
+        context.add_asset_metadata(
+            partition_metadata(levels_path, forecast.levels, tables.FORECAST_LEVELS.describe)
+            | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about,
+            asset_key=tables.FORECAST_LEVELS.name, partition_key=key,
+        )  # fmt: skip
+        summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
     return problems, summary
 
 
-def _issue_shadows(context, client, features, root, challengers: dict) -> dict[dt.date, str]:
-    """Issue each day's forecast with its challenger, if it has one, into ``forecasts_shadow``
-    (never over the champion's partition). Returns the challenger version of each such day."""
-    issued = {}
-    for version in sorted({v for v in challengers.values() if v is not None}, key=lambda v: int(v.version)):
+def _issued(client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None]) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
+    """Each day's forecast by its version (days mapped to None are skipped): every version is
+    loaded once, and its days' feature rows are read and predicted in one pass."""
+    for version in sorted({v for v in versions.values() if v is not None}, key=lambda v: (v.cutoff, int(v.version))):
         model = registry.load_issuing_model(client, version)
-        its_days = sorted(d for d, v in challengers.items() if v == version)
+        its_days = sorted(d for d, v in versions.items() if v == version)
         rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
         predictions = model.booster.predict(rows.matrix)
         for day in its_days:
-            store.write_partition(root, tables.FORECASTS_SHADOW, day, issue(features, day, model, rows, predictions).bottom)
-            issued[day] = version.version
-        context.log.info(f"challenger version {version.version} (not promoted) issued in shadow for {its_days[0]} .. {its_days[-1]}")
-    return issued
+            yield model, day, issue(features, day, model, rows, predictions)
 
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
