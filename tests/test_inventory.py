@@ -85,6 +85,9 @@ def test_inventory_plan_is_issued_with_each_forecast_partition(model_data):
     bottom = reader.read_partition(root, tables.FORECASTS, day)
     assert sorted(held["id"]) == sorted(bottom["id"].unique())
     assert (held["reorder_point"] >= held["lead_time_demand"]).all() and (held["safety_stock"] >= 0).all()
+    prices = pd.read_parquet(root / "features" / "data.parquet", columns=["id", "date", "sell_price"])
+    on_day = prices[prices["date"] == day].set_index("id")["sell_price"]
+    np.testing.assert_allclose(held.set_index("id")["unit_price"], on_day.loc[held["id"]].to_numpy())
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "inventory_plan"]
     shown = {k: v.value for k, v in event.materialization.metadata.items()}
     assert shown["dagster/row_count"] == len(held) and shown["series"] == len(held)

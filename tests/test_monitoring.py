@@ -117,3 +117,17 @@ def test_feature_drift_is_issued_with_each_forecast_partition_with_its_own_metad
     assert check.passed == flagged.empty
     for name in flagged["feature"]:
         assert name in check.description
+
+
+def test_null_feature_values_are_left_out_not_read_as_numbers(tmp_path, built):
+    def blank_half(table):
+        inside = (table["date"] >= CURRENT[0]) & (table["date"] < CURRENT[1]) & (table.index % 2 == 0)
+        return table.assign(roll_mean_7=table["roll_mean_7"].where(~inside))
+
+    path = _features_with(tmp_path / "blanks.parquet", built, blank_half)
+    drift = feature_drift(warehouse.connect(), path, REFERENCE, CURRENT).set_index("feature")
+    held = pd.read_parquet(path, columns=["date", "sell_price", "roll_mean_7"])
+    current = held[(held["date"] >= CURRENT[0]) & (held["date"] < CURRENT[1]) & held["sell_price"].notna()]
+    assert drift.loc["roll_mean_7", "current_rows"] == current["roll_mean_7"].notna().sum() < len(current)
+    # Half the values gone at random: the shape of what is left has not moved.
+    assert drift.loc["roll_mean_7", "status"] == "ok"

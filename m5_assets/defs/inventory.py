@@ -4,6 +4,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from m5_assets import reader, tables
 from m5_assets.defs.beta import known_beta_apis
@@ -56,15 +57,17 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             overrides = read_overrides(Path(config.overrides_csv), default) if config.overrides_csv else None
         except (OSError, ValueError) as error:
             raise dg.Failure(str(error)) from error
-        root, con = m5_data.paths.warehouse, m5_data.connect()
-        for day in run_days(context):
+        root, days = m5_data.paths.warehouse, run_days(context)
+        # Prices are weekly lists known in advance: the one in force on each forecast date, for
+        # every date of the run in one scan.
+        prices = m5_data.connect().sql(
+            f"SELECT date, id, sell_price FROM read_parquet('{m5_data.table(tables.FEATURES)}') "
+            f"WHERE date BETWEEN DATE '{days[0]}' AND DATE '{days[-1]}'"
+        ).df().set_index(["date", "id"])["sell_price"]  # fmt: skip
+        for day in days:
             bottom = reader.read_partition(root, tables.FORECASTS, day)
-            # Prices are weekly lists known in advance: the one in force on the forecast date.
-            prices = con.sql(
-                f"SELECT id, sell_price FROM read_parquet('{m5_data.table(tables.FEATURES)}') WHERE date = DATE '{day}'"
-            ).df().set_index("id")["sell_price"]  # fmt: skip
             series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
-            planned = plan(bottom, prices, policies_for(series, default, overrides))
+            planned = plan(bottom, prices.xs(pd.Timestamp(day), level="date"), policies_for(series, default, overrides))
             path = store.write_partition(root, tables.INVENTORY_PLAN, day, planned)
             by_store = planned.groupby("store_id")[["lead_time_demand", "safety_stock", "reorder_point", "eoq"]].sum().round(1)
             at_risk = planned.nlargest(AT_RISK_SHOWN, "lead_time_sigma")

@@ -16,7 +16,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.model import registry
-from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, FLAGGED, REFERENCE_SAMPLE_ROWS, Thresholds, drift_table, prepare, read_window
+from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, FLAGGED, REFERENCE_SAMPLE_ROWS, Thresholds, days_before, drift_table, prepare, read_window
 
 FEATURES_STABLE = "features_stable"
 _DEFAULT = Thresholds()
@@ -71,13 +71,15 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         con, features, root = m5_data.connect(), m5_data.table(tables.FEATURES), m5_data.paths.warehouse
         flagged: dict[dt.date, pd.DataFrame] = {}
         references: dict[str, tuple] = {}  # a version's training window, read once per run
+        # Every day's 28 days in one scan of the feature store.
+        recent = read_window(con, features, days[0] - dt.timedelta(days=HORIZON), days[-1])
         for day in days:
             version = serving[day]
             if version.version not in references:
                 window = (registry.training_start(client, version), version.cutoff)
                 references[version.version] = (window, prepare(read_window(con, features, *window, config.reference_sample_rows)))
             reference, sample = references[version.version]
-            drift = drift_table(sample, read_window(con, features, day - dt.timedelta(days=HORIZON), day), thresholds)
+            drift = drift_table(sample, days_before(recent, day), thresholds)
             drift = drift.assign(model_version=version.version, reference_start=reference[0], reference_end=reference[1])
             path = store.write_partition(root, tables.FEATURE_DRIFT, day, drift)
             moved = drift[drift["status"].isin(FLAGGED)]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from m5_assets.features.catalog import FEATURES
+from m5_assets.features.catalog import FEATURES, HORIZON
 
 PSI_BINS = 10
 EMPTY_SHARE = 1e-4
@@ -128,7 +128,8 @@ REFERENCE_SAMPLE_ROWS = 2_000_000  # about what a training window is read as; en
 def read_window(
     con: duckdb.DuckDBPyConnection, features: Path, start: dt.date, end: dt.date, sample_rows: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Every drift feature's values on the released rows dated in [start, end).
+    """Every drift feature's values (floats, NaN where null) and the ``date`` of the released rows
+    dated in [start, end).
 
     With ``sample_rows``, a larger window is read as a sample of about that many rows: whole
     blocks of the file (DuckDB's system sample), so most of the file is never decoded. The file
@@ -141,10 +142,20 @@ def read_window(
         if expected > sample_rows:
             sample = f" TABLESAMPLE {100 * sample_rows / expected:.6f}% (system, 42)"
     query = (
-        f"SELECT {columns} FROM read_parquet('{features}'){sample} "
+        f"SELECT date, {columns} FROM read_parquet('{features}'){sample} "
         f"WHERE date >= DATE '{start}' AND date < DATE '{end}' AND sell_price IS NOT NULL"
     )
-    return con.sql(query).fetchnumpy()
+    found = con.sql(query).fetchnumpy()
+    # Nulls come back masked; unmasked, they would read as whatever the buffer held.
+    values = {f.name: np.ma.filled(np.ma.asarray(found[f.name]).astype(np.float64), np.nan) for f in DRIFT_FEATURES}
+    return {"date": np.asarray(found["date"]).astype("datetime64[D]"), **values}
+
+
+def days_before(window: dict[str, np.ndarray], day: dt.date, days: int = HORIZON) -> dict[str, np.ndarray]:
+    """The rows of ``window`` (``read_window``'s) dated in the ``days`` days before ``day``."""
+    dates = window["date"]
+    inside = (dates >= np.datetime64(day - dt.timedelta(days=days))) & (dates < np.datetime64(day))
+    return {name: values[inside] for name, values in window.items()}
 
 
 def _rows_between(features: Path, start: dt.date, end: dt.date) -> float:
