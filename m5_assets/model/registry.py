@@ -148,9 +148,11 @@ def promote_by_hand(client: MlflowClient, version: str, reason: str) -> Promoted
         raise ValueError("a promotion by hand needs a reason: it is recorded with the version")
     registered = client.get_model_version(MODEL_NAME, version)
     decision = f"promoted by hand: {reason.strip()}"
-    for key, value in {"promoted": "True", "decision": decision, "champion": "True"}.items():
+    # The run's tags decide which versions serve (``promoted_versions``); the version's tell a
+    # registry reader the same. Which version is champion is the alias alone.
+    for key, value in {"promoted": "True", "decision": decision}.items():
         client.set_tag(registered.run_id, key, value)
-        client.set_model_version_tag(MODEL_NAME, version, key if key != "champion" else "champion_by_hand", value)
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
     client.update_model_version(MODEL_NAME, version, description=f"{registered.description or ''} Then {decision}.".strip())
     cutoff = dt.date.fromisoformat(client.get_run(registered.run_id).data.tags["cutoff"])
