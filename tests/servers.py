@@ -1,0 +1,138 @@
+"""Real servers for tests, on loopback: a process group started here and stopped by its PID, and a
+PostgreSQL server from Debian's packages in a temporary folder."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(ready, process: subprocess.Popen, what: str, seconds: float = 90) -> None:
+    """Poll ``ready()`` until it is true; fail early, with the process's output, if it exits."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(f"{what} exited with {process.returncode}:\n{_output(process)}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not answer within {seconds:.0f} s:\n{_output(process)}")
+        time.sleep(0.3)
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def _output(process: subprocess.Popen) -> str:
+    log = getattr(process, "log_path", None)
+    return Path(log).read_text(errors="replace")[-4000:] if log and Path(log).exists() else ""
+
+
+@contextlib.contextmanager
+def started(command: list[str], env: dict, log: Path, stop_signal: int = signal.SIGTERM, **kwargs) -> Iterator[subprocess.Popen]:
+    """``command`` in a process group of its own, its output in ``log``; the group is stopped by
+    the leader's PID on exit (``stop_signal``, then SIGKILL after 20 s)."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+    process.log_path = log
+    try:
+        yield process
+    finally:
+        stop_group(process, stop_signal)
+
+
+def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def postgres_bin(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, or where Debian's packages put it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4]))
+    return versions[-1] if versions else None
+
+
+@contextlib.contextmanager
+def postgres_server(user: str = "dagster", password: str = "s3cret-p@ss", database: str = "dagster") -> Iterator[dict]:
+    """A PostgreSQL server on 127.0.0.1 with password authentication, in a temporary folder;
+    yields the DAGSTER_PG_* settings that reach it. As root it runs as the unprivileged
+    ``postgres`` user (or ``nobody``), which PostgreSQL requires."""
+    import psycopg2
+
+    initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
+    assert initdb and postgres, "callers skip when the PostgreSQL server is not installed"
+    run_as = {}
+    folder = Path(tempfile.mkdtemp(prefix="m5-postgres-"))
+    if os.geteuid() == 0:
+        account = next(a for a in ("postgres", "nobody") if _has_user(a))
+        entry = pwd.getpwnam(account)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        run_as = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    data, password_file = folder / "data", folder / "password"
+    password_file.write_text(password)
+    if run_as:
+        os.chown(password_file, run_as["user"], run_as["group"])
+    try:
+        subprocess.run([initdb, "-D", str(data), "-U", user, f"--pwfile={password_file}", "--auth=scram-sha-256", "--no-sync"],
+                       check=True, capture_output=True, cwd=folder, **run_as)  # fmt: skip
+        port = free_port()
+        command = [postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(folder), "-c", "fsync=off"]
+        # SIGINT is PostgreSQL's fast shutdown: it does not wait for pooled client connections.
+        with started(command, dict(os.environ), folder / "server.log", signal.SIGINT, cwd=folder, **run_as) as server:
+
+            def accepts() -> bool:
+                try:
+                    psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password, dbname="postgres").close()
+                    return True
+                except psycopg2.OperationalError:
+                    return False
+
+            wait_until(accepts, server, "postgres", seconds=60)
+            admin = psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password, dbname="postgres")
+            admin.autocommit = True
+            with admin.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{database}"')
+            admin.close()
+            yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": user,
+                   "DAGSTER_PG_PASSWORD": password, "DAGSTER_PG_DB": database}  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
