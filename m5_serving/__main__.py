@@ -6,14 +6,17 @@ Without an API key configured it serves loopback only, and refuses any other add
 from __future__ import annotations
 
 import argparse
+import glob
 import ipaddress
 import os
 import sys
+import tempfile
 
 import uvicorn
 
 from m5_serving.config import ServingSettings
 from m5_serving.security import parse_keys
+from m5_serving.telemetry import MULTIPROCESS_DIR
 
 
 def is_loopback(host: str) -> bool:
@@ -23,6 +26,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def fresh_metrics_dir(given: str | None) -> str:
+    """The multiprocess metrics folder, emptied: samples of an earlier server would be added in."""
+    if not given:
+        return tempfile.mkdtemp(prefix="m5-api-metrics-")
+    os.makedirs(given, exist_ok=True)
+    for stale in glob.glob(os.path.join(given, "*.db")):
+        os.remove(stale)
+    return given
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     if not keys:
         print(f"no API key configured: serving {args.host} (loopback) only, without authentication", file=sys.stderr)
     if args.workers > 1:
-        # Each worker loads its own snapshot; the logs go to stdout as JSON lines.
+        # Each worker loads its own snapshot; the logs go to stdout as JSON lines; the metrics are
+        # combined over the workers through files in PROMETHEUS_MULTIPROC_DIR.
+        os.environ[MULTIPROCESS_DIR] = fresh_metrics_dir(os.environ.get(MULTIPROCESS_DIR))
         os.execvp("gunicorn", ["gunicorn", "m5_serving.app:create_app()", "--worker-class", "uvicorn.workers.UvicornWorker",
-                               "--workers", str(args.workers), "--bind", f"{args.host}:{args.port}", "--log-level", "warning"])  # fmt: skip
+                               "--workers", str(args.workers), "--bind", f"{args.host}:{args.port}", "--log-level", "warning",
+                               "--config", "python:m5_serving.gunicorn_conf"])  # fmt: skip
     from m5_serving.app import create_app
 
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_level="warning")

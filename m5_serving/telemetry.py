@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Set by `python -m m5_serving --workers N` (N > 1): each gunicorn worker writes its samples there
+# and /metrics adds them up, so a scrape that lands on any worker sees the whole service.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 access_log = logging.getLogger("m5_serving.access")
 
 
 class Metrics:
-    """The service's own registry (several apps in one process, as in tests, never collide)."""
+    """The service's own registry (several apps in one process, as in tests, never collide).
+    A gauge's ``multiprocess_mode`` says how workers' values combine under gunicorn."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -22,9 +29,14 @@ class Metrics:
             "m5_api_request_seconds", "Request latency by route", ["route"], registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )  # fmt: skip
-        self.snapshot_age = Gauge("m5_api_snapshot_age_seconds", "Seconds since the serving snapshot was loaded", registry=self.registry)
-        self.snapshot_rows = Gauge("m5_api_snapshot_rows", "Forecast rows (bottom and levels) in the serving snapshot", registry=self.registry)
-        self.snapshot_load = Gauge("m5_api_snapshot_load_seconds", "Seconds the serving snapshot took to load", registry=self.registry)
+        self.snapshot_age = Gauge("m5_api_snapshot_age_seconds", "Seconds since the serving snapshot was loaded (under several workers: the scraped ones')",
+                                  registry=self.registry, multiprocess_mode="livemax")  # fmt: skip
+        self.snapshot_loaded_at = Gauge("m5_api_snapshot_loaded_timestamp_seconds", "Unix time the oldest snapshot any live worker serves was loaded",
+                                        registry=self.registry, multiprocess_mode="livemin")  # fmt: skip
+        self.snapshot_rows = Gauge("m5_api_snapshot_rows", "Forecast rows (bottom and levels) in the serving snapshot", registry=self.registry,
+                                   multiprocess_mode="livemax")  # fmt: skip
+        self.snapshot_load = Gauge("m5_api_snapshot_load_seconds", "Seconds the serving snapshot took to load", registry=self.registry,
+                                   multiprocess_mode="livemax")  # fmt: skip
         self.snapshot_loads = Counter("m5_api_snapshot_loads", "Snapshots loaded", registry=self.registry)
         self.snapshot_refusals = Counter("m5_api_snapshot_refusals", "Partitions refused by validation", registry=self.registry)
 
@@ -32,9 +44,18 @@ class Metrics:
         if kind == "loaded":
             self.snapshot_loads.inc()
             self.snapshot_rows.set(snapshot.rows)
+            self.snapshot_loaded_at.set(snapshot.loaded_at)
             self.snapshot_load.set(snapshot.load_seconds)
         elif kind == "refused":
             self.snapshot_refusals.inc()
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this process's registry, or every worker's samples combined."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            combined = CollectorRegistry()
+            MultiProcessCollector(combined)
+            return generate_latest(combined)
+        return generate_latest(self.registry)
 
 
 def _route_of(scope) -> str:

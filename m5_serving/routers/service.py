@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from m5_serving import __version__
 from m5_serving.deps import Services, open_or, services
@@ -58,4 +58,4 @@ def metrics(svc: Services = Depends(services)) -> Response:
     served = svc.state.current
     if served is not None:
         svc.metrics.snapshot_age.set(served.snapshot.age_seconds())
-    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
