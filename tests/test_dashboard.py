@@ -7,11 +7,7 @@ import json
 from statistics import NormalDist
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -20,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import browser
+import servers
 from conftest import NEWEST
 from forecasting import WEAK, copy_data, issue, score, train
 from m5_assets import tables
@@ -86,33 +83,14 @@ def test_an_empty_warehouse_or_one_without_forecasts_says_what_to_run(page, tmp_
         assert any("make run" in i.value for i in app.info), [i.value for i in app.info]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def dashboard_server(dashboard_dir):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "m5_dashboard" / "app.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        env=os.environ | {"M5_DATA_DIR": str(dashboard_dir)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "streamlit did not start"
-                time.sleep(0.3)
+def dashboard_server(dashboard_dir, tmp_path):
+    port = servers.free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "m5_dashboard" / "app.py"), "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    with servers.started(command, os.environ | {"M5_DATA_DIR": str(dashboard_dir)}, tmp_path / "streamlit.log") as server:
+        servers.wait_until(lambda: servers.http_ok(f"http://127.0.0.1:{port}/_stcore/health"), server, "streamlit", seconds=60)
         yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
 
 
 EXPECTED = {
