@@ -9,7 +9,7 @@ export M5_DAGSTER_STORAGE ?= $(M5_DATA_DIR)/dagster/storage
 export M5_DAGSTER_ARTIFACTS ?= $(M5_DATA_DIR)/dagster/artifacts
 export M5_DAGSTER_LOGS ?= $(M5_DATA_DIR)/dagster/logs
 
-.PHONY: run test ui mlflow api dashboard bench clean help
+.PHONY: run test ui mlflow api dashboard bench clean lock up down help
 
 help:
 	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store, train the newest model"
@@ -20,6 +20,9 @@ help:
 	@echo "make api    - serve the REST API on http://127.0.0.1:8000 (docs at /docs) over \$$M5_DATA_DIR"
 	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, drift and inventory, the API, the dashboard"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
+	@echo "make up     - build the image and start the compose stack (Dagster on Postgres, API, dashboard, Prometheus, Grafana)"
+	@echo "make down   - stop the compose stack (its volumes, and so its data, stay)"
+	@echo "make lock   - re-pin requirements.lock (the image's dependencies) from pyproject.toml in a fresh environment"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,3 +72,27 @@ bench: $(VENV)/.installed-bench
 
 clean:
 	rm -rf "$(M5_DATA_DIR)/warehouse" "$(M5_DATA_DIR)/dagster" "$(M5_DATA_DIR)/mlflow" "$(M5_DATA_DIR)/tmp"
+
+# The deployment (compose.yaml, README "Deployment"). Needs a container engine with compose.
+COMPOSE ?= docker compose
+
+# Secrets the stack needs, made once and kept out of git (.gitignore).
+.env:
+	@$(PYTHON) -c 'import secrets; t = secrets.token_urlsafe; print(f"DAGSTER_PG_PASSWORD={t(24)}\nM5_API_KEYS=ops:admin:{t(32)}\nGRAFANA_ADMIN_PASSWORD={t(18)}")' > $@
+	@echo "wrote .env with fresh secrets (the API key is the part after ops:admin:)"
+
+up: .env
+	@$(COMPOSE) version >/dev/null 2>&1 || { echo "make up needs a container engine with compose: '$(COMPOSE) version' fails here (for Podman: make up COMPOSE='podman compose')"; exit 2; }
+	$(COMPOSE) up -d --build
+	@echo "Dagster UI http://127.0.0.1:3000  API http://127.0.0.1:8000/docs  dashboard http://127.0.0.1:8501  Grafana http://127.0.0.1:3001  Prometheus http://127.0.0.1:9090"
+
+down:
+	$(COMPOSE) down
+
+# A fresh environment resolves pyproject.toml's dependencies; its exact versions become the lock.
+LOCK_VENV := build/lock-venv
+lock: | $(BIN)/python
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(QUIET_BUILD) $(LOCK_VENV)/bin/python -m pip install --quiet .
+	{ sed -n '1,3p' requirements.lock; $(LOCK_VENV)/bin/python -m pip freeze --exclude m5-forecasting; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf $(LOCK_VENV)
