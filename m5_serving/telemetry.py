@@ -31,8 +31,10 @@ class Metrics:
         )  # fmt: skip
         self.snapshot_age = Gauge("m5_api_snapshot_age_seconds", "Seconds since the serving snapshot was loaded (under several workers: the scraped ones')",
                                   registry=self.registry, multiprocess_mode="livemax")  # fmt: skip
-        self.snapshot_loaded_at = Gauge("m5_api_snapshot_loaded_timestamp_seconds", "Unix time the oldest snapshot any live worker serves was loaded",
-                                        registry=self.registry, multiprocess_mode="livemin")  # fmt: skip
+        # One sample per live worker (a pid label), 0 until the worker has loaded one: the oldest
+        # snapshot served is min(... > 0) over them.
+        self.snapshot_loaded_at = Gauge("m5_api_snapshot_loaded_timestamp_seconds", "Unix time the serving snapshot was loaded (0: none yet)",
+                                        registry=self.registry, multiprocess_mode="liveall")  # fmt: skip
         self.snapshot_rows = Gauge("m5_api_snapshot_rows", "Forecast rows (bottom and levels) in the serving snapshot", registry=self.registry,
                                    multiprocess_mode="livemax")  # fmt: skip
         self.snapshot_load = Gauge("m5_api_snapshot_load_seconds", "Seconds the serving snapshot took to load", registry=self.registry,

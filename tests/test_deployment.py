@@ -234,14 +234,21 @@ def test_the_api_role_serves_with_gunicorn_workers_and_one_combined_metrics_view
             assert servers.http_ok(f"{base}/health")
         # Each scrape lands on one worker; every one must count all 40 requests, whichever served them.
         for _ in range(6):
-            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
-                text = response.read().decode()
-            counted = sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                          if s.name == "m5_api_requests_total" and s.labels["route"] == "/health")  # fmt: skip
+            counted = sum(s.value for s in _samples(f"{base}/metrics", "m5_api_requests_total") if s.labels["route"] == "/health")
             assert counted >= 41
-            loaded = [s for f in text_string_to_metric_families(text) for s in f.samples if s.name == "m5_api_snapshot_loaded_timestamp_seconds"]
-            assert len(loaded) == 1 and loaded[0].value > 0
+        # Every live worker reports when it loaded its snapshot (0 until it has: it may still be loading).
+        def both_loaded() -> bool:
+            loaded = _samples(f"{base}/metrics", "m5_api_snapshot_loaded_timestamp_seconds")
+            return len(loaded) == 2 and all(s.value > 0 for s in loaded)
+
+        servers.wait_until(both_loaded, api, "both workers' snapshots", seconds=60)
     assert len(workers) == 2, workers
+
+
+def _samples(url: str, name: str) -> list:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return [s for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
 
 
 def test_the_dashboard_role_serves_the_app(role_env, tmp_path):
