@@ -86,6 +86,6 @@ def path_series(store_id: str = Path(max_length=40), item_id: str = Path(max_len
     """The series a ``/{store_id}/{item_id}`` path names, in the serving snapshot; 404 naming the
     nearest ids when there is none."""
     try:
-        return find_series(served.snapshot, item_id, store_id)
+        return find_series(served.snapshot, item_id, store_id)[0]
     except LookupFailed as failed:
         raise HTTPException(failed.status, failed.detail) from None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 
+import numpy as np
+
 from m5_serving.schemas import ForecastDay, PredictRequest
 from m5_serving.snapshot import HORIZON, INTERVALS, VALUE_COLUMNS, Series, Snapshot
 from m5_serving.state import Served, ServingState
@@ -26,9 +28,10 @@ def item_of(item_id: str, store_id: str) -> str:
     return item_id.removesuffix(f"_{store_id}")
 
 
-def find_series(snapshot: Snapshot, item_id: str, store_id: str) -> Series:
+def find_series(snapshot: Snapshot, item_id: str, store_id: str) -> tuple[Series, np.ndarray]:
+    """The series and its 28 days; LookupFailed (404) naming the nearest known ids otherwise."""
     item = item_of(item_id, store_id)
-    found = snapshot.series.get((item, store_id))
+    found = snapshot.lookup(item, store_id)
     if found is not None:
         return found
     if store_id not in snapshot.stores:
@@ -61,9 +64,9 @@ def needs_disk(served: Served, request: PredictRequest) -> bool:
 def predict(state: ServingState, served: Served, request: PredictRequest, now: dt.datetime) -> dict:
     """The answer as JSON-ready values (dates as ISO text)."""
     snapshot = snapshot_for(state, served, request.date, request.as_of)
-    series = find_series(snapshot, request.item_id, request.store_id)
+    series, days = find_series(snapshot, request.item_id, request.store_id)
     horizon = (request.date - snapshot.forecast_date).days
-    values = snapshot.values[series.row, horizon]
+    values = days[horizon]
     lo, hi = _BOUNDS[request.interval]
     return {
         "id": series.id, "item_id": series.item_id, "store_id": series.store_id, "date": request.date.isoformat(),

@@ -71,6 +71,16 @@ class Snapshot:
     def age_seconds(self) -> float:
         return time.time() - self.loaded_at
 
+    def lookup(self, item_id: str, store_id: str) -> tuple[Series, np.ndarray] | None:
+        """The series and its 28 x VALUE_COLUMNS days, or None when the snapshot lacks it."""
+        found = self.series.get((item_id, store_id))
+        return None if found is None else (found, self.values[found.row])
+
+    def level(self, level: int) -> tuple[dict[str, int], np.ndarray] | None:
+        """An aggregation level's keys (key -> row) and values, or None when it is not held."""
+        keys = self.level_keys.get(level)
+        return None if keys is None else (keys, self.level_values[level])
+
 
 def _validated(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> None:
     missing = [c for c in required if c not in frame.columns]

@@ -42,6 +42,21 @@ class Served:
     drift: list[dict] = field(default_factory=list)
     loaded: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
+    def feature_row(self, series_id: str) -> dict | None:
+        """The newest feature row of a series as JSON values, or None."""
+        return _row(self.feature_rows, series_id)
+
+    def inventory_row(self, series_id: str) -> dict | None:
+        """The series' replenishment plan as JSON values, or None."""
+        return _row(self.inventory, series_id)
+
+
+def _row(frame: pd.DataFrame, series_id: str) -> dict | None:
+    if frame.empty or series_id not in frame.index:
+        return None
+    (row,) = records(frame.loc[[series_id]])
+    return row
+
 
 class NotReady(RuntimeError):
     """No snapshot can serve yet; the message says why and what to do."""

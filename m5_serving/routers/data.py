@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from m5_serving.deps import READ, path_series, serving
 from m5_serving.snapshot import Series
-from m5_serving.state import Served, records
+from m5_serving.state import Served
 
 router = APIRouter(tags=["data"], dependencies=[READ])
 
@@ -23,8 +23,7 @@ def feature_catalog(served: Served = Depends(serving)) -> dict:
 
 @router.get("/features/{store_id}/{item_id}", summary="The newest feature row of a series (the online view)")
 def feature_row(series: Series = Depends(path_series), served: Served = Depends(serving)) -> dict:
-    rows = served.feature_rows
-    if rows.empty or series.id not in rows.index:
+    row = served.feature_row(series.id)
+    if row is None:
         raise HTTPException(404, f"no feature row of {series.id} on {served.snapshot.forecast_date}")
-    (row,) = records(rows.loc[[series.id]])
     return {"id": series.id, "date": served.snapshot.forecast_date.isoformat(), "features": row}

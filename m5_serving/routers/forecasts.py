@@ -25,9 +25,10 @@ def level_forecast(
     served: Served = Depends(serving),
 ):  # fmt: skip
     snapshot = served.snapshot
-    keys = snapshot.level_keys.get(level)
-    if keys is None:
+    held = snapshot.level(level)
+    if held is None:
         raise HTTPException(404, f"level {level} is not in the forecast of {snapshot.forecast_date}")
+    keys, values = held
     if key is None:
         return LevelKeys(level=level, level_name=LEVEL_NAMES[level], forecast_date=snapshot.forecast_date, keys=sorted(keys))
     row = keys.get(key)
@@ -35,7 +36,7 @@ def level_forecast(
         examples = ", ".join(sorted(keys)[:5])
         raise HTTPException(404, f"unknown key '{key}' at level {level} ({LEVEL_NAMES[level]}); e.g. {examples}")
     return LevelForecast(level=level, level_name=LEVEL_NAMES[level], key=key, forecast_date=snapshot.forecast_date,
-                         model_version=snapshot.model_version, days=days_of(snapshot, snapshot.level_values[level][row]))  # fmt: skip
+                         model_version=snapshot.model_version, days=days_of(snapshot, values[row]))  # fmt: skip
 
 
 @router.get("/{store_id}/{item_id}", response_model=SeriesForecast, summary="One series' 28 days with every interval")
@@ -46,8 +47,8 @@ def series_forecast(
 ):  # fmt: skip
     try:
         snapshot = snapshot_for(svc.state, served, as_of or served.snapshot.forecast_date, as_of)
-        series = find_series(snapshot, item_id, store_id)
+        series, days = find_series(snapshot, item_id, store_id)
     except LookupFailed as failed:
         raise HTTPException(failed.status, failed.detail) from None
     return SeriesForecast(**series.hierarchy(), forecast_date=snapshot.forecast_date,
-                          model_version=snapshot.model_version, days=days_of(snapshot, snapshot.values[series.row]))  # fmt: skip
+                          model_version=snapshot.model_version, days=days_of(snapshot, days))  # fmt: skip

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from m5_assets.monitoring.drift import FLAGGED
 from m5_serving.deps import READ, path_series, serving
 from m5_serving.snapshot import Series
-from m5_serving.state import Served, records
+from m5_serving.state import Served
 
 router = APIRouter(tags=["monitoring"], dependencies=[READ])
 
@@ -24,8 +24,7 @@ def drift(served: Served = Depends(serving)) -> dict:
 @router.get("/inventory/{store_id}/{item_id}", summary="The replenishment plan of one item at one store, from the newest forecast")
 def inventory(series: Series = Depends(path_series), served: Served = Depends(serving)) -> dict:
     day = served.snapshot.forecast_date.isoformat()
-    plan = served.inventory
-    if plan.empty or series.id not in plan.index:
+    row = served.inventory_row(series.id)
+    if row is None:
         raise HTTPException(404, f"no inventory plan of {series.id} for {day}: materialize inventory_plan (the issue_forecast job writes it)")
-    (row,) = records(plan.loc[[series.id]])
     return {"forecast_date": day, **row}
