@@ -8,11 +8,11 @@ import sys
 import threading
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from conftest import NEWEST, OLDER
+from served import republish, serving_app, stored_partition
 from m5_assets import tables
 from m5_assets.settings import data_paths
 from m5_serving.__main__ import main as serve_main
@@ -22,20 +22,10 @@ from m5_serving.config import ServingSettings
 MAY = "2016-05-01"
 
 
-def _app(data_dir, **settings):
-    clock = settings.pop("clock", None)
-    return create_app(ServingSettings(paths=data_paths(data_dir), **settings), clock=clock, watch=False)
-
-
 @pytest.fixture(scope="module")
 def client(warehouse_dir):
-    with TestClient(_app(warehouse_dir, rate_limit_per_minute=0)) as test_client:
+    with TestClient(serving_app(warehouse_dir, rate_limit_per_minute=0)) as test_client:
         yield test_client
-
-
-def _stored(data_dir, table, day) -> pd.DataFrame:
-    """The partition read independently of the API, with pyarrow."""
-    return pq.read_table(table.path(data_dir / "warehouse", day)).to_pandas()
 
 
 def test_importing_the_app_loads_no_dagster_no_mlflow_and_no_asset_definitions():
@@ -55,7 +45,7 @@ def test_root_health_and_info_say_what_serves(client):
 
 
 def test_predict_equals_the_stored_row_and_takes_item_ids_both_ways(client, warehouse_dir):
-    stored = _stored(warehouse_dir, tables.FORECASTS, NEWEST)
+    stored = stored_partition(warehouse_dir, tables.FORECASTS, NEWEST)
     for _, row in stored.sample(12, random_state=3).iterrows():
         for item_id in (row["item_id"], f"{row['item_id']}_{row['store_id']}"):
             for interval in (50, 80, 95):
@@ -68,7 +58,7 @@ def test_predict_equals_the_stored_row_and_takes_item_ids_both_ways(client, ware
 
 
 def test_a_day_before_the_newest_forecast_is_answered_from_the_forecast_issued_then(client, warehouse_dir):
-    stored = _stored(warehouse_dir, tables.FORECASTS, OLDER)
+    stored = stored_partition(warehouse_dir, tables.FORECASTS, OLDER)
     row = stored[(stored["date"] == dt.date(2016, 5, 21))].iloc[0]
     body = {"item_id": row["item_id"], "store_id": row["store_id"], "date": "2016-05-21"}
     answer = client.post("/predict", json=body).json()
@@ -109,7 +99,7 @@ def test_malformed_requests_are_422s(client, body):
 
 def test_a_batch_fails_only_its_bad_entries_and_is_capped(warehouse_dir):
     good = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
-    with TestClient(_app(warehouse_dir, batch_limit=3, rate_limit_per_minute=0)) as small:
+    with TestClient(serving_app(warehouse_dir, batch_limit=3, rate_limit_per_minute=0)) as small:
         answer = small.post("/predict/batch", json={"items": [good, good | {"store_id": "XX_1"}, good]}).json()
         assert (answer["succeeded"], answer["failed"]) == (2, 1)
         assert answer["results"][1]["error"]["status"] == 404 and answer["results"][0]["prediction"]["item_id"] == "FOODS_1_001"
@@ -119,7 +109,7 @@ def test_a_batch_fails_only_its_bad_entries_and_is_capped(warehouse_dir):
 
 
 def test_a_series_horizon_and_the_levels_equal_the_stored_rows(client, warehouse_dir):
-    stored = _stored(warehouse_dir, tables.FORECASTS, NEWEST)
+    stored = stored_partition(warehouse_dir, tables.FORECASTS, NEWEST)
     row = stored.iloc[0]
     answer = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}").json()
     mine = stored[stored["id"] == row["id"]].sort_values("horizon")
@@ -128,7 +118,7 @@ def test_a_series_horizon_and_the_levels_equal_the_stored_rows(client, warehouse
     older = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}?as_of={OLDER}").json()
     assert older["forecast_date"] == OLDER.isoformat()
 
-    levels = _stored(warehouse_dir, tables.FORECAST_LEVELS, NEWEST)
+    levels = stored_partition(warehouse_dir, tables.FORECAST_LEVELS, NEWEST)
     stores = client.get("/forecasts/levels/3").json()["keys"]
     assert stores == sorted(levels.loc[levels["level"] == 3, "store_id"].unique())
     store = client.get(f"/forecasts/levels/3?key={stores[0]}").json()
@@ -160,7 +150,7 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
 def test_keys_scopes_and_open_health(warehouse_dir, tmp_path):
     keys_file = tmp_path / "keys"
     keys_file.write_text(f"# id scope digest\nops admin sha256:{hashlib.sha256(b'admin-secret').hexdigest()}\n")
-    app = _app(warehouse_dir, keys="reader:read:read-secret", keys_file=keys_file, rate_limit_per_minute=0)
+    app = serving_app(warehouse_dir, keys="reader:read:read-secret", keys_file=keys_file, rate_limit_per_minute=0)
     body = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
     with TestClient(app) as c:
         assert c.post("/predict", json=body).status_code == 401
@@ -170,13 +160,13 @@ def test_keys_scopes_and_open_health(warehouse_dir, tmp_path):
         assert denied.status_code == 403 and "needs 'admin'" in denied.json()["detail"]
         assert c.post("/admin/reload", headers={"Authorization": "Bearer admin-secret"}).json()["status"] == "unchanged"
         assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200
-    with TestClient(_app(warehouse_dir, keys="reader:read:read-secret", protect_health=True)) as c:
+    with TestClient(serving_app(warehouse_dir, keys="reader:read:read-secret", protect_health=True)) as c:
         assert c.get("/health").status_code == 401 and c.get("/metrics").status_code == 401
 
 
 def test_the_rate_limit_answers_429_with_retry_after_until_the_bucket_refills(warehouse_dir):
     now = [1000.0]
-    app = _app(warehouse_dir, keys="a:read:key-a,b:read:key-b", rate_limit_per_minute=3, clock=lambda: now[0])
+    app = serving_app(warehouse_dir, keys="a:read:key-a,b:read:key-b", rate_limit_per_minute=3, clock=lambda: now[0])
     with TestClient(app) as c:
         as_a, as_b = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer key-b"}
         assert [c.get("/accuracy", headers=as_a).status_code for _ in range(3)] == [200, 200, 200]
@@ -188,29 +178,17 @@ def test_the_rate_limit_answers_429_with_retry_after_until_the_bucket_refills(wa
 
 
 def test_a_body_over_the_limit_is_a_413(warehouse_dir):
-    with TestClient(_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
+    with TestClient(serving_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
         items = [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10
         assert c.post("/predict/batch", json={"items": items}).status_code == 413
 
 
 def test_an_empty_warehouse_starts_not_ready_and_says_to_run_the_pipeline_first(tmp_path):
-    with TestClient(_app(tmp_path)) as c:
+    with TestClient(serving_app(tmp_path)) as c:
         health = c.get("/health")
         assert health.status_code == 503 and "make run" in health.json()["reason"]
         lookup = c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"})
         assert lookup.status_code == 503 and "make run" in lookup.json()["detail"]
-
-
-def _publish_copy(data_dir, source: dt.date, day: dt.date, change=None) -> None:
-    """Publish ``source``'s partitions again as ``day``'s, the bottom file last (as the pipeline does)."""
-    for table in (tables.FORECAST_LEVELS, tables.FORECASTS):
-        frame = _stored(data_dir, table, source)
-        frame["date"] = frame["date"] + (day - source)
-        if change is not None and table is tables.FORECASTS:
-            frame = change(frame)
-        target = table.path(data_dir / "warehouse", day)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(target)
 
 
 @pytest.mark.parametrize(
@@ -226,8 +204,8 @@ def _publish_copy(data_dir, source: dt.date, day: dt.date, change=None) -> None:
 def test_a_corrupt_newest_partition_is_refused_and_the_old_snapshot_keeps_serving(warehouse_dir, tmp_path, corruption):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
-    with TestClient(_app(data_dir, rate_limit_per_minute=0)) as c:
-        _publish_copy(data_dir, NEWEST, NEWEST + dt.timedelta(days=1), corruption)
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0)) as c:
+        republish(data_dir, NEWEST, NEWEST + dt.timedelta(days=1), corruption)
         outcome = c.post("/admin/reload").json()
         assert outcome["status"] == "refused" and outcome["serving"] == NEWEST.isoformat()
         assert c.get("/health").json()["forecast_date"] == NEWEST.isoformat()
@@ -238,12 +216,12 @@ def test_a_corrupt_newest_partition_is_refused_and_the_old_snapshot_keeps_servin
 def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
-    newest = _stored(data_dir, tables.FORECASTS, NEWEST)
+    newest = stored_partition(data_dir, tables.FORECASTS, NEWEST)
     row = newest[(newest["item_id"] == "FOODS_1_001") & (newest["store_id"] == "CA_1")].sort_values("horizon")
     # Each republished day d carries NEWEST's forecasts times (d - NEWEST).days + 1, so an
     # answer's forecast_date says exactly which value it must hold.
     expected = {}
-    with TestClient(_app(data_dir, rate_limit_per_minute=0)) as c:
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0)) as c:
         failures, seen, stop = [], set(), threading.Event()
 
         def ask():
@@ -265,7 +243,7 @@ def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, 
             t.start()
         for k in range(1, 6):
             day = NEWEST + dt.timedelta(days=k)
-            _publish_copy(data_dir, NEWEST, day, lambda f, s=k + 1: f.assign(**{c: f[c] * s for c in f.columns if c == "forecast" or c[:3] in ("lo_", "hi_")}))
+            republish(data_dir, NEWEST, day, lambda f, s=k + 1: f.assign(**{c: f[c] * s for c in f.columns if c == "forecast" or c[:3] in ("lo_", "hi_")}))
             expected[day] = c.post("/admin/reload").json()["status"]
         stop.set()
         for t in askers:
@@ -294,7 +272,7 @@ def test_the_watcher_serves_a_newly_published_partition_without_being_asked(ware
     app = create_app(ServingSettings(paths=data_paths(data_dir), reload_seconds=0.2, rate_limit_per_minute=0))
     with TestClient(app) as c:
         assert c.get("/health").json()["forecast_date"] == NEWEST.isoformat()
-        _publish_copy(data_dir, NEWEST, NEWEST + dt.timedelta(days=1))
+        republish(data_dir, NEWEST, NEWEST + dt.timedelta(days=1))
         for _ in range(100):
             if c.get("/health").json()["forecast_date"] != NEWEST.isoformat():
                 break
@@ -303,7 +281,7 @@ def test_the_watcher_serves_a_newly_published_partition_without_being_asked(ware
 
 
 def test_access_logs_are_json_lines_without_keys_or_bodies(warehouse_dir, caplog):
-    app = _app(warehouse_dir, keys="ops:read:very-secret", rate_limit_per_minute=0, cors_origins=("https://planner.example",))
+    app = serving_app(warehouse_dir, keys="ops:read:very-secret", rate_limit_per_minute=0, cors_origins=("https://planner.example",))
     with TestClient(app) as c, caplog.at_level("INFO", logger="m5_serving.access"):
         body = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
         answer = c.post("/predict", json=body, headers={"Authorization": "Bearer very-secret", "X-Request-ID": "req-42",
@@ -322,14 +300,14 @@ def test_a_model_without_a_card_is_a_404_that_says_so(warehouse_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
     shutil.rmtree(data_dir / "warehouse" / tables.MODEL_CARDS.name)
-    with TestClient(_app(data_dir, rate_limit_per_minute=0)) as c:
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0)) as c:
         answer = c.get("/model/info")
         assert answer.status_code == 404 and "no model card for version" in answer.json()["detail"]
         assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
 
 
 def test_inventory_returns_the_stored_plan_of_one_item_store(client, warehouse_dir):
-    stored = _stored(warehouse_dir, tables.INVENTORY_PLAN, NEWEST).set_index("id")
+    stored = stored_partition(warehouse_dir, tables.INVENTORY_PLAN, NEWEST).set_index("id")
     series = stored.index[3]
     row = stored.loc[series]
     got = client.get(f"/inventory/{row['store_id']}/{row['item_id']}")
@@ -343,7 +321,7 @@ def test_inventory_returns_the_stored_plan_of_one_item_store(client, warehouse_d
 
 
 def test_drift_lists_every_feature_of_the_newest_date_and_names_the_flagged(client, warehouse_dir):
-    stored = _stored(warehouse_dir, tables.FEATURE_DRIFT, NEWEST)
+    stored = stored_partition(warehouse_dir, tables.FEATURE_DRIFT, NEWEST)
     body = client.get("/drift").json()
     assert body["forecast_date"] == NEWEST.isoformat()
     assert [f["feature"] for f in body["features"]] == stored["feature"].tolist()
