@@ -7,12 +7,13 @@ import sys
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from m5_assets.reader import WarehouseReader
-from m5_serving import __version__
+from m5_serving import __version__, online_store
 from m5_serving.config import ServingSettings
 from m5_serving.deps import Services
 from m5_serving.routers import admin, data, forecasts, model, monitoring, predict, service
@@ -32,13 +33,23 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     metrics = Metrics()
-    state = ServingState(WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event)
-    limiter = RateLimiter(settings.rate_limit_per_minute, clock) if clock else RateLimiter(settings.rate_limit_per_minute)
+    online = None
+    if settings.redis_url:
+        client = online_store.connect(settings.redis_url)
+        online = online_store.OnlineStore(client, settings.redis_prefix)
+        limiter = online_store.SharedRateLimiter(client, settings.rate_limit_per_minute, settings.redis_prefix)
+    else:
+        limiter = RateLimiter(settings.rate_limit_per_minute, clock) if clock else RateLimiter(settings.rate_limit_per_minute)
+    state = ServingState(WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event, online)
     svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        outcome = state.reload()
+        try:
+            outcome = state.reload()
+        except redis.exceptions.RedisError as error:  # the watcher retries; /health says why meanwhile
+            state.not_ready_reason = f"the online store (Redis) is unreachable: {error}"
+            outcome = {"status": "not_ready"}
         log.info(f'{{"event": "startup", "warehouse": "{settings.paths.warehouse}", "snapshot": "{outcome["status"]}", '
                  f'"auth": "{"api keys" if svc.keys.enabled else "none"}"}}')  # fmt: skip
         if watch:
@@ -54,6 +65,12 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
     app.state.services = svc
     for router in (service.router, predict.router, forecasts.router, model.router, data.router, monitoring.router, admin.router):
         app.include_router(router)
+
+    @app.exception_handler(redis.exceptions.ConnectionError)
+    @app.exception_handler(redis.exceptions.TimeoutError)
+    async def online_store_down(request: Request, error: Exception) -> JSONResponse:
+        log.error(f'{{"event": "online_store_unreachable", "route": "{request.url.path}", "reason": {str(error)!r}}}')
+        return JSONResponse({"detail": "the online store (Redis) is unreachable; retry shortly"}, 503, {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -27,6 +27,10 @@ class ServingSettings:
     protect_health: bool = False  # key /health and /metrics too
     reload_seconds: float = 10.0  # how often the watcher looks for a newer partition (0: never)
     older_partitions_cached: int = 8
+    # The online store: with a Redis URL every worker and replica serves the snapshot published
+    # there and shares one rate limit; without, each process holds its own (the default).
+    redis_url: str = ""
+    redis_prefix: str = "m5"
 
     @classmethod
     def from_env(cls, **overrides) -> ServingSettings:
@@ -41,6 +45,8 @@ class ServingSettings:
             max_body_bytes=int(env.get("M5_API_MAX_BODY_BYTES", str(1 << 20))),
             protect_health=_flag("M5_API_PROTECT_HEALTH"),
             reload_seconds=float(env.get("M5_API_RELOAD_SECONDS", "10")),
+            redis_url=env.get("M5_API_REDIS_URL", ""),
+            redis_prefix=env.get("M5_API_REDIS_PREFIX", "m5"),
         )
         values.update(overrides)
         return cls(**values)

@@ -56,9 +56,10 @@ def snapshot_for(state: ServingState, served: Served, day: dt.date, as_of: dt.da
     return found
 
 
-def needs_disk(served: Served, request: PredictRequest) -> bool:
-    """Whether answering may read an older partition (then it runs off the event loop)."""
-    return request.as_of is not None or not served.snapshot.covers(request.date)
+def blocks(served: Served, request: PredictRequest) -> bool:
+    """Whether answering waits on I/O (then it runs off the event loop): an older partition read
+    from disk, or a snapshot held in the online store."""
+    return served.snapshot.remote or request.as_of is not None or not served.snapshot.covers(request.date)
 
 
 def predict(state: ServingState, served: Served, request: PredictRequest, now: dt.datetime) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,7 @@ class Snapshot:
     source_mtime: float = 0.0
     items: tuple[str, ...] = ()
     stores: tuple[str, ...] = ()
+    remote: ClassVar[bool] = False  # True where a lookup asks another server (the online store)
 
     @property
     def last_date(self) -> dt.date:
@@ -75,6 +77,10 @@ class Snapshot:
         """The series and its 28 x VALUE_COLUMNS days, or None when the snapshot lacks it."""
         found = self.series.get((item_id, store_id))
         return None if found is None else (found, self.values[found.row])
+
+    def prefetched(self, pairs: list[tuple[str, str]]) -> Snapshot:
+        """The snapshot to answer many lookups of (item_id, store_id) from: itself, in memory."""
+        return self
 
     def level(self, level: int) -> tuple[dict[str, int], np.ndarray] | None:
         """An aggregation level's keys (key -> row) and values, or None when it is not held."""

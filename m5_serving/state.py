@@ -63,8 +63,9 @@ class NotReady(RuntimeError):
 
 
 class ServingState:
-    def __init__(self, reader: WarehouseReader, older_cached: int = 8, on_event=None):
+    def __init__(self, reader: WarehouseReader, older_cached: int = 8, on_event=None, online=None):
         self.reader = reader
+        self.online = online  # an online_store.OnlineStore, or None: the snapshot lives in this process
         self.current: Served | None = None
         self.not_ready_reason = "no snapshot loaded yet"
         self._lock = threading.Lock()
@@ -77,15 +78,16 @@ class ServingState:
     # --- loading ------------------------------------------------------------------------------
 
     def reload(self, force: bool = False) -> dict:
-        """Load the newest published partition if it differs from the one serving; say what happened."""
+        """Load the newest published partition if it differs from the one serving; say what happened.
+        With an online store, the partition is published there first (by one process) and every
+        process switches to what the store serves."""
         with self._lock:
             days = self.reader.forecast_dates()
-            if not days:
-                self.not_ready_reason = (
-                    f"no forecast partition in {tables.FORECASTS.folder(self.reader.root)}: run `make run` "
-                    "(or materialize `forecasts` in the Dagster UI) first"
-                )
+            if not days and self.online is None:
+                self.not_ready_reason = self._nothing_issued()
                 return {"status": "not_ready", "reason": self.not_ready_reason}
+            if self.online is not None:
+                return self._reload_online(days, force)
             day = days[-1]
             mtime = tables.FORECASTS.path(self.reader.root, day).stat().st_mtime
             current = self.current
@@ -94,24 +96,62 @@ class ServingState:
             try:
                 served = self._build(days)
             except SnapshotRefused as error:
-                log.error(f'{{"event": "snapshot_refused", "forecast_date": "{day}", "reason": {str(error)!r}}}')
-                self._on_event("refused", reason=str(error))
-                if current is None:
-                    self.not_ready_reason = f"the newest partition ({day}) was refused: {error}"
-                return {"status": "refused", "forecast_date": day.isoformat(), "reason": str(error),
-                        "serving": current.snapshot.forecast_date.isoformat() if current else None}  # fmt: skip
-            self.current = served
-            self._older.clear()
-            # A snapshot's objects live until the next swap: freezing them keeps the collector's
-            # full passes (tens of ms over 30,000 series) out of request latencies.
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-            self._on_event("loaded", snapshot=served.snapshot)
-            log.info(f'{{"event": "snapshot_loaded", "forecast_date": "{day}", "rows": {served.snapshot.rows}, '
-                     f'"seconds": {served.snapshot.load_seconds:.2f}}}')  # fmt: skip
-            return {"status": "loaded", "forecast_date": day.isoformat(), "rows": served.snapshot.rows,
-                    "seconds": round(served.snapshot.load_seconds, 3)}  # fmt: skip
+                return self._refused(day, error)
+            return self._serve(served)
+
+    def _reload_online(self, days: list[dt.date], force: bool) -> dict:
+        online, refusal = self.online, None
+        if days:
+            newest = (days[-1], tables.FORECASTS.path(self.reader.root, days[-1]).stat().st_mtime)
+            if force or online.published() != newest:
+                with online.lock():
+                    # Another process may have published it while this one waited for the lock.
+                    if force or online.published() != newest:
+                        try:
+                            online.publish(self._build(days))
+                        except SnapshotRefused as error:
+                            refusal = self._refused(days[-1], error)
+        token = online.current_token()
+        current = self.current
+        if token is None:
+            if refusal is None:
+                self.not_ready_reason = self._nothing_issued()
+            return refusal or {"status": "not_ready", "reason": self.not_ready_reason}
+        if current is not None and getattr(current, "token", None) == token:
+            return refusal or {"status": "unchanged", "forecast_date": current.snapshot.forecast_date.isoformat()}
+        served = online.load(token)
+        if served is None:  # switched again and expired in between: the next look finds the newest
+            return {"status": "unchanged", "forecast_date": current.snapshot.forecast_date.isoformat() if current else None}
+        outcome = self._serve(served)
+        return refusal | {"serving": outcome["forecast_date"]} if refusal else outcome
+
+    def _nothing_issued(self) -> str:
+        return (f"no forecast partition in {tables.FORECASTS.folder(self.reader.root)}: run `make run` "
+                "(or materialize `forecasts` in the Dagster UI) first")  # fmt: skip
+
+    def _refused(self, day: dt.date, error: SnapshotRefused) -> dict:
+        current = self.current
+        log.error(f'{{"event": "snapshot_refused", "forecast_date": "{day}", "reason": {str(error)!r}}}')
+        self._on_event("refused", reason=str(error))
+        if current is None:
+            self.not_ready_reason = f"the newest partition ({day}) was refused: {error}"
+        return {"status": "refused", "forecast_date": day.isoformat(), "reason": str(error),
+                "serving": current.snapshot.forecast_date.isoformat() if current else None}  # fmt: skip
+
+    def _serve(self, served: Served) -> dict:
+        self.current = served
+        self._older.clear()
+        # A snapshot's objects live until the next swap: freezing them keeps the collector's
+        # full passes (tens of ms over 30,000 series) out of request latencies.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        snapshot = served.snapshot
+        self._on_event("loaded", snapshot=snapshot)
+        log.info(f'{{"event": "snapshot_loaded", "forecast_date": "{snapshot.forecast_date}", "rows": {snapshot.rows}, '
+                 f'"seconds": {snapshot.load_seconds:.2f}}}')  # fmt: skip
+        return {"status": "loaded", "forecast_date": snapshot.forecast_date.isoformat(), "rows": snapshot.rows,
+                "seconds": round(snapshot.load_seconds, 3)}  # fmt: skip
 
     def _build(self, days: list[dt.date]) -> Served:
         """The newest of the published ``days`` loaded, with what requests read beside it."""
@@ -154,6 +194,16 @@ class ServingState:
             while len(self._older) > self._older_cached:
                 self._older.popitem(last=False)
         return older
+
+    def online_store_problem(self) -> str | None:
+        """Why the online store cannot answer (a ping), or None: always None without one."""
+        if self.online is None:
+            return None
+        try:
+            self.online.client.ping()
+        except Exception as error:  # any failure to answer is the reason, not a crash of /health
+            return f"the online store (Redis) is unreachable: {error}"
+        return None
 
     def serving(self) -> Served:
         served = self.current

@@ -136,3 +136,33 @@ def _has_user(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A redis-server (Debian's package) on 127.0.0.1, persisting nothing, in a temporary folder;
+    yields its URL."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    assert binary, "callers skip when redis-server is not installed"
+    folder = Path(tempfile.mkdtemp(prefix="m5-redis-"))
+    port = free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "", "--appendonly", "no",
+               "--protected-mode", "yes", "--daemonize", "no"]  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        with started(command, dict(os.environ), folder / "server.log") as server:
+            client = redis.Redis.from_url(url, socket_connect_timeout=1)
+
+            def answers() -> bool:
+                try:
+                    return client.ping()
+                except redis.exceptions.ConnectionError:
+                    return False
+
+            wait_until(answers, server, "redis-server", seconds=30)
+            client.close()
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

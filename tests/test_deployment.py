@@ -85,7 +85,7 @@ def test_the_dockerfile_builds_from_the_lock_runs_as_a_user_and_starts_through_t
 
 
 def test_compose_names_only_services_roles_files_and_settings_that_exist():
-    assert set(SERVICES) == {"postgres", "code-server", "webserver", "daemon", "api", "dashboard", "prometheus", "grafana"}
+    assert set(SERVICES) == {"postgres", "redis", "code-server", "webserver", "daemon", "api", "dashboard", "prometheus", "grafana"}
     roles = entrypoint_roles()
     assert roles == {"code-server", "webserver", "daemon", "api", "dashboard"}
     dockerfile_stages = re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
@@ -122,6 +122,9 @@ def test_compose_names_only_services_roles_files_and_settings_that_exist():
     # Secrets are never defaults in the file: compose refuses to start without them.
     assert "${DAGSTER_PG_PASSWORD:?" in SERVICES["code-server"]["environment"]["DAGSTER_PG_PASSWORD"]
     assert "${M5_API_KEYS:?" in SERVICES["api"]["environment"]["M5_API_KEYS"]
+    # The API's online store is the compose service, on Redis's port.
+    redis_url = SERVICES["api"]["environment"]["M5_API_REDIS_URL"]
+    assert redis_url.startswith("redis://redis:6379/") and "redis-server" in SERVICES["redis"]["command"]
 
 
 def test_prometheus_scrapes_the_api_service_where_it_listens():

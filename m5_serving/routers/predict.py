@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -9,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from m5_serving.deps import READ, Services, serving, services
-from m5_serving.lookup import LookupFailed, needs_disk, predict
+from m5_serving.lookup import LookupFailed, blocks, item_of, predict
 from m5_serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
 from m5_serving.state import Served
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
 
 # The hot path answers on the event loop from memory and returns its JSON directly: the answer
 # is built from the snapshot's own types, so re-validating it through the response model would
-# only add time. A lookup that may read an older partition goes to a worker thread.
+# only add time. A lookup that may read an older partition, or asks Redis, goes to a worker thread.
 
 
 @router.post("", response_model=Prediction, summary="Forecast and interval of one item at one store on one day",
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
 async def predict_one(request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
     now = dt.datetime.now(dt.timezone.utc)
     try:
-        if needs_disk(served, request):
+        if blocks(served, request):
             return JSONResponse(await run_in_threadpool(predict, svc.state, served, request, now))
         return JSONResponse(predict(svc.state, served, request, now))
     except LookupFailed as failed:
@@ -34,6 +35,9 @@ async def predict_one(request: PredictRequest, served: Served = Depends(serving)
 
 def _answer_batch(svc: Services, served: Served, batch: BatchRequest) -> dict:
     now, results = dt.datetime.now(dt.timezone.utc), []
+    # An online store answers the whole batch's series in one round trip.
+    snapshot = served.snapshot.prefetched([(item_of(i.item_id, i.store_id), i.store_id) for i in batch.items])
+    served = served if snapshot is served.snapshot else dataclasses.replace(served, snapshot=snapshot)
     for index, item in enumerate(batch.items):
         try:
             results.append({"index": index, "prediction": predict(svc.state, served, item, now)})
@@ -48,6 +52,6 @@ async def predict_batch(batch: BatchRequest, served: Served = Depends(serving), 
     limit = svc.settings.batch_limit
     if len(batch.items) > limit:
         raise HTTPException(422, f"a batch holds at most {limit} items; this one holds {len(batch.items)}")
-    if any(needs_disk(served, item) for item in batch.items):
+    if any(blocks(served, item) for item in batch.items):
         return JSONResponse(await run_in_threadpool(_answer_batch, svc, served, batch))
     return JSONResponse(_answer_batch(svc, served, batch))

@@ -27,8 +27,9 @@ def root() -> dict:
             responses={503: {"model": Health}}, dependencies=[Depends(open_or("read"))])  # fmt: skip
 async def health(svc: Services = Depends(services)):
     served = svc.state.current
-    if served is None:
-        return JSONResponse(Health(live=True, ready=False, reason=svc.state.not_ready_reason).model_dump(mode="json"), 503)
+    reason = svc.state.not_ready_reason if served is None else svc.state.online_store_problem()
+    if reason:
+        return JSONResponse(Health(live=True, ready=False, reason=reason).model_dump(mode="json"), 503)
     snapshot = served.snapshot
     return Health(live=True, ready=True, forecast_date=snapshot.forecast_date, model_version=snapshot.model_version,
                   snapshot_age_seconds=round(snapshot.age_seconds(), 1))  # fmt: skip
@@ -47,6 +48,7 @@ def info(svc: Services = Depends(services)) -> dict:
         "model_version": served.snapshot.model_version if served else None,
         "series": len(served.snapshot.series) if served else 0,
         "auth": "api keys" if svc.keys.enabled else "none (loopback only)",
+        "online_store": "redis" if settings.redis_url else "memory (this process)",
         "rate_limit_per_minute": settings.rate_limit_per_minute,
         "batch_limit": settings.batch_limit,
         "reload_seconds": settings.reload_seconds,
