@@ -267,3 +267,34 @@ def test_the_dashboard_role_serves_the_app(role_env, tmp_path):
 def test_the_entrypoint_without_a_role_says_which_there_are(role_env):
     result = subprocess.run([str(DEPLOY / "entrypoint.sh")], env=role_env, capture_output=True, text=True)
     assert result.returncode == 2 and "code-server|webserver|daemon|api|dashboard" in result.stderr
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_the_helm_values_name_the_code_location_the_data_folder_and_launcher_settings_that_exist():
+    import tomllib
+
+    from dagster_k8s import K8sRunLauncher
+
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    module = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dagster"]["module_name"]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", module]
+    assert deployment["image"]["repository"].rsplit("/", 1)[-1] == SERVICES["api"]["image"].split(":")[0]
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
+    data_dir = dict(re.findall(r"(M5_DATA_DIR)=(\S+)", (ROOT / "Dockerfile").read_text()))["M5_DATA_DIR"]
+    assert {m["mountPath"] for m in deployment["volumeMounts"]} == {data_dir}
+    assert {m["name"] for m in deployment["volumeMounts"]} == {v["name"] for v in deployment["volumes"]}
+    sources = "\n".join(p.read_text() for p in ROOT.glob("m5_*/**/*.py"))
+    for variable in deployment["env"]:
+        assert f'"{variable["name"]}"' in sources, f"{variable['name']} is read nowhere in the code"
+    # Every K8sRunLauncher setting is one the installed dagster-k8s accepts (the chart maps camelCase to it).
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    accepted = set(K8sRunLauncher.config_type())
+    assert {_snake(k) for k in launcher} <= accepted, {_snake(k) for k in launcher} - accepted
+    memory = launcher["runK8sConfig"]["containerConfig"]["resources"]["requests"]["memory"]
+    assert memory.endswith("Gi") and int(memory[:-2]) >= 10  # a full-scale training run takes about 10 GiB
+    assert values["postgresql"]["enabled"] is False and values["postgresql"]["postgresqlHost"]
