@@ -131,9 +131,10 @@ class OnlineStore:
             expiring.execute()
         return token
 
-    def lock(self, seconds: int = 600):
-        """Held by the one process that publishes a partition; the others wait, then read it."""
-        return self.client.lock(f"{self.root}:publish-lock", timeout=seconds, blocking_timeout=seconds)
+    def lock(self, seconds: int = 300):
+        """Held by the one process that publishes a partition; it expires after ``seconds`` should
+        that process die mid-publish (a full-scale publish takes seconds)."""
+        return self.client.lock(f"{self.root}:publish-lock", timeout=seconds)
 
     def load(self, token: str) -> RedisServed | None:
         """The snapshot under ``token``, its per-series parts left in Redis; None if it is gone."""

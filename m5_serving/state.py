@@ -103,14 +103,17 @@ class ServingState:
         online, refusal = self.online, None
         if days:
             newest = (days[-1], tables.FORECASTS.path(self.reader.root, days[-1]).stat().st_mtime)
-            if force or online.published() != newest:
-                with online.lock():
-                    # Another process may have published it while this one waited for the lock.
-                    if force or online.published() != newest:
-                        try:
-                            online.publish(self._build(days))
-                        except SnapshotRefused as error:
-                            refusal = self._refused(days[-1], error)
+            # One process publishes; one that finds another publishing does not wait (it would hold
+            # this state's lock meanwhile) and switches on a later look.
+            lock = online.lock()
+            if (force or online.published() != newest) and lock.acquire(blocking=False):
+                try:
+                    if force or online.published() != newest:  # published while this one looked?
+                        online.publish(self._build(days))
+                except SnapshotRefused as error:
+                    refusal = self._refused(days[-1], error)
+                finally:
+                    lock.release()
         token = online.current_token()
         current = self.current
         if token is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import threading
+import time
 import uuid
 
 import pytest
@@ -118,6 +119,25 @@ def test_a_replica_started_after_a_reload_sees_the_new_snapshot_and_publishes_no
         row = stored_partition(data_dir, tables.FORECASTS, newer).query("item_id == 'FOODS_1_001' and store_id == 'CA_1'")
         assert answer["forecast_date"] == newer.isoformat()
         assert answer["predicted_sales"] == pytest.approx(float(row.loc[row["date"] == dt.date.fromisoformat(question["date"]), "forecast"].iloc[0]))
+
+
+def test_a_replica_that_finds_another_publishing_does_not_wait_and_switches_on_its_next_look(warehouse_dir, tmp_path, redis_url, prefix):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    store = OnlineStore(connect(redis_url), prefix)
+    newer = NEWEST + dt.timedelta(days=1)
+    with TestClient(_online(data_dir, redis_url, prefix)) as replica:
+        republish(data_dir, NEWEST, newer)
+        publishing = store.lock()
+        assert publishing.acquire(blocking=False)  # another process is publishing
+        try:
+            started = time.monotonic()
+            assert replica.post("/admin/reload").json()["status"] == "unchanged"
+            assert time.monotonic() - started < 5 and replica.get("/health").json()["forecast_date"] == NEWEST.isoformat()
+        finally:
+            publishing.release()
+        assert replica.post("/admin/reload").json()["status"] == "loaded"
+        assert replica.get("/health").json()["forecast_date"] == newer.isoformat()
 
 
 def test_the_rate_limit_is_one_bucket_for_every_replica(warehouse_dir, redis_url, prefix):
