@@ -298,3 +298,42 @@ def test_the_helm_values_name_the_code_location_the_data_folder_and_launcher_set
     memory = launcher["runK8sConfig"]["containerConfig"]["resources"]["requests"]["memory"]
     assert memory.endswith("Gi") and int(memory[:-2]) >= 10  # a full-scale training run takes about 10 GiB
     assert values["postgresql"]["enabled"] is False and values["postgresql"]["postgresqlHost"]
+
+
+def test_the_kubernetes_read_side_runs_the_image_roles_over_the_charts_data_volume():
+    documents = list(yaml.safe_load_all((DEPLOY / "k8s" / "serving.yaml").read_text()))
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Service"}
+    chart = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())["dagster-user-deployments"]["deployments"][0]
+    image = f"{chart['image']['repository']}:{chart['image']['tag']}"
+    probes = (DEPLOY / "healthcheck.py").read_text()
+    sources = "\n".join(p.read_text() for p in [*ROOT.glob("m5_*/**/*.py"), DEPLOY / "entrypoint.sh"])
+    roles_seen = set()
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+        (container,) = pod["spec"]["containers"]
+        ports = {p["containerPort"] for p in container["ports"]}
+        if container["image"] != image:
+            continue  # Redis
+        role = container["args"][0]
+        roles_seen.add(role)
+        assert role in entrypoint_roles() and pod["spec"]["securityContext"]["runAsUser"] == 10001
+        for variable in container.get("env", []):
+            assert variable["name"] in sources, f"{name}: {variable['name']} is read nowhere"
+        path = container["readinessProbe"]["httpGet"]["path"]
+        assert f'_http("M5_{role.upper()}_PORT", {container["readinessProbe"]["httpGet"]["port"]}, "{path}")' in probes
+        assert container["readinessProbe"]["httpGet"]["port"] in ports
+        (mount,) = container["volumeMounts"]
+        (volume,) = pod["spec"]["volumes"]
+        assert mount["mountPath"] == chart["volumeMounts"][0]["mountPath"] and mount["name"] == volume["name"]
+        assert volume["persistentVolumeClaim"]["claimName"] == chart["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert roles_seen == {"api", "dashboard"}
+    for name, service in services.items():
+        target = deployments[name]
+        (port,) = service["spec"]["ports"]
+        assert service["spec"]["selector"] == target["spec"]["selector"]["matchLabels"]
+        assert port["targetPort"] in {p["containerPort"] for p in target["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    api_env = {e["name"]: e.get("value") for e in deployments["m5-api"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    host, port = api_env["M5_API_REDIS_URL"].removeprefix("redis://").split("/")[0].split(":")
+    assert host in services and int(port) == services[host]["spec"]["ports"][0]["port"]
