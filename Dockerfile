@@ -35,7 +35,9 @@ COPY deploy ./deploy
 # DAGSTER_HOME holds only the instance config; the instance itself follows the data folder
 # (SQLite there, or Postgres when DAGSTER_PG_* are set).
 COPY dagster.yaml ./dagster_home/dagster.yaml
-RUN mkdir -p /app/data/raw && chown -R m5:m5 /app/data /app/dagster_home
+# /app itself is the user's too: an in-memory DuckDB (the API's and the dashboard's reads) spills
+# to ./.tmp when it runs short of memory.
+RUN mkdir -p /app/data/raw && chown -R m5:m5 /app/data /app/dagster_home && chown m5:m5 /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
