@@ -21,10 +21,10 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
     monthly, daily = model_partitions(m5_data.paths), forecast_partitions(m5_data.paths)
     schedules, sensors = build_automation(daily, monthly)
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily),
+        assets=[*dg.load_assets_from_modules([raw, long_table, features]), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily, m5_data.store_groups),
                 *build_monitoring_assets(daily), *build_inventory_assets(daily)],
         asset_checks=checks.checks,
-        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs(), promote_model],
+        jobs=[jobs.build_feature_store, jobs.train_model, tune_model, *forecast_jobs(m5_data.store_groups), promote_model],
         schedules=schedules,
         sensors=[*sensors, *build_alert_sensors()],
         resources={"m5_data": m5_data, "mlflow_tracking": mlflow_tracking(m5_data.paths), "alert_webhook": alert_webhook()},

@@ -45,9 +45,9 @@ def train(data_dir, cutoff: str, config: dict, raise_on_error: bool = True) -> d
         )  # fmt: skip
 
 
-def run_range(data_dir, job: str, first: str, last: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def run_range(data_dir, job: str, first: str, last: str, raise_on_error: bool = True, store_groups: int = 1) -> dg.ExecuteInProcessResult:
     """One run over partitions ``first`` .. ``last``, as a backfill under the assets' policy runs."""
-    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    defs = build_definitions(M5Data(data_dir=str(data_dir), store_groups=store_groups))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(job).execute_in_process(
             instance=instance, raise_on_error=raise_on_error,
@@ -55,8 +55,8 @@ def run_range(data_dir, job: str, first: str, last: str, raise_on_error: bool = 
         )  # fmt: skip
 
 
-def issue(data_dir, first: str, last: str | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-    return run_range(data_dir, ISSUE_FORECAST_JOB, first, last or first, raise_on_error)
+def issue(data_dir, first: str, last: str | None = None, raise_on_error: bool = True, store_groups: int = 1) -> dg.ExecuteInProcessResult:
+    return run_range(data_dir, ISSUE_FORECAST_JOB, first, last or first, raise_on_error, store_groups)
 
 
 def score(data_dir, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:

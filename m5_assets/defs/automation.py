@@ -9,6 +9,7 @@ All are defined stopped; switch each on in the UI (Automation) or with
 import datetime as dt
 import hashlib
 import json
+import os
 
 import dagster as dg
 
@@ -22,13 +23,29 @@ ISSUE_FORECAST_JOB = "issue_forecast"
 SCORE_FORECAST_JOB = "score_forecast"
 
 
-def forecast_jobs() -> list:
+def group_executor(store_groups: int, kind: str = "") -> dg.ExecutorDefinition:
+    """Where the store groups' steps run: processes of this machine, or with
+    ``M5_STEP_EXECUTOR=k8s`` a Kubernetes Job each (Dagster's k8s_job_executor, from the run's pod)."""
+    kind = kind or os.environ.get("M5_STEP_EXECUTOR", "multiprocess")
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor.configured({"max_concurrent": store_groups})
+    if kind != "multiprocess":
+        raise ValueError(f"M5_STEP_EXECUTOR must be multiprocess or k8s, got {kind!r}")
+    return dg.multiprocess_executor.configured({"max_concurrent": store_groups})
+
+
+def forecast_jobs(store_groups: int = 1) -> list:
+    # Store groups run as parallel steps; one group keeps the location's in-process executor.
+    sharded = {"executor_def": group_executor(store_groups)} if store_groups > 1 else {}
     return [
         dg.define_asset_job(
             ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(
                 tables.FORECASTS.name, tables.FORECAST_LEVELS.name, tables.FEATURE_DRIFT.name, tables.INVENTORY_PLAN.name
             ),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
+            **sharded,
         ),
         dg.define_asset_job(
             SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),

@@ -2,7 +2,7 @@
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +18,7 @@ from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.forecast.accuracy import actuals_complete, score_in_order
 from m5_assets.intervals import COVERAGES
-from m5_assets.forecast.issue import Forecast, issue, read_forecast_rows
+from m5_assets.forecast.issue import Forecast, issue_bottom, levels_of, read_forecast_rows
 from m5_assets.hierarchy import level_sum_problems
 from m5_assets.model import registry
 from m5_assets.model.forecaster import IssuingModel
@@ -39,27 +39,44 @@ def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return [first + dt.timedelta(days=k) for k in range((end - first).days)]
 
 
+def serving_for(client, days: list[dt.date]) -> tuple[list, dict]:
+    """Every registered version, and the promoted one that serves each day."""
+    registered = registry.registered_versions(client)
+    try:
+        return registered, registry.serving_versions([v for v in registered if v.promoted], days)
+    except LookupError as error:
+        raise dg.Failure(str(error)) from error
+
+
 def _issue_range(
     context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]
 ) -> tuple[list[str], list[dict]]:
-    """Issue and publish every day's forecast; each partition gets its own metadata. Returns the
-    level-sum problems found and one summary row per day."""
+    """Issue and publish every day's forecast in this process (the unsharded path)."""
     client = mlflow_tracking.client()
-    registered = registry.registered_versions(client)
-    try:
-        chosen = registry.serving_versions([v for v in registered if v.promoted], days)
-    except LookupError as error:
-        raise dg.Failure(str(error)) from error
-    features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
-    # A challenger's forecast goes beside the champion's partition, never over it.
+    registered, chosen = serving_for(client, days)
+    features = m5_data.table(tables.FEATURES)
+    shadows = issue_shadows(context, client, features, m5_data.paths.warehouse, registered, chosen, days)
+    return publish(context, m5_data.paths.warehouse, _issued(client, features, chosen), shadows)
+
+
+def issue_shadows(context, client, features: Path, root: Path, registered: list, chosen: dict, days: list[dt.date]) -> dict[dt.date, str]:
+    """A challenger's forecast goes beside the champion's partition, never over it."""
     shadows = {}
     for model, day, forecast in _issued(client, features, {d: registry.shadow_version(registered, chosen[d], d) for d in days}):
         store.write_partition(root, tables.FORECASTS_SHADOW, day, forecast.bottom)
         shadows[day] = model.version
     if shadows:
         context.log.info(f"challengers issued in shadow: {sorted(set(shadows.values()))} for {min(shadows)} .. {max(shadows)}")
+    return shadows
+
+
+def publish(
+    context: dg.AssetExecutionContext, root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forecast]], shadows: dict[dt.date, str]
+) -> tuple[list[str], list[dict]]:
+    """Publish each day's whole forecast (every series), each partition with its own metadata.
+    Returns the level-sum problems found and one summary row per day."""
     problems, summary = [], []
-    for model, day, forecast in _issued(client, features, chosen):
+    for model, day, forecast in issued:
         off = level_sum_problems(forecast.bottom, forecast.levels)
         if off:
             # Checked before publishing: levels that do not add up are never served.
@@ -88,21 +105,75 @@ def _issue_range(
 def _issued(client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None]) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
     """Each day's forecast by its version (days mapped to None are skipped): every version is
     loaded once, and its days' feature rows are read and predicted in one pass."""
+    for model, day, bottom in issued_bottoms(client, features, versions):
+        yield model, day, Forecast(bottom=bottom, levels=levels_of(bottom, day, model.calibration))
+
+
+def issued_bottoms(
+    client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None], stores: list[str] | None = None
+) -> Iterator[tuple[IssuingModel, dt.date, pd.DataFrame]]:
+    """Each day's bottom level (of ``stores`` only, for a shard), as ``_issued``."""
     for version in sorted({v for v in versions.values() if v is not None}, key=lambda v: (v.cutoff, int(v.version))):
         model = registry.load_issuing_model(client, version)
         its_days = sorted(d for d, v in versions.items() if v == version)
-        rows = read_forecast_rows(features, its_days[0], its_days[-1], model)
+        rows = read_forecast_rows(features, its_days[0], its_days[-1], model, stores)
         predictions = model.booster.predict(rows.matrix)
         for day in its_days:
-            yield model, day, issue(features, day, model, rows, predictions)
+            yield model, day, issue_bottom(features, day, model, rows, predictions)
 
 
-def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def levels_check(m5_data: M5Data, context, days: list[dt.date], problems: list[str]) -> dg.AssetCheckResult:
+    return recorded(m5_data, context, tables.FORECAST_LEVELS.name, LEVELS_ADD_UP, dg.AssetCheckResult(
+        asset_key=tables.FORECAST_LEVELS.name, check_name=LEVELS_ADD_UP, passed=not problems,
+        description="; ".join(problems[:10]) or f"levels 1-11 add up to the bottom level on every day ({days[0]} .. {days[-1]})",
+        metadata={"partitions_off": len({p.split(':')[0] for p in problems})},
+    ))  # fmt: skip
+
+
+def log_issued(context, summary: list[dict], problems: list[str]) -> None:
+    if summary:
+        context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
+    if problems:
+        # The days whose levels did not add up were not published: the run fails and says which.
+        raise dg.Failure(f"{LEVELS_ADD_UP} failed, nothing published for those days: " + "; ".join(problems[:10]))
+
+
+FORECASTS_DESCRIPTION = (
+    f"Forecasts for the {HORIZON} days from the partition's date D, issued with sales before D "
+    "only, by the newest promoted model whose cutoff is not after D. Point forecast and "
+    f"{'/'.join(map(str, COVERAGES))} % intervals (conformal residuals of the model's "
+    "validation window) per series and day. Each partition is a hive folder forecast_date=D, "
+    "published atomically."
+)
+LEVELS_DESCRIPTION = f"{tables.FORECAST_LEVELS.description} Written with the forecasts of the same date."
+LEVELS_CHECK_SPEC = dg.AssetCheckSpec(
+    LEVELS_ADD_UP, asset=tables.FORECAST_LEVELS.name, blocking=True,
+    description="every level's forecasts add up to the bottom level's on every day",
+)  # fmt: skip
+
+
+def build_forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int = 1) -> list[dg.AssetsDefinition]:
+    """The forecast assets; with ``store_groups`` > 1, ``forecasts`` is issued by store group in
+    parallel steps (see ``forecast_shards``), with the same result."""
     with known_beta_apis():
-        return _forecast_assets(daily)
+        return _forecast_assets(daily, store_groups)
 
 
-def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def _forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int) -> list[dg.AssetsDefinition]:
+    if store_groups > 1:
+        from m5_assets.defs.forecast_shards import build_sharded_forecasts
+
+        outs = {
+            tables.FORECASTS.name: dg.AssetOut(group_name="forecasts", kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
+            tables.FORECAST_LEVELS.name: dg.AssetOut(group_name="forecasts", kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
+        }  # fmt: skip
+        forecasts = build_sharded_forecasts(daily, outs, [LEVELS_CHECK_SPEC], store_groups)
+    else:
+        forecasts = _unsharded_forecasts(daily)
+    return [forecasts, _forecast_accuracy(daily)]
+
+
+def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(
@@ -114,48 +185,30 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
                     # The month's model partition, whose cutoff is on or before the forecast date.
                     dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
                 ],
-                description=(
-                    f"Forecasts for the {HORIZON} days from the partition's date D, issued with sales before D "
-                    "only, by the newest promoted model whose cutoff is not after D. Point forecast and "
-                    f"{'/'.join(map(str, COVERAGES))} % intervals (conformal residuals of the model's "
-                    "validation window) per series and day. Each partition is a hive folder forecast_date=D, "
-                    "published atomically."
-                ),
+                description=FORECASTS_DESCRIPTION,
             ),
             dg.AssetSpec(
-                tables.FORECAST_LEVELS.name,
-                group_name="forecasts",
-                kinds={"pandas", "parquet"},
-                deps=[tables.FORECASTS.name],
-                description=f"{tables.FORECAST_LEVELS.description} Written with the forecasts of the same date.",
+                tables.FORECAST_LEVELS.name, group_name="forecasts", kinds={"pandas", "parquet"}, deps=[tables.FORECASTS.name],
+                description=LEVELS_DESCRIPTION,
             ),
         ],
-        check_specs=[
-            dg.AssetCheckSpec(
-                LEVELS_ADD_UP, asset=tables.FORECAST_LEVELS.name, blocking=True,
-                description="every level's forecasts add up to the bottom level's on every day",
-            )
-        ],
+        check_specs=[LEVELS_CHECK_SPEC],
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
     )  # fmt: skip
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         days = run_days(context)
         problems, summary = _issue_range(context, m5_data, mlflow_tracking, days)
-        if summary:
-            context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
-        check = recorded(m5_data, context, tables.FORECAST_LEVELS.name, LEVELS_ADD_UP, dg.AssetCheckResult(
-            asset_key=tables.FORECAST_LEVELS.name, check_name=LEVELS_ADD_UP, passed=not problems,
-            description="; ".join(problems[:10]) or f"levels 1-11 add up to the bottom level on every day ({days[0]} .. {days[-1]})",
-            metadata={"partitions_off": len({p.split(':')[0] for p in problems})},
-        ))  # fmt: skip
-        if problems:
-            # The days whose levels did not add up were not published: the run fails and says which.
-            raise dg.Failure(f"{LEVELS_ADD_UP} failed, nothing published for those days: " + "; ".join(problems[:10]))
+        check = levels_check(m5_data, context, days, problems)
+        log_issued(context, summary, problems)
         yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
         yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)
         yield check
 
+    return forecasts
+
+
+def _forecast_accuracy(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name=tables.FORECAST_ACCURACY.name,
         group_name="forecasts",
@@ -214,4 +267,4 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
             metadata={"partitions_with_warnings": len(problems)},
         ))  # fmt: skip
 
-    return [forecasts, forecast_accuracy]
+    return forecast_accuracy

@@ -15,11 +15,17 @@ from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
 
 
+STORE_GROUPS_ENV = "M5_STORE_GROUPS"
+
+
 class M5Data(dg.ConfigurableResource):
     """Where the pipeline reads and writes; every path derives from ``data_dir``."""
 
     data_dir: str
     duckdb_memory_limit: str = "12GB"
+    # Forecast issuing in this many parallel steps, each a group of stores (1: one step, the
+    # default; see defs/forecast_shards.py). Read from M5_STORE_GROUPS when definitions load.
+    store_groups: int = 1
 
     @property
     def paths(self) -> DataPaths:
@@ -48,4 +54,7 @@ class M5Data(dg.ConfigurableResource):
 
 def default_data_resource() -> M5Data:
     """The resource for ``$M5_DATA_DIR`` (default ``./data``), resolved when definitions load."""
-    return M5Data(data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root))
+    groups = os.environ.get(STORE_GROUPS_ENV, "1")
+    if not groups.isdigit() or int(groups) < 1:
+        raise ValueError(f"{STORE_GROUPS_ENV} must be a whole number of store groups, 1 or more; got {groups!r}")
+    return M5Data(data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root), store_groups=int(groups))

@@ -9,6 +9,7 @@ the days just before D; see ``model.forecaster``), whatever the store holds for 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +32,14 @@ class Forecast:
     levels: pd.DataFrame  # levels 1-11: level, level_name, hierarchy columns (null where not in the level), ...
 
 
-def read_forecast_rows(features: Path, first_day: dt.date, last_day: dt.date, model: IssuingModel) -> Rows:
-    """Feature rows of every forecast issued from ``first_day`` to ``last_day``, read once."""
+def read_forecast_rows(
+    features: Path, first_day: dt.date, last_day: dt.date, model: IssuingModel, stores: Sequence[str] | None = None
+) -> Rows:
+    """Feature rows of every forecast issued from ``first_day`` to ``last_day`` (of ``stores``
+    only, for one shard of a sharded run), read once."""
     rows = read_rows(
         features, first_day, last_day + dt.timedelta(days=HORIZON), vocabulary=model.booster.pandas_categorical,
-        labelled=False, key_columns=(*SERIES_COLUMNS, "date"),
+        labelled=False, key_columns=(*SERIES_COLUMNS, "date"), stores=stores,
     )  # fmt: skip
     # Converted once here: each forecast date selects its rows by date.
     rows.keys["date"] = pd.to_datetime(rows.keys["date"])
@@ -53,6 +57,14 @@ def issue(
     booster's ``predictions`` of all ``rows``, made once, instead of predicting each day's 28 days
     again.
     """
+    bottom = issue_bottom(features, day, model, rows, predictions)
+    return Forecast(bottom=bottom, levels=levels_of(bottom, day, model.calibration))
+
+
+def issue_bottom(
+    features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None, predictions: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The bottom level of ``issue``: of every series in ``rows`` (all of them, or one shard's)."""
     if model.cutoff > day:
         raise ValueError(f"model version {model.version} was trained to {model.cutoff}, after the forecast date {day}")
     end = day + dt.timedelta(days=HORIZON)
@@ -66,8 +78,7 @@ def issue(
     keys, matrix = rows.keys.loc[inside], rows.matrix[inside]
     booster_says = predictions[inside] if predictions is not None else model.booster.predict(matrix)
     bottom = bottom_forecast(keys, matrix, booster_says, day, model.rule, model.calibration)
-    bottom = bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
-    return Forecast(bottom=bottom, levels=_levels(bottom, day, model.calibration))
+    return bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
 
 
 def bottom_forecast(
@@ -90,7 +101,8 @@ def bottom_forecast(
     return bottom.sort_values(["id", "date"]).reset_index(drop=True)
 
 
-def _levels(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> pd.DataFrame:
+def levels_of(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> pd.DataFrame:
+    """Levels 1-11 of a whole bottom level (every series: a sharded run combines its shards first)."""
     hierarchy = hierarchy_of(bottom)
     row = pd.Series(np.arange(len(hierarchy)), index=hierarchy["id"]).loc[bottom["id"]].to_numpy()
     matrix = np.zeros((len(hierarchy), HORIZON))

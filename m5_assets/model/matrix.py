@@ -11,6 +11,8 @@ changes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +82,10 @@ def read_rows(
     last_from: dt.date | None = None,
     labelled: bool = True,
     key_columns: tuple[str, ...] = ("id", "date"),
+    stores: Sequence[str] | None = None,
 ) -> Rows:
-    """Released rows dated in [start, end); unless ``labelled`` is False, only those with a label
-    that is demand (not a likely stock-out's zero).
+    """Released rows dated in [start, end) (of ``stores`` only, if given); unless ``labelled`` is
+    False, only those with a label that is demand (not a likely stock-out's zero).
 
     With ``last_from``, rows dated on or after it are placed last (each part keeping file order),
     so a caller can slice the matrix into two views without copying it.
@@ -90,6 +93,8 @@ def read_rows(
     wanted = (pc.field("date") >= start) & (pc.field("date") < end) & pc.field("sell_price").is_valid()
     if labelled:
         wanted &= pc.field(LABEL_COLUMN).is_valid() & (pc.field(STOCKED_OUT_COLUMN) == 0)
+    if stores is not None:
+        wanted &= pc.field("store_id").isin(list(stores))
     extra_keys = [c for c in key_columns if c not in FEATURE_NAMES]
     table = pq.read_table(features, columns=[*extra_keys, LABEL_COLUMN, *FEATURE_NAMES], filters=wanted)
     vocabulary = vocabulary if vocabulary is not None else vocabulary_of(table)

@@ -1,0 +1,117 @@
+"""Forecast issuing spread over processes by store (``M5_STORE_GROUPS`` > 1).
+
+The same ``forecasts`` and ``forecast_levels`` assets, computed by a graph instead of one op:
+1. ``forecast_store_groups`` splits the feature store's stores into N groups, one dynamic output
+   each (dynamic rather than a static store partition: the stores are the data's, and a
+   partition per store would multiply every daily partition by the number of stores in the UI);
+2. ``issue_store_group`` (one step per group; the issue job runs them on Dagster's multiprocess
+   executor, or on its k8s or Celery executor across machines) reads its stores' feature rows,
+   predicts and stages each day's bottom level under ``warehouse/_shards/<run>/<group>/``;
+3. ``publish_store_groups`` combines every group's rows per day, builds the levels over the whole
+   hierarchy, checks that they add up and publishes each partition as the unsharded path does.
+
+Nothing is published before step 3, so a shard killed mid-write leaves no partial partition, and
+re-executing the run from failure reruns that shard only (the others' staged files are reused).
+A forecast's rows depend on their own series only, so the result equals the unsharded run.
+"""
+
+# Dagster resolves the context and resource types from real annotations: none are postponed here.
+
+import contextlib
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from m5_assets import tables
+from m5_assets.defs.forecasts import (
+    BACKFILL_POLICY, LEVELS_ADD_UP, issue_shadows, issued_bottoms, levels_check, log_issued, publish, run_days, serving_for,
+)  # fmt: skip
+from m5_assets.defs.mlflow import MlflowTracking
+from m5_assets.defs.resources import M5Data
+from m5_assets.forecast.issue import Forecast, levels_of
+from m5_assets.forecast.shards import combine_shards, staged_path, store_groups_of
+from m5_assets.model import registry
+from m5_assets.warehouse import write_with
+
+SHARDS_FOLDER = "_shards"
+CHECK_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
+
+
+def build_sharded_forecasts(
+    daily: dg.DailyPartitionsDefinition, outs: dict[str, dg.AssetOut], check_specs: list[dg.AssetCheckSpec], groups: int
+) -> dg.AssetsDefinition:
+    @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(list))
+    def forecast_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
+        stores = pq.read_table(m5_data.table(tables.FEATURES), columns=["store_id"]).column("store_id").unique().to_pylist()
+        split = store_groups_of(stores, groups)
+        context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))
+        for number, group in enumerate(split):
+            yield dg.DynamicOutput(group, mapping_key=f"group_{number}")
+
+    @dg.op
+    def issue_store_group(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, stores: list) -> str:
+        days = run_days(context)
+        client = mlflow_tracking.client()
+        _, chosen = serving_for(client, days)
+        folder = m5_data.paths.warehouse / SHARDS_FOLDER / context.run_id / context.get_mapping_key()
+        rows = 0
+        for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), chosen, stores):
+            write_with(staged_path(folder, day), lambda partial, frame=bottom: frame.to_parquet(partial, index=False))
+            rows += len(bottom)
+        context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(days)} days staged in {folder}")
+        return str(folder)
+
+    @dg.op(out={**{name: dg.Out(dg.Nothing) for name in outs}, CHECK_OUTPUT: dg.Out(dg.Nothing)})
+    def publish_store_groups(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]):
+        days = run_days(context)
+        client = mlflow_tracking.client()
+        registered, chosen = serving_for(client, days)
+        features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
+        shadows = issue_shadows(context, client, features, root, registered, chosen, days)
+        models = {}
+
+        def combined():
+            for day in days:
+                version = chosen[day]
+                if version not in models:
+                    models[version] = registry.load_issuing_model(client, version)
+                model = models[version]
+                bottom = combine_shards(shards, day)
+                yield model, day, Forecast(bottom=bottom, levels=levels_of(bottom, day, model.calibration))
+
+        problems, summary = publish(context, root, combined(), shadows)
+        check = levels_check(m5_data, context, days, problems)
+        log_issued(context, summary, problems)
+        for name in outs:
+            yield dg.Output(None, name)
+        yield check
+        # Staged files are dropped once published: each run's folder (a re-execution reads its
+        # parent run's folder too), then the shards folder if nothing else is staged there. A run
+        # that failed keeps its folder for its re-execution.
+        for run_folder in {Path(f).parent for f in shards}:
+            shutil.rmtree(run_folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another run is staging: not empty
+            (root / SHARDS_FOLDER).rmdir()
+
+    @dg.graph_multi_asset(
+        name="forecasts",
+        outs=outs,
+        ins={
+            "features": dg.AssetIn(tables.FEATURES.name, dagster_type=dg.Nothing),
+            "demand_model": dg.AssetIn(
+                "demand_model", dagster_type=dg.Nothing,
+                partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
+            ),
+        },
+        partitions_def=daily,
+        backfill_policy=BACKFILL_POLICY,
+        check_specs=check_specs,
+    )  # fmt: skip
+    def forecasts(features, demand_model):
+        shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()
+        *published, check = publish_store_groups(shards)
+        return {**dict(zip(outs, published, strict=True)), CHECK_OUTPUT: check}
+
+    return forecasts

