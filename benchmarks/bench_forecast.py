@@ -39,7 +39,7 @@ def _train(data: Path, model_dir: Path, cutoff: dt.date, rounds: int) -> None:
 
     rows = read_rows(data / "features.parquet", cutoff - dt.timedelta(days=60), cutoff)
     params = TrainingParams().lightgbm()
-    booster = lgb.train(params, _dataset(rows.matrix, rows.label, rows.vocabulary, params), num_boost_round=rounds)
+    booster = lgb.train(params, _dataset(rows.matrix, rows.label, rows.vocabulary, params, None), num_boost_round=rounds)
     window = (pd.to_datetime(rows.keys["date"]) >= pd.Timestamp(cutoff - dt.timedelta(days=28))).to_numpy()
     validation = rows.keys[window].assign(prediction=booster.predict(rows.matrix[window]))
     inputs = load_inputs(warehouse.connect(), data / "long.parquet", data / "cal.parquet", data / "prices.parquet")
@@ -49,21 +49,29 @@ def _train(data: Path, model_dir: Path, cutoff: dt.date, rounds: int) -> None:
     (model_dir / "info.json").write_text(json.dumps({"cutoff": cutoff.isoformat(), "trees": booster.num_trees()}))
 
 
-def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
+def load_model(model_dir: Path):
+    """The benchmark model as the forecasts asset issues with it."""
     import lightgbm as lgb
 
-    from m5_assets import tables
-    from m5_assets.forecast import store
     from m5_assets.intervals import Calibration
-    from m5_assets.forecast.issue import issue, read_forecast_rows
     from m5_assets.model.forecaster import IssuingModel
 
     info = json.loads((model_dir / "info.json").read_text())
-    model = IssuingModel(
+    return IssuingModel(
         lgb.Booster(model_file=str(model_dir / "model.txt")), Calibration.from_json((model_dir / "intervals.json").read_text()),
         "bench", "bench", dt.date.fromisoformat(info["cutoff"]),
     )  # fmt: skip
-    out = Path(tempfile.mkdtemp(prefix="bench-forecasts-"))
+
+
+def _issue(data: Path, model_dir: Path, first: dt.date, days: int, keep: Path | None = None) -> dict:
+    """``days`` partitions issued and published as the forecasts op does, into ``keep`` (or a
+    temporary folder)."""
+    from m5_assets import tables
+    from m5_assets.forecast import store
+    from m5_assets.forecast.issue import issue, read_forecast_rows
+
+    model = load_model(model_dir)
+    out = keep or Path(tempfile.mkdtemp(prefix="bench-forecasts-"))
     started = time.perf_counter()
     rows = read_forecast_rows(data / "features.parquet", first, first + dt.timedelta(days=days - 1), model)
     read = time.perf_counter() - started
@@ -78,6 +86,24 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int) -> dict:
     return {"seconds": seconds, "read_seconds": read, "rows": n, "peak_mib": peak_mib()}
 
 
+def model_folder(data: Path, cutoff: str, rounds: int) -> Path:
+    from m5_assets.features.catalog import CATALOG_VERSION
+
+    # A model trained on another catalog version has other features: the name keeps them apart.
+    return data.parent / f"forecast-model-{cutoff}-{rounds}-catalog{CATALOG_VERSION}"
+
+
+def ready_model(data: Path, cutoff: str, rounds: int) -> bool:
+    """Whether the benchmark model is there, training it first if only the feature store is."""
+    if not (data / "features.parquet").exists():
+        print(f"{data}/features.parquet is missing: run benchmarks/bench_features.py first")
+        return False
+    if not (model_folder(data, cutoff, rounds) / "model.txt").exists():
+        print(f"training the benchmark model ({rounds} rounds, cutoff {cutoff}) ...", flush=True)
+        _train(data, model_folder(data, cutoff, rounds), dt.date.fromisoformat(cutoff), rounds)
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="full")
@@ -88,19 +114,12 @@ def main() -> int:
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse"
-    from m5_assets.features.catalog import CATALOG_VERSION
-
-    # A model trained on another catalog version has other features: the name keeps them apart.
-    model_dir = data.parent / f"forecast-model-{args.cutoff}-{args.rounds}-catalog{CATALOG_VERSION}"
+    model_dir = model_folder(data, args.cutoff, args.rounds)
     if args.worker:
         print(json.dumps(_issue(data, model_dir, dt.date.fromisoformat(args.worker[0]), int(args.worker[1]))))
         return 0
-    if not (data / "features.parquet").exists():
-        print(f"{data}/features.parquet is missing: run benchmarks/bench_features.py first")
+    if not ready_model(data, args.cutoff, args.rounds):
         return 1
-    if not (model_dir / "model.txt").exists():
-        print(f"training the benchmark model ({args.rounds} rounds, cutoff {args.cutoff}) ...", flush=True)
-        _train(data, model_dir, dt.date.fromisoformat(args.cutoff), args.rounds)
     info = json.loads((model_dir / "info.json").read_text())
 
     def worker(days: int) -> dict:

@@ -9,7 +9,12 @@ import sys
 
 
 def peak_mib() -> int:
-    """This process's peak resident memory so far, MiB."""
+    """This process's peak resident memory so far, MiB: its address space's high-water mark, which
+    starts afresh at exec (getrusage's ru_maxrss carries the parent's peak into a child)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 

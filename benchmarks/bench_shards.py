@@ -1,0 +1,146 @@
+"""Forecast issuing by store group at full scale: a 30-partition backfill, unsharded against two
+store groups in two processes at once, then the combining step, in one run.
+
+Uses the warehouse and the benchmark model of ``bench_forecast.py`` (trained there if missing).
+Each process does what its Dagster step does: the unsharded one is the ``forecasts`` op (read the
+feature rows, predict, issue, sum to the levels, publish); a group reads its stores' rows,
+predicts and stages its bottom level per day; the combining step puts the groups together,
+builds the levels, checks that they add up and publishes. Not measured here: the Dagster
+executor's own cost of starting a process per step and loading the code location, a few seconds a
+step (see the README). Prints the speed-up, each process's peak memory, the combining cost, and
+a projection to 10x and 100x the stores from the per-store cost measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_forecast import _issue, load_model, model_folder, ready_model
+from workers import peak_mib, run_worker
+
+HERE = Path(__file__).resolve().parent
+DAYS = 30
+
+
+def _shard(data: Path, model_dir: Path, first: dt.date, stores: list[str], out: Path) -> dict:
+    from m5_assets.forecast.issue import issue_bottom, read_forecast_rows
+    from m5_assets.forecast.shards import staged_path
+
+    model = load_model(model_dir)
+    started = time.perf_counter()
+    rows = read_forecast_rows(data / "features.parquet", first, first + dt.timedelta(days=DAYS - 1), model, stores)
+    read = time.perf_counter() - started
+    predictions = model.booster.predict(rows.matrix)
+    n = 0
+    for k in range(DAYS):
+        day = first + dt.timedelta(days=k)
+        bottom = issue_bottom(data / "features.parquet", day, model, rows, predictions)
+        staged_path(out, day).parent.mkdir(parents=True, exist_ok=True)
+        bottom.to_parquet(staged_path(out, day), index=False)
+        n += len(bottom)
+    return {"seconds": time.perf_counter() - started, "read_seconds": read, "rows": n, "peak_mib": peak_mib()}
+
+
+def _combine(model_dir: Path, first: dt.date, folders: list[str], unsharded: Path) -> dict:
+    import numpy as np
+
+    from m5_assets import tables
+    from m5_assets.forecast import store
+    from m5_assets.forecast.issue import levels_of
+    from m5_assets.forecast.shards import combine_shards
+    from m5_assets.hierarchy import level_sum_problems
+    from m5_assets.reader import read_partition
+
+    model = load_model(model_dir)
+    out = Path(tempfile.mkdtemp(prefix="bench-combined-"))
+    started = time.perf_counter()
+    problems = 0
+    for k in range(DAYS):
+        day = first + dt.timedelta(days=k)
+        bottom = combine_shards(folders, day)
+        levels = levels_of(bottom, day, model.calibration)
+        problems += len(level_sum_problems(bottom, levels))
+        store.write_partition(out, tables.FORECAST_LEVELS, day, levels)
+        store.write_partition(out, tables.FORECASTS, day, bottom)
+    seconds = time.perf_counter() - started
+    # The sharded result against the unsharded one, on the last day: every value.
+    mine, theirs = read_partition(out, tables.FORECASTS, day), read_partition(unsharded, tables.FORECASTS, day)
+    same_rows = mine[["id", "date"]].equals(theirs[["id", "date"]])
+    values = ["forecast", "lo_95", "hi_95"]
+    max_diff = float(np.abs(mine[values].to_numpy() - theirs[values].to_numpy()).max()) if same_rows else float("inf")
+    return {"seconds": seconds, "peak_mib": peak_mib(), "problems": problems, "same_rows": same_rows, "max_abs_diff": max_diff}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cutoff", default="2016-04-01")
+    parser.add_argument("--first", default="2016-04-01")
+    parser.add_argument("--rounds", type=int, default=176)
+    parser.add_argument("--groups", type=int, default=2)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    data = HERE / ".cache" / "full-seed42" / "warehouse"
+    model_dir = model_folder(data, args.cutoff, args.rounds)
+    first = dt.date.fromisoformat(args.first)
+    if args.worker:
+        kind, *rest = args.worker
+        if kind == "unsharded":
+            report = _issue(data, model_dir, first, DAYS, keep=Path(rest[0]))
+        elif kind == "shard":
+            report = _shard(data, model_dir, first, rest[1].split(","), Path(rest[0]))
+        else:
+            report = _combine(model_dir, first, rest[1:], Path(rest[0]))
+        print(json.dumps(report))
+        return 0
+    if not ready_model(data, args.cutoff, args.rounds):
+        return 1
+
+    import pyarrow.parquet as pq
+
+    from m5_assets.forecast.shards import store_groups_of
+
+    stores = pq.read_table(data / "features.parquet", columns=["store_id"]).column("store_id").unique().to_pylist()
+    groups = store_groups_of(stores, args.groups)
+    base = ["--cutoff", args.cutoff, "--first", args.first, "--rounds", str(args.rounds), "--worker"]
+    work = Path(tempfile.mkdtemp(prefix="bench-shards-"))
+
+    unsharded = run_worker(__file__, *base, "unsharded", str(work / "unsharded"))
+    started = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, __file__, *base, "shard", str(work / f"group_{k}"), ",".join(g)], stdout=subprocess.PIPE, text=True)
+             for k, g in enumerate(groups)]  # fmt: skip
+    shards = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError("a shard worker failed")
+        shards.append(json.loads(out.strip().splitlines()[-1]))
+    shards_wall = time.perf_counter() - started
+    combined = run_worker(__file__, *base, "combine", str(work / "unsharded"), *[str(work / f"group_{k}") for k in range(len(groups))])
+    sharded_total = shards_wall + combined["seconds"]
+
+    print(f"\n== forecast backfill of {DAYS} partitions, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores ==")
+    print(f"unsharded, one process: {unsharded['seconds']:.1f} s (reading {unsharded['read_seconds']:.1f} s), peak {unsharded['peak_mib']} MiB")
+    for k, (group, shard) in enumerate(zip(groups, shards, strict=True)):
+        print(f"group {k} ({', '.join(group)}): {shard['seconds']:.1f} s (reading {shard['read_seconds']:.1f} s), peak {shard['peak_mib']} MiB")
+    print(f"groups side by side: {shards_wall:.1f} s wall; combining {DAYS} days: {combined['seconds']:.1f} s, peak {combined['peak_mib']} MiB")
+    print(f"sharded total {sharded_total:.1f} s = {unsharded['seconds'] / sharded_total:.2f}x faster than unsharded; "
+          f"same rows as unsharded: {combined['same_rows']}, largest difference {combined['max_abs_diff']:.2e}; levels off: {combined['problems']}")  # fmt: skip
+    per_store = sum(s["seconds"] for s in shards) / len(stores)
+    combine_per_store = combined["seconds"] / len(stores)
+    print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process)")
+    for factor in (10, 100):
+        n = factor * len(stores)
+        plans = ", ".join(f"{w} workers {n / w * per_store + n * combine_per_store:,.0f} s" for w in (2, 10, 100))
+        print(f"projected, {factor}x the stores ({n}): {plans} (combining alone {n * combine_per_store:,.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
