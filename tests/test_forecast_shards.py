@@ -48,7 +48,7 @@ def test_the_group_steps_run_in_processes_or_as_kubernetes_jobs_and_one_group_st
     job = defs.resolve_job_def(ISSUE_FORECAST_JOB)
     assert job.executor_def.name == "k8s"
     (graph,) = [d for d in job.graph.node_defs if d.name == "forecasts"]
-    assert {d.name for d in graph.node_defs} == {"forecast_store_groups", "issue_store_group", "publish_store_groups"}
+    assert {d.name for d in graph.node_defs} == {"forecast_store_groups", "issue_store_group", "plan_publishing", "publish_day_group", "publish_store_groups"}
 
 
 def test_store_groups_split_every_store_once_in_order():
@@ -65,7 +65,8 @@ def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data):
     result = issue(model_data, *DAYS, store_groups=2)
     _assert_same(unsharded, _published(model_data))
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"forecasts.issue_store_group[group_0]", "forecasts.issue_store_group[group_1]", "forecasts.publish_store_groups"} <= steps
+    assert {"forecasts.issue_store_group[group_0]", "forecasts.issue_store_group[group_1]", "forecasts.publish_day_group[days_0]",
+            "forecasts.publish_day_group[days_1]", "forecasts.publish_store_groups"} <= steps  # fmt: skip
     # Each partition carries its own metadata, and the levels check ran over the whole hierarchy.
     shown = {(e.asset_key.to_user_string(), e.partition): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert shown[("forecasts", DAYS[0])]["dagster/row_count"].value == len(unsharded[("forecasts", dt.date.fromisoformat(DAYS[0]))])

@@ -5,12 +5,15 @@ The same ``forecasts`` and ``forecast_levels`` assets, computed by a graph inste
    each (dynamic rather than a static store partition: the stores are the data's, and a
    partition per store would multiply every daily partition by the number of stores in the UI);
 2. ``issue_store_group`` (one step per group; the issue job runs them on Dagster's multiprocess
-   executor, or on its k8s or Celery executor across machines) reads its stores' feature rows,
-   predicts and stages each day's bottom level under ``warehouse/_shards/<run>/<group>/``;
-3. ``publish_store_groups`` combines every group's rows per day, builds the levels over the whole
-   hierarchy, checks that they add up and publishes each partition as the unsharded path does.
+   executor, or on its k8s executor across machines) reads its stores' feature rows, predicts and
+   stages each day's bottom level under ``warehouse/_shards/<run>/<group>/``;
+3. ``plan_publishing`` issues any challenger in shadow and splits the run's days into N groups;
+4. ``publish_day_group`` (one step per group of days: days are independent) combines every store
+   group's rows per day, builds the levels over the whole hierarchy and publishes each partition
+   whose levels add up, as the unsharded path does;
+5. ``publish_store_groups`` puts each partition's metadata on it and records the check.
 
-Nothing is published before step 3, so a shard killed mid-write leaves no partial partition, and
+Nothing is published before step 4, so a shard killed mid-write leaves no partial partition, and
 re-executing the run from failure reruns that shard only (the others' staged files are reused).
 A forecast's rows depend on their own series only, so the result equals the unsharded run.
 """
@@ -18,15 +21,18 @@ A forecast's rows depend on their own series only, so the result equals the unsh
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import contextlib
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pyarrow.parquet as pq
 
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
-    BACKFILL_POLICY, LEVELS_ADD_UP, issue_shadows, issued_bottoms, levels_check, log_issued, publish, run_days, serving_for,
+    BACKFILL_POLICY, LEVELS_ADD_UP, Published, issue_shadows, issued_bottoms, levels_check, log_issued, publish_days, run_days,
+    serving_for,
 )  # fmt: skip
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
@@ -63,13 +69,25 @@ def build_sharded_forecasts(
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(days)} days staged in {folder}")
         return str(folder)
 
-    @dg.op(out={**{name: dg.Out(dg.Nothing) for name in outs}, CHECK_OUTPUT: dg.Out(dg.Nothing)})
-    def publish_store_groups(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]):
+    @dg.op(out=dg.DynamicOut(dict))
+    def plan_publishing(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]):
+        """Challengers in shadow first (their partitions beside the champion's), then the run's days
+        in groups: days are independent, so they are combined and published side by side too."""
         days = run_days(context)
         client = mlflow_tracking.client()
         registered, chosen = serving_for(client, days)
-        features, root = m5_data.table(tables.FEATURES), m5_data.paths.warehouse
-        shadows = issue_shadows(context, client, features, root, registered, chosen, days)
+        shadows = issue_shadows(context, client, m5_data.table(tables.FEATURES), m5_data.paths.warehouse, registered, chosen, days)
+        for number, part in enumerate(part for part in np.array_split(np.array(days, dtype=object), min(groups, len(days))) if len(part)):
+            yield dg.DynamicOutput(
+                {"shards": shards, "days": [d.isoformat() for d in part], "shadows": {d.isoformat(): v for d, v in shadows.items()}},
+                mapping_key=f"days_{number}",
+            )  # fmt: skip
+
+    @dg.op
+    def publish_day_group(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: dict) -> Published:
+        days = [dt.date.fromisoformat(d) for d in plan["days"]]
+        client = mlflow_tracking.client()
+        _, chosen = serving_for(client, days)
         models = {}
 
         def combined():
@@ -77,13 +95,22 @@ def build_sharded_forecasts(
                 version = chosen[day]
                 if version not in models:
                     models[version] = registry.load_issuing_model(client, version)
-                model = models[version]
-                bottom = combine_shards(shards, day)
-                yield model, day, Forecast(bottom=bottom, levels=levels_of(bottom, day, model.calibration))
+                bottom = combine_shards(plan["shards"], day)
+                yield models[version], day, Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration))
 
-        problems, summary = publish(context, root, combined(), shadows)
-        check = levels_check(m5_data, context, days, problems)
-        log_issued(context, summary, problems)
+        shadows = {dt.date.fromisoformat(d): v for d, v in plan["shadows"].items()}
+        return publish_days(m5_data.paths.warehouse, combined(), shadows)
+
+    @dg.op(out={**{name: dg.Out(dg.Nothing) for name in outs}, CHECK_OUTPUT: dg.Out(dg.Nothing)})
+    def publish_store_groups(context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[str]):
+        days = run_days(context)
+        done = Published()
+        for part in published:
+            done.add(part)
+        done.summary.sort(key=lambda row: row["forecast_date"])
+        done.attach(context)
+        check = levels_check(m5_data, context, days, done.problems)
+        log_issued(context, done.summary, done.problems)
         for name in outs:
             yield dg.Output(None, name)
         yield check
@@ -93,7 +120,7 @@ def build_sharded_forecasts(
         for run_folder in {Path(f).parent for f in shards}:
             shutil.rmtree(run_folder, ignore_errors=True)
         with contextlib.suppress(OSError):  # another run is staging: not empty
-            (root / SHARDS_FOLDER).rmdir()
+            (m5_data.paths.warehouse / SHARDS_FOLDER).rmdir()
 
     @dg.graph_multi_asset(
         name="forecasts",
@@ -111,7 +138,8 @@ def build_sharded_forecasts(
     )  # fmt: skip
     def forecasts(features, demand_model):
         shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()
-        *published, check = publish_store_groups(shards)
-        return {**dict(zip(outs, published, strict=True)), CHECK_OUTPUT: check}
+        published = plan_publishing(shards).map(publish_day_group).collect()
+        *assets, check = publish_store_groups(published, shards)
+        return {**dict(zip(outs, assets, strict=True)), CHECK_OUTPUT: check}
 
     return forecasts

@@ -3,6 +3,7 @@
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -56,7 +57,9 @@ def _issue_range(
     registered, chosen = serving_for(client, days)
     features = m5_data.table(tables.FEATURES)
     shadows = issue_shadows(context, client, features, m5_data.paths.warehouse, registered, chosen, days)
-    return publish(context, m5_data.paths.warehouse, _issued(client, features, chosen), shadows)
+    done = publish_days(m5_data.paths.warehouse, _issued(client, features, chosen), shadows)
+    done.attach(context)
+    return done.problems, done.summary
 
 
 def issue_shadows(context, client, features: Path, root: Path, registered: list, chosen: dict, days: list[dt.date]) -> dict[dt.date, str]:
@@ -70,17 +73,38 @@ def issue_shadows(context, client, features: Path, root: Path, registered: list,
     return shadows
 
 
-def publish(
-    context: dg.AssetExecutionContext, root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forecast]], shadows: dict[dt.date, str]
-) -> tuple[list[str], list[dict]]:
-    """Publish each day's whole forecast (every series), each partition with its own metadata.
-    Returns the level-sum problems found and one summary row per day."""
-    problems, summary = [], []
+@dataclass
+class Published:
+    """What publishing some days left: level-sum problems, a summary row and the metadata of each
+    published partition (asset name -> partition key -> metadata)."""
+
+    problems: list[str] = field(default_factory=list)
+    summary: list[dict] = field(default_factory=list)
+    metadata: dict[str, dict[str, dict]] = field(default_factory=lambda: {tables.FORECASTS.name: {}, tables.FORECAST_LEVELS.name: {}})
+
+    def add(self, other: "Published") -> "Published":
+        self.problems += other.problems
+        self.summary += other.summary
+        for asset, partitions in other.metadata.items():
+            self.metadata[asset].update(partitions)
+        return self
+
+    def attach(self, context: dg.AssetExecutionContext) -> None:
+        """Each partition's own metadata, on the partition in the UI."""
+        for asset, partitions in self.metadata.items():
+            for key, metadata in sorted(partitions.items()):
+                context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
+
+
+def publish_days(root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forecast]], shadows: dict[dt.date, str]) -> Published:
+    """Publish each day's whole forecast (every series): levels first, the bottom level last, and
+    only if the levels add up."""
+    done = Published()
     for model, day, forecast in issued:
         off = level_sum_problems(forecast.bottom, forecast.levels)
         if off:
             # Checked before publishing: levels that do not add up are never served.
-            problems += [f"{day}: {p}" for p in off]
+            done.problems += [f"{day}: {p}" for p in off]
             continue
         # The bottom file is what marks a partition as published, so it is written last.
         levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
@@ -89,17 +113,13 @@ def publish(
         about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1),
                  "shadow_model_version": shadows.get(day, "none")}  # fmt: skip
         key = day.isoformat()
-        context.add_asset_metadata(
-            partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about,
-            asset_key=tables.FORECASTS.name, partition_key=key,
-        )  # fmt: skip
-        context.add_asset_metadata(
+        done.metadata[tables.FORECASTS.name][key] = partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about
+        done.metadata[tables.FORECAST_LEVELS.name][key] = (
             partition_metadata(levels_path, forecast.levels, tables.FORECAST_LEVELS.describe)
-            | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about,
-            asset_key=tables.FORECAST_LEVELS.name, partition_key=key,
+            | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about
         )  # fmt: skip
-        summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
-    return problems, summary
+        done.summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
+    return done
 
 
 def _issued(client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None]) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
