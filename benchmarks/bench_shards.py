@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from bench_forecast import _issue, load_model, model_folder, ready_model
-import numpy as np
 from workers import peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
@@ -120,7 +119,7 @@ def main() -> int:
 
     import pyarrow.parquet as pq
 
-    from m5_assets.forecast.shards import store_groups_of
+    from m5_assets.forecast.shards import split_evenly, store_groups_of
 
     stores = pq.read_table(data / "features.parquet", columns=["store_id"]).column("store_id").unique().to_pylist()
     groups = store_groups_of(stores, args.groups)
@@ -131,8 +130,8 @@ def main() -> int:
     folders = [str(work / f"group_{k}") for k in range(len(groups))]
     shards, shards_wall = _side_by_side([[*base, "shard", folders[k], ",".join(g)] for k, g in enumerate(groups)])
     # Days are independent: the combining step is fanned out by day groups too, as the asset does.
-    day_groups = [part for part in np.array_split(np.arange(DAYS), len(groups)) if len(part)]
-    combines, combine_wall = _side_by_side([[*base, "combine", str(work / "unsharded"), (first + dt.timedelta(days=int(part[0]))).isoformat(),
+    day_groups = split_evenly(range(DAYS), len(groups))
+    combines, combine_wall = _side_by_side([[*base, "combine", str(work / "unsharded"), (first + dt.timedelta(days=part[0])).isoformat(),
                                              str(len(part)), *folders] for part in day_groups])  # fmt: skip
     combined = {"seconds": combine_wall, "peak_mib": max(c["peak_mib"] for c in combines), "problems": sum(c["problems"] for c in combines),
                 "same_rows": all(c["same_rows"] for c in combines), "max_abs_diff": max(c["max_abs_diff"] for c in combines)}  # fmt: skip

@@ -7,6 +7,7 @@ Layout, under the root prefix (``M5_API_REDIS_PREFIX``, default ``m5``):
 - ``{root}:snap:{token}:inventory`` hash, series id -> the replenishment plan row (JSON)
 - ``{root}:snap:{token}:levels``    hash, level -> its keys x 28 x 7 float64
 - ``{root}:snap:{token}:meta``      JSON: forecast date, model, level keys, card, catalog, ...
+- ``{root}:snap:{token}:source``    JSON: the partition's date and file time (what every look reads)
 - ``{root}:current``                the token that serves: set last, in one command
 - ``{root}:ratelimit:{client}``     a token bucket, updated by one Lua script
 
@@ -30,10 +31,12 @@ import numpy as np
 import pandas as pd
 import redis
 
+from m5_assets import tables
 from m5_serving.snapshot import HORIZON, VALUE_COLUMNS, Series, Snapshot
 from m5_serving.state import Served, records
 
 GRACE_SECONDS = 300
+PARTS = ("series", "features", "inventory", "levels", "meta", "source")
 SEP = "|"
 _SHAPE = (HORIZON, len(VALUE_COLUMNS))
 
@@ -87,13 +90,14 @@ class OnlineStore:
         return token.decode() if token else None
 
     def published(self) -> tuple[dt.date, float] | None:
-        """The forecast date and source file time of the snapshot that serves, or None."""
+        """The forecast date and source file time of the snapshot that serves, or None. Asked by
+        every process at every look, so it reads a key of its own, not the whole meta."""
         token = self.current_token()
-        meta = self.client.get(self.key(token, "meta")) if token else None
-        if meta is None:
+        source = self.client.get(self.key(token, "source")) if token else None
+        if source is None:
             return None
-        meta = loads(meta)
-        return meta["forecast_date"], meta["source_mtime"]
+        source = loads(source)
+        return source["forecast_date"], source["source_mtime"]
 
     def publish(self, served: Served) -> str:
         """Write ``served`` under a new token, then make it the one that serves; its token."""
@@ -120,13 +124,14 @@ class OnlineStore:
             "accuracy": served.accuracy, "drift": served.drift,
         }  # fmt: skip
         pipe.set(self.key(token, "meta"), dumps(meta))
+        pipe.set(self.key(token, "source"), dumps({"forecast_date": snapshot.forecast_date, "source_mtime": snapshot.source_mtime}))
         pipe.execute()
         previous = self.current_token()
         # The switch: one SET. Readers that hold the previous token finish on it before it expires.
         self.client.set(f"{self.root}:current", token)
         if previous and previous != token:
             expiring = self.client.pipeline(transaction=False)
-            for part in ("series", "features", "inventory", "levels", "meta"):
+            for part in PARTS:
                 expiring.expire(self.key(previous, part), GRACE_SECONDS)
             expiring.execute()
         return token
@@ -158,14 +163,13 @@ class OnlineStore:
 
 
 def _pack(series: Series, days: np.ndarray) -> bytes:
-    ids = "\x1f".join(getattr(series, name) for name in ("id", "item_id", "store_id", "dept_id", "cat_id", "state_id"))
+    ids = "\x1f".join(series.hierarchy().values())
     return ids.encode() + b"\x00" + np.ascontiguousarray(days, np.float64).tobytes()
 
 
 def _unpack(data: bytes) -> tuple[Series, np.ndarray]:
     ids, _, values = data.partition(b"\x00")
-    id_, item_id, store_id, dept_id, cat_id, state_id = ids.decode().split("\x1f")
-    series = Series(row=-1, id=id_, item_id=item_id, store_id=store_id, dept_id=dept_id, cat_id=cat_id, state_id=state_id)
+    series = Series(row=-1, **dict(zip(tables.SERIES_COLUMNS, ids.decode().split("\x1f"), strict=True)))
     return series, np.frombuffer(values, np.float64).reshape(_SHAPE)
 
 

@@ -26,7 +26,6 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pyarrow.parquet as pq
 
 from m5_assets import tables
@@ -37,7 +36,7 @@ from m5_assets.defs.forecasts import (
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.forecast.issue import Forecast, levels_of
-from m5_assets.forecast.shards import combine_shards, staged_path, store_groups_of
+from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path, store_groups_of
 from m5_assets.model import registry
 from m5_assets.warehouse import write_with
 
@@ -77,7 +76,7 @@ def build_sharded_forecasts(
         client = mlflow_tracking.client()
         registered, chosen = serving_for(client, days)
         shadows = issue_shadows(context, client, m5_data.table(tables.FEATURES), m5_data.paths.warehouse, registered, chosen, days)
-        for number, part in enumerate(part for part in np.array_split(np.array(days, dtype=object), min(groups, len(days))) if len(part)):
+        for number, part in enumerate(split_evenly(days, groups)):
             yield dg.DynamicOutput(
                 {"shards": shards, "days": [d.isoformat() for d in part], "shadows": {d.isoformat(): v for d, v in shadows.items()}},
                 mapping_key=f"days_{number}",

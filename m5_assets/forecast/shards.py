@@ -8,18 +8,32 @@ the levels need every series, which is why they are built after combining.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+T = TypeVar("T")
+
+
+def split_evenly(items: Sequence[T], groups: int) -> list[list[T]]:
+    """``items`` in order, in at most ``groups`` contiguous runs of near-equal size (none empty)."""
+    size, extra = divmod(len(items), max(1, min(groups, len(items))))
+    runs, start = [], 0
+    for number in range(min(groups, len(items))):
+        end = start + size + (number < extra)
+        runs.append(list(items[start:end]))
+        start = end
+    return runs
+
 
 def store_groups_of(stores: list[str], groups: int) -> list[list[str]]:
     """The stores, sorted, in at most ``groups`` contiguous groups of near-equal size."""
-    ordered = sorted(set(stores))
-    return [list(map(str, part)) for part in np.array_split(ordered, min(groups, len(ordered))) if len(part)]
+    return split_evenly(sorted(map(str, set(stores))), groups)
 
 
 def staged_path(folder: Path, day: dt.date) -> Path:
