@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench_forecast import _issue, load_model, model_folder, ready_model
-from workers import peak_mib, run_worker
+from workers import peak_mib, print_projection, run_worker, side_by_side
 
 HERE = Path(__file__).resolve().parent
 DAYS = 30
@@ -79,19 +78,6 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
     return {"seconds": seconds, "peak_mib": peak_mib(), "problems": problems, "same_rows": same_rows, "max_abs_diff": max_diff}
 
 
-def _side_by_side(commands: list[list[str]]) -> tuple[list[dict], float]:
-    """Workers started at once; their reports and the wall time until the last one ended."""
-    started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True) for args in commands]
-    reports = []
-    for proc in procs:
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"a worker failed: {commands[procs.index(proc)][-3:]}")
-        reports.append(json.loads(out.strip().splitlines()[-1]))
-    return reports, time.perf_counter() - started
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cutoff", default="2016-04-01")
@@ -128,10 +114,10 @@ def main() -> int:
 
     unsharded = run_worker(__file__, *base, "unsharded", str(work / "unsharded"))
     folders = [str(work / f"group_{k}") for k in range(len(groups))]
-    shards, shards_wall = _side_by_side([[*base, "shard", folders[k], ",".join(g)] for k, g in enumerate(groups)])
+    shards, shards_wall = side_by_side(__file__, [[*base, "shard", folders[k], ",".join(g)] for k, g in enumerate(groups)])
     # Days are independent: the combining step is fanned out by day groups too, as the asset does.
     day_groups = split_evenly(range(DAYS), len(groups))
-    combines, combine_wall = _side_by_side([[*base, "combine", str(work / "unsharded"), (first + dt.timedelta(days=part[0])).isoformat(),
+    combines, combine_wall = side_by_side(__file__, [[*base, "combine", str(work / "unsharded"), (first + dt.timedelta(days=part[0])).isoformat(),
                                              str(len(part)), *folders] for part in day_groups])  # fmt: skip
     combined = {"seconds": combine_wall, "peak_mib": max(c["peak_mib"] for c in combines), "problems": sum(c["problems"] for c in combines),
                 "same_rows": all(c["same_rows"] for c in combines), "max_abs_diff": max(c["max_abs_diff"] for c in combines)}  # fmt: skip
@@ -149,11 +135,7 @@ def main() -> int:
     per_store = sum(s["seconds"] for s in shards) / len(stores)
     combine_per_store = sum(c["seconds"] for c in combines) / len(stores)
     print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process)")
-    for factor in (10, 100):
-        n = factor * len(stores)
-        # Both steps spread over the workers (the combining by day, at most one day each).
-        plans = ", ".join(f"{w} workers {n / w * per_store + n * combine_per_store / min(w, DAYS):,.0f} s" for w in (2, 10, 100))
-        print(f"projected, {factor}x the stores ({n}): {plans}")
+    print_projection(per_store, combine_per_store, len(stores), combine_spread_limit=DAYS)  # combining by day, one day a worker at most
     return 0
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,10 +20,13 @@ import pandas as pd
 
 from m5_assets import raw_files, tables
 from m5_assets.features.catalog import HORIZON
-from m5_assets.settings import DataPaths
+from m5_assets.object_store import RemoteWarehouse
+from m5_assets.settings import WAREHOUSE_URL_ENV, DataPaths
 from m5_assets.tables import Table
 from m5_assets.validation.violations import DataValidationError
 from m5_assets.warehouse import DATA_FILE
+
+SYNC_SECONDS = 30.0  # how often a reader pulls from the object store at most
 
 # Without raw files (a fresh clone before `make run`), the span of the M5 data.
 DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
@@ -105,11 +110,29 @@ def _hierarchy(columns) -> list[str]:
 
 
 class WarehouseReader:
-    """The materialized outputs of one data folder."""
+    """The materialized outputs of one data folder; with a warehouse URL (``$M5_WAREHOUSE_URL``),
+    of the object store that folder's warehouse is a working copy of (see ``sync``)."""
 
-    def __init__(self, paths: DataPaths):
+    def __init__(self, paths: DataPaths, warehouse_url: str | None = None, sync_seconds: float = SYNC_SECONDS):
         self.paths = paths
         self.root = paths.warehouse
+        url = os.environ.get(WAREHOUSE_URL_ENV, "") if warehouse_url is None else warehouse_url
+        self.remote = RemoteWarehouse(url) if url else None
+        self._sync_seconds = sync_seconds
+        self._synced_at: float | None = None
+
+    def sync(self, force: bool = False) -> list[str]:
+        """Pull what was published to the object store since the last pull, at most once every
+        ``sync_seconds`` unless forced (each pull reads every manifest); the paths that changed.
+        Without a warehouse URL there is nothing to pull."""
+        if self.remote is None:
+            return []
+        now = time.monotonic()
+        if not force and self._synced_at is not None and now - self._synced_at < self._sync_seconds:
+            return []
+        changed = self.remote.pull(self.root)
+        self._synced_at = now
+        return changed
 
     def _scan(self, table: Table) -> str:
         return f"read_parquet('{table.path(self.root)}')"

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA_DIR_ENV = "M5_DATA_DIR"
+# The warehouse on an object store (s3://bucket/prefix); the data folder's warehouse is then its
+# local working copy. Empty: the local folder is the warehouse.
+WAREHOUSE_URL_ENV = "M5_WAREHOUSE_URL"
 
 
 @dataclass(frozen=True)

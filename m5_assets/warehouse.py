@@ -9,6 +9,7 @@ reader of the warehouse that the assets, the API and the dashboard share.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -22,6 +23,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from m5_assets.object_store import RemoteWarehouse, local_lock, mirrored_under, record_versions, relative_to_root
 
 DATA_FILE = "data.parquet"
 
@@ -83,10 +86,31 @@ def remove_stale_partials(staging: Path, target: Path | None = None) -> list[Pat
     return removed
 
 
+# Local warehouse roots whose published files are published to an object store too.
+_mirrors: dict[Path, RemoteWarehouse] = {}
+
+
+def mirror_to(root: Path, remote: RemoteWarehouse | None) -> None:
+    """From now on, publish every file written under ``root`` to ``remote`` as well (None: stop)."""
+    if remote is None:
+        _mirrors.pop(root.resolve(), None)
+    else:
+        _mirrors[root.resolve()] = remote
+
+
+def _mirror_of(path: Path) -> tuple[Path, RemoteWarehouse, str] | None:
+    for root, remote in _mirrors.items():
+        relative = relative_to_root(path, root)
+        if relative is not None:
+            return root, remote, relative
+    return None
+
+
 @contextmanager
-def atomic_target(path: Path):
+def atomic_target(path: Path, mirror: bool = True):
     """Yield a temporary path in the staging folder; rename it onto ``path`` only if the block
-    succeeds. A writer first clears what killed writers left behind."""
+    succeeds. A writer first clears what killed writers left behind. Under a mirrored root the
+    file is published to the object store first, then renamed locally (see ``object_store``)."""
     staging = staging_folder(path)
     remove_stale_partials(staging, path)
     mine = staging / f"{socket.gethostname()}-{os.getpid()}"
@@ -96,9 +120,49 @@ def atomic_target(path: Path):
         yield partial
         # Made only now: a table's folder never exists without its file.
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, path)
+        mirrored = _mirror_of(path) if mirror else None
+        if mirrored is None:
+            os.replace(partial, path)
+        else:
+            root, remote, relative = mirrored
+            with local_lock(root):
+                published = remote.push(partial, relative)
+                os.replace(partial, path)
+                record_versions(root, {relative: published.version})
     finally:
         partial.unlink(missing_ok=True)
+
+
+SHARDS_FOLDER = "_shards"
+
+
+def shard_folder(warehouse: Path, run_id: str, name: str) -> Path:
+    """Where a run's parallel steps stage their parts before one step combines and publishes them:
+    ``_shards/<run>/<name>``, beside the tables, so no reader of a table ever sees a part."""
+    return warehouse / SHARDS_FOLDER / run_id / name
+
+
+def drop_shard_runs(warehouse: Path, run_folders: Iterable[Path]) -> None:
+    """Delete runs' staged parts once they are published, then the shards folder if no other run
+    is staging there. A run that failed keeps its parts for its re-execution, which reads them."""
+    for folder in set(run_folders):
+        unpublish_tree(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty: another run is staging
+        (warehouse / SHARDS_FOLDER).rmdir()
+
+
+def unpublish_tree(folder: Path) -> None:
+    """Withdraw the files under ``folder`` from the object store its root mirrors to, if any."""
+    mirrored = _mirror_of(folder)
+    if mirrored is None:
+        return
+    root, remote, relative = mirrored
+    with local_lock(root):
+        gone = mirrored_under(root, relative)
+        for path in gone:
+            remote.remove(path)
+        record_versions(root, dict.fromkeys(gone))
 
 
 def write_with(path: Path, write: Callable[[Path], None]) -> None:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from m5_dashboard.data import sync_warehouse
+
 HERE = Path(__file__).parent
 st.set_page_config(page_title="m5-forecasting", layout="wide")
 pages = [
@@ -13,4 +15,5 @@ pages = [
     st.Page(HERE / "pages" / "inventory.py", title="Inventory"),
     st.Page(HERE / "pages" / "data_quality.py", title="Data"),
 ]
+sync_warehouse()  # with $M5_WAREHOUSE_URL: what the pipeline published since the last look
 st.navigation(pages).run()

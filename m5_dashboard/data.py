@@ -28,6 +28,17 @@ def reader() -> WarehouseReader:
     return WarehouseReader(data_paths())
 
 
+@st.cache_resource
+def _synced_reader() -> WarehouseReader:
+    return WarehouseReader(data_paths())
+
+
+def sync_warehouse() -> None:
+    """Pull the object store's newest files into the data folder (throttled; nothing without a
+    warehouse URL). The pages' caches key on the files' times, so they see what changed."""
+    _synced_reader().sync()
+
+
 def _mtime(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 

@@ -82,6 +82,7 @@ class ServingState:
         With an online store, the partition is published there first (by one process) and every
         process switches to what the store serves."""
         with self._lock:
+            self.reader.sync(force=force)  # the object store's newest files, when it has one
             days = self.reader.forecast_dates()
             if not days and self.online is None:
                 self.not_ready_reason = self._nothing_issued()

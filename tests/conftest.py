@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 from handmade import write_handmade
 from m5_assets.generator import SCALES, generate
 from forecasting import QUICK, copy_data, issue, run_pipeline, train
+
+# Tests choose their warehouse: one on an object store only where a test sets it.
+os.environ.pop("M5_WAREHOUSE_URL", None)
 
 MAY = "2016-05-01"
 OLDER, NEWEST = dt.date(2016, 5, 20), dt.date(2016, 5, 23)  # tiny data: sales to 2016-05-22

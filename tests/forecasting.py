@@ -3,6 +3,7 @@ in process against a data folder, and the training presets the tests use."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.jobs import FEATURE_STORE_JOB
 from m5_assets.model.training import TrainingParams
+from m5_assets.settings import WAREHOUSE_URL_ENV
 
 QUICK = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
 QUICK_PARAMS = TrainingParams(**QUICK)  # the same, as the model layer takes it
@@ -29,15 +31,20 @@ def copy_data(source: Path, target: Path) -> Path:
     return target
 
 
-def run_pipeline(data_dir) -> dg.ExecuteInProcessResult:
+def resource(data_dir, store_groups: int = 1) -> M5Data:
+    """The data resource of ``data_dir``; on the object store in $M5_WAREHOUSE_URL when it is set."""
+    return M5Data(data_dir=str(data_dir), store_groups=store_groups, warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, ""))
+
+
+def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:
     """Materialize the feature-store job with every check against ``data_dir``, in process."""
-    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    defs = build_definitions(resource(data_dir, store_groups))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
 
 
 def train(data_dir, cutoff: str, config: dict, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    defs = build_definitions(resource(data_dir))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
             instance=instance, partition_key=cutoff, raise_on_error=raise_on_error,
@@ -47,7 +54,7 @@ def train(data_dir, cutoff: str, config: dict, raise_on_error: bool = True) -> d
 
 def run_range(data_dir, job: str, first: str, last: str, raise_on_error: bool = True, store_groups: int = 1) -> dg.ExecuteInProcessResult:
     """One run over partitions ``first`` .. ``last``, as a backfill under the assets' policy runs."""
-    defs = build_definitions(M5Data(data_dir=str(data_dir), store_groups=store_groups))
+    defs = build_definitions(resource(data_dir, store_groups))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(job).execute_in_process(
             instance=instance, raise_on_error=raise_on_error,

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -164,5 +165,28 @@ def redis_server() -> Iterator[str]:
             wait_until(answers, server, "redis-server", seconds=30)
             client.close()
             yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str = "m5-warehouse") -> Iterator[str]:
+    """moto's S3-compatible server on 127.0.0.1, in a temporary folder, with one empty bucket;
+    yields the query that points pyarrow's S3 filesystem at it (append it to an s3:// URL).
+    Credentials are moto's fixed test ones; the caller sets them in the environment."""
+    folder = Path(tempfile.mkdtemp(prefix="m5-s3-"))
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    try:
+        with started(command, env, folder / "server.log") as server:
+            wait_until(lambda: http_ok(f"{endpoint}/moto-api/"), server, "moto server", seconds=60)
+            import pyarrow.fs as pafs
+
+            fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1", scheme="http",
+                                   endpoint_override=f"127.0.0.1:{port}", allow_bucket_creation=True)  # fmt: skip
+            fs.create_dir(bucket)
+            yield f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
     finally:
         shutil.rmtree(folder, ignore_errors=True)

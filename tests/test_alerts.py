@@ -38,9 +38,9 @@ def receiver():
 
 
 def _tick(defs, instance, name: str, cursor: str | None, webhook: AlertWebhook):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={**defs.resources, "alert_webhook": webhook})
-    result = defs.get_sensor_def(name)(context)
-    return result, context.cursor
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={**defs.resources, "alert_webhook": webhook}) as context:
+        result = defs.get_sensor_def(name)(context)
+        return result, context.cursor
 
 
 def test_one_warning_check_posts_exactly_one_well_formed_message(data_dir, receiver):

@@ -23,17 +23,17 @@ def _defs(data_dir):
 
 def _schedule(data_dir, name: str):
     defs = _defs(data_dir)
-    context = dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6))
-    return defs.get_schedule_def(name)(context)
+    with dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6)) as context:
+        return defs.get_schedule_def(name)(context)
 
 
 def _sensor(data_dir, name: str, cursor: str | None = None):
     defs = _defs(data_dir)
     with dg.instance_for_test() as instance:
         # The code location's own resources, bound to ``data_dir``.
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=dict(defs.resources))
-        result = defs.get_sensor_def(name)(context)
-        return result, context.cursor
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=dict(defs.resources)) as context:
+            result = defs.get_sensor_def(name)(context)
+            return result, context.cursor
 
 
 def _requests(result) -> list[dg.RunRequest]:
@@ -108,7 +108,7 @@ def test_daily_forecast_skips_and_says_why_when_the_newest_date_has_no_partition
     monthly = dg.MonthlyPartitionsDefinition(start_date="2016-04-01", end_date="2016-06-01")
     schedules, _ = build_automation(daily, monthly)
     (schedule,) = [s for s in schedules if s.name == "daily_forecast"]
-    context = dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6))
-    skipped = schedule(context)
+    with dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6)) as context:
+        skipped = schedule(context)
     assert isinstance(skipped, dg.SkipReason)
     assert f"partition {NEWEST} is not open" in skipped.skip_message and "reload the code location" in skipped.skip_message

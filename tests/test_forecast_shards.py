@@ -12,17 +12,18 @@ import pandas as pd
 import pytest
 
 from conftest import MAY
+from shard_job import killing_group_1
 from forecasting import QUICK, issue, train
 from m5_assets import tables
-from m5_assets.defs.forecast_shards import SHARDS_FOLDER
+from m5_assets.warehouse import SHARDS_FOLDER
 from m5_assets.forecast.shards import store_groups_of
-from m5_assets.defs.automation import ISSUE_FORECAST_JOB, group_executor
+from m5_assets.defs.automation import ISSUE_FORECAST_JOB
+from m5_assets.defs.jobs import group_executor
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
 from m5_assets.reader import read_partition
 
 DAYS = ("2016-05-18", "2016-05-20")
-HERE = Path(__file__).resolve().parent
 
 
 def _published(data_dir: Path) -> dict:
@@ -82,11 +83,7 @@ def test_a_shard_killed_mid_write_publishes_nothing_and_a_retry_of_that_shard_co
     for name, day in unsharded:  # the days are issued afresh, by store group
         shutil.rmtree(model_data / "warehouse" / name / f"forecast_date={day}")
     marker = tmp_path / "killed"
-    monkeypatch.setenv("M5_DATA_DIR", str(model_data))
-    monkeypatch.setenv("M5_STORE_GROUPS", "2")
-    monkeypatch.setenv("M5_KILL_MARKER", str(marker))
-    monkeypatch.setenv("PYTHONPATH", f"{HERE / 'killed_shard'}:{HERE}")
-    job = dg.build_reconstructable_job("shard_job", "issue_job", reconstructor_working_directory=str(HERE))
+    job = killing_group_1(monkeypatch, model_data, marker, "issue_job")
     tags = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[1]}
     with dg.instance_for_test() as instance:
         with dg.execute_job(job, instance, tags=tags, raise_on_error=False) as first:

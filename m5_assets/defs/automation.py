@@ -9,31 +9,17 @@ All are defined stopped; switch each on in the UI (Automation) or with
 import datetime as dt
 import hashlib
 import json
-import os
 
 import dagster as dg
 
 from m5_assets import raw_files, reader, tables
 from m5_assets.defs.mlflow import MlflowTracking
-from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
+from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB, group_executor
 from m5_assets.defs.resources import M5Data
 from m5_assets.model import registry
 
 ISSUE_FORECAST_JOB = "issue_forecast"
 SCORE_FORECAST_JOB = "score_forecast"
-
-
-def group_executor(store_groups: int, kind: str = "") -> dg.ExecutorDefinition:
-    """Where the store groups' steps run: processes of this machine, or with
-    ``M5_STEP_EXECUTOR=k8s`` a Kubernetes Job each (Dagster's k8s_job_executor, from the run's pod)."""
-    kind = kind or os.environ.get("M5_STEP_EXECUTOR", "multiprocess")
-    if kind == "k8s":
-        from dagster_k8s import k8s_job_executor
-
-        return k8s_job_executor.configured({"max_concurrent": store_groups})
-    if kind != "multiprocess":
-        raise ValueError(f"M5_STEP_EXECUTOR must be multiprocess or k8s, got {kind!r}")
-    return dg.multiprocess_executor.configured({"max_concurrent": store_groups})
 
 
 def forecast_jobs(store_groups: int = 1) -> list:

@@ -14,7 +14,6 @@ import dagster as dg
 from m5_assets import tables
 from m5_assets.tables import Table
 from m5_assets.defs.check_log import recorded
-from m5_assets.defs.features import features
 from m5_assets.defs.long_table import sales_long
 from m5_assets.defs.raw import raw_calendar, raw_sales, raw_sell_prices
 from m5_assets.defs.resources import M5Data
@@ -104,7 +103,7 @@ def units_within_history(context, m5_data: M5Data) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=features, blocking=True,
+    asset=tables.FEATURES.name, blocking=True,
     description="every feature column holds values within its catalog rule (range, nulls)",
 )  # fmt: skip
 def features_within_catalog_rules(context, m5_data: M5Data) -> dg.AssetCheckResult:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from m5_assets import tables
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.build import build_features
+from m5_assets.features.build import FeatureStats, build_features
 from m5_assets.features.catalog import (
     CATALOG_VERSION, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, STOCKED_OUT_COLUMN, STOCKED_OUT_DESCRIPTION,
     catalog_frame,
@@ -42,34 +44,52 @@ def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(
-    group_name="features",
-    kinds={"numpy", "parquet"},
-    deps=[tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name, feature_catalog],
-    description=(
-        f"Offline feature store: one row per series and day, keys {KEY_COLUMNS}, label "
-        f"'{LABEL_COLUMN}', and every catalog feature. Units enter only lagged by at least "
-        f"{MIN_LAG} days, so the rows of a forecast issued on day D (D .. D+{HORIZON - 1}) use no "
-        f"sale dated on or after D. Runs {HORIZON} days past the last sales day."
-    ),
+FEATURES_DESCRIPTION = (
+    f"Offline feature store: one row per series and day, keys {KEY_COLUMNS}, label "
+    f"'{LABEL_COLUMN}', and every catalog feature. Units enter only lagged by at least "
+    f"{MIN_LAG} days, so the rows of a forecast issued on day D (D .. D+{HORIZON - 1}) use no "
+    f"sale dated on or after D. Runs {HORIZON} days past the last sales day."
 )
-def features(m5_data: M5Data) -> dg.MaterializeResult:
-    con = m5_data.connect()
-    target = m5_data.table(tables.FEATURES)
-    stats = build_features(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
+FEATURE_INPUTS = (tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name, feature_catalog.key.path[-1])
+
+
+def features_metadata(m5_data: M5Data, stats: FeatureStats) -> dict:
+    """What the UI shows of the feature store, read back from the published file."""
+    con, target = m5_data.connect(), m5_data.table(tables.FEATURES)
     metadata = table_metadata(con, target, _DESCRIPTIONS.get, preview_columns=16)
     stocked_out_days, series_hit = con.sql(
         f"SELECT count(*) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1), count(DISTINCT id) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1) "
         f"FROM read_parquet('{target}')"
     ).fetchall()[0]
-    metadata.update(
-        {
-            "features": len(FEATURES),
-            "last_sales_date": str(stats.last_sales_date.date()),
-            "future_days": (stats.last_date - stats.last_sales_date).days,
-            "catalog_version": CATALOG_VERSION,
-            "stocked_out_days": int(stocked_out_days),  # skipped by training
-            "series_with_stock_outs": int(series_hit),
-        }
-    )
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata | {
+        "features": len(FEATURES),
+        "last_sales_date": str(stats.last_sales_date.date()),
+        "future_days": (stats.last_date - stats.last_sales_date).days,
+        "catalog_version": CATALOG_VERSION,
+        "stocked_out_days": int(stocked_out_days),  # skipped by training
+        "series_with_stock_outs": int(series_hit),
+    }
+
+
+def feature_inputs_of(m5_data: M5Data) -> tuple[Path, Path, Path]:
+    return m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES)
+
+
+def build_feature_assets(store_groups: int = 1) -> list[dg.AssetsDefinition]:
+    """The catalog and the feature store; with ``store_groups`` > 1 the store is built by store
+    group in parallel steps (see ``feature_shards``), with the same file as the result."""
+    if store_groups > 1:
+        from m5_assets.defs.feature_shards import build_sharded_features
+
+        return [feature_catalog, build_sharded_features(store_groups)]
+    return [feature_catalog, _unsharded_features()]
+
+
+def _unsharded_features() -> dg.AssetsDefinition:
+    @dg.asset(name=tables.FEATURES.name, group_name="features", kinds={"numpy", "parquet"}, deps=list(FEATURE_INPUTS),
+              description=FEATURES_DESCRIPTION)  # fmt: skip
+    def features(m5_data: M5Data) -> dg.MaterializeResult:
+        stats = build_features(m5_data.connect(), *feature_inputs_of(m5_data), m5_data.table(tables.FEATURES))
+        return dg.MaterializeResult(metadata=features_metadata(m5_data, stats))
+
+    return features

@@ -20,9 +20,7 @@ A forecast's rows depend on their own series only, so the result equals the unsh
 
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
-import contextlib
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -38,9 +36,8 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path, store_groups_of
 from m5_assets.model import registry
-from m5_assets.warehouse import write_with
+from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
 
-SHARDS_FOLDER = "_shards"
 CHECK_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
 
 
@@ -60,7 +57,7 @@ def build_sharded_forecasts(
         days = run_days(context)
         client = mlflow_tracking.client()
         _, chosen = serving_for(client, days)
-        folder = m5_data.paths.warehouse / SHARDS_FOLDER / context.run_id / context.get_mapping_key()
+        folder = shard_folder(m5_data.paths.warehouse, context.run_id, context.get_mapping_key())
         rows = 0
         for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), chosen, stores):
             write_with(staged_path(folder, day), lambda partial, frame=bottom: frame.to_parquet(partial, index=False))
@@ -113,16 +110,12 @@ def build_sharded_forecasts(
         for name in outs:
             yield dg.Output(None, name)
         yield check
-        # Staged files are dropped once published: each run's folder (a re-execution reads its
-        # parent run's folder too), then the shards folder if nothing else is staged there. A run
-        # that failed keeps its folder for its re-execution.
-        for run_folder in {Path(f).parent for f in shards}:
-            shutil.rmtree(run_folder, ignore_errors=True)
-        with contextlib.suppress(OSError):  # another run is staging: not empty
-            (m5_data.paths.warehouse / SHARDS_FOLDER).rmdir()
+        # A re-execution's shards may be its parent run's: each one's run folder goes.
+        drop_shard_runs(m5_data.paths.warehouse, (Path(f).parent for f in shards))
 
     @dg.graph_multi_asset(
         name="forecasts",
+        group_name="forecasts",  # graph assets take the group here; an AssetOut's group is ignored
         outs=outs,
         ins={
             "features": dg.AssetIn(tables.FEATURES.name, dagster_type=dg.Nothing),

@@ -184,8 +184,8 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int) -> 
         from m5_assets.defs.forecast_shards import build_sharded_forecasts
 
         outs = {
-            tables.FORECASTS.name: dg.AssetOut(group_name="forecasts", kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
-            tables.FORECAST_LEVELS.name: dg.AssetOut(group_name="forecasts", kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
+            tables.FORECASTS.name: dg.AssetOut(kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
+            tables.FORECAST_LEVELS.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
         }  # fmt: skip
         forecasts = build_sharded_forecasts(daily, outs, [LEVELS_CHECK_SPEC], store_groups)
     else:

@@ -10,7 +10,8 @@ import duckdb
 
 from m5_assets import raw_files, tables, warehouse
 from m5_assets.features.build import FeatureInputs, load_inputs
-from m5_assets.settings import DATA_DIR_ENV, DataPaths, data_paths
+from m5_assets.object_store import RemoteWarehouse
+from m5_assets.settings import DATA_DIR_ENV, WAREHOUSE_URL_ENV, DataPaths, data_paths
 from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
 
@@ -26,6 +27,22 @@ class M5Data(dg.ConfigurableResource):
     # Forecast issuing in this many parallel steps, each a group of stores (1: one step, the
     # default; see defs/forecast_shards.py). Read from M5_STORE_GROUPS when definitions load.
     store_groups: int = 1
+    # The warehouse on an object store (s3://bucket/prefix, see object_store.py): each run's
+    # process pulls it into the data folder's warehouse first and publishes every file it writes
+    # to it. Empty: the data folder's warehouse is the warehouse. Read from M5_WAREHOUSE_URL.
+    warehouse_url: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.warehouse_url:
+            remote = RemoteWarehouse(self.warehouse_url)
+            changed = remote.pull(self.paths.warehouse)
+            warehouse.mirror_to(self.paths.warehouse, remote)
+            if context.log is not None:
+                context.log.info(f"warehouse {remote.display}: {len(changed)} file(s) pulled into {self.paths.warehouse}")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self.warehouse_url:
+            warehouse.mirror_to(self.paths.warehouse, None)
 
     @property
     def paths(self) -> DataPaths:
@@ -57,4 +74,7 @@ def default_data_resource() -> M5Data:
     groups = os.environ.get(STORE_GROUPS_ENV, "1")
     if not groups.isdigit() or int(groups) < 1:
         raise ValueError(f"{STORE_GROUPS_ENV} must be a whole number of store groups, 1 or more; got {groups!r}")
-    return M5Data(data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root), store_groups=int(groups))
+    return M5Data(
+        data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root), store_groups=int(groups),
+        warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, ""),
+    )  # fmt: skip

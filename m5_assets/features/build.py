@@ -9,6 +9,7 @@ after the data needs exist already (their label, ``units``, is null).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from m5_assets.features.calendar import calendar_features, event_features
 from m5_assets.features.catalog import FEATURES, HORIZON, LAGS, LEVEL_FEATURE, LEVEL_WINDOW, MIN_LAG, STOCKED_OUT_COLUMN, WINDOWS
@@ -51,19 +54,30 @@ class FeatureStats:
     last_sales_date: pd.Timestamp
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path) -> FeatureInputs:
-    """Read the long table as a matrix and line calendar, SNAP and prices up with it."""
+def load_inputs(
+    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, stores: Sequence[str] | None = None
+) -> FeatureInputs:
+    """Read the long table as a matrix and line calendar, SNAP and prices up with it; with
+    ``stores``, the series of those stores only (the days are always the whole table's)."""
     long_scan = f"read_parquet('{sales_long}')"
     first, last, n_sales_days = con.sql(f"SELECT min(date), max(date), count(DISTINCT date) FROM {long_scan}").fetchall()[0]
-    series = con.sql(
-        f"SELECT id, item_id, dept_id, cat_id, store_id, state_id FROM {long_scan} WHERE date = DATE '{first}'"
-    ).df()
-    units = con.sql(f"SELECT units FROM {long_scan}").fetchnumpy()["units"]
+    if stores is None:
+        series = con.sql(f"SELECT {', '.join(ID_COLUMNS)} FROM {long_scan} WHERE date = DATE '{first}'").df()
+        units = con.sql(f"SELECT units FROM {long_scan}").fetchnumpy()["units"]
+    else:
+        # DuckDB 2.0 returns a parallel scan filtered on store_id out of file order; pyarrow
+        # keeps it.
+        mine = pc.field("store_id").isin(list(map(str, stores)))
+        series = pq.read_table(sales_long, columns=ID_COLUMNS, filters=mine & (pc.field("date") == first)).to_pandas()
+        series = series.astype({name: str for name in ID_COLUMNS})
+        units = pq.read_table(sales_long, columns=["units"], filters=mine).column("units").to_numpy()
     if len(units) != len(series) * n_sales_days or not series["id"].is_monotonic_increasing:
         raise ValueError(
             f"{sales_long}: expected a complete grid ordered by id and date "
             f"({len(series)} series x {n_sales_days} days), found {len(units)} rows"
         )
+    if not len(series):
+        raise ValueError(f"{sales_long}: no series of stores {list(stores or [])}")
 
     cal = read_calendar(con, calendar)
     end = min(pd.Timestamp(last) + pd.Timedelta(days=HORIZON), cal["date"].max())
@@ -133,11 +147,23 @@ def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
     return pa.table(columns)
 
 
-def build_features(con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, target: Path) -> FeatureStats:
-    """Compute every catalog feature for every series and feature day into ``target``."""
-    inputs = load_inputs(con, sales_long, calendar, prices)
+def series_per_block(n_days: int) -> int:
+    """Series in one row group of the feature store: about ``ROWS_PER_BLOCK`` rows."""
+    return max(1, ROWS_PER_BLOCK // n_days)
+
+
+def build_features(
+    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, target: Path, stores: Sequence[str] | None = None
+) -> FeatureStats:
+    """Compute every catalog feature for every series (of ``stores``, if given) and feature day
+    into ``target``."""
+    return write_features(load_inputs(con, sales_long, calendar, prices, stores), target)
+
+
+def write_features(inputs: FeatureInputs, target: Path) -> FeatureStats:
+    """Compute the feature rows of ``inputs``' series, a block of series at a time, into ``target``."""
     n_series = len(inputs.series)
-    per_block = max(1, ROWS_PER_BLOCK // len(inputs.dates))
+    per_block = series_per_block(len(inputs.dates))
     blocks = (feature_block(inputs, slice(start, start + per_block)) for start in range(0, n_series, per_block))
     write_parquet_blocks(target, blocks, dictionary_columns=ID_COLUMNS)
     return FeatureStats(

@@ -1,0 +1,67 @@
+"""The feature store built by store group in parallel steps (``M5_STORE_GROUPS`` > 1).
+
+The same ``features`` asset, computed by a graph instead of one op:
+1. ``feature_store_groups`` splits the long table's stores into N groups, one dynamic output each
+   (dynamic, as for forecast issuing: the stores are the data's);
+2. ``compute_feature_group`` (one step per group, on Dagster's multiprocess executor or its k8s
+   executor) computes its series' feature rows and stages them under ``warehouse/_shards/<run>/``;
+3. ``combine_feature_groups`` writes every group's rows into the feature store in the unsharded
+   order and publishes it atomically, as the unsharded build does.
+
+Nothing is published before step 3, so a group killed mid-write changes nothing, and
+re-executing the run from failure reruns that group only.
+"""
+
+# Dagster resolves the context and resource types from real annotations: none are postponed here.
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+
+from m5_assets import tables
+from m5_assets.defs.features import FEATURE_INPUTS, FEATURES_DESCRIPTION, feature_inputs_of, features_metadata
+from m5_assets.defs.resources import M5Data
+from m5_assets.features import shards as feature_shards
+from m5_assets.features.shards import StagedGroup, build_feature_group
+from m5_assets.forecast.shards import store_groups_of
+from m5_assets.warehouse import drop_shard_runs, scalar, shard_folder
+
+
+def build_sharded_features(groups: int) -> dg.AssetsDefinition:
+    @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(list))
+    def feature_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
+        stores = scalar(m5_data.connect(), f"SELECT list(DISTINCT store_id) FROM read_parquet('{m5_data.table(tables.SALES_LONG)}')")
+        split = store_groups_of(stores, groups)
+        context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))
+        for number, group in enumerate(split):
+            yield dg.DynamicOutput(group, mapping_key=f"group_{number}")
+
+    @dg.op
+    def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
+        folder = shard_folder(m5_data.paths.warehouse, context.run_id, tables.FEATURES.name) / context.get_mapping_key()
+        staged = build_feature_group(m5_data.connect(), *feature_inputs_of(m5_data), folder, stores)
+        context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
+        return dataclasses.asdict(staged)
+
+    @dg.op(out=dg.Out(dg.Nothing))
+    def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[dict]):
+        parts = [StagedGroup(**part) for part in sorted(staged, key=lambda part: part["rows"])]
+        stats = feature_shards.combine_feature_groups(parts, m5_data.table(tables.FEATURES))
+        # A re-execution's groups may be its parent run's: each one's run folder goes.
+        drop_shard_runs(m5_data.paths.warehouse, (Path(part.rows).parents[2] for part in parts))
+        yield dg.Output(None, metadata=features_metadata(m5_data, stats) | {"store_groups": len(parts)})
+
+    @dg.graph_multi_asset(
+        name=tables.FEATURES.name,
+        group_name="features",  # graph assets take the group here; an AssetOut's group is ignored
+        outs={tables.FEATURES.name: dg.AssetOut(kinds={"numpy", "parquet"}, description=FEATURES_DESCRIPTION)},
+        ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in FEATURE_INPUTS},
+    )
+    def features(sales_long, raw_calendar, raw_sell_prices, feature_catalog):
+        groups_of_stores = feature_store_groups(
+            sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices, feature_catalog=feature_catalog
+        )
+        return combine_feature_groups(groups_of_stores.map(compute_feature_group).collect())
+
+    return features
