@@ -68,6 +68,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_forecast.py
 	$(BIN)/python benchmarks/bench_shards.py
 	$(BIN)/python benchmarks/bench_feature_shards.py
+	$(BIN)/python benchmarks/bench_scoring_shards.py
 	$(BIN)/python benchmarks/bench_monitoring.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_dashboard.py

@@ -12,7 +12,6 @@ Prints the speed-up, each process's peak memory, the combining cost, and a proje
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers import peak_mib, print_projection, run_worker, side_by_side
+from workers import peak_mib, report_store_groups, run_worker, side_by_side, store_group_bench
 
 HERE = Path(__file__).resolve().parent
 INPUTS = ("long.parquet", "cal.parquet", "prices.parquet")
@@ -64,31 +63,15 @@ def _combine(target: Path, unsharded: Path, staged: list[dict]) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, default=2)
-    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    data = HERE / ".cache" / "full-seed42" / "warehouse"
-    if args.worker:
-        kind, *rest = args.worker
-        if kind == "unsharded":
-            report = _unsharded(data, Path(rest[0]))
-        elif kind == "group":
-            report = _group(data, Path(rest[0]), rest[1].split(","))
-        else:
-            report = _combine(Path(rest[0]), Path(rest[1]), json.loads(rest[2]))
-        print(json.dumps(report))
-        return 0
-    if not all((data / name).is_file() for name in INPUTS):
-        print(f"no full-scale warehouse in {data}: run benchmarks/bench_features.py first", file=sys.stderr)
-        return 1
+    workers = {
+        "unsharded": lambda data, rest: _unsharded(data, Path(rest[0])),
+        "group": lambda data, rest: _group(data, Path(rest[0]), rest[1].split(",")),
+        "combine": lambda data, rest: _combine(Path(rest[0]), Path(rest[1]), json.loads(rest[2])),
+    }
+    return store_group_bench(__doc__.splitlines()[0], HERE / ".cache" / "full-seed42" / "warehouse", workers, _in_a_folder)
 
-    import pyarrow.parquet as pq
 
-    from m5_assets.forecast.shards import store_groups_of
-
-    stores = pq.read_table(data / "long.parquet", columns=["store_id"]).column("store_id").unique().to_pylist()
-    groups = store_groups_of(stores, args.groups)
+def _in_a_folder(stores: list[str], groups: list[list[str]]) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-feature-shards-"))
     try:
         return _compare(work, stores, groups)
@@ -101,19 +84,9 @@ def _compare(work: Path, stores: list[str], groups: list[list[str]]) -> int:
     parts, parts_wall = side_by_side(__file__, [["--worker", "group", str(work / f"group_{k}"), ",".join(g)] for k, g in enumerate(groups)])
     combined = run_worker(__file__, "--worker", "combine", str(work / "combined" / "data.parquet"), str(work / "unsharded" / "data.parquet"),
                           json.dumps([p["staged"] for p in parts]))  # fmt: skip
-    total = parts_wall + combined["seconds"]
-
-    print(f"\n== sales_long -> features, full scale ({len(stores)} stores, {unsharded['rows']:,} rows), {len(groups)} store groups on 2 cores ==")
-    print(f"unsharded, one process: {unsharded['seconds']:.1f} s, peak {unsharded['peak_mib']} MiB")
-    for k, (group, part) in enumerate(zip(groups, parts, strict=True)):
-        print(f"group {k} ({', '.join(group)}): {part['seconds']:.1f} s, peak {part['peak_mib']} MiB")
-    print(f"groups side by side: {parts_wall:.1f} s wall; combining: {combined['seconds']:.1f} s, peak {combined['peak_mib']} MiB")
-    print(f"sharded total {total:.1f} s = {unsharded['seconds'] / total:.2f}x the unsharded speed "
-          f"(groups alone {unsharded['seconds'] / parts_wall:.2f}x); combined file identical to unsharded: {combined['identical']}")  # fmt: skip
-    per_store = sum(p["seconds"] for p in parts) / len(stores)
-    combine_per_store = combined["seconds"] / len(stores)
-    print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process, not spread)")
-    print_projection(per_store, combine_per_store, len(stores))
+    title = f"sales_long -> features ({unsharded['rows']:,} rows)"
+    agreement = f"combined file identical to unsharded: {combined['identical']}"
+    report_store_groups(title, stores, groups, unsharded, parts, parts_wall, combined, agreement)
     return 0
 
 

@@ -48,3 +48,55 @@ def side_by_side(script: str, commands: list[list[str]]) -> tuple[list[dict], fl
             raise RuntimeError(f"a worker failed: {args[-3:]}")
         reports.append(json.loads(out.strip().splitlines()[-1]))
     return reports, time.perf_counter() - started
+
+
+def report_store_groups(title: str, stores: list, groups: list[list[str]], unsharded: dict, parts: list[dict], parts_wall: float,
+                        combined: dict, agreement: str) -> None:  # fmt: skip
+    """The figures of a one-process run against store groups side by side then one combining
+    process: times, peaks, the speed-up, ``agreement`` (how the results compare), per-store
+    costs and the projection."""
+    total = parts_wall + combined["seconds"]
+    print(f"\n== {title}, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores ==")
+    print(f"unsharded, one process: {unsharded['seconds']:.1f} s, peak {unsharded['peak_mib']} MiB")
+    for k, (group, part) in enumerate(zip(groups, parts, strict=True)):
+        staged = f", staged {part['staged_mib']} MiB" if "staged_mib" in part else ""
+        print(f"group {k} ({', '.join(group)}): {part['seconds']:.1f} s, peak {part['peak_mib']} MiB{staged}")
+    print(f"groups side by side: {parts_wall:.1f} s wall; combining: {combined['seconds']:.1f} s, peak {combined['peak_mib']} MiB")
+    print(f"sharded total {total:.1f} s = {unsharded['seconds'] / total:.2f}x the unsharded speed "
+          f"(groups alone {unsharded['seconds'] / parts_wall:.2f}x); {agreement}")  # fmt: skip
+    per_store = sum(p["seconds"] for p in parts) / len(stores)
+    combine_per_store = combined["seconds"] / len(stores)
+    print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process, not spread)")
+    print_projection(per_store, combine_per_store, len(stores))
+
+
+def full_scale_store_groups(data, inputs: tuple[str, ...], groups: int) -> tuple[list[str], list[list[str]]] | None:
+    """The stores of the full-scale warehouse ``bench_features.py`` leaves in ``data``, and their
+    groups; None, having said what to run first, when it is not there."""
+    if not all((data / name).is_file() for name in inputs):
+        print(f"no full-scale warehouse in {data}: run benchmarks/bench_features.py first", file=sys.stderr)
+        return None
+    import pyarrow.parquet as pq
+
+    from m5_assets.forecast.shards import store_groups_of
+
+    stores = pq.read_table(data / "long.parquet", columns=["store_id"]).column("store_id").unique().to_pylist()
+    return stores, store_groups_of(stores, groups)
+
+
+def store_group_bench(description: str, data, workers: dict, compare) -> int:
+    """A store-group benchmark's command line: ``--worker KIND ARGS...`` runs ``workers[KIND](data,
+    ARGS)`` and prints its report (the side-by-side processes are this); otherwise ``compare(stores,
+    groups)`` runs the comparison on ``--groups`` groups of the full-scale warehouse in ``data``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--groups", type=int, default=2)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        print(json.dumps(workers[kind](data, rest)))
+        return 0
+    found = full_scale_store_groups(data, ("long.parquet", "cal.parquet", "prices.parquet"), args.groups)
+    return 1 if found is None else compare(*found)

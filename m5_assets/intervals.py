@@ -76,11 +76,15 @@ def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray) -> pd.
     return table
 
 
-def coverage(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, float]:
-    """Share of actuals inside each central interval, percent."""
+def inside_counts(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, int]:
+    """How many actuals lie inside each central interval."""
     out = {}
     for c in COVERAGES:
         lo_name, hi_name = bound_columns(c)
-        inside = (actual >= bounds[lo_name] - 1e-9) & (actual <= bounds[hi_name] + 1e-9)
-        out[c] = float(100 * inside.mean())
+        out[c] = int(((actual >= bounds[lo_name] - 1e-9) & (actual <= bounds[hi_name] + 1e-9)).sum())
     return out
+
+
+def coverage(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, float]:
+    """Share of actuals inside each central interval, percent."""
+    return {c: float(100 * inside / actual.size) for c, inside in inside_counts(actual, bounds).items()}

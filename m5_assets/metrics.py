@@ -10,6 +10,8 @@ dashboard all call it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +57,172 @@ class WRMSSE:
     series: pd.DataFrame  # level, keys..., weight, scale, rmsse
 
 
+@dataclass(frozen=True)
+class LevelSums:
+    """One level's series summed over some bottom series: what WRMSSE needs of them.
+
+    Sums over disjoint sets of bottom series add up (``add_level_sums``), which is how scoring
+    by store group sees the whole hierarchy. A level whose every group lies inside those series
+    (``local``) is reduced already: each group's scale and mean squared error per method. Any
+    other level keeps what adds up: actuals and forecasts per group, and its history (units
+    before the horizon), from which the scale is formed once every part is added.
+    """
+
+    number: int
+    name: str
+    groups: pd.DataFrame  # the level's key columns, one row per group, sorted
+    dollars: np.ndarray  # dollar sales of each group over the WEIGHT_DAYS before the horizon
+    scale: np.ndarray | None = None  # local levels
+    errors: dict[str, np.ndarray] | None = None  # local levels: method -> mean squared error
+    actual: np.ndarray | None = None  # other levels: groups x horizon
+    forecasts: dict[str, np.ndarray] | None = None  # other levels: method -> groups x horizon
+    history: np.ndarray | None = None  # other levels: groups x days before the horizon
+
+    @property
+    def local(self) -> bool:
+        return self.scale is not None
+
+
+def _everywhere(keys: tuple[str, ...]) -> bool:
+    return True
+
+
+def level_sums(
+    hierarchy: pd.DataFrame,
+    history: np.ndarray,
+    history_prices: np.ndarray,
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    local=_everywhere,
+    keep_history: bool = True,
+) -> list[LevelSums]:
+    """Each level's sums over the bottom series given (rows of ``hierarchy``, ``history`` of units
+    before the horizon, its ``history_prices``, ``actual`` and each method's ``forecast`` over the
+    horizon). ``local(keys)`` says whether a level's groups lie wholly in these series. Without
+    ``keep_history`` the other levels' history is left out, to be put in once for many days
+    (``level_histories``, ``with_history``): it is most of their size."""
+    bottom_dollars = np.nansum(history[:, -WEIGHT_DAYS:] * history_prices[:, -WEIGHT_DAYS:], axis=1)
+    out = []
+    for number, name, keys in LEVELS:
+        matrix, groups = aggregation(hierarchy, keys)
+        summed = {method: matrix @ forecast for method, forecast in forecasts.items()}
+        level_actual = matrix @ actual
+        if local(keys):
+            errors = {method: ((level_actual - f) ** 2).mean(axis=1) for method, f in summed.items()}
+            out.append(LevelSums(number, name, groups, matrix @ bottom_dollars, scale=naive_scale(matrix @ history), errors=errors))
+        else:
+            history_sums = matrix @ history if keep_history else None
+            out.append(LevelSums(number, name, groups, matrix @ bottom_dollars, actual=level_actual, forecasts=summed, history=history_sums))
+    return out
+
+
+LevelHistory = tuple[pd.DataFrame, np.ndarray]  # a level's groups and their units per day
+
+
+def level_histories(hierarchy: pd.DataFrame, units: np.ndarray, local=_everywhere) -> dict[int, LevelHistory]:
+    """The units per day of each level that is not ``local``, summed over the bottom series given."""
+    out = {}
+    for number, _, keys in LEVELS:
+        if not local(keys):
+            matrix, groups = aggregation(hierarchy, keys)
+            out[number] = (groups, matrix @ units)
+    return out
+
+
+def add_level_histories(parts: Sequence[dict[int, LevelHistory]]) -> dict[int, LevelHistory]:
+    """``level_histories`` of disjoint bottom series, added up."""
+    out = {}
+    for number in parts[0]:
+        frames = [p[number][0] for p in parts]
+        groups, spots = _aligned(frames, list(frames[0].columns))
+        out[number] = (groups, _added([p[number][1] for p in parts], spots, len(groups)))
+    return out
+
+
+def with_history(levels: Sequence[LevelSums], histories: dict[int, LevelHistory], days: int) -> list[LevelSums]:
+    """``levels`` whose non-local levels take their history from ``histories``: the first
+    ``days`` days (those before the horizon)."""
+    out = []
+    for lv in levels:
+        if lv.local:
+            out.append(lv)
+            continue
+        groups, units = histories[lv.number]
+        if not groups.equals(lv.groups):
+            raise ValueError(f"level {lv.number}: the history's groups are not the scored ones")
+        out.append(dataclasses.replace(lv, history=units[:, :days]))
+    return out
+
+
+def _aligned(frames: Sequence[pd.DataFrame], keys: list[str]) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The union of several levels' groups, sorted as ``aggregation`` sorts them, and where each
+    frame's groups are in it."""
+    if not keys:
+        return pd.DataFrame(index=[0]), [np.zeros(len(f), dtype=np.int64) for f in frames]
+    union = pd.concat([f[keys].astype(str) for f in frames], ignore_index=True).drop_duplicates().sort_values(keys).reset_index(drop=True)
+    spots = [f[keys].astype(str).merge(union.reset_index(), on=keys, how="left")["index"].to_numpy() for f in frames]
+    return union, spots
+
+
+def _added(arrays: Sequence[np.ndarray], spots: list[np.ndarray], n: int) -> np.ndarray:
+    total = np.zeros((n, *arrays[0].shape[1:]))
+    for array, at in zip(arrays, spots, strict=True):
+        np.add.at(total, at, array)
+    return total
+
+
+def add_level_sums(parts: Sequence[Sequence[LevelSums]]) -> list[LevelSums]:
+    """The sums of every part (each over its own bottom series) as one: local levels' groups are
+    put together, other levels' groups added up."""
+    out = []
+    for levels in zip(*parts, strict=True):
+        first = levels[0]
+        keys = [c for c in first.groups.columns]
+        groups, spots = _aligned([lv.groups for lv in levels], keys)
+        dollars = _added([lv.dollars for lv in levels], spots, len(groups))
+        if first.local:
+            if sum(len(lv.groups) for lv in levels) != len(groups):
+                raise ValueError(f"level {first.number}: a group is in two parts, so it is not local to either")
+            scale = _added([lv.scale for lv in levels], spots, len(groups))
+            errors = {m: _added([lv.errors[m] for lv in levels], spots, len(groups)) for m in first.errors}
+            out.append(LevelSums(first.number, first.name, groups, dollars, scale=scale, errors=errors))
+        else:
+            actual = _added([lv.actual for lv in levels], spots, len(groups))
+            forecasts = {m: _added([lv.forecasts[m] for lv in levels], spots, len(groups)) for m in first.forecasts}
+            history = _added([lv.history for lv in levels], spots, len(groups)) if first.history is not None else None
+            out.append(LevelSums(first.number, first.name, groups, dollars, actual=actual, forecasts=forecasts, history=history))
+    return out
+
+
+def scores_of(levels: Sequence[LevelSums]) -> dict[str, WRMSSE]:
+    """WRMSSE of each method from a whole hierarchy's sums."""
+    methods = next(iter(lv.errors if lv.local else lv.forecasts for lv in levels))
+    rows, level_rows = {m: [] for m in methods}, {m: [] for m in methods}
+    for lv in levels:
+        if lv.local:
+            scale, errors = lv.scale, lv.errors
+        else:
+            if lv.history is None:
+                raise ValueError(f"level {lv.number}: its history is needed to form the scale")
+            scale = naive_scale(lv.history)
+            errors = {m: ((lv.actual - f) ** 2).mean(axis=1) for m, f in lv.forecasts.items()}
+        total = lv.dollars.sum()
+        weight = lv.dollars / total if total > 0 else np.zeros(len(lv.groups))
+        for method in methods:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rmsse = np.sqrt(errors[method] / scale)
+            # A series with no sales to scale by has no dollar sales either: it carries no weight.
+            scored = np.isfinite(rmsse)
+            score = float(np.sum(weight[scored] * rmsse[scored]))
+            level_rows[method].append({"level": lv.number, "name": lv.name, "series": len(lv.groups), "score": score})
+            rows[method].append(lv.groups.assign(level=lv.number, weight=weight, scale=scale, rmsse=rmsse))
+    out = {}
+    for method in methods:
+        table = pd.DataFrame(level_rows[method])
+        out[method] = WRMSSE(total=float(table["score"].mean()), levels=table, series=pd.concat(rows[method], ignore_index=True))
+    return out
+
+
 def wrmsse(
     hierarchy: pd.DataFrame,
     history: np.ndarray,
@@ -69,26 +237,17 @@ def wrmsse(
     ``history_prices`` (each of those days' price, NaN where none); the weights come from the last
     28 of those days.
     """
-    if not (len(hierarchy) == len(history) == len(actual) == len(forecast)) or actual.shape != forecast.shape:
-        raise ValueError("hierarchy, history, actual and forecast must describe the same series and horizon")
-    last_units, last_prices = history[:, -WEIGHT_DAYS:], history_prices[:, -WEIGHT_DAYS:]
-    bottom_dollars = np.nansum(last_units * last_prices, axis=1)
-    rows, level_rows = [], []
-    for number, name, keys in LEVELS:
-        matrix, groups = aggregation(hierarchy, keys)
-        scale = naive_scale(matrix @ history)
-        error = ((matrix @ actual - matrix @ forecast) ** 2).mean(axis=1)
-        dollars = matrix @ bottom_dollars
-        weight = dollars / dollars.sum() if dollars.sum() > 0 else np.zeros(len(groups))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rmsse = np.sqrt(error / scale)
-        # A series with no sales to scale by has no dollar sales either: it carries no weight.
-        scored = np.isfinite(rmsse)
-        score = float(np.sum(weight[scored] * rmsse[scored]))
-        level_rows.append({"level": number, "name": name, "series": len(groups), "score": score})
-        rows.append(groups.assign(level=number, weight=weight, scale=scale, rmsse=rmsse))
-    levels = pd.DataFrame(level_rows)
-    return WRMSSE(total=float(levels["score"].mean()), levels=levels, series=pd.concat(rows, ignore_index=True))
+    return wrmsse_of_each(hierarchy, history, history_prices, actual, {"forecast": forecast})["forecast"]
+
+
+def wrmsse_of_each(
+    hierarchy: pd.DataFrame, history: np.ndarray, history_prices: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.ndarray]
+) -> dict[str, WRMSSE]:
+    """``wrmsse`` of several forecasts of the same series and days: scales and weights once."""
+    for forecast in forecasts.values():
+        if not (len(hierarchy) == len(history) == len(actual) == len(forecast)) or actual.shape != forecast.shape:
+            raise ValueError("hierarchy, history, actual and forecast must describe the same series and horizon")
+    return scores_of(level_sums(hierarchy, history, history_prices, actual, forecasts))
 
 
 def point_metrics(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:

@@ -66,8 +66,8 @@ def issue(data_dir, first: str, last: str | None = None, raise_on_error: bool = 
     return run_range(data_dir, ISSUE_FORECAST_JOB, first, last or first, raise_on_error, store_groups)
 
 
-def score(data_dir, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
-    return run_range(data_dir, SCORE_FORECAST_JOB, first, last or first)
+def score(data_dir, first: str, last: str | None = None, store_groups: int = 1) -> dg.ExecuteInProcessResult:
+    return run_range(data_dir, SCORE_FORECAST_JOB, first, last or first, store_groups=store_groups)
 
 
 def metadata(result: dg.ExecuteInProcessResult) -> dict:

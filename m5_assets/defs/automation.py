@@ -36,6 +36,7 @@ def forecast_jobs(store_groups: int = 1) -> list:
         dg.define_asset_job(
             SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
             description="Score forecasts whose 28 days all have actuals.",
+            **sharded,
         ),
     ]  # fmt: skip
 

@@ -22,20 +22,16 @@ import dagster as dg
 from m5_assets import tables
 from m5_assets.defs.features import FEATURE_INPUTS, FEATURES_DESCRIPTION, feature_inputs_of, features_metadata
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
 from m5_assets.features.shards import StagedGroup, build_feature_group
-from m5_assets.forecast.shards import store_groups_of
-from m5_assets.warehouse import drop_shard_runs, scalar, shard_folder
+from m5_assets.warehouse import drop_shard_runs, shard_folder
 
 
 def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(list))
     def feature_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
-        stores = scalar(m5_data.connect(), f"SELECT list(DISTINCT store_id) FROM read_parquet('{m5_data.table(tables.SALES_LONG)}')")
-        split = store_groups_of(stores, groups)
-        context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))
-        for number, group in enumerate(split):
-            yield dg.DynamicOutput(group, mapping_key=f"group_{number}")
+        yield from store_group_outputs(context, long_table_stores(m5_data), groups)
 
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:

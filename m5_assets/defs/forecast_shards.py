@@ -33,8 +33,9 @@ from m5_assets.defs.forecasts import (
 )  # fmt: skip
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.store_groups import store_group_outputs
 from m5_assets.forecast.issue import Forecast, levels_of
-from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path, store_groups_of
+from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
 from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
 
@@ -47,10 +48,7 @@ def build_sharded_forecasts(
     @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(list))
     def forecast_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
         stores = pq.read_table(m5_data.table(tables.FEATURES), columns=["store_id"]).column("store_id").unique().to_pylist()
-        split = store_groups_of(stores, groups)
-        context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))
-        for number, group in enumerate(split):
-            yield dg.DynamicOutput(group, mapping_key=f"group_{number}")
+        yield from store_group_outputs(context, stores, groups)
 
     @dg.op
     def issue_store_group(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, stores: list) -> str:

@@ -17,7 +17,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
-from m5_assets.forecast.accuracy import actuals_complete, score_in_order
+from m5_assets.forecast.accuracy import actuals_complete, score_forecast, score_in_order
 from m5_assets.intervals import COVERAGES
 from m5_assets.forecast.issue import Forecast, issue_bottom, levels_of, read_forecast_rows
 from m5_assets.hierarchy import level_sum_problems
@@ -190,7 +190,7 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int) -> 
         forecasts = build_sharded_forecasts(daily, outs, [LEVELS_CHECK_SPEC], store_groups)
     else:
         forecasts = _unsharded_forecasts(daily)
-    return [forecasts, _forecast_accuracy(daily)]
+    return [forecasts, _forecast_accuracy(daily, store_groups)]
 
 
 def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -228,63 +228,88 @@ def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
     return forecasts
 
 
-def _forecast_accuracy(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+ACCURACY_CHECK_SPEC = dg.AssetCheckSpec(
+    ACCURACY_CHECK, asset=tables.FORECAST_ACCURACY.name,
+    description="warns when WRMSSE rises more than 10 % above its trailing 28-partition "
+    "mean, or 95 % interval coverage is more than 5 points from 95",
+)  # fmt: skip
+ACCURACY_DESCRIPTION = (
+    f"The forecast issued on D scored once all its {HORIZON} days have actuals: WRMSSE overall "
+    "and per level, RMSE, MAE, bias and interval coverage, next to seasonal naive issued on D."
+)
+ACCURACY_INPUTS = (tables.FORECASTS.name, tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name)
+
+
+def refuse_unscorable(inputs, days: list[dt.date]) -> None:
+    """Fail, saying when they can be scored, if some of ``days`` lack actuals on one of their days."""
+    waiting = [d for d in days if not actuals_complete(inputs, d)]
+    if waiting:
+        last = inputs.dates[inputs.n_sales_days - 1].date()
+        raise dg.Failure(
+            f"actuals end on {last}: forecasts issued from {waiting[0]} on cannot be scored until "
+            f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
+        )  # fmt: skip
+
+
+def read_shadow_of(root: Path):
+    def shadow(day: dt.date) -> pd.DataFrame | None:
+        return reader.read_partition(root, tables.FORECASTS_SHADOW, day) if tables.FORECASTS_SHADOW.path(root, day).exists() else None
+
+    return shadow
+
+
+def publish_scores(context, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict) -> dg.AssetCheckResult:
+    """Write each scored partition with its metadata in the UI; the check's recorded result."""
+    root = m5_data.paths.warehouse
+    for row in rows:
+        # Typed even when empty, so every partition's file has the same schema.
+        day, frame = row["forecast_date"], pd.DataFrame([row]).astype({"shadow_model_version": "string"})
+        path = store.write_partition(root, tables.FORECAST_ACCURACY, day, frame)
+        own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
+        beside = {"shadow_model_version": row["shadow_model_version"] or "none", "shadow_wrmsse": round(float(row["shadow_wrmsse"]), 4)}
+        context.add_asset_metadata(
+            partition_metadata(path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1)
+            | own | beside | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
+            asset_key=tables.FORECAST_ACCURACY.name, partition_key=day.isoformat(),
+        )  # fmt: skip
+    shown = ["forecast_date", *SCORE_METADATA]
+    context.log.info("scored:\n" + pd.DataFrame(rows)[shown].round(4).to_markdown(index=False))
+    return recorded(m5_data, context, tables.FORECAST_ACCURACY.name, ACCURACY_CHECK, dg.AssetCheckResult(
+        asset_key=tables.FORECAST_ACCURACY.name,
+        check_name=ACCURACY_CHECK,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{d}: {'; '.join(p)}" for d, p in problems.items()) or f"every scored partition in line ({days[0]} .. {days[-1]})",
+        metadata={"partitions_with_warnings": len(problems)},
+    ))  # fmt: skip
+
+
+def _forecast_accuracy(daily: dg.DailyPartitionsDefinition, store_groups: int) -> dg.AssetsDefinition:
+    if store_groups > 1:
+        from m5_assets.defs.accuracy_shards import build_sharded_accuracy
+
+        return build_sharded_accuracy(daily, store_groups)
+
     @dg.asset(
         name=tables.FORECAST_ACCURACY.name,
         group_name="forecasts",
         kinds={"pandas", "parquet"},
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
-        deps=[tables.FORECASTS.name, tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name],
-        check_specs=[
-            dg.AssetCheckSpec(
-                ACCURACY_CHECK, asset="forecast_accuracy",
-                description="warns when WRMSSE rises more than 10 % above its trailing 28-partition "
-                "mean, or 95 % interval coverage is more than 5 points from 95",
-            )
-        ],
-        description=(
-            f"The forecast issued on D scored once all its {HORIZON} days have actuals: WRMSSE overall "
-            "and per level, RMSE, MAE, bias and interval coverage, next to seasonal naive issued on D."
-        ),
-    )  # fmt: skip
+        deps=list(ACCURACY_INPUTS),
+        check_specs=[ACCURACY_CHECK_SPEC],
+        description=ACCURACY_DESCRIPTION,
+    )
     def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data):
         days = run_days(context)
         inputs = m5_data.feature_inputs()
-        waiting = [d for d in days if not actuals_complete(inputs, d)]
-        if waiting:
-            last = inputs.dates[inputs.n_sales_days - 1].date()
-            raise dg.Failure(
-                f"actuals end on {last}: forecasts issued from {waiting[0]} on cannot be scored until "
-                f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
-            )  # fmt: skip
-        root = m5_data.paths.warehouse
-        def shadow(day: dt.date) -> pd.DataFrame | None:
-            return reader.read_partition(root, tables.FORECASTS_SHADOW, day) if tables.FORECASTS_SHADOW.path(root, day).exists() else None
-
+        refuse_unscorable(inputs, days)
+        root, shadow = m5_data.paths.warehouse, read_shadow_of(m5_data.paths.warehouse)
         rows, problems = score_in_order(
-            inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day), reader.read_accuracy(root), shadow
+            days, lambda day: score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day), shadow(day)), reader.read_accuracy(root)
         )  # fmt: skip
-        for row in rows:
-            # Typed even when empty, so every partition's file has the same schema.
-            day, frame = row["forecast_date"], pd.DataFrame([row]).astype({"shadow_model_version": "string"})
-            path = store.write_partition(root, tables.FORECAST_ACCURACY, day, frame)
-            own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
-            beside = {"shadow_model_version": row["shadow_model_version"] or "none", "shadow_wrmsse": round(float(row["shadow_wrmsse"]), 4)}
-            context.add_asset_metadata(
-                partition_metadata(path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1)
-                | own | beside | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
-                partition_key=day.isoformat(),
-            )  # fmt: skip
-        shown = ["forecast_date", *SCORE_METADATA]
-        context.log.info("scored:\n" + pd.DataFrame(rows)[shown].round(4).to_markdown(index=False))
+        check = publish_scores(context, m5_data, days, rows, problems)
         yield dg.MaterializeResult()
-        yield recorded(m5_data, context, tables.FORECAST_ACCURACY.name, ACCURACY_CHECK, dg.AssetCheckResult(
-            check_name=ACCURACY_CHECK,
-            passed=not problems,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(f"{d}: {'; '.join(p)}" for d, p in problems.items()) or f"every scored partition in line ({days[0]} .. {days[-1]})",
-            metadata={"partitions_with_warnings": len(problems)},
-        ))  # fmt: skip
+        yield check
 
     return forecast_accuracy

@@ -3,19 +3,22 @@ mean issued the same day."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
-from m5_assets.intervals import COVERAGES, coverage
+from m5_assets.intervals import COVERAGES, inside_counts
 from m5_assets.hierarchy import BOTTOM_LEVEL
-from m5_assets.metrics import WRMSSE
+from m5_assets.metrics import WRMSSE, LevelHistory, LevelSums, add_level_sums, level_sums, scores_of, with_history
+from m5_assets.model.baselines import BASELINES
 from m5_assets.reader import scorable
-from m5_assets.model.evaluation import MODEL, score_validation, window_origin
+from m5_assets.model.evaluation import MODEL, forecast_matrix, validation_window, window_origin
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
 TRAILING_PARTITIONS = 28
@@ -28,38 +31,116 @@ def actuals_complete(inputs: FeatureInputs, day: dt.date) -> bool:
     return scorable(day, inputs.dates[inputs.n_sales_days - 1].date())
 
 
-def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame) -> dict:
-    """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows)."""
+SCORED_BASELINES = ("seasonal_naive", "moving_average_28")  # issued the same day, scored beside it
+SHADOW = "shadow"  # a challenger's forecast of the same days, when there is one
+POINT_SUMS = ("squared", "absolute", "error", "count")  # over every series-day, of each method
+
+
+@dataclass(frozen=True)
+class ScoreParts:
+    """What scoring one forecast needs of some series. Parts of disjoint series add up
+    (``add_score_parts``): scoring by store group is this, per group, then the sum."""
+
+    day: dt.date
+    model_version: str
+    shadow_version: str | None
+    history_days: int  # days of sales before the forecast's first day
+    levels: list[LevelSums]  # methods: MODEL, the scored baselines, SHADOW when there is one
+    point: dict[str, np.ndarray]  # method -> POINT_SUMS
+    actual_of_rows: dict[str, np.ndarray]  # MODEL or SHADOW -> sum and count of the actuals of its own rows
+    inside: dict[int, np.ndarray]  # interval coverage -> actuals inside it, and the count
+
+
+def score_parts(
+    inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, shadow: pd.DataFrame | None = None,
+    local=lambda keys: True, keep_history: bool = True,
+) -> ScoreParts:  # fmt: skip
+    """The parts of scoring the forecast issued on ``day`` (its bottom-level rows, and a
+    challenger's when given) over ``inputs``' series; ``local`` and ``keep_history`` as in
+    ``level_sums``."""
     if not actuals_complete(inputs, day):
         last = inputs.dates[inputs.n_sales_days - 1].date()
         raise ValueError(f"forecast {day}: actuals end on {last}, before its last day {day + dt.timedelta(days=HORIZON - 1)}")
-    predictions = bottom[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"})
-    scores = score_validation(inputs, day + dt.timedelta(days=HORIZON), predictions)
-    model, naive = scores.table.loc[MODEL], scores.table.loc["seasonal_naive"]
-    mean_rmsse = {m: _mean_bottom_rmsse(scores.by_method[m]) for m in (MODEL, "moving_average_28")}
+    cutoff = day + dt.timedelta(days=HORIZON)
+    origin = window_origin(inputs, cutoff)
+    history, prices, actual = validation_window(inputs, cutoff)
+    issued = {MODEL: bottom} | ({SHADOW: shadow} if shadow is not None else {})
+    forecasts = {name: forecast_matrix(inputs, rows[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"}), day, HORIZON)
+                 for name, rows in issued.items()}  # fmt: skip
+    forecasts |= {name: BASELINES[name](history, HORIZON) for name in SCORED_BASELINES}
+    point = {}
+    for name, forecast in forecasts.items():
+        error = forecast - actual
+        point[name] = np.array([np.sum(error**2), np.sum(np.abs(error)), np.sum(error), error.size], dtype=np.float64)
+    index = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str))
+    actual_of_rows, inside = {}, {}
+    for name, rows in issued.items():
+        of_rows = inputs.units[index.loc[rows["id"].astype(str)].to_numpy(), origin + rows["horizon"].to_numpy() - 1].astype(np.float64)
+        actual_of_rows[name] = np.array([of_rows.sum(), of_rows.size], dtype=np.float64)
+        if name == MODEL:
+            counts = inside_counts(of_rows, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))})
+            inside = {c: np.array([counts[c], of_rows.size], dtype=np.float64) for c in COVERAGES}
+    return ScoreParts(
+        day=day, model_version=str(bottom["model_version"].iloc[0]),
+        shadow_version=str(shadow["model_version"].iloc[0]) if shadow is not None else None, history_days=origin,
+        levels=level_sums(inputs.series, history, prices, actual, forecasts, local, keep_history),
+        point=point, actual_of_rows=actual_of_rows, inside=inside,
+    )  # fmt: skip
 
-    row = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str)).loc[bottom["id"]].to_numpy()
-    origin = window_origin(inputs, day + dt.timedelta(days=HORIZON))
-    actual = inputs.units[row, origin + bottom["horizon"].to_numpy() - 1].astype(np.float64)
-    covered = coverage(actual, {c: bottom[c].to_numpy() for c in bottom.columns if c.startswith(("lo_", "hi_"))})
+
+def add_score_parts(parts: list[ScoreParts], histories: dict[int, LevelHistory] | None = None) -> ScoreParts:
+    """The parts of every store group as one, the non-local levels' history from ``histories``."""
+    first = parts[0]
+    if len({(p.day, p.model_version, p.shadow_version, p.history_days) for p in parts}) != 1:
+        raise ValueError(f"forecast {first.day}: the groups' parts are of different forecasts or models")
+    levels = add_level_sums([p.levels for p in parts])
+    if histories is not None:
+        levels = with_history(levels, histories, first.history_days)
+
+    def added(field: str) -> dict:
+        return {key: sum(getattr(p, field)[key] for p in parts) for key in getattr(first, field)}
+
+    return dataclasses.replace(first, levels=levels, point=added("point"), actual_of_rows=added("actual_of_rows"), inside=added("inside"))
+
+
+def row_of(parts: ScoreParts) -> dict:
+    """One row of accuracy figures, from a whole forecast's parts."""
+    scores = scores_of(parts.levels)
+    point = {name: dict(zip(POINT_SUMS, sums, strict=True)) for name, sums in parts.point.items()}
+    rmse = {name: float(np.sqrt(p["squared"] / p["count"])) for name, p in point.items()}
+    mae = {name: float(p["absolute"] / p["count"]) for name, p in point.items()}
+    bias = {name: float(p["error"] / p["count"]) for name, p in point.items()}
+
+    def bias_pct(name: str) -> float:
+        total, count = parts.actual_of_rows[name]
+        return float(100 * bias[name] / (total / count)) if total > 0 else float("nan")
 
     out = {
-        "forecast_date": day,
-        "model_version": str(bottom["model_version"].iloc[0]),
-        "wrmsse": float(model["wrmsse"]),
-        "seasonal_naive_wrmsse": float(naive["wrmsse"]),
-        "rmse": float(model["rmse"]),
-        "mae": float(model["mae"]),
-        "bias": float(model["bias"]),
-        "seasonal_naive_mae": float(naive["mae"]),
-        "bias_pct": float(100 * model["bias"] / actual.mean()) if actual.mean() > 0 else float("nan"),
-        "mean_rmsse": mean_rmsse[MODEL],
-        "moving_average_28_wrmsse": float(scores.table.loc["moving_average_28", "wrmsse"]),
-        "moving_average_28_mean_rmsse": mean_rmsse["moving_average_28"],
+        "forecast_date": parts.day,
+        "model_version": parts.model_version,
+        "wrmsse": scores[MODEL].total,
+        "seasonal_naive_wrmsse": scores["seasonal_naive"].total,
+        "rmse": rmse[MODEL],
+        "mae": mae[MODEL],
+        "bias": bias[MODEL],
+        "seasonal_naive_mae": mae["seasonal_naive"],
+        "bias_pct": bias_pct(MODEL),
+        "mean_rmsse": _mean_bottom_rmsse(scores[MODEL]),
+        "moving_average_28_wrmsse": scores["moving_average_28"].total,
+        "moving_average_28_mean_rmsse": _mean_bottom_rmsse(scores["moving_average_28"]),
     }
-    out |= {f"coverage_{c}": covered[c] for c in COVERAGES}
-    out |= {f"wrmsse_level_{level}": float(v) for level, v in enumerate(scores.per_level[MODEL].to_numpy(), start=1)}
-    return out
+    out |= {f"coverage_{c}": float(100 * inside / count) for c, (inside, count) in parts.inside.items()}
+    out |= {f"wrmsse_level_{row.level}": float(row.score) for row in scores[MODEL].levels.itertuples()}
+    if parts.shadow_version is None:
+        return out | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
+    shadow = {"wrmsse": scores[SHADOW].total, "mean_rmsse": _mean_bottom_rmsse(scores[SHADOW]), "bias_pct": bias_pct(SHADOW)}
+    return out | {"shadow_model_version": parts.shadow_version, **{f"shadow_{k}": shadow[k] for k in SHADOW_SCORES}}
+
+
+def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, shadow: pd.DataFrame | None = None) -> dict:
+    """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows),
+    with a challenger's forecast of the same days scored beside it when given."""
+    return row_of(score_parts(inputs, day, bottom, shadow))
 
 
 def _mean_bottom_rmsse(score: WRMSSE) -> float:
@@ -68,22 +149,15 @@ def _mean_bottom_rmsse(score: WRMSSE) -> float:
     return float(np.nanmean(bottom)) if bottom.notna().any() else float("nan")
 
 
-def score_in_order(
-    inputs: FeatureInputs,
-    days: list[dt.date],
-    read_bottom: Callable[[dt.date], pd.DataFrame],
-    history: pd.DataFrame,
-    read_shadow: Callable[[dt.date], pd.DataFrame | None] = lambda day: None,
-) -> tuple[list[dict], dict[dt.date, list[str]]]:
-    """Score the forecast of each of ``days`` (its bottom rows from ``read_bottom``) in date order,
-    each judged against the scores of the partitions before it: ``history`` (``HISTORY_COLUMNS``
-    of partitions scored earlier) and the ones scored here. A challenger's forecast of the same
-    day (``read_shadow``, None without one) is scored beside it. Returns the score rows, in date
-    order, and each day's warnings."""
+def score_in_order(days: list[dt.date], row_of_day: Callable[[dt.date], dict], history: pd.DataFrame) -> tuple[list[dict], dict[dt.date, list[str]]]:
+    """Score the forecast of each of ``days`` (its row from ``row_of_day``) in date order, each
+    judged against the scores of the partitions before it: ``history`` (``HISTORY_COLUMNS`` of
+    partitions scored earlier) and the ones scored here. Returns the score rows, in date order,
+    and each day's warnings."""
     history = history[list(HISTORY_COLUMNS)]
     rows, problems = [], {}
     for day in sorted(days):
-        row = with_shadow(score_forecast(inputs, day, read_bottom(day)), inputs, day, read_shadow(day))
+        row = row_of_day(day)
         found = warnings_against_history(row, history[history["forecast_date"] < day])
         if found:
             problems[day] = found
@@ -95,14 +169,6 @@ def score_in_order(
 
 
 SHADOW_SCORES = ("wrmsse", "mean_rmsse", "bias_pct")
-
-
-def with_shadow(row: dict, inputs: FeatureInputs, day: dt.date, shadow: pd.DataFrame | None) -> dict:
-    """``row`` with the challenger's scores on the same days beside it (nulls without one)."""
-    if shadow is None:
-        return row | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
-    scored = score_forecast(inputs, day, shadow)
-    return row | {"shadow_model_version": scored["model_version"], **{f"shadow_{k}": scored[k] for k in SHADOW_SCORES}}
 
 
 def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:

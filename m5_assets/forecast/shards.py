@@ -1,14 +1,21 @@
-"""Issuing by store group: how stores are split, and how the groups' staged rows are combined.
+"""Issuing and scoring by store group: how stores are split, and how the groups' work is combined.
 
 A forecast row depends on its own series only (the booster scores a row, the issue rule scales it
 by its series' level), so the groups' bottom levels put together equal the unsharded one; only
 the levels need every series, which is why they are built after combining.
+
+Scoring is combined the same way: each group sums its series into every level of the hierarchy
+(``ScoreParts``). A level keyed by store lies wholly in one group, which reduces it to each
+series' scale and error; the others (total, state, category, department, item, item x state)
+keep their sums, and their history is summed once for all of a run's days. The combining step
+adds the groups' sums and scores the whole hierarchy, as the one-step scoring does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,6 +23,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from m5_assets.features.build import FeatureInputs
+from m5_assets.forecast.accuracy import ScoreParts, add_score_parts, row_of, score_parts
+from m5_assets.metrics import LevelHistory, add_level_histories, level_histories
 
 T = TypeVar("T")
 
@@ -50,3 +61,42 @@ def combine_shards(folders: list[str] | list[Path], day: dt.date) -> pd.DataFram
     frame = pa.concat_tables([pq.read_table(staged_path(Path(folder), day)) for folder in folders]).to_pandas()
     ranks, _ = pd.factorize(frame["id"], sort=True)
     return frame.take(np.argsort(ranks, kind="stable")).reset_index(drop=True)
+
+
+def within_a_store(keys: tuple[str, ...]) -> bool:
+    """Whether a level's groups each lie in one store (so in one store group)."""
+    return "store_id" in keys
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """A store group's part of scoring a run's forecasts: each day's sums, and the history of the
+    levels that span groups, once for every day (it is most of their size)."""
+
+    histories: dict[int, LevelHistory]
+    parts: dict[dt.date, ScoreParts]
+
+
+def score_group(
+    inputs: FeatureInputs,
+    days: list[dt.date],
+    read_bottom: Callable[[dt.date], pd.DataFrame],
+    read_shadow: Callable[[dt.date], pd.DataFrame | None],
+) -> GroupScores:
+    """Score the group's series (``inputs``, loaded for its stores) for each of ``days``: each
+    reader returns the day's rows of every store, and only the group's are kept."""
+    ids = set(inputs.series["id"].astype(str))
+
+    def mine(rows: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if rows is None else rows[rows["id"].astype(str).isin(ids)].reset_index(drop=True)
+
+    parts = {day: score_parts(inputs, day, mine(read_bottom(day)), mine(read_shadow(day)), within_a_store, keep_history=False) for day in days}
+    longest = max(p.history_days for p in parts.values())
+    histories = level_histories(inputs.series, inputs.units[:, :longest].astype(np.float64), within_a_store)
+    return GroupScores(histories, parts)
+
+
+def combine_group_scores(groups: Sequence[GroupScores]) -> dict[dt.date, dict]:
+    """Each day's accuracy row over every group's series."""
+    histories = add_level_histories([g.histories for g in groups])
+    return {day: row_of(add_score_parts([g.parts[day] for g in groups], histories)) for day in groups[0].parts}

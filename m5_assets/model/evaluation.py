@@ -12,7 +12,7 @@ from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.hierarchy import calibrate
-from m5_assets.metrics import WRMSSE, point_metrics, wrmsse
+from m5_assets.metrics import WRMSSE, point_metrics, wrmsse, wrmsse_of_each
 from m5_assets.model.baselines import BASELINES
 from m5_assets.model.forecaster import BLEND_WEIGHTS, IssueRule
 
@@ -58,7 +58,7 @@ def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.
     return calibrate(inputs.series, forecast, inputs.units[:, window].astype(np.float64), released)
 
 
-def _window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def validation_window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """History, its prices and the actuals of the 28 days before ``cutoff``."""
     origin = window_origin(inputs, cutoff)
     history = inputs.units[:, :origin].astype(np.float64)
@@ -75,7 +75,7 @@ def choose_issue_rule(
     Weights are tried from all-model down, so a tie keeps the model.
     """
     start = cutoff - dt.timedelta(days=HORIZON)
-    history, prices, actual = _window(inputs, cutoff)
+    history, prices, actual = validation_window(inputs, cutoff)
     model_units, level = validation["prediction"].to_numpy(), validation["level"].to_numpy()
     scores = []
     for weight in sorted(BLEND_WEIGHTS, reverse=True):
@@ -115,12 +115,12 @@ def score_validation(
     """WRMSSE and point metrics of the issued forecast (``predictions``: id, date, prediction),
     the ``others`` given the same way, and the baselines over the 28 days before ``cutoff``."""
     start = cutoff - dt.timedelta(days=HORIZON)
-    history, prices, actual = _window(inputs, cutoff)
+    history, prices, actual = validation_window(inputs, cutoff)
     hierarchy = inputs.series
     forecasts = {MODEL: forecast_matrix(inputs, predictions, start, HORIZON)}
     forecasts |= {name: forecast_matrix(inputs, frame, start, HORIZON) for name, frame in (others or {}).items()}
     forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
-    by_method = {name: wrmsse(hierarchy, history, prices, actual, forecast) for name, forecast in forecasts.items()}
+    by_method = wrmsse_of_each(hierarchy, history, prices, actual, forecasts)
     table = pd.DataFrame(
         {name: {"wrmsse": score.total, **point_metrics(actual, forecasts[name])} for name, score in by_method.items()}
     ).T

@@ -1,0 +1,80 @@
+"""Forecast scoring spread over processes by store (``M5_STORE_GROUPS`` > 1).
+
+The same ``forecast_accuracy`` asset, computed by a graph instead of one op:
+1. ``accuracy_store_groups`` splits the long table's stores into N groups, one dynamic output each;
+2. ``score_store_group`` (one step per group, on the multiprocess or the k8s executor) loads its
+   stores' sales, computes the scored baselines, sums its series into every level for each of the
+   run's days and stages those sums under ``warehouse/_shards/<run>/``;
+3. ``combine_store_group_scores`` adds the groups' sums, scores the whole hierarchy (WRMSSE needs
+   every level) day by day against the partitions before, and publishes each partition and the
+   check, as the one-step asset does.
+"""
+
+# Dagster resolves the context and resource types from real annotations: none are postponed here.
+
+import pickle
+from pathlib import Path
+
+import dagster as dg
+
+from m5_assets import reader, tables
+from m5_assets.defs.forecasts import (
+    ACCURACY_CHECK, ACCURACY_CHECK_SPEC, ACCURACY_DESCRIPTION, ACCURACY_INPUTS, BACKFILL_POLICY, publish_scores, read_shadow_of,
+    refuse_unscorable, run_days,
+)  # fmt: skip
+from m5_assets.defs.resources import M5Data
+from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
+from m5_assets.features.build import load_inputs
+from m5_assets.forecast.accuracy import score_in_order
+from m5_assets.forecast.shards import combine_group_scores, score_group
+from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
+
+CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"
+
+
+def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> dg.AssetsDefinition:
+    @dg.op(ins={name: dg.In(dg.Nothing) for name in ACCURACY_INPUTS}, out=dg.DynamicOut(list))
+    def accuracy_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
+        yield from store_group_outputs(context, long_table_stores(m5_data), groups)
+
+    @dg.op
+    def score_store_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> str:
+        days = run_days(context)
+        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR),
+                             m5_data.table(tables.RAW_SELL_PRICES), stores)  # fmt: skip
+        refuse_unscorable(inputs, days)
+        root = m5_data.paths.warehouse
+        staged = score_group(inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day), read_shadow_of(root))
+        # Read back only by this run's combining step (or its re-execution), with the same code.
+        path = shard_folder(root, context.run_id, tables.FORECAST_ACCURACY.name) / f"{context.get_mapping_key()}.pickle"
+        write_with(path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL)))
+        context.log.info(f"stores {stores[0]} .. {stores[-1]}: sums of {len(inputs.series)} series over {len(days)} days staged in {path}")
+        return str(path)
+
+    @dg.op(out={tables.FORECAST_ACCURACY.name: dg.Out(dg.Nothing), CHECK_OUTPUT: dg.Out(dg.Nothing)})
+    def combine_store_group_scores(context: dg.AssetExecutionContext, m5_data: M5Data, staged: list[str]):
+        days = run_days(context)
+        root = m5_data.paths.warehouse
+        rows_by_day = combine_group_scores([pickle.loads(Path(path).read_bytes()) for path in sorted(staged)])
+        rows, problems = score_in_order(days, rows_by_day.__getitem__, reader.read_accuracy(root))
+        check = publish_scores(context, m5_data, days, rows, problems)
+        yield dg.Output(None, tables.FORECAST_ACCURACY.name)
+        yield check
+        # A re-execution's groups may be its parent run's: each one's run folder goes.
+        drop_shard_runs(root, (Path(path).parents[1] for path in staged))
+
+    @dg.graph_multi_asset(
+        name=tables.FORECAST_ACCURACY.name,
+        group_name="forecasts",  # graph assets take the group here; an AssetOut's group is ignored
+        outs={tables.FORECAST_ACCURACY.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=ACCURACY_DESCRIPTION)},
+        ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in ACCURACY_INPUTS},
+        partitions_def=daily,
+        backfill_policy=BACKFILL_POLICY,
+        check_specs=[ACCURACY_CHECK_SPEC],
+    )
+    def forecast_accuracy(forecasts, sales_long, raw_calendar, raw_sell_prices):
+        groups_of_stores = accuracy_store_groups(forecasts=forecasts, sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices)
+        accuracy, check = combine_store_group_scores(groups_of_stores.map(score_store_group).collect())
+        return {tables.FORECAST_ACCURACY.name: accuracy, CHECK_OUTPUT: check}
+
+    return forecast_accuracy

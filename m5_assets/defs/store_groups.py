@@ -1,0 +1,24 @@
+"""The fan-out every step-by-store-group graph starts with: the data's stores, in N groups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from m5_assets import tables
+from m5_assets.defs.resources import M5Data
+from m5_assets.forecast.shards import store_groups_of
+from m5_assets.warehouse import scalar
+
+
+def long_table_stores(m5_data: M5Data) -> list[str]:
+    return scalar(m5_data.connect(), f"SELECT list(DISTINCT store_id) FROM read_parquet('{m5_data.table(tables.SALES_LONG)}')")
+
+
+def store_group_outputs(context, stores: list[str], groups: int) -> Iterator[dg.DynamicOutput]:
+    """One dynamic output per group of ``stores`` (sorted, contiguous), logged."""
+    split = store_groups_of(stores, groups)
+    context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))
+    for number, group in enumerate(split):
+        yield dg.DynamicOutput(group, mapping_key=f"group_{number}")
