@@ -9,7 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,8 +20,10 @@ from m5_assets import tables, warehouse
 from m5_assets.object_store import MANIFESTS, RemoteError, RemoteWarehouse
 from m5_assets.reader import read_partition
 from m5_assets.settings import WAREHOUSE_URL_ENV
+from m5_assets.warehouse import SHARDS_FOLDER
 from served import serving_app
 from servers import s3_server
+from shard_job import store_group_job
 
 BUCKET = "m5-warehouse"
 APRIL = "2016-04-01"
@@ -169,3 +173,26 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
         expected = bottom[bottom["id"] == row["id"]].sort_values("horizon")["forecast"].tolist()
         assert served["id"] == row["id"] and [d["forecast"] for d in served["days"]] == pytest.approx(expected)
         assert {r["forecast_date"] for r in client.get("/accuracy").json()["partitions"]} == {"2016-04-20", "2016-04-21"}
+
+
+def test_store_group_steps_in_processes_of_their_own_publish_through_the_store(data_dir, tmp_path, url, monkeypatch):
+    # Each step process pulls and publishes under the data folder's lock; the staged groups go
+    # through the store too (a step on another machine would read them there), and are withdrawn.
+    monkeypatch.setenv(WAREHOUSE_URL_ENV, url)
+    assert run_pipeline(data_dir).success
+    one_step = tables.FEATURES.path(data_dir / "warehouse").read_bytes()
+    remote = RemoteWarehouse(url)
+    before = remote.manifests()[tables.FEATURES.path(Path()).as_posix()]
+    job = store_group_job(monkeypatch, data_dir, "feature_store_job")
+    with dg.instance_for_test() as instance:
+        with dg.execute_job(job, instance, raise_on_error=False) as result:
+            assert result.success
+            steps = {e.step_key for e in result.get_step_success_events()}
+    assert "features.compute_feature_group[group_1]" in steps
+    published = remote.manifests()
+    assert published[tables.FEATURES.path(Path()).as_posix()].version != before.version
+    assert not any(path.startswith(SHARDS_FOLDER) for path in published)
+    other = tmp_path / "other"
+    remote.pull(other / "warehouse")
+    assert tables.FEATURES.path(other / "warehouse").read_bytes() == tables.FEATURES.path(data_dir / "warehouse").read_bytes()
+    assert pq.read_table(tables.FEATURES.path(other / "warehouse")).equals(pq.read_table(pa.BufferReader(one_step)))
