@@ -68,7 +68,8 @@ def _inventory(features: Path, day: dt.date, plan_it: bool) -> dict:
         prices = warehouse.connect().sql(f"SELECT id, sell_price FROM read_parquet('{features}') WHERE date = DATE '{day}'").df()
         series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
         planned = plan(bottom, prices.set_index("id")["sell_price"], policies_for(series, Policy()))
-        store.write_partition(Path(tempfile.mkdtemp(prefix="bench-inventory-")), tables.INVENTORY_PLAN, day, planned)
+        with tempfile.TemporaryDirectory(prefix="bench-inventory-") as folder:
+            store.write_partition(Path(folder), tables.INVENTORY_PLAN, day, planned)
         out["series"] = len(planned)
     return out | {"seconds": time.perf_counter() - started, "peak_mib": peak_mib()}
 

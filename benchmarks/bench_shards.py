@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -75,6 +76,7 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
     same_rows = mine[["id", "date"]].equals(theirs[["id", "date"]])
     values = ["forecast", "lo_95", "hi_95"]
     max_diff = float(np.abs(mine[values].to_numpy() - theirs[values].to_numpy()).max()) if same_rows else float("inf")
+    shutil.rmtree(out, ignore_errors=True)
     return {"seconds": seconds, "peak_mib": peak_mib(), "problems": problems, "same_rows": same_rows, "max_abs_diff": max_diff}
 
 
@@ -105,12 +107,20 @@ def main() -> int:
 
     import pyarrow.parquet as pq
 
-    from m5_assets.forecast.shards import split_evenly, store_groups_of
+    from m5_assets.forecast.shards import store_groups_of
 
     stores = pq.read_table(data / "features.parquet", columns=["store_id"]).column("store_id").unique().to_pylist()
     groups = store_groups_of(stores, args.groups)
     base = ["--cutoff", args.cutoff, "--first", args.first, "--rounds", str(args.rounds), "--worker"]
     work = Path(tempfile.mkdtemp(prefix="bench-shards-"))
+    try:
+        return _compare(work, args, stores, groups, base, first)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the unsharded and the staged partitions
+
+
+def _compare(work: Path, args, stores: list[str], groups: list[list[str]], base: list[str], first: dt.date) -> int:
+    from m5_assets.forecast.shards import split_evenly
 
     unsharded = run_worker(__file__, *base, "unsharded", str(work / "unsharded"))
     folders = [str(work / f"group_{k}") for k in range(len(groups))]
