@@ -46,12 +46,14 @@ def partition_days(root: Path, table: Table) -> list[dt.date]:
     return [dt.date.fromisoformat(k) for k in partition_keys(root, table)]
 
 
-def read_partition(root: Path, table: Table, key: dt.date | str) -> pd.DataFrame:
-    """One partition, with its partition column; FileNotFoundError naming it when absent."""
+def read_partition(root: Path, table: Table, key: dt.date | str, stores: Sequence[str] | None = None) -> pd.DataFrame:
+    """One partition (its rows of ``stores`` only, if given), with its partition column;
+    FileNotFoundError naming it when absent."""
     path = table.path(root, key)
     if not path.exists():
         raise FileNotFoundError(f"{table.name}: no partition for {key} ({path})")
-    return pd.read_parquet(path).assign(**{table.partition_column: key})
+    filters = [("store_id", "in", list(stores))] if stores is not None else None
+    return pd.read_parquet(path, filters=filters).assign(**{table.partition_column: key})
 
 
 def read_all_partitions(root: Path, table: Table) -> pd.DataFrame:
@@ -116,8 +118,8 @@ class WarehouseReader:
     def __init__(self, paths: DataPaths, warehouse_url: str | None = None, sync_seconds: float = SYNC_SECONDS):
         self.paths = paths
         self.root = paths.warehouse
-        url = os.environ.get(WAREHOUSE_URL_ENV, "") if warehouse_url is None else warehouse_url
-        self.remote = RemoteWarehouse(url) if url else None
+        self.warehouse_url = os.environ.get(WAREHOUSE_URL_ENV, "") if warehouse_url is None else warehouse_url
+        self._remote: RemoteWarehouse | None = None  # made on the first sync: most readers never sync
         self._sync_seconds = sync_seconds
         self._synced_at: float | None = None
 
@@ -125,12 +127,14 @@ class WarehouseReader:
         """Pull what was published to the object store since the last pull, at most once every
         ``sync_seconds`` unless forced (each pull reads every manifest); the paths that changed.
         Without a warehouse URL there is nothing to pull."""
-        if self.remote is None:
+        if not self.warehouse_url:
             return []
         now = time.monotonic()
         if not force and self._synced_at is not None and now - self._synced_at < self._sync_seconds:
             return []
-        changed = self.remote.pull(self.root)
+        if self._remote is None:
+            self._remote = RemoteWarehouse(self.warehouse_url)
+        changed = self._remote.pull(self.root)
         self._synced_at = now
         return changed
 

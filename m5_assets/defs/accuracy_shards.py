@@ -24,7 +24,6 @@ from m5_assets.defs.forecasts import (
 )  # fmt: skip
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
-from m5_assets.features.build import load_inputs
 from m5_assets.forecast.accuracy import score_in_order
 from m5_assets.forecast.shards import combine_group_scores, score_group
 from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
@@ -40,11 +39,10 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
     @dg.op
     def score_store_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> str:
         days = run_days(context)
-        inputs = load_inputs(m5_data.connect(), m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR),
-                             m5_data.table(tables.RAW_SELL_PRICES), stores)  # fmt: skip
+        inputs = m5_data.feature_inputs(stores)
         refuse_unscorable(inputs, days)
         root = m5_data.paths.warehouse
-        staged = score_group(inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day), read_shadow_of(root))
+        staged = score_group(inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day, stores), read_shadow_of(root, stores))
         # Read back only by this run's combining step (or its re-execution), with the same code.
         path = shard_folder(root, context.run_id, tables.FORECAST_ACCURACY.name) / f"{context.get_mapping_key()}.pickle"
         write_with(path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL)))

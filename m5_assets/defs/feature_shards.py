@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import tables
-from m5_assets.defs.features import FEATURE_INPUTS, FEATURES_DESCRIPTION, feature_inputs_of, features_metadata
+from m5_assets.defs.features import FEATURE_INPUTS, FEATURES_DESCRIPTION, features_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
@@ -36,7 +36,7 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
         folder = shard_folder(m5_data.paths.warehouse, context.run_id, tables.FEATURES.name) / context.get_mapping_key()
-        staged = build_feature_group(m5_data.connect(), *feature_inputs_of(m5_data), folder, stores)
+        staged = build_feature_group(m5_data.connect(), *m5_data.feature_input_paths(), folder, stores)
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
         return dataclasses.asdict(staged)
 

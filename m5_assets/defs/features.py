@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from m5_assets import tables
@@ -71,10 +69,6 @@ def features_metadata(m5_data: M5Data, stats: FeatureStats) -> dict:
     }
 
 
-def feature_inputs_of(m5_data: M5Data) -> tuple[Path, Path, Path]:
-    return m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES)
-
-
 def build_feature_assets(store_groups: int = 1) -> list[dg.AssetsDefinition]:
     """The catalog and the feature store; with ``store_groups`` > 1 the store is built by store
     group in parallel steps (see ``feature_shards``), with the same file as the result."""
@@ -89,7 +83,7 @@ def _unsharded_features() -> dg.AssetsDefinition:
     @dg.asset(name=tables.FEATURES.name, group_name="features", kinds={"numpy", "parquet"}, deps=list(FEATURE_INPUTS),
               description=FEATURES_DESCRIPTION)  # fmt: skip
     def features(m5_data: M5Data) -> dg.MaterializeResult:
-        stats = build_features(m5_data.connect(), *feature_inputs_of(m5_data), m5_data.table(tables.FEATURES))
+        stats = build_features(m5_data.connect(), *m5_data.feature_input_paths(), m5_data.table(tables.FEATURES))
         return dg.MaterializeResult(metadata=features_metadata(m5_data, stats))
 
     return features

@@ -1,7 +1,7 @@
 """Forecast issuing spread over processes by store (``M5_STORE_GROUPS`` > 1).
 
 The same ``forecasts`` and ``forecast_levels`` assets, computed by a graph instead of one op:
-1. ``forecast_store_groups`` splits the feature store's stores into N groups, one dynamic output
+1. ``forecast_store_groups`` splits the long table's stores into N groups, one dynamic output
    each (dynamic rather than a static store partition: the stores are the data's, and a
    partition per store would multiply every daily partition by the number of stores in the UI);
 2. ``issue_store_group`` (one step per group; the issue job runs them on Dagster's multiprocess
@@ -24,7 +24,6 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
 
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
@@ -33,7 +32,7 @@ from m5_assets.defs.forecasts import (
 )  # fmt: skip
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
-from m5_assets.defs.store_groups import store_group_outputs
+from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
@@ -47,8 +46,7 @@ def build_sharded_forecasts(
 ) -> dg.AssetsDefinition:
     @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(list))
     def forecast_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
-        stores = pq.read_table(m5_data.table(tables.FEATURES), columns=["store_id"]).column("store_id").unique().to_pylist()
-        yield from store_group_outputs(context, stores, groups)
+        yield from store_group_outputs(context, long_table_stores(m5_data), groups)
 
     @dg.op
     def issue_store_group(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, stores: list) -> str:

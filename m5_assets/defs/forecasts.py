@@ -251,9 +251,13 @@ def refuse_unscorable(inputs, days: list[dt.date]) -> None:
         )  # fmt: skip
 
 
-def read_shadow_of(root: Path):
+def read_shadow_of(root: Path, stores: list[str] | None = None):
+    """A reader of a day's challenger forecast (rows of ``stores`` only, if given); None without one."""
+
     def shadow(day: dt.date) -> pd.DataFrame | None:
-        return reader.read_partition(root, tables.FORECASTS_SHADOW, day) if tables.FORECASTS_SHADOW.path(root, day).exists() else None
+        if not tables.FORECASTS_SHADOW.path(root, day).exists():
+            return None
+        return reader.read_partition(root, tables.FORECASTS_SHADOW, day, stores)
 
     return shadow
 

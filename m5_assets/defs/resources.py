@@ -64,9 +64,14 @@ class M5Data(dg.ConfigurableResource):
     def connect(self) -> duckdb.DuckDBPyConnection:
         return warehouse.connect(self.paths.root / "tmp" / "duckdb", self.duckdb_memory_limit)
 
-    def feature_inputs(self) -> FeatureInputs:
-        """Sales, calendar and prices as the dense arrays scoring and validation work on."""
-        return load_inputs(self.connect(), self.table(tables.SALES_LONG), self.table(tables.RAW_CALENDAR), self.table(tables.RAW_SELL_PRICES))
+    def feature_input_paths(self) -> tuple[Path, Path, Path]:
+        """The long table, the calendar and the prices: what features and scores are built from."""
+        return self.table(tables.SALES_LONG), self.table(tables.RAW_CALENDAR), self.table(tables.RAW_SELL_PRICES)
+
+    def feature_inputs(self, stores: list[str] | None = None) -> FeatureInputs:
+        """Sales, calendar and prices (of ``stores`` only, if given) as the dense arrays scoring
+        and validation work on."""
+        return load_inputs(self.connect(), *self.feature_input_paths(), stores)
 
 
 def default_data_resource() -> M5Data:

@@ -61,16 +61,13 @@ def load_inputs(
     ``stores``, the series of those stores only (the days are always the whole table's)."""
     long_scan = f"read_parquet('{sales_long}')"
     first, last, n_sales_days = con.sql(f"SELECT min(date), max(date), count(DISTINCT date) FROM {long_scan}").fetchall()[0]
-    if stores is None:
-        series = con.sql(f"SELECT {', '.join(ID_COLUMNS)} FROM {long_scan} WHERE date = DATE '{first}'").df()
-        units = con.sql(f"SELECT units FROM {long_scan}").fetchnumpy()["units"]
-    else:
-        # DuckDB 2.0 returns a parallel scan filtered on store_id out of file order; pyarrow
-        # keeps it.
-        mine = pc.field("store_id").isin(list(map(str, stores)))
-        series = pq.read_table(sales_long, columns=ID_COLUMNS, filters=mine & (pc.field("date") == first)).to_pandas()
-        series = series.astype({name: str for name in ID_COLUMNS})
-        units = pq.read_table(sales_long, columns=["units"], filters=mine).column("units").to_numpy()
+    # Read with pyarrow, which keeps file order under a filter (DuckDB 2.0's parallel scan
+    # filtered on store_id does not): the matrix below relies on it.
+    mine = pc.field("store_id").isin(list(map(str, stores))) if stores is not None else None
+    on_first_day = pc.field("date") == first
+    series = pq.read_table(sales_long, columns=ID_COLUMNS, filters=on_first_day if mine is None else mine & on_first_day).to_pandas()
+    series = series.astype({name: str for name in ID_COLUMNS})
+    units = pq.read_table(sales_long, columns=["units"], filters=mine).column("units").to_numpy()
     if len(units) != len(series) * n_sales_days or not series["id"].is_monotonic_increasing:
         raise ValueError(
             f"{sales_long}: expected a complete grid ordered by id and date "

@@ -33,6 +33,7 @@ def actuals_complete(inputs: FeatureInputs, day: dt.date) -> bool:
 
 SCORED_BASELINES = ("seasonal_naive", "moving_average_28")  # issued the same day, scored beside it
 SHADOW = "shadow"  # a challenger's forecast of the same days, when there is one
+SHADOW_SCORES = ("wrmsse", "mean_rmsse", "bias_pct")  # of a challenger, beside the champion's
 POINT_SUMS = ("squared", "absolute", "error", "count")  # over every series-day, of each method
 
 
@@ -166,9 +167,6 @@ def score_in_order(days: list[dt.date], row_of_day: Callable[[dt.date], dict], h
         history = fresh if kept.empty else pd.concat([kept, fresh], ignore_index=True)
         rows.append(row)
     return rows, problems
-
-
-SHADOW_SCORES = ("wrmsse", "mean_rmsse", "bias_pct")
 
 
 def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:

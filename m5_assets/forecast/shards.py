@@ -83,8 +83,8 @@ def score_group(
     read_bottom: Callable[[dt.date], pd.DataFrame],
     read_shadow: Callable[[dt.date], pd.DataFrame | None],
 ) -> GroupScores:
-    """Score the group's series (``inputs``, loaded for its stores) for each of ``days``: each
-    reader returns the day's rows of every store, and only the group's are kept."""
+    """Score the group's series (``inputs``, loaded for its stores) for each of ``days``, from the
+    day's rows each reader returns (only the group's series of them are scored)."""
     ids = set(inputs.series["id"].astype(str))
 
     def mine(rows: pd.DataFrame | None) -> pd.DataFrame | None:
