@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 
 from m5_assets import raw_files, tables
 from m5_assets.features.catalog import HORIZON
@@ -30,6 +31,17 @@ SYNC_SECONDS = 30.0  # how often a reader pulls from the object store at most
 
 # Without raw files (a fresh clone before `make run`), the span of the M5 data.
 DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
+
+
+def read_parquet(path: Path | str, filters: list | None = None) -> pd.DataFrame:
+    """A Parquet file as a frame, opened by Arrow's own file system.
+
+    Not ``pandas.read_parquet``: on a local path it opens a Python file object and hands it to
+    Arrow, whose pool threads may drop the scan's last reference to it after the caller returned.
+    Dropping it takes the GIL; at interpreter exit that thread is killed inside a C++ destructor
+    and the process aborts ("terminate called without an active exception", issue 23).
+    """
+    return pq.read_table(str(path), filters=filters, use_pandas_metadata=True).to_pandas()
 
 
 def partition_keys(root: Path, table: Table) -> list[str]:
@@ -53,7 +65,7 @@ def read_partition(root: Path, table: Table, key: dt.date | str, stores: Sequenc
     if not path.exists():
         raise FileNotFoundError(f"{table.name}: no partition for {key} ({path})")
     filters = [("store_id", "in", list(stores))] if stores is not None else None
-    return pd.read_parquet(path, filters=filters).assign(**{table.partition_column: key})
+    return read_parquet(path, filters=filters).assign(**{table.partition_column: key})
 
 
 def read_all_partitions(root: Path, table: Table) -> pd.DataFrame:
@@ -231,7 +243,7 @@ class WarehouseReader:
         ).df()
 
     def feature_catalog(self) -> pd.DataFrame:
-        return pd.read_parquet(tables.FEATURE_CATALOG.path(self.root))
+        return read_parquet(tables.FEATURE_CATALOG.path(self.root))
 
     def feature_rows(self, day: dt.date) -> pd.DataFrame:
         """Every series' feature row of one day (the store is ordered by series, then day)."""

@@ -16,7 +16,7 @@ import streamlit as st
 
 from m5_assets import tables
 from m5_assets.features.catalog import HORIZON  # noqa: F401 (for the pages)
-from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions, read_partition
+from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions, read_parquet, read_partition
 from m5_assets.settings import data_paths
 from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
@@ -98,7 +98,7 @@ def has_table(table: tables.Table) -> bool:
 
 @st.cache_data(show_spinner=False)
 def _catalog(path: str, mtime: float) -> pd.DataFrame:
-    return pd.read_parquet(path)
+    return read_parquet(path)
 
 
 def feature_catalog() -> pd.DataFrame:

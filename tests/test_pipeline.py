@@ -1,13 +1,17 @@
+import contextlib
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from forecasting import run_pipeline
@@ -90,13 +94,50 @@ def test_genuine_m5_subset_passes_every_check_and_runs_through(tmp_path, real_su
     assert row["units"] == real.loc[series, "d_1913"] and row["units_lag_28"] == real.loc[series, "d_1885"]
 
 
-def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+_parquet_opened_by_python: list[str] = []
+_recording = False
+
+
+def _record_parquet_opens(event: str, args: tuple) -> None:
+    if _recording and event == "open" and str(args[0]).endswith(".parquet") and "r" in str(args[1] or "r"):
+        _parquet_opened_by_python.append(str(args[0]))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """``m5 run`` on an empty data folder, once: its exit code, what it printed, and every Parquet
+    file that Python itself opened for reading meanwhile."""
+    global _recording
+    tmp_path = tmp_path_factory.mktemp("demo-run")
     os.makedirs(tmp_path / "home")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert main(["run", "--scale", "tiny"]) == 0
-    captured = capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
+    sys.addaudithook(_record_parquet_opens)  # a hook cannot be removed: the flag scopes it
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        patch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+        patch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        _recording = True
+        try:
+            code = main(["run", "--scale", "tiny"])
+        finally:
+            _recording = False
+    return SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue(), data=tmp_path / "data", opened=list(_parquet_opened_by_python))
+
+
+def test_m5_run_hands_arrow_no_python_file_object_so_it_cannot_abort_at_exit(demo_run):
+    # An Arrow pool thread may drop a scan's last reference after the read returned; if that
+    # reference is a Python file object, dropping it takes the GIL, and during interpreter exit
+    # the thread is killed inside a C++ destructor: "terminate called without an active
+    # exception", exit 134 (issue 23, seen in a core dump of a real abort). Parquet files must be
+    # opened by Arrow or DuckDB, never as Python file objects.
+    assert demo_run.code == 0
+    assert demo_run.opened == [], f"Parquet files opened as Python file objects: {sorted(set(demo_run.opened))[:5]}"
+
+
+def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(demo_run):
+    tmp_path = demo_run.data.parent
+    assert demo_run.code == 0
+    captured = SimpleNamespace(out=demo_run.out, err=demo_run.err)
     out = captured.out
     assert "generating the 'tiny' demo data set" in out and "checks: 13 of 13 passed" in out
     assert table_path(tmp_path / "data" / "warehouse", "features").exists()
