@@ -23,6 +23,11 @@ class DataPaths:
         return self.root / "raw"
 
     @property
+    def genuine_days(self) -> Path:
+        """Known genuine days that features never cap (``validation.outliers``), when present."""
+        return self.root / "known_genuine_days.csv"
+
+    @property
     def warehouse(self) -> Path:
         return self.root / "warehouse"
 

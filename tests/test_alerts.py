@@ -43,22 +43,22 @@ def _tick(defs, instance, name: str, cursor: str | None, webhook: AlertWebhook):
         return result, context.cursor
 
 
-def test_one_warning_check_posts_exactly_one_well_formed_message(data_dir, receiver):
+def test_one_failed_check_posts_exactly_one_well_formed_message(data_dir, receiver):
     url, received = receiver
-    _set_units(data_dir / "raw", 5, "d_200", SPIKE)  # units_within_history warns; the run goes on
+    _set_units(data_dir / "raw", 5, "d_200", SPIKE)  # units_plausible refuses the raw sales
     defs = build_definitions(M5Data(data_dir=str(data_dir)))
     webhook = AlertWebhook(url=url, ui_url="http://dagster.test:3000")
     with dg.instance_for_test() as instance:
         _, cursor = _tick(defs, instance, "check_alerts", None, webhook)  # the first tick only starts the count
         result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
-        assert result.success
+        assert not result.success
         _, cursor = _tick(defs, instance, "check_alerts", cursor, webhook)
         again, _ = _tick(defs, instance, "check_alerts", cursor, webhook)
 
     (message,) = received
-    assert message["event"] == "check_warning" and message["severity"] == "WARN"
-    assert (message["asset"], message["check"]) == ("sales_long", "units_within_history")
-    assert "1,000,000,000 units" in message["description"]
+    assert message["event"] == "check_failed" and message["severity"] == "ERROR"
+    assert (message["asset"], message["check"]) == ("raw_sales", "units_plausible")
+    assert "1000000000" in message["description"] and "line 6, column 'd_200'" in message["description"]
     assert message["run_id"] == result.run_id and message["run_url"] == f"http://dagster.test:3000/runs/{result.run_id}"
     assert "0 alert(s) posted" in again.skip_message  # nothing is posted twice
 

@@ -97,6 +97,13 @@ def test_degradation_and_coverage_warnings_fire_only_past_their_limits():
     assert warnings_against_history({"wrmsse": 9.0, "coverage_95": 95.0}, earlier.iloc[:0]) == []
 
 
+def test_a_first_partition_worse_than_seasonal_naive_warns_without_any_history():
+    # The 10**9-unit day once scored WRMSSE 1.4e7 on a first run, with no earlier partition to compare.
+    (found,) = warnings_against_history({"wrmsse": 1.4e7, "seasonal_naive_wrmsse": 1.1254, "coverage_95": 95.0}, pd.DataFrame(columns=["forecast_date", "wrmsse"]))
+    assert "worse than seasonal naive's 1.1254" in found
+    assert warnings_against_history({"wrmsse": 0.9, "seasonal_naive_wrmsse": 1.1254, "coverage_95": 95.0}, pd.DataFrame(columns=["forecast_date", "wrmsse"])) == []
+
+
 def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_actuals(model_data):
     tmp_path = model_data
     train(tmp_path, "2016-04-01", QUICK)

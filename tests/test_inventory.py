@@ -7,9 +7,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from forecasting import QUICK, issue, train
+import dagster as dg
+
+from forecasting import QUICK, issue, resource, train
+from m5_assets.definitions import build_definitions
 from m5_assets import reader, tables
-from m5_assets.forecast.inventory import Z_80_UPPER, Policy, plan, policies_for, read_overrides
+from m5_assets.forecast.inventory import Z_80_UPPER, Policy, orders_beyond_history, plan, policies_for, read_overrides
 
 HIERARCHY = {"item_id": "FOODS_1_001", "dept_id": "FOODS_1", "cat_id": "FOODS", "store_id": "CA_1", "state_id": "CA"}
 
@@ -93,3 +96,38 @@ def test_inventory_plan_is_issued_with_each_forecast_partition(model_data):
     assert shown["dagster/row_count"] == len(held) and shown["series"] == len(held)
     assert shown["total_safety_stock"] == pytest.approx(round(held["safety_stock"].sum(), 1))
     assert "CA_1" in shown["by_store"] and held.loc[held["lead_time_sigma"].idxmax(), "id"] in shown["most_at_risk"]
+
+
+def test_a_plan_past_the_series_history_is_named_and_refused_but_an_uncertain_one_is_not():
+    planned = pd.concat([_plan(_bottom(2.0, 3.0, series=f"S{k}"), Policy()).to_frame().T for k in range(3)], ignore_index=True)
+    planned["id"] = ["S0", "S1", "S2"]
+    highest = pd.Series({"S0": 6.0, "S1": 1.0})  # S2 never sold: a floor of one unit a day
+    found = orders_beyond_history(planned, highest)
+    # S0: 2 a day with wide intervals against a record of 6: fine. S1 and S2: a record of 1, so
+    # 2 units every day is exactly the bound and the reorder point (lead demand + safety) beyond it.
+    assert set(found["id"]) == {"S1", "S2"} and set(found["column"]) == {"reorder_point", "order_up_to"}
+    assert (found["value"] > found["bound"]).all()
+    assert orders_beyond_history(planned, pd.Series({"S0": 6.0, "S1": 6.0, "S2": 6.0})).empty
+
+
+def test_a_blown_up_forecast_never_reaches_the_inventory_plan(model_data):
+    train(model_data, "2016-05-01", QUICK)
+    day = dt.date(2016, 5, 2)
+    assert issue(model_data, day.isoformat()).success
+    root = model_data / "warehouse"
+    published = tables.INVENTORY_PLAN.path(root, day).read_bytes()
+    forecasts = tables.FORECASTS.path(root, day)
+    bottom = pq.read_table(forecasts).to_pandas()
+    blown = bottom["id"] == bottom["id"].iloc[0]
+    bottom.loc[blown, ["forecast", "hi_80"]] *= 1e6
+    bottom.to_parquet(forecasts, index=False)
+
+    defs = build_definitions(resource(model_data))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([defs.get_assets_def("inventory_plan")], partition_key=day.isoformat(), instance=instance,
+                                resources=defs.resources, raise_on_error=False)  # fmt: skip
+    assert not result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "orders_within_history" and not check.passed
+    assert bottom["id"].iloc[0] in check.description
+    assert tables.INVENTORY_PLAN.path(root, day).read_bytes() == published  # the last good plan stays

@@ -59,6 +59,9 @@ raw_checks = [
                     "dates are consecutive days and d_k counts up by one with them"),
     _raw_rule_check(raw_sales, "units_valid", raw_rules.sales_units_valid, (tables.RAW_SALES,),
                     "every units cell is present and a non-negative integer"),
+    _raw_rule_check(raw_sales, "units_plausible", raw_rules.sales_units_plausible, (tables.RAW_SALES,),
+                    f"no day above {outliers.ABSURD_UNITS:,} units and {outliers.ABSURD_MULTIPLE:,.0f} x its series' 99th percentile "
+                    "of non-zero days: a broken value, not a sale"),
     _raw_rule_check(raw_sales, "ids_consistent", raw_rules.sales_ids_consistent, (tables.RAW_SALES,),
                     "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest"),
     _raw_rule_check(raw_sales, "calendar_covers_sales", raw_rules.calendar_covers_sales, (tables.RAW_SALES, tables.RAW_CALENDAR),
@@ -81,28 +84,6 @@ def sales_long_complete(context, m5_data: M5Data) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=sales_long,
-    description=f"warns on series-days above {outliers.MULTIPLE:g} x their quarter's 90th percentile + 1: a broken export's "
-    "value (10**9 units) rather than a promotion",
-)  # fmt: skip
-def units_within_history(context, m5_data: M5Data) -> dg.AssetCheckResult:
-    con = m5_data.connect()
-    violations = long_rules.units_within_history(con, m5_data.table(tables.SALES_LONG))
-    if not violations:
-        result = dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"series_days_flagged": 0})
-        return recorded(m5_data, context, tables.SALES_LONG.name, "units_within_history", result)
-    (found,) = violations
-    days = ", ".join(f"{r.id} on {r.date} ({r.units:,} units)" for r in found.examples.itertuples())
-    result = dg.AssetCheckResult(
-        passed=False,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{found.count} series-day(s) far outside their history: {days}"[:4000],
-        metadata={"series_days_flagged": found.count, "violations": dg.MetadataValue.md(describe(violations))},
-    )
-    return recorded(m5_data, context, tables.SALES_LONG.name, "units_within_history", result)
-
-
-@dg.asset_check(
     asset=tables.FEATURES.name, blocking=True,
     description="every feature column holds values within its catalog rule (range, nulls)",
 )  # fmt: skip
@@ -112,4 +93,4 @@ def features_within_catalog_rules(context, m5_data: M5Data) -> dg.AssetCheckResu
     return recorded(m5_data, context, tables.FEATURES.name, "features_within_catalog_rules", result)
 
 
-checks = [*raw_checks, sales_long_complete, units_within_history, features_within_catalog_rules]
+checks = [*raw_checks, sales_long_complete, features_within_catalog_rules]

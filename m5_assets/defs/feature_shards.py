@@ -36,7 +36,7 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
         folder = shard_folder(m5_data.paths.warehouse, context.run_id, tables.FEATURES.name) / context.get_mapping_key()
-        staged = build_feature_group(m5_data.connect(), *m5_data.feature_input_paths(), folder, stores)
+        staged = build_feature_group(m5_data.connect(), *m5_data.feature_input_paths(), folder, stores, m5_data.paths.genuine_days)
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
         return dataclasses.asdict(staged)
 

@@ -46,8 +46,11 @@ FEATURES_DESCRIPTION = (
     f"Offline feature store: one row per series and day, keys {KEY_COLUMNS}, label "
     f"'{LABEL_COLUMN}', and every catalog feature. Units enter only lagged by at least "
     f"{MIN_LAG} days, so the rows of a forecast issued on day D (D .. D+{HORIZON - 1}) use no "
-    f"sale dated on or after D. Runs {HORIZON} days past the last sales day."
+    f"sale dated on or after D. Runs {HORIZON} days past the last sales day. A day far outside "
+    "its series' history is read capped (metadata 'capped_days'); list known genuine days in "
+    "known_genuine_days.csv in the data folder to keep them as sold."
 )
+CAPPED_SHOWN = 20
 FEATURE_INPUTS = (tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name, feature_catalog.key.path[-1])
 
 
@@ -66,6 +69,14 @@ def features_metadata(m5_data: M5Data, stats: FeatureStats) -> dict:
         "catalog_version": CATALOG_VERSION,
         "stocked_out_days": int(stocked_out_days),  # skipped by training
         "series_with_stock_outs": int(series_hit),
+        # Outliers for modelling: the features and the label read these days capped.
+        "capped_days": len(stats.capped),
+        "capped_series": int(stats.capped["id"].nunique()),
+        "capped_largest": dg.MetadataValue.md(
+            stats.capped.assign(ratio=stats.capped["units"] / stats.capped["capped_to"].clip(lower=1)).nlargest(CAPPED_SHOWN, "ratio")
+            .drop(columns="ratio").to_markdown(index=False) if len(stats.capped) else "none"
+        ),
+        "known_genuine_days_file": str(m5_data.paths.genuine_days) if m5_data.paths.genuine_days.exists() else "none",
     }
 
 
@@ -83,7 +94,10 @@ def _unsharded_features() -> dg.AssetsDefinition:
     @dg.asset(name=tables.FEATURES.name, group_name="features", kinds={"numpy", "parquet"}, deps=list(FEATURE_INPUTS),
               description=FEATURES_DESCRIPTION)  # fmt: skip
     def features(m5_data: M5Data) -> dg.MaterializeResult:
-        stats = build_features(m5_data.connect(), *m5_data.feature_input_paths(), m5_data.table(tables.FEATURES))
+        try:
+            stats = build_features(m5_data.connect(), *m5_data.feature_input_paths(), m5_data.table(tables.FEATURES), genuine_days=m5_data.paths.genuine_days)
+        except ValueError as error:  # a known-genuine-days file that names no day of the data
+            raise dg.Failure(description=str(error)) from error
         return dg.MaterializeResult(metadata=features_metadata(m5_data, stats))
 
     return features

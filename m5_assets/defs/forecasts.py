@@ -230,8 +230,8 @@ def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
 
 ACCURACY_CHECK_SPEC = dg.AssetCheckSpec(
     ACCURACY_CHECK, asset=tables.FORECAST_ACCURACY.name,
-    description="warns when WRMSSE rises more than 10 % above its trailing 28-partition "
-    "mean, or 95 % interval coverage is more than 5 points from 95",
+    description="warns when WRMSSE is worse than seasonal naive's on the same days, rises more than 10 % "
+    "above its trailing 28-partition mean, or 95 % interval coverage is more than 5 points from 95",
 )  # fmt: skip
 ACCURACY_DESCRIPTION = (
     f"The forecast issued on D scored once all its {HORIZON} days have actuals: WRMSSE overall "

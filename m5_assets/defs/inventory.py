@@ -12,10 +12,12 @@ from m5_assets.defs.forecasts import BACKFILL_POLICY, run_days
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.forecast import store
-from m5_assets.forecast.inventory import Policy, plan, policies_for, read_overrides
+from m5_assets.defs.check_log import recorded
+from m5_assets.forecast.inventory import RECORD_MULTIPLE, Policy, orders_beyond_history, plan, policies_for, read_overrides
 
 _DEFAULT = Policy()
 AT_RISK_SHOWN = 10
+ORDERS_CHECK = "orders_within_history"
 
 
 class InventoryConfig(dg.Config):
@@ -50,7 +52,12 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         backfill_policy=BACKFILL_POLICY,
         deps=[tables.FORECASTS.name, tables.FEATURES.name],
         description=tables.INVENTORY_PLAN.description,
-    )
+        check_specs=[dg.AssetCheckSpec(
+            ORDERS_CHECK, asset=tables.INVENTORY_PLAN.name, blocking=True,
+            description=f"no series' mean daily demand, reorder point or order-up-to level needs more than {RECORD_MULTIPLE:g} x "
+            "its highest day before the forecast date on every day: no plan of a run is published otherwise",
+        )],
+    )  # fmt: skip
     def inventory_plan(context: dg.AssetExecutionContext, config: InventoryConfig, m5_data: M5Data):
         default = config.policy()
         try:
@@ -64,10 +71,24 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             f"SELECT date, id, sell_price FROM read_parquet('{m5_data.table(tables.FEATURES)}') "
             f"WHERE date BETWEEN DATE '{days[0]}' AND DATE '{days[-1]}'"
         ).df().set_index(["date", "id"])["sell_price"]  # fmt: skip
+        highest = _highest_days(m5_data, days)
+        plans, refused = {}, []
         for day in days:
             bottom = reader.read_partition(root, tables.FORECASTS, day)
             series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
-            planned = plan(bottom, prices.xs(pd.Timestamp(day), level="date"), policies_for(series, default, overrides))
+            plans[day] = plan(bottom, prices.xs(pd.Timestamp(day), level="date"), policies_for(series, default, overrides))
+            refused.append(orders_beyond_history(plans[day], highest[day.isoformat()]).assign(forecast_date=day))
+        beyond = pd.concat(refused, ignore_index=True)
+        if len(beyond):
+            shown = beyond.head(AT_RISK_SHOWN).round(1)
+            message = (f"{len(beyond)} plan value(s) beyond what the series' history could justify, e.g. "
+                       + "; ".join(f"{r.id} on {r.forecast_date}: {r.column} {r.value:,.1f} > {r.bound:,.1f}" for r in shown.itertuples()))
+            yield recorded(m5_data, context, tables.INVENTORY_PLAN.name, ORDERS_CHECK, dg.AssetCheckResult(
+                check_name=ORDERS_CHECK, passed=False, description=message[:4000],
+                metadata={"values_beyond": len(beyond), "largest": dg.MetadataValue.md(shown.to_markdown(index=False))},
+            ))  # fmt: skip
+            raise dg.Failure(description=f"inventory_plan not published: {message}"[:4000])
+        for day, planned in plans.items():
             path = store.write_partition(root, tables.INVENTORY_PLAN, day, planned)
             by_store = planned.groupby("store_id")[["lead_time_demand", "safety_stock", "reorder_point", "eoq"]].sum().round(1)
             at_risk = planned.nlargest(AT_RISK_SHOWN, "lead_time_sigma")
@@ -83,6 +104,16 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
                    "overrides": config.overrides_csv or "none"},
                 partition_key=day.isoformat(),
             )  # fmt: skip
-        return dg.MaterializeResult()
+        yield dg.MaterializeResult()
+        yield recorded(m5_data, context, tables.INVENTORY_PLAN.name, ORDERS_CHECK, dg.AssetCheckResult(
+            check_name=ORDERS_CHECK, passed=True, metadata={"values_beyond": 0, "days": len(days)},
+        ))  # fmt: skip
 
     return inventory_plan
+
+
+def _highest_days(m5_data: M5Data, days: list) -> dict[str, pd.Series]:
+    """Each series' highest day of units (as features read them) before each of ``days``, in one scan."""
+    columns = ", ".join(f"max(units) FILTER (WHERE date < DATE '{day}') AS \"{day}\"" for day in days)
+    frame = m5_data.connect().sql(f"SELECT id, {columns} FROM read_parquet('{m5_data.table(tables.FEATURES)}') GROUP BY id").df()
+    return {column: frame.set_index("id")[column].astype(float) for column in frame.columns if column != "id"}

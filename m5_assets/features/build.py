@@ -2,13 +2,16 @@
 
 The long table is read once as a dense series-by-day matrix of units (it is stored ordered by
 series, then day), features are computed a block of series at a time, and each block is
-appended to one Parquet file that is published atomically at the end. The grid runs up to
+appended to one Parquet file that is published atomically at the end. Features and the label
+read units with outliers for modelling capped (``validation.outliers``); the long table keeps
+what was sold. The grid runs up to
 ``HORIZON`` calendar days past the last sales day, so that the rows a forecast of the days just
 after the data needs exist already (their label, ``units``, is null).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from m5_assets.features.price import price_features
 from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
 from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
+from m5_assets.validation.outliers import cap_outliers, read_genuine_days
 from m5_assets.warehouse import write_parquet_blocks
 
 ROWS_PER_BLOCK = 2_000_000
@@ -43,6 +47,7 @@ class FeatureInputs:
     price: np.ndarray  # series x feature days, NaN before release
     snap_by_state: np.ndarray  # states x feature days
     day_features: dict[str, np.ndarray]  # calendar and event features per feature day
+    genuine_days: np.ndarray | None = None  # series x feature days: known genuine, never capped
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class FeatureStats:
     first_date: pd.Timestamp
     last_date: pd.Timestamp
     last_sales_date: pd.Timestamp
+    capped: pd.DataFrame  # outliers for modelling: id, date, units sold, units the features read
 
 
 def load_inputs(
@@ -124,11 +130,25 @@ def _arrow_column(values: np.ndarray, dtype: str) -> pa.Array:
     return pa.array(filled.astype(dtype), type=_ARROW_TYPES[dtype], mask=missing)
 
 
-def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
-    """The feature table of the series in ``rows``: keys, label, then every catalog feature."""
+def capped_units(inputs: FeatureInputs, rows: slice) -> tuple[np.ndarray, pd.DataFrame]:
+    """The units of the series in ``rows`` as features and training read them (outliers for
+    modelling capped), and the capped days: id, date, units sold, units read."""
+    keep = inputs.genuine_days[rows] if inputs.genuine_days is not None else None
+    capped, was_capped = cap_outliers(inputs.units[rows], keep)
+    at_row, at_day = np.nonzero(was_capped)
+    found = pd.DataFrame({
+        "id": inputs.series["id"].to_numpy()[rows][at_row], "date": inputs.dates[at_day].date,
+        "units": inputs.units[rows][at_row, at_day], "capped_to": capped[at_row, at_day],
+    })  # fmt: skip
+    return capped.astype(np.float32), found
+
+
+def feature_block(inputs: FeatureInputs, rows: slice, units: np.ndarray) -> pa.Table:
+    """The feature table of the series in ``rows`` from their ``units`` (as ``capped_units``
+    returns them): keys, label, then every catalog feature."""
     block = inputs.series.iloc[rows]
     n_days = len(inputs.dates)
-    computed = sales_features(inputs.units[rows]) | price_features(inputs.price[rows])
+    computed = sales_features(units) | price_features(inputs.price[rows])
     computed["snap"] = inputs.snap_by_state[block["state_idx"].to_numpy()]
     for name, per_day in inputs.day_features.items():
         computed[name] = np.tile(per_day, len(block))
@@ -136,7 +156,7 @@ def feature_block(inputs: FeatureInputs, rows: slice) -> pa.Table:
     series_of_row = np.repeat(np.arange(len(inputs.series))[rows], n_days)
     columns: dict[str, pa.Array] = {name: dictionary_array(inputs.series[name], series_of_row) for name in ID_COLUMNS}
     columns["date"] = pa.array(np.tile(inputs.dates.to_numpy("datetime64[D]"), len(block)))
-    columns["units"] = _arrow_column(inputs.units[rows], "float32")
+    columns["units"] = _arrow_column(units, "float32")
     columns[STOCKED_OUT_COLUMN] = _arrow_column(computed[STOCKED_OUT_COLUMN], "int8")
     for spec in FEATURES:
         if spec.family != "ids":
@@ -150,23 +170,40 @@ def series_per_block(n_days: int) -> int:
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, target: Path, stores: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, target: Path, stores: Sequence[str] | None = None,
+    genuine_days: Path | None = None,
 ) -> FeatureStats:
     """Compute every catalog feature for every series (of ``stores``, if given) and feature day
-    into ``target``."""
-    return write_features(load_inputs(con, sales_long, calendar, prices, stores), target)
+    into ``target``; days listed in ``genuine_days`` (a CSV, when it exists) are never capped."""
+    return write_features(with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days), target)
+
+
+def with_genuine_days(inputs: FeatureInputs, path: Path | None) -> FeatureInputs:
+    """``inputs`` with the known genuine days of the CSV at ``path`` (unchanged without one)."""
+    if path is None or not Path(path).exists():
+        return inputs
+    return dataclasses.replace(inputs, genuine_days=read_genuine_days(Path(path), inputs.series, inputs.dates))
 
 
 def write_features(inputs: FeatureInputs, target: Path) -> FeatureStats:
     """Compute the feature rows of ``inputs``' series, a block of series at a time, into ``target``."""
     n_series = len(inputs.series)
     per_block = series_per_block(len(inputs.dates))
-    blocks = (feature_block(inputs, slice(start, start + per_block)) for start in range(0, n_series, per_block))
-    write_parquet_blocks(target, blocks, dictionary_columns=ID_COLUMNS)
+    capped: list[pd.DataFrame] = []
+
+    def blocks():
+        for start in range(0, n_series, per_block):
+            rows = slice(start, start + per_block)
+            units, found = capped_units(inputs, rows)
+            capped.append(found)
+            yield feature_block(inputs, rows, units)
+
+    write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
     return FeatureStats(
         rows=n_series * len(inputs.dates),
         series=n_series,
         first_date=inputs.dates[0],
         last_date=inputs.dates[-1],
         last_sales_date=inputs.dates[inputs.n_sales_days - 1],
+        capped=pd.concat(capped, ignore_index=True),
     )

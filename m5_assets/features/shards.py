@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from m5_assets.features.build import FeatureStats, load_inputs, series_per_block, write_features
+from m5_assets.features.build import FeatureStats, load_inputs, series_per_block, with_genuine_days, write_features
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.grid import dictionary_array
 from m5_assets.warehouse import write_parquet_blocks, write_with
@@ -35,21 +35,25 @@ class StagedGroup:
 
     rows: str
     series: str
+    capped: str
     first_date: str
     last_date: str
     last_sales_date: str
 
 
 def build_feature_group(
-    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, folder: Path, stores: Sequence[str]
+    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, folder: Path, stores: Sequence[str],
+    genuine_days: Path | None = None,
 ) -> StagedGroup:
     """Compute the feature rows of ``stores``' series into ``folder``, each file atomically."""
-    inputs = load_inputs(con, sales_long, calendar, prices, stores)
-    rows, series = folder / "rows.parquet", folder / "series.parquet"
+    inputs = with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days)
+    rows, series, capped = folder / "rows.parquet", folder / "series.parquet", folder / "capped.parquet"
     stats = write_features(inputs, rows)
     ids = pa.Table.from_pandas(inputs.series[ID_COLUMNS].astype(str), preserve_index=False)
     write_with(series, lambda partial: pq.write_table(ids, partial))
-    return StagedGroup(str(rows), str(series), *(str(d.date()) for d in (stats.first_date, stats.last_date, stats.last_sales_date)))
+    write_with(capped, lambda partial: stats.capped.to_parquet(partial, index=False))
+    days = (str(d.date()) for d in (stats.first_date, stats.last_date, stats.last_sales_date))
+    return StagedGroup(str(rows), str(series), str(capped), *days)
 
 
 class _Rows:
@@ -110,6 +114,7 @@ def combine_feature_groups(groups: Sequence[StagedGroup], target: Path) -> Featu
         first_date=pd.Timestamp(dt.date.fromisoformat(first.first_date)),
         last_date=pd.Timestamp(dt.date.fromisoformat(first.last_date)),
         last_sales_date=pd.Timestamp(dt.date.fromisoformat(first.last_sales_date)),
+        capped=pd.concat([pq.read_table(g.capped).to_pandas() for g in groups], ignore_index=True),
     )
 
 

@@ -36,17 +36,22 @@ def lagged_rolling_mean_std(
 
     One pass of running sums serves every window: the window of ``w`` days ending on day ``e``
     sums to ``S[e + 1] - S[e + 1 - w]``. That difference is exact only while the running sums
-    are: for a row of whole numbers whose squares sum below 2**53. Past that (one day of 10**9
-    units is enough) the digits a later window's variance is made of are lost and it comes out
-    0, so such rows, and rows that are not whole numbers, get their variances summed window by
-    window about the window's own mean.
+    are: for whole numbers whose squares, summed up to the window's end, stay below 2**53. Past
+    that (one day of 10**9 units is enough) the digits a later window's variance is made of are
+    lost and it comes out 0, so those windows, and windows ending after a value that is not a
+    whole number, get their variance summed about the window's own mean. The choice is made per
+    window from the days up to its end, never per row: a window's value must not depend on a
+    later day (point-in-time), as it did when one late outlier switched the whole row.
     """
     n_rows, n_days = values.shape
     present = ~np.isnan(values)
     filled = np.where(present, values, 0.0)
     sums, squares = _cumulative(filled), _cumulative(filled * filled)
     counts = None if present.all() else _cumulative(present)
-    inexact = np.flatnonzero((squares[:, -1] >= EXACT_SUM) | (filled != np.floor(filled)).any(axis=1))
+    # Running sums are non-decreasing, so once inexact a row stays inexact from that day on.
+    fractional = _cumulative(filled != np.floor(filled))
+    inexact_from = np.where((squares[:, 1:] >= EXACT_SUM) | (fractional[:, 1:] > 0), np.arange(n_days), n_days).min(axis=1)
+    inexact = np.flatnonzero(inexact_from < n_days)
     out = {}
     for w in windows:
         mean = np.full((n_rows, n_days), np.nan, dtype=np.float32)
@@ -59,7 +64,11 @@ def lagged_rolling_mean_std(
             # Clipping only guards the last rounding step of total * total / w.
             window_mean, window_std = total / w, np.sqrt(np.clip(variance, 0.0, None))
             for row in inexact:
-                window_std[row] = _direct_std(filled[row], w, stop - w)
+                # Window k spans days k .. k + w - 1: the first one ending on or after the row's
+                # first inexact day, and every later one, is summed directly.
+                first = max(int(inexact_from[row]) - (w - 1), 0)
+                if first < stop - w:
+                    window_std[row, first:] = _direct_std(filled[row, first:], w, stop - w - first)
             if counts is not None:
                 incomplete = (counts[:, w:stop] - counts[:, : stop - w]) < w
                 window_mean[incomplete] = np.nan
@@ -72,7 +81,7 @@ def lagged_rolling_mean_std(
 def _direct_std(row: np.ndarray, w: int, n_windows: int) -> np.ndarray:
     """Sample standard deviation of the first ``n_windows`` windows of ``w`` days of one row,
     each about its own mean (two passes: no running sum carries a large value forward)."""
-    spans = np.lib.stride_tricks.sliding_window_view(row, w)[:n_windows]
+    spans = np.lib.stride_tricks.sliding_window_view(row.astype(np.float64), w)[:n_windows]
     deviations = spans - spans.mean(axis=1, keepdims=True)
     return np.sqrt(np.einsum("ij,ij->i", deviations, deviations) / (w - 1))
 

@@ -180,6 +180,11 @@ def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:
                 f"WRMSSE {current['wrmsse']:.4f} is more than {DEGRADATION_LIMIT:.0%} above the mean "
                 f"{mean:.4f} of the {len(trailing)} partitions before"
             )  # fmt: skip
+    # A first partition has no history to compare with; seasonal naive, issued the same day and
+    # scored on the same days, always is there (a 10**9-unit day once passed unnoticed).
+    naive = current.get("seasonal_naive_wrmsse")
+    if naive is not None and np.isfinite(naive) and not current["wrmsse"] <= naive:
+        problems.append(f"WRMSSE {current['wrmsse']:.4f} is worse than seasonal naive's {naive:.4f} on the same days")
     if abs(current["coverage_95"] - 95) > COVERAGE_TOLERANCE:
         problems.append(f"95 % interval coverage is {current['coverage_95']:.1f} %, more than {COVERAGE_TOLERANCE:g} points off")
     return problems

@@ -31,6 +31,7 @@ import pandas as pd
 from m5_assets.features.catalog import HORIZON
 
 Z_80_UPPER = NormalDist().inv_cdf(0.90)  # the upper bound of a central 80 % interval
+RECORD_MULTIPLE = 2.0  # how far past its record day a series' plan may reach before it is refused
 OVERRIDE_KEYS = ("store_id", "dept_id")
 
 
@@ -165,3 +166,27 @@ def at_service_level(planned: pd.DataFrame, service_level: float) -> pd.DataFram
     z = NormalDist().inv_cdf(service_level)
     safety = z * planned["lead_time_sigma"]
     return planned.assign(service_level=service_level, safety_stock=safety, reorder_point=planned["lead_time_demand"] + safety)
+
+
+def orders_beyond_history(planned: pd.DataFrame, highest_day: pd.Series) -> pd.DataFrame:
+    """Plan rows (``plan``'s) asking for more than the series' own history could justify.
+
+    The bound is ``RECORD_MULTIPLE`` x the series' highest day (``highest_day`` by id: units sold
+    before the forecast date, at least one) on every day: the mean daily demand (and so the EOQ,
+    which grows with it) above it, or the reorder point or order-up-to level above it over the
+    lead time, resp. lead time plus review. A forecast blown up by bad data shows here before any
+    planner reads it; a healthy one, however uncertain, does not. Returns id, the column, its
+    value and its bound, largest ratio first.
+    """
+    record = highest_day.reindex(planned["id"]).fillna(0.0).clip(lower=1.0).to_numpy() * RECORD_MULTIPLE
+    bounds = {
+        "mean_daily_demand": record,
+        "reorder_point": record * planned["lead_time_days"].to_numpy(),
+        "order_up_to": record * (planned["lead_time_days"] + planned["review_days"]).to_numpy(),
+    }
+    found = [
+        pd.DataFrame({"id": planned["id"], "column": column, "value": planned[column].to_numpy(), "bound": bound})[planned[column].to_numpy() > bound]
+        for column, bound in bounds.items()
+    ]  # fmt: skip
+    out = pd.concat(found, ignore_index=True)
+    return out.assign(ratio=out["value"] / out["bound"]).sort_values("ratio", ascending=False, ignore_index=True)

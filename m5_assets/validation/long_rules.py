@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets import tables
-from m5_assets.validation.outliers import MULTIPLE, far_outside_history
-from m5_assets.validation.violations import MAX_EXAMPLES, Violation
+from m5_assets.validation.violations import Violation
 from m5_assets.warehouse import scalar
 
 LONG_FILE = tables.SALES_LONG.name
@@ -41,22 +40,3 @@ def grid_complete(con: duckdb.DuckDBPyConnection, sales_long: Path, raw_sales: P
             examples = con.sql(f"SELECT id, date, units, sell_price FROM {scan} WHERE {where} LIMIT 5").df()
             found.append(Violation(LONG_FILE, column, rule, int(count), examples))
     return found
-
-
-def units_grid(con: duckdb.DuckDBPyConnection, sales_long: Path) -> tuple[pd.Index, pd.DatetimeIndex, np.ndarray]:
-    """Series ids, days and the series x day units matrix (the table is ordered by id, then date)."""
-    scan = f"read_parquet('{sales_long}')"
-    ids = pd.Index(con.sql(f"SELECT DISTINCT id FROM {scan} ORDER BY id").df()["id"].astype(str))
-    dates = pd.DatetimeIndex(con.sql(f"SELECT DISTINCT date FROM {scan} ORDER BY date").df()["date"])
-    units = con.sql(f"SELECT units FROM {scan}").fetchnumpy()["units"]
-    return ids, dates, np.asarray(units).reshape(len(ids), len(dates))
-
-
-def units_within_history(con: duckdb.DuckDBPyConnection, sales_long: Path, multiple: float = MULTIPLE) -> list[Violation]:
-    """Series-days far outside their series' own history (see ``validation.outliers``)."""
-    ids, dates, units = units_grid(con, sales_long)
-    found = far_outside_history(units, ids, dates, multiple)
-    if found.empty:
-        return []
-    rule = f"units must stay within {multiple:g} x (the series' 90th percentile over its quarter + 1)"
-    return [Violation(LONG_FILE, "units", rule, len(found), found.head(MAX_EXAMPLES))]

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from m5_assets.validation import outliers
 from m5_assets.warehouse import scalar
 from m5_assets.validation.schemas import CALENDAR_SCHEMA, PRICES_SCHEMA, schema_violations
 from m5_assets.validation.violations import MAX_EXAMPLES, Violation, lines_of
@@ -87,6 +89,30 @@ def sales_units_valid(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[V
             column = ", ".join(sorted(set(v.examples["d"]), key=lambda d: int(d[2:])))
             found.append(Violation(v.file, column, v.rule, v.count, v.examples, v.lines))
     return found
+
+
+def sales_units_plausible(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[Violation]:
+    """No day beyond what any shop sells (a data error; see ``validation.outliers``)."""
+    days = _day_columns(con, sales)
+    # Only series with a day above the absolute floor can break the rule: the rest is never read.
+    suspects = f"(SELECT * FROM {sales.scan()} WHERE greatest({', '.join(days)}) > {outliers.ABSURD_UNITS})"
+    frame = con.sql(f"SELECT line, id, {', '.join(days)} FROM {suspects} ORDER BY line").df()
+    if frame.empty:
+        return []
+    rows, at, bounds = outliers.absurd_days(frame[days].to_numpy(dtype=np.float64))
+    if not len(rows):
+        return []
+    examples = pd.DataFrame({
+        "line": frame["line"].to_numpy()[rows], "id": frame["id"].to_numpy()[rows], "d": np.asarray(days)[at],
+        "units": frame[days].to_numpy()[rows, at], "bound": bounds.round(0),
+    }).sort_values(["line", "d"], key=lambda c: c.str[2:].astype(int) if c.name == "d" else c, ignore_index=True)  # fmt: skip
+    rule = (
+        f"units must not exceed {outliers.ABSURD_UNITS:,} and {outliers.ABSURD_MULTIPLE:,.0f} x the series' 99th percentile "
+        "of its non-zero days: no shop sells that in a day (a broken export or a shifted column)"
+    )
+    column = ", ".join(sorted(set(examples["d"]), key=lambda d: int(d[2:])))
+    shown = examples.head(MAX_EXAMPLES)
+    return [Violation(sales.file, column, rule, len(examples), shown, lines_of(shown))]
 
 
 def sales_ids_consistent(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[Violation]:
