@@ -200,6 +200,25 @@ def test_m5_run_reports_a_data_error_as_its_message_without_stack_traces(tmp_pat
     assert "Traceback" not in printed and "Stack Trace" not in printed
 
 
+def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_trace(tmp_path, tiny_raw, monkeypatch, capsys):
+    raw = tmp_path / "data" / "raw"
+    shutil.copytree(tiny_raw, raw)
+    prices = raw / "sell_prices.csv"
+    lines = prices.read_text().splitlines()
+    lines[7] = lines[7].rsplit(",", 1)[0] + ",0.0"
+    prices.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    assert main(["run", "--skip-model"]) == 1
+
+    captured = capsys.readouterr()
+    assert "FAILED raw_sell_prices.prices_valid:\n    sell_prices.csv, line 8, column 'sell_price': must be greater than 0" in captured.out
+    assert "step raw_sell_prices_prices_valid failed: 1 blocking asset check failed" in captured.out
+    printed = captured.out + captured.err
+    assert "Stack Trace" not in printed and "Traceback" not in printed and 'File "' not in printed
+
+
 def test_loading_the_code_location_prints_no_warning():
     """Known beta APIs are silenced where they are used; anything new still shows."""
     code = "import warnings; warnings.simplefilter('default'); import m5_assets.definitions"
