@@ -45,22 +45,26 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from m5_assets.generator import SCALES, generate
-    from m5_assets.raw_files import locate_raw_files, raw_csv_files
+    from m5_assets.raw_files import locate_raw_files, visible_entries
 
     paths = data_paths()
-    if not raw_csv_files(paths.raw):
-        print(f"no CSV files in {paths.raw}: generating the '{args.scale}' demo data set there")
+    if not visible_entries(paths.raw):
+        print(f"no files in {paths.raw}: generating the '{args.scale}' demo data set there")
         # Ending yesterday, the newest forecast partition is today's: the daily schedule is real.
         generate(SCALES[args.scale], paths.raw, progress=True, end_date=dt.date.today() - dt.timedelta(days=1))
     else:
-        # Some files are there: they are the user's, and a partial set is an error, never a reason
-        # to generate demo data over them.
+        # Some files are there: they are the user's, and a partial set, a foreign archive or an
+        # unrelated file is an error, never a reason to generate demo data beside them.
         try:
             files = locate_raw_files(paths.raw)
         except FileNotFoundError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"using the raw files in {paths.raw}: {files.calendar.name}, {files.prices.name}, {files.sales.name}")
+        names = f"{files.calendar.name}, {files.prices.name}, {files.sales.name}"
+        if files.archive is not None:
+            print(f"using the Kaggle archive {files.archive}: {names} (unpacked into {files.sales.parent})")
+        else:
+            print(f"using the raw files in {paths.raw}: {names}")
 
     code = _run_jobs(args, paths)
     print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")
