@@ -226,3 +226,28 @@ def read_header(path: Path) -> list[str]:
         rule = "file is empty: it must start with a header line" if path.stat().st_size == 0 else "file must start with a header line"
         raise DataValidationError([Violation(path.name, "(header)", rule, lines=(1,))])
     return [name.strip() for name in header]
+
+
+def cut_off(path: Path) -> str | None:
+    """Why ``path`` looks cut off mid-copy, or None when it looks whole: a file is whole when it
+    ends with a line break, or when its last line has as many fields as its header (Kaggle's
+    files may end without one)."""
+    size = path.stat().st_size
+    if size == 0:
+        return None  # an empty file is refused by name when read, not waited for
+    with open(path, "rb") as handle:
+        # The last line of the full sales file is about 6 KB; a mebibyte holds it whole.
+        handle.seek(max(0, size - (1 << 20)))
+        tail = handle.read()
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    try:
+        header = read_header(path)
+    except DataValidationError:
+        return None  # not a CSV this can judge: reading it names the problem
+    last = re.split(b"[\r\n]", tail)[-1].decode("utf-8", "replace")
+    fields = len(next(csv.reader([last]), []))
+    if fields == len(header):
+        return None
+    return f"{path.name} ends mid-line: its last line has {fields} of the header's {len(header)} fields and no line break"
+
