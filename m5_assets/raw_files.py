@@ -166,9 +166,11 @@ def unpack(archive: KaggleArchive, into: Path) -> RawFiles:
                     # zipfile checks each member's CRC as it reads: a damaged member raises here.
                     with opened.open(info) as source, open(partial / name, "wb") as out:
                         shutil.copyfileobj(source, out, 1 << 20)
-            except (zipfile.BadZipFile, EOFError, OSError) as error:
+            except BaseException as error:
                 shutil.rmtree(partial)
-                raise RawFilesError(f"{archive.path}: a member could not be unpacked ({error}); is the download complete?") from None
+                if isinstance(error, zipfile.BadZipFile | EOFError):
+                    raise RawFilesError(f"{archive.path}: a member could not be unpacked ({error}); is the download complete?") from None
+                raise
             try:
                 partial.rename(target)
             except OSError:

@@ -119,3 +119,16 @@ def test_m5_run_refuses_a_folder_holding_an_unrelated_file_and_writes_nothing(da
     assert "holds no Kaggle files: found notes.txt" in err and "m5-forecasting-accuracy.zip" in err, err
     assert [p.name for p in (data / "raw").iterdir()] == ["notes.txt"]
     assert not (data / "warehouse").exists()
+
+
+def test_a_damaged_archive_member_is_refused_by_name_and_leaves_nothing_unpacked(data):
+    archive = data / "raw" / "m5-forecasting-accuracy.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as opened:
+        for name in ("calendar.csv", "sell_prices.csv", SALES):
+            opened.writestr(name, "a,b\n1,2\n" * 100)
+    damaged = bytearray(archive.read_bytes())
+    damaged[damaged.find(b"1,2\na,b")] = ord("7")  # a flipped byte in calendar.csv's data
+    archive.write_bytes(bytes(damaged))
+    with pytest.raises(RawFilesError, match="Bad CRC-32 for file 'calendar.csv'.*is the download complete"):
+        locate_raw_files(data / "raw")
+    assert list(unpack_dir(data / "raw").iterdir()) == []
