@@ -74,7 +74,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
-	rm -rf "$(M5_DATA_DIR)/warehouse" "$(M5_DATA_DIR)/dagster" "$(M5_DATA_DIR)/mlflow" "$(M5_DATA_DIR)/tmp"
+	rm -rf "$(M5_DATA_DIR)/warehouse" "$(M5_DATA_DIR)/dagster" "$(M5_DATA_DIR)/mlflow" "$(M5_DATA_DIR)/tmp" "$(M5_DATA_DIR)/raw_unpacked"
 
 # The deployment (compose.yaml, README "Deployment"). Needs a container engine with compose.
 COMPOSE ?= docker compose

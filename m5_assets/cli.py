@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from m5_assets.settings import DataPaths, data_paths
 
 BACKTEST_PARTITIONS = 7
+RUN_LOCK = ".m5-run.lock"  # in the data folder; holds the PID of the m5 run that has it
 
 
 class _Printed(logging.Handler):
@@ -43,24 +47,62 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _one_run_at_a_time(root: Path) -> Iterator[None]:
+    """Hold the data folder for this run. Two runs at once on one folder would both generate the
+    demo set and both create MLflow's SQLite store (one crashes: "duplicate column name: step");
+    a second run therefore waits for the first, saying which process it waits for."""
+    root.mkdir(parents=True, exist_ok=True)
+    lock = root / RUN_LOCK
+    lock.touch()
+    with open(lock, "r+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "unknown"
+            print(f"another m5 run (PID {holder}) is using {root}: waiting for it to finish ...", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            print("... it finished: this run goes on", flush=True)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _run(args: argparse.Namespace) -> int:
+    with _one_run_at_a_time(data_paths().root):
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     from m5_assets.generator import SCALES, generate
-    from m5_assets.raw_files import locate_raw_files, raw_csv_files
+    from m5_assets.raw_files import locate_raw_files, visible_entries
 
     paths = data_paths()
-    if not raw_csv_files(paths.raw):
-        print(f"no CSV files in {paths.raw}: generating the '{args.scale}' demo data set there")
+    if not visible_entries(paths.raw):
+        print(f"no files in {paths.raw}: generating the '{args.scale}' demo data set there")
         # Ending yesterday, the newest forecast partition is today's: the daily schedule is real.
         generate(SCALES[args.scale], paths.raw, progress=True, end_date=dt.date.today() - dt.timedelta(days=1))
     else:
-        # Some files are there: they are the user's, and a partial set is an error, never a reason
-        # to generate demo data over them.
+        # Some files are there: they are the user's, and a partial set, a foreign archive or an
+        # unrelated file is an error, never a reason to generate demo data beside them.
         try:
             files = locate_raw_files(paths.raw)
         except FileNotFoundError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"using the raw files in {paths.raw}: {files.calendar.name}, {files.prices.name}, {files.sales.name}")
+        names = f"{files.calendar.name}, {files.prices.name}, {files.sales.name}"
+        if files.archive is not None:
+            print(f"using the Kaggle archive {files.archive}: {names} (unpacked into {files.sales.parent})")
+        else:
+            print(f"using the raw files in {paths.raw}: {names}")
 
     code = _run_jobs(args, paths)
     print(f"\noutputs: {paths.warehouse}/<asset>/data.parquet; run history: `make ui` (http://127.0.0.1:3000)")

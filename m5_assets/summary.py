@@ -55,10 +55,15 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
 
 
 def _failure_text(failure) -> str:
-    """A failure the pipeline raised on purpose (bad data, a missing model) is the user's to fix:
-    its message says all. Anything else is a bug, and its stack trace is shown as well."""
+    """A failure the pipeline raised on purpose (bad data, a missing model) or a failed blocking
+    check is the user's to fix: its message says all. Anything else is a bug, and its stack trace
+    is shown as well."""
     if failure.user_failure_data is not None:
         return (failure.user_failure_data.description or failure.error.message).strip()
+    if failure.error.cls_name == "DagsterAssetCheckFailedError":
+        # A blocking check stopped the step: its description is printed above, and the stack is
+        # Dagster's own (it stays in the run's view in the UI).
+        return failure.error.message.split(": ", 1)[-1].strip().replace("\n", " ")
     return failure.error.to_string().strip()
 
 

@@ -1,5 +1,9 @@
 import datetime as dt
 import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -64,7 +68,14 @@ def test_monthly_retrain_requests_the_newest_cutoff(data_dir):
     assert request.partition_key == "2016-05-01"
 
 
+def _age(raw: Path, seconds: int = 3600) -> None:
+    """Files last written ``seconds`` ago, as files copied in long before a tick are."""
+    for path in raw.iterdir():
+        os.utime(path, ns=(path.stat().st_atime_ns, time.time_ns() - seconds * 10**9))
+
+
 def test_raw_files_sensor_requests_a_refresh_on_change_and_skips_when_nothing_changed(data_dir):
+    _age(data_dir / "raw")
     result, cursor = _sensor(data_dir, "raw_files_changed")
     assert len(_requests(result)) == 1
     result, again = _sensor(data_dir, "raw_files_changed", cursor)
@@ -72,6 +83,57 @@ def test_raw_files_sensor_requests_a_refresh_on_change_and_skips_when_nothing_ch
     prices = data_dir / "raw" / "sell_prices.csv"
     os.utime(prices, ns=(prices.stat().st_atime_ns, prices.stat().st_mtime_ns + 10**9))  # a file dropped in again
     result, _ = _sensor(data_dir, "raw_files_changed", cursor)
+    assert len(_requests(result)) == 1
+
+
+def test_raw_files_sensor_waits_for_a_file_written_in_two_steps_to_settle_and_end_whole(tmp_path, tiny_raw):
+    shutil.copytree(tiny_raw, tmp_path / "raw")
+    _age(tmp_path / "raw")
+    result, cursor = _sensor(tmp_path, "raw_files_changed")
+    assert len(_requests(result)) == 1  # files copied in long ago: a run at once
+    sales = tmp_path / "raw" / "sales_train_evaluation.csv"
+    whole = sales.read_bytes()
+    sales.write_bytes(whole[: len(whole) // 2])  # a copy half done, cut mid-line
+
+    result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)
+    assert isinstance(result, dg.SkipReason) and "waiting for sales_train_evaluation.csv to settle" in result.skip_message
+    # The copy stalls: the file holds still, but it still ends mid-line.
+    _age(tmp_path / "raw")
+    result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)
+    assert isinstance(result, dg.SkipReason) and "sales_train_evaluation.csv ends mid-line" in result.skip_message, result.skip_message
+
+    sales.write_bytes(whole)  # the copy completes, just now
+    result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)
+    assert isinstance(result, dg.SkipReason) and "to settle" in result.skip_message
+    result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)  # unchanged across two ticks
+    assert len(_requests(result)) == 1
+    result, _ = _sensor(tmp_path, "raw_files_changed", cursor)
+    assert isinstance(result, dg.SkipReason) and result.skip_message == "no raw file changed"
+
+
+def test_raw_files_sensor_takes_a_last_line_without_a_line_break_as_whole(tmp_path, tiny_raw):
+    shutil.copytree(tiny_raw, tmp_path / "raw")
+    sales = tmp_path / "raw" / "sales_train_evaluation.csv"
+    sales.write_bytes(sales.read_bytes().rstrip(b"\n"))  # Kaggle's files may end so
+    _age(tmp_path / "raw")
+    result, _ = _sensor(tmp_path, "raw_files_changed")
+    assert len(_requests(result)) == 1
+
+
+def test_raw_files_sensor_launches_on_a_whole_kaggle_archive_and_waits_on_a_cut_one(tmp_path, tiny_raw):
+    (tmp_path / "raw").mkdir()
+    archive = tmp_path / "raw" / "m5-forecasting-accuracy.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as opened:
+        for path in tiny_raw.iterdir():
+            opened.write(path, path.name)
+    whole = archive.read_bytes()
+    archive.write_bytes(whole[: len(whole) // 2])
+    _age(tmp_path / "raw")
+    result, cursor = _sensor(tmp_path, "raw_files_changed")
+    assert isinstance(result, dg.SkipReason) and "not a readable zip archive" in result.skip_message
+    archive.write_bytes(whole)
+    _age(tmp_path / "raw", 120)
+    result, _ = _sensor(tmp_path, "raw_files_changed", cursor)
     assert len(_requests(result)) == 1
 
 

@@ -200,6 +200,50 @@ def test_m5_run_reports_a_data_error_as_its_message_without_stack_traces(tmp_pat
     assert "Traceback" not in printed and "Stack Trace" not in printed
 
 
+def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_trace(tmp_path, tiny_raw, monkeypatch, capsys):
+    raw = tmp_path / "data" / "raw"
+    shutil.copytree(tiny_raw, raw)
+    prices = raw / "sell_prices.csv"
+    lines = prices.read_text().splitlines()
+    lines[7] = lines[7].rsplit(",", 1)[0] + ",0.0"
+    prices.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    assert main(["run", "--skip-model"]) == 1
+
+    captured = capsys.readouterr()
+    assert "FAILED raw_sell_prices.prices_valid:\n    sell_prices.csv, line 8, column 'sell_price': must be greater than 0" in captured.out
+    assert "step raw_sell_prices_prices_valid failed: 1 blocking asset check failed" in captured.out
+    printed = captured.out + captured.err
+    assert "Stack Trace" not in printed and "Traceback" not in printed and 'File "' not in printed
+
+
+def test_a_second_m5_run_on_the_same_folder_waits_for_the_first_naming_its_pid(tmp_path):
+    """Two runs at once on a fresh folder raced (both generating the demo set, both creating
+    MLflow's SQLite store): the second now waits for the first and then runs on its data."""
+    import time
+
+    env = {**os.environ, "M5_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "m5_assets.cli", "run", "--skip-model", "--scale", "tiny"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lock = tmp_path / "data" / ".m5-run.lock"
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().strip() == str(first.pid)):  # the first holds the folder
+        assert time.monotonic() < deadline and first.poll() is None, "the first run never took the folder"
+        time.sleep(0.05)
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second_out, _ = second.communicate(timeout=600)
+    first_out, _ = first.communicate(timeout=600)
+
+    assert first.returncode == 0, first_out[-3000:]
+    assert second.returncode == 0, second_out[-3000:]
+    assert f"another m5 run (PID {first.pid}) is using {tmp_path / 'data'}: waiting for it to finish" in second_out
+    assert "generating the 'tiny' demo data set" in first_out and "generating" not in second_out
+    assert "using the raw files in" in second_out and "checks: 13 of 13 passed" in second_out
+    assert lock.read_text() == ""  # released
+
+
 def test_loading_the_code_location_prints_no_warning():
     """Known beta APIs are silenced where they are used; anything new still shows."""
     code = "import warnings; warnings.simplefilter('default'); import m5_assets.definitions"

@@ -113,9 +113,9 @@ CASES = {
     "unknown store in prices": (lambda raw: _set_cell(raw / PRICES, 5, "store_id", "CA_9"),
                                 ("raw_sell_prices", "keys_known"), (PRICES, "store_id, item_id", "must exist in " + SALES), 6),
     "non-positive price": (lambda raw: _set_cell(raw / PRICES, 7, "sell_price", "0.0"),
-                           ("raw_sell_prices", "prices_valid"), (PRICES, "sell_price", "greater_than(0)"), 8),
+                           ("raw_sell_prices", "prices_valid"), (PRICES, "sell_price", "must be greater than 0"), 8),
     "duplicated price week": (lambda raw: _edit_lines(raw / PRICES, lambda lines: lines[:11] + [lines[9]] + lines[11:]),
-                              ("raw_sell_prices", "prices_valid"), (PRICES, "store_id, item_id, wm_yr_wk", "uniqueness"), 12),
+                              ("raw_sell_prices", "prices_valid"), (PRICES, "store_id, item_id, wm_yr_wk", "must be unique together"), 12),
     "fractional week": (lambda raw: _set_cell(raw / PRICES, 4, "wm_yr_wk", "11452.5"),
                         ("raw_sell_prices", "parses"), (PRICES, "wm_yr_wk", "whole numbers of type INTEGER"), 5),
     "latin-1 byte": (lambda raw: _latin1_cell(raw / PRICES, 3, "item_id"),
@@ -130,7 +130,7 @@ CASES = {
     "gap in the calendar": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:40] + lines[41:]),
                             ("raw_calendar", "days_continuous"), (CALENDAR, "date", "consecutive days"), 41),
     "SNAP flag out of range": (lambda raw: _set_cell(raw / CALENDAR, 12, "snap_TX", "2"),
-                               ("raw_calendar", "values_valid"), (CALENDAR, "snap_TX", "isin"), 13),
+                               ("raw_calendar", "values_valid"), (CALENDAR, "snap_TX", "must be one of 0, 1"), 13),
     "duplicated column": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: [lines[0].replace(",month,", ",year,")] + lines[1:]),
                           ("raw_calendar", "parses"), (CALENDAR, "year", "appears more than once"), 1),
     "blank line between rows": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:10] + [""] + lines[10:]),
@@ -181,6 +181,19 @@ def test_malformed_input_fails_the_right_check_and_leaves_nothing_downstream(cas
     assert not table_path(warehouse, "features").exists()
     assert not [p for p in warehouse.rglob("*") if p.is_file() and "_tmp" in p.parts]
     assert _fingerprint(raw) == before
+
+
+def test_a_value_with_a_trailing_space_is_shown_quoted_so_the_space_is_visible(data_dir):
+    prices = data_dir / "raw" / PRICES
+    store = prices.read_text().splitlines()[5].split(",")[0]
+    _set_cell(prices, 5, "store_id", store + " ")
+
+    result = run_pipeline(data_dir)
+
+    failed = {(e.asset_key.to_user_string(), e.check_name): e.description for e in result.get_asset_check_evaluations() if not e.passed}
+    message = failed[("raw_sell_prices", "keys_known")]
+    assert "line 6, column 'store_id, item_id': store-item pair must exist" in message, message
+    assert repr(store + " ") in message and "starts or ends with white space" in message, message
 
 
 VARIANTS = {

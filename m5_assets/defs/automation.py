@@ -9,6 +9,8 @@ All are defined stopped; switch each on in the UI (Automation) or with
 import datetime as dt
 import hashlib
 import json
+import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -20,6 +22,26 @@ from m5_assets.model import registry
 
 ISSUE_FORECAST_JOB = "issue_forecast"
 SCORE_FORECAST_JOB = "score_forecast"
+# A raw file untouched this long is taken as settled without waiting for a second tick.
+SETTLE_SECONDS = 60
+
+
+def snapshot(raw: Path) -> dict[str, list[int]]:
+    """Size and modification time (ns) of each file in the raw folder, hidden files aside."""
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in raw_files.visible_entries(raw) if p.is_file()}
+
+
+def _cursor(handled: dict, last_tick: dict) -> str:
+    return json.dumps({"handled": handled, "last_tick": last_tick}, sort_keys=True)
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict, dict]:
+    """(the folder as last handled, the folder as seen at the last tick); an older cursor was the
+    handled folder alone."""
+    state = json.loads(cursor) if cursor else {}
+    if set(state) != {"handled", "last_tick"}:
+        return state, state
+    return state["handled"], state["last_tick"]
 
 
 def forecast_jobs(store_groups: int = 1) -> list:
@@ -95,20 +117,34 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
 
     @dg.sensor(
         job_name=FEATURE_STORE_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
-        description="New or changed files in the raw folder rebuild raw tables to features (the features_refreshed sensor then re-issues the newest forecast).",
-    )
+        description="New or changed files in the raw folder rebuild raw tables to features, once every file has settled "
+        f"(unchanged since the last tick, or for {SETTLE_SECONDS} s) and looks whole (the features_refreshed sensor then re-issues the newest forecast).",
+    )  # fmt: skip
     def raw_files_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
         raw = m5_data.paths.raw
-        seen = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(raw.glob("*.csv"))} if raw.exists() else {}
-        cursor = json.dumps(seen, sort_keys=True)
-        if cursor == context.cursor:
+        now = snapshot(raw)
+        handled, last_tick = _read_cursor(context.cursor)
+        if now == handled:
             return dg.SkipReason("no raw file changed")
-        context.update_cursor(cursor)
+        # A file being copied in keeps changing: wait until it holds still.
+        moving = sorted(name for name, seen in now.items() if seen != last_tick.get(name) and time.time_ns() - seen[1] < SETTLE_SECONDS * 10**9)
+        if moving:
+            context.update_cursor(_cursor(handled, now))
+            return dg.SkipReason(f"waiting for {', '.join(moving)} to settle: changed since the last tick, less than {SETTLE_SECONDS} s ago")
         try:
-            raw_files.locate_raw_files(raw)
+            found = raw_files.check_raw_folder(raw)
         except FileNotFoundError as error:
+            context.update_cursor(_cursor(now, now))  # said once; a change to the folder is looked at again
             return dg.SkipReason(str(error))
-        return dg.RunRequest(run_key=f"raw-{hashlib.sha256(cursor.encode()).hexdigest()[:16]}")
+        if isinstance(found, raw_files.RawFiles):
+            cut = [reason for path in (found.calendar, found.prices, found.sales) if (reason := raw_files.cut_off(path))]
+            if cut:
+                context.update_cursor(_cursor(handled, now))
+                return dg.SkipReason(
+                    f"{'; '.join(cut)}: waiting for the copy to finish (a file that stays so is truncated, and a run would name its last line)"
+                )
+        context.update_cursor(_cursor(now, now))
+        return dg.RunRequest(run_key=f"raw-{hashlib.sha256(json.dumps(now, sort_keys=True).encode()).hexdigest()[:16]}")
 
     @dg.asset_sensor(
         asset_key=dg.AssetKey(tables.FEATURES.name), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED,

@@ -6,6 +6,9 @@ values only and leave dtypes unchecked.
 
 from __future__ import annotations
 
+import ast
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -48,6 +51,43 @@ PRICES_SCHEMA = pa.DataFrameSchema(
 )
 
 
+# pandera names a failed check by its function ("greater_than(0)"); a user reads a sentence.
+_CHECK_SENTENCES = {
+    "greater_than": "must be greater than {}",
+    "greater_than_or_equal_to": "must be at least {}",
+    "less_than": "must be less than {}",
+    "less_than_or_equal_to": "must be at most {}",
+    "equal_to": "must equal {}",
+    "not_equal_to": "must not equal {}",
+    "in_range": "must be between {} and {}",
+    "isin": "must be one of {}",
+    "notin": "must not be one of {}",
+    "str_matches": "must match the pattern {!r}",
+    "str_startswith": "must start with {!r}",
+    "str_endswith": "must end with {!r}",
+    "not_nullable": "must be present (no empty cells)",
+    "field_uniqueness": "must be unique: a value repeats an earlier row's",
+    "multiple_fields_uniqueness": "must be unique together: a row repeats an earlier row's values",
+}
+
+
+def rule_sentence(check: str) -> str:
+    """pandera's name of a failed check as a sentence; a check named by a sentence stays as it is."""
+    match = re.fullmatch(r"(\w+)(?:\((.*)\))?", check, flags=re.DOTALL)
+    if match is None or match.group(1) not in _CHECK_SENTENCES:
+        return check
+    name, arguments = match.groups()
+    try:
+        values = ast.literal_eval(f"({arguments},)") if arguments else ()
+    except (ValueError, SyntaxError):
+        return check
+    shown = [", ".join(map(repr, v)) if isinstance(v, list | tuple | set) else v for v in values]
+    sentence = _CHECK_SENTENCES[name]
+    if sentence.count("{") != len(shown):
+        return check
+    return sentence.format(*shown)
+
+
 def schema_violations(schema: pa.DataFrameSchema, frame: pd.DataFrame, file: str) -> list[Violation]:
     """Validate ``frame`` lazily and report each failed (column, check) once with examples."""
     try:
@@ -66,6 +106,6 @@ def schema_violations(schema: pa.DataFrameSchema, frame: pd.DataFrame, file: str
             else:
                 examples = rows[["failure_case"]].head(MAX_EXAMPLES)
             column_name = column if isinstance(column, str) else ", ".join(schema.unique or [])
-            violations.append(Violation(file, column_name or "(table)", str(check), len(rows), examples, lines_of(examples)))
+            violations.append(Violation(file, column_name or "(table)", rule_sentence(str(check)), len(rows), examples, lines_of(examples)))
         return violations
     return []

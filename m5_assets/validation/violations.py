@@ -9,6 +9,21 @@ import pandas as pd
 MAX_EXAMPLES = 5
 
 
+def shown(examples: pd.DataFrame) -> str:
+    """The example rows as text, each text value quoted: a stray space or an empty string is
+    visible ('CA_1 ' is not 'CA_1'), and a number is told from a text that looks like one."""
+    quoted = examples.head(MAX_EXAMPLES).copy()
+    for column in quoted.columns:
+        if quoted[column].dtype == object or pd.api.types.is_string_dtype(quoted[column]):
+            quoted[column] = [repr(str(v)) if isinstance(v, str) else v for v in quoted[column]]
+    return quoted.to_string(index=False)
+
+
+def _padded(examples: pd.DataFrame) -> bool:
+    """Whether a text value of the examples starts or ends with white space."""
+    return any(isinstance(v, str) and v != v.strip() for column in examples.columns for v in examples[column].head(MAX_EXAMPLES))
+
+
 def lines_of(examples: pd.DataFrame) -> tuple[int, ...]:
     """The file lines of the example rows (their ``line`` column), in order, each once."""
     if "line" not in examples.columns:
@@ -43,7 +58,9 @@ class Violation:
             head += f" — {self.count} offending row(s)"
         if self.examples.empty:
             return head
-        return f"{head}, e.g.\n{self.examples.head(MAX_EXAMPLES).to_string(index=False)}"
+        if _padded(self.examples):
+            head += " (a value below starts or ends with white space)"
+        return f"{head}, e.g.\n{shown(self.examples)}"
 
 
 class DataValidationError(Exception):
@@ -61,5 +78,5 @@ def describe(violations: list[Violation]) -> str:
         rows = f" ({v.count} rows)" if v.count else ""
         parts.append(f"- **{v.file}**, {v.where()}column `{v.column}`: {v.rule}{rows}")
         if not v.examples.empty:
-            parts.append("\n```\n" + v.examples.head(MAX_EXAMPLES).to_string(index=False) + "\n```")
+            parts.append("\n```\n" + shown(v.examples) + "\n```")
     return "\n".join(parts)
