@@ -2,6 +2,9 @@
 
 import datetime as dt
 import hashlib
+import http.client
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +14,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+import servers
 from conftest import NEWEST, OLDER
 from served import republish, serving_app, stored_partition
 from m5_assets import tables
@@ -97,6 +101,39 @@ def test_malformed_requests_are_422s(client, body):
     assert client.post("/predict", json=body).status_code == 422
 
 
+LOOKUP = '"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"'
+# Python's JSON parser reads NaN, Infinity and 1e999 as non-finite floats; each must be a 422
+# whose body is strict JSON, with the offending input written as text.
+NON_FINITE = {
+    "NaN interval": ("/predict", f"{{{LOOKUP}, \"interval\": NaN}}", "NaN"),
+    "Infinity interval": ("/predict", f"{{{LOOKUP}, \"interval\": Infinity}}", "Infinity"),
+    "-Infinity interval": ("/predict", f"{{{LOOKUP}, \"interval\": -Infinity}}", "-Infinity"),
+    "1e999 interval": ("/predict", f"{{{LOOKUP}, \"interval\": 1e999}}", "Infinity"),
+    "NaN date": ("/predict", '{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": NaN}', "NaN"),
+    "NaN in an unknown field": ("/predict", f"{{{LOOKUP}, \"extra\": [1, NaN]}}", [1, "NaN"]),
+    "NaN body": ("/predict", "NaN", "NaN"),
+    "NaN in a batch item": ("/predict/batch", f"{{\"items\": [{{{LOOKUP}}}, {{{LOOKUP}, \"interval\": NaN}}]}}", "NaN"),
+    "1e999 in a batch item": ("/predict/batch", f"{{\"items\": [{{{LOOKUP}, \"as_of\": 1e999}}]}}", "Infinity"),
+}
+
+
+def _strict_json(raw: bytes):
+    """``raw`` parsed as strict JSON: NaN and Infinity are refused, as browsers and most clients refuse them."""
+
+    def refuse(constant):
+        raise AssertionError(f"the body holds {constant}, which is not JSON: {raw[:300]!r}")
+
+    return json.loads(raw, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("path, body, shown", NON_FINITE.values(), ids=NON_FINITE.keys())
+def test_non_finite_numbers_are_422s_whose_body_is_strict_json_showing_them_as_text(client, path, body, shown):
+    response = client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    detail = _strict_json(response.content)["detail"]
+    assert shown in [error.get("input") for error in detail], detail
+
+
 def test_a_batch_fails_only_its_bad_entries_and_is_capped(warehouse_dir):
     good = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
     with TestClient(serving_app(warehouse_dir, batch_limit=3, rate_limit_per_minute=0)) as small:
@@ -181,6 +218,53 @@ def test_a_body_over_the_limit_is_a_413(warehouse_dir):
     with TestClient(serving_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
         items = [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10
         assert c.post("/predict/batch", json={"items": items}).status_code == 413
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_too(warehouse_dir):
+    items = json.dumps({"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10}).encode()
+    chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
+    with TestClient(serving_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
+        # A generator body is sent without Content-Length, as Transfer-Encoding: chunked.
+        answer = c.post("/predict/batch", content=iter(chunks), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 413 and answer.json()["detail"] == "request body over 200 bytes"
+        within = c.post("/predict/batch", content=iter([items[:0], json.dumps({"items": [json.loads(items)["items"][0]]}).encode()]),
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+        assert within.status_code == 200 and within.json()["succeeded"] == 1
+
+
+@pytest.fixture(scope="module")
+def live_api(warehouse_dir, tmp_path_factory):
+    """The API under uvicorn (``python -m m5_serving``) on loopback, with a 400-byte body limit: host and port."""
+    port = servers.free_port()
+    env = dict(os.environ, M5_DATA_DIR=str(warehouse_dir), M5_API_RELOAD_SECONDS="0", M5_API_RATE_LIMIT="0",
+               M5_API_MAX_BODY_BYTES="400", M5_API_KEYS="", M5_API_KEYS_FILE="", M5_API_REDIS_URL="")  # fmt: skip
+    log = tmp_path_factory.mktemp("live-api") / "api.log"
+    with servers.started([sys.executable, "-m", "m5_serving", "--port", str(port)], env, log) as api:
+        servers.wait_until(lambda: servers.http_ok(f"http://127.0.0.1:{port}/health"), api, "the API")
+        yield "127.0.0.1", port
+
+
+def test_a_live_server_answers_non_finite_numbers_and_chunked_excess_without_dropping_the_connection(live_api):
+    connection = http.client.HTTPConnection(*live_api, timeout=10)
+    try:
+        connection.connect()
+        socket = connection.sock
+        json_header = {"Content-Type": "application/json"}
+        for path, body, _ in NON_FINITE.values():
+            connection.request("POST", path, body=body.encode(), headers=json_header)
+            answer = connection.getresponse()
+            assert answer.status == 422 and not answer.will_close, (path, body, answer.status)
+            _strict_json(answer.read())
+            assert connection.sock is socket, f"the server dropped the connection after {body}"
+        big = json.dumps({"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10}).encode()
+        connection.request("POST", "/predict/batch", body=iter([big[:300], big[300:]]), headers=json_header, encode_chunked=True)
+        answer = connection.getresponse()
+        assert answer.status == 413 and _strict_json(answer.read())["detail"] == "request body over 400 bytes"
+        connection.close()
+        connection.request("POST", "/predict", body=f"{{{LOOKUP}}}".encode(), headers=json_header)
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
 
 
 def test_an_empty_warehouse_starts_not_ready_and_says_to_run_the_pipeline_first(tmp_path):
