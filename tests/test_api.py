@@ -297,6 +297,52 @@ def test_a_corrupt_newest_partition_is_refused_and_the_old_snapshot_keeps_servin
         assert "m5_api_snapshot_refusals_total 1.0" in c.get("/metrics").text
 
 
+def _copy_partition(data_dir, source: dt.date, day: dt.date) -> None:
+    """``source``'s forecast files, unchanged, under ``day``'s folders (the bottom file last)."""
+    for table in (tables.FORECAST_LEVELS, tables.FORECASTS):
+        target = table.path(data_dir / "warehouse", day)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(table.path(data_dir / "warehouse", source), target)
+
+
+def test_a_partition_copied_under_another_dates_folder_is_refused_and_the_old_snapshot_keeps_serving(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    question = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-25"}
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0)) as c:
+        expected = c.post("/predict", json=question).json()
+        shifted = NEWEST + dt.timedelta(days=1)
+        _copy_partition(data_dir, NEWEST, shifted)
+        outcome = c.post("/admin/reload").json()
+        assert outcome["status"] == "refused" and outcome["serving"] == NEWEST.isoformat()
+        assert f"issued on {NEWEST}, not on the folder's {shifted}" in outcome["reason"]
+        answer = c.post("/predict", json=question).json()
+        assert (answer["forecast_date"], answer["predicted_sales"]) == (NEWEST.isoformat(), expected["predicted_sales"])
+
+
+def test_an_older_partition_copied_under_another_dates_folder_is_not_served_shifted(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    earlier = OLDER - dt.timedelta(days=1)
+    _copy_partition(data_dir, OLDER, earlier)
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0), raise_server_exceptions=False) as c:
+        answer = c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": earlier.isoformat()})
+        assert answer.status_code == 500 and f"issued on {OLDER}, not on the folder's {earlier}" in answer.json()["detail"]
+        assert str(data_dir) not in answer.text
+
+
+def test_info_needs_a_key_when_keys_are_set_and_no_answer_shows_a_filesystem_path(warehouse_dir, tmp_path):
+    with TestClient(serving_app(warehouse_dir, keys="reader:read:read-secret", rate_limit_per_minute=0)) as c:
+        assert c.get("/info").status_code == 401
+        info = c.get("/info", headers={"Authorization": "Bearer read-secret"})
+        assert info.status_code == 200 and info.json()["series"] == 30
+        assert str(warehouse_dir) not in info.text and "/tmp" not in info.text
+    with TestClient(serving_app(tmp_path / "empty")) as c:  # open /health, nothing issued yet
+        health = c.get("/health")
+        assert health.status_code == 503 and "warehouse/forecasts" in health.json()["reason"]
+        assert str(tmp_path) not in health.text
+
+
 def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
