@@ -20,7 +20,7 @@ from m5_serving import __version__, online_store
 from m5_serving.config import ServingSettings
 from m5_serving.deps import Services
 from m5_serving.routers import admin, data, forecasts, model, monitoring, predict, service
-from m5_serving.security import KeyRing, RateLimiter, parse_keys
+from m5_serving.security import FailedAuthentication, FileRateLimiter, KeyRing, RateLimiter, parse_keys
 from m5_serving.state import ServingState
 from m5_serving.telemetry import Metrics, ServiceLayer
 
@@ -41,10 +41,13 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         client = online_store.connect(settings.redis_url)
         online = online_store.OnlineStore(client, settings.redis_prefix)
         limiter = online_store.SharedRateLimiter(client, settings.rate_limit_per_minute, settings.redis_prefix)
+    elif settings.rate_limit_file is not None:  # several workers on one host, without Redis
+        limiter = FileRateLimiter(settings.rate_limit_file, settings.rate_limit_per_minute, *([clock] if clock else []))
     else:
-        limiter = RateLimiter(settings.rate_limit_per_minute, clock) if clock else RateLimiter(settings.rate_limit_per_minute)
+        limiter = RateLimiter(settings.rate_limit_per_minute, *([clock] if clock else []))
     state = ServingState(WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event, online)
-    svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics)
+    failed_auth = FailedAuthentication(limiter, *([clock] if clock else []))
+    svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics, failed_auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

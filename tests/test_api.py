@@ -4,11 +4,13 @@ import datetime as dt
 import hashlib
 import http.client
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -212,6 +214,86 @@ def test_the_rate_limit_answers_429_with_retry_after_until_the_bucket_refills(wa
         assert c.get("/accuracy", headers=as_b).status_code == 200  # per key
         now[0] += 20
         assert c.get("/accuracy", headers=as_a).status_code == 200
+
+
+def test_failed_authentications_are_limited_per_address_and_past_the_limit_no_key_is_checked(warehouse_dir):
+    now = [1000.0]
+    app = serving_app(warehouse_dir, keys="a:read:key-a", rate_limit_per_minute=3, clock=lambda: now[0])
+    good, bad = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer guess"}
+    with TestClient(app) as c:
+        elsewhere = TestClient(app, client=("10.0.0.9", 50000))
+        assert [c.get("/accuracy", headers=bad).status_code for _ in range(3)] == [401, 401, 401]
+        limited = c.get("/accuracy", headers=bad)
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "20" and "failed authentications" in limited.json()["detail"]
+        # Past the limit the right key is refused too: a guesser must not tell it from wrong ones.
+        assert c.get("/accuracy", headers=good).status_code == 429 and c.get("/accuracy").status_code == 429
+        # Per address: another client is neither blocked nor counted with it.
+        assert elsewhere.get("/accuracy", headers=good).status_code == 200
+        assert elsewhere.get("/accuracy", headers=bad).status_code == 401
+        now[0] += 20  # one failure's worth refilled
+        assert c.get("/accuracy", headers=good).status_code == 200
+        assert [c.get("/info", headers=bad).status_code for _ in range(2)] == [401, 429]
+
+
+def test_the_workers_of_one_server_share_the_rate_limit_through_the_file(warehouse_dir, tmp_path):
+    def worker():
+        return serving_app(warehouse_dir, keys="a:read:key-a", rate_limit_per_minute=4, rate_limit_file=tmp_path / "buckets.sqlite")
+
+    as_a = {"Authorization": "Bearer key-a"}
+    with TestClient(worker()) as first, TestClient(worker()) as second:
+        assert [c.get("/accuracy", headers=as_a).status_code for c in (first, second, first, second)] == [200] * 4
+        refused = first.get("/accuracy", headers=as_a)
+        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 15
+        assert second.get("/accuracy", headers=as_a).status_code == 429
+
+
+def test_python_m_m5_serving_with_two_workers_gives_a_key_its_limit_once(warehouse_dir, tmp_path):
+    port = servers.free_port()
+    env = dict(os.environ, M5_DATA_DIR=str(warehouse_dir), M5_API_RELOAD_SECONDS="0", M5_API_RATE_LIMIT="10",
+               M5_API_KEYS="a:read:key-a", M5_API_KEYS_FILE="", M5_API_REDIS_URL="", M5_API_RATE_LIMIT_FILE="",
+               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"), PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    with servers.started([sys.executable, "-m", "m5_serving", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log") as api:
+        servers.wait_until(lambda: servers.http_ok(f"{base}/health"), api, "the API")
+        workers = subprocess.run(["pgrep", "-P", str(api.pid)], capture_output=True, text=True).stdout.split()
+        statuses, started = [], time.monotonic()
+
+        def ask() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a connection each, so both workers answer
+            connection.request("GET", "/accuracy", headers={"Authorization": "Bearer key-a"})
+            statuses.append(connection.getresponse().status)
+            connection.close()
+
+        # Until each worker has answered more than the limit (which worker accepts is the kernel's
+        # choice): with a bucket per worker, both would then have admitted 10.
+        answered = {}
+        while len(statuses) < 800 and (len(answered) < 2 or min(answered.values()) <= 10):
+            askers = [threading.Thread(target=ask) for _ in range(8)]
+            for t in askers:
+                t.start()
+            for t in askers:
+                t.join()
+            answered = _requests_per_worker(tmp_path / "metrics", "/accuracy")
+        seconds = time.monotonic() - started
+    assert len(workers) == 2, workers
+    assert len(answered) == 2 and min(answered.values()) > 10, f"a worker answered too few requests to tell: {answered}"
+    # 10 a minute, and those refilled meanwhile (one each 6 s).
+    admitted = statuses.count(200)
+    assert 10 <= admitted <= 10 + math.ceil(seconds / 6) and statuses.count(429) == len(statuses) - admitted, (answered, seconds, statuses)
+
+
+def _requests_per_worker(metrics_dir, route: str) -> dict[str, float]:
+    """Requests to ``route`` each worker counted, from its own file of Prometheus samples."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    answered = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        answered[path.stem] = 0.0
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            metric, _, labels, *_ = json.loads(key)
+            if metric == "m5_api_requests" and labels.get("route") == route:
+                answered[path.stem] += value
+    return answered
 
 
 def test_a_body_over_the_limit_is_a_413(warehouse_dir):
