@@ -14,7 +14,7 @@ import tempfile
 
 import uvicorn
 
-from m5_serving.config import ServingSettings
+from m5_serving.config import RATE_LIMIT_FILE, ServingSettings
 from m5_serving.security import parse_keys
 from m5_serving.telemetry import MULTIPROCESS_DIR
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m m5_serving", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1, help="more than 1: gunicorn with uvicorn workers (rate limits are per worker)")
+    parser.add_argument("--workers", type=int, default=1, help="more than 1: gunicorn with uvicorn workers (sharing one rate limit)")
     args = parser.parse_args(argv)
     settings = ServingSettings.from_env()
     keys = parse_keys(settings.keys, settings.keys_file)
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         # Each worker loads its own snapshot; the logs go to stdout as JSON lines; the metrics are
         # combined over the workers through files in PROMETHEUS_MULTIPROC_DIR.
         os.environ[MULTIPROCESS_DIR] = fresh_metrics_dir(os.environ.get(MULTIPROCESS_DIR))
+        # Without Redis, the workers share their rate-limit buckets through one SQLite file; a
+        # fresh one, so a restart forgets the last server's counts.
+        if not settings.redis_url and not settings.rate_limit_file:
+            os.environ[RATE_LIMIT_FILE] = os.path.join(tempfile.mkdtemp(prefix="m5-api-ratelimit-"), "buckets.sqlite")
         os.execvp("gunicorn", ["gunicorn", "m5_serving.app:create_app()", "--worker-class", "uvicorn.workers.UvicornWorker",
                                "--workers", str(args.workers), "--bind", f"{args.host}:{args.port}", "--log-level", "warning",
                                "--config", "python:m5_serving.gunicorn_conf"])  # fmt: skip

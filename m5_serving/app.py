@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -17,7 +20,7 @@ from m5_serving import __version__, online_store
 from m5_serving.config import ServingSettings
 from m5_serving.deps import Services
 from m5_serving.routers import admin, data, forecasts, model, monitoring, predict, service
-from m5_serving.security import KeyRing, RateLimiter, parse_keys
+from m5_serving.security import FailedAuthentication, FileRateLimiter, KeyRing, RateLimiter, parse_keys
 from m5_serving.state import ServingState
 from m5_serving.telemetry import Metrics, ServiceLayer
 
@@ -38,10 +41,13 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         client = online_store.connect(settings.redis_url)
         online = online_store.OnlineStore(client, settings.redis_prefix)
         limiter = online_store.SharedRateLimiter(client, settings.rate_limit_per_minute, settings.redis_prefix)
+    elif settings.rate_limit_file is not None:  # several workers on one host, without Redis
+        limiter = FileRateLimiter(settings.rate_limit_file, settings.rate_limit_per_minute, *([clock] if clock else []))
     else:
-        limiter = RateLimiter(settings.rate_limit_per_minute, clock) if clock else RateLimiter(settings.rate_limit_per_minute)
+        limiter = RateLimiter(settings.rate_limit_per_minute, *([clock] if clock else []))
     state = ServingState(WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event, online)
-    svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics)
+    failed_auth = FailedAuthentication(limiter, *([clock] if clock else []))
+    svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics, failed_auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -66,6 +72,12 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
     for router in (service.router, predict.router, forecasts.router, model.router, data.router, monitoring.router, admin.router):
         app.include_router(router)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes each error's input, and a NaN or an infinity (JSON that
+        # Python's parser accepts) cannot be written back as JSON: it became a 500.
+        return JSONResponse({"detail": json_safe(jsonable_encoder(error.errors()))}, 422)
+
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)
     async def online_store_down(request: Request, error: Exception) -> JSONResponse:
@@ -82,3 +94,15 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
                            allow_headers=["Authorization", "Content-Type"])  # fmt: skip
     app.add_middleware(ServiceLayer, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def json_safe(value):
+    """``value`` with every non-finite number written as text ("NaN", "Infinity", "-Infinity"),
+    which strict JSON cannot hold as a number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

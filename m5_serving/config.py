@@ -9,6 +9,9 @@ from pathlib import Path
 from m5_assets.settings import DataPaths, data_paths
 
 
+RATE_LIMIT_FILE = "M5_API_RATE_LIMIT_FILE"
+
+
 def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
@@ -20,7 +23,7 @@ class ServingSettings:
     paths: DataPaths
     keys: str = ""  # "id:scope:secret,..." (scope read or admin)
     keys_file: Path | None = None  # lines "id scope sha256:<hex digest of the secret>"
-    rate_limit_per_minute: int = 100
+    rate_limit_per_minute: int = 100  # per key (per address without keys), and failed authentications per address
     batch_limit: int = 1000
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1 << 20
@@ -28,9 +31,12 @@ class ServingSettings:
     reload_seconds: float = 10.0  # how often the watcher looks for a newer partition (0: never)
     older_partitions_cached: int = 8
     # The online store: with a Redis URL every worker and replica serves the snapshot published
-    # there and shares one rate limit; without, each process holds its own (the default).
+    # there and shares one rate limit; without, each process holds its own snapshot (the default).
     redis_url: str = ""
     redis_prefix: str = "m5"
+    # Without Redis, the rate limit's buckets: in this process (None), or in a SQLite file every
+    # worker of one server opens (`python -m m5_serving --workers N` makes a fresh one).
+    rate_limit_file: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> ServingSettings:
@@ -47,6 +53,7 @@ class ServingSettings:
             reload_seconds=float(env.get("M5_API_RELOAD_SECONDS", "10")),
             redis_url=env.get("M5_API_REDIS_URL", ""),
             redis_prefix=env.get("M5_API_REDIS_PREFIX", "m5"),
+            rate_limit_file=Path(env[RATE_LIMIT_FILE]) if env.get(RATE_LIMIT_FILE) else None,
         )
         values.update(overrides)
         return cls(**values)

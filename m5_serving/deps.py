@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from m5_serving.config import ServingSettings
 from m5_serving.lookup import LookupFailed, find_series
-from m5_serving.security import KeyRing, RateLimiter, allows, retry_after
+from m5_serving.security import FailedAuthentication, KeyRing, RateLimiter, allows, retry_after
 from m5_serving.snapshot import Series
 from m5_serving.state import NotReady, Served, ServingState
 from m5_serving.telemetry import Metrics
@@ -22,8 +22,9 @@ class Services:
     settings: ServingSettings
     state: ServingState
     keys: KeyRing
-    limiter: RateLimiter
+    limiter: RateLimiter  # or a FileRateLimiter, or the online store's SharedRateLimiter
     metrics: Metrics
+    failed_auth: FailedAuthentication
 
 
 # Dependencies are async: a sync one would run in a worker thread, a hop that costs more than
@@ -36,20 +37,27 @@ async def services(request: Request) -> Services:
 
 def require(scope: str):
     """A dependency that admits a key with ``scope`` (admin includes read) within its rate limit.
-    With no key configured the service is open, bound to loopback, limited per client address."""
+    With no key configured the service is open, bound to loopback, limited per client address.
+    Failed authentications are limited per client address too (429 past the limit)."""
 
     async def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
         svc: Services = request.app.state.services
-        client = request.client.host if request.client else "unknown"
+        address = request.client.host if request.client else "unknown"
+        client = f"address:{address}"
         if svc.keys.enabled:
-            if credentials is None:
-                raise HTTPException(401, "missing API key: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
-            key = svc.keys.identify(credentials.credentials)
+            blocked = svc.failed_auth.blocked(address)
+            if blocked:
+                raise _too_many_failures(svc, blocked)
+            key = svc.keys.identify(credentials.credentials) if credentials is not None else None
             if key is None:
-                raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "Bearer"})
+                wait = svc.failed_auth.failed(address)
+                if wait:
+                    raise _too_many_failures(svc, wait)
+                problem = "missing API key: send 'Authorization: Bearer <key>'" if credentials is None else "unknown API key"
+                raise HTTPException(401, problem, {"WWW-Authenticate": "Bearer"})
             if not allows(key.scope, scope):
                 raise HTTPException(403, f"key '{key.key_id}' has scope '{key.scope}'; this needs '{scope}'")
-            client = key.key_id
+            client = f"key:{key.key_id}"
             request.state.key_id = key.key_id
         wait = svc.limiter.take(client)
         if wait:
@@ -57,6 +65,11 @@ def require(scope: str):
         return client
 
     return check
+
+
+def _too_many_failures(svc: Services, wait: float) -> HTTPException:
+    return HTTPException(429, f"more than {int(svc.limiter.capacity)} failed authentications a minute from this address; "
+                              "no key is checked until it may try again", {"Retry-After": retry_after(wait)})  # fmt: skip
 
 
 def open_or(scope: str):

@@ -9,7 +9,7 @@ import difflib
 import numpy as np
 
 from m5_serving.schemas import ForecastDay, PredictRequest
-from m5_serving.snapshot import HORIZON, INTERVALS, VALUE_COLUMNS, Series, Snapshot
+from m5_serving.snapshot import HORIZON, INTERVALS, VALUE_COLUMNS, Series, Snapshot, SnapshotRefused
 from m5_serving.state import Served, ServingState
 
 _BOUNDS = {level: (VALUE_COLUMNS.index(f"lo_{level}"), VALUE_COLUMNS.index(f"hi_{level}")) for level in INTERVALS}
@@ -49,7 +49,10 @@ def covered_range(served: Served) -> str:
 def snapshot_for(state: ServingState, served: Served, day: dt.date, as_of: dt.date | None) -> Snapshot:
     if as_of is None and served.snapshot.covers(day):
         return served.snapshot  # the hot path: no disk, no search
-    found = state.partition_for(served, day, as_of)
+    try:
+        found = state.partition_for(served, day, as_of)
+    except SnapshotRefused as refused:  # the server's data is at fault, not the request: say what
+        raise LookupFailed(500, f"the forecast that covers {day} cannot serve: {refused}") from None
     if found is None:
         issued = f" issued on or before {as_of}" if as_of else ""
         raise LookupFailed(404, f"no forecast{issued} covers {day}; the issued forecasts cover {covered_range(served)}")

@@ -9,7 +9,8 @@ Layout, under the root prefix (``M5_API_REDIS_PREFIX``, default ``m5``):
 - ``{root}:snap:{token}:meta``      JSON: forecast date, model, level keys, card, catalog, ...
 - ``{root}:snap:{token}:source``    JSON: the partition's date and file time (what every look reads)
 - ``{root}:current``                the token that serves: set last, in one command
-- ``{root}:ratelimit:{client}``     a token bucket, updated by one Lua script
+- ``{root}:ratelimit:{client}``     a token bucket, updated by one Lua script; ``client`` is
+                                    ``key:<id>``, ``address:<ip>`` or ``failed-auth:<ip>``
 
 A partition is written under a new token and switched to by setting ``current``: a reader sees
 the old snapshot or the new one, never a mix. The previous token's keys expire after

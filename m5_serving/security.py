@@ -1,4 +1,4 @@
-"""API keys with scopes, and a per-key rate limit.
+"""API keys with scopes, a per-key rate limit, and a limit on failed authentications per address.
 
 Keys come from ``M5_API_KEYS`` ("id:scope:secret,...") or a keys file (lines "id scope
 sha256:<hex>", so the file holds no secret). Only SHA-256 digests are kept in memory, and a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -71,8 +72,20 @@ def allows(scope: str, needed: str) -> bool:
     return scope == "admin" or scope == needed
 
 
+def refill(held: tuple[float, float] | None, now: float, capacity: float, rate: float) -> tuple[float, float]:
+    """A token bucket's next state and the wait of one request: ``held`` is its (tokens, time) or
+    None when new; returns (tokens left, seconds to wait, 0 when admitted). A clock that went
+    back refills nothing."""
+    tokens, then = held if held is not None else (capacity, now)
+    tokens = min(capacity, tokens + max(0.0, now - then) * rate)
+    if tokens >= 1:
+        return tokens - 1, 0.0
+    return tokens, (1 - tokens) / rate
+
+
 class RateLimiter:
-    """A token bucket per client: ``per_minute`` requests, refilled evenly. ``clock`` is injectable."""
+    """A token bucket per client: ``per_minute`` requests, refilled evenly, held in this process.
+    ``clock`` is injectable."""
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
         self.capacity = float(per_minute)
@@ -87,13 +100,72 @@ class RateLimiter:
             return 0.0
         with self._lock:
             now = self.clock()
-            tokens, then = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - then) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                return 0.0
+            tokens, wait = refill(self._buckets.get(client), now, self.capacity, self.rate)
             self._buckets[client] = (tokens, now)
-            return (1 - tokens) / self.rate
+            return wait
+
+
+class FileRateLimiter:
+    """The RateLimiter's contract over one SQLite file that every worker of a server opens, so
+    that gunicorn's workers (which share no memory) share each client's bucket. A take is one
+    short write transaction; the file holds nothing worth keeping (no fsync)."""
+
+    def __init__(self, path: Path, per_minute: int, clock: Callable[[], float] = time.time):
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock  # wall time: every process, and a restart, reads the same one
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE IF NOT EXISTS buckets (client TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL)")
+
+    def take(self, client: str) -> float:
+        if self.capacity <= 0:
+            return 0.0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock first: no other worker reads in between
+            try:
+                now = self.clock()
+                held = self._db.execute("SELECT tokens, at FROM buckets WHERE client = ?", (client,)).fetchone()
+                tokens, wait = refill(held, now, self.capacity, self.rate)
+                self._db.execute("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)", (client, tokens, now))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return wait
+
+
+class FailedAuthentication:
+    """Failed authentications limited per client address, with the request limit's buckets.
+
+    Once an address is over its limit, it gets 429 for any key, the right one included, until its
+    bucket refills: otherwise a guesser would tell a right key (200) from wrong ones (429) at any
+    rate. The refusal is remembered in this process, so a request with a good key costs no second
+    trip to a shared bucket; another worker learns it at that address's next failure there."""
+
+    def __init__(self, limiter, clock: Callable[[], float] = time.monotonic):
+        self.limiter, self.clock = limiter, clock
+        self._blocked: dict[str, float] = {}  # address -> until when (this process's clock)
+
+    def blocked(self, address: str) -> float:
+        """Seconds until ``address`` may try a key again; 0 if it may now."""
+        until = self._blocked.get(address)
+        if until is None:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0:
+            self._blocked.pop(address, None)
+            return 0.0
+        return left
+
+    def failed(self, address: str) -> float:
+        """Count one failure of ``address``: 0 while within the limit, else the seconds to wait."""
+        wait = self.limiter.take(f"failed-auth:{address}")
+        if wait:
+            self._blocked[address] = self.clock() + wait
+        return wait
 
 
 def retry_after(seconds: float) -> str:

@@ -2,8 +2,8 @@
 
 Built aside from the warehouse files (bottom forecasts, level sums, the issuing model's card, the
 newest feature rows) and validated before it may serve: a partition with a missing column, an
-empty file, a negative forecast, a lower bound above its upper bound, or a series without its 28
-days is refused with the reason.
+empty file, a negative forecast, a lower bound above its upper bound, a series without its 28
+days, or rows issued on another day than the partition's folder says is refused with the reason.
 """
 
 from __future__ import annotations
@@ -110,6 +110,20 @@ def _validated(frame: pd.DataFrame, name: str, required: tuple[str, ...]) -> Non
         raise SnapshotRefused(f"{name}: horizons must run 1 .. {HORIZON}")
 
 
+def _issued_on(frame: pd.DataFrame, name: str, day: dt.date) -> None:
+    """Every row's date is its partition's day plus its horizon less one: a partition copied under
+    another date's folder would otherwise serve its forecasts shifted by the difference."""
+    dates = pd.to_datetime(frame["date"])
+    issued = dates - pd.to_timedelta(frame["horizon"].astype("int64") - 1, unit="D")
+    wrong = issued != pd.Timestamp(day)
+    if wrong.any():
+        bad = frame.loc[wrong].iloc[0]
+        found = ", ".join(str(d.date()) for d in issued[wrong].drop_duplicates().sort_values()[:3])
+        raise SnapshotRefused(f"{name}: {int(wrong.sum())} of {len(frame)} rows are forecasts issued on {found}, not on the "
+                              f"folder's {day} (e.g. {bad.get('id', bad.get('level', ''))} dated {pd.Timestamp(bad['date']).date()} "
+                              f"at horizon {bad['horizon']}); a partition copied under another date's folder?")  # fmt: skip
+
+
 def _cube(frame: pd.DataFrame, group: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """Rows grouped by ``group`` into a groups x 28 x values array, each group holding 28 days,
     and each group's first row (its key and hierarchy columns)."""
@@ -133,8 +147,10 @@ def build_snapshot(reader: WarehouseReader, day: dt.date) -> Snapshot:
     except Exception as error:  # an unreadable file is a refusal, not a crash of the server
         raise SnapshotRefused(f"{path}: unreadable ({type(error).__name__}: {error})") from error
     required = (*tables.SERIES_COLUMNS, "date", "horizon", *VALUE_COLUMNS, "model_version")
-    _validated(bottom, f"forecasts/forecast_date={day}", required)
-    _validated(levels, f"forecast_levels/forecast_date={day}", ("level", "date", "horizon", *VALUE_COLUMNS))
+    for frame, name, columns in ((bottom, f"forecasts/forecast_date={day}", required),
+                                 (levels, f"forecast_levels/forecast_date={day}", ("level", "date", "horizon", *VALUE_COLUMNS))):  # fmt: skip
+        _validated(frame, name, columns)
+        _issued_on(frame, name, day)
 
     keys, values = _cube(bottom, ["item_id", "store_id"])
     hierarchy = keys[list(tables.SERIES_COLUMNS)].astype(str).to_dict(orient="records")

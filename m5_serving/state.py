@@ -130,16 +130,21 @@ class ServingState:
         return refusal | {"serving": outcome["forecast_date"]} if refusal else outcome
 
     def _nothing_issued(self) -> str:
-        return (f"no forecast partition in {tables.FORECASTS.folder(self.reader.root)}: run `make run` "
+        return (f"no forecast partition in {self._public(str(tables.FORECASTS.folder(self.reader.root)))}: run `make run` "
                 "(or materialize `forecasts` in the Dagster UI) first")  # fmt: skip
 
+    def _public(self, text: str) -> str:
+        """``text`` with the data folder's absolute path cut: what clients read (an open /health
+        among them) names files relative to the data folder; the server's log keeps the full path."""
+        return text.replace(f"{self.reader.paths.root}/", "").replace(str(self.reader.paths.root), "the data folder")
+
     def _refused(self, day: dt.date, error: SnapshotRefused) -> dict:
-        current = self.current
+        current, reason = self.current, self._public(str(error))
         log.error(f'{{"event": "snapshot_refused", "forecast_date": "{day}", "reason": {str(error)!r}}}')
-        self._on_event("refused", reason=str(error))
+        self._on_event("refused", reason=reason)
         if current is None:
-            self.not_ready_reason = f"the newest partition ({day}) was refused: {error}"
-        return {"status": "refused", "forecast_date": day.isoformat(), "reason": str(error),
+            self.not_ready_reason = f"the newest partition ({day}) was refused: {reason}"
+        return {"status": "refused", "forecast_date": day.isoformat(), "reason": reason,
                 "serving": current.snapshot.forecast_date.isoformat() if current else None}  # fmt: skip
 
     def _serve(self, served: Served) -> dict:
@@ -180,7 +185,8 @@ class ServingState:
     # --- older partitions (audits): read from disk once, cached ---------------------------------
 
     def partition_for(self, served: Served, day: dt.date, as_of: dt.date | None) -> Snapshot | None:
-        """The newest partition issued on or before ``day`` (and ``as_of``) whose 28 days cover it."""
+        """The newest partition issued on or before ``day`` (and ``as_of``) whose 28 days cover it;
+        SnapshotRefused (its reason fit for a client) when that partition must not serve."""
         latest_issue = min(day, as_of) if as_of else day
         candidates = [d for d in served.forecast_dates if d <= latest_issue and day < d + dt.timedelta(days=HORIZON)]
         if not candidates:
@@ -192,7 +198,11 @@ class ServingState:
             if chosen in self._older:
                 self._older.move_to_end(chosen)
                 return self._older[chosen]
-        older = build_snapshot(self.reader, chosen)
+        try:
+            older = build_snapshot(self.reader, chosen)
+        except SnapshotRefused as error:
+            log.error(f'{{"event": "snapshot_refused", "forecast_date": "{chosen}", "reason": {str(error)!r}}}')
+            raise SnapshotRefused(self._public(str(error))) from None
         with self._lock:
             self._older[chosen] = older
             while len(self._older) > self._older_cached:

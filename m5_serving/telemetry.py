@@ -10,6 +10,7 @@ import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.exceptions import HTTPException
 
 # Set by `python -m m5_serving --workers N` (N > 1): each gunicorn worker writes its samples there
 # and /metrics adds them up, so a scrape that lands on any worker sees the whole service.
@@ -99,13 +100,13 @@ class ServiceLayer:
                     if message["type"] == "http.request":
                         received["bytes"] += len(message.get("body", b""))
                         if received["bytes"] > self.max_body_bytes:
-                            raise _BodyTooLarge
+                            raise _BodyTooLarge(413, f"request body over {self.max_body_bytes} bytes")
                     return message
 
                 try:
                     await self.app(scope, limited_receive, send_with_id)
-                except _BodyTooLarge:
-                    await _reply(send_with_id, 413, {"detail": f"request body over {self.max_body_bytes} bytes"})
+                except _BodyTooLarge as error:  # read outside FastAPI's body parsing, which answers it itself
+                    await _reply(send_with_id, 413, {"detail": error.detail})
         finally:
             # Counted and logged whatever happened, a crash (already answered 500) included.
             seconds = time.perf_counter() - started
@@ -118,8 +119,9 @@ class ServiceLayer:
             }))  # fmt: skip
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """A body without a declared length (chunked) that grows past the limit. An HTTPException,
+    because FastAPI turns any other exception raised while it reads a body into a 400."""
 
 
 async def _reply(send, status: int, body: dict) -> None:

@@ -2,15 +2,21 @@
 
 import datetime as dt
 import hashlib
+import http.client
+import json
+import math
+import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+import servers
 from conftest import NEWEST, OLDER
 from served import republish, serving_app, stored_partition
 from m5_assets import tables
@@ -97,6 +103,39 @@ def test_malformed_requests_are_422s(client, body):
     assert client.post("/predict", json=body).status_code == 422
 
 
+LOOKUP = '"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"'
+# Python's JSON parser reads NaN, Infinity and 1e999 as non-finite floats; each must be a 422
+# whose body is strict JSON, with the offending input written as text.
+NON_FINITE = {
+    "NaN interval": ("/predict", f"{{{LOOKUP}, \"interval\": NaN}}", "NaN"),
+    "Infinity interval": ("/predict", f"{{{LOOKUP}, \"interval\": Infinity}}", "Infinity"),
+    "-Infinity interval": ("/predict", f"{{{LOOKUP}, \"interval\": -Infinity}}", "-Infinity"),
+    "1e999 interval": ("/predict", f"{{{LOOKUP}, \"interval\": 1e999}}", "Infinity"),
+    "NaN date": ("/predict", '{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": NaN}', "NaN"),
+    "NaN in an unknown field": ("/predict", f"{{{LOOKUP}, \"extra\": [1, NaN]}}", [1, "NaN"]),
+    "NaN body": ("/predict", "NaN", "NaN"),
+    "NaN in a batch item": ("/predict/batch", f"{{\"items\": [{{{LOOKUP}}}, {{{LOOKUP}, \"interval\": NaN}}]}}", "NaN"),
+    "1e999 in a batch item": ("/predict/batch", f"{{\"items\": [{{{LOOKUP}, \"as_of\": 1e999}}]}}", "Infinity"),
+}
+
+
+def _strict_json(raw: bytes):
+    """``raw`` parsed as strict JSON: NaN and Infinity are refused, as browsers and most clients refuse them."""
+
+    def refuse(constant):
+        raise AssertionError(f"the body holds {constant}, which is not JSON: {raw[:300]!r}")
+
+    return json.loads(raw, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("path, body, shown", NON_FINITE.values(), ids=NON_FINITE.keys())
+def test_non_finite_numbers_are_422s_whose_body_is_strict_json_showing_them_as_text(client, path, body, shown):
+    response = client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    detail = _strict_json(response.content)["detail"]
+    assert shown in [error.get("input") for error in detail], detail
+
+
 def test_a_batch_fails_only_its_bad_entries_and_is_capped(warehouse_dir):
     good = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
     with TestClient(serving_app(warehouse_dir, batch_limit=3, rate_limit_per_minute=0)) as small:
@@ -177,10 +216,137 @@ def test_the_rate_limit_answers_429_with_retry_after_until_the_bucket_refills(wa
         assert c.get("/accuracy", headers=as_a).status_code == 200
 
 
+def test_failed_authentications_are_limited_per_address_and_past_the_limit_no_key_is_checked(warehouse_dir):
+    now = [1000.0]
+    app = serving_app(warehouse_dir, keys="a:read:key-a", rate_limit_per_minute=3, clock=lambda: now[0])
+    good, bad = {"Authorization": "Bearer key-a"}, {"Authorization": "Bearer guess"}
+    with TestClient(app) as c:
+        elsewhere = TestClient(app, client=("10.0.0.9", 50000))
+        assert [c.get("/accuracy", headers=bad).status_code for _ in range(3)] == [401, 401, 401]
+        limited = c.get("/accuracy", headers=bad)
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "20" and "failed authentications" in limited.json()["detail"]
+        # Past the limit the right key is refused too: a guesser must not tell it from wrong ones.
+        assert c.get("/accuracy", headers=good).status_code == 429 and c.get("/accuracy").status_code == 429
+        # Per address: another client is neither blocked nor counted with it.
+        assert elsewhere.get("/accuracy", headers=good).status_code == 200
+        assert elsewhere.get("/accuracy", headers=bad).status_code == 401
+        now[0] += 20  # one failure's worth refilled
+        assert c.get("/accuracy", headers=good).status_code == 200
+        assert [c.get("/info", headers=bad).status_code for _ in range(2)] == [401, 429]
+
+
+def test_the_workers_of_one_server_share_the_rate_limit_through_the_file(warehouse_dir, tmp_path):
+    def worker():
+        return serving_app(warehouse_dir, keys="a:read:key-a", rate_limit_per_minute=4, rate_limit_file=tmp_path / "buckets.sqlite")
+
+    as_a = {"Authorization": "Bearer key-a"}
+    with TestClient(worker()) as first, TestClient(worker()) as second:
+        assert [c.get("/accuracy", headers=as_a).status_code for c in (first, second, first, second)] == [200] * 4
+        refused = first.get("/accuracy", headers=as_a)
+        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 15
+        assert second.get("/accuracy", headers=as_a).status_code == 429
+
+
+def test_python_m_m5_serving_with_two_workers_gives_a_key_its_limit_once(warehouse_dir, tmp_path):
+    port = servers.free_port()
+    env = dict(os.environ, M5_DATA_DIR=str(warehouse_dir), M5_API_RELOAD_SECONDS="0", M5_API_RATE_LIMIT="10",
+               M5_API_KEYS="a:read:key-a", M5_API_KEYS_FILE="", M5_API_REDIS_URL="", M5_API_RATE_LIMIT_FILE="",
+               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"), PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    with servers.started([sys.executable, "-m", "m5_serving", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log") as api:
+        servers.wait_until(lambda: servers.http_ok(f"{base}/health"), api, "the API")
+        workers = subprocess.run(["pgrep", "-P", str(api.pid)], capture_output=True, text=True).stdout.split()
+        statuses, started = [], time.monotonic()
+
+        def ask() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a connection each, so both workers answer
+            connection.request("GET", "/accuracy", headers={"Authorization": "Bearer key-a"})
+            statuses.append(connection.getresponse().status)
+            connection.close()
+
+        # Until each worker has answered more than the limit (which worker accepts is the kernel's
+        # choice): with a bucket per worker, both would then have admitted 10.
+        answered = {}
+        while len(statuses) < 800 and (len(answered) < 2 or min(answered.values()) <= 10):
+            askers = [threading.Thread(target=ask) for _ in range(8)]
+            for t in askers:
+                t.start()
+            for t in askers:
+                t.join()
+            answered = _requests_per_worker(tmp_path / "metrics", "/accuracy")
+        seconds = time.monotonic() - started
+    assert len(workers) == 2, workers
+    assert len(answered) == 2 and min(answered.values()) > 10, f"a worker answered too few requests to tell: {answered}"
+    # 10 a minute, and those refilled meanwhile (one each 6 s).
+    admitted = statuses.count(200)
+    assert 10 <= admitted <= 10 + math.ceil(seconds / 6) and statuses.count(429) == len(statuses) - admitted, (answered, seconds, statuses)
+
+
+def _requests_per_worker(metrics_dir, route: str) -> dict[str, float]:
+    """Requests to ``route`` each worker counted, from its own file of Prometheus samples."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    answered = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        answered[path.stem] = 0.0
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            metric, _, labels, *_ = json.loads(key)
+            if metric == "m5_api_requests" and labels.get("route") == route:
+                answered[path.stem] += value
+    return answered
+
+
 def test_a_body_over_the_limit_is_a_413(warehouse_dir):
     with TestClient(serving_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
         items = [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10
         assert c.post("/predict/batch", json={"items": items}).status_code == 413
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_too(warehouse_dir):
+    items = json.dumps({"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10}).encode()
+    chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
+    with TestClient(serving_app(warehouse_dir, max_body_bytes=200, rate_limit_per_minute=0)) as c:
+        # A generator body is sent without Content-Length, as Transfer-Encoding: chunked.
+        answer = c.post("/predict/batch", content=iter(chunks), headers={"Content-Type": "application/json"})
+        assert answer.status_code == 413 and answer.json()["detail"] == "request body over 200 bytes"
+        within = c.post("/predict/batch", content=iter([items[:0], json.dumps({"items": [json.loads(items)["items"][0]]}).encode()]),
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+        assert within.status_code == 200 and within.json()["succeeded"] == 1
+
+
+@pytest.fixture(scope="module")
+def live_api(warehouse_dir, tmp_path_factory):
+    """The API under uvicorn (``python -m m5_serving``) on loopback, with a 400-byte body limit: host and port."""
+    port = servers.free_port()
+    env = dict(os.environ, M5_DATA_DIR=str(warehouse_dir), M5_API_RELOAD_SECONDS="0", M5_API_RATE_LIMIT="0",
+               M5_API_MAX_BODY_BYTES="400", M5_API_KEYS="", M5_API_KEYS_FILE="", M5_API_REDIS_URL="")  # fmt: skip
+    log = tmp_path_factory.mktemp("live-api") / "api.log"
+    with servers.started([sys.executable, "-m", "m5_serving", "--port", str(port)], env, log) as api:
+        servers.wait_until(lambda: servers.http_ok(f"http://127.0.0.1:{port}/health"), api, "the API")
+        yield "127.0.0.1", port
+
+
+def test_a_live_server_answers_non_finite_numbers_and_chunked_excess_without_dropping_the_connection(live_api):
+    connection = http.client.HTTPConnection(*live_api, timeout=10)
+    try:
+        connection.connect()
+        socket = connection.sock
+        json_header = {"Content-Type": "application/json"}
+        for path, body, _ in NON_FINITE.values():
+            connection.request("POST", path, body=body.encode(), headers=json_header)
+            answer = connection.getresponse()
+            assert answer.status == 422 and not answer.will_close, (path, body, answer.status)
+            _strict_json(answer.read())
+            assert connection.sock is socket, f"the server dropped the connection after {body}"
+        big = json.dumps({"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10}).encode()
+        connection.request("POST", "/predict/batch", body=iter([big[:300], big[300:]]), headers=json_header, encode_chunked=True)
+        answer = connection.getresponse()
+        assert answer.status == 413 and _strict_json(answer.read())["detail"] == "request body over 400 bytes"
+        connection.close()
+        connection.request("POST", "/predict", body=f"{{{LOOKUP}}}".encode(), headers=json_header)
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
 
 
 def test_an_empty_warehouse_starts_not_ready_and_says_to_run_the_pipeline_first(tmp_path):
@@ -211,6 +377,52 @@ def test_a_corrupt_newest_partition_is_refused_and_the_old_snapshot_keeps_servin
         assert c.get("/health").json()["forecast_date"] == NEWEST.isoformat()
         assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
         assert "m5_api_snapshot_refusals_total 1.0" in c.get("/metrics").text
+
+
+def _copy_partition(data_dir, source: dt.date, day: dt.date) -> None:
+    """``source``'s forecast files, unchanged, under ``day``'s folders (the bottom file last)."""
+    for table in (tables.FORECAST_LEVELS, tables.FORECASTS):
+        target = table.path(data_dir / "warehouse", day)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(table.path(data_dir / "warehouse", source), target)
+
+
+def test_a_partition_copied_under_another_dates_folder_is_refused_and_the_old_snapshot_keeps_serving(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    question = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-25"}
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0)) as c:
+        expected = c.post("/predict", json=question).json()
+        shifted = NEWEST + dt.timedelta(days=1)
+        _copy_partition(data_dir, NEWEST, shifted)
+        outcome = c.post("/admin/reload").json()
+        assert outcome["status"] == "refused" and outcome["serving"] == NEWEST.isoformat()
+        assert f"issued on {NEWEST}, not on the folder's {shifted}" in outcome["reason"]
+        answer = c.post("/predict", json=question).json()
+        assert (answer["forecast_date"], answer["predicted_sales"]) == (NEWEST.isoformat(), expected["predicted_sales"])
+
+
+def test_an_older_partition_copied_under_another_dates_folder_is_not_served_shifted(warehouse_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
+    earlier = OLDER - dt.timedelta(days=1)
+    _copy_partition(data_dir, OLDER, earlier)
+    with TestClient(serving_app(data_dir, rate_limit_per_minute=0), raise_server_exceptions=False) as c:
+        answer = c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": earlier.isoformat()})
+        assert answer.status_code == 500 and f"issued on {OLDER}, not on the folder's {earlier}" in answer.json()["detail"]
+        assert str(data_dir) not in answer.text
+
+
+def test_info_needs_a_key_when_keys_are_set_and_no_answer_shows_a_filesystem_path(warehouse_dir, tmp_path):
+    with TestClient(serving_app(warehouse_dir, keys="reader:read:read-secret", rate_limit_per_minute=0)) as c:
+        assert c.get("/info").status_code == 401
+        info = c.get("/info", headers={"Authorization": "Bearer read-secret"})
+        assert info.status_code == 200 and info.json()["series"] == 30
+        assert str(warehouse_dir) not in info.text and "/tmp" not in info.text
+    with TestClient(serving_app(tmp_path / "empty")) as c:  # open /health, nothing issued yet
+        health = c.get("/health")
+        assert health.status_code == 503 and "warehouse/forecasts" in health.json()["reason"]
+        assert str(tmp_path) not in health.text
 
 
 def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, tmp_path):

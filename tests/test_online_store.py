@@ -149,6 +149,15 @@ def test_the_rate_limit_is_one_bucket_for_every_replica(warehouse_dir, redis_url
         assert a.get("/forecasts/levels/3").status_code == 429
 
 
+def test_failed_authentications_are_counted_once_for_every_replica(warehouse_dir, redis_url, prefix):
+    keyed = {"keys": "a:read:key-a", "rate_limit_per_minute": 3}
+    bad = {"Authorization": "Bearer guess"}
+    with TestClient(_online(warehouse_dir, redis_url, prefix, **keyed)) as a, TestClient(_online(warehouse_dir, redis_url, prefix, **keyed)) as b:
+        assert [c.get("/accuracy", headers=bad).status_code for c in (a, b, a)] == [401, 401, 401]
+        assert b.get("/accuracy", headers=bad).status_code == 429 and a.get("/accuracy", headers=bad).status_code == 429
+        assert b.get("/accuracy", headers={"Authorization": "Bearer key-a"}).status_code == 429
+
+
 def test_readers_see_the_old_snapshot_or_the_new_one_never_a_partial_one(warehouse_dir, redis_url, prefix):
     with TestClient(_online(warehouse_dir, redis_url, prefix)) as c:
         state = c.app.state.services.state

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from m5_serving import __version__
-from m5_serving.deps import Services, open_or, services
+from m5_serving.deps import READ, Services, open_or, services
 from m5_serving.schemas import Health
 
 router = APIRouter(tags=["service"])
@@ -35,12 +35,12 @@ async def health(svc: Services = Depends(services)):
                   snapshot_age_seconds=round(snapshot.age_seconds(), 1))  # fmt: skip
 
 
-@router.get("/info", summary="What is serving and how the service is set up", dependencies=[Depends(open_or("read"))])
+# Keyed like the data: it tells how the service is set up. It names no filesystem path.
+@router.get("/info", summary="What is serving and how the service is set up", dependencies=[READ])
 def info(svc: Services = Depends(services)) -> dict:
     served, settings = svc.state.current, svc.settings
     return {
         "version": __version__,
-        "warehouse": str(svc.state.reader.root),
         "ready": served is not None,
         "forecast_date": served.snapshot.forecast_date.isoformat() if served else None,
         "covered_days": f"{served.snapshot.forecast_date} .. {served.snapshot.last_date}" if served else None,
