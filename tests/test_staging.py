@@ -18,6 +18,7 @@ from m5_assets import tables, warehouse
 from m5_assets.definitions import build_definitions
 from m5_assets.defs import features as feature_defs
 from m5_assets.defs import long_table as long_table_defs
+from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
 from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import STAGING_FOLDER, staged_table, table_path
@@ -115,26 +116,36 @@ def test_a_refused_long_table_keeps_the_last_good_one_and_features_are_rebuilt_f
     assert later.success and _hashes(data_dir) == good
 
 
-def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_describes_what_was_checked(data_dir, monkeypatch):
-    first = run_pipeline(data_dir)
+def _bad_weekday_on_the_first_row(path: Path) -> None:
+    table = pq.read_table(path)
+    column = table.schema.get_field_index("day_of_week")
+    bad = pc.if_else(pa.array([k == 0 for k in range(table.num_rows)]), pa.scalar(9, pa.int8()), table.column(column))
+    pq.write_table(table.set_column(column, "day_of_week", bad), path)
+
+
+# What writes the feature store: the asset's builder, or with store groups the step that combines them.
+FEATURE_WRITERS = {1: (feature_defs, "build_features"), 2: (feature_shards, "combine_feature_groups")}
+
+
+@pytest.mark.parametrize("store_groups", sorted(FEATURE_WRITERS))
+def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_describes_what_was_checked(data_dir, monkeypatch, store_groups):
+    first = run_pipeline(data_dir, store_groups)
     assert first.success
     good = _hashes(data_dir)
     (shown,) = [e.materialization.metadata for e in first.get_asset_materialization_events() if e.asset_key.path == ["features"]]
     published = table_path(data_dir / "warehouse", "features")
     assert shown["path"].value == str(published)  # not the staged file's
     assert shown["dagster/row_count"].value == pq.ParquetFile(published).metadata.num_rows
-    real = feature_defs.build_features
+    module, name = FEATURE_WRITERS[store_groups]
+    real = getattr(module, name)
 
-    def build_out_of_range(con, sales_long, calendar, prices, target):  # a builder with a bad weekday
-        stats = real(con, sales_long, calendar, prices, target)
-        table = pq.read_table(target)
-        column = table.schema.get_field_index("day_of_week")
-        bad = pc.if_else(pa.array([k == 0 for k in range(table.num_rows)]), pa.scalar(9, pa.int8()), table.column(column))
-        pq.write_table(table.set_column(column, "day_of_week", bad), target)
+    def write_out_of_range(*args):  # the writer, then a weekday no calendar has; the target comes last
+        stats = real(*args)
+        _bad_weekday_on_the_first_row(args[-1])
         return stats
 
-    monkeypatch.setattr(feature_defs, "build_features", build_out_of_range)
-    refused = run_pipeline(data_dir)
+    monkeypatch.setattr(module, name, write_out_of_range)
+    refused = run_pipeline(data_dir, store_groups)
 
     _assert_refused_and_nothing_replaced(refused, ("features", "features_within_catalog_rules"), good, data_dir)
     (evaluation,) = [e for e in refused.get_asset_check_evaluations() if e.check_name == "features_within_catalog_rules"]
