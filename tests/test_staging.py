@@ -61,8 +61,7 @@ def _store_item(line: str) -> list[str]:
 
 def _zero_four_weeks_of_one_price(prices: Path) -> None:
     lines = prices.read_text().splitlines(keepends=True)
-    key = _store_item
-    first = next(k for k in range(10, len(lines) - 4) if all(key(lines[k + w]) == key(lines[k]) for w in range(4)))
+    first = next(k for k in range(10, len(lines) - 4) if all(_store_item(lines[k + w]) == _store_item(lines[k]) for w in range(4)))
     for k in range(first, first + 4):
         store, item, week, _ = lines[k].rstrip("\n").split(",")
         lines[k] = f"{store},{item},{week},0.0\n"
