@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from m5_assets.defs import checks, jobs, long_table, raw
+from m5_assets.defs import jobs, long_table, raw
 from m5_assets.defs.alerts import alert_webhook, build_alert_sensors
 from m5_assets.defs.automation import build_automation, forecast_jobs
 from m5_assets.defs.features import build_feature_assets
@@ -24,7 +24,6 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
     return dg.Definitions(
         assets=[*dg.load_assets_from_modules([raw, long_table]), *build_feature_assets(m5_data.store_groups), build_demand_model(monthly), build_model_tuning(monthly), *build_forecast_assets(daily, m5_data.store_groups),
                 *build_monitoring_assets(daily), *build_inventory_assets(daily)],
-        asset_checks=checks.checks,
         jobs=[jobs.feature_store_job(m5_data.store_groups), jobs.train_model, tune_model, *forecast_jobs(m5_data.store_groups), promote_model],
         schedules=schedules,
         sensors=[*sensors, *build_alert_sensors()],

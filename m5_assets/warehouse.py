@@ -3,7 +3,8 @@
 Every table is one folder; an unpartitioned table is ``<name>/data.parquet`` and a partitioned
 one ``<name>/<key>=<value>/data.parquet`` (hive style). Writers write into ``_tmp/`` beside the
 tables and rename, so a reader sees the old file or the new one, never half of one, and a glob
-over a table's folder never meets a file being written. This module is the one
+over a table's folder never meets a file being written. A table that must pass checks first is
+built whole in the staging folder and renamed only once they pass (``staged_table``). This module is the one
 reader of the warehouse that the assets, the API and the dashboard share.
 """
 
@@ -106,31 +107,69 @@ def _mirror_of(path: Path) -> tuple[Path, RemoteWarehouse, str] | None:
     return None
 
 
+def _writer_folder(path: Path) -> Path:
+    """This process's folder in the staging folder of ``path``, made after clearing what killed
+    writers left behind."""
+    staging = staging_folder(path)
+    remove_stale_partials(staging, path)
+    mine = staging / f"{socket.gethostname()}-{os.getpid()}"
+    mine.mkdir(parents=True, exist_ok=True)
+    return mine
+
+
+def _publish(written: Path, path: Path, mirror: bool = True) -> None:
+    """Rename ``written`` onto ``path``; under a mirrored root, push it to the object store first."""
+    # Made only now: a table's folder never exists without its file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mirrored = _mirror_of(path) if mirror else None
+    if mirrored is None:
+        os.replace(written, path)
+    else:
+        root, remote, relative = mirrored
+        with local_lock(root):
+            published = remote.push(written, relative)
+            os.replace(written, path)
+            record_versions(root, {relative: published.version})
+
+
 @contextmanager
 def atomic_target(path: Path, mirror: bool = True):
     """Yield a temporary path in the staging folder; rename it onto ``path`` only if the block
     succeeds. A writer first clears what killed writers left behind. Under a mirrored root the
     file is published to the object store first, then renamed locally (see ``object_store``)."""
-    staging = staging_folder(path)
-    remove_stale_partials(staging, path)
-    mine = staging / f"{socket.gethostname()}-{os.getpid()}"
-    mine.mkdir(parents=True, exist_ok=True)
-    partial = mine / f"{path.parent.name}.{path.name}.{uuid.uuid4().hex}.partial"
+    partial = _writer_folder(path) / f"{path.parent.name}.{path.name}.{uuid.uuid4().hex}.partial"
     try:
         yield partial
-        # Made only now: a table's folder never exists without its file.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mirrored = _mirror_of(path) if mirror else None
-        if mirrored is None:
-            os.replace(partial, path)
-        else:
-            root, remote, relative = mirrored
-            with local_lock(root):
-                published = remote.push(partial, relative)
-                os.replace(partial, path)
-                record_versions(root, {relative: published.version})
+        _publish(partial, path, mirror)
     finally:
         partial.unlink(missing_ok=True)
+
+
+class StagedTable:
+    """A table file built where no reader looks, published only when :meth:`publish` is called."""
+
+    def __init__(self, target: Path, path: Path):
+        self.target = target  # the published file
+        self.path = path  # where it is built and checked
+
+    def publish(self) -> None:
+        """Rename the staged file onto the published one (through the object store if mirrored)."""
+        _publish(self.path, self.target)
+
+
+@contextmanager
+def staged_table(target: Path):
+    """Yield a :class:`StagedTable` for ``target``: build its file at ``.path`` (a table path under
+    this process's staging folder, so builders write it atomically as they write any table), check
+    it, then ``publish()``. Leaving the block unpublished, by a refusal or an error, removes the
+    staged file and leaves ``target`` byte-identical: readers keep the last good table. A killed
+    run's staged file goes with its writer folder (see ``remove_stale_partials``)."""
+    folder = _writer_folder(target) / f"staged-{uuid.uuid4().hex}"
+    staged = StagedTable(target, folder / target.parent.name / target.name)
+    try:
+        yield staged
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 SHARDS_FOLDER = "_shards"

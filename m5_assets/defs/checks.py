@@ -1,25 +1,34 @@
 """Asset checks: data-quality rules of ``m5_assets.validation`` run against the warehouse.
 
-Raw and long-table checks are blocking: when one fails, nothing downstream is materialized in
-that run. A failed check's description names the file, the column and the rule, and its
-metadata shows a few offending rows.
+The checks of the raw tables, the long table and the feature store are blocking, and they run
+inside their asset, on the file it has just built: :func:`publish_checked` builds a table where no
+reader looks (``warehouse.staged_table``), runs its blocking checks on that file, and publishes it
+only when every one passes. A refused file is deleted and the published table stays byte for byte
+the last good run's, so no asset of this run or a later one reads refused data.
+
+A failed check's description names the file, the column and the rule, and its metadata shows a
+few offending rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import duckdb
 
 from m5_assets import tables
 from m5_assets.tables import Table
 from m5_assets.defs.check_log import recorded
-from m5_assets.defs.long_table import sales_long
-from m5_assets.defs.raw import raw_calendar, raw_sales, raw_sell_prices
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import FEATURES
 from m5_assets.validation import feature_rules, long_rules, outliers, raw_rules
+from m5_assets.validation.raw_rules import RawTable
 from m5_assets.validation.violations import Violation, describe
+from m5_assets.warehouse import staged_table
 
 
 def result_from(violations: list[Violation]) -> dg.AssetCheckResult:
@@ -37,60 +46,115 @@ def result_from(violations: list[Violation]) -> dg.AssetCheckResult:
     )
 
 
-def _raw_rule_check(asset, name: str, rule: Callable, inputs: tuple[Table, ...], description: str):
-    """A blocking check that applies ``rule`` to the typed raw tables ``inputs``."""
-    others = [t for t in inputs if t.name != asset.key.path[-1]]
+# --- blocking checks: run on the staged file before it is published --------------------------
 
-    @dg.asset_check(
-        asset=asset, name=name, blocking=True, description=description,
-        additional_deps=[dg.AssetKey(t.name) for t in others],
-    )  # fmt: skip
-    def _check(context, m5_data: M5Data) -> dg.AssetCheckResult:
-        con = m5_data.connect()
-        return recorded(m5_data, context, asset.key.path[-1], name, result_from(rule(con, *[m5_data.raw_table(t) for t in inputs])))
-
-    return _check
+# What a check is given: the resource, a connection, the staged file and what the build returned.
+Evaluate = Callable[[M5Data, duckdb.DuckDBPyConnection, Path, Any], dg.AssetCheckResult]
 
 
-raw_checks = [
-    _raw_rule_check(raw_calendar, "values_valid", raw_rules.calendar_values, (tables.RAW_CALENDAR,),
-                    "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names"),
-    _raw_rule_check(raw_calendar, "days_continuous", raw_rules.calendar_continuous, (tables.RAW_CALENDAR,),
-                    "dates are consecutive days and d_k counts up by one with them"),
-    _raw_rule_check(raw_sales, "units_valid", raw_rules.sales_units_valid, (tables.RAW_SALES,),
-                    "every units cell is present and a non-negative integer"),
-    _raw_rule_check(raw_sales, "units_plausible", raw_rules.sales_units_plausible, (tables.RAW_SALES,),
-                    f"no day above {outliers.ABSURD_UNITS:,} units and {outliers.ABSURD_MULTIPLE:,.0f} x its series' 99th percentile "
-                    "of non-zero days: a broken value, not a sale"),
-    _raw_rule_check(raw_sales, "ids_consistent", raw_rules.sales_ids_consistent, (tables.RAW_SALES,),
-                    "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest"),
-    _raw_rule_check(raw_sales, "calendar_covers_sales", raw_rules.calendar_covers_sales, (tables.RAW_SALES, tables.RAW_CALENDAR),
-                    "every sales day is in the calendar, and every state has a SNAP column"),
-    _raw_rule_check(raw_sell_prices, "prices_valid", raw_rules.prices_values, (tables.RAW_SELL_PRICES,),
-                    "prices present and positive, one per store, item and week"),
-    _raw_rule_check(raw_sell_prices, "keys_known", raw_rules.prices_keyed, (tables.RAW_SELL_PRICES, tables.RAW_SALES, tables.RAW_CALENDAR),
-                    "every price belongs to a store-item pair of the sales file and a week of the calendar"),
-]  # fmt: skip
+@dataclass(frozen=True)
+class BlockingCheck:
+    name: str
+    description: str
+    evaluate: Evaluate
+    # Other published tables the check reads: the asset must be built after them.
+    reads: tuple[Table, ...] = ()
+
+    def spec(self, asset: str) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.name, asset=asset, blocking=True, description=self.description)
 
 
-@dg.asset_check(
-    asset=sales_long, blocking=True, additional_deps=[raw_sales],
-    description="one row per series and day of the sales file, units never null, prices positive",
-)  # fmt: skip
-def sales_long_complete(context, m5_data: M5Data) -> dg.AssetCheckResult:
-    con = m5_data.connect()
-    result = result_from(long_rules.grid_complete(con, m5_data.table(tables.SALES_LONG), m5_data.table(tables.RAW_SALES)))
-    return recorded(m5_data, context, tables.SALES_LONG.name, "sales_long_complete", result)
+class Refused(Exception):
+    """Raised by a build that refuses its input outright: ``check`` fails with ``result``."""
+
+    def __init__(self, check: str, result: dg.AssetCheckResult, message: str):
+        super().__init__(message)
+        self.check, self.result, self.message = check, result, message
 
 
-@dg.asset_check(
-    asset=tables.FEATURES.name, blocking=True,
-    description="every feature column holds values within its catalog rule (range, nulls)",
-)  # fmt: skip
-def features_within_catalog_rules(context, m5_data: M5Data) -> dg.AssetCheckResult:
-    con = m5_data.connect()
-    result = result_from(feature_rules.catalog_violations(con, m5_data.table(tables.FEATURES), FEATURES))
-    return recorded(m5_data, context, tables.FEATURES.name, "features_within_catalog_rules", result)
+def publish_checked(
+    context, m5_data: M5Data, table: Table, build: Callable[[duckdb.DuckDBPyConnection, Path], Any], checks: Sequence[BlockingCheck],
+    describe_table: Callable[[duckdb.DuckDBPyConnection, Path, Any], dict],
+) -> Generator[dg.AssetCheckResult, None, dict]:
+    """Build ``table`` staged, run its blocking ``checks`` on the staged file, publish it if all
+    pass. Yields the check results (recorded); returns the metadata of the table as checked, for
+    the caller's materialization (``metadata = yield from publish_checked(...)``). A refusal
+    raises ``dg.Failure`` after yielding the failed results, with the published table untouched.
+    ``build(con, path)`` writes the table at ``path`` and returns what the checks and
+    ``describe_table`` are also given."""
+    target, con = m5_data.table(table), m5_data.connect()
+    key = dg.AssetKey(table.name)
+
+    def record(check: str, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+        result = result._replace(asset_key=key, check_name=check)  # ops of graph assets need both
+        return recorded(m5_data, context, table.name, check, result)
+
+    with staged_table(target) as staged:
+        try:
+            built = build(con, staged.path)
+        except Refused as refusal:
+            yield record(refusal.check, refusal.result)
+            raise dg.Failure(description=refusal.message) from refusal
+        results = [record(check.name, check.evaluate(m5_data, con, staged.path, built)) for check in checks]
+        yield from results
+        refused = [check.name for check, result in zip(checks, results) if not result.passed]
+        if refused:
+            raise dg.Failure(
+                description=f"{table.name} refused by its check(s) {', '.join(refused)}; the table of the last good run "
+                f"stays published at {target}, unchanged."
+            )
+        metadata = describe_table(con, staged.path, built) | {"path": dg.MetadataValue.path(str(target))}
+        staged.publish()
+    return metadata
 
 
-checks = [*raw_checks, sales_long_complete, features_within_catalog_rules]
+def _raw_rule(table: Table, name: str, rule: Callable, inputs: tuple[Table, ...], description: str) -> BlockingCheck:
+    """A check that applies ``rule`` to the raw tables ``inputs``: ``table`` as staged, read from
+    the file the build returns, the others as published."""
+
+    def evaluate(m5_data: M5Data, con, staged: Path, source: Path) -> dg.AssetCheckResult:
+        raw = [RawTable(staged, source.name) if t == table else m5_data.raw_table(t) for t in inputs]
+        return result_from(rule(con, *raw))
+
+    return BlockingCheck(name, description, evaluate, reads=tuple(t for t in inputs if t != table))
+
+
+RAW_CHECKS: dict[str, list[BlockingCheck]] = {
+    tables.RAW_CALENDAR.name: [
+        _raw_rule(tables.RAW_CALENDAR, "values_valid", raw_rules.calendar_values, (tables.RAW_CALENDAR,),
+                  "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names"),
+        _raw_rule(tables.RAW_CALENDAR, "days_continuous", raw_rules.calendar_continuous, (tables.RAW_CALENDAR,),
+                  "dates are consecutive days and d_k counts up by one with them"),
+    ],
+    tables.RAW_SALES.name: [
+        _raw_rule(tables.RAW_SALES, "units_valid", raw_rules.sales_units_valid, (tables.RAW_SALES,),
+                  "every units cell is present and a non-negative integer"),
+        _raw_rule(tables.RAW_SALES, "units_plausible", raw_rules.sales_units_plausible, (tables.RAW_SALES,),
+                  f"no day above {outliers.ABSURD_UNITS:,} units and {outliers.ABSURD_MULTIPLE:,.0f} x its series' 99th percentile "
+                  "of non-zero days: a broken value, not a sale"),
+        _raw_rule(tables.RAW_SALES, "ids_consistent", raw_rules.sales_ids_consistent, (tables.RAW_SALES,),
+                  "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest"),
+        _raw_rule(tables.RAW_SALES, "calendar_covers_sales", raw_rules.calendar_covers_sales, (tables.RAW_SALES, tables.RAW_CALENDAR),
+                  "every sales day is in the calendar, and every state has a SNAP column"),
+    ],
+    tables.RAW_SELL_PRICES.name: [
+        _raw_rule(tables.RAW_SELL_PRICES, "prices_valid", raw_rules.prices_values, (tables.RAW_SELL_PRICES,),
+                  "prices present and positive, one per store, item and week"),
+        _raw_rule(tables.RAW_SELL_PRICES, "keys_known", raw_rules.prices_keyed, (tables.RAW_SELL_PRICES, tables.RAW_SALES, tables.RAW_CALENDAR),
+                  "every price belongs to a store-item pair of the sales file and a week of the calendar"),
+    ],
+}  # fmt: skip
+
+SALES_LONG_CHECKS = [
+    BlockingCheck(
+        "sales_long_complete", "one row per series and day of the sales file, units never null, prices positive",
+        lambda m5_data, con, staged, _: result_from(long_rules.grid_complete(con, staged, m5_data.table(tables.RAW_SALES))),
+    ),
+]
+
+FEATURE_CHECKS = [
+    BlockingCheck(
+        "features_within_catalog_rules", "every feature column holds values within its catalog rule (range, nulls)",
+        lambda m5_data, con, staged, _: result_from(feature_rules.catalog_violations(con, staged, FEATURES)),
+    ),
+]

@@ -6,7 +6,7 @@ The same ``features`` asset, computed by a graph instead of one op:
 2. ``compute_feature_group`` (one step per group, on Dagster's multiprocess executor or its k8s
    executor) computes its series' feature rows and stages them under ``warehouse/_shards/<run>/``;
 3. ``combine_feature_groups`` writes every group's rows into the feature store in the unsharded
-   order and publishes it atomically, as the unsharded build does.
+   order, checks it and publishes it atomically, as the unsharded build does.
 
 Nothing is published before step 3, so a group killed mid-write changes nothing, and
 re-executing the run from failure reruns that group only.
@@ -20,10 +20,12 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import tables
-from m5_assets.defs.features import FEATURE_INPUTS, FEATURES_DESCRIPTION, features_metadata
+from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
+from m5_assets.defs.features import FEATURE_CHECK_SPECS, FEATURE_INPUTS, FEATURES_DESCRIPTION, describe_features
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
+from m5_assets.features.build import FeatureStats
 from m5_assets.features.shards import StagedGroup, build_feature_group
 from m5_assets.warehouse import drop_shard_runs, shard_folder
 
@@ -40,19 +42,27 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
         return dataclasses.asdict(staged)
 
-    @dg.op(out=dg.Out(dg.Nothing))
+    # The check results are outputs of the op that computes them, named as the graph asset expects.
+    check_outs = {spec.get_python_identifier(): dg.Out(dg.Nothing, is_required=False) for spec in FEATURE_CHECK_SPECS}
+
+    @dg.op(out={tables.FEATURES.name: dg.Out(dg.Nothing), **check_outs})
     def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[dict]):
         parts = [StagedGroup(**part) for part in sorted(staged, key=lambda part: part["rows"])]
-        stats = feature_shards.combine_feature_groups(parts, m5_data.table(tables.FEATURES))
+
+        def build(con, target: Path) -> FeatureStats:
+            return feature_shards.combine_feature_groups(parts, target)
+
+        metadata = yield from publish_checked(context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features)
         # A re-execution's groups may be its parent run's: each one's run folder goes.
         drop_shard_runs(m5_data.paths.warehouse, (Path(part.rows).parents[2] for part in parts))
-        yield dg.Output(None, metadata=features_metadata(m5_data, stats) | {"store_groups": len(parts)})
+        yield dg.Output(None, output_name=tables.FEATURES.name, metadata=metadata | {"store_groups": len(parts)})
 
     @dg.graph_multi_asset(
         name=tables.FEATURES.name,
         group_name="features",  # graph assets take the group here; an AssetOut's group is ignored
         outs={tables.FEATURES.name: dg.AssetOut(kinds={"numpy", "parquet"}, description=FEATURES_DESCRIPTION)},
         ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in FEATURE_INPUTS},
+        check_specs=FEATURE_CHECK_SPECS,
     )
     def features(sales_long, raw_calendar, raw_sell_prices, feature_catalog):
         groups_of_stores = feature_store_groups(

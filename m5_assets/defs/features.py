@@ -1,10 +1,13 @@
-"""The offline feature store and its catalog."""
+"""The offline feature store and its catalog; the store is published only once its checks pass."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import dagster as dg
 
 from m5_assets import tables
+from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import FeatureStats, build_features
@@ -54,13 +57,12 @@ CAPPED_SHOWN = 20
 FEATURE_INPUTS = (tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name, feature_catalog.key.path[-1])
 
 
-def features_metadata(m5_data: M5Data, stats: FeatureStats) -> dict:
-    """What the UI shows of the feature store, read back from the published file."""
-    con, target = m5_data.connect(), m5_data.table(tables.FEATURES)
-    metadata = table_metadata(con, target, _DESCRIPTIONS.get, preview_columns=16)
+def describe_features(con, path: Path, stats: FeatureStats) -> dict:
+    """What the UI shows of the feature store, read back from its file as checked."""
+    metadata = table_metadata(con, path, _DESCRIPTIONS.get, preview_columns=16)
     stocked_out_days, series_hit = con.sql(
         f"SELECT count(*) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1), count(DISTINCT id) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1) "
-        f"FROM read_parquet('{target}')"
+        f"FROM read_parquet('{path}')"
     ).fetchall()[0]
     return metadata | {
         "features": len(FEATURES),
@@ -76,8 +78,10 @@ def features_metadata(m5_data: M5Data, stats: FeatureStats) -> dict:
             stats.capped.assign(ratio=stats.capped["units"] / stats.capped["capped_to"].clip(lower=1)).nlargest(CAPPED_SHOWN, "ratio")
             .drop(columns="ratio").to_markdown(index=False) if len(stats.capped) else "none"
         ),
-        "known_genuine_days_file": str(m5_data.paths.genuine_days) if m5_data.paths.genuine_days.exists() else "none",
     }
+
+
+FEATURE_CHECK_SPECS = [check.spec(tables.FEATURES.name) for check in FEATURE_CHECKS]
 
 
 def build_feature_assets(store_groups: int = 1) -> list[dg.AssetsDefinition]:
@@ -92,12 +96,15 @@ def build_feature_assets(store_groups: int = 1) -> list[dg.AssetsDefinition]:
 
 def _unsharded_features() -> dg.AssetsDefinition:
     @dg.asset(name=tables.FEATURES.name, group_name="features", kinds={"numpy", "parquet"}, deps=list(FEATURE_INPUTS),
-              description=FEATURES_DESCRIPTION)  # fmt: skip
-    def features(m5_data: M5Data) -> dg.MaterializeResult:
-        try:
-            stats = build_features(m5_data.connect(), *m5_data.feature_input_paths(), m5_data.table(tables.FEATURES), genuine_days=m5_data.paths.genuine_days)
-        except ValueError as error:  # a known-genuine-days file that names no day of the data
-            raise dg.Failure(description=str(error)) from error
-        return dg.MaterializeResult(metadata=features_metadata(m5_data, stats))
+              description=FEATURES_DESCRIPTION, check_specs=FEATURE_CHECK_SPECS)  # fmt: skip
+    def features(context, m5_data: M5Data):
+        def build(con, target: Path) -> FeatureStats:
+            try:
+                return build_features(con, *m5_data.feature_input_paths(), target, genuine_days=m5_data.paths.genuine_days)
+            except ValueError as error:  # a known-genuine-days file that names no day of the data
+                raise dg.Failure(description=str(error)) from error
+
+        metadata = yield from publish_checked(context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features)
+        yield dg.MaterializeResult(metadata=metadata)
 
     return features
