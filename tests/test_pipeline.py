@@ -214,7 +214,7 @@ def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_t
 
     captured = capsys.readouterr()
     assert "FAILED raw_sell_prices.prices_valid:\n    sell_prices.csv, line 8, column 'sell_price': must be greater than 0" in captured.out
-    assert "step raw_sell_prices_prices_valid failed: 1 blocking asset check failed" in captured.out
+    assert "step raw_sell_prices failed: raw_sell_prices refused by its check(s) prices_valid; the table of the last good run stays" in captured.out
     printed = captured.out + captured.err
     assert "Stack Trace" not in printed and "Traceback" not in printed and 'File "' not in printed
 

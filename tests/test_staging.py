@@ -138,8 +138,8 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
     module, name = FEATURE_WRITERS[store_groups]
     real = getattr(module, name)
 
-    def write_out_of_range(*args):  # the writer, then a weekday no calendar has; the target comes last
-        stats = real(*args)
+    def write_out_of_range(*args, **kwargs):  # the writer, then a weekday no calendar has; the target comes last
+        stats = real(*args, **kwargs)
         _bad_weekday_on_the_first_row(args[-1])
         return stats
 
