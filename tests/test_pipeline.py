@@ -139,7 +139,7 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert demo_run.code == 0
     captured = SimpleNamespace(out=demo_run.out, err=demo_run.err)
     out = captured.out
-    assert "generating the 'tiny' demo data set" in out and "checks: 13 of 13 passed" in out
+    assert "generating the 'tiny' demo data set" in out and "checks: 14 of 14 passed" in out
     assert table_path(tmp_path / "data" / "warehouse", "features").exists()
     # The demo data ends yesterday, so the newest forecast partition is today's.
     today = dt.date.today()
