@@ -199,21 +199,26 @@ FORECAST_ACCURACY = Table(
 )
 FEATURE_DRIFT = Table(
     "feature_drift",
-    "Per feature, how far the 28 days before the partition's date have moved from the serving model's training window.",
+    "Per feature, how far the rows the forecast issued on the partition's date reads have moved from "
+    "the serving model's validation window.",
     {
         "feature": "feature (catalog name); ids and calendar features are left out",
         "family": "its catalog family",
-        "psi": "population stability index over the training window's deciles (0.1: warn, 0.25: drift)",
+        "psi": "population stability index over the validation window's deciles",
         "ks": "two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs",
-        "status": "ok, warn or drift, by PSI against the run's thresholds",
-        "reference_rows": "training-window rows compared (a seeded sample at scale)",
-        "current_rows": "rows of the 28 days before the forecast date",
-        "model_version": "the serving model whose training window is the reference",
-        "reference_start": "first day of that training window",
+        "no_change_psi": "the PSI this comparison shows with no change: 99th percentile over series swapped between the windows at random",
+        "importance": "the feature's weight: its gain in the serving model over the mean gain of the judged features, at most 1",
+        "score": "importance x (psi - no_change_psi), at least 0 (0.1: warn, 0.25: drift)",
+        "status": "ok, warn or drift, by score against the run's thresholds; calendar: shown, not judged",
+        "reference_rows": "validation-window rows compared",
+        "current_rows": "forecast rows compared (dated D .. D+27)",
+        "model_version": "the serving model whose validation window is the reference",
+        "reference_start": "first day of that validation window",
         "reference_end": "its cutoff: the day after its last day",
     },
     partition_column="forecast_date",
 )
+
 INVENTORY_PLAN = Table(
     "inventory_plan",
     "Per item-store, a replenishment plan from the forecast issued on the partition's date: lead-time "

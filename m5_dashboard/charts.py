@@ -75,9 +75,12 @@ def safety_stock_by_store(plan: pd.DataFrame, title: str) -> go.Figure:
 
 
 def drift_bars(drift: pd.DataFrame, warn: float, fail: float, title: str) -> go.Figure:
-    """PSI per feature, largest first, with the warning and failure thresholds."""
+    """The judged value per feature, largest first, with the warning and failure thresholds: the
+    score (PSI beyond its no-change PSI, weighted by importance), or the PSI in partitions written
+    before scores were."""
+    judged = "score" if "score" in drift else "psi"
     colours = drift["status"].map({"ok": BLUE, "warn": ORANGE, "drift": VERMILION}).fillna(GREY)
-    fig = go.Figure(go.Bar(x=drift["feature"], y=drift["psi"], marker_color=colours, name="PSI"))
+    fig = go.Figure(go.Bar(x=drift["feature"], y=drift[judged].fillna(0.0), marker_color=colours, name=judged))
     for value, label in ((warn, "warn"), (fail, "drift")):
         fig.add_hline(y=value, line_dash="dash", line_color=GREY, annotation_text=f"{label} {value:g}")
-    return _layout(fig, title, "population stability index", "feature")
+    return _layout(fig, title, "drift score" if judged == "score" else "population stability index", "feature")

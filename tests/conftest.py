@@ -18,7 +18,8 @@ os.environ.pop("M5_WAREHOUSE_URL", None)
 
 MAY = "2016-05-01"
 OLDER, NEWEST = dt.date(2016, 5, 20), dt.date(2016, 5, 23)  # tiny data: sales to 2016-05-22
-SHARED_M5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "m5"
+# Beside the repository; a git worktree elsewhere names the folder in $M5_SHARED_DATA.
+SHARED_M5 = Path(os.environ.get("M5_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data" / "m5")
 REAL_SUBSET = SHARED_M5 / "real_subset"
 
 

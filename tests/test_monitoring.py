@@ -111,6 +111,9 @@ def test_feature_drift_is_issued_with_each_forecast_partition_with_its_own_metad
         assert shown["max_psi"] == round(held.loc[held["status"] != "calendar", "psi"].max(), 4)
         assert shown["features_drifted"] == (held["status"] == "drift").sum()
         assert (held["reference_end"] == dt.date(2016, 5, 1)).all() and (held["model_version"] == "1").all()
+        # The reference is the model's validation window (its 28 days before the cutoff).
+        assert (held["reference_start"] == dt.date(2016, 4, 3)).all()
+        assert shown["max_score"] == round(held.loc[held["status"] != "calendar", "score"].max(), 4)
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "features_stable"]
     flagged = pd.concat([reader.read_partition(root, tables.FEATURE_DRIFT, d) for d in (dt.date(2016, 5, 2), dt.date(2016, 5, 3))])
     flagged = flagged[flagged["status"].isin(["warn", "drift"])]
@@ -131,3 +134,21 @@ def test_null_feature_values_are_left_out_not_read_as_numbers(tmp_path, built):
     assert drift.loc["roll_mean_7", "current_rows"] == current["roll_mean_7"].notna().sum() < len(current)
     # Half the values gone at random: the shape of what is left has not moved.
     assert drift.loc["roll_mean_7", "status"] == "ok"
+
+
+def test_the_drift_of_a_forecast_date_reads_only_its_forecast_rows_and_the_models_validation_window(model_data):
+    """The forecast issued on D reads the rows dated D .. D+27 (built from sales before D); the
+    reference is the serving model's validation window. Nothing else may change the table."""
+    train(model_data, "2016-05-01", QUICK)
+    day, root = dt.date(2016, 5, 2), model_data / "warehouse"
+    issue(model_data, day.isoformat())
+    honest = reader.read_partition(root, tables.FEATURE_DRIFT, day)
+    path = warehouse.table_path(root, "features")
+    table = pd.read_parquet(path)
+    dates = pd.to_datetime(table["date"])
+    read = dates.between("2016-04-03", "2016-04-30") | dates.between("2016-05-02", "2016-05-29")
+    table.assign(**{f.name: table[f.name].where(read, table[f.name] * 10 + 7) for f in DRIFT_FEATURES}).to_parquet(path, index=False)
+
+    issue(model_data, day.isoformat())
+
+    pd.testing.assert_frame_equal(reader.read_partition(root, tables.FEATURE_DRIFT, day), honest)

@@ -139,7 +139,7 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert demo_run.code == 0
     captured = SimpleNamespace(out=demo_run.out, err=demo_run.err)
     out = captured.out
-    assert "generating the 'tiny' demo data set" in out and "checks: 13 of 13 passed" in out
+    assert "generating the 'tiny' demo data set" in out and "checks: 14 of 14 passed" in out
     assert table_path(tmp_path / "data" / "warehouse", "features").exists()
     # The demo data ends yesterday, so the newest forecast partition is today's.
     today = dt.date.today()
@@ -240,7 +240,7 @@ def test_a_second_m5_run_on_the_same_folder_waits_for_the_first_naming_its_pid(t
     assert second.returncode == 0, second_out[-3000:]
     assert f"another m5 run (PID {first.pid}) is using {tmp_path / 'data'}: waiting for it to finish" in second_out
     assert "generating the 'tiny' demo data set" in first_out and "generating" not in second_out
-    assert "using the raw files in" in second_out and "checks: 13 of 13 passed" in second_out
+    assert "using the raw files in" in second_out and "checks: 14 of 14 passed" in second_out
     assert lock.read_text() == ""  # released
 
 

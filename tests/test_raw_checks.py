@@ -68,6 +68,24 @@ def _quoted_line_break(path: Path, row: int) -> None:
     _edit_lines(path, lambda lines: lines[:row] + ['"' + lines[row].replace(",", '\n",', 1)] + lines[row + 1 :])
 
 
+def _price_times(path: Path, factor: float, first_row: int, weeks: int) -> None:
+    """Prices of ``weeks`` consecutive rows (one store-item's weeks) times ``factor``, as an export
+    that wrote cents where dollars belong would."""
+
+    def edit(lines):
+        k = lines[0].split(",").index("sell_price")
+        pairs = set()
+        for row in range(first_row, first_row + weeks):
+            cells = lines[row].split(",")
+            pairs.add((cells[0], cells[1]))
+            cells[k] = f"{float(cells[k]) * factor:.2f}"
+            lines[row] = ",".join(cells)
+        assert len(pairs) == 1, f"rows {first_row} .. {first_row + weeks - 1} span store-items {pairs}"
+        return lines
+
+    _edit_lines(path, edit)
+
+
 LAST = -1  # the file's last line, whatever its length
 
 # name: (corrupt raw/, (asset, check) that fails, (file, column, rule phrase), file line named)
@@ -114,6 +132,8 @@ CASES = {
                                 ("raw_sell_prices", "keys_known"), (PRICES, "store_id, item_id", "must exist in " + SALES), 6),
     "non-positive price": (lambda raw: _set_cell(raw / PRICES, 7, "sell_price", "0.0"),
                            ("raw_sell_prices", "prices_valid"), (PRICES, "sell_price", "must be greater than 0"), 8),
+    "a price x 100 for 28 days": (lambda raw: _price_times(raw / PRICES, 100, 30, 4),
+                                  ("raw_sell_prices", "prices_within_history"), (PRICES, "sell_price", "times its store-item's median price"), 31),
     "duplicated price week": (lambda raw: _edit_lines(raw / PRICES, lambda lines: lines[:11] + [lines[9]] + lines[11:]),
                               ("raw_sell_prices", "prices_valid"), (PRICES, "store_id, item_id, wm_yr_wk", "must be unique together"), 12),
     "fractional week": (lambda raw: _set_cell(raw / PRICES, 4, "wm_yr_wk", "11452.5"),
@@ -226,7 +246,7 @@ def test_a_clean_tiny_data_set_passes_every_check(data_dir):
     result = run_pipeline(data_dir)
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 13 and all(e.passed for e in evaluations)
+    assert len(evaluations) == 14 and all(e.passed for e in evaluations)
 
 
 def test_a_file_that_turns_bad_between_two_runs_keeps_the_last_good_tables(data_dir):

@@ -54,7 +54,7 @@ def test_m5_run_reads_the_kaggle_archive_into_the_same_raw_tables_as_loose_files
 
     out = capsys.readouterr().out
     assert f"using the Kaggle archive {archive}: calendar.csv, sell_prices.csv, {SALES}" in out
-    assert "demo data" not in out and "checks: 13 of 13 passed" in out
+    assert "demo data" not in out and "checks: 14 of 14 passed" in out
     assert _raw_tables(data) == _raw_tables(loose)
     # Nothing is written into raw/: the archive is unpacked beside it.
     assert [p.name for p in (data / "raw").iterdir()] == [archive.name] and archive.read_bytes() == before

@@ -142,6 +142,9 @@ RAW_CHECKS: dict[str, list[BlockingCheck]] = {
                   "prices present and positive, one per store, item and week"),
         _raw_rule(tables.RAW_SELL_PRICES, "keys_known", raw_rules.prices_keyed, (tables.RAW_SELL_PRICES, tables.RAW_SALES, tables.RAW_CALENDAR),
                   "every price belongs to a store-item pair of the sales file and a week of the calendar"),
+        _raw_rule(tables.RAW_SELL_PRICES, "prices_within_history", raw_rules.prices_within_history, (tables.RAW_SELL_PRICES,),
+                  f"every price within {raw_rules.PRICE_MULTIPLE} x (either way) of its store-item's median price: "
+                  "further off is a unit or decimal error"),
     ],
 }  # fmt: skip
 

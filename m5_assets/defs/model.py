@@ -71,7 +71,7 @@ def _log_run(run: TrackedRun, model, validated: Validated, calibration, window: 
     run.log_text(rule.to_json(), RULE_ARTIFACT)
     run.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
     run.log_text(validated.blends.to_csv(index=False), "validation_blends.csv")
-    run.log_text(model.importance().to_csv(index=False), "feature_importance.csv")
+    run.log_text(model.importance().to_csv(index=False), registry.IMPORTANCE_ARTIFACT)
     run.log_text(validated.scores.per_level.to_csv(), "validation_wrmsse_per_level.csv")
     with tempfile.TemporaryDirectory() as folder:
         # The LightGBM flavour, for importance and SHAP; the registered version is the pyfunc that

@@ -1,4 +1,6 @@
-"""Monitoring beside the daily forecasts: feature drift against the serving model's training window."""
+"""Monitoring beside the daily forecasts: the drift of each forecast's input rows from the serving
+model's validation window (see ``m5_assets.monitoring.drift`` for why that window, the no-change
+PSI and the importance weights)."""
 # Dagster resolves the context, config and resource types from real annotations: none are postponed here.
 
 import datetime as dt
@@ -16,18 +18,17 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.model import registry
-from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, FLAGGED, REFERENCE_SAMPLE_ROWS, Thresholds, days_before, drift_table, prepare, read_window
+from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, FLAGGED, Thresholds, drift_table, forecast_rows, prepare, read_window
 
 FEATURES_STABLE = "features_stable"
 _DEFAULT = Thresholds()
 
 
 class DriftConfig(dg.Config):
-    """Thresholds on the population stability index, and the training-window sample size."""
+    """Thresholds on a feature's score: its PSI beyond the no-change PSI, weighted by importance."""
 
     warn_psi: float = _DEFAULT.warn_psi
     fail_psi: float = _DEFAULT.fail_psi
-    reference_sample_rows: int = REFERENCE_SAMPLE_ROWS
 
 
 def build_monitoring_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -49,15 +50,18 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         check_specs=[
             dg.AssetCheckSpec(
                 FEATURES_STABLE, asset=tables.FEATURE_DRIFT.name,
-                description="warns when a feature's PSI passes warn_psi (0.1), fails past fail_psi (0.25); names the features",
+                description="warns when a feature's score (PSI beyond its no-change PSI, weighted by importance) passes "
+                "warn_psi (0.1), fails past fail_psi (0.25); names the features",
             )
         ],
         description=(
             f"Per feature ({', '.join(DRIFT_FAMILIES)}), the population stability index and the "
-            f"Kolmogorov-Smirnov statistic between the {HORIZON} days before the partition's date D and "
-            "the training window of the model that serves D (the newest promoted one with a cutoff not "
-            "after D). Event features are shown but not judged (a month without an event always differs). "
-            "Nothing dated on or after D is read."
+            f"Kolmogorov-Smirnov statistic between the rows the forecast issued on D reads (dated D .. D+{HORIZON - 1}, "
+            f"built from sales before D) and the validation window of the model that serves D (the {HORIZON} days "
+            "before its cutoff; the newest promoted model with a cutoff not after D). Each PSI is judged beyond "
+            "the PSI the same comparison shows with no change (items swapped between the windows at random), "
+            "pooled and within each department, and weighted by the feature's importance in that model. Event "
+            "features are shown but not judged."
         ),
     )  # fmt: skip
     def feature_drift_asset(context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
@@ -70,39 +74,43 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         thresholds = Thresholds(config.warn_psi, config.fail_psi)
         con, features, root = m5_data.connect(), m5_data.table(tables.FEATURES), m5_data.paths.warehouse
         flagged: dict[dt.date, pd.DataFrame] = {}
-        references: dict[str, tuple] = {}  # a version's training window, read once per run
-        # Every day's 28 days in one scan of the feature store.
-        recent = read_window(con, features, days[0] - dt.timedelta(days=HORIZON), days[-1])
+        references: dict[str, tuple] = {}  # a version's validation window and gains, read once per run
+        # Every day's forecast rows in one scan of the feature store.
+        forecasts = read_window(con, features, days[0], days[-1] + dt.timedelta(days=HORIZON))
         for day in days:
             version = serving[day]
             if version.version not in references:
-                window = (registry.training_start(client, version), version.cutoff)
-                references[version.version] = (window, prepare(read_window(con, features, *window, config.reference_sample_rows)))
-            reference, sample = references[version.version]
-            drift = drift_table(sample, days_before(recent, day), thresholds)
+                window = (registry.validation_start(client, version), version.cutoff)
+                references[version.version] = (window, prepare(read_window(con, features, *window)), registry.feature_gains(client, version))
+            reference, prepared, gains = references[version.version]
+            drift = drift_table(prepared, forecast_rows(forecasts, day), thresholds, gains)
             drift = drift.assign(model_version=version.version, reference_start=reference[0], reference_end=reference[1])
             path = store.write_partition(root, tables.FEATURE_DRIFT, day, drift)
             moved = drift[drift["status"].isin(FLAGGED)]
             if len(moved):
                 flagged[day] = moved
+            judged = drift[drift["status"] != CALENDAR_STATUS]
             context.add_asset_metadata(
                 partition_metadata(path, drift, tables.FEATURE_DRIFT.describe, preview_rows=10)
-                | {"max_psi": round(float(drift.loc[drift["status"] != CALENDAR_STATUS, "psi"].max()), 4), "features_warned": int((drift["status"] == "warn").sum()),
-                   "features_drifted": int((drift["status"] == "drift").sum()), "model_version": version.version,
-                   "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}"},
+                | {"max_psi": round(float(judged["psi"].max()), 4), "max_score": round(float(judged["score"].max()), 4),
+                   "features_warned": int((drift["status"] == "warn").sum()), "features_drifted": int((drift["status"] == "drift").sum()),
+                   "model_version": version.version, "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}"},
                 partition_key=day.isoformat(),
             )  # fmt: skip
         yield dg.MaterializeResult()
-        worst = max((float(m["psi"].max()) for m in flagged.values()), default=0.0)
+        worst = max((float(m["score"].max()) for m in flagged.values()), default=0.0)
         yield recorded(m5_data, context, tables.FEATURE_DRIFT.name, FEATURES_STABLE, dg.AssetCheckResult(
             check_name=FEATURES_STABLE,
             passed=not flagged,
             severity=dg.AssetCheckSeverity.ERROR if worst > thresholds.fail_psi else dg.AssetCheckSeverity.WARN,
             description="; ".join(
-                f"{day}: " + ", ".join(f"{r.feature} PSI {r.psi:.3f} ({r.status})" for r in moved.itertuples())
+                f"{day}: " + ", ".join(
+                    f"{r.feature} in {r.segment} score {r.score:.3f} ({r.status}: PSI {r.psi:.3f}, no-change {r.no_change_psi:.3f}, importance {r.importance:.2f})"
+                    for r in moved.itertuples()
+                )
                 for day, moved in flagged.items()
-            )[:4000] or f"no feature's PSI above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
-            metadata={"partitions_flagged": len(flagged), "max_psi": round(worst, 4)},
+            )[:4000] or f"no feature's score above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
+            metadata={"partitions_flagged": len(flagged), "max_score": round(worst, 4)},
         ))  # fmt: skip
 
     return feature_drift_asset

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.model import tracking
 from m5_assets.model.forecaster import LEGACY, RULE_ARTIFACT, IssueRule, IssuingModel
@@ -19,6 +22,7 @@ MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
 CHAMPION = "champion"
 BOOSTER_MODEL = "booster"  # each run's LightGBM-flavoured model; the registered version is the pyfunc
+IMPORTANCE_ARTIFACT = "feature_importance.csv"  # the run's gain and split importance per feature
 INTERVALS_ARTIFACT = "intervals.json"  # the run's interval calibration, read when forecasting
 PROMOTION_MARGIN = 0.01  # a challenger must beat the model serving its cutoff by at least 1 %
 
@@ -177,12 +181,22 @@ def serving_versions(versions: list[PromotedVersion], days: list[dt.date]) -> di
     return chosen
 
 
-def training_start(client: MlflowClient, version: PromotedVersion) -> dt.date:
-    """The first day a version's model was trained on (its window ends at its cutoff)."""
-    params = client.get_run(version.run_id).data.params
-    if "train_start" in params:
-        return dt.date.fromisoformat(params["train_start"])
-    return version.cutoff - dt.timedelta(days=int(params["train_days"]))
+def validation_start(client: MlflowClient, version: PromotedVersion) -> dt.date:
+    """The first day of a version's validation window (its last ``HORIZON`` days before the cutoff)."""
+    tags = client.get_run(version.run_id).data.tags
+    if "validation_start" in tags:
+        return dt.date.fromisoformat(tags["validation_start"])
+    return version.cutoff - dt.timedelta(days=HORIZON)
+
+
+def feature_gains(client: MlflowClient, version: PromotedVersion) -> dict[str, float]:
+    """Each feature's gain importance in a version's model; empty for a run that logged none."""
+    try:
+        text = tracking.read_text(client, version.run_id, IMPORTANCE_ARTIFACT)
+    except FileNotFoundError:
+        return {}
+    table = pd.read_csv(io.StringIO(text))
+    return dict(zip(table["feature"].astype(str), table["gain"].astype(float), strict=True))
 
 
 def load_issue_rule(client: MlflowClient, run_id: str) -> IssueRule:

@@ -1,1 +1,1 @@
-"""Monitoring: feature drift between the rows before a forecast and the serving model's training window (pure, Dagster-free)."""
+"""Monitoring: feature drift between the rows a forecast reads and the serving model's validation window (pure, Dagster-free)."""

@@ -180,3 +180,27 @@ def prices_keyed(con: duckdb.DuckDBPyConnection, prices: RawTable, sales: RawTab
         f"wm_yr_wk NOT IN (SELECT DISTINCT wm_yr_wk FROM {calendar.scan()} WHERE wm_yr_wk IS NOT NULL)",
         "line, store_id, item_id, wm_yr_wk, sell_price",
     )  # fmt: skip
+
+
+# A store-item's genuine prices stay within a small factor of their usual level: over the 280
+# genuine series of ``real_280`` (67,361 weekly prices) every price lies between 0.17 and 1.40 times
+# its pair's median, over ``real_subset`` between 0.75 and 1.17, in generated data between 0.52 and
+# 1.53. A price 20 times its usual level, or a 20th of it, is a unit or decimal error (cents written
+# as dollars), not a markdown or a price rise; left in, it moves every price feature of its weeks.
+PRICE_MULTIPLE = 20
+
+
+def prices_within_history(con: duckdb.DuckDBPyConnection, prices: RawTable) -> list[Violation]:
+    """Each positive price lies within ``PRICE_MULTIPLE`` times its store-item's median price, either way."""
+    usual = (
+        f"(SELECT line, store_id, item_id, wm_yr_wk, sell_price, "
+        f"median(sell_price) OVER (PARTITION BY store_id, item_id) AS usual_price "
+        f"FROM {prices.scan()} WHERE sell_price > 0)"
+    )
+    return _sql_violation(
+        con, prices, "sell_price",
+        f"a price must lie between 1/{PRICE_MULTIPLE} and {PRICE_MULTIPLE} times its store-item's median price "
+        "(usual_price): further off is a unit or decimal error",
+        f"sell_price > {PRICE_MULTIPLE} * usual_price OR sell_price * {PRICE_MULTIPLE} < usual_price",
+        "line, store_id, item_id, wm_yr_wk, sell_price, usual_price", usual,
+    )  # fmt: skip

@@ -53,7 +53,8 @@ if drift_days:
     # Statuses were set by the run's thresholds; the lines show the defaults.
     thresholds = Thresholds()
     st.plotly_chart(charts.drift_bars(drift, thresholds.warn_psi, thresholds.fail_psi,
-                                      f"PSI against the serving model's training window, forecast of {drift_day}"), width="stretch")  # fmt: skip
-    st.dataframe(drift[["feature", "family", "psi", "ks", "status", "model_version"]].round(4), width="stretch", hide_index=True)
+                                      f"Drift against the serving model's validation window, forecast of {drift_day}"), width="stretch")  # fmt: skip
+    shown = [c for c in ("feature", "family", "segment", "psi", "ks", "no_change_psi", "importance", "score", "status", "model_version") if c in drift]
+    st.dataframe(drift[shown].round(4), width="stretch", hide_index=True)
 else:
     st.caption("No feature drift computed yet: it is issued with each forecast.")

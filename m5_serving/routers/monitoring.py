@@ -12,7 +12,7 @@ from m5_serving.state import Served
 router = APIRouter(tags=["monitoring"], dependencies=[READ])
 
 
-@router.get("/drift", summary="Feature drift of the newest forecast date: PSI and KS per feature against the serving model's training window")
+@router.get("/drift", summary="Feature drift of the newest forecast date: PSI, KS and score per feature against the serving model's validation window")
 def drift(served: Served = Depends(serving)) -> dict:
     day = served.snapshot.forecast_date.isoformat()
     if not served.drift:
