@@ -89,3 +89,26 @@ def warehouse_dir(tmp_path_factory, built):
     # Serving must not need MLflow: the model card is in the warehouse.
     shutil.rmtree(data_dir / "mlflow")
     return data_dir
+
+
+BUCKET = "m5-warehouse"
+
+
+@pytest.fixture(scope="session")
+def s3_query():
+    """An S3-compatible server on loopback with one bucket: the query string that reaches it."""
+    from servers import s3_server
+
+    with pytest.MonkeyPatch.context() as patch:
+        # moto's fixed credentials; and never ask a cloud metadata endpoint for any.
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        with s3_server(BUCKET) as query:
+            yield query
+
+
+@pytest.fixture
+def url(s3_query, request) -> str:
+    """A prefix of its own in the bucket for each test."""
+    return f"s3://{BUCKET}/{request.node.name.replace('[', '-').rstrip(']')}?{s3_query}"

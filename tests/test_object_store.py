@@ -22,28 +22,10 @@ from m5_assets.reader import read_partition
 from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import SHARDS_FOLDER
 from served import serving_app
-from servers import s3_server
+from conftest import BUCKET
 from shard_job import store_group_job
 
-BUCKET = "m5-warehouse"
 APRIL = "2016-04-01"
-
-
-@pytest.fixture(scope="module")
-def s3_query():
-    with pytest.MonkeyPatch.context() as patch:
-        # moto's fixed credentials; and never ask a cloud metadata endpoint for any.
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        with s3_server(BUCKET) as query:
-            yield query
-
-
-@pytest.fixture
-def url(s3_query, request) -> str:
-    """A prefix of its own in the bucket for each test."""
-    return f"s3://{BUCKET}/{request.node.name.replace('[', '-').rstrip(']')}?{s3_query}"
 
 
 def _write(root: Path, relative: str, text: str) -> Path:

@@ -22,7 +22,7 @@ from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
 from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import STAGING_FOLDER, staged_table, table_path
-from servers import s3_server
+from conftest import BUCKET
 
 STAGED = ("raw_sell_prices", "sales_long", "features")
 
@@ -152,25 +152,6 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
     monkeypatch.undo()
     later = _materialize_only(data_dir, "features")
     assert later.success and _hashes(data_dir) == good
-
-
-BUCKET = "m5-warehouse"
-
-
-@pytest.fixture(scope="module")
-def s3_query():
-    with pytest.MonkeyPatch.context() as patch:
-        # moto's fixed credentials; and never ask a cloud metadata endpoint for any.
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        with s3_server(BUCKET) as query:
-            yield query
-
-
-@pytest.fixture
-def url(s3_query, request) -> str:
-    return f"s3://{BUCKET}/{request.node.name}?{s3_query}"
 
 
 @pytest.fixture
