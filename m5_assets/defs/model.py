@@ -24,7 +24,7 @@ from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, PURE_MODEL, Validated, calibrate_intervals, score_validation, validate
-from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, origin_levels
+from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, origin_levels, row_levels
 from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
@@ -50,7 +50,7 @@ def _version_score(inputs, m5_data: M5Data, window: Window, serving: IssuingMode
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
     rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
     level = origin_levels(rows.keys, rows.matrix, window.validation_start)
-    predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), level))
+    predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), row_levels(rows.matrix), level))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
