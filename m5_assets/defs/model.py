@@ -28,6 +28,7 @@ from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, origin_level
 from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
+from m5_assets.summary import compared
 
 BEATS_SEASONAL_NAIVE = "beats_seasonal_naive"
 _HINTS = typing.get_type_hints(TrainingParams)
@@ -154,6 +155,8 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "model_alone_wrmsse": round(scores.wrmsse(PURE_MODEL), 4),
                 # Seasonal naive is exact on strictly weekly series: no ratio to show then.
                 "improvement_over_seasonal_naive_pct": round(100 * (1 - model_score / naive_score), 2) if naive_score > 0 else float("nan"),
+                # In words, so a loss never reads as a negative improvement.
+                "versus_seasonal_naive": f"{compared(model_score, naive_score, 'seasonal naive')} (validation WRMSSE {model_score:.4f} vs {naive_score:.4f})",
                 "wrmsse_per_level": dg.MetadataValue.md(scores.per_level.round(4).to_markdown()),
                 "train_rows": model.train_rows,
                 "validation_rows": model.validation_rows,
