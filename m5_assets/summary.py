@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 _SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
@@ -36,7 +37,7 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
                   f"validation {metadata['validation_window'].value}:")  # fmt: skip
             print(metadata["validation_scores"].value)
             print(f"issued as: {metadata['issued_as'].value} ({metadata['issue_rule_chosen_because'].value})")
-            print(f"improvement over seasonal naive: {metadata['improvement_over_seasonal_naive_pct'].value} %; "
+            print(f"{metadata['versus_seasonal_naive'].value}; "
                   f"model version {metadata['model_version'].value}, promoted: {metadata['promoted'].value} "
                   f"({metadata['promotion_decision'].value}), champion: {metadata['champion'].value}; MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip
     evaluations = result.get_asset_check_evaluations()
@@ -76,7 +77,18 @@ def print_backtest(scores: pd.DataFrame, days: list[dt.date]) -> None:
     print(f"\nbacktest, {len(shown)} forecast dates, each scored on its 28 days:")
     print(shown[[c for c in columns if c in shown]].round(4).to_markdown(index=False))
     model, naive = shown["wrmsse"].mean(), shown["seasonal_naive_wrmsse"].mean()
-    print(f"mean WRMSSE {model:.4f} vs seasonal naive {naive:.4f} ({100 * (1 - model / naive):.1f} % better)")
+    print(f"mean WRMSSE {model:.4f} vs seasonal naive {naive:.4f} ({compared(model, naive)})")
     if "mean_rmsse" in shown:
         rmsse, mean28 = shown["mean_rmsse"].mean(), shown["moving_average_28_mean_rmsse"].mean()
-        print(f"mean RMSSE {rmsse:.4f} vs the 28-day mean's {mean28:.4f} ({100 * (1 - rmsse / mean28):.1f} % better)")
+        print(f"mean RMSSE {rmsse:.4f} vs the 28-day mean's {mean28:.4f} ({compared(rmsse, mean28)})")
+
+
+def compared(error: float, reference: float, than: str = "") -> str:
+    """How an error compares with a reference's, lower being better: "12.3 % better" or
+    "4.5 % worse" (a loss once printed as "-30.8 % better"), followed by ``than`` if given."""
+    if not (np.isfinite(error) and np.isfinite(reference) and reference > 0):
+        return f"no ratio: {error:.4f} against {reference:.4f}" + (f" for {than}" if than else "")
+    change = 100 * (1 - error / reference)
+    if round(change, 1) == 0:
+        return "equal" + (f" to {than}" if than else "")
+    return f"{abs(change):.1f} % {'better' if change > 0 else 'worse'}" + (f" than {than}" if than else "")

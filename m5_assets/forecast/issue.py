@@ -2,8 +2,9 @@
 
 Every units-derived feature is lagged at least 28 days, so the feature rows of days D .. D+27
 are built from sales before D only: the forecast issued on D is the model's prediction on those
-rows, scaled by and blended with each series' demand level on the row dated D+27 (the level of
-the days just before D; see ``model.forecaster``), whatever the store holds for D and later.
+rows, scaled by each row's own demand level and blended with each series' level on the row dated
+D+27 (the level of the days just before D; see ``model.forecaster``), whatever the store holds
+for D and later.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
 from m5_assets.intervals import Calibration
-from m5_assets.model.forecaster import IssueRule, IssuingModel, origin_levels
+from m5_assets.model.forecaster import IssueRule, IssuingModel, origin_levels, row_levels
 from m5_assets.model.matrix import Rows, read_rows
 
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
@@ -92,7 +93,7 @@ def bottom_forecast(
     partition and the registered MLflow model both forecast through this function.
     """
     dates = pd.to_datetime(keys["date"])
-    prediction = rule.units(booster_says, origin_levels(keys, matrix, day))
+    prediction = rule.units(booster_says, row_levels(matrix), origin_levels(keys, matrix, day))
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
     bottom = keys[list(SERIES_COLUMNS)].astype(str).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction

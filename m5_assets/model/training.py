@@ -2,7 +2,7 @@
 
 The validation window is the last ``HORIZON`` days before the cutoff. Its rows' features use
 no sale on or after the window's first day (every units feature is lagged at least 28 days), so
-scoring the model there is the same as scoring a forecast issued on that day, scaled by the
+scoring the model there is the same as scoring a forecast issued on that day, blended with the
 levels of that day (see ``forecaster``). Early stopping finds the number of rounds on that
 window; the model is then refit on every day before the cutoff with that many rounds.
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
-from m5_assets.model.forecaster import LEVEL_INDEX, IssueRule, offset, origin_levels
+from m5_assets.model.forecaster import IssueRule, offset, origin_levels, row_levels
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
@@ -166,7 +166,7 @@ def train(
     valid_x = rows.matrix[n_train:].copy()
     lgb_params = params.lightgbm()
     # Binned once for both fits; the float matrix (the largest object by far) is dropped after.
-    init = offset(rows.matrix[:, LEVEL_INDEX]) if params.level_offset else None
+    init = offset(row_levels(rows.matrix)) if params.level_offset else None
     everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
     rows.matrix = None
     stages = {"read": time.perf_counter() - started}
@@ -185,7 +185,7 @@ def train(
     level = origin_levels(valid_keys, valid_x, window.validation_start)
     validation = valid_keys.assign(
         **{LABEL_COLUMN: rows.label[n_train:], "level": level,
-           "prediction": IssueRule(relative=params.level_offset).units(fit.predict(valid_x, num_iteration=best), level)}
+           "prediction": IssueRule(relative=params.level_offset).units(fit.predict(valid_x, num_iteration=best), row_levels(valid_x), level)}
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
