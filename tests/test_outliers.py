@@ -51,6 +51,17 @@ def test_no_genuine_m5_day_is_a_data_error_and_almost_none_is_capped():
         assert capped.sum() <= 1e-5 * capped.size, (name, int(capped.sum()))
 
 
+def test_a_genuine_day_set_to_ten_thousand_times_its_series_p90_is_a_data_error():
+    history = _genuine("real_280/sales_train_evaluation.csv").filter(like="d_").to_numpy().astype(float)
+    p90 = np.quantile(history, 0.9, axis=1)
+    busy = np.flatnonzero(p90 >= 2)  # below, 10**4 x p90 is at most the 10,000-unit floor itself
+    assert len(busy) > 100
+    broken = history.copy()
+    broken[busy, 1000 + busy % 500] = 10_000 * p90[busy]
+    rows, days, _ = absurd_days(broken)
+    assert sorted(zip(rows.tolist(), days.tolist())) == sorted(zip(busy.tolist(), (1000 + busy % 500).tolist()))
+
+
 def test_an_outlier_is_capped_at_a_multiple_of_the_year_before_it():
     units = np.full((1, 200), 2.0)
     units[0, 150] = 5_000

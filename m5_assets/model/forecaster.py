@@ -60,8 +60,8 @@ class IssueRule:
     chosen_because: str = ""
 
     def model_units(self, prediction: np.ndarray, start: np.ndarray) -> np.ndarray:
-        """The model's units from the booster's ``prediction`` and the level each row ``start``\ed
-        from in training: the row's own level feature (``row_levels``)."""
+        """The model's units from the booster's ``prediction`` and ``start``, the level each row
+        started from in training: the row's own level feature (``row_levels``)."""
         if not self.relative:
             return np.asarray(prediction, dtype=np.float64)
         return np.asarray(prediction, dtype=np.float64) * np.exp(offset(start))
