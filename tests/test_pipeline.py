@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -286,3 +287,22 @@ def test_two_data_folders_keep_their_own_run_history(tmp_path, tiny_raw, monkeyp
         assert (tmp_path / folder / "dagster" / "storage").is_dir()
     assert len(runs["first"]) == len(runs["second"]) == 1 and not runs["first"] & runs["second"]
     assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]
+
+
+def test_m5_run_scores_the_backtest_when_only_its_inventory_plans_were_withheld_and_exits_1(tmp_path, monkeypatch, capsys):
+    from m5_assets.defs import inventory
+
+    def every_order_beyond(planned, highest_day):  # as a blown-up forecast would make them
+        return pd.DataFrame({"id": planned["id"], "column": "reorder_point", "value": planned["reorder_point"], "bound": 0.0, "ratio": np.inf})
+
+    monkeypatch.setattr(inventory, "orders_beyond_history", every_order_beyond)
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    os.makedirs(tmp_path / "home")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    assert main(["run", "--scale", "tiny"]) == 1
+    out = capsys.readouterr().out
+    assert "inventory_plan not published" in out and "backtest, 7 forecast dates" in out and "mean WRMSSE" in out
+    assert "inventory plans were withheld (see above)" in out
+    assert not list((tmp_path / "data" / "warehouse").glob("inventory_plan/*/data.parquet"))
