@@ -8,11 +8,11 @@ import pandas as pd
 
 from m5_assets import reader, tables
 from m5_assets.defs.beta import known_beta_apis
+from m5_assets.defs.check_log import recorded
 from m5_assets.defs.forecasts import BACKFILL_POLICY, run_days
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.forecast import store
-from m5_assets.defs.check_log import recorded
 from m5_assets.forecast.inventory import RECORD_MULTIPLE, Policy, orders_beyond_history, plan, policies_for, read_overrides
 
 _DEFAULT = Policy()
