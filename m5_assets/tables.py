@@ -206,7 +206,7 @@ FEATURE_DRIFT = Table(
         "family": "its catalog family",
         "psi": "population stability index over the validation window's deciles",
         "ks": "two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical CDFs",
-        "no_change_psi": "the PSI this comparison shows with no change: 99th percentile over series swapped between the windows at random",
+        "no_change_psi": "the PSI this comparison shows with no change: 99th percentile over items (all their stores) swapped between the windows at random",
         "importance": "the feature's weight: its gain in the serving model over the mean gain of the judged features, at most 1",
         "score": "importance x (psi - no_change_psi), at least 0 (0.1: warn, 0.25: drift)",
         "status": "ok, warn or drift, by score against the run's thresholds; calendar: shown, not judged",
@@ -218,7 +218,6 @@ FEATURE_DRIFT = Table(
     },
     partition_column="forecast_date",
 )
-
 INVENTORY_PLAN = Table(
     "inventory_plan",
     "Per item-store, a replenishment plan from the forecast issued on the partition's date: lead-time "

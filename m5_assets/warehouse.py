@@ -4,8 +4,8 @@ Every table is one folder; an unpartitioned table is ``<name>/data.parquet`` and
 one ``<name>/<key>=<value>/data.parquet`` (hive style). Writers write into ``_tmp/`` beside the
 tables and rename, so a reader sees the old file or the new one, never half of one, and a glob
 over a table's folder never meets a file being written. A table that must pass checks first is
-built whole in the staging folder and renamed only once they pass (``staged_table``). This module is the one
-reader of the warehouse that the assets, the API and the dashboard share.
+built whole in the staging folder and renamed only once they pass (``staged_table``). This
+module is the one reader of the warehouse that the assets, the API and the dashboard share.
 """
 
 from __future__ import annotations

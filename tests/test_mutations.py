@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from forecasting import QUICK, issue, run_pipeline, train
 from m5_assets import reader, tables
-from m5_assets.validation.outliers import ABSURD_MULTIPLE, ABSURD_UNITS, REFERENCE_QUANTILE
+from m5_assets.validation.outliers import ABSURD_UNITS, data_error_bound
 
 FILES = ("sales_train_validation.csv", "sell_prices.csv", "calendar.csv")
 NEWEST = dt.date(2016, 4, 25)  # the day after real_subset's last sales day
@@ -59,10 +59,8 @@ def _mutate(raw, file: str, line_pick: int, column_pick: int, value: str) -> tup
 
 
 def _data_error_bounds(sales_long: pd.DataFrame) -> pd.Series:
-    """Rule 1's bound per series: no day above 10,000 units and 1,000 x its non-zero 99th percentile."""
-    selling = sales_long[sales_long["units"] > 0]
-    p99 = selling.groupby("id", observed=True)["units"].quantile(REFERENCE_QUANTILE, interpolation="higher")
-    return np.maximum(ABSURD_UNITS, ABSURD_MULTIPLE * p99)
+    """Rule 1's bound per series, from its history."""
+    return sales_long.groupby("id", observed=True)["units"].agg(lambda units: data_error_bound(units.to_numpy()))
 
 
 @settings(max_examples=25, deadline=dt.timedelta(seconds=180), derandomize=True, database=None,

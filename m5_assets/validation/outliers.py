@@ -39,24 +39,31 @@ CAP_MIN_HISTORY = 28
 GENUINE_DAYS_COLUMNS = ("item_id", "store_id", "date")
 
 
-def absurd_days(units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows and days (series x days matrix, NaN for missing) of data errors, with each one's bound.
+def data_error_bound(series: np.ndarray) -> float:
+    """The most units one day of this series (its days' units, NaN for missing) may hold.
 
-    The reference of a series is the 99th percentile of its non-zero days of at most
-    ``ABSURD_UNITS`` (so a broken day cannot raise its own bound, however few days the series
-    sold on); a series selling more than that on most of its non-zero days (wholesale) is judged
-    on all of them.
+    The reference is the 99th percentile of its non-zero days of at most ``ABSURD_UNITS`` (so a
+    broken day cannot raise its own bound, however few days the series sold on); a series selling
+    more than that on most of its non-zero days (wholesale) is judged on all of them.
     """
+    values = np.nan_to_num(np.asarray(series, dtype=np.float64))
+    selling = values[values > 0]
+    ordinary = selling[selling <= ABSURD_UNITS]
+    reference = ordinary if 2 * len(ordinary) > len(selling) else selling
+    if not len(reference):
+        return float(ABSURD_UNITS)
+    return max(float(ABSURD_UNITS), ABSURD_MULTIPLE * float(np.quantile(reference, REFERENCE_QUANTILE, method="inverted_cdf")))
+
+
+def absurd_days(units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows and days (series x days matrix, NaN for missing) of data errors, with each one's bound
+    (``data_error_bound``)."""
     values = np.nan_to_num(np.asarray(units, dtype=np.float64))
-    rows = np.flatnonzero((values > ABSURD_UNITS).any(axis=1))
     found_rows, found_days, bounds = [], [], []
-    for row in rows:
-        series = values[row]
-        ordinary = series[(series > 0) & (series <= ABSURD_UNITS)]
-        selling = series[series > 0]
-        reference = ordinary if 2 * len(ordinary) > len(selling) else selling
-        bound = max(float(ABSURD_UNITS), ABSURD_MULTIPLE * float(np.quantile(reference, REFERENCE_QUANTILE, method="inverted_cdf")))
-        days = np.flatnonzero(series > bound)
+    # Only a series with a day above the absolute floor can break the rule.
+    for row in np.flatnonzero((values > ABSURD_UNITS).any(axis=1)):
+        bound = data_error_bound(values[row])
+        days = np.flatnonzero(values[row] > bound)
         found_rows += [row] * len(days)
         found_days += days.tolist()
         bounds += [bound] * len(days)
