@@ -111,7 +111,8 @@ def main() -> int:
 
     from m5_assets import warehouse
     from m5_assets.features.build import load_inputs
-    from m5_assets.model.evaluation import MODEL, PURE_MODEL, score_validation, validate
+    from m5_assets.model.evaluation import MODEL, PURE_MODEL, score_validation
+    from m5_assets.model.selection import validate
 
     reports = {"ours": _worker(args.scale, args.seed, ["ours", str(data / "pred-ours.parquet")])}
     if not args.no_peer:

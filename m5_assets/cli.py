@@ -110,8 +110,8 @@ def _run_locked(args: argparse.Namespace) -> int:
     return code
 
 
-def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
-    """The feature store, the models, the newest forecast and the backtest, each summarized."""
+def _quiet_libraries(paths: DataPaths) -> None:
+    """Environment and logging for a run in this process: libraries quiet, the user's progress printed."""
     # MLflow draws a progress bar for every artifact it reads (two per forecast run); a user may
     # still turn it back on.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -129,13 +129,20 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
         handler = _Printed()
         handler.setFormatter(logging.Formatter("  %(asctime)s %(message)s", "%H:%M:%S"))
         progress.addHandler(handler)
+
+
+def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
+    """The feature store, the models, the newest forecast and the backtest, each summarized."""
+    _quiet_libraries(paths)
     import dagster as dg
 
     from m5_assets.definitions import build_definitions
     from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
+    from m5_assets.backtest.origins import months_before
     from m5_assets.features.catalog import HORIZON
+    from m5_assets.model.selection import WINDOWS
     from m5_assets.reader import newest_forecast_date, read_accuracy
     from m5_assets.summary import print_backtest, print_summary
 
@@ -156,8 +163,14 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     backtest = [newest - dt.timedelta(days=HORIZON + k) for k in reversed(range(BACKTEST_PARTITIONS))]
     train = defs.resolve_job_def(TRAIN_MODEL_JOB)
     # The backtest's forecasts need a model whose cutoff is not after their first day; older first,
-    # so the newer model meets it as the champion it must beat.
-    cutoffs = sorted({backtest[0].replace(day=1).isoformat(), train.partitions_def.get_last_partition_key()})
+    # so the newer model meets it as the champion it must beat. Each model chooses how it issues
+    # on its validation window and the stored ones of the months before: those are trained too.
+    first, last = backtest[0].replace(day=1), dt.date.fromisoformat(train.partitions_def.get_last_partition_key())
+    months = [*months_before(first, WINDOWS - 1), first]
+    while months[-1] < last:
+        months.append((months[-1] + dt.timedelta(days=31)).replace(day=1))
+    known = set(train.partitions_def.get_partition_keys())
+    cutoffs = [m.isoformat() for m in months if m.isoformat() in known]
     for cutoff in cutoffs:
         print(f"\ntraining model partition {cutoff} ...")
         started = time.perf_counter()
@@ -189,6 +202,46 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    with _one_run_at_a_time(data_paths().root):
+        return _backtest_locked(args)
+
+
+def _backtest_locked(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from m5_assets.backtest.origins import DESIGN_ORIGINS_BEFORE
+    from m5_assets.definitions import build_definitions
+    from m5_assets.defs.backtest import BACKTEST_JOB
+    from m5_assets.defs.jobs import FEATURE_STORE_JOB
+    from m5_assets.defs.resources import M5Data
+    from m5_assets.reader import read_backtest
+    from m5_assets.summary import print_backtest_report, print_summary
+
+    paths = data_paths()
+    _quiet_libraries(paths)
+    defs = build_definitions(M5Data(data_dir=str(paths.root)))
+    instance = dg.DagsterInstance.get()
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if not tables.FEATURES.path(paths.warehouse).exists():
+        print(f"no feature store in {paths.warehouse}: building it first ...")
+        started = time.perf_counter()
+        result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+        print_summary(result, time.perf_counter() - started)
+        if not result.success:
+            return 1
+    print(f"\nbacktest: {args.weeks} weeks of forecasts, a monthly model each month (registered as m5-backtest) ...")
+    config = {"ops": {tables.BACKTEST_REPORT.name: {"config": {"weeks": args.weeks, "mlforecast_peer": not args.no_mlforecast}}}}
+    started = time.perf_counter()
+    result = defs.resolve_job_def(BACKTEST_JOB).execute_in_process(instance=instance, run_config=quiet | config, raise_on_error=False)
+    print_summary(result, time.perf_counter() - started)
+    if not result.success:
+        return 1
+    print_backtest_report(read_backtest(paths.warehouse), DESIGN_ORIGINS_BEFORE)
+    print(f"\ntable: {tables.BACKTEST_REPORT.path(paths.warehouse)}; the dashboard's Performance page shows it")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="m5", description="m5-forecasting command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--skip-model", action="store_true", help="build the feature store only")
     run.add_argument("--scale", choices=["tiny", "small", "full"], default="small", help="demo scale when data/raw is empty")
     run.set_defaults(handler=_run)
+
+    back = commands.add_parser("backtest", help="replay the last 52 weeks: monthly models, a forecast every 7 days, scored beside peers")
+    back.add_argument("--weeks", type=int, default=52, help="weeks to replay (default 52: 53 forecast dates)")
+    back.add_argument("--no-mlforecast", action="store_true", help="leave the mlforecast peer out (it trains a second model each month)")
+    back.set_defaults(handler=_backtest)
 
     args = parser.parse_args(argv)
     return args.handler(args)

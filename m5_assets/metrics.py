@@ -194,6 +194,43 @@ def add_level_sums(parts: Sequence[Sequence[LevelSums]]) -> list[LevelSums]:
     return out
 
 
+def _weights(dollars: np.ndarray) -> np.ndarray:
+    total = dollars.sum()
+    return dollars / total if total > 0 else np.zeros(len(dollars))
+
+
+def _rmsse(mean_squared_error: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(mean_squared_error / scale)
+
+
+def _weighted(weight: np.ndarray, rmsse: np.ndarray) -> float:
+    # A series with no sales to scale by has no dollar sales either: it carries no weight.
+    scored = np.isfinite(rmsse)
+    return float(np.sum(weight[scored] * rmsse[scored]))
+
+
+class WindowScorer:
+    """WRMSSE and mean item-store RMSSE of many forecasts of one window, as ``wrmsse_of_each``
+    and ``mean_bottom_rmsse`` score them, with the levels, scales and weights formed once: a
+    search over issue rules scores hundreds of forecasts of the same days."""
+
+    def __init__(self, hierarchy: pd.DataFrame, history: np.ndarray, history_prices: np.ndarray, actual: np.ndarray):
+        levels = level_sums(hierarchy, history, history_prices, actual, {})
+        self._matrices = [aggregation(hierarchy, keys)[0] for _, _, keys in LEVELS]
+        self._actual = [m @ actual for m in self._matrices]
+        self._scales = [lv.scale for lv in levels]
+        self._weights = [_weights(lv.dollars) for lv in levels]
+
+    def score(self, forecast: np.ndarray) -> tuple[float, float]:
+        """(WRMSSE, mean RMSSE over the item-store series that have a scale) of ``forecast``."""
+        scores = []
+        for matrix, actual, scale, weight in zip(self._matrices, self._actual, self._scales, self._weights, strict=True):
+            rmsse = _rmsse(((actual - matrix @ forecast) ** 2).mean(axis=1), scale)
+            scores.append(_weighted(weight, rmsse))
+        return float(np.mean(scores)), float(np.nanmean(rmsse)) if np.isfinite(rmsse).any() else float("nan")
+
+
 def scores_of(levels: Sequence[LevelSums]) -> dict[str, WRMSSE]:
     """WRMSSE of each method from a whole hierarchy's sums."""
     methods = next(iter(lv.errors if lv.local else lv.forecasts for lv in levels))
@@ -206,14 +243,10 @@ def scores_of(levels: Sequence[LevelSums]) -> dict[str, WRMSSE]:
                 raise ValueError(f"level {lv.number}: its history is needed to form the scale")
             scale = naive_scale(lv.history)
             errors = {m: ((lv.actual - f) ** 2).mean(axis=1) for m, f in lv.forecasts.items()}
-        total = lv.dollars.sum()
-        weight = lv.dollars / total if total > 0 else np.zeros(len(lv.groups))
+        weight = _weights(lv.dollars)
         for method in methods:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rmsse = np.sqrt(errors[method] / scale)
-            # A series with no sales to scale by has no dollar sales either: it carries no weight.
-            scored = np.isfinite(rmsse)
-            score = float(np.sum(weight[scored] * rmsse[scored]))
+            rmsse = _rmsse(errors[method], scale)
+            score = _weighted(weight, rmsse)
             level_rows[method].append({"level": lv.number, "name": lv.name, "series": len(lv.groups), "score": score})
             rows[method].append(lv.groups.assign(level=lv.number, weight=weight, scale=scale, rmsse=rmsse))
     out = {}
@@ -248,6 +281,12 @@ def wrmsse_of_each(
         if not (len(hierarchy) == len(history) == len(actual) == len(forecast)) or actual.shape != forecast.shape:
             raise ValueError("hierarchy, history, actual and forecast must describe the same series and horizon")
     return scores_of(level_sums(hierarchy, history, history_prices, actual, forecasts))
+
+
+def mean_bottom_rmsse(score: WRMSSE) -> float:
+    """Mean RMSSE over the item-store series that have a scale (a sale before the window)."""
+    bottom = score.series[score.series["level"] == LEVELS[-1][0]]["rmsse"]
+    return float(np.nanmean(bottom)) if bottom.notna().any() else float("nan")
 
 
 def point_metrics(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:

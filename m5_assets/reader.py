@@ -81,6 +81,15 @@ def read_accuracy(root: Path) -> pd.DataFrame:
     return read_all_partitions(root, tables.FORECAST_ACCURACY)
 
 
+def read_backtest(root: Path) -> pd.DataFrame:
+    """The newest backtest's scores, one row per origin and method (empty before any backtest)."""
+    path = tables.BACKTEST_REPORT.path(root)
+    if not path.exists():
+        return pd.DataFrame(columns=list(tables.BACKTEST_REPORT.columns))
+    frame = read_parquet(path)
+    return frame.assign(origin=pd.to_datetime(frame["origin"]).dt.date)
+
+
 def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
     """First and last sales day, from the calendar and the sales file's header line only.
 

@@ -92,3 +92,22 @@ def compared(error: float, reference: float, than: str = "") -> str:
     if round(change, 1) == 0:
         return "equal" + (f" to {than}" if than else "")
     return f"{abs(change):.1f} % {'better' if change > 0 else 'worse'}" + (f" than {than}" if than else "")
+
+
+def print_backtest_report(scores: pd.DataFrame, design_before: dt.date) -> None:
+    """The backtest's table of methods (all origins, then the later ones alone), its intervals and
+    its targets, met or missed."""
+    from m5_assets.backtest import report
+
+    origins = sorted(scores["origin"].unique())
+    print(f"\nbacktest: {len(origins)} forecast dates, {origins[0]} .. {origins[-1]}, each scored on its 28 days; means over them")
+    print(report.method_table(scores).round(4).to_markdown(index=False))
+    recent = report.later(scores, design_before)
+    print(f"\nthe {recent['origin'].nunique()} forecast dates from {design_before} (no design choice was made on them):")
+    print(report.method_table(recent).round(4).to_markdown(index=False))
+    print("\nintervals: coverage (%) and mean width (units) per level")
+    print(report.interval_table(scores).round(2).to_markdown(index=False))
+    for title, frame in (("all forecast dates", scores), (f"from {design_before}", recent)):
+        print(f"\ntargets, {title}:")
+        print(report.target_table(frame).round(4).to_markdown(index=False))
+

@@ -237,6 +237,41 @@ INVENTORY_PLAN = Table(
     },
     partition_column="forecast_date",
 )  # fmt: skip
+VALIDATION_FORECASTS = Table(
+    "validation_forecasts",
+    "Each model's out-of-sample forecast of the 28 days before its cutoff: a later cutoff's model "
+    "chooses how to issue on its own window and on these (model.selection).",
+    {
+        "id": SERIES_DESCRIPTIONS["id"],
+        "date": "the day forecast",
+        "prediction": "the model's units (before any blend), from the fit that never saw the window",
+        "level": "the series' demand level as of the window's first day",
+        "mean_28": "the series' mean units over the 28 days before the window",
+    },
+    partition_column="cutoff",
+)
+BACKTEST_REPORT = Table(
+    "backtest_report",
+    "A rolling-origin backtest: the product's forecast issued every 7 days over the last 52 weeks of "
+    "actuals, each by the monthly model it would have used, scored beside simple, statistical and "
+    "mlforecast peers on the same days with the same metrics. Rewritten whole by each backtest run.",
+    {
+        "origin": "the forecast date: every forecast reads sales before it only",
+        "method": "issued (the product's forecast), or a peer",
+        "wrmsse": "WRMSSE over the 12 M5 levels",
+        "mean_rmsse": "mean RMSSE over the item-store series",
+        "bias_pct": "sum(forecast - actual) / sum(actual) over the 28 days, in %",
+        "forecast_units": "units forecast over every series and day",
+        "actual_units": "units sold over the same series and days",
+        "model_version": "the backtest model (registered as m5-backtest) that issued the origin",
+        "cutoff": "that model's training cutoff",
+    },
+    column_families=(
+        (r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),
+        (r"coverage_(\d+)_level_(\d+)", "share of actuals inside the central interval at that level, in % (issued and the 28-day mean)"),
+        (r"width_(\d+)_level_(\d+)", "mean width of that interval at that level, in units"),
+    ),
+)
 MODEL_CARDS = Table(
     "model_cards",
     "One card per registered model version: what serving needs to know about a model without MLflow.",
@@ -277,7 +312,7 @@ CHECK_RESULTS = Table(
 
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
 ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECASTS_SHADOW, FORECAST_LEVELS, FORECAST_ACCURACY,
-       FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS)  # fmt: skip
+       FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS, VALIDATION_FORECASTS, BACKTEST_REPORT)  # fmt: skip
 
 
 def named(name: str) -> Table:

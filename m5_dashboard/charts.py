@@ -84,3 +84,17 @@ def drift_bars(drift: pd.DataFrame, warn: float, fail: float, title: str) -> go.
     for value, label in ((warn, "warn"), (fail, "drift")):
         fig.add_hline(y=value, line_dash="dash", line_color=GREY, annotation_text=f"{label} {value:g}")
     return _layout(fig, title, "drift score" if judged == "score" else "population stability index", "feature")
+
+
+def backtest_over_time(scores: pd.DataFrame) -> go.Figure:
+    """WRMSSE of every backtest date: the issued forecast in bold, each peer beside it."""
+    fig = go.Figure()
+    colours = [ORANGE, GREEN, VERMILION, SKY, PURPLE, GREY]
+    peers = sorted(m for m in scores["method"].unique() if m != "issued")
+    for i, method in enumerate(peers):
+        rows = scores[scores["method"] == method].sort_values("origin")
+        fig.add_trace(go.Scatter(x=rows["origin"], y=rows["wrmsse"], mode="lines", name=method,
+                                 line={"color": colours[i % len(colours)], "width": 1, "dash": "dot" if i >= len(colours) else "solid"}))  # fmt: skip
+    issued = scores[scores["method"] == "issued"].sort_values("origin")
+    fig.add_trace(go.Scatter(x=issued["origin"], y=issued["wrmsse"], mode="lines+markers", line={"color": BLUE, "width": 3}, name="issued"))
+    return _layout(fig, "Backtest WRMSSE by forecast date (lower is better)", "WRMSSE", "forecast date")

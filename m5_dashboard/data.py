@@ -16,7 +16,7 @@ import streamlit as st
 
 from m5_assets import tables
 from m5_assets.features.catalog import HORIZON  # noqa: F401 (for the pages)
-from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions, read_parquet, read_partition
+from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions, read_backtest, read_parquet, read_partition
 from m5_assets.settings import data_paths
 from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
@@ -80,6 +80,17 @@ def accuracy() -> pd.DataFrame:
     root = reader().root
     frame = _all(str(root), tables.FORECAST_ACCURACY.name, _folder_stamp(root, tables.FORECAST_ACCURACY))
     return frame.sort_values(tables.FORECAST_ACCURACY.partition_column).reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False)
+def _backtest(root: str, mtime: float) -> pd.DataFrame:
+    return read_backtest(Path(root))
+
+
+def backtest() -> pd.DataFrame:
+    """The newest backtest's scores (empty before any), cached until it is rewritten."""
+    root = reader().root
+    return _backtest(str(root), _mtime(tables.BACKTEST_REPORT.path(root)))
 
 
 def model_cards() -> pd.DataFrame:

@@ -15,12 +15,12 @@ from m5_assets.forecast import store
 from m5_assets.cli import main
 from m5_assets.features.build import load_inputs
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
-from m5_assets.model.forecaster import IssuingModel
+from m5_assets.model.forecaster import IssueRule, IssuingModel
 from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model.baselines import BASELINES
-from m5_assets.model.evaluation import calibrate_intervals, validate
+from m5_assets.model.selection import calibrate_validated, validate
 from m5_assets.model.training import TrainingParams
 from m5_assets.model.training import train as train_model
 
@@ -35,7 +35,7 @@ def _issuing_model(w, inputs, cutoff: dt.date, params=QUICK_PARAMS) -> IssuingMo
     """Trained, its issue rule chosen and its intervals calibrated as the demand_model asset does."""
     model = train_model(warehouse.table_path(w, "features"), cutoff, params)
     validated = validate(inputs, cutoff, model.validation, params.level_offset)
-    calibration = calibrate_intervals(inputs, cutoff, validated.issued)
+    calibration = calibrate_validated(inputs, validated)
     return IssuingModel(model.booster, calibration, "1", "run", cutoff, validated.rule)
 
 
@@ -69,7 +69,7 @@ def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_si
     truth["id"] = truth["item_id"] + "_" + truth["store_id"] + "_validation"
     actual = truth.set_index("id").loc[series, [f"d_{k}" for k in range(1914, 1942)]].to_numpy(float)
     history = inputs.units[:, : inputs.n_sales_days].astype(float)
-    forecasts = {"issued": issued(model), "model alone": issued(dataclasses.replace(model, rule=dataclasses.replace(model.rule, blend_weight=1.0)))}
+    forecasts = {"issued": issued(model), "model alone": issued(dataclasses.replace(model, rule=IssueRule(relative=model.rule.relative)))}
     forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
     # Not a forecast: each series' true mean of each scored week, known in advance. What even
     # perfect knowledge of the weekly level scores on these ten noisy series.

@@ -4,22 +4,39 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, LEVEL_FEATURE
-from m5_assets.model.forecaster import LEGACY, LEVEL_SMOOTHING, IssueRule, offset, origin_levels, row_levels
+from m5_assets.model.forecaster import LEGACY, LEVEL_SMOOTHING, MEAN_FEATURE, IssueRule, Partners, Segment, offset, origin_levels, row_levels
 
 
 def test_the_issued_units_scale_the_booster_by_the_level_then_blend_with_it():
     prediction, level = np.array([1.0, 2.0, 0.5]), np.array([3.0, 0.0, np.nan])
     model_units = prediction * (np.nan_to_num(level) + LEVEL_SMOOTHING)
-    np.testing.assert_allclose(IssueRule(1.0).units(prediction, level, level), model_units)
-    np.testing.assert_allclose(IssueRule(0.0).units(prediction, level, level), [3.0, 0.0, 0.0])
-    np.testing.assert_allclose(IssueRule(0.7).units(prediction, level, level), 0.7 * model_units + 0.3 * np.array([3.0, 0.0, 0.0]))
+    partners = Partners(level, np.full(3, 9.0))
+    np.testing.assert_allclose(IssueRule(1.0).units(prediction, level, partners), model_units)
+    np.testing.assert_allclose(IssueRule(0.0).units(prediction, level, partners), [3.0, 0.0, 0.0])
+    np.testing.assert_allclose(IssueRule(0.7).units(prediction, level, partners), 0.7 * model_units + 0.3 * np.array([3.0, 0.0, 0.0]))
     # The offset training starts from is the log of what the booster's output is multiplied by.
     np.testing.assert_allclose(np.exp(offset(level)), np.nan_to_num(level) + LEVEL_SMOOTHING)
 
 
 def test_a_model_trained_before_issue_rules_issues_its_booster_units():
-    assert LEGACY.units(np.array([1.5, 2.0]), np.array([9.0, 9.0]), np.array([9.0, 9.0])).tolist() == [1.5, 2.0]
+    nine = np.array([9.0, 9.0])
+    assert LEGACY.units(np.array([1.5, 2.0]), nine, Partners(nine, nine)).tolist() == [1.5, 2.0]
     assert IssueRule.from_json(IssueRule(0.4, chosen_because="why").to_json()) == IssueRule(0.4, chosen_because="why")
+    # A rule stored before bands existed blends every series with its level.
+    assert IssueRule.from_json('{"blend_weight": 0.4, "relative": true, "chosen_because": "", "partner": "level"}').segments == ()
+
+
+def test_each_volume_band_blends_the_model_with_its_own_partner_and_weight():
+    rule = IssueRule(segments=(Segment(0.5, 0.0, "mean_28"), Segment(5.0, 0.5, "demand_level"), Segment(float("inf"), 1.0)))
+    model_units = np.array([10.0, 10.0, 10.0, 10.0])
+    # 28-day means 0.2 (band 0), 0.5 (band 1: a band holds its lower edge), 4.9 (band 1), 7 (band 2).
+    partners = Partners(level=np.array([1.0, 2.0, 3.0, 4.0]), mean_28=np.array([0.2, 0.5, 4.9, 7.0]))
+    np.testing.assert_allclose(rule.blend(model_units, partners), [0.2, 0.5 * 10 + 0.5 * 2.0, 0.5 * 10 + 0.5 * 3.0, 10.0])
+    # A series with no 28 days of history yet is in the first band, its partner read as 0.
+    no_history = Partners(level=np.array([np.nan]), mean_28=np.array([np.nan]))
+    np.testing.assert_allclose(rule.blend(np.array([10.0]), no_history), [0.0])
+    assert IssueRule.from_json(rule.to_json()) == rule
+    assert rule.describe() == "28-day mean 0-0.5: 28-day mean; 28-day mean 0.5-5: 0.5 x model + 0.5 x demand level; 28-day mean >= 5: model"
 
 
 def test_the_origin_level_is_the_one_on_each_series_row_dated_27_days_after_the_forecast_date():
@@ -29,10 +46,11 @@ def test_the_origin_level_is_the_one_on_each_series_row_dated_27_days_after_the_
     matrix[:, FEATURE_NAMES.index(LEVEL_FEATURE)] = np.arange(56)
     origin = origin_levels(keys, matrix, day)
     assert origin.tolist() == [27.0] * 28 + [55.0] * 28
+    matrix[:, FEATURE_NAMES.index(MEAN_FEATURE)] = -np.arange(56)
+    assert Partners.at_origin(keys, matrix, day).mean_28.tolist() == [-27.0] * 28 + [-55.0] * 28
     # A series not released by D + 27 has no origin values.
     later = origin_levels(keys.iloc[:-1], matrix[:-1], day)
     assert np.isnan(later[28:]).all()
-
 
 
 def test_the_booster_multiplies_the_level_its_row_started_from_in_training_and_blends_with_the_origins():
@@ -45,6 +63,6 @@ def test_the_booster_multiplies_the_level_its_row_started_from_in_training_and_b
     matrix[:, FEATURE_NAMES.index(LEVEL_FEATURE)] = np.linspace(0.036, 3.9, 28)
     assert row_levels(matrix).tolist() == matrix[:, FEATURE_NAMES.index(LEVEL_FEATURE)].astype(np.float64).tolist()
     booster_says = np.full(28, 77.0)
-    issued = IssueRule(0.5).units(booster_says, row_levels(matrix), origin_levels(keys, matrix, day))
+    issued = IssueRule(0.5).units(booster_says, row_levels(matrix), Partners.at_origin(keys, matrix, day))
     start = row_levels(matrix)
     np.testing.assert_allclose(issued, 0.5 * 77.0 * (start + LEVEL_SMOOTHING) + 0.5 * start[-1])

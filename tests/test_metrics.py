@@ -116,3 +116,24 @@ def test_level_12_weights_reproduce_the_official_m5_ratios(real_subset):
     official = official.set_index(["Agg_Level_1", "Agg_Level_2"])["Weight"].loc[ours.index]
     # The official weights are rounded to three significant digits.
     np.testing.assert_allclose(ours / ours.sum(), official / official.sum(), rtol=0.01)
+
+
+def test_the_window_scorer_scores_as_wrmsse_and_mean_rmsse_do():
+    from m5_assets.metrics import WindowScorer, mean_bottom_rmsse, wrmsse_of_each
+
+    rng = np.random.default_rng(11)
+    n = 12
+    hierarchy = pd.DataFrame({
+        "item_id": [f"FOODS_1_{i % 4:03d}" for i in range(n)], "dept_id": "FOODS_1", "cat_id": "FOODS",
+        "store_id": [f"CA_{i // 4 + 1}" for i in range(n)], "state_id": "CA",
+    })  # fmt: skip
+    history = rng.poisson(2.0, (n, 90)).astype(float)
+    history[0] = 0.0  # never sold: no scale, no weight
+    prices = np.where(rng.random((n, 90)) < 0.9, 2.5, np.nan)
+    actual = rng.poisson(2.0, (n, 28)).astype(float)
+    scorer = WindowScorer(hierarchy, history, prices, actual)
+    for forecast in (actual + rng.normal(0, 1, actual.shape), np.full(actual.shape, 2.0)):
+        reference = wrmsse_of_each(hierarchy, history, prices, actual, {"f": forecast})["f"]
+        total, mean_rmsse = scorer.score(forecast)
+        assert total == pytest.approx(reference.total, rel=1e-12)
+        assert mean_rmsse == pytest.approx(mean_bottom_rmsse(reference), rel=1e-12)

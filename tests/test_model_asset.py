@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from forecasting import QUICK, metadata, run_pipeline, train
 from m5_assets.model import registry
+from m5_assets.model.selection import BANDS
 
 CUTOFF = "2016-05-01"
 # Twenty boosting rounds: on the weekly data below better than seasonal naive (0.21 vs 0.23) and
@@ -41,17 +42,20 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     for method in ("issued", "lightgbm", "demand_level", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
         assert f"wrmsse_{method}" in run.data.metrics
     assert run.data.metrics["wrmsse_issued"] == pytest.approx(shown["wrmsse"], abs=1e-4)
-    # The issued forecast is the blend that scored best on validation: never worse than the model
-    # alone or the demand level alone on that window.
-    alone = ("wrmsse_lightgbm", "wrmsse_demand_level")
-    assert run.data.metrics["wrmsse_issued"] <= min(run.data.metrics[m] for m in alone) + 1e-6
+    # The issue rule is chosen from the model alone down: over its validation windows it is never
+    # worse than the model alone by its criterion (mean WRMSSE + mean RMSSE).
+    metrics = run.data.metrics
+    assert metrics["validation_windows"] == 1  # the first model of this data folder: no earlier window stored
+    assert metrics["windows_criterion_chosen"] <= metrics["windows_criterion_model_alone"] + 1e-9
+    assert metrics["windows_criterion_chosen"] == pytest.approx(metrics["windows_wrmsse_chosen"] + metrics["windows_mean_rmsse_chosen"])
     assert run.data.tags["issued_as"] == shown["issued_as"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "validation_blends.csv",
+    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "issue_rule_by_band.csv",
             "intervals.json", "model", "booster"} <= artifacts  # fmt: skip
     assert run.info.status == "FINISHED"
     rule = registry.load_issue_rule(client, run.info.run_id)
-    assert rule.relative and rule.blend_weight == run.data.metrics["blend_model_weight"] and rule.chosen_because
+    assert rule.relative and rule.chosen_because and len(rule.segments) == len(BANDS)
+    assert [s.model_weight for s in rule.segments] == [metrics[f"model_weight_band_{b}"] for b in range(len(BANDS))]
     version = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
     assert version.run_id == run.info.run_id and shown["promoted"] and shown["champion"]
     # The registry alone says what the version is and whether it may issue.

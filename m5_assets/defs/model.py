@@ -14,7 +14,7 @@ import dagster as dg
 import mlflow
 import pydantic
 
-from m5_assets import tables
+from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
@@ -23,8 +23,9 @@ from m5_assets.forecast import store
 from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
-from m5_assets.model.evaluation import MODEL, PURE_MODEL, Validated, calibrate_intervals, score_validation, validate
-from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, origin_levels, row_levels
+from m5_assets.model.evaluation import MODEL, PURE_MODEL, score_validation
+from m5_assets.model.selection import WINDOWS, Validated, ValidationForecast, calibrate_validated, validate
+from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, Partners, row_levels
 from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.training import TrainingParams, Window, train
@@ -47,11 +48,19 @@ DemandModelConfig = pydantic.create_model(
 )  # fmt: skip
 
 
+def earlier_validation_forecasts(warehouse: Path, cutoff: dt.date) -> list[ValidationForecast]:
+    """The stored validation forecasts of the cutoffs before ``cutoff``, newest first, as many as
+    the issue rule is chosen on besides the model's own."""
+    days = [d for d in reader.partition_days(warehouse, tables.VALIDATION_FORECASTS) if d < cutoff]
+    newest = sorted(days, reverse=True)[: WINDOWS - 1]
+    return [ValidationForecast(d, reader.read_partition(warehouse, tables.VALIDATION_FORECASTS, d).drop(columns="cutoff")) for d in newest]
+
+
 def _version_score(inputs, m5_data: M5Data, window: Window, serving: IssuingModel) -> float:
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
     rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
-    level = origin_levels(rows.keys, rows.matrix, window.validation_start)
-    predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), row_levels(rows.matrix), level))
+    partners = Partners.at_origin(rows.keys, rows.matrix, window.validation_start)
+    predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), row_levels(rows.matrix), partners))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
@@ -65,13 +74,16 @@ def _log_run(run: TrackedRun, model, validated: Validated, calibration, window: 
     run.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
     metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
                "best_iteration": model.best_iteration, "training_seconds": model.seconds,
-               "blend_model_weight": rule.blend_weight}  # fmt: skip
+               "validation_windows": len(validated.windows),
+               **{f"windows_{column}_{who.replace(' ', '_').replace('-', '')}": float(value)
+                  for who, row in validated.evidence.iterrows() for column, value in row.items()},
+               **{f"model_weight_band_{row.band}": row.model_weight for row in validated.choice.itertuples()}}  # fmt: skip
     for method, row in validated.scores.table.iterrows():
         metrics |= {f"{name}_{method}": float(value) for name, value in row.items()}
     run.log_metrics(metrics)
     run.log_text(rule.to_json(), RULE_ARTIFACT)
     run.log_text(calibration.to_json(), registry.INTERVALS_ARTIFACT)
-    run.log_text(validated.blends.to_csv(index=False), "validation_blends.csv")
+    run.log_text(validated.choice.to_csv(index=False), "issue_rule_by_band.csv")
     run.log_text(model.importance().to_csv(index=False), registry.IMPORTANCE_ARTIFACT)
     run.log_text(validated.scores.per_level.to_csv(), "validation_wrmsse_per_level.csv")
     with tempfile.TemporaryDirectory() as folder:
@@ -113,9 +125,11 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         window = Window(cutoff, params.train_days)
         model = train(m5_data.table(tables.FEATURES), cutoff, params, report=context.log.info)
         inputs = m5_data.feature_inputs()
-        validated = validate(inputs, cutoff, model.validation, model.params.level_offset)
+        earlier = earlier_validation_forecasts(m5_data.paths.warehouse, cutoff)
+        store.write_partition(m5_data.paths.warehouse, tables.VALIDATION_FORECASTS, cutoff, model.validation[list(tables.VALIDATION_FORECASTS.columns)])
+        validated = validate(inputs, cutoff, model.validation, model.params.level_offset, earlier)
         scores = validated.scores
-        calibration = calibrate_intervals(inputs, cutoff, validated.issued)
+        calibration = calibrate_validated(inputs, validated)
         model_score, naive_score = scores.wrmsse(MODEL), scores.wrmsse("seasonal_naive")
 
         client = mlflow_tracking.client()
@@ -137,9 +151,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             promoted=decision.promoted, decision=decision.reason, champion=decision.champion,
             serving_version=serving.version if serving else None, scores=scores.table,
             params=asdict(model.params), importance=model.importance(),
-            issue_rule={"model_weight": validated.rule.blend_weight, "issued_as": validated.rule.describe(),
+            issue_rule={"issued_as": validated.rule.describe(), "windows": [str(w.cutoff) for w in validated.windows],
                         "chosen_because": validated.rule.chosen_because,
-                        "blends": validated.blends.round(6).to_dict(orient="records")},
+                        "bands": validated.choice.replace(float("inf"), None).round(6).to_dict(orient="records")},
         )  # fmt: skip
         store.write_partition(paths.warehouse, tables.MODEL_CARDS, model_version, card)
 
@@ -152,6 +166,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "wrmsse": round(model_score, 4),
                 "issued_as": validated.rule.describe(),
                 "issue_rule_chosen_because": validated.rule.chosen_because,
+                "issue_rule_by_band": dg.MetadataValue.md(validated.choice.to_markdown(index=False)),
                 "model_alone_wrmsse": round(scores.wrmsse(PURE_MODEL), 4),
                 # Seasonal naive is exact on strictly weekly series: no ratio to show then.
                 "improvement_over_seasonal_naive_pct": round(100 * (1 - model_score / naive_score), 2) if naive_score > 0 else float("nan"),

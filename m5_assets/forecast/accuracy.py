@@ -15,7 +15,7 @@ from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import COVERAGES, inside_counts
 from m5_assets.hierarchy import BOTTOM_LEVEL
-from m5_assets.metrics import WRMSSE, LevelHistory, LevelSums, add_level_sums, level_sums, scores_of, with_history
+from m5_assets.metrics import LevelHistory, mean_bottom_rmsse, LevelSums, add_level_sums, level_sums, scores_of, with_history
 from m5_assets.model.baselines import BASELINES
 from m5_assets.reader import scorable
 from m5_assets.model.evaluation import MODEL, forecast_matrix, validation_window, window_origin
@@ -126,15 +126,15 @@ def row_of(parts: ScoreParts) -> dict:
         "bias": bias[MODEL],
         "seasonal_naive_mae": mae["seasonal_naive"],
         "bias_pct": bias_pct(MODEL),
-        "mean_rmsse": _mean_bottom_rmsse(scores[MODEL]),
+        "mean_rmsse": mean_bottom_rmsse(scores[MODEL]),
         "moving_average_28_wrmsse": scores["moving_average_28"].total,
-        "moving_average_28_mean_rmsse": _mean_bottom_rmsse(scores["moving_average_28"]),
+        "moving_average_28_mean_rmsse": mean_bottom_rmsse(scores["moving_average_28"]),
     }
     out |= {f"coverage_{c}": float(100 * inside / count) for c, (inside, count) in parts.inside.items()}
     out |= {f"wrmsse_level_{row.level}": float(row.score) for row in scores[MODEL].levels.itertuples()}
     if parts.shadow_version is None:
         return out | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
-    shadow = {"wrmsse": scores[SHADOW].total, "mean_rmsse": _mean_bottom_rmsse(scores[SHADOW]), "bias_pct": bias_pct(SHADOW)}
+    shadow = {"wrmsse": scores[SHADOW].total, "mean_rmsse": mean_bottom_rmsse(scores[SHADOW]), "bias_pct": bias_pct(SHADOW)}
     return out | {"shadow_model_version": parts.shadow_version, **{f"shadow_{k}": shadow[k] for k in SHADOW_SCORES}}
 
 
@@ -142,12 +142,6 @@ def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, sh
     """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows),
     with a challenger's forecast of the same days scored beside it when given."""
     return row_of(score_parts(inputs, day, bottom, shadow))
-
-
-def _mean_bottom_rmsse(score: WRMSSE) -> float:
-    """Mean RMSSE over the item-store series that have a scale (a sale before the window)."""
-    bottom = score.series[score.series["level"] == BOTTOM_LEVEL]["rmsse"]
-    return float(np.nanmean(bottom)) if bottom.notna().any() else float("nan")
 
 
 def score_in_order(days: list[dt.date], row_of_day: Callable[[dt.date], dict], history: pd.DataFrame) -> tuple[list[dict], dict[dt.date, list[str]]]:

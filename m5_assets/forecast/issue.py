@@ -21,7 +21,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
 from m5_assets.intervals import Calibration
-from m5_assets.model.forecaster import IssueRule, IssuingModel, origin_levels, row_levels
+from m5_assets.model.forecaster import IssueRule, IssuingModel, Partners, row_levels
 from m5_assets.model.matrix import Rows, read_rows
 
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
@@ -93,7 +93,7 @@ def bottom_forecast(
     partition and the registered MLflow model both forecast through this function.
     """
     dates = pd.to_datetime(keys["date"])
-    prediction = rule.units(booster_says, row_levels(matrix), origin_levels(keys, matrix, day))
+    prediction = rule.units(booster_says, row_levels(matrix), Partners.at_origin(keys, matrix, day))
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
     bottom = keys[list(SERIES_COLUMNS)].astype(str).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction

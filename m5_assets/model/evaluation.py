@@ -12,9 +12,8 @@ from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.hierarchy import calibrate
-from m5_assets.metrics import WRMSSE, point_metrics, wrmsse, wrmsse_of_each
+from m5_assets.metrics import WRMSSE, point_metrics, wrmsse_of_each
 from m5_assets.model.baselines import BASELINES
-from m5_assets.model.forecaster import BLEND_WEIGHTS, IssueRule
 
 MODEL = "issued"  # what forecasts issue: the model, a baseline, or a blend chosen on validation
 PURE_MODEL = "lightgbm"
@@ -51,9 +50,14 @@ def window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
 
 def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> Calibration:
     """Interval calibration from the model's errors on the 28 days before ``cutoff``."""
+    return calibrate_forecast(inputs, cutoff, forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON))
+
+
+def calibrate_forecast(inputs: FeatureInputs, cutoff: dt.date, forecast: np.ndarray) -> Calibration:
+    """Interval calibration from the errors of ``forecast`` (series x 28 days) on the 28 days
+    before ``cutoff``; only released series-days count at the bottom level."""
     origin = window_origin(inputs, cutoff)
     window = slice(origin, origin + HORIZON)
-    forecast = forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)
     released = ~np.isnan(inputs.price[:, window])
     return calibrate(inputs.series, forecast, inputs.units[:, window].astype(np.float64), released)
 
@@ -63,50 +67,6 @@ def validation_window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarra
     origin = window_origin(inputs, cutoff)
     history = inputs.units[:, :origin].astype(np.float64)
     return history, inputs.price[:, :origin], inputs.units[:, origin : origin + HORIZON].astype(np.float64)
-
-
-def choose_issue_rule(
-    inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True
-) -> tuple[IssueRule, pd.DataFrame]:
-    """The blend of model and demand level with the lowest WRMSSE on the validation window.
-
-    ``validation``: id, date, prediction (the model's units) and level, as ``train`` returns it;
-    ``relative``: whether the model was trained from the level (``TrainingParams.level_offset``).
-    Weights are tried from all-model down, so a tie keeps the model.
-    """
-    start = cutoff - dt.timedelta(days=HORIZON)
-    history, prices, actual = validation_window(inputs, cutoff)
-    model_units, level = validation["prediction"].to_numpy(), validation["level"].to_numpy()
-    scores = []
-    for weight in sorted(BLEND_WEIGHTS, reverse=True):
-        blended = validation.assign(prediction=IssueRule(weight).blend(model_units, level))
-        forecast = forecast_matrix(inputs, blended, start, HORIZON)
-        scores.append({"model_weight": weight, "wrmsse": wrmsse(inputs.series, history, prices, actual, forecast).total})
-    table = pd.DataFrame(scores)
-    best = table.loc[table["wrmsse"].idxmin()]
-    because = (
-        f"lowest validation WRMSSE of {len(table)} blends: {best['wrmsse']:.4f} "
-        f"(model alone {table['wrmsse'].iloc[0]:.4f}, demand level alone {table['wrmsse'].iloc[-1]:.4f})"
-    )
-    return IssueRule(float(best["model_weight"]), relative, because), table
-
-
-@dataclass(frozen=True)
-class Validated:
-    """What the validation window decides about a trained model."""
-
-    rule: IssueRule
-    blends: pd.DataFrame  # model_weight, wrmsse: every blend tried
-    issued: pd.DataFrame  # id, date, prediction: the forecast issued on the window's first day
-    scores: ValidationScores  # the issued forecast, the model alone, the demand level and the baselines
-
-
-def validate(inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True) -> Validated:
-    """Choose how the model issues and score it on the 28 days before ``cutoff``."""
-    rule, blends = choose_issue_rule(inputs, cutoff, validation, relative)
-    issued = validation.assign(prediction=rule.blend(validation["prediction"].to_numpy(), validation["level"].to_numpy()))
-    others = {PURE_MODEL: validation, LEVEL: validation.assign(prediction=validation["level"].fillna(0.0))}
-    return Validated(rule, blends, issued, score_validation(inputs, cutoff, issued, others))
 
 
 def score_validation(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 import lightgbm as lgb
@@ -41,6 +42,7 @@ from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LEVEL_FEATURE
 from m5_assets.intervals import Calibration
 
 LEVEL_INDEX = FEATURE_NAMES.index(LEVEL_FEATURE)
+MEAN_FEATURE = "roll_mean_28"  # the 28 days ending the day before the origin, on the row dated origin + 27
 LEVEL_SMOOTHING = 1 / HORIZON  # one unit in four weeks: a series with no sales still has a scale
 BLEND_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.0, 1.0, 11))
 RULE_ARTIFACT = "issue_rule.json"  # stored with each MLflow run; models without one predict units
@@ -51,13 +53,51 @@ def offset(level: np.ndarray) -> np.ndarray:
     return np.log(np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0) + LEVEL_SMOOTHING)
 
 
+LEVEL_PARTNER, MEAN_PARTNER = "demand_level", "mean_28"
+PARTNER_NAMES = {LEVEL_PARTNER: "demand level", MEAN_PARTNER: "28-day mean"}
+
+
+@dataclass(frozen=True)
+class Partners:
+    """Per row, what the model may be blended with, as of the forecast's origin: the series'
+    demand level (bridging likely stock-outs) and its plain 28-day mean, which also places the
+    series in a volume band (``Segment``). NaN where the series has no such history."""
+
+    level: np.ndarray
+    mean_28: np.ndarray
+
+    @classmethod
+    def at_origin(cls, keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> Partners:
+        return cls(origin_feature(keys, matrix, origin, LEVEL_FEATURE), origin_feature(keys, matrix, origin, MEAN_FEATURE))
+
+    def of(self, partner: str) -> np.ndarray:
+        values = {LEVEL_PARTNER: self.level, MEAN_PARTNER: self.mean_28}[partner]
+        return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+
+    def bands(self, uppers: Sequence[float]) -> np.ndarray:
+        """Each row's band: the first of ``uppers`` its 28-day mean is below (no history: band 0)."""
+        mean = np.nan_to_num(np.asarray(self.mean_28, dtype=np.float64), nan=0.0)
+        return np.minimum(np.searchsorted(np.asarray(uppers, dtype=np.float64), mean, side="right"), len(uppers) - 1)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """How the series of one volume band issue: their 28-day mean at the origin is below
+    ``upper`` (and at least the previous band's); ``model_weight`` x model + the rest x ``partner``."""
+
+    upper: float
+    model_weight: float
+    partner: str = LEVEL_PARTNER
+
+
 @dataclass(frozen=True)
 class IssueRule:
     """How a model version's predictions become issued units."""
 
-    blend_weight: float = 1.0  # weight of the model; the rest goes to the level
+    blend_weight: float = 1.0  # weight of the model; the rest goes to the level (rules without segments)
     relative: bool = True  # False for models trained before the level offset: they predict units
     chosen_because: str = ""
+    segments: tuple[Segment, ...] = ()  # when chosen per volume band: one blend per band, ascending
 
     def model_units(self, prediction: np.ndarray, start: np.ndarray) -> np.ndarray:
         """The model's units from the booster's ``prediction`` and ``start``, the level each row
@@ -66,22 +106,31 @@ class IssueRule:
             return np.asarray(prediction, dtype=np.float64)
         return np.asarray(prediction, dtype=np.float64) * np.exp(offset(start))
 
-    def blend(self, model_units: np.ndarray, level: np.ndarray) -> np.ndarray:
-        """Issued units: the model's units blended with the level."""
-        level = np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0)
-        return self.blend_weight * model_units + (1.0 - self.blend_weight) * level
+    def blend(self, model_units: np.ndarray, partners: Partners) -> np.ndarray:
+        """Issued units: the model's units blended with each row's partner."""
+        if not self.segments:
+            return self.blend_weight * model_units + (1.0 - self.blend_weight) * partners.of(LEVEL_PARTNER)
+        band = partners.bands([s.upper for s in self.segments])
+        weight = np.array([s.model_weight for s in self.segments])[band]
+        partner = np.zeros(len(band))
+        for i, segment in enumerate(self.segments):
+            partner[band == i] = partners.of(segment.partner)[band == i]
+        return weight * model_units + (1.0 - weight) * partner
 
-    def units(self, prediction: np.ndarray, start: np.ndarray, level: np.ndarray) -> np.ndarray:
+    def units(self, prediction: np.ndarray, start: np.ndarray, partners: Partners) -> np.ndarray:
         """Issued units from the booster's ``prediction``, the level each row started from in
-        training (``row_levels``) and each row's origin ``level`` (``origin_levels``)."""
-        return self.blend(self.model_units(prediction, start), level)
+        training (``row_levels``) and each row's ``partners`` at the origin."""
+        return self.blend(self.model_units(prediction, start), partners)
 
     def describe(self) -> str:
-        if self.blend_weight == 1.0:
-            return "model"
-        if self.blend_weight == 0.0:
-            return "demand level"
-        return f"{self.blend_weight:g} x model + {1 - self.blend_weight:g} x demand level"
+        if self.segments:
+            lower, parts = 0.0, []
+            for s in self.segments:
+                band = f"28-day mean >= {lower:g}" if not np.isfinite(s.upper) else f"28-day mean {lower:g}-{s.upper:g}"
+                parts.append(f"{band}: {_blend_words(s.model_weight, PARTNER_NAMES[s.partner])}")
+                lower = s.upper
+            return "; ".join(parts)
+        return _blend_words(self.blend_weight, PARTNER_NAMES[LEVEL_PARTNER])
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -90,7 +139,17 @@ class IssueRule:
     def from_json(cls, text: str) -> IssueRule:
         stored = json.loads(text)
         # Rules written while a blend partner was a choice carry a "partner" key; it was always the level.
-        return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
+        kept = {f.name: stored[f.name] for f in fields(cls) if f.name in stored}
+        kept["segments"] = tuple(Segment(**s) for s in kept.get("segments", ()))
+        return cls(**kept)
+
+
+def _blend_words(weight: float, partner: str) -> str:
+    if weight == 1.0:
+        return "model"
+    if weight == 0.0:
+        return partner
+    return f"{weight:g} x model + {1 - weight:g} x {partner}"
 
 
 LEGACY = IssueRule(blend_weight=1.0, relative=False, chosen_because="trained before issue rules: predicts units")
@@ -101,17 +160,24 @@ def row_levels(matrix: np.ndarray) -> np.ndarray:
     return matrix[:, LEVEL_INDEX].astype(np.float64)
 
 
-def origin_levels(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> np.ndarray:
-    """For each row, its series' demand level as of a forecast issued on ``origin``: the level
-    on the series' row dated origin + 27.
+def origin_feature(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date, feature: str) -> np.ndarray:
+    """For each row, its series' ``feature`` as of a forecast issued on ``origin``: the value on
+    the series' row dated origin + 27, whose windows end the day before ``origin`` (every sales
+    feature is lagged 28 days).
 
     ``keys`` (id, date) and ``matrix`` share rows. A series without that row (not released by
     then) gets NaN.
     """
     dates = pd.to_datetime(keys["date"])
     at = (dates == pd.Timestamp(origin + dt.timedelta(days=HORIZON - 1))).to_numpy()
-    levels = pd.Series(matrix[at, LEVEL_INDEX].astype(np.float64), index=keys.loc[at, "id"].astype(str).to_numpy())
-    return levels.reindex(keys["id"].astype(str).to_numpy()).to_numpy()
+    column = FEATURE_NAMES.index(feature)
+    values = pd.Series(matrix[at, column].astype(np.float64), index=keys.loc[at, "id"].astype(str).to_numpy())
+    return values.reindex(keys["id"].astype(str).to_numpy()).to_numpy()
+
+
+def origin_levels(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> np.ndarray:
+    """Each row's series' demand level as of a forecast issued on ``origin``."""
+    return origin_feature(keys, matrix, origin, LEVEL_FEATURE)
 
 
 @dataclass(frozen=True)

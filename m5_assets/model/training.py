@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
-from m5_assets.model.forecaster import IssueRule, offset, origin_levels, row_levels
+from m5_assets.model.forecaster import IssueRule, Partners, offset, row_levels
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
@@ -182,10 +182,10 @@ def train(
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
-    level = origin_levels(valid_keys, valid_x, window.validation_start)
+    partners = Partners.at_origin(valid_keys, valid_x, window.validation_start)
     validation = valid_keys.assign(
-        **{LABEL_COLUMN: rows.label[n_train:], "level": level,
-           "prediction": IssueRule(relative=params.level_offset).units(fit.predict(valid_x, num_iteration=best), row_levels(valid_x), level)}
+        **{LABEL_COLUMN: rows.label[n_train:], "level": partners.level, "mean_28": partners.mean_28,
+           "prediction": IssueRule(relative=params.level_offset).model_units(fit.predict(valid_x, num_iteration=best), row_levels(valid_x))}
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]

@@ -20,7 +20,8 @@ import optuna
 import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
-from m5_assets.model.evaluation import MODEL, PURE_MODEL, validate
+from m5_assets.model.evaluation import MODEL, PURE_MODEL
+from m5_assets.model.selection import validate
 from m5_assets.model.training import TrainingParams, train
 
 # name -> (low, high, log scale, integer)

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from m5_assets import tables
+from m5_assets.backtest import report
 from m5_assets.monitoring.drift import Thresholds
 from m5_dashboard import charts, data
 
@@ -44,6 +45,23 @@ else:
         st.dataframe(shown.join(used, how="left"), width="stretch")
     else:
         st.dataframe(used, width="stretch")
+
+st.subheader("Backtest")
+backtest = data.backtest()
+if backtest.empty:
+    st.caption("No backtest yet: run `m5 backtest` or launch the backtest job in the Dagster UI. It replays the last "
+               "52 weeks: a model each month, a forecast every 7 days, scored beside simple, statistical and mlforecast peers.")  # fmt: skip
+else:
+    origins = sorted(backtest["origin"].unique())
+    st.caption(f"{len(origins)} forecast dates, {origins[0]} .. {origins[-1]}, each issued by the monthly model the product "
+               "would have used and scored on its 28 days; means over the dates, bias pooled over all of them.")  # fmt: skip
+    st.dataframe(report.method_table(backtest).round(4), width="stretch", hide_index=True)
+    st.plotly_chart(charts.backtest_over_time(backtest), width="stretch")
+    left, right = st.columns(2)
+    left.markdown("**Targets**")
+    left.dataframe(report.target_table(backtest).round(4), width="stretch", hide_index=True)
+    right.markdown("**Intervals: coverage (%) and mean width per level**")
+    right.dataframe(report.interval_table(backtest).round(2), width="stretch", hide_index=True)
 
 st.subheader("Feature drift")
 drift_days = data.partition_dates(tables.FEATURE_DRIFT)

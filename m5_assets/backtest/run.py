@@ -1,0 +1,194 @@
+"""A rolling-origin backtest of the product on the data it is given.
+
+For each monthly cutoff the origins need, the model is trained, validated and calibrated exactly
+as the ``demand_model`` asset does it (``training.train``, ``evaluation.validate``,
+``evaluation.calibrate_intervals``); each origin's forecast is then issued through
+``forecast.issue.issue_bottom``, the function forecast partitions are issued with. Beside it,
+on the same origins and scored by the same code (``scoring.score_origin``): simple baselines,
+statsforecast's intermittent-demand methods and exponential smoothing, and an mlforecast peer
+with a pinned configuration, fitted on the same monthly cutoffs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from m5_assets.backtest.origins import by_cutoff, months_before
+from m5_assets.backtest.scoring import score_origin
+from m5_assets.features.build import FeatureInputs
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast.issue import issue_bottom, read_forecast_rows
+from m5_assets.intervals import Calibration
+from m5_assets.model.baselines import moving_average
+from m5_assets.model.evaluation import MODEL, calibrate_forecast, forecast_matrix, validation_window, window_origin
+from m5_assets.model.selection import WINDOWS, Validated, ValidationForecast, calibrate_validated, validate
+from m5_assets.model.forecaster import IssuingModel
+from m5_assets.model.training import TrainedModel, TrainingParams, train
+
+progress_log = logging.getLogger("m5_assets.progress")
+MEAN_28 = "moving_average_28"
+MLFORECAST = "mlforecast"
+
+
+@dataclass(frozen=True)
+class BacktestModel:
+    """One monthly model of the backtest and what validation decided about it."""
+
+    cutoff: dt.date
+    trained: TrainedModel
+    validated: Validated
+    calibration: Calibration
+
+
+# Called with each model once it is validated (the asset logs it to MLflow); returns its version.
+OnModel = Callable[[BacktestModel], str]
+
+
+class FittedPeer(Protocol):
+    """A peer fitted once per monthly cutoff, as the product's model is."""
+
+    def fit(self, cutoff: dt.date) -> None: ...
+
+    def predict(self, origin: dt.date) -> np.ndarray: ...  # series x 28 days, rows in inputs.series' order
+
+
+@dataclass(frozen=True)
+class Peers:
+    """The methods scored beside the issued forecast."""
+
+    # (history before the origin: series x days, its dates) -> method -> series x 28 forecasts
+    at_origin: Callable[[np.ndarray, pd.DatetimeIndex], dict[str, np.ndarray]]
+    fitted: dict[str, FittedPeer] = field(default_factory=dict)
+    configuration: str = ""  # printed under the table, so a peer cannot be quietly weakened
+
+
+class _MlforecastOnInputs:
+    """The mlforecast peer on the feature inputs' sales."""
+
+    def __init__(self, inputs: FeatureInputs):
+        from m5_assets.backtest.peers import MlforecastPeer
+
+        days = inputs.n_sales_days
+        self.ids = inputs.series["id"].astype(str).to_numpy()
+        self.long = pd.DataFrame({
+            "unique_id": np.repeat(self.ids, days), "ds": np.tile(inputs.dates[:days].to_numpy(), len(self.ids)),
+            "y": inputs.units[:, :days].astype(np.float64).ravel(),
+        })  # fmt: skip
+        self.peer = MlforecastPeer()
+
+    def fit(self, cutoff: dt.date) -> None:
+        self.peer.fit(self.long, cutoff)
+
+    def predict(self, origin: dt.date) -> np.ndarray:
+        return self.peer.predict(self.long, origin, HORIZON, self.ids)
+
+
+def standard_peers(inputs: FeatureInputs, mlforecast: bool = True) -> Peers:
+    """Simple baselines, statsforecast's methods and (unless left out) the mlforecast peer."""
+    from m5_assets.backtest.peers import MlforecastPeer, simple_forecasts, statistical_forecasts
+
+    stores = inputs.series["store_id"].astype(str).to_numpy()
+
+    def at_origin(history: np.ndarray, dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+        return simple_forecasts(history, dates, stores, HORIZON) | statistical_forecasts(history, HORIZON)
+
+    fitted = {MLFORECAST: _MlforecastOnInputs(inputs)} if mlforecast else {}
+    return Peers(at_origin, fitted, f"mlforecast: {MlforecastPeer.CONFIG}" if mlforecast else "mlforecast: left out")
+
+
+@dataclass(frozen=True)
+class Backtest:
+    scores: pd.DataFrame  # one row per origin and method (scoring.score_origin), with model_version
+    models: pd.DataFrame  # one row per monthly model: cutoff, version, issued_as, validation scores, seconds
+    peer_configuration: str = ""
+
+
+def mean_28_calibration(inputs: FeatureInputs, cutoff: dt.date) -> Calibration:
+    """Conformal intervals of the 28-day mean from its errors on the model's validation window:
+    the width the model's intervals must not exceed."""
+    history, _, _ = validation_window(inputs, cutoff)
+    return calibrate_forecast(inputs, cutoff, moving_average(history, HORIZON))
+
+
+def fit_model(features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, earlier: list[ValidationForecast]) -> BacktestModel:
+    """The monthly model of ``cutoff``, as the demand_model asset trains and validates it, with
+    the ``earlier`` models' validation forecasts as its stored ones."""
+    trained = train(features, cutoff, params)
+    validated = validate(inputs, cutoff, trained.validation, params.level_offset, earlier)
+    return BacktestModel(cutoff, trained, validated, calibrate_validated(inputs, validated))
+
+
+def issued_forecasts(features: Path, inputs: FeatureInputs, model: IssuingModel, origins: list[dt.date]) -> dict[dt.date, np.ndarray]:
+    """The product's forecast of each origin (series x 28 days), issued by ``model``."""
+    rows = read_forecast_rows(features, origins[0], origins[-1], model)
+    predictions = model.booster.predict(rows.matrix)
+    out = {}
+    for origin in origins:
+        bottom = issue_bottom(features, origin, model, rows, predictions)
+        frame = bottom[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"})
+        out[origin] = forecast_matrix(inputs, frame, origin, HORIZON)
+    return out
+
+
+def run_backtest(
+    features: Path,
+    inputs: FeatureInputs,
+    origins: list[dt.date],
+    params: TrainingParams,
+    peers: Peers | None = None,
+    on_model: OnModel | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Backtest:
+    """Train the monthly models ``origins`` need, issue and score every origin beside the peers."""
+
+    def say(message: str) -> None:
+        progress_log.info(f"backtest: {message}")
+        if report:
+            report(message)
+
+    rows, models = [], []
+    months = by_cutoff(origins)
+    # The first months' rules are chosen on as many windows as the later ones': the months before
+    # are trained for their validation forecasts only, as the product would have stored them.
+    windows = []
+    for cutoff in months_before(min(months), WINDOWS - 1):
+        windows.append(ValidationForecast(cutoff, train(features, cutoff, params, refit=False).validation))
+        say(f"model of cutoff {cutoff} trained for its validation window only")
+    for n, (cutoff, month_origins) in enumerate(months.items(), start=1):
+        started = time.perf_counter()
+        fitted = fit_model(features, inputs, cutoff, params, windows)
+        windows.append(ValidationForecast(cutoff, fitted.trained.validation))
+        version = on_model(fitted) if on_model else f"backtest-{cutoff}"
+        issuing = IssuingModel(fitted.trained.booster, fitted.calibration, version, "", cutoff, fitted.validated.rule)
+        issued = issued_forecasts(features, inputs, issuing, month_origins)
+        for peer in (peers.fitted.values() if peers else ()):
+            peer.fit(cutoff)
+        intervals = {MODEL: fitted.calibration, MEAN_28: mean_28_calibration(inputs, cutoff)}
+        for origin in month_origins:
+            column = window_origin(inputs, origin + dt.timedelta(days=HORIZON))
+            history = inputs.units[:, :column].astype(np.float64)
+            forecasts = {MODEL: issued[origin], MEAN_28: moving_average(history, HORIZON)}
+            if peers:
+                forecasts |= peers.at_origin(history, inputs.dates[:column])
+                forecasts |= {name: peer.predict(origin) for name, peer in peers.fitted.items()}
+            for row in score_origin(inputs, origin, forecasts, intervals):
+                rows.append(row | {"model_version": version, "cutoff": cutoff})
+        scores = fitted.validated.scores
+        models.append({
+            "cutoff": cutoff, "model_version": version, "issued_as": fitted.validated.rule.describe(),
+            "best_iteration": fitted.trained.best_iteration, "validation_wrmsse": scores.wrmsse(MODEL),
+            "validation_seasonal_naive_wrmsse": scores.wrmsse("seasonal_naive"),
+            "seconds": round(time.perf_counter() - started, 1),
+        })  # fmt: skip
+        say(f"model {n} of {len(months)} (cutoff {cutoff}, issued as {models[-1]['issued_as']}): "
+            f"{len(month_origins)} origins scored in {models[-1]['seconds']:.0f} s")  # fmt: skip
+    return Backtest(pd.DataFrame(rows), pd.DataFrame(models), peers.configuration if peers else "")
