@@ -239,7 +239,7 @@ def test_the_band_check_names_a_series_forecast_beyond_its_history_and_the_day(i
     check = band_result([day], [band(doctored, highs).assign(forecast_date=day)])
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.description.startswith("1 series forecast beyond 2 x their own history on 1 of 1 day(s)")
-    assert f"{busiest} on {day}: 28-day mean {3 * month:,.2f} (3.0 x its highest)" in check.description
+    assert f"{busiest} on {day}: 28-day mean {3 * month:,.2f} (3.0 x its highest 28-day mean)" in check.description
     shown = {k: v.value for k, v in check.metadata.items()}
     assert shown["series_beyond"] == 1 and shown["days_with_series_beyond"] == 1
     assert busiest in shown["farthest_out"].splitlines()[2]  # the first row under the header

@@ -162,16 +162,17 @@ def levels_check(m5_data: M5Data, context, days: list[dt.date], problems: list[s
 def band_result(days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetCheckResult:
     """The band check over a run's days from ``Published.band``: which series on which days are
     beyond it, the farthest out in a table, and the bounds. It warns: the forecast is never changed."""
-    rows = pd.concat(judged, ignore_index=True) if judged else pd.DataFrame(columns=["id", "forecast_date", "beyond", "month_ratio", "day_ratio"])
+    shown = ["id", "forecast_date", "forecast_28d_mean", "highest_28d_mean", "month_ratio", "forecast_max_day", "highest_day", "day_ratio"]
+    # No day published (every one's levels were off): nothing was issued to judge.
+    rows = pd.concat(judged, ignore_index=True) if judged else pd.DataFrame(columns=[*shown, "beyond"])
     rows = rows.assign(worst=rows[["month_ratio", "day_ratio"]].max(axis=1)).sort_values("worst", ascending=False, kind="stable")
     beyond = rows[rows["beyond"].astype(bool)]
-    farthest = rows.drop_duplicates("id").head(BAND_SHOWN)
-    table = farthest[["id", "forecast_date", "forecast_28d_mean", "highest_28d_mean", "month_ratio", "forecast_max_day", "highest_day", "day_ratio"]]
+    table = rows.drop_duplicates("id").head(BAND_SHOWN)[shown]
     span = f"{days[0]} .. {days[-1]}"
     if len(beyond):
         named = "; ".join(
-            f"{r.id} on {r.forecast_date}: 28-day mean {r.forecast_28d_mean:,.2f} ({r.month_ratio:.1f} x its highest), "
-            f"highest day {r.forecast_max_day:,.2f} ({r.day_ratio:.1f} x its highest)"
+            f"{r.id} on {r.forecast_date}: 28-day mean {r.forecast_28d_mean:,.2f} ({r.month_ratio:.1f} x its highest 28-day mean), "
+            f"top day {r.forecast_max_day:,.2f} ({r.day_ratio:.1f} x its highest day)"
             for r in beyond.head(BAND_SHOWN).itertuples()
         )  # fmt: skip
         description = (f"{beyond['id'].nunique()} series forecast beyond {MULTIPLE:g} x their own history on "

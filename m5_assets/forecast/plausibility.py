@@ -33,7 +33,8 @@ MONTH_FEATURE = f"roll_mean_{HORIZON}"
 
 def history_highs(con: duckdb.DuckDBPyConnection, features: Path, days: Sequence[dt.date]) -> dict[dt.date, pd.DataFrame]:
     """Per forecast date, each series' highest day and highest 28-day mean of units dated before
-    it (by id; NaN where the history holds no such day or window), from one pass over the store.
+    it (by id; NaN where the history holds no such day or window), in one query whatever the
+    number of dates.
 
     The 28-day means are the store's own ``roll_mean_28``: on the row dated t it is the window
     ending ``MIN_LAG`` days before t, so the windows ending before D are on the rows dated before
