@@ -18,6 +18,7 @@ from m5_assets import tables
 from m5_assets.warehouse import SHARDS_FOLDER
 from m5_assets.forecast.shards import store_groups_of
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
+from m5_assets.defs.forecasts import WITHIN_HISTORY
 from m5_assets.defs.jobs import group_executor
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
@@ -61,7 +62,7 @@ def test_store_groups_split_every_store_once_in_order():
 
 def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data):
     train(model_data, MAY, QUICK)
-    issue(model_data, *DAYS)
+    one_step = issue(model_data, *DAYS)
     unsharded = _published(model_data)
     result = issue(model_data, *DAYS, store_groups=2)
     _assert_same(unsharded, _published(model_data))
@@ -73,6 +74,13 @@ def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data):
     assert shown[("forecasts", DAYS[0])]["dagster/row_count"].value == len(unsharded[("forecasts", dt.date.fromisoformat(DAYS[0]))])
     (check,) = [c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "levels_add_up"]
     assert check.passed
+    # The band check is carried too, and judges the combined days as the one step does.
+    (spec,) = [s for s in build_definitions(M5Data(data_dir=str(model_data), store_groups=2)).resolve_assets_def("forecasts").check_specs
+               if s.name == WITHIN_HISTORY]  # fmt: skip
+    assert spec.asset_key.to_user_string() == "forecasts" and not spec.blocking
+    (band, one_step_band) = [[c for c in r.get_asset_check_evaluations() if c.check_name == WITHIN_HISTORY][0] for r in (result, one_step)]
+    assert (band.passed, band.severity, band.description) == (one_step_band.passed, one_step_band.severity, one_step_band.description)
+    assert {k: v.value for k, v in band.metadata.items()} == {k: v.value for k, v in one_step_band.metadata.items()}
     assert not (model_data / "warehouse" / SHARDS_FOLDER).exists()  # staged files are gone once published
 
 

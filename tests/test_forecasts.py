@@ -1,5 +1,7 @@
 import datetime as dt
 
+import dagster as dg
+import duckdb
 import numpy as np
 import mlflow
 import pandas as pd
@@ -7,8 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
-from forecasting import QUICK, WEAK, copy_data, issue, metadata, train
+from fastapi.testclient import TestClient
+
+from forecasting import QUICK, WEAK, copy_data, issue, metadata, resource, train
+from served import serving_app
 from m5_assets import reader, tables
+from m5_assets.definitions import build_definitions
+from m5_assets.defs.forecasts import WITHIN_HISTORY, band_result
+from m5_assets.forecast import plausibility
+from m5_assets.forecast.plausibility import band, history_highs
 from m5_assets.forecast import store
 from m5_assets.forecast.pyfunc import forecaster_input
 from m5_assets.intervals import COVERAGES, bound_columns
@@ -197,3 +206,60 @@ def test_levels_that_do_not_add_up_are_never_published_and_the_run_says_which(is
     assert f"levels_add_up failed, nothing published for those days: {bad_day}: level 3 (Store)" in failure.step_failure_data.user_failure_data.description
     recorded = reader.read_partition(root, tables.CHECK_RESULTS, "forecast_levels.levels_add_up").iloc[0]
     assert not recorded["passed"] and bad_day in recorded["description"]
+
+
+
+def _band_check(result) -> dg.AssetCheckEvaluation:
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == WITHIN_HISTORY]
+    return check
+
+
+def test_the_band_check_on_forecasts_warns_without_blocking_and_passes_on_healthy_forecasts(issued):
+    (spec,) = [s for s in build_definitions(resource(issued["dir"])).resolve_assets_def("forecasts").check_specs if s.name == WITHIN_HISTORY]
+    assert spec.asset_key.to_user_string() == "forecasts" and not spec.blocking
+    check = _band_check(issued["result"])
+    assert check.passed and check.severity == dg.AssetCheckSeverity.WARN, check.description
+    shown = {k: v.value for k, v in check.metadata.items()}
+    assert shown["series_beyond"] == 0 and f"({FIRST} .. {LAST})" in check.description
+    # The farthest-out series are shown even when none is beyond, so a user sees how close they come.
+    assert shown["farthest_out"].count("\n") == 11 and "month_ratio" in shown["farthest_out"]
+    recorded = reader.read_partition(issued["dir"] / "warehouse", tables.CHECK_RESULTS, f"forecasts.{WITHIN_HISTORY}").iloc[0]
+    assert recorded["passed"] and recorded["severity"] == "WARN"
+
+
+def test_the_band_check_names_a_series_forecast_beyond_its_history_and_the_day(issued):
+    root, day = issued["dir"] / "warehouse", dt.date.fromisoformat(LAST)
+    highs = history_highs(duckdb.connect(), tables.FEATURES.path(root), [day])[day]
+    bottom = _bottom(issued, LAST)
+    busiest = highs["highest_28d_mean"].reindex(bottom["id"].unique()).idxmax()
+    # Its forecast at 3 x its best month on every day: beyond the month, and beyond the day only
+    # if its best day was below 1.5 x its best month.
+    month = highs.loc[busiest, "highest_28d_mean"]
+    doctored = bottom.assign(forecast=bottom["forecast"].where(bottom["id"] != busiest, 3 * month))
+    check = band_result([day], [band(doctored, highs).assign(forecast_date=day)])
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description.startswith("1 series forecast beyond 2 x their own history on 1 of 1 day(s)")
+    assert f"{busiest} on {day}: 28-day mean {3 * month:,.2f} (3.0 x its highest 28-day mean)" in check.description
+    shown = {k: v.value for k, v in check.metadata.items()}
+    assert shown["series_beyond"] == 1 and shown["days_with_series_beyond"] == 1
+    assert busiest in shown["farthest_out"].splitlines()[2]  # the first row under the header
+    assert "2 x the highest 28-day mean" in shown["bounds"] and "at least 1 unit" in shown["bounds"]
+
+
+def test_a_forecast_beyond_the_band_is_published_as_issued_its_plan_built_and_served(issued, monkeypatch):
+    # A band this narrow puts most series beyond it: the check warns, nothing else changes.
+    monkeypatch.setattr(plausibility, "MULTIPLE", 0.5)
+    day = dt.date(2016, 5, 21)
+    result = issue(issued["dir"], day.isoformat())
+    assert result.success
+    check = _band_check(result)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} >= {"forecasts", "forecast_levels", "inventory_plan"}
+    stored = _bottom(issued, day.isoformat())
+    # The API does not read check results: the newest partition serves, as stored.
+    with TestClient(serving_app(issued["dir"], rate_limit_per_minute=0)) as client:
+        health = client.get("/health").json()
+        assert health["ready"] and health["forecast_date"] == day.isoformat()
+        row = stored.iloc[0]
+        answer = client.post("/predict", json={"item_id": row["item_id"], "store_id": row["store_id"], "date": str(row["date"])}).json()
+        assert answer["predicted_sales"] == pytest.approx(row["forecast"])

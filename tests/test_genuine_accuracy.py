@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SHARED_M5
 from forecasting import issue, run_pipeline, score, train
-from m5_assets import reader, warehouse
+from m5_assets import reader, tables, warehouse
 from m5_assets.features.catalog import HORIZON
 
 REAL_280 = SHARED_M5 / "real_280"
@@ -57,6 +57,9 @@ def test_no_genuine_series_is_forecast_beyond_twice_its_highest_month_or_day(bac
     # Before issue 24 the booster's x 77, learned on a row level of 0.036, multiplied the forecast
     # date's 3.9: HOUSEHOLD_1_272_CA_2 got 9.6 x its highest 28-day mean, 305 units on days 1-2.
     assert beyond == []
+    # The product's own check on what it issued (forecasts_within_history, on the store's units) agrees.
+    recorded = reader.read_partition(backtest_280 / "warehouse", tables.CHECK_RESULTS, "forecasts.forecasts_within_history").iloc[0]
+    assert recorded["passed"] and f"({FIRST} .. {LAST})" in recorded["description"], recorded["description"]
 
 
 def test_the_genuine_backtest_is_within_5_percent_of_the_actuals_and_beats_both_simple_baselines(backtest_280):

@@ -35,7 +35,7 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
     assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history", "forecast_levels.levels_add_up",
-            "feature_drift.features_stable"} <= check_keys  # fmt: skip
+            "forecasts.forecasts_within_history", "feature_drift.features_stable"} <= check_keys  # fmt: skip
     materialized_by = {job: {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
                        for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast")}  # fmt: skip
     assert materialized_by == {

@@ -9,9 +9,9 @@ The same ``forecasts`` and ``forecast_levels`` assets, computed by a graph inste
    stages each day's bottom level under ``warehouse/_shards/<run>/<group>/``;
 3. ``plan_publishing`` issues any challenger in shadow and splits the run's days into N groups;
 4. ``publish_day_group`` (one step per group of days: days are independent) combines every store
-   group's rows per day, builds the levels over the whole hierarchy and publishes each partition
-   whose levels add up, as the unsharded path does;
-5. ``publish_store_groups`` puts each partition's metadata on it and records the check.
+   group's rows per day, builds the levels over the whole hierarchy, publishes each partition
+   whose levels add up and judges it against its series' history, as the unsharded path does;
+5. ``publish_store_groups`` puts each partition's metadata on it and records the checks.
 
 Nothing is published before step 4, so a shard killed mid-write leaves no partial partition, and
 re-executing the run from failure reruns that shard only (the others' staged files are reused).
@@ -27,18 +27,21 @@ import dagster as dg
 
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
-    BACKFILL_POLICY, LEVELS_ADD_UP, Published, issue_shadows, issued_bottoms, levels_check, log_issued, publish_days, run_days,
-    serving_for,
+    BACKFILL_POLICY, LEVELS_ADD_UP, WITHIN_HISTORY, Published, band_check, issue_shadows, issued_bottoms, levels_check, log_issued,
+    publish_days, run_days, serving_for,
 )  # fmt: skip
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.forecast.issue import Forecast, levels_of
+from m5_assets.forecast.plausibility import history_highs
 from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
 from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
 
-CHECK_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
+# Each check's output, named as Dagster names a check spec's: <asset>_<check>.
+LEVELS_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
+BAND_OUTPUT = f"{tables.FORECASTS.name}_{WITHIN_HISTORY}"
 
 
 def build_sharded_forecasts(
@@ -91,9 +94,10 @@ def build_sharded_forecasts(
                 yield models[version], day, Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration))
 
         shadows = {dt.date.fromisoformat(d): v for d, v in plan["shadows"].items()}
-        return publish_days(m5_data.paths.warehouse, combined(), shadows)
+        highs = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), days)
+        return publish_days(m5_data.paths.warehouse, combined(), shadows, highs)
 
-    @dg.op(out={**{name: dg.Out(dg.Nothing) for name in outs}, CHECK_OUTPUT: dg.Out(dg.Nothing)})
+    @dg.op(out={**{name: dg.Out(dg.Nothing) for name in outs}, LEVELS_OUTPUT: dg.Out(dg.Nothing), BAND_OUTPUT: dg.Out(dg.Nothing)})
     def publish_store_groups(context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[str]):
         days = run_days(context)
         done = Published()
@@ -102,10 +106,12 @@ def build_sharded_forecasts(
         done.summary.sort(key=lambda row: row["forecast_date"])
         done.attach(context)
         check = levels_check(m5_data, context, days, done.problems)
+        within = band_check(m5_data, context, days, done.band)
         log_issued(context, done.summary, done.problems)
         for name in outs:
             yield dg.Output(None, name)
         yield check
+        yield within
         # A re-execution's shards may be its parent run's: each one's run folder goes.
         drop_shard_runs(m5_data.paths.warehouse, (Path(f).parent for f in shards))
 
@@ -127,7 +133,7 @@ def build_sharded_forecasts(
     def forecasts(features, demand_model):
         shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()
         published = plan_publishing(shards).map(publish_day_group).collect()
-        *assets, check = publish_store_groups(published, shards)
-        return {**dict(zip(outs, assets, strict=True)), CHECK_OUTPUT: check}
+        *assets, levels, within = publish_store_groups(published, shards)
+        return {**dict(zip(outs, assets, strict=True)), LEVELS_OUTPUT: levels, BAND_OUTPUT: within}
 
     return forecasts

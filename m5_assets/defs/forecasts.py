@@ -20,12 +20,15 @@ from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.forecast.accuracy import actuals_complete, score_forecast, score_in_order
 from m5_assets.intervals import COVERAGES
 from m5_assets.forecast.issue import Forecast, issue_bottom, levels_of, read_forecast_rows
+from m5_assets.forecast.plausibility import FLOOR, MULTIPLE, band, history_highs
 from m5_assets.hierarchy import level_sum_problems
 from m5_assets.model import registry
 from m5_assets.model.forecaster import IssuingModel
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"
 LEVELS_ADD_UP = "levels_add_up"
+WITHIN_HISTORY = "forecasts_within_history"
+BAND_SHOWN = 10
 # A scored partition's own figures, shown on it in the UI.
 SCORE_METADATA = ("wrmsse", "seasonal_naive_wrmsse", "moving_average_28_wrmsse", "mean_rmsse", "mae", "bias_pct", *[f"coverage_{c}" for c in COVERAGES])
 # One run per 30 partitions: a backfill reads the feature store once per run instead of once per
@@ -49,17 +52,15 @@ def serving_for(client, days: list[dt.date]) -> tuple[list, dict]:
         raise dg.Failure(str(error)) from error
 
 
-def _issue_range(
-    context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]
-) -> tuple[list[str], list[dict]]:
+def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]) -> "Published":
     """Issue and publish every day's forecast in this process (the unsharded path)."""
     client = mlflow_tracking.client()
     registered, chosen = serving_for(client, days)
     features = m5_data.table(tables.FEATURES)
     shadows = issue_shadows(context, client, features, m5_data.paths.warehouse, registered, chosen, days)
-    done = publish_days(m5_data.paths.warehouse, _issued(client, features, chosen), shadows)
+    done = publish_days(m5_data.paths.warehouse, _issued(client, features, chosen), shadows, history_highs(m5_data.connect(), features, days))
     done.attach(context)
-    return done.problems, done.summary
+    return done
 
 
 def issue_shadows(context, client, features: Path, root: Path, registered: list, chosen: dict, days: list[dt.date]) -> dict[dt.date, str]:
@@ -75,16 +76,19 @@ def issue_shadows(context, client, features: Path, root: Path, registered: list,
 
 @dataclass
 class Published:
-    """What publishing some days left: level-sum problems, a summary row and the metadata of each
-    published partition (asset name -> partition key -> metadata)."""
+    """What publishing some days left: level-sum problems, a summary row, the metadata of each
+    published partition (asset name -> partition key -> metadata) and, per published day, its
+    series beyond their history's band and the farthest out (``band``'s rows with forecast_date)."""
 
     problems: list[str] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
     metadata: dict[str, dict[str, dict]] = field(default_factory=lambda: {tables.FORECASTS.name: {}, tables.FORECAST_LEVELS.name: {}})
+    band: list[pd.DataFrame] = field(default_factory=list)
 
     def add(self, other: "Published") -> "Published":
         self.problems += other.problems
         self.summary += other.summary
+        self.band += other.band
         for asset, partitions in other.metadata.items():
             self.metadata[asset].update(partitions)
         return self
@@ -96,9 +100,11 @@ class Published:
                 context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
 
 
-def publish_days(root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forecast]], shadows: dict[dt.date, str]) -> Published:
+def publish_days(
+    root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forecast]], shadows: dict[dt.date, str], highs: dict[dt.date, pd.DataFrame]
+) -> Published:
     """Publish each day's whole forecast (every series): levels first, the bottom level last, and
-    only if the levels add up."""
+    only if the levels add up; then judge it against its series' history (``highs``, by day)."""
     done = Published()
     for model, day, forecast in issued:
         off = level_sum_problems(forecast.bottom, forecast.levels)
@@ -119,6 +125,9 @@ def publish_days(root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forec
             | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about
         )  # fmt: skip
         done.summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
+        judged = band(forecast.bottom, highs[day])
+        # Only what the check reports is kept: a backfill's days need not all stay in memory.
+        done.band.append(judged[judged["beyond"] | (judged.index < BAND_SHOWN)].assign(forecast_date=day))
     return done
 
 
@@ -150,6 +159,42 @@ def levels_check(m5_data: M5Data, context, days: list[dt.date], problems: list[s
     ))  # fmt: skip
 
 
+def band_result(days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetCheckResult:
+    """The band check over a run's days from ``Published.band``: which series on which days are
+    beyond it, the farthest out in a table, and the bounds. It warns: the forecast is never changed."""
+    shown = ["id", "forecast_date", "forecast_28d_mean", "highest_28d_mean", "month_ratio", "forecast_max_day", "highest_day", "day_ratio"]
+    # No day published (every one's levels were off): nothing was issued to judge.
+    rows = pd.concat(judged, ignore_index=True) if judged else pd.DataFrame(columns=[*shown, "beyond"])
+    rows = rows.assign(worst=rows[["month_ratio", "day_ratio"]].max(axis=1)).sort_values("worst", ascending=False, kind="stable")
+    beyond = rows[rows["beyond"].astype(bool)]
+    table = rows.drop_duplicates("id").head(BAND_SHOWN)[shown]
+    span = f"{days[0]} .. {days[-1]}"
+    if len(beyond):
+        named = "; ".join(
+            f"{r.id} on {r.forecast_date}: 28-day mean {r.forecast_28d_mean:,.2f} ({r.month_ratio:.1f} x its highest 28-day mean), "
+            f"top day {r.forecast_max_day:,.2f} ({r.day_ratio:.1f} x its highest day)"
+            for r in beyond.head(BAND_SHOWN).itertuples()
+        )  # fmt: skip
+        description = (f"{beyond['id'].nunique()} series forecast beyond {MULTIPLE:g} x their own history on "
+                       f"{beyond['forecast_date'].nunique()} of {len(days)} day(s) ({span}), published as issued: {named}")  # fmt: skip
+    else:
+        description = f"every series' forecast within {MULTIPLE:g} x its highest 28-day mean and highest day before the forecast date ({span})"
+    return dg.AssetCheckResult(
+        asset_key=tables.FORECASTS.name, check_name=WITHIN_HISTORY, passed=beyond.empty, severity=dg.AssetCheckSeverity.WARN,
+        description=description[:4000],
+        metadata={
+            "series_beyond": int(beyond["id"].nunique()), "days_with_series_beyond": int(beyond["forecast_date"].nunique()),
+            "farthest_out": dg.MetadataValue.md(table.round(2).to_markdown(index=False) if len(table) else "no series"),
+            "bounds": f"28-day forecast mean <= {MULTIPLE:g} x the highest 28-day mean of units before the forecast date; "
+                      f"every forecast day <= {MULTIPLE:g} x the highest day before it; each highest taken as at least {FLOOR:g} unit a day",
+        },
+    )  # fmt: skip
+
+
+def band_check(m5_data: M5Data, context, days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetCheckResult:
+    return recorded(m5_data, context, tables.FORECASTS.name, WITHIN_HISTORY, band_result(days, judged))
+
+
 def log_issued(context, summary: list[dict], problems: list[str]) -> None:
     if summary:
         context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
@@ -170,6 +215,13 @@ LEVELS_CHECK_SPEC = dg.AssetCheckSpec(
     LEVELS_ADD_UP, asset=tables.FORECAST_LEVELS.name, blocking=True,
     description="every level's forecasts add up to the bottom level's on every day",
 )  # fmt: skip
+BAND_CHECK_SPEC = dg.AssetCheckSpec(
+    WITHIN_HISTORY, asset=tables.FORECASTS.name, blocking=False,
+    description=f"warns, naming them, of series whose 28-day forecast mean is above {MULTIPLE:g} x their highest 28-day mean "
+    f"before the forecast date, or a forecast day above {MULTIPLE:g} x their highest day (each taken as at least {FLOOR:g} unit): "
+    "a forecast blown up by bad data or a fault shows here. It only reports: the forecast is published and served as issued",
+)  # fmt: skip
+CHECK_SPECS = [LEVELS_CHECK_SPEC, BAND_CHECK_SPEC]
 
 
 def build_forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int = 1) -> list[dg.AssetsDefinition]:
@@ -187,7 +239,7 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int) -> 
             tables.FORECASTS.name: dg.AssetOut(kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
             tables.FORECAST_LEVELS.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
         }  # fmt: skip
-        forecasts = build_sharded_forecasts(daily, outs, [LEVELS_CHECK_SPEC], store_groups)
+        forecasts = build_sharded_forecasts(daily, outs, CHECK_SPECS, store_groups)
     else:
         forecasts = _unsharded_forecasts(daily)
     return [forecasts, _forecast_accuracy(daily, store_groups)]
@@ -212,18 +264,20 @@ def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
                 description=LEVELS_DESCRIPTION,
             ),
         ],
-        check_specs=[LEVELS_CHECK_SPEC],
+        check_specs=CHECK_SPECS,
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
     )  # fmt: skip
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         days = run_days(context)
-        problems, summary = _issue_range(context, m5_data, mlflow_tracking, days)
-        check = levels_check(m5_data, context, days, problems)
-        log_issued(context, summary, problems)
+        done = _issue_range(context, m5_data, mlflow_tracking, days)
+        check = levels_check(m5_data, context, days, done.problems)
+        within = band_check(m5_data, context, days, done.band)
+        log_issued(context, done.summary, done.problems)
         yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
         yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)
         yield check
+        yield within
 
     return forecasts
 

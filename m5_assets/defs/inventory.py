@@ -14,6 +14,7 @@ from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.forecast import store
 from m5_assets.forecast.inventory import RECORD_MULTIPLE, Policy, orders_beyond_history, plan, policies_for, read_overrides
+from m5_assets.forecast.plausibility import history_highs
 
 _DEFAULT = Policy()
 AT_RISK_SHOWN = 10
@@ -71,13 +72,13 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             f"SELECT date, id, sell_price FROM read_parquet('{m5_data.table(tables.FEATURES)}') "
             f"WHERE date BETWEEN DATE '{days[0]}' AND DATE '{days[-1]}'"
         ).df().set_index(["date", "id"])["sell_price"]  # fmt: skip
-        highest = _highest_days(m5_data, days)
+        highest = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), days)
         plans, refused = {}, []
         for day in days:
             bottom = reader.read_partition(root, tables.FORECASTS, day)
             series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
             plans[day] = plan(bottom, prices.xs(pd.Timestamp(day), level="date"), policies_for(series, default, overrides))
-            refused.append(orders_beyond_history(plans[day], highest[day.isoformat()]).assign(forecast_date=day))
+            refused.append(orders_beyond_history(plans[day], highest[day]["highest_day"]).assign(forecast_date=day))
         beyond = pd.concat(refused, ignore_index=True)
         if len(beyond):
             shown = beyond.head(AT_RISK_SHOWN).round(1)
@@ -111,9 +112,3 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
 
     return inventory_plan
 
-
-def _highest_days(m5_data: M5Data, days: list) -> dict[str, pd.Series]:
-    """Each series' highest day of units (as features read them) before each of ``days``, in one scan."""
-    columns = ", ".join(f"max(units) FILTER (WHERE date < DATE '{day}') AS \"{day}\"" for day in days)
-    frame = m5_data.connect().sql(f"SELECT id, {columns} FROM read_parquet('{m5_data.table(tables.FEATURES)}') GROUP BY id").df()
-    return {column: frame.set_index("id")[column].astype(float) for column in frame.columns if column != "id"}

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast.plausibility import floored
 
 Z_80_UPPER = NormalDist().inv_cdf(0.90)  # the upper bound of a central 80 % interval
 RECORD_MULTIPLE = 2.0  # how far past its record day a series' plan may reach before it is refused
@@ -172,13 +173,13 @@ def orders_beyond_history(planned: pd.DataFrame, highest_day: pd.Series) -> pd.D
     """Plan rows (``plan``'s) asking for more than the series' own history could justify.
 
     The bound is ``RECORD_MULTIPLE`` x the series' highest day (``highest_day`` by id: units sold
-    before the forecast date, at least one) on every day: the mean daily demand (and so the EOQ,
+    before the forecast date, at least ``plausibility.FLOOR``) on every day: the mean daily demand (and so the EOQ,
     which grows with it) above it, or the reorder point or order-up-to level above it over the
     lead time, resp. lead time plus review. A forecast blown up by bad data shows here before any
     planner reads it; a healthy one, however uncertain, does not. Returns id, the column, its
     value and its bound, largest ratio first.
     """
-    record = highest_day.reindex(planned["id"]).fillna(0.0).clip(lower=1.0).to_numpy() * RECORD_MULTIPLE
+    record = floored(highest_day, pd.Index(planned["id"])) * RECORD_MULTIPLE
     bounds = {
         "mean_daily_demand": record,
         "reorder_point": record * planned["lead_time_days"].to_numpy(),
