@@ -140,9 +140,8 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
-    from m5_assets.backtest.origins import months_before
     from m5_assets.features.catalog import HORIZON
-    from m5_assets.model.selection import WINDOWS
+    from m5_assets.model.selection import WINDOWS, months_before
     from m5_assets.reader import newest_forecast_date, read_accuracy
     from m5_assets.summary import print_backtest, print_summary
 
@@ -166,7 +165,7 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # so the newer model meets it as the champion it must beat. Each model chooses how it issues
     # on its validation window and the stored ones of the months before: those are trained too.
     first, last = backtest[0].replace(day=1), dt.date.fromisoformat(train.partitions_def.get_last_partition_key())
-    months = [*months_before(first, WINDOWS - 1), first]
+    months = [*months_before(first, WINDOWS), first]
     while months[-1] < last:
         months.append((months[-1] + dt.timedelta(days=31)).replace(day=1))
     known = set(train.partitions_def.get_partition_keys())

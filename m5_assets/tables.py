@@ -237,19 +237,6 @@ INVENTORY_PLAN = Table(
     },
     partition_column="forecast_date",
 )  # fmt: skip
-VALIDATION_FORECASTS = Table(
-    "validation_forecasts",
-    "Each model's out-of-sample forecast of the 28 days before its cutoff: a later cutoff's model "
-    "chooses how to issue on its own window and on these (model.selection).",
-    {
-        "id": SERIES_DESCRIPTIONS["id"],
-        "date": "the day forecast",
-        "prediction": "the model's units (before any blend), from the fit that never saw the window",
-        "level": "the series' demand level as of the window's first day",
-        "mean_28": "the series' mean units over the 28 days before the window",
-    },
-    partition_column="cutoff",
-)
 BACKTEST_REPORT = Table(
     "backtest_report",
     "A rolling-origin backtest: the product's forecast issued every 7 days over the last 52 weeks of "
@@ -265,6 +252,10 @@ BACKTEST_REPORT = Table(
         "actual_units": "units sold over the same series and days",
         "model_version": "the backtest model (registered as m5-backtest) that issued the origin",
         "cutoff": "that model's training cutoff",
+        "beyond_band_series": "issued only: series the forecasts_within_history check names (highests floored at 1 unit a day)",
+        "beyond_twice_highest_series": "issued only: series forecast above 2 x their highest 28-day mean or day before the origin",
+        "highest_month_ratio": "issued only: the largest 28-day forecast mean over the series' highest 28-day mean",
+        "highest_day_ratio": "issued only: the largest forecast day over the series' highest day",
     },
     column_families=(
         (r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),
@@ -312,7 +303,7 @@ CHECK_RESULTS = Table(
 
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
 ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECASTS_SHADOW, FORECAST_LEVELS, FORECAST_ACCURACY,
-       FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS, VALIDATION_FORECASTS, BACKTEST_REPORT)  # fmt: skip
+       FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS, BACKTEST_REPORT)  # fmt: skip
 
 
 def named(name: str) -> Table:

@@ -35,11 +35,3 @@ def by_cutoff(origins: list[dt.date]) -> dict[dt.date, list[dt.date]]:
     for origin in sorted(origins):
         out.setdefault(model_cutoff(origin), []).append(origin)
     return out
-
-
-def months_before(cutoff: dt.date, n: int) -> list[dt.date]:
-    """The ``n`` monthly cutoffs before ``cutoff``, oldest first."""
-    out = [cutoff]
-    for _ in range(n):
-        out.insert(0, (out[0] - dt.timedelta(days=1)).replace(day=1))
-    return out[:-1]

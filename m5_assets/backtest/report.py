@@ -92,6 +92,9 @@ def targets(scores: pd.DataFrame) -> list[Target]:
         out.append(_at_most("mean RMSSE <= best simple baseline's", issued["mean_rmsse"], table.loc[every_simple, "mean_rmsse"].min()))
     out.append(_at_most("|bias| over all origins <= 3 %", abs(issued["bias_pct"]), 3.0))
     out.append(_at_most("|bias| on every origin <= 10 %", abs(issued["worst_origin_bias_pct"]), 10.0))
+    own = scores[scores["method"] == ISSUED]
+    if "beyond_twice_highest_series" in own:
+        out.append(_at_most("series above 2 x their highest 28-day mean or day (any origin)", float(own["beyond_twice_highest_series"].max()), 0.0))
     intervals = interval_table(scores)
     if not intervals.empty:
         ours = intervals[intervals["method"] == ISSUED].set_index("level")

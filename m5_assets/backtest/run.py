@@ -19,18 +19,20 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from m5_assets.backtest.origins import by_cutoff, months_before
+from m5_assets.backtest.origins import by_cutoff
 from m5_assets.backtest.scoring import score_origin
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.issue import issue_bottom, read_forecast_rows
+from m5_assets.forecast.plausibility import MULTIPLE, band, history_highs
 from m5_assets.intervals import Calibration
 from m5_assets.model.baselines import moving_average
 from m5_assets.model.evaluation import MODEL, calibrate_forecast, forecast_matrix, validation_window, window_origin
-from m5_assets.model.selection import WINDOWS, Validated, ValidationForecast, calibrate_validated, validate
+from m5_assets.model.selection import WINDOWS, Validated, calibrate_validated, months_before, served_forecast, served_windows, validate
 from m5_assets.model.forecaster import IssuingModel
 from m5_assets.model.training import TrainedModel, TrainingParams, train
 
@@ -119,11 +121,12 @@ def mean_28_calibration(inputs: FeatureInputs, cutoff: dt.date) -> Calibration:
     return calibrate_forecast(inputs, cutoff, moving_average(history, HORIZON))
 
 
-def fit_model(features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, earlier: list[ValidationForecast]) -> BacktestModel:
-    """The monthly model of ``cutoff``, as the demand_model asset trains and validates it, with
-    the ``earlier`` models' validation forecasts as its stored ones."""
+def fit_model(features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, boosters: dict) -> BacktestModel:
+    """The monthly model of ``cutoff``, as the demand_model asset trains and validates it, its
+    rule chosen on what the ``boosters`` of the months before (by cutoff) served."""
+    served = [served_forecast(features, boosters[m], params.level_offset, w) for m, w in served_windows(cutoff) if m in boosters]
     trained = train(features, cutoff, params)
-    validated = validate(inputs, cutoff, trained.validation, params.level_offset, earlier)
+    validated = validate(inputs, cutoff, trained.validation, params.level_offset, served)
     return BacktestModel(cutoff, trained, validated, calibrate_validated(inputs, validated))
 
 
@@ -137,6 +140,21 @@ def issued_forecasts(features: Path, inputs: FeatureInputs, model: IssuingModel,
         frame = bottom[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"})
         out[origin] = forecast_matrix(inputs, frame, origin, HORIZON)
     return out
+
+
+def band_figures(inputs: FeatureInputs, forecast: np.ndarray, highs: pd.DataFrame) -> dict[str, float]:
+    """How far the issued forecast (series x 28) goes past each series' own history: the series
+    the forecasts_within_history check would name (highests floored at 1 unit a day), the series
+    above twice their highest 28-day mean or day without that floor, and the largest ratios."""
+    ids = inputs.series["id"].astype(str).to_numpy()
+    judged = band(pd.DataFrame({"id": np.repeat(ids, HORIZON), "forecast": forecast.ravel()}), highs).set_index("id")
+    month = judged["forecast_28d_mean"] / judged["highest_28d_mean"].where(judged["highest_28d_mean"] > 0)
+    day = judged["forecast_max_day"] / judged["highest_day"].where(judged["highest_day"] > 0)
+    return {
+        "beyond_band_series": int(judged["beyond"].sum()),
+        "beyond_twice_highest_series": int(((month > MULTIPLE) | (day > MULTIPLE)).sum()),
+        "highest_month_ratio": float(month.max()), "highest_day_ratio": float(day.max()),
+    }  # fmt: skip
 
 
 def run_backtest(
@@ -157,16 +175,17 @@ def run_backtest(
 
     rows, models = [], []
     months = by_cutoff(origins)
-    # The first months' rules are chosen on as many windows as the later ones': the months before
-    # are trained for their validation forecasts only, as the product would have stored them.
-    windows = []
-    for cutoff in months_before(min(months), WINDOWS - 1):
-        windows.append(ValidationForecast(cutoff, train(features, cutoff, params, refit=False).validation))
-        say(f"model of cutoff {cutoff} trained for its validation window only")
+    highs = history_highs(duckdb.connect(), features, origins)
+    # The first months' rules are chosen on as many windows as the later ones': the models of the
+    # months before are trained for the windows they serve, as the product would have them.
+    boosters = {}
+    for cutoff in months_before(min(months), WINDOWS):
+        boosters[cutoff] = train(features, cutoff, params).booster
+        say(f"model of cutoff {cutoff} trained for the windows it serves")
     for n, (cutoff, month_origins) in enumerate(months.items(), start=1):
         started = time.perf_counter()
-        fitted = fit_model(features, inputs, cutoff, params, windows)
-        windows.append(ValidationForecast(cutoff, fitted.trained.validation))
+        fitted = fit_model(features, inputs, cutoff, params, boosters)
+        boosters[cutoff] = fitted.trained.booster
         version = on_model(fitted) if on_model else f"backtest-{cutoff}"
         issuing = IssuingModel(fitted.trained.booster, fitted.calibration, version, "", cutoff, fitted.validated.rule)
         issued = issued_forecasts(features, inputs, issuing, month_origins)
@@ -180,8 +199,9 @@ def run_backtest(
             if peers:
                 forecasts |= peers.at_origin(history, inputs.dates[:column])
                 forecasts |= {name: peer.predict(origin) for name, peer in peers.fitted.items()}
+            plausible = band_figures(inputs, issued[origin], highs[origin])
             for row in score_origin(inputs, origin, forecasts, intervals):
-                rows.append(row | {"model_version": version, "cutoff": cutoff})
+                rows.append(row | {"model_version": version, "cutoff": cutoff} | (plausible if row["method"] == MODEL else {}))
         scores = fitted.validated.scores
         models.append({
             "cutoff": cutoff, "model_version": version, "issued_as": fitted.validated.rule.describe(),

@@ -14,7 +14,7 @@ import dagster as dg
 import mlflow
 import pydantic
 
-from m5_assets import reader, tables
+from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
@@ -24,7 +24,7 @@ from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, PURE_MODEL, score_validation
-from m5_assets.model.selection import WINDOWS, Validated, ValidationForecast, calibrate_validated, validate
+from m5_assets.model.selection import Validated, ValidationForecast, calibrate_validated, served_forecast, served_windows, validate
 from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, Partners, row_levels
 from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.matrix import read_rows
@@ -48,12 +48,17 @@ DemandModelConfig = pydantic.create_model(
 )  # fmt: skip
 
 
-def earlier_validation_forecasts(warehouse: Path, cutoff: dt.date) -> list[ValidationForecast]:
-    """The stored validation forecasts of the cutoffs before ``cutoff``, newest first, as many as
-    the issue rule is chosen on besides the model's own."""
-    days = [d for d in reader.partition_days(warehouse, tables.VALIDATION_FORECASTS) if d < cutoff]
-    newest = sorted(days, reverse=True)[: WINDOWS - 1]
-    return [ValidationForecast(d, reader.read_partition(warehouse, tables.VALIDATION_FORECASTS, d).drop(columns="cutoff")) for d in newest]
+def served_by_earlier_models(client, features: Path, cutoff: dt.date) -> list[ValidationForecast]:
+    """The windows ``cutoff``'s issue rule is chosen on, as the registered models of the months
+    before served them (the newest version of each month; a month without one is left out)."""
+    newest = {v.cutoff: v for v in registry.registered_versions(client)}
+    out = []
+    for model_cutoff, window_cutoff in served_windows(cutoff):
+        version = newest.get(model_cutoff)
+        if version is not None:
+            rule = registry.load_issue_rule(client, version.run_id)
+            out.append(served_forecast(features, registry.load_booster(client, version), rule.relative, window_cutoff))
+    return out
 
 
 def _version_score(inputs, m5_data: M5Data, window: Window, serving: IssuingModel) -> float:
@@ -125,14 +130,13 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         window = Window(cutoff, params.train_days)
         model = train(m5_data.table(tables.FEATURES), cutoff, params, report=context.log.info)
         inputs = m5_data.feature_inputs()
-        earlier = earlier_validation_forecasts(m5_data.paths.warehouse, cutoff)
-        store.write_partition(m5_data.paths.warehouse, tables.VALIDATION_FORECASTS, cutoff, model.validation[list(tables.VALIDATION_FORECASTS.columns)])
-        validated = validate(inputs, cutoff, model.validation, model.params.level_offset, earlier)
+        client = mlflow_tracking.client()
+        served = served_by_earlier_models(client, m5_data.table(tables.FEATURES), cutoff)
+        validated = validate(inputs, cutoff, model.validation, model.params.level_offset, served)
         scores = validated.scores
         calibration = calibrate_validated(inputs, validated)
         model_score, naive_score = scores.wrmsse(MODEL), scores.wrmsse("seasonal_naive")
 
-        client = mlflow_tracking.client()
         # Compared with the model that serves this cutoff now, so a month trained after a later
         # one (a history backfill) is judged against what its forecasts would use.
         serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)

@@ -207,7 +207,7 @@ def load_issue_rule(client: MlflowClient, run_id: str) -> IssueRule:
         return LEGACY
 
 
-def _booster(client: MlflowClient, promoted: PromotedVersion):
+def load_booster(client: MlflowClient, promoted: PromotedVersion):
     try:
         return tracking.load_lightgbm(client, promoted.run_id, BOOSTER_MODEL)
     except FileNotFoundError:
@@ -226,4 +226,4 @@ def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> Issui
             f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
         ) from error
     rule = load_issue_rule(client, promoted.run_id)
-    return IssuingModel(_booster(client, promoted), calibration, promoted.version, promoted.run_id, promoted.cutoff, rule)
+    return IssuingModel(load_booster(client, promoted), calibration, promoted.version, promoted.run_id, promoted.cutoff, rule)
