@@ -146,7 +146,9 @@ CUTOFF, ORIGIN = dt.date(2015, 7, 1), dt.date(2015, 7, 12)
 def _long(rng: np.random.Generator, days: int = 200) -> pd.DataFrame:
     dates = _dates(days)
     sales = _intermittent(rng, len(IDS), days) * _weekly([1, 1, 1, 1, 1.5, 2, 2], dates)
-    sales[3, :60] = 0.0  # on the shelf from day 60
+    # On the shelf from two days after the cutoff: absent from the fit, forecast all the same.
+    sales[3, : dates.get_loc(pd.Timestamp(CUTOFF)) + 2] = 0.0
+    sales[3, dates.get_loc(pd.Timestamp(CUTOFF)) + 2] = 4.0
     return pd.DataFrame({"unique_id": np.repeat(IDS, days), "ds": np.tile(dates, len(IDS)), "y": sales.ravel().round()})
 
 
@@ -156,7 +158,7 @@ def long_and_peer() -> tuple[pd.DataFrame, MlforecastPeer]:
     return long, MlforecastPeer().fit(long, CUTOFF)
 
 
-def test_mlforecast_peer_returns_the_asked_ids_in_order_with_zero_for_unknown_ones(long_and_peer):
+def test_mlforecast_peer_returns_the_asked_ids_in_order_zero_for_unknown_ones_and_forecasts_one_released_after_the_cutoff(long_and_peer):
     long, peer = long_and_peer
     ids = [IDS[2], "FOODS_9_999_CA_1", IDS[0], IDS[3], IDS[1]]
     forecasts = peer.predict(long, ORIGIN, HORIZON, ids)

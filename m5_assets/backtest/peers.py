@@ -8,6 +8,7 @@ sees only history dated before its origin; the matrices are series x days, rows 
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -129,7 +130,11 @@ class MlforecastPeer:
         if (last != origin - pd.Timedelta(days=1)).any():
             stale = list(last.index[last != origin - pd.Timedelta(days=1)][:3])
             raise ValueError(f"series {stale} have no row for the day before {origin.date()}")
-        predicted = self._forecaster.predict(h=horizon, new_df=history)
+        with warnings.catch_warnings():
+            # A series on the shelf for less than 28 days has no lag 28 yet: LightGBM takes the
+            # missing value as such, and mlforecast would warn at every step.
+            warnings.filterwarnings("ignore", message="Found null values in", category=UserWarning)
+            predicted = self._forecaster.predict(h=horizon, new_df=history)
         table = predicted.pivot(index="unique_id", columns="ds", values="lgbm")
         table = table.reindex(index=pd.Index(ids), columns=pd.date_range(origin, periods=horizon, freq="D"))
         return np.clip(table.fillna(0.0).to_numpy(np.float64), 0.0, None)
