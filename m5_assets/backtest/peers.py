@@ -68,7 +68,8 @@ class MlforecastPeer:
 
     - The rolling means are taken over lag 1 rather than lag 7: the prediction is recursive, so
       each step's means fold in the steps predicted before it, and the first days see yesterday's
-      sales rather than last week's.
+      sales rather than last week's. On real_280 (the first origin of every other month,
+      2015-04 .. 2016-04) lag 1 scored a mean RMSSE of 0.758 against lag 7's 0.778.
     - No static features: the lags and rolling means carry each series' level, which is what the
       configuration is meant to show; the model is global, so it also forecasts a series first sold
       after the cutoff from the history it has at the origin.
