@@ -40,10 +40,6 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
-
 run: $(VENV)/.installed
 	$(BIN)/m5 run
 
@@ -62,7 +58,7 @@ api: $(VENV)/.installed
 dashboard: $(VENV)/.installed
 	$(BIN)/streamlit run m5_dashboard/app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_forecast.py
