@@ -11,7 +11,8 @@ import pytest
 from forecasting import QUICK, resource
 from m5_assets import reader, tables
 from m5_assets.backtest import report
-from m5_assets.backtest.origins import backtest_origins, by_cutoff, model_cutoff, months_before
+from m5_assets.backtest.origins import backtest_origins, by_cutoff, model_cutoff
+from m5_assets.model.selection import months_before
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.backtest import BACKTEST_JOB, MEETS_TARGETS, MODEL_NAME
 from m5_assets.features.catalog import HORIZON
@@ -83,7 +84,7 @@ def test_the_backtest_job_trains_registers_issues_and_scores_without_touching_th
     # Every model the dates need, registered under the backtest's own name; no production version.
     client = mlflow.tracking.MlflowClient(registry.tracking_uri(resource(model_data).paths.mlflow))
     versions = client.search_model_versions(f"name='{MODEL_NAME}'")
-    assert {v.version for v in versions} == set(issued["model_version"].astype(str))
+    assert {str(v.version) for v in versions} == set(issued["model_version"].astype(str))
     assert client.search_model_versions(f"name='{registry.MODEL_NAME}'") == []
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == MEETS_TARGETS and check.severity == dg.AssetCheckSeverity.WARN

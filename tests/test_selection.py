@@ -8,7 +8,7 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model.forecaster import IssueRule
-from m5_assets.model.selection import BANDS, WINDOWS, ValidationForecast, choose_issue_rule, validate
+from m5_assets.model.selection import BANDS, WINDOWS, ValidationForecast, choose_issue_rule, served_windows, validate
 
 START = dt.date(2015, 1, 1)
 DAYS = 200
@@ -58,15 +58,24 @@ def test_busy_series_issue_the_model_and_slow_ones_their_mean_when_the_model_cha
     assert f"over {WINDOWS} validation window(s)" in choice.rule.chosen_because
 
 
-def test_the_rule_reads_only_windows_before_the_cutoff_and_at_most_windows_of_them():
+def test_the_rule_is_chosen_on_the_windows_earlier_models_served_up_to_the_cutoff_or_else_on_its_own():
     rng = np.random.default_rng(3)
     inputs = _inputs(rng.poisson(3.0, (6, DAYS)).astype(float))
     columns = [DAYS - k * HORIZON for k in range(5)]  # the newest cutoff first
-    forecasts = [_window(inputs, c, inputs.units[:, c - HORIZON : c] + 1.0) for c in columns]
-    own, older = forecasts[1], [forecasts[0], *forecasts[2:]]  # forecasts[0] is after own's cutoff
-    validated = validate(inputs, own.cutoff, own.frame, earlier=older)
-    assert [w.cutoff for w in validated.windows] == [own.cutoff, forecasts[2].cutoff, forecasts[3].cutoff]
-    # Without stored windows a rule is still chosen, on the model's own one, and says so.
+    served = [_window(inputs, c, inputs.units[:, c - HORIZON : c] + 1.0) for c in columns]
+    own = _window(inputs, columns[1], inputs.units[:, columns[1] - HORIZON : columns[1]])
+    # served[0] ends after the cutoff: a later window, never read; at most WINDOWS of the rest.
+    validated = validate(inputs, own.cutoff, own.frame, served=served[::-1])
+    assert [w.cutoff for w in validated.windows] == [s.cutoff for s in served[1 : 1 + WINDOWS]]
+    assert all(w.frame is not own.frame for w in validated.windows)
+    # Without them a rule is still chosen, on the model's own window, and says why that is weaker.
     alone = validate(inputs, own.cutoff, own.frame)
-    assert len(alone.windows) == 1 and "over 1 validation window(s)" in alone.rule.chosen_because
+    assert [w.frame for w in alone.windows] == [own.frame]
+    assert alone.rule.chosen_because.startswith("no earlier model's forecast of these windows")
     assert isinstance(alone.rule, IssueRule) and len(alone.rule.segments) == len(BANDS)
+
+
+def test_each_cutoff_is_judged_on_the_windows_the_three_months_before_served():
+    assert served_windows(dt.date(2016, 4, 1)) == [
+        (dt.date(2016, 3, 1), dt.date(2016, 4, 1)), (dt.date(2016, 2, 1), dt.date(2016, 3, 1)), (dt.date(2016, 1, 1), dt.date(2016, 2, 1)),
+    ]  # fmt: skip

@@ -43,7 +43,8 @@ def method_table(scores: pd.DataFrame) -> pd.DataFrame:
             "mean_rmsse": frame["mean_rmsse"].mean(), "bias_pct": pooled_bias(frame),
             "worst_origin_bias_pct": float(frame["bias_pct"].iloc[np.argmax(frame["bias_pct"].abs().to_numpy())]),
         })  # fmt: skip
-    return pd.DataFrame(rows).sort_values("wrmsse").reset_index(drop=True)
+    columns = ["method", "origins", "wrmsse", "mean_rmsse", "bias_pct", "worst_origin_bias_pct"]
+    return pd.DataFrame(rows, columns=columns).sort_values("wrmsse").reset_index(drop=True)
 
 
 def interval_table(scores: pd.DataFrame, methods: tuple[str, ...] = (ISSUED, MEAN_28)) -> pd.DataFrame:
@@ -77,6 +78,8 @@ def _at_most(name: str, value: float, bound: float) -> Target:
 def targets(scores: pd.DataFrame) -> list[Target]:
     """Each target of the module docstring that the scored methods allow judging."""
     table = method_table(scores).set_index("method")
+    if ISSUED not in table.index:
+        return []
     issued = table.loc[ISSUED]
     out = []
     if WEEKDAY_PROFILE in table.index:
@@ -109,7 +112,8 @@ def targets(scores: pd.DataFrame) -> list[Target]:
 
 
 def target_table(scores: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame([{"target": t.name, "value": t.value, "bound": t.bound, "met": "met" if t.met else "MISSED"} for t in targets(scores)])
+    rows = [{"target": t.name, "value": t.value, "bound": t.bound, "met": "met" if t.met else "MISSED"} for t in targets(scores)]
+    return pd.DataFrame(rows, columns=["target", "value", "bound", "met"])
 
 
 def later(scores: pd.DataFrame, since: dt.date) -> pd.DataFrame:
