@@ -9,11 +9,12 @@ export M5_DAGSTER_STORAGE ?= $(M5_DATA_DIR)/dagster/storage
 export M5_DAGSTER_ARTIFACTS ?= $(M5_DATA_DIR)/dagster/artifacts
 export M5_DAGSTER_LOGS ?= $(M5_DATA_DIR)/dagster/logs
 
-.PHONY: run test ui mlflow api dashboard bench clean lock up down help
+.PHONY: run test backtest ui mlflow api dashboard bench clean lock up down help
 
 help:
 	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store, train the newest model"
 	@echo "make test   - set up .venv with dev extras and run the test suite"
+	@echo "make backtest - replay the last 52 weeks of \$$M5_DATA_DIR: a model each month, a forecast every 7 days, scored beside the peers"
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
 	@echo "make dashboard - open the Streamlit dashboard on http://127.0.0.1:8501 over \$$M5_DATA_DIR"
@@ -45,6 +46,9 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+backtest: $(VENV)/.installed
+	$(BIN)/m5 backtest
 
 ui: $(VENV)/.installed
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

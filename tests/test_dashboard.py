@@ -145,3 +145,22 @@ def test_the_performance_page_shows_the_drift_of_each_issued_date(dashboard_dir,
     stored = pq.read_table(tables.FEATURE_DRIFT.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
     (table,) = [d.value for d in app.dataframe if "psi" in d.value]
     assert table["feature"].tolist() == stored["feature"].tolist()
+
+
+def test_the_performance_page_shows_the_backtest_table_the_warehouse_holds(dashboard_dir, tmp_path, monkeypatch):
+    from test_backtest import _scores
+
+    from m5_assets.backtest import report
+
+    copy_data(dashboard_dir, tmp_path)
+    scores = _scores()
+    path = tables.BACKTEST_REPORT.path(tmp_path / "warehouse")
+    path.parent.mkdir(parents=True)
+    scores.to_parquet(path, index=False)
+    app = _page("performance", tmp_path, monkeypatch)
+    assert not app.exception, [e.message for e in app.exception]
+    (shown,) = [d.value for d in app.dataframe if "worst_origin_bias_pct" in d.value]
+    expected = report.method_table(scores).round(4)
+    assert shown["method"].tolist() == expected["method"].tolist() and shown["wrmsse"].tolist() == expected["wrmsse"].tolist()
+    (targets,) = [d.value for d in app.dataframe if "target" in d.value]
+    assert "MISSED" in targets["met"].tolist()  # 80 % coverage at level 10 is 76 %

@@ -69,6 +69,22 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     assert checks == {"beats_seasonal_naive": True}
 
 
+def test_a_month_chooses_its_issue_rule_on_the_window_the_previous_months_model_served(model_data):
+    assert train(model_data, "2016-04-01", QUICK).success
+    may = _train(model_data, QUICK)
+    assert may.success
+    client = _client(model_data)
+    (run,) = [r for r in client.search_runs([client.get_experiment_by_name(registry.EXPERIMENT).experiment_id])
+              if r.data.tags["cutoff"] == CUTOFF]  # fmt: skip
+    # April's registered model forecast the 28 days before May 1 (issued on April 3, out of
+    # sample); March has no model in this folder, so that is the one window.
+    assert run.data.metrics["validation_windows"] == 1
+    rule = registry.load_issue_rule(client, run.info.run_id)
+    assert "(cutoffs 2016-05-01)" in rule.chosen_because and not rule.chosen_because.startswith("no earlier model")
+    april = [v for v in registry.registered_versions(client) if v.cutoff == dt.date(2016, 4, 1)]
+    assert len(april) == 1
+
+
 def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(weekly_data):
     # On weekly data more rounds learn more of the week; on the generated data the level blend
     # brings a short model within 1 % of a full one.
