@@ -22,7 +22,7 @@ from m5_assets.warehouse import table_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
-ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_levels", "forecast_accuracy", "feature_drift", "inventory_plan"}
+ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_levels", "forecast_accuracy", "feature_drift", "inventory_plan", "backtest_report"}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -35,17 +35,18 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
             "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
     assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history", "forecast_levels.levels_add_up",
-            "forecasts.forecasts_within_history", "feature_drift.features_stable"} <= check_keys  # fmt: skip
+            "forecasts.forecasts_within_history", "feature_drift.features_stable", "backtest_report.meets_accuracy_targets"} <= check_keys  # fmt: skip
     materialized_by = {job: {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
-                       for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast")}  # fmt: skip
+                       for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast", "backtest")}  # fmt: skip
     assert materialized_by == {
         "build_feature_store": FEATURE_STORE_ASSETS, "train_model": {"demand_model"}, "tune_model": {"model_tuning"},
         "issue_forecast": {"forecasts", "forecast_levels", "feature_drift", "inventory_plan"}, "score_forecast": {"forecast_accuracy"},
+        "backtest": {"backtest_report"},
     }  # fmt: skip
     assert [n.name for n in defs.resolve_job_def("promote_model").nodes] == ["promote_version"]  # manual, never launched
     assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
     assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed", "check_alerts", "run_failure_alerts"}
-    # Tuning is never launched by the automation: no schedule or sensor targets it.
+    # Neither tuning nor the backtest is launched by the automation: no schedule or sensor targets them.
     launched = {s.job_name for s in defs.schedules} | {t.job_name for s in defs.sensors for t in s.targets}
     assert launched == {"issue_forecast", "score_forecast", "train_model", "build_feature_store"}
     assert all(a.description for a in (*defs.schedules, *defs.sensors))
