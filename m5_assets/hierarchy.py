@@ -46,6 +46,7 @@ def calibrate(hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray,
     """Interval calibration of every level from forecasts and actuals of one window.
 
     At the bottom level only released series-days count: the model never forecasts the others.
+    The aggregates' intervals are symmetric about the forecast (``intervals`` says why).
     """
     tables, days = [], forecast.shape[1]
     # Summed side by side, so each level's groups are formed once for both.
@@ -53,7 +54,7 @@ def calibrate(hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray,
         f, a = sums.values[:, :days], sums.values[:, days:]
         if sums.level == BOTTOM_LEVEL:
             f, a = f[released], a[released]
-        tables.append(calibrate_level(sums.level, f, a))
+        tables.append(calibrate_level(sums.level, f, a, symmetric=sums.level != BOTTOM_LEVEL))
     return Calibration(pd.concat(tables, ignore_index=True))
 
 

@@ -33,6 +33,7 @@ FORECAST_VALUE_DESCRIPTIONS = {
     "horizon": "days ahead of the forecast date, 1 .. 28",
     "forecast": "point forecast of units sold that day",
     **INTERVAL_DESCRIPTIONS,
+    "sigma": "standard deviation of that day's error (actual - forecast), from the calibration's residuals at the forecast's size",
     "model_version": "registered version of m5-demand that issued it",
     "mlflow_run_id": "MLflow run of that version",
 }
@@ -228,7 +229,7 @@ INVENTORY_PLAN = Table(
         "service_level": "chance of no stock-out in a replenishment cycle",
         "unit_price": "shelf price on the forecast date", "mean_daily_demand": "mean forecast over the 28 days",
         "lead_time_demand": "forecast units over the lead time",
-        "lead_time_sigma": "their standard deviation, from the forecast's 80 % intervals",
+        "lead_time_sigma": "their standard deviation: the root of the summed daily sigma squared",
         "safety_stock": "z(service level) x lead_time_sigma",
         "reorder_point": "lead_time_demand + safety_stock: order when stock falls to it",
         "order_up_to": "demand over lead time + review period plus its safety stock: the level a periodic review orders up to",

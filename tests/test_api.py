@@ -20,6 +20,7 @@ import servers
 from conftest import NEWEST, OLDER
 from served import republish, serving_app, stored_partition
 from m5_assets import tables
+from m5_assets.model.selection import BANDS
 from m5_assets.settings import data_paths
 from m5_serving.__main__ import main as serve_main
 from m5_serving.app import create_app
@@ -181,7 +182,7 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", info["model_version"])).iloc[0]
     assert (str(card["cutoff"]), info["cutoff"], info["promoted"]) == (MAY, MAY, True)
     assert info["validation_scores"]["issued"]["wrmsse"] == pytest.approx(card["wrmsse"])
-    assert info["issue_rule"]["issued_as"] and len(info["issue_rule"]["blends"]) == 11
+    assert info["issue_rule"]["issued_as"] and len(info["issue_rule"]["bands"]) == len(BANDS)
     importance = client.get("/model/features/importance").json()["features"]
     assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(1, abs=1e-4)
 

@@ -12,6 +12,7 @@ import dagster as dg
 from forecasting import QUICK, issue, resource, train
 from m5_assets.definitions import build_definitions
 from m5_assets import reader, tables
+from m5_assets.intervals import Calibration, calibrate_level
 from m5_assets.forecast.inventory import Z_80_UPPER, Policy, orders_beyond_history, plan, policies_for, read_overrides
 
 HIERARCHY = {"item_id": "FOODS_1_001", "dept_id": "FOODS_1", "cat_id": "FOODS", "store_id": "CA_1", "state_id": "CA"}
@@ -45,6 +46,29 @@ def test_safety_stock_grows_with_the_service_level_and_with_uncertainty():
     assert all(a < b for a, b in zip(by_level, by_level[1:]))
     by_spread = [_plan(_bottom(2.0, u), Policy())["safety_stock"] for u in (0.5, 1.0, 2.0)]
     assert all(a < b for a, b in zip(by_spread, by_spread[1:])) and by_spread[2] == pytest.approx(2 * by_spread[1])
+
+
+def test_lead_time_sigma_sums_the_daily_variances_of_the_forecasts_sigma():
+    bottom = _bottom(2.0, 0.0).assign(sigma=np.r_[np.full(4, 1.0), np.full(24, 3.0)])
+    row = _plan(bottom, Policy(lead_time_days=4, review_days=3))
+    assert row["lead_time_sigma"] == pytest.approx(2.0)  # sqrt(4 x 1), not the [f, f] interval's 0
+    assert row["order_up_to"] == pytest.approx(14.0 + NormalDist().inv_cdf(0.95) * math.sqrt(4 + 3 * 9))
+
+
+def test_an_intermittent_series_with_an_interval_of_zero_still_gets_safety_stock():
+    # A slow item: forecast 0.1 a day, and at that size one day in twenty sold a unit.
+    rng = np.random.default_rng(2)
+    forecast = np.full(2000, 0.1)
+    actual = (rng.uniform(size=2000) < 0.05).astype(float)
+    calibration = Calibration(calibrate_level(12, forecast, actual))
+    daily = np.full(28, 0.1)
+    bottom = _bottom(0.1, 0.0).assign(**calibration.bounds(12, daily), sigma=calibration.sigma(12, daily))
+    assert (bottom["lo_80"] == 0).all() and (bottom["hi_80"] == 0).all()
+    row = _plan(bottom, Policy(lead_time_days=7))
+    # Seven days of a 5 % chance of a unit: a standard deviation near sqrt(7 x 0.05 x 0.95).
+    assert row["lead_time_sigma"] == pytest.approx(math.sqrt(7 * 0.05 * 0.95), rel=0.15)
+    assert row["safety_stock"] > 0
+    assert _plan(bottom.drop(columns="sigma"), Policy(lead_time_days=7))["lead_time_sigma"] == 0  # what the interval alone said
 
 
 def test_the_most_specific_override_wins(tmp_path):

@@ -2,7 +2,7 @@
 
 For each monthly cutoff the origins need, the model is trained, validated and calibrated exactly
 as the ``demand_model`` asset does it (``training.train``, ``evaluation.validate``,
-``evaluation.calibrate_intervals``); each origin's forecast is then issued through
+``selection.calibrate_validated``); each origin's forecast is then issued through
 ``forecast.issue.issue_bottom``, the function forecast partitions are issued with. Beside it,
 on the same origins and scored by the same code (``scoring.score_origin``): simple baselines,
 statsforecast's intermittent-demand methods and exponential smoothing, and an mlforecast peer
@@ -31,7 +31,7 @@ from m5_assets.forecast.issue import issue_bottom, read_forecast_rows
 from m5_assets.forecast.plausibility import MULTIPLE, band, history_highs
 from m5_assets.intervals import Calibration
 from m5_assets.model.baselines import moving_average
-from m5_assets.model.evaluation import MODEL, calibrate_forecast, forecast_matrix, validation_window, window_origin
+from m5_assets.model.evaluation import MODEL, calibrate_pooled, forecast_matrix, validation_window, window_origin
 from m5_assets.model.selection import WINDOWS, Validated, calibrate_validated, months_before, served_forecast, served_windows, validate
 from m5_assets.model.forecaster import IssuingModel
 from m5_assets.model.training import TrainedModel, TrainingParams, train
@@ -114,11 +114,11 @@ class Backtest:
     peer_configuration: str = ""
 
 
-def mean_28_calibration(inputs: FeatureInputs, cutoff: dt.date) -> Calibration:
-    """Conformal intervals of the 28-day mean from its errors on the model's validation window:
-    the width the model's intervals must not exceed."""
-    history, _, _ = validation_window(inputs, cutoff)
-    return calibrate_forecast(inputs, cutoff, moving_average(history, HORIZON))
+def mean_28_calibration(inputs: FeatureInputs, cutoffs: list[dt.date]) -> Calibration:
+    """Conformal intervals of the 28-day mean from its errors on the validation windows the
+    model's intervals were calibrated on (``cutoffs``), pooled the same way: the width the
+    model's intervals must not exceed."""
+    return calibrate_pooled(inputs, {c: moving_average(validation_window(inputs, c)[0], HORIZON) for c in cutoffs})
 
 
 def fit_model(features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, boosters: dict) -> BacktestModel:
@@ -191,7 +191,7 @@ def run_backtest(
         issued = issued_forecasts(features, inputs, issuing, month_origins)
         for peer in (peers.fitted.values() if peers else ()):
             peer.fit(cutoff)
-        intervals = {MODEL: fitted.calibration, MEAN_28: mean_28_calibration(inputs, cutoff)}
+        intervals = {MODEL: fitted.calibration, MEAN_28: mean_28_calibration(inputs, [w.cutoff for w in fitted.validated.windows])}
         for origin in month_origins:
             column = window_origin(inputs, origin + dt.timedelta(days=HORIZON))
             history = inputs.units[:, :column].astype(np.float64)

@@ -2,13 +2,16 @@
 uncertainty, safety stock, reorder point, order-up-to level, economic order quantity and the
 days of cover they give.
 
-Uncertainty comes from the forecast's own intervals. A day's standard deviation is read off the
-upper half of its central 80 % interval, ``(hi_80 - forecast) / z(0.90)``: the upper side is the
-one a stock-out depends on, and it is never clipped at zero as the lower bound is. Days are taken
-as independent, so the lead time's deviation is the root of the summed daily variances (errors
-that persist across days make this an understatement; the interval calibration's own coverage,
-scored in ``forecast_accuracy``, is the check on it). With ``z`` the normal quantile of the
-service level (the chance of no stock-out in a replenishment cycle):
+Uncertainty comes from the forecast's own calibration: each day's ``sigma`` is the standard
+deviation of the errors the interval calibration saw at forecasts of that size (in its bin, scaled
+to the forecast, see ``intervals``). It is not read off an interval: a slow item's daily 80 %
+interval is often [0, 0] although it sells now and then, and one offset served every large
+forecast alike. Days are taken as independent, so the lead time's deviation is the root of the
+summed daily variances (errors that persist across days make this an understatement; the
+interval calibration's own coverage, scored in ``forecast_accuracy``, is the check on it). A
+partition written before forecasts carried ``sigma`` falls back to ``(hi_80 - forecast) / z(0.90)``.
+With ``z`` the normal quantile of the service level (the chance of no stock-out in a
+replenishment cycle):
 
 - safety stock ``z * sigma_L`` over the lead time ``L``; reorder point = demand over ``L`` + it;
 - order-up-to level, for a review every ``R`` days: demand over ``L + R`` + ``z * sigma_(L+R)``;
@@ -131,10 +134,13 @@ def policies_for(series: pd.DataFrame, default: Policy, overrides: pd.DataFrame 
 
 def plan(bottom: pd.DataFrame, unit_price: pd.Series, policies: pd.DataFrame) -> pd.DataFrame:
     """The plan of every series in ``bottom`` (a forecast partition's rows: the series columns,
-    horizon, forecast, hi_80); ``unit_price`` by id; ``policies`` one row per series id (index)."""
-    wide = bottom.pivot_table(index="id", columns="horizon", values=["forecast", "hi_80"], aggfunc="first")
+    horizon, forecast, sigma or else hi_80); ``unit_price`` by id; ``policies`` one row per series id (index)."""
+    spread = "sigma" if "sigma" in bottom else "hi_80"
+    wide = bottom.pivot_table(index="id", columns="horizon", values=["forecast", spread], aggfunc="first")
     forecast = wide["forecast"].reindex(columns=range(1, HORIZON + 1)).fillna(0.0).to_numpy()
-    sigma = np.maximum(wide["hi_80"].reindex(columns=range(1, HORIZON + 1)).fillna(0.0).to_numpy() - forecast, 0.0) / Z_80_UPPER
+    sigma = wide[spread].reindex(columns=range(1, HORIZON + 1)).fillna(0.0).to_numpy()
+    if spread == "hi_80":
+        sigma = np.maximum(sigma - forecast, 0.0) / Z_80_UPPER
     ids = wide.index
     policy = policies.loc[ids]
     lead, review = policy["lead_time_days"].to_numpy(), policy["review_days"].to_numpy()

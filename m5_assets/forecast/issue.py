@@ -98,7 +98,7 @@ def bottom_forecast(
     bottom = keys[list(SERIES_COLUMNS)].astype(str).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
     )
-    bottom = bottom.assign(**calibration.bounds(BOTTOM_LEVEL, prediction))
+    bottom = bottom.assign(**calibration.bounds(BOTTOM_LEVEL, prediction), sigma=calibration.sigma(BOTTOM_LEVEL, prediction))
     return bottom.sort_values(["id", "date"]).reset_index(drop=True)
 
 
@@ -121,6 +121,6 @@ def levels_of(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> p
         frame["horizon"] = np.tile(np.arange(1, HORIZON + 1, dtype=np.int16), n)
         values = sums.values.ravel()
         frame["forecast"] = values
-        frames.append(frame.assign(**calibration.bounds(sums.level, values)))
+        frames.append(frame.assign(**calibration.bounds(sums.level, values), sigma=calibration.sigma(sums.level, values)))
     levels = pd.concat(frames, ignore_index=True)
     return levels.assign(model_version=bottom["model_version"].iloc[0], mlflow_run_id=bottom["mlflow_run_id"].iloc[0])

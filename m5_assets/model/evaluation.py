@@ -50,16 +50,17 @@ def window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
 
 def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> Calibration:
     """Interval calibration from the model's errors on the 28 days before ``cutoff``."""
-    return calibrate_forecast(inputs, cutoff, forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON))
+    return calibrate_pooled(inputs, {cutoff: forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)})
 
 
-def calibrate_forecast(inputs: FeatureInputs, cutoff: dt.date, forecast: np.ndarray) -> Calibration:
-    """Interval calibration from the errors of ``forecast`` (series x 28 days) on the 28 days
-    before ``cutoff``; only released series-days count at the bottom level."""
-    origin = window_origin(inputs, cutoff)
-    window = slice(origin, origin + HORIZON)
-    released = ~np.isnan(inputs.price[:, window])
-    return calibrate(inputs.series, forecast, inputs.units[:, window].astype(np.float64), released)
+def calibrate_pooled(inputs: FeatureInputs, forecasts: dict[dt.date, np.ndarray]) -> Calibration:
+    """Interval calibration from the errors of each window's forecast (by cutoff: series x the
+    28 days before it), pooled."""
+    windows = [slice(o, o + HORIZON) for o in (window_origin(inputs, cutoff) for cutoff in forecasts)]
+    return calibrate(
+        inputs.series, np.hstack(list(forecasts.values())), np.hstack([inputs.units[:, w].astype(np.float64) for w in windows]),
+        np.hstack([~np.isnan(inputs.price[:, w]) for w in windows]),
+    )  # fmt: skip
 
 
 def validation_window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
