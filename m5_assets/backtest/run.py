@@ -1,7 +1,7 @@
 """A rolling-origin backtest of the product on the data it is given.
 
 For each monthly cutoff the origins need, the model is trained, validated and calibrated exactly
-as the ``demand_model`` asset does it (``training.train``, ``evaluation.validate``,
+as the ``demand_model`` asset does it (``training.train``, ``selection.validate``,
 ``selection.calibrate_validated``); each origin's forecast is then issued through
 ``forecast.issue.issue_bottom``, the function forecast partitions are issued with. Beside it,
 on the same origins and scored by the same code (``scoring.score_origin``): simple baselines,
