@@ -2,7 +2,6 @@
 # Dagster resolves the config class from the real annotation, so annotations are not postponed here.
 
 import dataclasses
-import datetime as dt
 import tempfile
 from importlib.metadata import version
 from pathlib import Path

@@ -14,8 +14,7 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import COVERAGES, inside_counts
-from m5_assets.hierarchy import BOTTOM_LEVEL
-from m5_assets.metrics import LevelHistory, mean_bottom_rmsse, LevelSums, add_level_sums, level_sums, scores_of, with_history
+from m5_assets.metrics import LevelHistory, LevelSums, add_level_sums, level_sums, mean_bottom_rmsse, scores_of, with_history
 from m5_assets.model.baselines import BASELINES
 from m5_assets.reader import scorable
 from m5_assets.model.evaluation import MODEL, forecast_matrix, validation_window, window_origin

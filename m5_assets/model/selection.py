@@ -39,7 +39,7 @@ from m5_assets.model.matrix import read_rows
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.metrics import WindowScorer
-from m5_assets.model.evaluation import MODEL, PURE_MODEL, ValidationScores, calibrate_pooled, forecast_matrix, score_validation, validation_window
+from m5_assets.model.evaluation import PURE_MODEL, ValidationScores, calibrate_pooled, forecast_matrix, score_validation, validation_window
 from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, row_levels
 
 WINDOWS = 3  # the windows before this cutoff and the two before it, each as the month's model served it
