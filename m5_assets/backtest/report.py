@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.backtest.scoring import INTERVAL_LEVELS
+from m5_assets.model.evaluation import MODEL
 
-ISSUED = "issued"
+ISSUED = MODEL  # the product's forecast, as validation and scoring name it
 MEAN_28 = "moving_average_28"
 WEEKDAY_PROFILE = "weekday_profile"
 MLFORECAST = "mlforecast"

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.backtest.origins import by_cutoff
+from m5_assets.backtest.report import MEAN_28, MLFORECAST
 from m5_assets.backtest.scoring import score_origin
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
@@ -37,8 +38,6 @@ from m5_assets.model.forecaster import IssuingModel
 from m5_assets.model.training import TrainedModel, TrainingParams, train
 
 progress_log = logging.getLogger("m5_assets.progress")
-MEAN_28 = "moving_average_28"
-MLFORECAST = "mlforecast"
 
 
 @dataclass(frozen=True)
