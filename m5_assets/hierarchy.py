@@ -42,19 +42,24 @@ def _with_parents(hierarchy: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame
     return groups.astype(str).merge(parents, on=keys, how="left")[keys + implied]
 
 
-def calibrate(hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray) -> Calibration:
+def calibrate(
+    hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray, bottom_base: np.ndarray | None = None
+) -> Calibration:
     """Interval calibration of every level from forecasts and actuals of one window.
 
-    At the bottom level only released series-days count: the model never forecasts the others.
+    At the bottom level only released series-days count: the model never forecasts the others;
+    their scores are scaled by ``bottom_base`` when given (``intervals`` says why).
     The aggregates' intervals are symmetric about the forecast (``intervals`` says why).
     """
     tables, days = [], forecast.shape[1]
     # Summed side by side, so each level's groups are formed once for both.
     for sums in level_sums(hierarchy, np.hstack([forecast, actual])):
         f, a = sums.values[:, :days], sums.values[:, days:]
+        base = None
         if sums.level == BOTTOM_LEVEL:
             f, a = f[released], a[released]
-        tables.append(calibrate_level(sums.level, f, a, symmetric=sums.level != BOTTOM_LEVEL))
+            base = bottom_base[released] if bottom_base is not None else None
+        tables.append(calibrate_level(sums.level, f, a, symmetric=sums.level != BOTTOM_LEVEL, base=base))
     return Calibration(pd.concat(tables, ignore_index=True))
 
 

@@ -18,6 +18,13 @@ carry into every interval as a shift the wrong way (level-1 80 % intervals cover
 
 Each bin also keeps the standard deviation of its signed score: ``sigma`` gives every forecast
 its own standard deviation of error, in units, which the inventory plan sums over lead times.
+
+At the bottom level the scale may be given per forecast (``base``; the issued forecast passes the
+larger of itself and the series' demand level). A forecast of 0 is issued both for a series that
+sells nothing and for a busy one just back from a stock-out; scaled by the forecast alone, the
+second kind's errors (15 units and more on 5 % of real_280's zero-forecast days) made one spread
+of 8.6 units a day for every zero forecast, and a series that never sold 3 a day was planned
+37 units of stock. Scaled by its level, each kind keeps its own spread.
 """
 
 from __future__ import annotations
@@ -63,19 +70,22 @@ class Calibration:
             table["sd"] = (table[hi] - table[lo]) / (2 * _Z_90)
         return cls(table)
 
-    def _bins(self, level: int, forecast: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """The level's bins, which bin each forecast falls in, and each forecast's scale."""
+    def _bins(self, level: int, forecast: np.ndarray, base: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """The level's bins, which bin each forecast falls in, and each forecast's scale (from
+        ``base``, the forecast itself unless given)."""
         bins = self.table[self.table["level"] == level].sort_values("bin")
         if bins.empty:
             raise KeyError(f"the calibration has no level {level}")
         which = np.minimum(np.searchsorted(bins["upper_edge"].to_numpy(), forecast, side="left"), len(bins) - 1)
         offset = bins["scale_offset"].to_numpy(dtype=np.float64)[which]
-        scale = np.where(np.isnan(offset), 1.0, np.sqrt(np.maximum(forecast, 0.0) + np.nan_to_num(offset)))
+        base = forecast if base is None else base
+        scale = np.where(np.isnan(offset), 1.0, np.sqrt(np.maximum(base, 0.0) + np.nan_to_num(offset)))
         return bins, which, scale
 
-    def bounds(self, level: int, forecast: np.ndarray) -> dict[str, np.ndarray]:
-        """Lower and upper bounds of every coverage for forecasts of ``level``."""
-        bins, which, scale = self._bins(level, forecast)
+    def bounds(self, level: int, forecast: np.ndarray, base: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Lower and upper bounds of every coverage for forecasts of ``level`` (scaled by ``base``
+        if it was calibrated with one)."""
+        bins, which, scale = self._bins(level, forecast, base)
         out = {}
         for coverage in COVERAGES:
             lo_name, hi_name = bound_columns(coverage)
@@ -83,22 +93,23 @@ class Calibration:
             out[lo_name], out[hi_name] = lo, np.maximum(forecast + bins[hi_name].to_numpy()[which] * scale, lo)
         return out
 
-    def sigma(self, level: int, forecast: np.ndarray) -> np.ndarray:
+    def sigma(self, level: int, forecast: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
         """Each forecast's standard deviation of error (actual - forecast), in units."""
-        bins, which, scale = self._bins(level, forecast)
+        bins, which, scale = self._bins(level, forecast, base)
         return bins["sd"].to_numpy(dtype=np.float64)[which] * scale
 
 
-def score(forecast: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    """The normalised residual the quantiles are taken of."""
-    return (actual - forecast) / np.sqrt(np.maximum(forecast, 0.0) + SCALE_OFFSET)
+def score(forecast: np.ndarray, actual: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+    """The normalised residual the quantiles are taken of, scaled by ``base`` (default: the forecast)."""
+    base = forecast if base is None else base
+    return (actual - forecast) / np.sqrt(np.maximum(base, 0.0) + SCALE_OFFSET)
 
 
-def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmetric: bool = False) -> pd.DataFrame:
+def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmetric: bool = False, base: np.ndarray | None = None) -> pd.DataFrame:
     """Bins of equal count by forecast size, each with the quantiles of its score (of the
     score's absolute value, as a symmetric interval, if ``symmetric``) and its standard deviation."""
     forecast = np.ravel(forecast)
-    scores = score(forecast, np.ravel(actual))
+    scores = score(forecast, np.ravel(actual), None if base is None else np.ravel(base))
     n_bins = int(np.clip(len(forecast) // ROWS_PER_BIN, 1, MAX_BINS))
     inner_edges = np.unique(np.quantile(forecast, np.linspace(0, 1, n_bins + 1)[1:-1]))
     which = np.searchsorted(inner_edges, forecast, side="left")

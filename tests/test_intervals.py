@@ -83,3 +83,25 @@ def test_a_new_calibration_round_trips_through_json():
         assert loaded.sigma(level, forecast).tolist() == pytest.approx(calibration.sigma(level, forecast).tolist())
         for name, values in calibration.bounds(level, forecast).items():
             assert loaded.bounds(level, forecast)[name].tolist() == pytest.approx(values.tolist())
+
+
+def test_a_zero_forecast_takes_the_spread_of_its_own_kind_when_scaled_by_the_series_level():
+    """A forecast of 0 is issued for a dead series and for a busy one just back from a stock-out
+    (real_280: HOBBIES_2_025_CA_4 was planned 37 units of stock for a best day of 2)."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    forecast = np.zeros(2 * n)
+    actual = np.concatenate([np.where(rng.random(n) < 0.02, 1.0, 0.0), rng.poisson(15.0, n).astype(float)])
+    level = np.concatenate([np.full(n, 0.02), np.full(n, 15.0)])
+    pooled = Calibration(calibrate_level(12, forecast, actual))
+    scaled = Calibration(calibrate_level(12, forecast, actual, base=np.maximum(forecast, level)))
+    dead, busy = np.zeros(1), np.zeros(1)
+    # Scaled by the forecast alone every zero forecast gets one spread, the busy kind's mostly.
+    assert pooled.sigma(12, dead)[0] == pooled.sigma(12, busy)[0] > 5
+    # Scaled by the level, the dead series' spread is a fraction of a unit, the busy one's stays.
+    small = scaled.sigma(12, dead, base=np.array([0.02]))[0]
+    assert small < 2.5 and small < pooled.sigma(12, dead)[0] / 3
+    assert scaled.sigma(12, busy, base=np.array([15.0]))[0] > 3 * small
+    # And the busy kind's 95 % interval still covers it.
+    bounds = scaled.bounds(12, np.zeros(n), base=np.full(n, 15.0))
+    assert np.mean((actual[n:] >= bounds["lo_95"]) & (actual[n:] <= bounds["hi_95"])) > 0.9

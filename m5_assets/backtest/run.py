@@ -129,15 +129,22 @@ def fit_model(features: Path, inputs: FeatureInputs, cutoff: dt.date, params: Tr
     return BacktestModel(cutoff, trained, validated, calibrate_validated(inputs, validated))
 
 
-def issued_forecasts(features: Path, inputs: FeatureInputs, model: IssuingModel, origins: list[dt.date]) -> dict[dt.date, np.ndarray]:
-    """The product's forecast of each origin (series x 28 days), issued by ``model``."""
+def issued_forecasts(
+    features: Path, inputs: FeatureInputs, model: IssuingModel, origins: list[dt.date]
+) -> dict[dt.date, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """The product's forecast of each origin (series x 28 days) and its interval bounds (series x
+    28 per bound column), issued by ``model``."""
     rows = read_forecast_rows(features, origins[0], origins[-1], model)
     predictions = model.booster.predict(rows.matrix)
     out = {}
     for origin in origins:
         bottom = issue_bottom(features, origin, model, rows, predictions)
-        frame = bottom[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"})
-        out[origin] = forecast_matrix(inputs, frame, origin, HORIZON)
+
+        def matrix(column: str) -> np.ndarray:
+            return forecast_matrix(inputs, bottom[["id", "date"]].assign(prediction=bottom[column].to_numpy()), origin, HORIZON)
+
+        bounds = {c: matrix(c) for c in bottom.columns if c.startswith(("lo_", "hi_"))}
+        out[origin] = (matrix("forecast"), bounds)
     return out
 
 
@@ -194,12 +201,13 @@ def run_backtest(
         for origin in month_origins:
             column = window_origin(inputs, origin + dt.timedelta(days=HORIZON))
             history = inputs.units[:, :column].astype(np.float64)
-            forecasts = {MODEL: issued[origin], MEAN_28: moving_average(history, HORIZON)}
+            forecast, bounds = issued[origin]
+            forecasts = {MODEL: forecast, MEAN_28: moving_average(history, HORIZON)}
             if peers:
                 forecasts |= peers.at_origin(history, inputs.dates[:column])
                 forecasts |= {name: peer.predict(origin) for name, peer in peers.fitted.items()}
-            plausible = band_figures(inputs, issued[origin], highs[origin])
-            for row in score_origin(inputs, origin, forecasts, intervals):
+            plausible = band_figures(inputs, forecast, highs[origin])
+            for row in score_origin(inputs, origin, forecasts, intervals, {MODEL: bounds}):
                 rows.append(row | {"model_version": version, "cutoff": cutoff} | (plausible if row["method"] == MODEL else {}))
         scores = fitted.validated.scores
         models.append({

@@ -34,9 +34,11 @@ def origin_window(inputs: FeatureInputs, origin: dt.date) -> tuple[np.ndarray, n
 
 
 def interval_figures(
-    hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray, calibration: Calibration
+    hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray, calibration: Calibration,
+    bottom_bounds: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """Coverage (percent) and mean width of each interval at ``INTERVAL_LEVELS``."""
+    """Coverage (percent) and mean width of each interval at ``INTERVAL_LEVELS``; the bottom
+    level's bounds as issued (``bottom_bounds``: series x 28 per bound column) when given."""
     out = {}
     summed = {s.level: s.values for s in level_sums(hierarchy, np.hstack([forecast, actual]))}
     for level in INTERVAL_LEVELS:
@@ -44,7 +46,10 @@ def interval_figures(
         f, a = values[:, :HORIZON], values[:, HORIZON:]
         if level == BOTTOM_LEVEL:
             f, a = f[released], a[released]
-        bounds = calibration.bounds(level, np.ravel(f))
+        if level == BOTTOM_LEVEL and bottom_bounds is not None:
+            bounds = {name: values[released] for name, values in bottom_bounds.items()}
+        else:
+            bounds = calibration.bounds(level, np.ravel(f))
         covered = coverage(np.ravel(a), bounds)
         for c in COVERAGES:
             lo, hi = bound_columns(c)
@@ -54,10 +59,12 @@ def interval_figures(
 
 
 def score_origin(
-    inputs: FeatureInputs, origin: dt.date, forecasts: dict[str, np.ndarray], intervals: dict[str, Calibration] | None = None
+    inputs: FeatureInputs, origin: dt.date, forecasts: dict[str, np.ndarray], intervals: dict[str, Calibration] | None = None,
+    issued_bounds: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> list[dict]:
     """One row per method: the origin's scores of its series x 28-day ``forecasts``, with
-    interval figures for the methods in ``intervals``."""
+    interval figures for the methods in ``intervals`` (bottom bounds as issued, by method, from
+    ``issued_bounds`` where given)."""
     history, prices, actual, released = origin_window(inputs, origin)
     scores = wrmsse_of_each(inputs.series, history, prices, actual, forecasts)
     total = actual.sum()
@@ -75,6 +82,6 @@ def score_origin(
         }
         row |= {f"wrmsse_level_{r.level}": float(r.score) for r in score.levels.itertuples()}
         if intervals and method in intervals:
-            row |= interval_figures(inputs.series, forecast, actual, released, intervals[method])
+            row |= interval_figures(inputs.series, forecast, actual, released, intervals[method], (issued_bounds or {}).get(method))
         rows.append(row)
     return rows

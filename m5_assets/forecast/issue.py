@@ -93,12 +93,14 @@ def bottom_forecast(
     partition and the registered MLflow model both forecast through this function.
     """
     dates = pd.to_datetime(keys["date"])
-    prediction = rule.units(booster_says, row_levels(matrix), Partners.at_origin(keys, matrix, day))
+    partners = Partners.at_origin(keys, matrix, day)
+    prediction = rule.units(booster_says, row_levels(matrix), partners)
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
     bottom = keys[list(SERIES_COLUMNS)].astype(str).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
     )
-    bottom = bottom.assign(**calibration.bounds(BOTTOM_LEVEL, prediction), sigma=calibration.sigma(BOTTOM_LEVEL, prediction))
+    base = partners.scale_base(prediction)
+    bottom = bottom.assign(**calibration.bounds(BOTTOM_LEVEL, prediction, base), sigma=calibration.sigma(BOTTOM_LEVEL, prediction, base))
     return bottom.sort_values(["id", "date"]).reset_index(drop=True)
 
 

@@ -53,13 +53,14 @@ def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.
     return calibrate_pooled(inputs, {cutoff: forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)})
 
 
-def calibrate_pooled(inputs: FeatureInputs, forecasts: dict[dt.date, np.ndarray]) -> Calibration:
+def calibrate_pooled(inputs: FeatureInputs, forecasts: dict[dt.date, np.ndarray], bases: dict[dt.date, np.ndarray] | None = None) -> Calibration:
     """Interval calibration from the errors of each window's forecast (by cutoff: series x the
-    28 days before it), pooled."""
+    28 days before it), pooled; the bottom level's scores scaled by ``bases`` when given."""
     windows = [slice(o, o + HORIZON) for o in (window_origin(inputs, cutoff) for cutoff in forecasts)]
     return calibrate(
         inputs.series, np.hstack(list(forecasts.values())), np.hstack([inputs.units[:, w].astype(np.float64) for w in windows]),
         np.hstack([~np.isnan(inputs.price[:, w]) for w in windows]),
+        np.hstack([bases[c] for c in forecasts]) if bases is not None else None,
     )  # fmt: skip
 
 

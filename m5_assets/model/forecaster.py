@@ -74,6 +74,10 @@ class Partners:
         values = {LEVEL_PARTNER: self.level, MEAN_PARTNER: self.mean_28}[partner]
         return np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
 
+    def scale_base(self, units: np.ndarray) -> np.ndarray:
+        """What the issued ``units``' intervals scale with: the larger of them and the demand level."""
+        return np.maximum(np.asarray(units, dtype=np.float64), self.of(LEVEL_PARTNER))
+
     def bands(self, uppers: Sequence[float]) -> np.ndarray:
         """Each row's band: the first of ``uppers`` its 28-day mean is below (no history: band 0)."""
         mean = np.nan_to_num(np.asarray(self.mean_28, dtype=np.float64), nan=0.0)

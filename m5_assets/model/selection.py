@@ -215,7 +215,10 @@ def calibrate_validated(inputs: FeatureInputs, validated: Validated) -> Calibrat
     """Interval calibration from the issued forecast's errors on every window the rule was chosen
     on, pooled: 28 residuals of the total from one window were too few, and one month's bias is
     not the next one's (level-1 95 % intervals covered 77 % of the backtest's days)."""
-    return calibrate_pooled(inputs, {
-        w.cutoff: forecast_matrix(inputs, issued_on(w.frame, validated.rule), w.cutoff - dt.timedelta(days=HORIZON), HORIZON)
-        for w in validated.windows
-    })  # fmt: skip
+    forecasts, bases = {}, {}
+    for w in validated.windows:
+        issued, start = issued_on(w.frame, validated.rule), w.cutoff - dt.timedelta(days=HORIZON)
+        forecasts[w.cutoff] = forecast_matrix(inputs, issued, start, HORIZON)
+        scaled = issued.assign(prediction=_partners(w.frame).scale_base(issued["prediction"].to_numpy()))
+        bases[w.cutoff] = forecast_matrix(inputs, scaled, start, HORIZON)
+    return calibrate_pooled(inputs, forecasts, bases)
