@@ -18,7 +18,7 @@ from m5_assets.forecast.accuracy import mean_bottom_rmsse
 from m5_assets.hierarchy import BOTTOM_LEVEL, level_sums
 from m5_assets.intervals import COVERAGES, Calibration, bound_columns, coverage
 from m5_assets.metrics import wrmsse_of_each
-from m5_assets.model.evaluation import validation_window, window_origin
+from m5_assets.model.evaluation import released_in, validation_window
 
 INTERVAL_LEVELS = (1, 3, 10, 12)
 
@@ -28,9 +28,7 @@ def origin_window(inputs: FeatureInputs, origin: dt.date) -> tuple[np.ndarray, n
     series-days were released (had a price): the product forecasts only those."""
     cutoff = origin + dt.timedelta(days=HORIZON)
     history, prices, actual = validation_window(inputs, cutoff)
-    start = window_origin(inputs, cutoff)
-    released = ~np.isnan(inputs.price[:, start : start + HORIZON])
-    return history, prices, actual, released
+    return history, prices, actual, released_in(inputs, cutoff)
 
 
 def interval_figures(

@@ -56,12 +56,18 @@ def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.
 def calibrate_pooled(inputs: FeatureInputs, forecasts: dict[dt.date, np.ndarray], bases: dict[dt.date, np.ndarray] | None = None) -> Calibration:
     """Interval calibration from the errors of each window's forecast (by cutoff: series x the
     28 days before it), pooled; the bottom level's scores scaled by ``bases`` when given."""
-    windows = [slice(o, o + HORIZON) for o in (window_origin(inputs, cutoff) for cutoff in forecasts)]
     return calibrate(
-        inputs.series, np.hstack(list(forecasts.values())), np.hstack([inputs.units[:, w].astype(np.float64) for w in windows]),
-        np.hstack([~np.isnan(inputs.price[:, w]) for w in windows]),
+        inputs.series, np.hstack(list(forecasts.values())), np.hstack([validation_window(inputs, c)[2] for c in forecasts]),
+        np.hstack([released_in(inputs, c) for c in forecasts]),
         np.hstack([bases[c] for c in forecasts]) if bases is not None else None,
     )  # fmt: skip
+
+
+def released_in(inputs: FeatureInputs, cutoff: dt.date) -> np.ndarray:
+    """Which series-days of the 28 before ``cutoff`` were released (had a price): the only ones
+    the product forecasts."""
+    origin = window_origin(inputs, cutoff)
+    return ~np.isnan(inputs.price[:, origin : origin + HORIZON])
 
 
 def validation_window(inputs: FeatureInputs, cutoff: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
