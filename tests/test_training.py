@@ -97,3 +97,22 @@ def test_training_progress_is_reported_at_most_every_interval_with_the_round_and
     for second, iteration in [(10, 0), (29, 1), (31, 2), (45, 3), (62, 4)]:
         round_at(second, iteration)
     assert heard == ["round 3 of at most 1500: validation tweedie 1.23456", "round 5 of at most 1500: validation tweedie 1.23456"]
+
+
+def test_ignored_features_are_never_split_on_and_the_rest_still_are(built):
+    import dataclasses
+
+    cutoff = dt.date(2016, 3, 1)
+    ignoring = dataclasses.replace(QUICK_PARAMS, ignored_features="item_id, store_id")
+    gain = train(_features(built, "tiny"), cutoff, ignoring).importance().set_index("feature")["gain"]
+    assert gain["item_id"] == 0 and gain["store_id"] == 0
+    assert gain.drop(["item_id", "store_id"]).sum() > 0
+    everything = dataclasses.replace(QUICK_PARAMS, ignored_features="")
+    assert train(_features(built, "tiny"), cutoff, everything).importance().set_index("feature")["gain"]["store_id"] > 0
+
+
+def test_an_ignored_feature_outside_the_catalog_is_refused_by_name(built):
+    import dataclasses
+
+    with pytest.raises(ValueError, match="ignored_features: item_idd not in the feature catalog"):
+        train(_features(built, "tiny"), dt.date(2016, 3, 1), dataclasses.replace(QUICK_PARAMS, ignored_features="item_idd"))
