@@ -12,7 +12,7 @@ from forecasting import QUICK, resource
 from m5_assets import reader, tables
 from m5_assets.backtest import report
 from m5_assets.backtest.origins import backtest_origins, by_cutoff, model_cutoff
-from m5_assets.model.selection import months_before
+from m5_assets.model.selection import WINDOWS, months_before
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.backtest import BACKTEST_JOB, MEETS_TARGETS, MODEL_NAME
 from m5_assets.features.catalog import HORIZON
@@ -81,10 +81,13 @@ def test_the_backtest_job_trains_registers_issues_and_scores_without_touching_th
     assert scores[["wrmsse", "mean_rmsse", "bias_pct"]].notna().all().all()
     issued = scores[scores["method"] == "issued"]
     assert issued["coverage_95_level_12"].between(0, 100).all() and (issued["width_95_level_1"] > 0).all()
-    # Every model the dates need, registered under the backtest's own name; no production version.
+    # Every model the dates need and the warm-up models their rules were chosen with, registered
+    # under the backtest's own name; no production version.
     client = mlflow.tracking.MlflowClient(registry.tracking_uri(resource(model_data).paths.mlflow))
     versions = client.search_model_versions(f"name='{MODEL_NAME}'")
-    assert {str(v.version) for v in versions} == set(issued["model_version"].astype(str))
+    purposes = {str(v.version): client.get_run(v.run_id).data.tags["purpose"] for v in versions}
+    assert {v for v, p in purposes.items() if p == "backtest"} == set(issued["model_version"].astype(str))
+    assert sum(p == "backtest warm-up" for p in purposes.values()) == WINDOWS
     assert client.search_model_versions(f"name='{registry.MODEL_NAME}'") == []
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == MEETS_TARGETS and check.severity == dg.AssetCheckSeverity.WARN

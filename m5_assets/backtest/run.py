@@ -11,6 +11,7 @@ with a pinned configuration, fitted on the same monthly cutoffs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -48,6 +49,7 @@ class BacktestModel:
     trained: TrainedModel
     validated: Validated
     calibration: Calibration
+    warm_up: bool = False  # trained only for the windows later models' rules are chosen on; issues no date
 
 
 # Called with each model once it is validated (the asset logs it to MLflow); returns its version.
@@ -183,10 +185,14 @@ def run_backtest(
     months = by_cutoff(origins)
     highs = history_highs(duckdb.connect(), features, origins)
     # The first months' rules are chosen on as many windows as the later ones': the models of the
-    # months before are trained for the windows they serve, as the product would have them.
+    # months before are trained for the windows they serve, as the product would have them, and
+    # logged like the others so that every model behind a figure can be looked up.
     boosters = {}
     for cutoff in months_before(min(months), WINDOWS):
-        boosters[cutoff] = train(features, cutoff, params).booster
+        warm_up = dataclasses.replace(fit_model(features, inputs, cutoff, params, boosters), warm_up=True)
+        boosters[cutoff] = warm_up.trained.booster
+        if on_model:
+            on_model(warm_up)
         say(f"model of cutoff {cutoff} trained for the windows it serves")
     for n, (cutoff, month_origins) in enumerate(months.items(), start=1):
         started = time.perf_counter()

@@ -37,9 +37,10 @@ class BacktestConfig(DemandModelConfig):
 
 def _log_model(tracking: MlflowTracking, parent, model: BacktestModel) -> str:
     """One monthly model as a nested run of the backtest's, registered as a version of MODEL_NAME."""
-    with tracking.run(f"backtest model {model.cutoff}", parent=parent) as run:
+    purpose = "backtest warm-up" if model.warm_up else "backtest"  # a warm-up model issues no backtest date
+    with tracking.run(f"{purpose} model {model.cutoff}", parent=parent) as run:
         scores = model.validated.scores
-        run.set_tags({"cutoff": model.cutoff.isoformat(), "purpose": "backtest", "issued_as": model.validated.rule.describe(),
+        run.set_tags({"cutoff": model.cutoff.isoformat(), "purpose": purpose, "issued_as": model.validated.rule.describe(),
                       "issue_rule_chosen_because": model.validated.rule.chosen_because})  # fmt: skip
         run.log_params(dataclasses.asdict(model.trained.params) | {"cutoff": model.cutoff.isoformat()})
         run.log_metrics({"best_iteration": model.trained.best_iteration, "training_seconds": model.trained.seconds,
