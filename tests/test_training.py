@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 import shutil
 from types import SimpleNamespace
@@ -100,8 +101,6 @@ def test_training_progress_is_reported_at_most_every_interval_with_the_round_and
 
 
 def test_ignored_features_are_never_split_on_and_the_rest_still_are(built):
-    import dataclasses
-
     cutoff = dt.date(2016, 3, 1)
     ignoring = dataclasses.replace(QUICK_PARAMS, ignored_features="item_id, store_id")
     gain = train(_features(built, "tiny"), cutoff, ignoring).importance().set_index("feature")["gain"]
@@ -112,7 +111,5 @@ def test_ignored_features_are_never_split_on_and_the_rest_still_are(built):
 
 
 def test_an_ignored_feature_outside_the_catalog_is_refused_by_name(built):
-    import dataclasses
-
     with pytest.raises(ValueError, match="ignored_features: item_idd not in the feature catalog"):
         train(_features(built, "tiny"), dt.date(2016, 3, 1), dataclasses.replace(QUICK_PARAMS, ignored_features="item_idd"))

@@ -77,7 +77,6 @@ class TrainingParams:
             "verbose": -1,
         }
 
-
     def ignored_columns(self) -> list[int]:
         """The feature matrix's columns of ``ignored_features``."""
         names = [n.strip() for n in self.ignored_features.split(",") if n.strip()]
@@ -167,6 +166,7 @@ def train(
             report(message)
 
     started = time.perf_counter()
+    ignored = params.ignored_columns()  # a misspelt name fails before minutes of reading
     window = Window(cutoff, params.train_days)
     # Validation rows come last, so each fit takes a contiguous range of one binned dataset.
     rows = read_rows(features, window.train_start, cutoff, last_from=window.validation_start)
@@ -181,7 +181,7 @@ def train(
     init = offset(row_levels(rows.matrix)) if params.level_offset else None
     # A constant column cannot be split on, so LightGBM leaves it out; predicting reads the real
     # values, which no tree looks at. The offset above still starts from the level if it is ignored.
-    rows.matrix[:, params.ignored_columns()] = 0.0
+    rows.matrix[:, ignored] = 0.0
     everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
     rows.matrix = None
     stages = {"read": time.perf_counter() - started}
