@@ -6,9 +6,9 @@ forecast week k (1..4) whose sales features are lagged at least 7k days: for a r
 are the feature store's own sales features of the row dated D + 28 - 7k (windows ending D - 7k),
 so each group reads nothing dated on or after the forecast date of the week it serves.
 
-Both are trained as ``training.train`` trains (same parameters, early stopping on the 28 days
-before the cutoff, refit on every day before it, rows started from their demand level) and issued
-as the model alone (no issue rule), on the backtest's origins, and scored by the backtest's
+Each group's model is ``training.train``'s, on a copy of the feature store whose sales features
+are shifted that way (``shifted_store``), so both sides train exactly as the product does; both
+are issued as the model alone (no issue rule), on the backtest's origins, and scored by the backtest's
 ``score_origin``. Figures are printed for every origin, for the design origins (before
 2015-11-01) and the later ones, with ratios against the single model measured in the same run.
 
@@ -23,12 +23,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from m5_assets import tables
 from m5_assets.backtest.origins import DESIGN_ORIGINS_BEFORE, WEEKS, backtest_origins, by_cutoff
@@ -36,11 +39,11 @@ from m5_assets.backtest.scoring import score_origin
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import FEATURES, HORIZON
 from m5_assets.model.evaluation import forecast_matrix
-from m5_assets.model.forecaster import IssueRule, offset, row_levels
-from m5_assets.model.matrix import Rows, read_rows
-from m5_assets.model.training import TrainingParams, Window, _dataset
+from m5_assets.model.forecaster import IssueRule, row_levels
+from m5_assets.model.matrix import read_rows
+from m5_assets.model.training import TrainingParams, train
 
-SALES_COLUMNS = [i for i, f in enumerate(FEATURES) if f.family in ("lags", "rolling", "level")]
+SALES_FEATURES = [f.name for f in FEATURES if f.family in ("lags", "rolling", "level")]
 SINGLE = "single model (lags >= 28)"
 
 
@@ -49,46 +52,28 @@ def shift_of(week: int) -> int:
     return HORIZON - 7 * week
 
 
-def shifted(features: Path, rows: Rows, shift: int, vocabulary) -> np.ndarray:
-    """``rows``' matrix with its sales features taken from the same series' row ``shift`` days later."""
-    if shift == 0:
-        return rows.matrix
-    dates = pd.to_datetime(rows.keys["date"])
-    later = read_rows(
-        features, dates.min().date() + dt.timedelta(days=shift), dates.max().date() + dt.timedelta(days=shift + 1),
-        vocabulary=vocabulary, labelled=False,
-    )  # fmt: skip
-    source = pd.MultiIndex.from_arrays([later.keys["id"].astype(str), pd.to_datetime(later.keys["date"])])
-    wanted = pd.MultiIndex.from_arrays([rows.keys["id"].astype(str), dates + pd.Timedelta(days=shift)])
-    at = source.get_indexer(wanted)
-    matrix = rows.matrix.copy()
-    found = at >= 0
-    matrix[np.ix_(found, SALES_COLUMNS)] = later.matrix[np.ix_(at[found], SALES_COLUMNS)]
-    matrix[np.ix_(~found, SALES_COLUMNS)] = np.nan
-    return matrix
+def shifted_store(features: Path, shift: int, out: Path) -> Path:
+    """A copy of the feature store whose rows carry the sales features of the same series' row
+    ``shift`` days later (windows ending 28 - shift days before the row's day); the rest as is.
+    ``train`` and ``read_rows`` then work on it unchanged."""
+    table = pq.read_table(features)
+    ids = table.column("id").to_pandas().astype(str).to_numpy()
+    dates = pd.to_datetime(table.column("date").to_pandas())
+    rows = pd.MultiIndex.from_arrays([ids, dates])
+    at = rows.get_indexer(pd.MultiIndex.from_arrays([ids, dates + pd.Timedelta(days=shift)]))
+    for name in SALES_FEATURES:
+        values = table.column(name).to_numpy(zero_copy_only=False).astype(np.float32)
+        moved = np.where(at >= 0, values[at], np.nan).astype(np.float32)
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(moved, mask=np.isnan(moved)))
+    pq.write_table(table, out)
+    return out
 
 
-def fit(features: Path, cutoff: dt.date, shift: int, params: TrainingParams) -> tuple[lgb.Booster, int]:
-    window, lgb_params = Window(cutoff, params.train_days), params.lightgbm()
-    rows = read_rows(features, window.train_start, cutoff, last_from=window.validation_start)
-    matrix = shifted(features, rows, shift, None)
-    init = offset(row_levels(matrix))
-    matrix[:, params.ignored_columns()] = 0.0
-    n_train = int(np.searchsorted(pd.to_datetime(rows.keys["date"]).to_numpy() >= np.datetime64(window.validation_start), True))
-    data = _dataset(matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
-    search = lgb.train(
-        lgb_params, data.subset(range(n_train)), num_boost_round=params.max_rounds,
-        valid_sets=[data.subset(range(n_train, len(matrix)))], callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
-    )  # fmt: skip
-    best = max(1, search.best_iteration)
-    return lgb.train(lgb_params, data, num_boost_round=best), best
-
-
-def model_alone(features: Path, booster: lgb.Booster, origin: dt.date, shift: int, weeks: list[int]) -> pd.DataFrame:
-    """The booster's units for the days of ``weeks`` of the forecast issued on ``origin``."""
+def model_alone(features: Path, booster: lgb.Booster, origin: dt.date, weeks: list[int]) -> pd.DataFrame:
+    """The booster's units for the days of ``weeks`` of the forecast issued on ``origin``, as
+    validation scores the model alone."""
     rows = read_rows(features, origin, origin + dt.timedelta(days=HORIZON), vocabulary=booster.pandas_categorical, labelled=False)
-    matrix = shifted(features, rows, shift, booster.pandas_categorical)
-    units = IssueRule().model_units(booster.predict(matrix), row_levels(matrix))
+    units = IssueRule().model_units(booster.predict(rows.matrix), row_levels(rows.matrix))
     week = (pd.to_datetime(rows.keys["date"]) - pd.Timestamp(origin)).dt.days.to_numpy() // 7 + 1
     keep = np.isin(week, weeks)
     return rows.keys.loc[keep, ["id", "date"]].assign(prediction=units[keep])
@@ -117,20 +102,23 @@ def main() -> int:
     params = TrainingParams()
     last = inputs.dates[inputs.n_sales_days - 1].date()
     rows, started = [], time.perf_counter()
-    for cutoff, origins in by_cutoff(backtest_origins(last, WEEKS)).items():
-        single, rounds = fit(features, cutoff, 0, params)
-        by_week = {w: fit(features, cutoff, shift_of(w), params) for w in weeks if shift_of(w) > 0}
-        rest = [w for w in range(1, 5) if w not in by_week]
-        for origin in origins:
-            parts = [model_alone(features, booster, origin, shift_of(w), [w]) for w, (booster, _) in by_week.items()]
-            parts.append(model_alone(features, single, origin, 0, rest))
-            forecasts = {
-                SINGLE: forecast_matrix(inputs, model_alone(features, single, origin, 0, [1, 2, 3, 4]), origin, HORIZON),
-                groups: forecast_matrix(inputs, pd.concat(parts), origin, HORIZON),
-            }
-            rows += [r | {"cutoff": cutoff} for r in score_origin(inputs, origin, forecasts)]
-        print(f"cutoff {cutoff}: rounds {rounds} single, {({w: b for w, (_, b) in by_week.items()})} by week; "
-              f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        # Week 4's sales features are the store's own (lagged 28 days): it is the single model.
+        stores = {w: shifted_store(features, shift_of(w), Path(folder) / f"week{w}.parquet") for w in weeks if shift_of(w) > 0}
+        rest = [w for w in range(1, 5) if w not in stores]
+        for cutoff, origins in by_cutoff(backtest_origins(last, WEEKS)).items():
+            single = train(features, cutoff, params)
+            by_week = {w: train(store, cutoff, params) for w, store in stores.items()}
+            for origin in origins:
+                parts = [model_alone(stores[w], model.booster, origin, [w]) for w, model in by_week.items()]
+                parts.append(model_alone(features, single.booster, origin, rest))
+                forecasts = {
+                    SINGLE: forecast_matrix(inputs, model_alone(features, single.booster, origin, [1, 2, 3, 4]), origin, HORIZON),
+                    groups: forecast_matrix(inputs, pd.concat(parts), origin, HORIZON),
+                }
+                rows += [r | {"cutoff": cutoff} for r in score_origin(inputs, origin, forecasts)]
+            print(f"cutoff {cutoff}: rounds {single.best_iteration} single, {({w: m.best_iteration for w, m in by_week.items()})} "
+                  f"by week; {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
     scores = pd.DataFrame(rows)
     design = pd.to_datetime(scores["origin"]) < pd.Timestamp(DESIGN_ORIGINS_BEFORE)
     for name, part in (("every origin", scores), (f"origins before {DESIGN_ORIGINS_BEFORE}", scores[design]),

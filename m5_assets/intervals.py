@@ -145,4 +145,3 @@ def inside_counts(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int
 def coverage(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, float]:
     """Share of actuals inside each central interval, percent."""
     return {c: float(100 * inside / actual.size) for c, inside in inside_counts(actual, bounds).items()}
-
