@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, LEVEL_FEATURE
-from m5_assets.model.forecaster import LEGACY, LEVEL_SMOOTHING, MEAN_FEATURE, IssueRule, Partners, Segment, offset, origin_levels, row_levels
+import pytest
+
+from m5_assets.model.forecaster import (
+    LEGACY, LEVEL_SMOOTHING, MEAN_FEATURE, REFRESH_LIMIT, IssueRule, Partners, Segment, new_model_rule, offset, origin_levels, refreshed,
+    row_levels,
+)  # fmt: skip
 
 
 def test_the_issued_units_scale_the_booster_by_the_level_then_blend_with_it():
@@ -37,6 +42,31 @@ def test_each_volume_band_blends_the_model_with_its_own_partner_and_weight():
     np.testing.assert_allclose(rule.blend(np.array([10.0]), no_history), [0.0])
     assert IssueRule.from_json(rule.to_json()) == rule
     assert rule.describe() == "28-day mean 0-0.5: 28-day mean; 28-day mean 0.5-5: 0.5 x model + 0.5 x demand level; 28-day mean >= 5: model"
+
+
+def test_a_refreshed_model_follows_the_origins_level_by_at_most_the_limit_either_way():
+    booster_says = np.array([2.0, 2.0, 2.0, 77.0])
+    start = np.array([5.0, 5.0, 5.0, 0.036])
+    model_units = booster_says * (start + LEVEL_SMOOTHING)
+    # Up 20 %, down 60 % (held at 1 / 1.5), and after a stock-out's zeros from 0.036 to 3.9 (held at x 1.5).
+    origin = np.array([6.0, 2.0, 5.0, 3.9])
+    expected = model_units * np.array([(6.0 + LEVEL_SMOOTHING) / (5.0 + LEVEL_SMOOTHING), 1 / REFRESH_LIMIT, 1.0, REFRESH_LIMIT])
+    np.testing.assert_allclose(refreshed(model_units, start, origin), expected)
+    rule = IssueRule(refresh=True, segments=(Segment(1.0, 0.5, "mean_28"), Segment(float("inf"), 1.0)))
+    partners = Partners(level=origin, mean_28=np.array([2.0, 2.0, 0.5, 3.0]))
+    np.testing.assert_allclose(rule.units(booster_says, start, partners), [expected[0], expected[1], 0.5 * expected[2] + 0.5 * 0.5, expected[3]])
+    with pytest.raises(ValueError, match="origin level"):
+        rule.model_units(booster_says, start)
+    # A model trained now refreshes; one of units has no level to refresh from.
+    assert new_model_rule(True).refresh and not new_model_rule(False).refresh
+    assert rule.describe() == "28-day mean 0-1: 0.5 x refreshed model + 0.5 x 28-day mean; 28-day mean >= 1: refreshed model"
+    assert IssueRule.from_json(rule.to_json()) == rule
+    shared = IssueRule(refresh=True, segments=(Segment(0.5, 0.7, "mean_28"), Segment(1.5, 0.7, "mean_28"), Segment(float("inf"), 1.0)))
+    assert shared.describe() == "28-day mean 0-1.5: 0.7 x refreshed model + 0.3 x 28-day mean; 28-day mean >= 1.5: refreshed model"
+    # A rule stored before refreshing existed issues as it did.
+    stored = IssueRule.from_json('{"relative": true, "segments": [{"upper": 1.0, "model_weight": 1.0, "partner": "demand_level"}]}')
+    assert stored.refresh is False
+    np.testing.assert_allclose(stored.units(booster_says, start, partners), model_units)
 
 
 def test_the_origin_level_is_the_one_on_each_series_row_dated_27_days_after_the_forecast_date():

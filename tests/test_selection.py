@@ -8,7 +8,9 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model.forecaster import IssueRule
-from m5_assets.model.selection import BANDS, WINDOWS, ValidationForecast, choose_issue_rule, served_windows, validate
+from m5_assets.model.selection import (
+    BANDS, MIN_BAND_SERIES, WINDOWS, ValidationForecast, band_groups, choose_issue_rule, served_windows, validate,
+)  # fmt: skip
 
 START = dt.date(2015, 1, 1)
 DAYS = 200
@@ -39,15 +41,16 @@ def _window(inputs: FeatureInputs, cutoff_column: int, model: np.ndarray) -> Val
 def test_busy_series_issue_the_model_and_slow_ones_their_mean_when_the_model_chases_their_noise():
     rng = np.random.default_rng(7)
     weekday = (np.arange(DAYS) % 7 == 5).astype(float)
-    busy = np.tile(10 + 8 * weekday, (10, 1))  # a weekly shape only a model sees: the mean misses it
-    slow = rng.poisson(0.2, (10, DAYS)).astype(float)
+    n = MIN_BAND_SERIES  # each band holds enough series for its own blend
+    busy = np.tile(10 + 8 * weekday, (n, 1))  # a weekly shape only a model sees: the mean misses it
+    slow = rng.poisson(0.2, (n, DAYS)).astype(float)
     inputs = _inputs(np.vstack([busy, slow]))
     cutoffs = [DAYS - 2 * HORIZON, DAYS - HORIZON, DAYS]
     windows = []
     for c in cutoffs:
         actual = inputs.units[:, c - HORIZON : c]
         # Exact on the busy series; on the slow ones, noise as large as the series.
-        model = np.vstack([actual[:10], rng.exponential(0.6, (10, HORIZON))])
+        model = np.vstack([actual[:n], rng.exponential(0.6, (n, HORIZON))])
         windows.append(_window(inputs, c, model))
     choice = choose_issue_rule(inputs, windows[::-1])
     weights = {row.band: row.model_weight for row in choice.bands.itertuples()}
@@ -56,6 +59,22 @@ def test_busy_series_issue_the_model_and_slow_ones_their_mean_when_the_model_cha
     assert weights[slow_band] <= 0.2
     assert choice.evidence.loc["chosen", "criterion"] < choice.evidence.loc["model alone", "criterion"]
     assert f"over {WINDOWS} validation window(s)" in choice.rule.chosen_because
+
+
+def test_bands_with_too_few_series_share_a_blend_with_their_neighbours():
+    assert band_groups([40, 10, 25, 50], 30) == [[0], [1, 2], [3]]
+    assert band_groups([40, 50, 10, 5], 30) == [[0], [1, 2, 3]]  # a short last group joins the one before
+    assert band_groups([1, 4, 3, 2], 30) == [[0, 1, 2, 3]]
+    # The busy and slow series of the test above, too few for a blend each: they get one.
+    rng = np.random.default_rng(7)
+    weekday = (np.arange(DAYS) % 7 == 5).astype(float)
+    inputs = _inputs(np.vstack([np.tile(10 + 8 * weekday, (5, 1)), rng.poisson(0.2, (5, DAYS)).astype(float)]))
+    windows = []
+    for c in [DAYS - 2 * HORIZON, DAYS - HORIZON, DAYS]:
+        actual = inputs.units[:, c - HORIZON : c]
+        windows.append(_window(inputs, c, np.vstack([actual[:5], rng.exponential(0.6, (5, HORIZON))])))
+    choice = choose_issue_rule(inputs, windows[::-1])
+    assert len({(s.model_weight, s.partner) for s in choice.rule.segments}) == 1
 
 
 def test_the_rule_is_chosen_on_the_windows_earlier_models_served_up_to_the_cutoff_or_else_on_its_own():
@@ -73,6 +92,8 @@ def test_the_rule_is_chosen_on_the_windows_earlier_models_served_up_to_the_cutof
     assert [w.frame for w in alone.windows] == [own.frame]
     assert alone.rule.chosen_because.startswith("no earlier model's forecast of these windows")
     assert isinstance(alone.rule, IssueRule) and len(alone.rule.segments) == len(BANDS)
+    # A model of a level refreshes its units to the origin's before the blend; a model of units cannot.
+    assert alone.rule.refresh and not validate(inputs, own.cutoff, own.frame, relative=False).rule.refresh
 
 
 def test_each_cutoff_is_judged_on_the_windows_the_three_months_before_served():

@@ -25,6 +25,16 @@ window: where the level alone forecasts better than the model, the product issue
 28-day mean was tried as the baseline instead: on the genuine subset validation chose
 0.4 x model + 0.6 x it, mean RMSSE 0.837 but 6.5 % low, since it reads a stock-out's zeros as
 demand, which the demand level bridges.
+
+Before the blend, a model trained now is refreshed (``refreshed``): its units are moved from the
+level each row started from to the origin's level, by at most x 1.5 either way. Day 1 of a
+forecast otherwise scales the booster by a level that ended 28 days earlier, so the model lagged
+demand that moved in the last weeks: on real_280's 53 origins the model alone ran 3.9 % low on
+busy series while their 28-day mean ran 1.9 % high. Refreshed, the issued forecast scores WRMSSE
+0.722 against 0.737 and its bias is -1.9 % against -3.5 % (the bound: 1.25 scores 0.726, 2 scores
+0.726; unbounded it is the stock-out blow-up above). Chosen per volume band instead, it scored
+0.730: the choice flipped month by month, and on the 10 genuine series it chose the refreshed
+model for the slowest band, 6.7 % high.
 """
 
 from __future__ import annotations
@@ -45,12 +55,29 @@ LEVEL_INDEX = FEATURE_NAMES.index(LEVEL_FEATURE)
 MEAN_FEATURE = "roll_mean_28"  # the 28 days ending the day before the origin, on the row dated origin + 27
 LEVEL_SMOOTHING = 1 / HORIZON  # one unit in four weeks: a series with no sales still has a scale
 BLEND_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.0, 1.0, 11))
+# How far a refreshed model may move from the level its row started from, either way (``refreshed``).
+REFRESH_LIMIT = 1.5
 RULE_ARTIFACT = "issue_rule.json"  # stored with each MLflow run; models without one predict units
 
 
 def offset(level: np.ndarray) -> np.ndarray:
     """The starting raw score of rows with this demand level (a missing level counts as none)."""
     return np.log(np.nan_to_num(np.asarray(level, dtype=np.float64), nan=0.0) + LEVEL_SMOOTHING)
+
+
+def refreshed(model_units: np.ndarray, start: np.ndarray, origin_level: np.ndarray) -> np.ndarray:
+    """The model's units moved from the level each row started from (``start``: its own level, of
+    the 56 days ending 28 days before its day) to the series' level at the origin (the 56 days
+    just before it), by at most ``REFRESH_LIMIT`` either way.
+
+    The booster's multipliers are learned on levels up to 27 days older than the origin's (day h of
+    a forecast: 28 - h days), so demand that rose or fell in those days reaches the model only
+    through this. Unbounded, it
+    multiplies a booster's x 77 learned on a stock-out's 0.036 by a level of 3.9 (see the module
+    docstring); bounded, a level that moved by half again is followed that far and no further.
+    """
+    shift = np.clip(offset(origin_level) - offset(start), -np.log(REFRESH_LIMIT), np.log(REFRESH_LIMIT))
+    return np.asarray(model_units, dtype=np.float64) * np.exp(shift)
 
 
 LEVEL_PARTNER, MEAN_PARTNER = "demand_level", "mean_28"
@@ -102,16 +129,25 @@ class IssueRule:
     relative: bool = True  # False for models trained before the level offset: they predict units
     chosen_because: str = ""
     segments: tuple[Segment, ...] = ()  # when chosen per volume band: one blend per band, ascending
+    # The model's units moved to the origin's level (``refreshed``) before blending; rules stored
+    # before refreshing existed read as False and issue as they did.
+    refresh: bool = False
 
-    def model_units(self, prediction: np.ndarray, start: np.ndarray) -> np.ndarray:
+    def model_units(self, prediction: np.ndarray, start: np.ndarray, origin_level: np.ndarray | None = None) -> np.ndarray:
         """The model's units from the booster's ``prediction`` and ``start``, the level each row
-        started from in training: the row's own level feature (``row_levels``)."""
+        started from in training: the row's own level feature (``row_levels``); refreshed to
+        ``origin_level``, each row's series' level at the origin, if the rule says so."""
         if not self.relative:
             return np.asarray(prediction, dtype=np.float64)
-        return np.asarray(prediction, dtype=np.float64) * np.exp(offset(start))
+        units = np.asarray(prediction, dtype=np.float64) * np.exp(offset(start))
+        if not self.refresh:
+            return units
+        if origin_level is None:
+            raise ValueError("this rule refreshes the model to the origin's level: model_units needs each row's origin level")
+        return refreshed(units, start, origin_level)
 
     def blend(self, model_units: np.ndarray, partners: Partners) -> np.ndarray:
-        """Issued units: the model's units blended with each row's partner."""
+        """Issued units: the model's units (``model_units``) blended with each row's partner."""
         if not self.segments:
             return self.blend_weight * model_units + (1.0 - self.blend_weight) * partners.of(LEVEL_PARTNER)
         band = partners.bands([s.upper for s in self.segments])
@@ -124,17 +160,23 @@ class IssueRule:
     def units(self, prediction: np.ndarray, start: np.ndarray, partners: Partners) -> np.ndarray:
         """Issued units from the booster's ``prediction``, the level each row started from in
         training (``row_levels``) and each row's ``partners`` at the origin."""
-        return self.blend(self.model_units(prediction, start), partners)
+        return self.blend(self.model_units(prediction, start, partners.level), partners)
 
     def describe(self) -> str:
         if self.segments:
             lower, parts = 0.0, []
-            for s in self.segments:
+            for k, s in enumerate(self.segments):
+                following = self.segments[k + 1] if k + 1 < len(self.segments) else None
+                if following and (following.model_weight, following.partner) == (s.model_weight, s.partner):
+                    continue  # bands that share a blend read as one
                 band = f"28-day mean >= {lower:g}" if not np.isfinite(s.upper) else f"28-day mean {lower:g}-{s.upper:g}"
-                parts.append(f"{band}: {_blend_words(s.model_weight, PARTNER_NAMES[s.partner])}")
+                parts.append(f"{band}: {_blend_words(s.model_weight, PARTNER_NAMES[s.partner], self._model_words())}")
                 lower = s.upper
             return "; ".join(parts)
-        return _blend_words(self.blend_weight, PARTNER_NAMES[LEVEL_PARTNER])
+        return _blend_words(self.blend_weight, PARTNER_NAMES[LEVEL_PARTNER], self._model_words())
+
+    def _model_words(self) -> str:
+        return "refreshed model" if self.refresh else "model"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -148,15 +190,21 @@ class IssueRule:
         return cls(**kept)
 
 
-def _blend_words(weight: float, partner: str) -> str:
+def _blend_words(weight: float, partner: str, model: str = "model") -> str:
     if weight == 1.0:
-        return "model"
+        return model
     if weight == 0.0:
         return partner
-    return f"{weight:g} x model + {1 - weight:g} x {partner}"
+    return f"{weight:g} x {model} + {1 - weight:g} x {partner}"
 
 
 LEGACY = IssueRule(blend_weight=1.0, relative=False, chosen_because="trained before issue rules: predicts units")
+
+
+def new_model_rule(relative: bool) -> IssueRule:
+    """How a model trained now forms its units before any blend: refreshed to the origin's level
+    when its booster learned multipliers of a level (``relative``), as is."""
+    return IssueRule(relative=relative, refresh=relative)
 
 
 def row_levels(matrix: np.ndarray) -> np.ndarray:

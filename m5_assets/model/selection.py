@@ -20,7 +20,9 @@ from 0 to 1. The criterion is the mean over windows of WRMSSE (what M5 scores: a
 dollar-weighted) plus the mean RMSSE of the item-store series (what a planner reads per series):
 WRMSSE alone would let the slow series' error grow unseen, mean RMSSE alone would flatten the
 busy series the aggregates are made of. Bands are set one at a time, twice over, each trying
-every weight and partner with the others held.
+every weight and partner with the others held; a band of fewer than ``MIN_BAND_SERIES`` series
+is set together with its neighbours. The model blended is the model as a new version issues it,
+refreshed to the origin's level (``forecaster.new_model_rule``).
 """
 
 from __future__ import annotations
@@ -40,18 +42,23 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.metrics import WindowScorer
 from m5_assets.model.evaluation import PURE_MODEL, ValidationScores, calibrate_pooled, forecast_matrix, score_validation, validation_window
-from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, row_levels
+from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, new_model_rule, row_levels
 
 WINDOWS = 3  # the windows before this cutoff and the two before it, each as the month's model served it
 BANDS = (0.5, 1.5, 5.0, float("inf"))  # upper edges of the 28-day-mean bands, units a day
 SWEEPS = 2
+# A band with fewer series than this shares its blend with its neighbours: a weight chosen on a
+# handful of series is their noise (on the 10 genuine series, 1 series in the slowest band, stocked
+# out, took that band to all-model and the issued forecast 10 % high).
+MIN_BAND_SERIES = 30
 
 
 @dataclass(frozen=True)
 class ValidationForecast:
     """An out-of-sample forecast of the 28 days before ``cutoff``, issued on their first day.
 
-    ``frame``: id, date, prediction (the model's units), level and mean_28 (the partners as of
+    ``frame``: id, date, prediction (the model's units, as ``new_model_rule`` forms them: refreshed
+    to the window's first day's level), level and mean_28 (the partners as of
     the window's first day), one row per series and day, as ``train`` returns it.
     """
 
@@ -80,7 +87,7 @@ def served_forecast(features: Path, booster: lgb.Booster, relative: bool, cutoff
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=booster.pandas_categorical, labelled=False)
     partners = Partners.at_origin(rows.keys, rows.matrix, start)
-    units = IssueRule(relative=relative).model_units(booster.predict(rows.matrix), row_levels(rows.matrix))
+    units = new_model_rule(relative).model_units(booster.predict(rows.matrix), row_levels(rows.matrix), partners.level)
     return ValidationForecast(cutoff, rows.keys.assign(prediction=units, level=partners.level, mean_28=partners.mean_28))
 
 
@@ -130,6 +137,24 @@ def _criteria(inputs: FeatureInputs, windows: list[_Window], candidates: dict[st
     return table.assign(criterion=table["wrmsse"] + table["mean_rmsse"])
 
 
+def band_groups(counts: list[int], least: int) -> list[list[int]]:
+    """Adjacent bands joined, from the slowest up, until each group holds at least ``least``
+    series (``counts``: series per band); a short last group joins the one before it."""
+    groups, current, held = [], [], 0
+    for band, count in enumerate(counts):
+        current.append(band)
+        held += count
+        if held >= least:
+            groups.append(current)
+            current, held = [], 0
+    if current:
+        if groups:
+            groups[-1] += current
+        else:
+            groups.append(current)
+    return groups
+
+
 @dataclass(frozen=True)
 class Choice:
     rule: IssueRule
@@ -141,11 +166,13 @@ def choose_issue_rule(inputs: FeatureInputs, forecasts: list[ValidationForecast]
     """The per-band blend with the lowest criterion over ``forecasts``' windows (the model's own
     first), with each band's choice and the figures it was chosen on."""
     windows = [_window(inputs, f) for f in forecasts]
+    newest = windows[0]
+    counts = [int(np.any(newest.band == b, axis=1).sum()) for b in range(len(BANDS))]
     choice = {band: (1.0, LEVEL_PARTNER) for band in range(len(BANDS))}
     options = [(w, p) for w in sorted(BLEND_WEIGHTS, reverse=True) for p in (LEVEL_PARTNER, MEAN_PARTNER) if not (w == 1.0 and p == MEAN_PARTNER)]
     for _ in range(SWEEPS):
-        for band in range(len(BANDS)):
-            candidates = {f"{w}|{p}": choice | {band: (w, p)} for w, p in options}
+        for group in band_groups(counts, MIN_BAND_SERIES):
+            candidates = {f"{w}|{p}": choice | {band: (w, p) for band in group} for w, p in options}
             table = _criteria(inputs, windows, candidates)
             # Ordered from all-model down, so a tie keeps the most model.
             best = table.index[int(np.argmin(table["criterion"].to_numpy()))]
@@ -154,9 +181,8 @@ def choose_issue_rule(inputs: FeatureInputs, forecasts: list[ValidationForecast]
                   "28-day mean alone": {b: (0.0, MEAN_PARTNER) for b in choice}}  # fmt: skip
     summary = _criteria(inputs, windows, references)
     segments = tuple(Segment(BANDS[b], float(w), p) for b, (w, p) in sorted(choice.items()))
-    newest = windows[0]
     table = pd.DataFrame([
-        {"band": b, "upper": BANDS[b], "series": int(np.any(newest.band == b, axis=1).sum()), "model_weight": w, "partner": p}
+        {"band": b, "upper": BANDS[b], "series": counts[b], "model_weight": w, "partner": p}
         for b, (w, p) in sorted(choice.items())
     ])  # fmt: skip
     chosen, alone = summary.loc["chosen"], summary.loc["model alone"]
@@ -166,7 +192,7 @@ def choose_issue_rule(inputs: FeatureInputs, forecasts: list[ValidationForecast]
         f"model alone {alone['wrmsse']:.4f} and {alone['mean_rmsse']:.4f}; 28-day mean alone "
         f"{summary.loc['28-day mean alone', 'wrmsse']:.4f} and {summary.loc['28-day mean alone', 'mean_rmsse']:.4f}"
     )  # fmt: skip
-    return Choice(IssueRule(relative=relative, chosen_because=because, segments=segments), table, summary)
+    return Choice(dataclasses.replace(new_model_rule(relative), chosen_because=because, segments=segments), table, summary)
 
 
 @dataclass(frozen=True)

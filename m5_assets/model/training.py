@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
-from m5_assets.model.forecaster import IssueRule, Partners, offset, row_levels
+from m5_assets.model.forecaster import Partners, new_model_rule, offset, row_levels
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
@@ -114,7 +114,8 @@ class TrainedModel:
     booster: lgb.Booster
     best_iteration: int
     # Released rows of the validation window: id, date, units, prediction (the model's units as
-    # a forecast issued on the window's first day) and level (the series' level on that day).
+    # a forecast issued on the window's first day, formed by ``new_model_rule``), level and
+    # mean_28 (the series' partners on that day).
     validation: pd.DataFrame
     train_rows: int
     validation_rows: int
@@ -200,7 +201,7 @@ def train(
     partners = Partners.at_origin(valid_keys, valid_x, window.validation_start)
     validation = valid_keys.assign(
         **{LABEL_COLUMN: rows.label[n_train:], "level": partners.level, "mean_28": partners.mean_28,
-           "prediction": IssueRule(relative=params.level_offset).model_units(fit.predict(valid_x, num_iteration=best), row_levels(valid_x))}
+           "prediction": new_model_rule(params.level_offset).model_units(fit.predict(valid_x, num_iteration=best), row_levels(valid_x), partners.level)}
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
