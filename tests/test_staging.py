@@ -22,7 +22,6 @@ from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
 from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import STAGING_FOLDER, staged_table, table_path
-from conftest import BUCKET
 
 STAGED = ("raw_sell_prices", "sales_long", "features")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pandas as pd
 
 from m5_assets import tables
 from m5_assets.validation.violations import Violation
