@@ -70,8 +70,9 @@ def shifted_store(features: Path, shift: int, out: Path) -> Path:
 
 
 def model_alone(features: Path, booster: lgb.Booster, origin: dt.date, weeks: list[int]) -> pd.DataFrame:
-    """The booster's units for the days of ``weeks`` of the forecast issued on ``origin``, as
-    validation scores the model alone."""
+    """The booster's units for the days of ``weeks`` of the forecast issued on ``origin``: each
+    row's multiplier of its own level, not refreshed (both sides alike), so that the comparison
+    is of the boosters alone."""
     rows = read_rows(features, origin, origin + dt.timedelta(days=HORIZON), vocabulary=booster.pandas_categorical, labelled=False)
     units = IssueRule().model_units(booster.predict(rows.matrix), row_levels(rows.matrix))
     week = (pd.to_datetime(rows.keys["date"]) - pd.Timestamp(origin)).dt.days.to_numpy() // 7 + 1

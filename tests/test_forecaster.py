@@ -52,6 +52,9 @@ def test_a_refreshed_model_follows_the_origins_level_by_at_most_the_limit_either
     origin = np.array([6.0, 2.0, 5.0, 3.9])
     expected = model_units * np.array([(6.0 + LEVEL_SMOOTHING) / (5.0 + LEVEL_SMOOTHING), 1 / REFRESH_LIMIT, 1.0, REFRESH_LIMIT])
     np.testing.assert_allclose(refreshed(model_units, start, origin), expected)
+    # Without a level at the origin (or a start), there is nothing to refresh to: the units stay.
+    np.testing.assert_allclose(refreshed(model_units, start, np.array([np.nan, 2.0, 5.0, np.nan])), [model_units[0], *expected[1:3], model_units[3]])
+    np.testing.assert_allclose(refreshed(model_units, np.array([np.nan] * 4), origin), model_units)
     rule = IssueRule(refresh=True, segments=(Segment(1.0, 0.5, "mean_28"), Segment(float("inf"), 1.0)))
     partners = Partners(level=origin, mean_28=np.array([2.0, 2.0, 0.5, 3.0]))
     np.testing.assert_allclose(rule.units(booster_says, start, partners), [expected[0], expected[1], 0.5 * expected[2] + 0.5 * 0.5, expected[3]])

@@ -10,9 +10,11 @@ import pytest
 from forecasting import QUICK_PARAMS
 from m5_assets import warehouse
 from m5_assets.features.build import load_inputs
-from m5_assets.features.catalog import FEATURE_NAMES
+from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
 from m5_assets.model.evaluation import MODEL, score_validation
 from m5_assets.model.matrix import read_rows
+from m5_assets.model.forecaster import IssueRule, Partners, refreshed, row_levels
+from m5_assets.model.selection import served_forecast
 from m5_assets.model.training import progress_every, train
 
 
@@ -113,3 +115,23 @@ def test_ignored_features_are_never_split_on_and_the_rest_still_are(built):
 def test_an_ignored_feature_outside_the_catalog_is_refused_by_name(built):
     with pytest.raises(ValueError, match="ignored_features: item_idd not in the feature catalog"):
         train(_features(built, "tiny"), dt.date(2016, 3, 1), dataclasses.replace(QUICK_PARAMS, ignored_features="item_idd"))
+
+
+def test_the_validation_forecast_and_an_earlier_models_window_are_the_model_refreshed_to_the_windows_first_day(built):
+    """What the issue rule is chosen on must be the model as a new version issues it: its units
+    refreshed to the level of the window's first day (``new_model_rule``)."""
+    cutoff, features = dt.date(2016, 4, 1), _features(built, "tiny")
+    model = train(features, cutoff, QUICK_PARAMS, refit=False)
+    start = cutoff - dt.timedelta(days=HORIZON)
+    rows = read_rows(features, start, cutoff, vocabulary=model.booster.pandas_categorical, labelled=False)
+    plain = IssueRule().model_units(model.booster.predict(rows.matrix, num_iteration=model.best_iteration), row_levels(rows.matrix))
+    expected = rows.keys.assign(
+        expected=refreshed(plain, row_levels(rows.matrix), Partners.at_origin(rows.keys, rows.matrix, start).level), plain=plain
+    )  # fmt: skip
+    expected["date"] = pd.to_datetime(expected["date"])
+    for frame in (model.validation, served_forecast(features, model.booster, True, cutoff).frame):
+        joined = frame.assign(date=pd.to_datetime(frame["date"])).merge(expected, on=["id", "date"], validate="one_to_one")
+        assert len(joined) == len(frame)
+        np.testing.assert_allclose(joined["prediction"], joined["expected"], rtol=1e-9)
+        # The refresh moved some series: the window's first day's level is not every row's own.
+        assert not np.allclose(joined["prediction"], joined["plain"])

@@ -50,7 +50,8 @@ DemandModelConfig = pydantic.create_model(
 
 def served_by_earlier_models(client, features: Path, cutoff: dt.date) -> list[ValidationForecast]:
     """The windows ``cutoff``'s issue rule is chosen on, as the registered models of the months
-    before served them (the newest version of each month; a month without one is left out)."""
+    before forecast them (the newest version of each month, its units formed as a new model's
+    are; a month without one is left out)."""
     newest = {v.cutoff: v for v in registry.registered_versions(client)}
     out = []
     for model_cutoff, window_cutoff in served_windows(cutoff):

@@ -75,9 +75,12 @@ def refreshed(model_units: np.ndarray, start: np.ndarray, origin_level: np.ndarr
     through this. Unbounded, it
     multiplies a booster's x 77 learned on a stock-out's 0.036 by a level of 3.9 (see the module
     docstring); bounded, a level that moved by half again is followed that far and no further.
+    A row without either level (a series not released by then, or whose row of the origin was
+    left out as a likely stock-out) keeps the model's units as they are.
     """
     shift = np.clip(offset(origin_level) - offset(start), -np.log(REFRESH_LIMIT), np.log(REFRESH_LIMIT))
-    return np.asarray(model_units, dtype=np.float64) * np.exp(shift)
+    known = ~(np.isnan(np.asarray(origin_level, dtype=np.float64)) | np.isnan(np.asarray(start, dtype=np.float64)))
+    return np.asarray(model_units, dtype=np.float64) * np.exp(np.where(known, shift, 0.0))
 
 
 LEVEL_PARTNER, MEAN_PARTNER = "demand_level", "mean_28"

@@ -44,7 +44,9 @@ from m5_assets.metrics import WindowScorer
 from m5_assets.model.evaluation import PURE_MODEL, ValidationScores, calibrate_pooled, forecast_matrix, score_validation, validation_window
 from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, new_model_rule, row_levels
 
-WINDOWS = 3  # the windows before this cutoff and the two before it, each as the month's model served it
+# The windows before this cutoff and the two before it, each as the month's model forecast it
+# (its booster, its units formed as a new model's are: ``served_forecast``).
+WINDOWS = 3
 BANDS = (0.5, 1.5, 5.0, float("inf"))  # upper edges of the 28-day-mean bands, units a day
 SWEEPS = 2
 # A band with fewer series than this shares its blend with its neighbours: a weight chosen on a
@@ -82,8 +84,10 @@ def served_windows(cutoff: dt.date) -> list[tuple[dt.date, dt.date]]:
 
 
 def served_forecast(features: Path, booster: lgb.Booster, relative: bool, cutoff: dt.date) -> ValidationForecast:
-    """What ``booster`` (a model trained before the window) issues for the 28 days before
-    ``cutoff``, issued on their first day: the model's units and the partners of that day."""
+    """What ``booster`` (a model trained before the window) forecasts for the 28 days before
+    ``cutoff``, issued on their first day: the model's units, formed as a new model's are
+    (``new_model_rule``: refreshed, whatever rule that version issued with), and the partners
+    of that day; the rule being chosen blends them as the new model's will be."""
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=booster.pandas_categorical, labelled=False)
     partners = Partners.at_origin(rows.keys, rows.matrix, start)
