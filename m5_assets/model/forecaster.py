@@ -210,6 +210,16 @@ def new_model_rule(relative: bool) -> IssueRule:
     return IssueRule(relative=relative, refresh=relative)
 
 
+def window_forecast(keys: pd.DataFrame, matrix: np.ndarray, booster_says: np.ndarray, origin: dt.date, relative: bool) -> pd.DataFrame:
+    """``keys`` with what an issue rule is chosen on for a forecast issued on ``origin``:
+    prediction (the model's units, formed as a new model's are: ``new_model_rule``), level and
+    mean_28 (the series' partners at the origin). ``matrix`` holds the rows' features and
+    ``booster_says`` the booster's output on them."""
+    partners = Partners.at_origin(keys, matrix, origin)
+    units = new_model_rule(relative).model_units(booster_says, row_levels(matrix), partners.level)
+    return keys.assign(prediction=units, level=partners.level, mean_28=partners.mean_28)
+
+
 def row_levels(matrix: np.ndarray) -> np.ndarray:
     """Each row's own demand level: the one its training row started from (lagged 28 days)."""
     return matrix[:, LEVEL_INDEX].astype(np.float64)

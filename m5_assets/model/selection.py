@@ -42,7 +42,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.metrics import WindowScorer
 from m5_assets.model.evaluation import PURE_MODEL, ValidationScores, calibrate_pooled, forecast_matrix, score_validation, validation_window
-from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, new_model_rule, row_levels
+from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, new_model_rule, window_forecast
 
 # The windows before this cutoff and the two before it, each as the month's model forecast it
 # (its booster, its units formed as a new model's are: ``served_forecast``).
@@ -90,9 +90,7 @@ def served_forecast(features: Path, booster: lgb.Booster, relative: bool, cutoff
     of that day; the rule being chosen blends them as the new model's will be."""
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=booster.pandas_categorical, labelled=False)
-    partners = Partners.at_origin(rows.keys, rows.matrix, start)
-    units = new_model_rule(relative).model_units(booster.predict(rows.matrix), row_levels(rows.matrix), partners.level)
-    return ValidationForecast(cutoff, rows.keys.assign(prediction=units, level=partners.level, mean_28=partners.mean_28))
+    return ValidationForecast(cutoff, window_forecast(rows.keys, rows.matrix, booster.predict(rows.matrix), start, relative))
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ def _window(inputs: FeatureInputs, forecast: ValidationForecast) -> _Window:
     start = forecast.cutoff - dt.timedelta(days=HORIZON)
     history, prices, actual = validation_window(inputs, forecast.cutoff)
     frame = forecast.frame
-    partners = Partners(frame["level"].to_numpy(), frame["mean_28"].to_numpy())
+    partners = _partners(frame)
     band = _matrix(inputs, frame.assign(band=partners.bands(BANDS).astype(np.float64)), "band", start).astype(int)
     return _Window(
         forecast.cutoff, WindowScorer(inputs.series, history, prices, actual), _matrix(inputs, frame, "prediction", start),

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
-from m5_assets.model.forecaster import Partners, new_model_rule, offset, row_levels
+from m5_assets.model.forecaster import offset, row_levels, window_forecast
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
 
@@ -198,10 +198,9 @@ def train(
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
-    partners = Partners.at_origin(valid_keys, valid_x, window.validation_start)
-    validation = valid_keys.assign(
-        **{LABEL_COLUMN: rows.label[n_train:], "level": partners.level, "mean_28": partners.mean_28,
-           "prediction": new_model_rule(params.level_offset).model_units(fit.predict(valid_x, num_iteration=best), row_levels(valid_x), partners.level)}
+    validation = window_forecast(
+        valid_keys.assign(**{LABEL_COLUMN: rows.label[n_train:]}), valid_x, fit.predict(valid_x, num_iteration=best),
+        window.validation_start, params.level_offset,
     )  # fmt: skip
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
