@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.calendar import calendar_features, event_features
+from m5_assets.features.catalog import EVENT_REACH
 from m5_assets.features.price import RECENT_MAX_DAYS, price_features
 from m5_assets.features.windows import trailing_nanmax
 
@@ -62,3 +63,15 @@ def test_event_features_count_days_to_and_from_events():
     assert out["event_type_code"].tolist() == [0, 4, 0, 0, 1, 0, 5]  # an unknown type is 'other'
     np.testing.assert_array_equal(out["days_to_next_event"], [1, 0, 2, 1, 0, 1, 0])
     np.testing.assert_array_equal(out["days_since_last_event"], [NAN, 0, 1, 2, 0, 1, 0])
+
+
+def test_event_distances_stop_at_the_events_reach():
+    # A long gap reads as "far from any event", not as a count that names one stretch of a year.
+    gap = EVENT_REACH + 6
+    out = event_features(pd.Series([None] * gap + ["National"] + [None] * gap + ["Cultural"]))
+    since, to = out["days_since_last_event"], out["days_to_next_event"]
+    assert np.nanmax(since) == EVENT_REACH and np.nanmax(to) == EVENT_REACH
+    assert since[gap + EVENT_REACH - 1] == EVENT_REACH - 1 and since[gap + EVENT_REACH + 3] == EVENT_REACH
+    assert to[gap - EVENT_REACH + 1] == EVENT_REACH - 1 and to[gap - EVENT_REACH - 3] == EVENT_REACH
+    # Before the first event: unknown while an event could be nearer than the reach, then capped.
+    assert np.isnan(since[: EVENT_REACH - 1]).all() and (since[EVENT_REACH - 1 : gap] == EVENT_REACH).all()

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from forecasting import QUICK, metadata, run_pipeline, train
+from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 from m5_assets.model.selection import BANDS
 
@@ -38,6 +39,7 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     client = _client(model_data)
     run = client.get_run(shown["mlflow_run_id"])
     assert run.data.params["cutoff"] == CUTOFF and run.data.params["learning_rate"] == "0.1"
+    assert run.data.params["feature_catalog_version"] == str(CATALOG_VERSION)
     assert run.data.tags["cutoff"] == CUTOFF
     for method in ("issued", "lightgbm", "demand_level", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
         assert f"wrmsse_{method}" in run.data.metrics

@@ -13,6 +13,7 @@ from m5_assets import tables
 from m5_assets.backtest import report
 from m5_assets.backtest.origins import DESIGN_ORIGINS_BEFORE, WEEKS, backtest_origins
 from m5_assets.backtest.run import BacktestModel, run_backtest, standard_peers
+from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.model import DemandModelConfig
@@ -42,7 +43,7 @@ def _log_model(tracking: MlflowTracking, parent, model: BacktestModel) -> str:
         scores = model.validated.scores
         run.set_tags({"cutoff": model.cutoff.isoformat(), "purpose": purpose, "issued_as": model.validated.rule.describe(),
                       "issue_rule_chosen_because": model.validated.rule.chosen_because})  # fmt: skip
-        run.log_params(dataclasses.asdict(model.trained.params) | {"cutoff": model.cutoff.isoformat()})
+        run.log_params(dataclasses.asdict(model.trained.params) | {"cutoff": model.cutoff.isoformat(), "feature_catalog_version": CATALOG_VERSION})
         run.log_metrics({"best_iteration": model.trained.best_iteration, "training_seconds": model.trained.seconds,
                          **{f"validation_wrmsse_{m}": float(v) for m, v in scores.table["wrmsse"].items()}})  # fmt: skip
         run.log_text(model.validated.rule.to_json(), RULE_ARTIFACT)

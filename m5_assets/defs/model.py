@@ -18,7 +18,7 @@ from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.catalog import HORIZON
+from m5_assets.features.catalog import CATALOG_VERSION, HORIZON
 from m5_assets.forecast import store
 from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
 from m5_assets.model import registry
@@ -77,7 +77,9 @@ def _log_run(run: TrackedRun, model, validated: Validated, calibration, window: 
                   "issued_as": rule.describe(), "issue_rule_chosen_because": rule.chosen_because,
                   "promoted": str(decision.promoted), "decision": decision.reason, "champion": str(decision.champion),
                   "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(decision.serving_wrmsse)})  # fmt: skip
-    run.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat()})
+    # The catalog version says which definitions of the features the booster learned on.
+    run.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat(),
+                                           "feature_catalog_version": CATALOG_VERSION})  # fmt: skip
     metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
                "best_iteration": model.best_iteration, "training_seconds": model.seconds,
                "validation_windows": len(validated.windows),

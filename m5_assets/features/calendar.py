@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from m5_assets.features.catalog import EVENT_TYPE_CODES, OTHER_EVENT_TYPE
+from m5_assets.features.catalog import EVENT_REACH, EVENT_TYPE_CODES, OTHER_EVENT_TYPE
 
 
 def calendar_features(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
@@ -23,15 +23,19 @@ def calendar_features(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
 
 
 def _days_since(has_event: np.ndarray) -> np.ndarray:
-    """Days since the latest event on or before each day; NaN before the first event."""
+    """Days since the latest event on or before each day, at most ``EVENT_REACH``. Before the
+    first event it is unknown (NaN), unless the day is so far into the calendar that any earlier
+    event would be at least that far."""
     index = np.arange(len(has_event), dtype=np.float64)
     last = np.where(has_event, index, np.nan)
     last = pd.Series(last).ffill().to_numpy()
-    return index - last
+    since = index - last
+    return np.where(np.isnan(since) & (index + 1 >= EVENT_REACH), EVENT_REACH, np.minimum(since, EVENT_REACH))
 
 
 def event_features(event_type_1: pd.Series) -> dict[str, np.ndarray]:
-    """Event flag, type code and distance to the nearest event before and after, per day.
+    """Event flag, type code and distance to the nearest event before and after (up to
+    ``EVENT_REACH`` days), per day.
 
     ``event_type_1`` is one entry per consecutive calendar day (None where there is no event);
     pass the whole calendar, not only the sales days, so that distances near the ends see the
