@@ -16,6 +16,7 @@ import pandas as pd
 
 from m5_assets.backtest.statistical import statistical_forecasts
 from m5_assets.model.baselines import exponential_smoothing, moving_average, seasonal_naive
+from m5_assets.model.training import TrainingParams
 
 __all__ = ["MlforecastPeer", "simple_forecasts", "statistical_forecasts", "store_weekday_profile"]
 
@@ -73,21 +74,23 @@ class MlforecastPeer:
     - No static features: the lags and rolling means carry each series' level, which is what the
       configuration is meant to show; the model is global, so it also forecasts a series first sold
       after the cutoff from the history it has at the origin.
-    - Training rows: the 730 days before the cutoff (the product model's window), from each
-      series' first sale; ``dropna`` then drops each series' first 28 days, before lag 28 exists.
+    - Training rows: the days before the cutoff in the product model's default window
+      (``TrainingParams.train_days``), from each series' first sale; ``dropna`` then drops each
+      series' first 28 days, before lag 28 exists. The peer follows that window if it changes
+      (on real_280 it scores WRMSSE 0.771 with 730 days and 0.768 with 1095).
     """
 
     LAGS = (7, 14, 28)
     ROLLING_LAG, ROLLING_WINDOWS = 1, (7, 28)
     DATE_FEATURES = ("dayofweek", "month")
-    TRAIN_DAYS = 730
+    TRAIN_DAYS = TrainingParams.train_days
     SEED = 0
     LIGHTGBM = {"objective": "tweedie", "n_estimators": 300, "learning_rate": 0.05, "verbosity": -1, "random_state": SEED, "n_jobs": 2}
     # Predict needs the last 29 days (the 28-day mean of lag 1); a few weeks more costs nothing.
     PREDICT_DAYS = 56
     CONFIG = (
         "mlforecast 1.1 + LightGBM: tweedie, 300 rounds at learning rate 0.05, lags 7/14/28, rolling means 7/28 of lag 1, "
-        "dayofweek + month, recursive; no static features; 730 days before each monthly cutoff from each series' first sale; "
+        f"dayofweek + month, recursive; no static features; {TRAIN_DAYS} days before each monthly cutoff from each series' first sale; "
         "other LightGBM parameters default, seed 0, 2 threads"
     )
 
