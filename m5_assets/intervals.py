@@ -10,7 +10,11 @@ level's and bin's quantiles back to units: ``[max(0, f + q_low * s), f + q_high 
 ``s = sqrt(f + SCALE_OFFSET)``.
 
 At the bottom level the quantiles are of the signed score: item-store errors are skewed (counts
-cannot go below zero) and the skew of a bin carries over. At the aggregate levels they are of
+cannot go below zero) and the skew of a bin carries over. Where a bin's days of zero sales are
+more than an interval's lower tail, the interval starts at 0 and its upper bound is set so that
+it holds its share of the bin's days, zeros included: a central interval there starts at 0 anyway,
+holds every zero and covers more than it says (on real_280's backtest the item-store 50 % and 80 %
+intervals covered 60 % and 83 % of days). At the aggregate levels they are of
 its absolute value, an interval symmetric about the forecast: the aggregates' mean error on the
 validation windows is the early-stopped fits' bias (on real_280 +46 units a day at the total,
 against +5 for the issued forecasts at the backtest's origins), which a signed quantile would
@@ -36,7 +40,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-COVERAGES = (50, 80, 95)  # central interval levels, percent
+COVERAGES = (50, 80, 95)  # interval levels, percent
 MAX_BINS = 20
 ROWS_PER_BIN = 500  # fewer forecasts than this per bin and the tail quantiles get noisy
 SCALE_OFFSET = 1.0  # units added before the root: a forecast of 0 still has a spread
@@ -63,6 +67,9 @@ class Calibration:
         residual (no scale) and its spread is read off its 80 % quantiles as a normal's."""
         table = pd.DataFrame(json.loads(text))
         table["upper_edge"] = table["upper_edge"].astype(float).fillna(np.inf)
+        for coverage in COVERAGES:  # an interval from 0 has no lower quantile, [0, 0] no upper one: null
+            for column in bound_columns(coverage):
+                table[column] = table[column].astype(float).fillna(-np.inf)
         if "scale_offset" not in table:
             table["scale_offset"] = np.nan
         if "sd" not in table:
@@ -108,8 +115,8 @@ def score(forecast: np.ndarray, actual: np.ndarray, base: np.ndarray | None = No
 def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmetric: bool = False, base: np.ndarray | None = None) -> pd.DataFrame:
     """Bins of equal count by forecast size, each with the quantiles of its score (of the
     score's absolute value, as a symmetric interval, if ``symmetric``) and its standard deviation."""
-    forecast = np.ravel(forecast)
-    scores = score(forecast, np.ravel(actual), None if base is None else np.ravel(base))
+    forecast, actual = np.ravel(forecast), np.ravel(actual)
+    scores = score(forecast, actual, None if base is None else np.ravel(base))
     n_bins = int(np.clip(len(forecast) // ROWS_PER_BIN, 1, MAX_BINS))
     inner_edges = np.unique(np.quantile(forecast, np.linspace(0, 1, n_bins + 1)[1:-1]))
     which = np.searchsorted(inner_edges, forecast, side="left")
@@ -118,6 +125,7 @@ def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmet
         in_bin = scores[which == b]
         if len(in_bin) == 0:
             continue
+        sold = actual[which == b] > 0
         row = {"level": level, "bin": b, "upper_edge": float(upper), "rows": len(in_bin), "scale_offset": SCALE_OFFSET, "sd": float(np.std(in_bin))}
         for coverage in COVERAGES:
             lo_name, hi_name = bound_columns(coverage)
@@ -125,16 +133,30 @@ def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmet
                 half = float(np.quantile(np.abs(in_bin), coverage / 100))
                 row[lo_name], row[hi_name] = -half, half
             else:
-                tail = (1 - coverage / 100) / 2
-                row[lo_name], row[hi_name] = np.quantile(in_bin, [tail, 1 - tail])
+                row[lo_name], row[hi_name] = _signed_bounds(in_bin, sold, coverage / 100)
         rows.append(row)
     table = pd.DataFrame(rows)
     table["bin"] = np.arange(len(table))
     return table
 
 
+def _signed_bounds(scores: np.ndarray, sold: np.ndarray, share: float) -> tuple[float, float]:
+    """Quantiles of one bin's ``scores`` bounding ``share`` of its days: the central interval, or,
+    where the days without sales (``~sold``) are more than its lower tail, one from 0 (no lower
+    quantile: -inf) whose upper quantile takes in ``share`` with the zeros counted in (none, -inf
+    too, where the zeros alone hold it)."""
+    tail = (1 - share) / 2
+    zeros = 1.0 - float(np.mean(sold))
+    if zeros < tail:
+        low, high = np.quantile(scores, [tail, 1 - tail])
+        return float(low), float(high)
+    if zeros >= share or not sold.any():
+        return -np.inf, -np.inf  # the zeros alone hold the share: [0, 0]
+    return -np.inf, float(np.quantile(scores[sold], (share - zeros) / (1 - zeros)))
+
+
 def inside_counts(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, int]:
-    """How many actuals lie inside each central interval."""
+    """How many actuals lie inside each interval."""
     out = {}
     for c in COVERAGES:
         lo_name, hi_name = bound_columns(c)
@@ -143,5 +165,5 @@ def inside_counts(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int
 
 
 def coverage(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, float]:
-    """Share of actuals inside each central interval, percent."""
+    """Share of actuals inside each interval, percent."""
     return {c: float(100 * inside / actual.size) for c, inside in inside_counts(actual, bounds).items()}

@@ -24,7 +24,8 @@ SERIES_DESCRIPTIONS = {
 }
 SERIES_COLUMNS = tuple(SERIES_DESCRIPTIONS)  # a series' id and hierarchy, in Kaggle's column order
 INTERVAL_DESCRIPTIONS = {
-    f"{side}_{level}": f"{'lower' if side == 'lo' else 'upper'} bound of the central {level} % prediction interval"
+    f"{side}_{level}": f"{'lower' if side == 'lo' else 'upper'} bound of the {level} % prediction interval "
+    "(central; from 0 where the series' forecasts of its size sell nothing on more days than its lower tail)"
     for level in (50, 80, 95)
     for side in ("lo", "hi")
 }
@@ -260,7 +261,7 @@ BACKTEST_REPORT = Table(
     },
     column_families=(
         (r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),
-        (r"coverage_(\d+)_level_(\d+)", "share of actuals inside the central interval at that level, in % (issued and the 28-day mean)"),
+        (r"coverage_(\d+)_level_(\d+)", "share of actuals inside the {1} % interval at that level, in % (issued and the 28-day mean)"),
         (r"width_(\d+)_level_(\d+)", "mean width of that interval at that level, in units"),
     ),
 )

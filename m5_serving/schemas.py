@@ -19,7 +19,7 @@ class PredictRequest(Strict):
     item_id: str = Field(min_length=1, max_length=80, description=f"{SERIES['item_id']}; 'FOODS_1_001' or 'FOODS_1_001_CA_1'")
     store_id: str = Field(min_length=1, max_length=40, description=SERIES["store_id"])
     date: dt.date = Field(description="the day to forecast")
-    interval: Literal[50, 80, 95] = Field(95, description="central prediction interval, in %")
+    interval: Literal[50, 80, 95] = Field(95, description="prediction interval, in % (central, or from 0 for series that often sell nothing)")
     as_of: dt.date | None = Field(None, description="use the newest forecast issued on or before this day (audits)")
 
 

@@ -105,3 +105,30 @@ def test_a_zero_forecast_takes_the_spread_of_its_own_kind_when_scaled_by_the_ser
     # And the busy kind's 95 % interval still covers it.
     bounds = scaled.bounds(12, np.zeros(n), base=np.full(n, 15.0))
     assert np.mean((actual[n:] >= bounds["lo_95"]) & (actual[n:] <= bounds["hi_95"])) > 0.9
+
+
+def _intermittent(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slow series as most of M5's are: sold on 30 % of days, 1 to 4 units when sold."""
+    forecast = rng.uniform(0.5, 0.9, n)
+    sold = rng.random(n) < 0.3
+    return forecast, np.where(sold, rng.integers(1, 5, n), 0).astype(float)
+
+
+def test_an_interval_of_a_series_that_mostly_sells_nothing_starts_at_0_and_covers_what_it_says():
+    rng = np.random.default_rng(13)
+    calibration = Calibration(calibrate_level(12, *_intermittent(rng, 6000)))
+    forecast, actual = _intermittent(rng, 100000)
+    bounds = calibration.bounds(12, forecast)
+    got = coverage(actual, bounds)
+    for level in (80, 95):
+        assert abs(got[level] - level) <= 2, f"{level} % intervals cover {got[level]:.1f} %"
+    assert all((bounds[f"lo_{level}"] == 0).all() for level in (50, 80, 95))
+    # 70 % of days sell nothing: the 50 % interval is [0, 0], the narrowest there is (it holds
+    # those 70 %), and the 80 % one ends lower than an interval with equal tails (at the 90 %
+    # quantile) would.
+    assert (bounds["hi_50"] == 0).all() and abs(got[50] - 100 * np.mean(actual == 0)) < 1e-9
+    central_hi_80 = np.quantile((actual - forecast) / np.sqrt(forecast + 1.0), 0.9)
+    assert (bounds["hi_80"] < forecast + central_hi_80 * np.sqrt(forecast + 1.0)).mean() > 0.99
+    # It survives the JSON the run stores it as.
+    loaded = Calibration.from_json(calibration.to_json()).bounds(12, forecast)
+    assert all(np.allclose(loaded[name], values) for name, values in bounds.items())
