@@ -11,7 +11,7 @@ level's and bin's quantiles back to units: ``[max(0, f + q_low * s), f + q_high 
 
 At the bottom level the quantiles are of the signed score: item-store errors are skewed (counts
 cannot go below zero) and the skew of a bin carries over. Where a bin's days of zero sales are
-more than an interval's lower tail, the interval starts at 0 and its upper bound is set so that
+at least an interval's lower tail, the interval starts at 0 and its upper bound is set so that
 it holds its share of the bin's days, zeros included: a central interval there starts at 0 anyway,
 holds every zero and covers more than it says (on real_280's backtest the item-store 50 % and 80 %
 intervals covered 60 % and 83 % of days). At the aggregate levels they are of
@@ -59,7 +59,10 @@ class Calibration:
     table: pd.DataFrame  # level, bin, upper_edge, rows, scale_offset, sd, lo_50, hi_50, lo_80, ...
 
     def to_json(self) -> str:
-        return self.table.to_json(orient="records")
+        # -inf (no quantile: an interval from 0) is written as -Infinity, so that null still means
+        # a missing value, as it did before (a NaN quantile then fails the forecasts' checks).
+        records = self.table.to_dict(orient="records")
+        return json.dumps(records, default=lambda value: value.item())
 
     @classmethod
     def from_json(cls, text: str) -> Calibration:
@@ -67,9 +70,6 @@ class Calibration:
         residual (no scale) and its spread is read off its 80 % quantiles as a normal's."""
         table = pd.DataFrame(json.loads(text))
         table["upper_edge"] = table["upper_edge"].astype(float).fillna(np.inf)
-        for coverage in COVERAGES:  # an interval from 0 has no lower quantile, [0, 0] no upper one: null
-            for column in bound_columns(coverage):
-                table[column] = table[column].astype(float).fillna(-np.inf)
         if "scale_offset" not in table:
             table["scale_offset"] = np.nan
         if "sd" not in table:
@@ -142,7 +142,7 @@ def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmet
 
 def _signed_bounds(scores: np.ndarray, sold: np.ndarray, share: float) -> tuple[float, float]:
     """Quantiles of one bin's ``scores`` bounding ``share`` of its days: the central interval, or,
-    where the days without sales (``~sold``) are more than its lower tail, one from 0 (no lower
+    where the days without sales (``~sold``) are at least its lower tail, one from 0 (no lower
     quantile: -inf) whose upper quantile takes in ``share`` with the zeros counted in (none, -inf
     too, where the zeros alone hold it)."""
     tail = (1 - share) / 2

@@ -25,7 +25,7 @@ SERIES_DESCRIPTIONS = {
 SERIES_COLUMNS = tuple(SERIES_DESCRIPTIONS)  # a series' id and hierarchy, in Kaggle's column order
 INTERVAL_DESCRIPTIONS = {
     f"{side}_{level}": f"{'lower' if side == 'lo' else 'upper'} bound of the {level} % prediction interval "
-    "(central; from 0 where the series' forecasts of its size sell nothing on more days than its lower tail)"
+    "(central; for an item-store series, from 0 where forecasts of its size sold nothing on at least its lower tail's share of days)"
     for level in (50, 80, 95)
     for side in ("lo", "hi")
 }

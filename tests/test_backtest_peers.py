@@ -191,3 +191,18 @@ def test_mlforecast_peer_predicts_the_same_from_its_recent_window_as_from_the_wh
     whole = MlforecastPeer()
     whole._forecaster, whole.PREDICT_DAYS = peer._forecaster, 10**4
     np.testing.assert_allclose(peer.predict(long, ORIGIN, HORIZON, IDS), whole.predict(long, ORIGIN, HORIZON, IDS))
+
+
+def test_mlforecast_peer_trains_on_the_window_it_is_given_and_says_so(long_and_peer):
+    long, peer = long_and_peer
+    short = MlforecastPeer(train_days=60).fit(long, CUTOFF)
+    assert "60 days before each monthly cutoff" in short.config and f"{peer.train_days} days" in peer.config
+    older = long.copy()
+    # (A series already on the shelf: the zeros of one not yet released stay zeros.)
+    early = (older["ds"] < pd.Timestamp(CUTOFF) - pd.Timedelta(days=60)) & (older["unique_id"] == IDS[0])
+    older.loc[early, "y"] += 9.0
+    # Sales before its window do not reach the short peer's model; they do reach the default one's.
+    np.testing.assert_array_equal(
+        MlforecastPeer(train_days=60).fit(older, CUTOFF).predict(long, ORIGIN, HORIZON, IDS), short.predict(long, ORIGIN, HORIZON, IDS)
+    )
+    assert not np.array_equal(MlforecastPeer().fit(older, CUTOFF).predict(long, ORIGIN, HORIZON, IDS), peer.predict(long, ORIGIN, HORIZON, IDS))

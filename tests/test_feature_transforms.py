@@ -75,3 +75,6 @@ def test_event_distances_stop_at_the_events_reach():
     assert to[gap - EVENT_REACH + 1] == EVENT_REACH - 1 and to[gap - EVENT_REACH - 3] == EVENT_REACH
     # Before the first event: unknown while an event could be nearer than the reach, then capped.
     assert np.isnan(since[: EVENT_REACH - 1]).all() and (since[EVENT_REACH - 1 : gap] == EVENT_REACH).all()
+    # After the last event, the same the other way: capped while the calendar runs on that far.
+    tail = event_features(pd.Series(["Cultural"] + [None] * gap))["days_to_next_event"]
+    assert (tail[1 : gap - EVENT_REACH + 2] == EVENT_REACH).all() and np.isnan(tail[gap - EVENT_REACH + 2 :]).all()

@@ -74,8 +74,8 @@ class MlforecastPeer:
     - No static features: the lags and rolling means carry each series' level, which is what the
       configuration is meant to show; the model is global, so it also forecasts a series first sold
       after the cutoff from the history it has at the origin.
-    - Training rows: the days before the cutoff in the product model's default window
-      (``TrainingParams.train_days``), from each series' first sale; ``dropna`` then drops each
+    - Training rows: the days before the cutoff in the product model's window (``train_days``:
+      the backtest passes its models' ``TrainingParams.train_days``), from each series' first sale; ``dropna`` then drops each
       series' first 28 days, before lag 28 exists. The peer follows that window if it changes
       (on real_280 it scores WRMSSE 0.771 with 730 days and 0.768 with 1095).
     """
@@ -83,19 +83,23 @@ class MlforecastPeer:
     LAGS = (7, 14, 28)
     ROLLING_LAG, ROLLING_WINDOWS = 1, (7, 28)
     DATE_FEATURES = ("dayofweek", "month")
-    TRAIN_DAYS = TrainingParams.train_days
+    TRAIN_DAYS = TrainingParams.train_days  # the default; a backtest passes the window its models train on
     SEED = 0
     LIGHTGBM = {"objective": "tweedie", "n_estimators": 300, "learning_rate": 0.05, "verbosity": -1, "random_state": SEED, "n_jobs": 2}
     # Predict needs the last 29 days (the 28-day mean of lag 1); a few weeks more costs nothing.
     PREDICT_DAYS = 56
-    CONFIG = (
-        "mlforecast 1.1 + LightGBM: tweedie, 300 rounds at learning rate 0.05, lags 7/14/28, rolling means 7/28 of lag 1, "
-        f"dayofweek + month, recursive; no static features; {TRAIN_DAYS} days before each monthly cutoff from each series' first sale; "
-        "other LightGBM parameters default, seed 0, 2 threads"
-    )
-
-    def __init__(self) -> None:
+    def __init__(self, train_days: int = TRAIN_DAYS) -> None:
         self._forecaster = None
+        self.train_days = train_days
+
+    @property
+    def config(self) -> str:
+        """The pinned configuration, as printed under the backtest's table."""
+        return (
+            "mlforecast 1.1 + LightGBM: tweedie, 300 rounds at learning rate 0.05, lags 7/14/28, rolling means 7/28 of lag 1, "
+            f"dayofweek + month, recursive; no static features; {self.train_days} days before each monthly cutoff from each "
+            "series' first sale; other LightGBM parameters default, seed 0, 2 threads"
+        )
 
     def fit(self, long: pd.DataFrame, cutoff: dt.date) -> MlforecastPeer:
         """Train on the rows dated before ``cutoff``."""
@@ -105,7 +109,7 @@ class MlforecastPeer:
 
         cutoff = pd.Timestamp(cutoff)
         frame = released(long.loc[long["ds"] < cutoff, ["unique_id", "ds", "y"]])
-        frame = frame[frame["ds"] >= cutoff - pd.Timedelta(days=self.TRAIN_DAYS)]
+        frame = frame[frame["ds"] >= cutoff - pd.Timedelta(days=self.train_days)]
         forecaster = MLForecast(
             models={"lgbm": lgb.LGBMRegressor(**self.LIGHTGBM)},
             freq="D",

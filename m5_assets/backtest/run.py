@@ -77,7 +77,7 @@ class Peers:
 class _MlforecastOnInputs:
     """The mlforecast peer on the feature inputs' sales."""
 
-    def __init__(self, inputs: FeatureInputs):
+    def __init__(self, inputs: FeatureInputs, train_days: int):
         from m5_assets.backtest.peers import MlforecastPeer
 
         days = inputs.n_sales_days
@@ -86,7 +86,7 @@ class _MlforecastOnInputs:
             "unique_id": np.repeat(self.ids, days), "ds": np.tile(inputs.dates[:days].to_numpy(), len(self.ids)),
             "y": inputs.units[:, :days].astype(np.float64).ravel(),
         })  # fmt: skip
-        self.peer = MlforecastPeer()
+        self.peer = MlforecastPeer(train_days)
 
     def fit(self, cutoff: dt.date) -> None:
         self.peer.fit(self.long, cutoff)
@@ -95,8 +95,9 @@ class _MlforecastOnInputs:
         return self.peer.predict(self.long, origin, HORIZON, self.ids)
 
 
-def standard_peers(inputs: FeatureInputs, mlforecast: bool = True) -> Peers:
-    """Simple baselines, statsforecast's methods and (unless left out) the mlforecast peer."""
+def standard_peers(inputs: FeatureInputs, mlforecast: bool = True, train_days: int = TrainingParams.train_days) -> Peers:
+    """Simple baselines, statsforecast's methods and (unless left out) the mlforecast peer, which
+    trains on the ``train_days`` before each cutoff, as the product's models do."""
     from m5_assets.backtest.peers import MlforecastPeer, simple_forecasts, statistical_forecasts
 
     stores = inputs.series["store_id"].astype(str).to_numpy()
@@ -104,8 +105,10 @@ def standard_peers(inputs: FeatureInputs, mlforecast: bool = True) -> Peers:
     def at_origin(history: np.ndarray, dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
         return simple_forecasts(history, dates, stores, HORIZON) | statistical_forecasts(history, HORIZON)
 
-    fitted = {MLFORECAST: _MlforecastOnInputs(inputs)} if mlforecast else {}
-    return Peers(at_origin, fitted, f"mlforecast: {MlforecastPeer.CONFIG}" if mlforecast else "mlforecast: left out")
+    if not mlforecast:
+        return Peers(at_origin, {}, "mlforecast: left out")
+    peer = _MlforecastOnInputs(inputs, train_days)
+    return Peers(at_origin, {MLFORECAST: peer}, f"mlforecast: {peer.peer.config}")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Per method: WRMSSE over the 12 levels, mean RMSSE over the item-store series, bias as
 sum(forecast - actual) / sum(actual), and, for methods that issue intervals, the coverage and
-mean width of each central interval at levels 1 (total), 3 (store), 10 (item) and 12 (item x store).
+mean width of each interval at levels 1 (total), 3 (store), 10 (item) and 12 (item x store).
 """
 
 from __future__ import annotations

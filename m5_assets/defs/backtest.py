@@ -13,11 +13,11 @@ from m5_assets import tables
 from m5_assets.backtest import report
 from m5_assets.backtest.origins import DESIGN_ORIGINS_BEFORE, WEEKS, backtest_origins
 from m5_assets.backtest.run import BacktestModel, run_backtest, standard_peers
-from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.model import DemandModelConfig
 from m5_assets.defs.resources import M5Data
+from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 from m5_assets.model.evaluation import MODEL
 from m5_assets.model.forecaster import RULE_ARTIFACT
@@ -76,8 +76,9 @@ def backtest_report(context: dg.AssetExecutionContext, config: BacktestConfig, m
     context.log.info(f"backtest over {len(origins)} origins, {origins[0]} .. {origins[-1]}")
     with tracking.run(f"backtest {origins[0]} .. {origins[-1]}") as parent:
         parent.set_tags({"purpose": "backtest", "first_origin": origins[0].isoformat(), "last_origin": origins[-1].isoformat()})
+        params = config.training_params()
         result = run_backtest(
-            features, inputs, origins, config.training_params(), peers=standard_peers(inputs, config.mlforecast_peer),
+            features, inputs, origins, params, peers=standard_peers(inputs, config.mlforecast_peer, params.train_days),
             on_model=lambda model: _log_model(tracking, parent, model), report=context.log.info,
         )  # fmt: skip
         methods = report.method_table(result.scores)
