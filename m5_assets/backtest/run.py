@@ -98,7 +98,7 @@ class _MlforecastOnInputs:
 def standard_peers(inputs: FeatureInputs, mlforecast: bool = True, train_days: int = TrainingParams.train_days) -> Peers:
     """Simple baselines, statsforecast's methods and (unless left out) the mlforecast peer, which
     trains on the ``train_days`` before each cutoff, as the product's models do."""
-    from m5_assets.backtest.peers import MlforecastPeer, simple_forecasts, statistical_forecasts
+    from m5_assets.backtest.peers import simple_forecasts, statistical_forecasts
 
     stores = inputs.series["store_id"].astype(str).to_numpy()
 
