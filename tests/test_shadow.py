@@ -10,9 +10,11 @@ from mlflow.tracking import MlflowClient
 
 from forecasting import QUICK, WEAK, copy_data, issue, metadata, score, train
 from m5_assets import reader, tables
+from m5_assets.defs.forecasts import NOT_RECORDED, catalog_warnings
 from m5_assets.defs.promotion import PROMOTE_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
+from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 
 APRIL = "2016-04-01"
@@ -85,3 +87,13 @@ def test_promoting_the_challenger_by_hand_moves_the_champion_and_records_why(cha
     issue(data_dir, NEXT.isoformat())
     assert set(reader.read_partition(data_dir / "warehouse", tables.FORECASTS, NEXT)["model_version"]) == {"2"}
     assert NEXT not in reader.partition_days(data_dir / "warehouse", tables.FORECASTS_SHADOW)
+
+
+def test_a_forecast_names_the_feature_catalog_its_model_learned_on_and_warns_when_the_store_moved_on(challenged):
+    (event,) = [e for e in challenged["issued"].get_asset_materialization_events() if e.asset_key.to_user_string() == "forecasts"]
+    assert event.materialization.metadata["model_feature_catalog"].value == CATALOG_VERSION
+    row = {"model_version": "1", "model_cutoff": APRIL, "model_feature_catalog": CATALOG_VERSION}
+    assert catalog_warnings([row, row]) == []
+    older = [row, {**row, "model_version": "0", "model_feature_catalog": NOT_RECORDED}, {**row, "model_version": "0", "model_feature_catalog": NOT_RECORDED}]
+    (warning,) = catalog_warnings(older)
+    assert "model version 0" in warning and f"version {CATALOG_VERSION}" in warning and f"demand_model for {APRIL}" in warning

@@ -13,7 +13,7 @@ from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.catalog import HORIZON
+from m5_assets.features.catalog import CATALOG_VERSION, HORIZON
 from m5_assets.forecast import store
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
@@ -117,7 +117,8 @@ def publish_days(
         bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
         total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
         about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1),
-                 "shadow_model_version": shadows.get(day, "none")}  # fmt: skip
+                 "shadow_model_version": shadows.get(day, "none"),
+                 "model_feature_catalog": model.feature_catalog or NOT_RECORDED}  # fmt: skip
         key = day.isoformat()
         done.metadata[tables.FORECASTS.name][key] = partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about
         done.metadata[tables.FORECAST_LEVELS.name][key] = (
@@ -195,9 +196,28 @@ def band_check(m5_data: M5Data, context, days: list[dt.date], judged: list[pd.Da
     return recorded(m5_data, context, tables.FORECASTS.name, WITHIN_HISTORY, band_result(days, judged))
 
 
+NOT_RECORDED = "not recorded"
+
+
+def catalog_warnings(summary: list[dict]) -> list[str]:
+    """One warning per model version in ``summary`` (``Published.summary``) that learned on
+    another feature catalog than the feature store's: its trees split on features defined
+    otherwise (event distances were uncapped before version 4), a skew between training and
+    serving until its cutoff is trained again."""
+    seen = {(row["model_version"], row["model_cutoff"], row["model_feature_catalog"]) for row in summary}
+    return [
+        f"model version {version} (cutoff {cutoff}) learned on feature catalog {catalog}, the feature store is at version "
+        f"{CATALOG_VERSION}: its forecasts read features defined otherwise than those it learned on; materialize demand_model "
+        f"for {cutoff} again"
+        for version, cutoff, catalog in sorted(seen) if catalog != CATALOG_VERSION
+    ]  # fmt: skip
+
+
 def log_issued(context, summary: list[dict], problems: list[str]) -> None:
     if summary:
         context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
+    for warning in catalog_warnings(summary):
+        context.log.warning(warning)
     if problems:
         # The days whose levels did not add up were not published: the run fails and says which.
         raise dg.Failure(f"{LEVELS_ADD_UP} failed, nothing published for those days: " + "; ".join(problems[:10]))

@@ -255,3 +255,6 @@ class IssuingModel:
     run_id: str
     cutoff: dt.date
     rule: IssueRule = field(default_factory=IssueRule)
+    # The feature catalog version its booster learned on (CATALOG_VERSION then); None for a
+    # version trained before runs recorded it.
+    feature_catalog: int | None = None

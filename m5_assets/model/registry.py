@@ -226,4 +226,7 @@ def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> Issui
             f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
         ) from error
     rule = load_issue_rule(client, promoted.run_id)
-    return IssuingModel(load_booster(client, promoted), calibration, promoted.version, promoted.run_id, promoted.cutoff, rule)
+    catalog = client.get_run(promoted.run_id).data.params.get("feature_catalog_version")
+    return IssuingModel(
+        load_booster(client, promoted), calibration, promoted.version, promoted.run_id, promoted.cutoff, rule, int(catalog) if catalog else None
+    )
