@@ -59,8 +59,8 @@ class Calibration:
     table: pd.DataFrame  # level, bin, upper_edge, rows, scale_offset, sd, lo_50, hi_50, lo_80, ...
 
     def to_json(self) -> str:
-        # -inf (no quantile: an interval from 0) is written as -Infinity, so that null still means
-        # a missing value, as it did before (a NaN quantile then fails the forecasts' checks).
+        # -inf (no quantile: an interval from 0) is written as -Infinity, so that null still reads
+        # back as a missing value (NaN), as it did before, and is not mistaken for an interval from 0.
         records = self.table.to_dict(orient="records")
         return json.dumps(records, default=lambda value: value.item())
 
