@@ -83,12 +83,12 @@ class MlforecastPeer:
     LAGS = (7, 14, 28)
     ROLLING_LAG, ROLLING_WINDOWS = 1, (7, 28)
     DATE_FEATURES = ("dayofweek", "month")
-    TRAIN_DAYS = TrainingParams.train_days  # the default; a backtest passes the window its models train on
     SEED = 0
     LIGHTGBM = {"objective": "tweedie", "n_estimators": 300, "learning_rate": 0.05, "verbosity": -1, "random_state": SEED, "n_jobs": 2}
     # Predict needs the last 29 days (the 28-day mean of lag 1); a few weeks more costs nothing.
     PREDICT_DAYS = 56
-    def __init__(self, train_days: int = TRAIN_DAYS) -> None:
+
+    def __init__(self, train_days: int = TrainingParams.train_days) -> None:
         self._forecaster = None
         self.train_days = train_days
 

@@ -95,7 +95,7 @@ class _MlforecastOnInputs:
         return self.peer.predict(self.long, origin, HORIZON, self.ids)
 
 
-def standard_peers(inputs: FeatureInputs, mlforecast: bool = True, train_days: int = TrainingParams.train_days) -> Peers:
+def standard_peers(inputs: FeatureInputs, mlforecast: bool, train_days: int) -> Peers:
     """Simple baselines, statsforecast's methods and (unless left out) the mlforecast peer, which
     trains on the ``train_days`` before each cutoff, as the product's models do."""
     from m5_assets.backtest.peers import simple_forecasts, statistical_forecasts
