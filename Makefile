@@ -9,11 +9,12 @@ export M5_DAGSTER_STORAGE ?= $(M5_DATA_DIR)/dagster/storage
 export M5_DAGSTER_ARTIFACTS ?= $(M5_DATA_DIR)/dagster/artifacts
 export M5_DAGSTER_LOGS ?= $(M5_DATA_DIR)/dagster/logs
 
-.PHONY: run test backtest ui mlflow api dashboard bench clean lock up down help
+.PHONY: run test lint backtest ui mlflow api dashboard bench clean lock up down help
 
 help:
 	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store, train the newest model"
-	@echo "make test   - set up .venv with dev extras and run the test suite"
+	@echo "make test   - set up .venv with dev extras, lint and run the test suite"
+	@echo "make lint   - ruff's lint and format checks"
 	@echo "make backtest - replay the last 52 weeks of \$$M5_DATA_DIR: a model each month, a forecast every 7 days, scored beside the peers"
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
@@ -44,8 +45,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/m5 run
 
-test: $(VENV)/.installed-dev
+test: lint
 	$(BIN)/python -m pytest
+
+# The checks a machine makes of the code itself, before any test runs.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 backtest: $(VENV)/.installed
 	$(BIN)/m5 backtest

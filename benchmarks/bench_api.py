@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-TARGETS = {"p99_ms_at_500": 10.0, "vs_health": 0.70, "vs_duckdb": 10.0, "batch_p99_ms": 50.0, "load_s": 10.0, "load_mib": 1536}
+TARGETS = {
+    "p99_ms_at_500": 10.0,
+    "vs_health": 0.70,
+    "vs_duckdb": 10.0,
+    "batch_p99_ms": 50.0,
+    "load_s": 10.0,
+    "load_mib": 1536,
+}
 FORECAST_DATE = "2016-05-23"
 
 
@@ -45,7 +52,10 @@ def write_partition(data: Path) -> pd.DataFrame:
     from m5_assets import tables
     from m5_assets.metrics import LEVELS
 
-    sales = pd.read_csv(data / "raw" / "sales_train_evaluation.csv", usecols=["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"])
+    sales = pd.read_csv(
+        data / "raw" / "sales_train_evaluation.csv",
+        usecols=["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"],
+    )
     day = pd.Timestamp(FORECAST_DATE).date()
     rng = np.random.default_rng(0)
     bottom = sales.loc[sales.index.repeat(28)].reset_index(drop=True)
@@ -60,8 +70,11 @@ def write_partition(data: Path) -> pd.DataFrame:
     values = ["forecast", "lo_50", "hi_50", "lo_80", "hi_80", "lo_95", "hi_95"]
     levels = []
     for level, name, keys in LEVELS[:-1]:
-        group = bottom.groupby([*keys, "date", "horizon"], sort=True)[values].sum().reset_index() if keys else \
-            bottom.groupby(["date", "horizon"], sort=True)[values].sum().reset_index()  # fmt: skip
+        group = (
+            bottom.groupby([*keys, "date", "horizon"], sort=True)[values].sum().reset_index()
+            if keys
+            else bottom.groupby(["date", "horizon"], sort=True)[values].sum().reset_index()
+        )
         levels.append(group.assign(level=np.int8(level), level_name=name))
     levels = pd.concat(levels, ignore_index=True).assign(model_version="1", mlflow_run_id="bench")
     for table, frame in ((tables.FORECAST_LEVELS, levels), (tables.FORECASTS, bottom)):
@@ -73,7 +86,7 @@ def write_partition(data: Path) -> pd.DataFrame:
 
 # --- the servers ----------------------------------------------------------------------------
 
-NAIVE_APP = '''
+NAIVE_APP = """
 import duckdb, threading
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -95,7 +108,7 @@ def predict(q: Q):
         f"SELECT forecast, lo_95, hi_95, horizon FROM read_parquet('{{PATH}}') WHERE item_id = ? AND store_id = ? AND date = ?",
         [q.item_id, q.store_id, q.date]).fetchone()
     return {{"predicted_sales": row[0], "prediction_interval": {{"lower": row[1], "upper": row[2], "level": 95}}, "horizon": row[3]}}
-'''
+"""
 
 
 def _free_port() -> int:
@@ -141,8 +154,12 @@ def stop_server(proc: subprocess.Popen) -> None:
 def start_redis() -> tuple[subprocess.Popen, str]:
     """Debian's redis-server on loopback, persisting nothing; stopped by its PID with stop_server."""
     port = _free_port()
-    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline:
         try:
@@ -231,8 +248,14 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
 
 def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
     ms = np.array(latencies) * 1000
-    return {"requests": len(ms), "errors": int(errors), "rps": len(ms) / seconds,
-            "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)), "p99": float(np.percentile(ms, 99))}  # fmt: skip
+    return {
+        "requests": len(ms),
+        "errors": int(errors),
+        "rps": len(ms) / seconds,
+        "p50": float(np.percentile(ms, 50)),
+        "p95": float(np.percentile(ms, 95)),
+        "p99": float(np.percentile(ms, 99)),
+    }
 
 
 # --- the driver -----------------------------------------------------------------------------
@@ -253,7 +276,9 @@ def run_online(env: dict, predict: list[bytes], batch: list[bytes], args, result
     redis_server, redis_url = start_redis()
     try:
         port = _free_port()
-        online, online_load_s = start_server([sys.executable, "-m", "m5_serving", "--port", str(port)], env | {"M5_API_REDIS_URL": redis_url}, port)
+        online, online_load_s = start_server(
+            [sys.executable, "-m", "m5_serving", "--port", str(port)], env | {"M5_API_REDIS_URL": redis_url}, port
+        )
         try:
             results |= {
                 "/predict, Redis": _run(closed_loop(port, predict, args.seconds)),
@@ -277,7 +302,9 @@ def main() -> int:
     raw = HERE / ".cache" / "full-seed42" / "raw"
     if not raw.exists():
         print("generating the full data set once (as bench_features does) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "m5_assets.cli", "generate", "--scale", "full", "--out", str(raw)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "m5_assets.cli", "generate", "--scale", "full", "--out", str(raw)], check=True
+        )
     (data / "raw").mkdir(parents=True, exist_ok=True)
     if not (data / "raw" / "sales_train_evaluation.csv").exists():
         os.symlink(raw / "sales_train_evaluation.csv", data / "raw" / "sales_train_evaluation.csv")
@@ -291,10 +318,15 @@ def main() -> int:
         os.symlink(features, target)
     rng = random.Random(0)
     days = pd.date_range(FORECAST_DATE, periods=28).strftime("%Y-%m-%d").tolist()
-    lookups = [{"item_id": r.item_id, "store_id": r.store_id, "date": rng.choice(days)}
-               for r in series.sample(5000, random_state=1).itertuples()]  # fmt: skip
+    lookups = [
+        {"item_id": r.item_id, "store_id": r.store_id, "date": rng.choice(days)}
+        for r in series.sample(5000, random_state=1).itertuples()
+    ]
     predict = [_request("POST", "/predict", json.dumps(q).encode()) for q in lookups]
-    batch = [_request("POST", "/predict/batch", json.dumps({"items": lookups[k : k + 100]}).encode()) for k in range(0, 5000, 100)]
+    batch = [
+        _request("POST", "/predict/batch", json.dumps({"items": lookups[k : k + 100]}).encode())
+        for k in range(0, 5000, 100)
+    ]
     health = [_request("GET", "/health", None)]
 
     env = os.environ | {"M5_DATA_DIR": str(data), "M5_API_RATE_LIMIT": "0", "M5_API_RELOAD_SECONDS": "0"}
@@ -320,37 +352,77 @@ def main() -> int:
     else:
         online_load_s = run_online(env, predict, batch, args, results)
 
-
     naive_file = HERE / ".cache" / "naive_app.py"
-    naive_file.write_text(NAIVE_APP.format(path=str(data / "warehouse" / "forecasts" / f"forecast_date={FORECAST_DATE}" / "data.parquet")))
+    naive_file.write_text(
+        NAIVE_APP.format(path=str(data / "warehouse" / "forecasts" / f"forecast_date={FORECAST_DATE}" / "data.parquet"))
+    )
     port = _free_port()
-    naive, _ = start_server([sys.executable, "-m", "uvicorn", "naive_app:app", "--app-dir", str(naive_file.parent), "--port", str(port),
-                             "--log-level", "warning"], env, port)  # fmt: skip
+    naive, _ = start_server(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "naive_app:app",
+            "--app-dir",
+            str(naive_file.parent),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env,
+        port,
+    )
     try:
         results["/predict, DuckDB per request (baseline)"] = _run(closed_loop(port, predict, args.seconds))
     finally:
         stop_server(naive)
 
     print(f"\n== API on loopback, 1 server process, full-scale snapshot ({len(series):,} series x 28 days + levels) ==")
-    with_features = "with" if (data / "warehouse" / "features" / "data.parquet").exists() else "WITHOUT (run bench_features.py first)"
-    print(f"snapshot {with_features} the newest feature rows: ready {load_s:.1f} s after start (process start, imports and load), "
-          f"{load_mib} MiB resident then, {peak_mib} MiB peak")
+    with_features = (
+        "with"
+        if (data / "warehouse" / "features" / "data.parquet").exists()
+        else "WITHOUT (run bench_features.py first)"
+    )
+    print(
+        f"snapshot {with_features} the newest feature rows: ready {load_s:.1f} s after start (process start, imports and load), "
+        f"{load_mib} MiB resident then, {peak_mib} MiB peak"
+    )
     print(f"{'load':42s} {'requests':>9s} {'errors':>7s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}")
     for name, r in results.items():
-        print(f"{name:42s} {r['requests']:9d} {r['errors']:7d} {r['rps']:8.0f} {r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f}")
+        print(
+            f"{name:42s} {r['requests']:9d} {r['errors']:7d} {r['rps']:8.0f} {r['p50']:8.2f} {r['p95']:8.2f} {r['p99']:8.2f}"
+        )
     fixed = results[f"/predict at {args.rate:.0f}/s"]
     vs_health = results["/predict"]["rps"] / results["/health (ceiling)"]["rps"]
     vs_duckdb = results["/predict"]["rps"] / results["/predict, DuckDB per request (baseline)"]["rps"]
     checks = [
-        (f"/predict p99 at {args.rate:.0f}/s < {TARGETS['p99_ms_at_500']} ms, no errors", f"{fixed['p99']:.2f} ms, {fixed['errors']} errors",
-         fixed["p99"] < TARGETS["p99_ms_at_500"] and fixed["errors"] == 0),
-        (f"/predict throughput >= {TARGETS['vs_health']:.0%} of /health's", f"{vs_health:.2f}x", vs_health >= TARGETS["vs_health"]),
-        (f"/predict >= {TARGETS['vs_duckdb']:.0f}x the DuckDB-per-request baseline", f"{vs_duckdb:.1f}x", vs_duckdb >= TARGETS["vs_duckdb"]),
-        (f"batch of 100 p99 < {TARGETS['batch_p99_ms']} ms", f"{results['/predict/batch (100)']['p99']:.1f} ms",
-         results["/predict/batch (100)"]["p99"] < TARGETS["batch_p99_ms"]),
-        (f"snapshot ready < {TARGETS['load_s']} s, < {TARGETS['load_mib']} MiB", f"{load_s:.1f} s, {load_mib} MiB",
-         load_s < TARGETS["load_s"] and load_mib < TARGETS["load_mib"]),
-    ]  # fmt: skip
+        (
+            f"/predict p99 at {args.rate:.0f}/s < {TARGETS['p99_ms_at_500']} ms, no errors",
+            f"{fixed['p99']:.2f} ms, {fixed['errors']} errors",
+            fixed["p99"] < TARGETS["p99_ms_at_500"] and fixed["errors"] == 0,
+        ),
+        (
+            f"/predict throughput >= {TARGETS['vs_health']:.0%} of /health's",
+            f"{vs_health:.2f}x",
+            vs_health >= TARGETS["vs_health"],
+        ),
+        (
+            f"/predict >= {TARGETS['vs_duckdb']:.0f}x the DuckDB-per-request baseline",
+            f"{vs_duckdb:.1f}x",
+            vs_duckdb >= TARGETS["vs_duckdb"],
+        ),
+        (
+            f"batch of 100 p99 < {TARGETS['batch_p99_ms']} ms",
+            f"{results['/predict/batch (100)']['p99']:.1f} ms",
+            results["/predict/batch (100)"]["p99"] < TARGETS["batch_p99_ms"],
+        ),
+        (
+            f"snapshot ready < {TARGETS['load_s']} s, < {TARGETS['load_mib']} MiB",
+            f"{load_s:.1f} s, {load_mib} MiB",
+            load_s < TARGETS["load_s"] and load_mib < TARGETS["load_mib"],
+        ),
+    ]
     if online_load_s is not None:
         checks.append(redis_summary(results, args.rate, online_load_s))
     for target, measured, met in checks:
@@ -361,12 +433,17 @@ def main() -> int:
 def redis_summary(results: dict, rate: float, online_load_s: float) -> tuple[str, str, bool]:
     """Prints the Redis figures as ratios to the in-memory ones; the Redis target's check."""
     in_memory, in_redis = results[f"/predict at {rate:.0f}/s"], results[f"/predict at {rate:.0f}/s, Redis"]
-    print(f"Redis online store: ready {online_load_s:.1f} s after start (publishing the snapshot included); /predict p99 at "
-          f"{rate:.0f}/s {in_redis['p99']:.2f} ms = {in_redis['p99'] / in_memory['p99']:.2f}x the in-memory snapshot's; "
-          f"closed loop {results['/predict, Redis']['rps'] / results['/predict']['rps']:.2f}x its requests/s; batch of 100 p99 "
-          f"{results['/predict/batch (100), Redis']['p99'] / results['/predict/batch (100)']['p99']:.2f}x")  # fmt: skip
-    return (f"Redis /predict p99 at {rate:.0f}/s < {TARGETS['p99_ms_at_500']} ms, no errors",
-            f"{in_redis['p99']:.2f} ms, {in_redis['errors']} errors", in_redis["p99"] < TARGETS["p99_ms_at_500"] and in_redis["errors"] == 0)  # fmt: skip
+    print(
+        f"Redis online store: ready {online_load_s:.1f} s after start (publishing the snapshot included); /predict p99 at "
+        f"{rate:.0f}/s {in_redis['p99']:.2f} ms = {in_redis['p99'] / in_memory['p99']:.2f}x the in-memory snapshot's; "
+        f"closed loop {results['/predict, Redis']['rps'] / results['/predict']['rps']:.2f}x its requests/s; batch of 100 p99 "
+        f"{results['/predict/batch (100), Redis']['p99'] / results['/predict/batch (100)']['p99']:.2f}x"
+    )
+    return (
+        f"Redis /predict p99 at {rate:.0f}/s < {TARGETS['p99_ms_at_500']} ms, no errors",
+        f"{in_redis['p99']:.2f} ms, {in_redis['errors']} errors",
+        in_redis["p99"] < TARGETS["p99_ms_at_500"] and in_redis["errors"] == 0,
+    )
 
 
 if __name__ == "__main__":

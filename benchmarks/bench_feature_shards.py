@@ -56,7 +56,9 @@ def _combine(target: Path, unsharded: Path, staged: list[dict]) -> dict:
     peak = peak_mib()
     # Every row group of both files, one at a time: the same schema and the same values.
     mine, theirs = pq.ParquetFile(target), pq.ParquetFile(unsharded)
-    same = mine.schema_arrow.equals(theirs.schema_arrow) and mine.metadata.num_row_groups == theirs.metadata.num_row_groups
+    same = (
+        mine.schema_arrow.equals(theirs.schema_arrow) and mine.metadata.num_row_groups == theirs.metadata.num_row_groups
+    )
     for k in range(theirs.metadata.num_row_groups if same else 0):
         same = same and mine.read_row_group(k).equals(theirs.read_row_group(k))
     return {"seconds": seconds, "peak_mib": peak, "identical": bool(same)}
@@ -68,7 +70,9 @@ def main() -> int:
         "group": lambda data, rest: _group(data, Path(rest[0]), rest[1].split(",")),
         "combine": lambda data, rest: _combine(Path(rest[0]), Path(rest[1]), json.loads(rest[2])),
     }
-    return store_group_bench(__doc__.splitlines()[0], HERE / ".cache" / "full-seed42" / "warehouse", workers, _in_a_folder)
+    return store_group_bench(
+        __doc__.splitlines()[0], HERE / ".cache" / "full-seed42" / "warehouse", workers, _in_a_folder
+    )
 
 
 def _in_a_folder(stores: list[str], groups: list[list[str]]) -> int:
@@ -81,9 +85,17 @@ def _in_a_folder(stores: list[str], groups: list[list[str]]) -> int:
 
 def _compare(work: Path, stores: list[str], groups: list[list[str]]) -> int:
     unsharded = run_worker(__file__, "--worker", "unsharded", str(work / "unsharded" / "data.parquet"))
-    parts, parts_wall = side_by_side(__file__, [["--worker", "group", str(work / f"group_{k}"), ",".join(g)] for k, g in enumerate(groups)])
-    combined = run_worker(__file__, "--worker", "combine", str(work / "combined" / "data.parquet"), str(work / "unsharded" / "data.parquet"),
-                          json.dumps([p["staged"] for p in parts]))  # fmt: skip
+    parts, parts_wall = side_by_side(
+        __file__, [["--worker", "group", str(work / f"group_{k}"), ",".join(g)] for k, g in enumerate(groups)]
+    )
+    combined = run_worker(
+        __file__,
+        "--worker",
+        "combine",
+        str(work / "combined" / "data.parquet"),
+        str(work / "unsharded" / "data.parquet"),
+        json.dumps([p["staged"] for p in parts]),
+    )
     title = f"sales_long -> features ({unsharded['rows']:,} rows)"
     agreement = f"combined file identical to unsharded: {combined['identical']}"
     report_store_groups(title, stores, groups, unsharded, parts, parts_wall, combined, agreement)

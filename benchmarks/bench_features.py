@@ -23,8 +23,6 @@ HERE = Path(__file__).resolve().parent
 TARGETS = {"raw_to_features_seconds": 120, "raw_to_features_peak_mib": 6 * 1024, "vs_mlforecast": 2.0, "vs_pandas": 3.0}
 
 
-
-
 # --- workers (each runs in its own process) -------------------------------------------------
 
 
@@ -38,40 +36,53 @@ def _stage(name: str, data: Path) -> dict:
     started = time.perf_counter()
     if name == "raw_to_long":
         files = raw_files.locate_raw_files(data / "raw")
-        ingest.copy_raw_csv(con, files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar)), out / "cal.parquet")
+        ingest.copy_raw_csv(
+            con, files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar)), out / "cal.parquet"
+        )
         ingest.copy_raw_csv(con, files.prices, ingest.PRICES_TYPES, out / "prices.parquet")
-        ingest.copy_raw_csv(con, files.sales, ingest.sales_types(raw_files.read_header(files.sales)), out / "sales.parquet")
+        ingest.copy_raw_csv(
+            con, files.sales, ingest.sales_types(raw_files.read_header(files.sales)), out / "sales.parquet"
+        )
         build_sales_long(con, out / "sales.parquet", out / "cal.parquet", out / "prices.parquet", out / "long.parquet")
     elif name in ("read_strict", "read_casting"):
         # The baseline is what a plain DuckDB read does: cast each value to its column's type,
         # rounding 1.5 to 2. Ours reads integers as DOUBLE, casts back only whole ones, and
         # checks one row per line, so a bad value is an error instead.
         files = raw_files.locate_raw_files(data / "raw")
-        for source, types in ((files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar))),
-                              (files.prices, ingest.PRICES_TYPES),
-                              (files.sales, ingest.sales_types(raw_files.read_header(files.sales)))):  # fmt: skip
+        for source, types in (
+            (files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar))),
+            (files.prices, ingest.PRICES_TYPES),
+            (files.sales, ingest.sales_types(raw_files.read_header(files.sales))),
+        ):
             target = out / f"read-{source.stem}.parquet"
             if name == "read_strict":
                 ingest.copy_raw_csv(con, source, types, target)
             else:
                 ordered = {c: types[c] for c in raw_files.read_header(source)}
-                con.execute(f"COPY (SELECT * FROM read_csv('{source}', header = true, auto_detect = false, columns = {ordered!r}, "
-                            f"store_rejects = true, dateformat = '%Y-%m-%d')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")  # fmt: skip
+                con.execute(
+                    f"COPY (SELECT * FROM read_csv('{source}', header = true, auto_detect = false, columns = {ordered!r}, "
+                    f"store_rejects = true, dateformat = '%Y-%m-%d')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+                )
     elif name == "long_to_features":
         build_features(con, out / "long.parquet", out / "cal.parquet", out / "prices.parquet", out / "features.parquet")
     elif name == "checks":
         from m5_assets.features.catalog import FEATURES
         from m5_assets.validation import feature_rules, long_rules, raw_rules
 
-        cal, prices, sales = (raw_rules.RawTable(out / f, f) for f in ("cal.parquet", "prices.parquet", "sales.parquet"))
+        cal, prices, sales = (
+            raw_rules.RawTable(out / f, f) for f in ("cal.parquet", "prices.parquet", "sales.parquet")
+        )
         found = (
-            raw_rules.calendar_values(con, cal) + raw_rules.calendar_continuous(con, cal)
-            + raw_rules.sales_units_valid(con, sales) + raw_rules.sales_ids_consistent(con, sales)
-            + raw_rules.calendar_covers_sales(con, sales, cal) + raw_rules.prices_values(con, prices)
+            raw_rules.calendar_values(con, cal)
+            + raw_rules.calendar_continuous(con, cal)
+            + raw_rules.sales_units_valid(con, sales)
+            + raw_rules.sales_ids_consistent(con, sales)
+            + raw_rules.calendar_covers_sales(con, sales, cal)
+            + raw_rules.prices_values(con, prices)
             + raw_rules.prices_keyed(con, prices, sales, cal)
             + long_rules.grid_complete(con, out / "long.parquet", out / "sales.parquet")
             + feature_rules.catalog_violations(con, out / "features.parquet", FEATURES)
-        )  # fmt: skip
+        )
         assert not found, [v.message() for v in found]
     return {"seconds": time.perf_counter() - started, "peak_mib": peak_mib()}
 
@@ -123,7 +134,9 @@ def _subset(engine: str, data: Path, series_limit: int | None, sample: Path) -> 
         from mlforecast.lag_transforms import RollingMean, RollingStd
 
         transforms = [t for w in WINDOWS for t in (RollingMean(window_size=w), RollingStd(window_size=w))]
-        forecaster = MLForecast(models=[], freq="D", lags=list(LAGS), lag_transforms={MIN_LAG: transforms}, num_threads=2)
+        forecaster = MLForecast(
+            models=[], freq="D", lags=list(LAGS), lag_transforms={MIN_LAG: transforms}, num_threads=2
+        )
         prepared = forecaster.preprocess(frame, static_features=[], dropna=False)
         result = {c: prepared[c].to_numpy() for c in prepared.columns if c not in ("unique_id", "ds", "y")}
     else:
@@ -183,8 +196,10 @@ def main() -> int:
     print(f"{'stage':28s} {'seconds':>9s} {'peak MiB':>9s}")
     for name, report in stages.items():
         print(f"{name:28s} {report['seconds']:9.1f} {report['peak_mib']:9d}")
-    print(f"{'raw -> features':28s} {total:9.1f} {peak:9d}   target: < {TARGETS['raw_to_features_seconds']} s, "
-          f"< {TARGETS['raw_to_features_peak_mib']} MiB -> {'met' if total < 120 and peak < 6144 else 'MISSED'}")  # fmt: skip
+    print(
+        f"{'raw -> features':28s} {total:9.1f} {peak:9d}   target: < {TARGETS['raw_to_features_seconds']} s, "
+        f"< {TARGETS['raw_to_features_peak_mib']} MiB -> {'met' if total < 120 and peak < 6144 else 'MISSED'}"
+    )
 
     reads = {}
     for name in ("read_casting", "read_strict"):
@@ -203,12 +218,16 @@ def main() -> int:
     # This machine's timings vary from run to run; each engine runs `--repeat` times, best kept.
     subset = {}
     for engine, sample in samples.items():
-        runs = [_run_worker("subset", engine, str(data), str(args.peer_series), str(sample)) for _ in range(args.repeat)]
+        runs = [
+            _run_worker("subset", engine, str(data), str(args.peer_series), str(sample)) for _ in range(args.repeat)
+        ]
         subset[engine] = min(runs, key=lambda r: r["seconds"])
         subset[engine]["all_seconds"] = [round(r["seconds"], 1) for r in runs]
     ours = subset["ours"]
     print(f"\n== lag + rolling subset: {ours['series']:,} series, {ours['rows']:,} rows, {ours['columns']} columns ==")
-    print(f"{'engine':12s} {'best s':>9s} {'peak MiB':>9s} {'ours faster by':>15s} {'max |diff| vs ours':>19s}  all runs (s)")
+    print(
+        f"{'engine':12s} {'best s':>9s} {'peak MiB':>9s} {'ours faster by':>15s} {'max |diff| vs ours':>19s}  all runs (s)"
+    )
     import numpy as np
 
     reference = np.load(samples["ours"])
@@ -218,8 +237,10 @@ def main() -> int:
         agree = np.array_equal(np.isnan(reference), np.isnan(values))
         diff = float(np.max(np.abs(reference[both] - values[both]))) if both.any() else float("nan")
         ratio = report["seconds"] / ours["seconds"]
-        print(f"{engine:12s} {report['seconds']:9.1f} {report['peak_mib']:9d} {ratio:14.2f}x {diff:19.2e}  {report['all_seconds']}"
-              + ("" if agree else "  (missing values differ!)"))  # fmt: skip
+        print(
+            f"{engine:12s} {report['seconds']:9.1f} {report['peak_mib']:9d} {ratio:14.2f}x {diff:19.2e}  {report['all_seconds']}"
+            + ("" if agree else "  (missing values differ!)")
+        )
     for engine in ("mlforecast", "pandas"):
         ratio = subset[engine]["seconds"] / ours["seconds"]
         target = TARGETS[f"vs_{engine}"]

@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers import peak_mib, run_worker
-
 import pandas as pd
+from workers import peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGET_SECONDS = 60
@@ -39,7 +38,9 @@ def _train(data: Path, model_dir: Path, cutoff: dt.date, rounds: int) -> None:
 
     rows = read_rows(data / "features.parquet", cutoff - dt.timedelta(days=60), cutoff)
     params = TrainingParams().lightgbm()
-    booster = lgb.train(params, _dataset(rows.matrix, rows.label, rows.vocabulary, params, None), num_boost_round=rounds)
+    booster = lgb.train(
+        params, _dataset(rows.matrix, rows.label, rows.vocabulary, params, None), num_boost_round=rounds
+    )
     window = (pd.to_datetime(rows.keys["date"]) >= pd.Timestamp(cutoff - dt.timedelta(days=28))).to_numpy()
     validation = rows.keys[window].assign(prediction=booster.predict(rows.matrix[window]))
     inputs = load_inputs(warehouse.connect(), data / "long.parquet", data / "cal.parquet", data / "prices.parquet")
@@ -58,9 +59,12 @@ def load_model(model_dir: Path):
 
     info = json.loads((model_dir / "info.json").read_text())
     return IssuingModel(
-        lgb.Booster(model_file=str(model_dir / "model.txt")), Calibration.from_json((model_dir / "intervals.json").read_text()),
-        "bench", "bench", dt.date.fromisoformat(info["cutoff"]),
-    )  # fmt: skip
+        lgb.Booster(model_file=str(model_dir / "model.txt")),
+        Calibration.from_json((model_dir / "intervals.json").read_text()),
+        "bench",
+        "bench",
+        dt.date.fromisoformat(info["cutoff"]),
+    )
 
 
 def _issue(data: Path, model_dir: Path, first: dt.date, days: int, keep: Path | None = None) -> dict:
@@ -110,7 +114,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cutoff", default="2016-04-01")
     parser.add_argument("--first", default="2016-04-01", help="first forecast date of the backfill")
-    parser.add_argument("--rounds", type=int, default=176, help="boosting rounds of the benchmark model (the default model grew 176 at full scale)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=176,
+        help="boosting rounds of the benchmark model (the default model grew 176 at full scale)",
+    )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse"
@@ -123,17 +132,33 @@ def main() -> int:
     info = json.loads((model_dir / "info.json").read_text())
 
     def worker(days: int) -> dict:
-        return run_worker(__file__, "--scale", args.scale, "--seed", str(args.seed), "--cutoff", args.cutoff,
-                          "--rounds", str(args.rounds), "--worker", args.first, str(days))  # fmt: skip
+        return run_worker(
+            __file__,
+            "--scale",
+            args.scale,
+            "--seed",
+            str(args.seed),
+            "--cutoff",
+            args.cutoff,
+            "--rounds",
+            str(args.rounds),
+            "--worker",
+            args.first,
+            str(days),
+        )
 
     one, thirty = worker(1), worker(30)
     print(f"\n== forecast partitions, {args.scale} scale, model of {info['trees']} trees (cutoff {info['cutoff']}) ==")
-    print(f"one partition: {one['rows']:,} rows with intervals and levels in {one['seconds']:.1f} s "
-          f"(reading features {one['read_seconds']:.1f} s), peak {one['peak_mib']} MiB "
-          f"(target < {TARGET_SECONDS} s) -> {'met' if one['seconds'] < TARGET_SECONDS else 'MISSED'}")  # fmt: skip
-    print(f"30-partition backfill run: {thirty['rows']:,} rows in {thirty['seconds']:.1f} s "
-          f"({thirty['seconds'] / 30:.1f} s per partition; reading features once {thirty['read_seconds']:.1f} s), "
-          f"peak {thirty['peak_mib']} MiB; per partition {thirty['seconds'] / 30 / one['seconds']:.2f}x the single one")  # fmt: skip
+    print(
+        f"one partition: {one['rows']:,} rows with intervals and levels in {one['seconds']:.1f} s "
+        f"(reading features {one['read_seconds']:.1f} s), peak {one['peak_mib']} MiB "
+        f"(target < {TARGET_SECONDS} s) -> {'met' if one['seconds'] < TARGET_SECONDS else 'MISSED'}"
+    )
+    print(
+        f"30-partition backfill run: {thirty['rows']:,} rows in {thirty['seconds']:.1f} s "
+        f"({thirty['seconds'] / 30:.1f} s per partition; reading features once {thirty['read_seconds']:.1f} s), "
+        f"peak {thirty['peak_mib']} MiB; per partition {thirty['seconds'] / 30 / one['seconds']:.2f}x the single one"
+    )
     return 0
 
 

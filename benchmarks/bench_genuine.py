@@ -61,10 +61,15 @@ def main() -> int:
 
         scores = reader.read_backtest(folder / "warehouse")
         print(f"\n# bench_genuine: {args.data}")
-        print(f"m5 run on a fresh folder: {run_seconds:.1f} s ({run_seconds / RUN_SECONDS_TARGET:.2f} x the {RUN_SECONDS_TARGET:.0f} s target: "
-              f"{'met' if run_seconds <= RUN_SECONDS_TARGET else 'MISSED'}); m5 backtest: {backtest_seconds:.0f} s")  # fmt: skip
+        print(
+            f"m5 run on a fresh folder: {run_seconds:.1f} s ({run_seconds / RUN_SECONDS_TARGET:.2f} x the {RUN_SECONDS_TARGET:.0f} s target: "
+            f"{'met' if run_seconds <= RUN_SECONDS_TARGET else 'MISSED'}); m5 backtest: {backtest_seconds:.0f} s"
+        )
         missed = 0
-        for title, frame in (("all forecast dates", scores), (f"forecast dates from {DESIGN_ORIGINS_BEFORE}", report.later(scores, DESIGN_ORIGINS_BEFORE))):
+        for title, frame in (
+            ("all forecast dates", scores),
+            (f"forecast dates from {DESIGN_ORIGINS_BEFORE}", report.later(scores, DESIGN_ORIGINS_BEFORE)),
+        ):
             print(f"\n## {title} ({frame['origin'].nunique()})\n")
             print(report.method_table(frame).round(4).to_markdown(index=False))
             targets = report.target_table(frame)

@@ -73,7 +73,9 @@ def model_alone(features: Path, booster: lgb.Booster, origin: dt.date, weeks: li
     """The booster's units for the days of ``weeks`` of the forecast issued on ``origin``: each
     row's multiplier of its own level, not refreshed (both sides alike), so that the comparison
     is of the boosters alone."""
-    rows = read_rows(features, origin, origin + dt.timedelta(days=HORIZON), vocabulary=booster.pandas_categorical, labelled=False)
+    rows = read_rows(
+        features, origin, origin + dt.timedelta(days=HORIZON), vocabulary=booster.pandas_categorical, labelled=False
+    )
     units = IssueRule().model_units(booster.predict(rows.matrix), row_levels(rows.matrix))
     week = (pd.to_datetime(rows.keys["date"]) - pd.Timestamp(origin)).dt.days.to_numpy() // 7 + 1
     keep = np.isin(week, weeks)
@@ -82,9 +84,12 @@ def model_alone(features: Path, booster: lgb.Booster, origin: dt.date, weeks: li
 
 def summary(scores: pd.DataFrame) -> pd.DataFrame:
     table = scores.groupby("method").agg(
-        wrmsse=("wrmsse", "mean"), mean_rmsse=("mean_rmsse", "mean"), forecast=("forecast_units", "sum"),
-        actual=("actual_units", "sum"), worst_bias_pct=("bias_pct", lambda b: b.abs().max()),
-    )  # fmt: skip
+        wrmsse=("wrmsse", "mean"),
+        mean_rmsse=("mean_rmsse", "mean"),
+        forecast=("forecast_units", "sum"),
+        actual=("actual_units", "sum"),
+        worst_bias_pct=("bias_pct", lambda b: b.abs().max()),
+    )
     table["bias_pct"] = 100 * (table["forecast"] / table["actual"] - 1)
     table["wrmsse_vs_single"] = table["wrmsse"] / table.loc[SINGLE, "wrmsse"]
     table["rmsse_vs_single"] = table["mean_rmsse"] / table.loc[SINGLE, "mean_rmsse"]
@@ -94,7 +99,9 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a data folder after `m5 run`")
-    parser.add_argument("--weeks", default="1,2,3,4", help="the weeks that get their own model (the rest: the single model)")
+    parser.add_argument(
+        "--weeks", default="1,2,3,4", help="the weeks that get their own model (the rest: the single model)"
+    )
     args = parser.parse_args()
     data = M5Data(data_dir=str(args.data))
     inputs, features = data.feature_inputs(), data.table(tables.FEATURES)
@@ -105,7 +112,9 @@ def main() -> int:
     rows, started = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         # Week 4's sales features are the store's own (lagged 28 days): it is the single model.
-        stores = {w: shifted_store(features, shift_of(w), Path(folder) / f"week{w}.parquet") for w in weeks if shift_of(w) > 0}
+        stores = {
+            w: shifted_store(features, shift_of(w), Path(folder) / f"week{w}.parquet") for w in weeks if shift_of(w) > 0
+        }
         rest = [w for w in range(1, 5) if w not in stores]
         for cutoff, origins in by_cutoff(backtest_origins(last, WEEKS)).items():
             single = train(features, cutoff, params)
@@ -114,16 +123,24 @@ def main() -> int:
                 parts = [model_alone(stores[w], model.booster, origin, [w]) for w, model in by_week.items()]
                 parts.append(model_alone(features, single.booster, origin, rest))
                 forecasts = {
-                    SINGLE: forecast_matrix(inputs, model_alone(features, single.booster, origin, [1, 2, 3, 4]), origin, HORIZON),
+                    SINGLE: forecast_matrix(
+                        inputs, model_alone(features, single.booster, origin, [1, 2, 3, 4]), origin, HORIZON
+                    ),
                     groups: forecast_matrix(inputs, pd.concat(parts), origin, HORIZON),
                 }
                 rows += [r | {"cutoff": cutoff} for r in score_origin(inputs, origin, forecasts)]
-            print(f"cutoff {cutoff}: rounds {single.best_iteration} single, {({w: m.best_iteration for w, m in by_week.items()})} "
-                  f"by week; {time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"cutoff {cutoff}: rounds {single.best_iteration} single, { ({w: m.best_iteration for w, m in by_week.items()}) } "
+                f"by week; {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
     scores = pd.DataFrame(rows)
     design = pd.to_datetime(scores["origin"]) < pd.Timestamp(DESIGN_ORIGINS_BEFORE)
-    for name, part in (("every origin", scores), (f"origins before {DESIGN_ORIGINS_BEFORE}", scores[design]),
-                       (f"origins from {DESIGN_ORIGINS_BEFORE}", scores[~design])):  # fmt: skip
+    for name, part in (
+        ("every origin", scores),
+        (f"origins before {DESIGN_ORIGINS_BEFORE}", scores[design]),
+        (f"origins from {DESIGN_ORIGINS_BEFORE}", scores[~design]),
+    ):
         print(f"\n== model alone, {name} ({part['origin'].nunique()}) ==")
         print(summary(part).to_string())
     return 0

@@ -26,8 +26,6 @@ HERE = Path(__file__).resolve().parent
 TARGETS = {"seconds": 15 * 60, "peak_mib": 12 * 1024, "vs_seasonal_naive": 0.70, "vs_mlforecast": 0.95}
 
 
-
-
 def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
     from m5_assets.model.training import TrainingParams, train
 
@@ -35,8 +33,13 @@ def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
     model = train(data / "features.parquet", cutoff, TrainingParams())
     seconds = time.perf_counter() - started
     model.validation.drop(columns=["units"]).to_parquet(out)
-    return {"seconds": seconds, "peak_mib": peak_mib(), "train_rows": model.train_rows, "best_iteration": model.best_iteration,
-            "stages": model.stage_seconds}
+    return {
+        "seconds": seconds,
+        "peak_mib": peak_mib(),
+        "train_rows": model.train_rows,
+        "best_iteration": model.best_iteration,
+        "stages": model.stage_seconds,
+    }
 
 
 def _mlforecast(data: Path, cutoff: dt.date, out: Path, rounds: int) -> dict:
@@ -80,7 +83,9 @@ def _mlforecast(data: Path, cutoff: dt.date, out: Path, rounds: int) -> dict:
     forecaster.fit(train, static_features=statics, dropna=True)
     predicted = forecaster.predict(h=HORIZON, X_df=future[["unique_id", "ds", "sell_price", "snap"]])
     seconds = time.perf_counter() - started
-    predicted.rename(columns={"unique_id": "id", "ds": "date", "lgbm": "prediction"})[["id", "date", "prediction"]].to_parquet(out)
+    predicted.rename(columns={"unique_id": "id", "ds": "date", "lgbm": "prediction"})[
+        ["id", "date", "prediction"]
+    ].to_parquet(out)
     return {"seconds": seconds, "peak_mib": peak_mib(), "train_rows": int(len(train))}
 
 
@@ -100,7 +105,9 @@ def main() -> int:
     cutoff = dt.date.fromisoformat(args.cutoff)
     if args.worker:
         engine, out, *rest = args.worker
-        report = _ours(data, cutoff, Path(out)) if engine == "ours" else _mlforecast(data, cutoff, Path(out), int(rest[0]))
+        report = (
+            _ours(data, cutoff, Path(out)) if engine == "ours" else _mlforecast(data, cutoff, Path(out), int(rest[0]))
+        )
         print(json.dumps(report))
         return 0
     if not (data / "features.parquet").exists():
@@ -117,31 +124,51 @@ def main() -> int:
     reports = {"ours": _worker(args.scale, args.seed, ["ours", str(data / "pred-ours.parquet")])}
     if not args.no_peer:
         rounds = str(reports["ours"]["best_iteration"])
-        reports["mlforecast"] = _worker(args.scale, args.seed, ["mlforecast", str(data / "pred-mlforecast.parquet"), rounds])
+        reports["mlforecast"] = _worker(
+            args.scale, args.seed, ["mlforecast", str(data / "pred-mlforecast.parquet"), rounds]
+        )
     inputs = load_inputs(warehouse.connect(), data / "long.parquet", data / "cal.parquet", data / "prices.parquet")
     validated = validate(inputs, cutoff, pd.read_parquet(data / "pred-ours.parquet"))
     scores = {"ours": validated.scores}
-    scores |= {e: score_validation(inputs, cutoff, pd.read_parquet(data / f"pred-{e}.parquet")) for e in reports if e != "ours"}
+    scores |= {
+        e: score_validation(inputs, cutoff, pd.read_parquet(data / f"pred-{e}.parquet")) for e in reports if e != "ours"
+    }
     naive = scores["ours"].wrmsse("seasonal_naive")
-    print(f"\n== training, {args.scale} scale, cutoff {cutoff}, default parameters, validation {cutoff - dt.timedelta(days=28)} .. ==")
+    print(
+        f"\n== training, {args.scale} scale, cutoff {cutoff}, default parameters, validation {cutoff - dt.timedelta(days=28)} .. =="
+    )
     print(f"{'engine':16s} {'WRMSSE':>8s} {'seconds':>9s} {'peak MiB':>9s} {'input rows':>12s}")
     for engine, report in reports.items():
         # Engines are compared model to model; ours issues the blend chosen below.
         model = PURE_MODEL if engine == "ours" else MODEL
-        print(f"{engine:16s} {scores[engine].wrmsse(model):8.4f} {report['seconds']:9.1f} {report['peak_mib']:9d} {report['train_rows']:12,}")
+        print(
+            f"{engine:16s} {scores[engine].wrmsse(model):8.4f} {report['seconds']:9.1f} {report['peak_mib']:9d} {report['train_rows']:12,}"
+        )
     print(f"{'seasonal naive':16s} {naive:8.4f}")
-    for method in ("moving_average_28", "exponential_smoothing", "demand_level"):  # the baselines a blend may use, and SES
+    for method in (
+        "moving_average_28",
+        "exponential_smoothing",
+        "demand_level",
+    ):  # the baselines a blend may use, and SES
         print(f"{method:16s} {scores['ours'].wrmsse(method):8.4f}")
-    print(f"ours issues {validated.rule.describe()}: WRMSSE {scores['ours'].wrmsse(MODEL):.4f} ({validated.rule.chosen_because})")
+    print(
+        f"ours issues {validated.rule.describe()}: WRMSSE {scores['ours'].wrmsse(MODEL):.4f} ({validated.rule.chosen_because})"
+    )
     print(f"ours: best iteration {reports['ours']['best_iteration']}, seconds by stage {reports['ours']['stages']}")
     ours, o = scores["ours"].wrmsse(MODEL), reports["ours"]
-    print(f"ours / seasonal naive WRMSSE = {ours / naive:.3f} (target <= {TARGETS['vs_seasonal_naive']}) -> {'met' if ours / naive <= TARGETS['vs_seasonal_naive'] else 'MISSED'}")
+    print(
+        f"ours / seasonal naive WRMSSE = {ours / naive:.3f} (target <= {TARGETS['vs_seasonal_naive']}) -> {'met' if ours / naive <= TARGETS['vs_seasonal_naive'] else 'MISSED'}"
+    )
     if "mlforecast" in reports:
         peer = scores["mlforecast"].wrmsse(MODEL)
-        print(f"ours / mlforecast WRMSSE = {ours / peer:.3f} (target <= {TARGETS['vs_mlforecast']}) -> {'met' if ours / peer <= TARGETS['vs_mlforecast'] else 'MISSED'}")
+        print(
+            f"ours / mlforecast WRMSSE = {ours / peer:.3f} (target <= {TARGETS['vs_mlforecast']}) -> {'met' if ours / peer <= TARGETS['vs_mlforecast'] else 'MISSED'}"
+        )
         print(f"ours / mlforecast seconds = {o['seconds'] / reports['mlforecast']['seconds']:.2f}")
-    print(f"ours: {o['seconds']:.0f} s (target < {TARGETS['seconds']}), {o['peak_mib']} MiB (target < {TARGETS['peak_mib']}) -> "
-          f"{'met' if o['seconds'] < TARGETS['seconds'] and o['peak_mib'] < TARGETS['peak_mib'] else 'MISSED'}")  # fmt: skip
+    print(
+        f"ours: {o['seconds']:.0f} s (target < {TARGETS['seconds']}), {o['peak_mib']} MiB (target < {TARGETS['peak_mib']}) -> "
+        f"{'met' if o['seconds'] < TARGETS['seconds'] and o['peak_mib'] < TARGETS['peak_mib'] else 'MISSED'}"
+    )
     return 0
 
 

@@ -52,7 +52,9 @@ def _forecast_rows(features: Path, day: dt.date):
 
     from m5_assets.grid import SERIES_COLUMNS
 
-    wanted = (pc.field("date") >= day) & (pc.field("date") < day + dt.timedelta(days=28)) & pc.field("sell_price").is_valid()
+    wanted = (
+        (pc.field("date") >= day) & (pc.field("date") < day + dt.timedelta(days=28)) & pc.field("sell_price").is_valid()
+    )
     rows = pq.read_table(features, columns=[*SERIES_COLUMNS, "date", "roll_mean_28"], filters=wanted).to_pandas()
     point = np.nan_to_num(rows.pop("roll_mean_28").to_numpy(dtype=np.float64))
     horizon = (rows["date"].astype("datetime64[ns]") - np.datetime64(day)).dt.days + 1
@@ -68,7 +70,11 @@ def _inventory(features: Path, day: dt.date, plan_it: bool) -> dict:
     bottom = _forecast_rows(features, day)
     out = {"rows": len(bottom)}
     if plan_it:
-        prices = warehouse.connect().sql(f"SELECT id, sell_price FROM read_parquet('{features}') WHERE date = DATE '{day}'").df()
+        prices = (
+            warehouse.connect()
+            .sql(f"SELECT id, sell_price FROM read_parquet('{features}') WHERE date = DATE '{day}'")
+            .df()
+        )
         series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
         planned = plan(bottom, prices.set_index("id")["sell_price"], policies_for(series, Policy()))
         with tempfile.TemporaryDirectory(prefix="bench-inventory-") as folder:
@@ -88,9 +94,11 @@ def main() -> int:
     if args.worker:
         kind, day = args.worker[0], dt.date.fromisoformat(args.worker[1])
         result = {
-            "drift": lambda: _drift(features, day, True), "drift_read": lambda: _drift(features, day, False),
-            "inventory": lambda: _inventory(features, day, True), "read": lambda: _inventory(features, day, False),
-        }[kind]()  # fmt: skip
+            "drift": lambda: _drift(features, day, True),
+            "drift_read": lambda: _drift(features, day, False),
+            "inventory": lambda: _inventory(features, day, True),
+            "read": lambda: _inventory(features, day, False),
+        }[kind]()
         print(json.dumps(result))
         return 0
     if not features.exists():
@@ -107,15 +115,23 @@ def main() -> int:
         return "met" if r["seconds"] < TARGET_SECONDS and r["peak_mib"] < TARGET_MIB else "MISSED"
 
     print(f"\n== monitoring and inventory, {args.scale} scale, forecast date {args.day} ==")
-    print(f"feature_drift: {drift['features']} features, {drift['reference_rows']:,} validation-window and {drift['current_rows']:,} "
-          f"forecast rows, {drift['seconds']:.1f} s, peak {drift['peak_mib']} MiB (target < {TARGET_SECONDS} s, < {TARGET_MIB} MiB) "
-          f"-> {verdict(drift)}; largest score {drift['max_score']:.4f}")
-    print(f"  baseline, reading the two windows alone: {exact['seconds']:.1f} s, peak {exact['peak_mib']} MiB; "
-          f"judged / read: {drift['seconds'] / exact['seconds']:.2f}x time")
-    print(f"inventory_plan: {inventory['series']:,} item-stores from {inventory['rows']:,} forecast rows, {inventory['seconds']:.1f} s, "
-          f"peak {inventory['peak_mib']} MiB -> {verdict(inventory)}")
-    print(f"  baseline, reading the 28 days' rows alone: {read['seconds']:.1f} s, peak {read['peak_mib']} MiB; "
-          f"plan / read: {inventory['seconds'] / read['seconds']:.2f}x time")  # fmt: skip
+    print(
+        f"feature_drift: {drift['features']} features, {drift['reference_rows']:,} validation-window and {drift['current_rows']:,} "
+        f"forecast rows, {drift['seconds']:.1f} s, peak {drift['peak_mib']} MiB (target < {TARGET_SECONDS} s, < {TARGET_MIB} MiB) "
+        f"-> {verdict(drift)}; largest score {drift['max_score']:.4f}"
+    )
+    print(
+        f"  baseline, reading the two windows alone: {exact['seconds']:.1f} s, peak {exact['peak_mib']} MiB; "
+        f"judged / read: {drift['seconds'] / exact['seconds']:.2f}x time"
+    )
+    print(
+        f"inventory_plan: {inventory['series']:,} item-stores from {inventory['rows']:,} forecast rows, {inventory['seconds']:.1f} s, "
+        f"peak {inventory['peak_mib']} MiB -> {verdict(inventory)}"
+    )
+    print(
+        f"  baseline, reading the 28 days' rows alone: {read['seconds']:.1f} s, peak {read['peak_mib']} MiB; "
+        f"plan / read: {inventory['seconds'] / read['seconds']:.2f}x time"
+    )
     return 0
 
 

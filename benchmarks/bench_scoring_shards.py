@@ -46,8 +46,15 @@ def _made_forecasts(data: Path, folder: Path) -> None:
     for day in _days():
         origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(day)))
         forecast = inputs.units[:, origin - 364 : origin - 364 + HORIZON].astype(np.float64).ravel()
-        frame = pd.DataFrame({"id": ids, "date": np.tile(pd.date_range(day, periods=HORIZON).date, len(inputs.series)),
-                              "horizon": np.tile(np.arange(1, HORIZON + 1), len(inputs.series)), "forecast": forecast, "model_version": "1"})  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "date": np.tile(pd.date_range(day, periods=HORIZON).date, len(inputs.series)),
+                "horizon": np.tile(np.arange(1, HORIZON + 1), len(inputs.series)),
+                "forecast": forecast,
+                "model_version": "1",
+            }
+        )
         for k, c in enumerate(COVERAGES, start=1):
             lo, hi = bound_columns(c)
             frame[lo], frame[hi] = np.clip(forecast - k, 0, None), forecast + k
@@ -110,7 +117,9 @@ def main() -> int:
         "group": lambda data, rest: _group(data, Path(rest[0]), Path(rest[1]), rest[2].split(",")),
         "combine": lambda data, rest: _combine(Path(rest[0]), rest[1:]),
     }
-    return store_group_bench(__doc__.splitlines()[0], data, workers, lambda stores, groups: _in_a_folder(data, stores, groups))
+    return store_group_bench(
+        __doc__.splitlines()[0], data, workers, lambda stores, groups: _in_a_folder(data, stores, groups)
+    )
 
 
 def _in_a_folder(data: Path, stores: list[str], groups: list[list[str]]) -> int:
@@ -127,10 +136,14 @@ def _compare(work: Path, stores: list[str], groups: list[list[str]]) -> int:
     forecasts = str(work / "forecasts")
     unsharded = run_worker(__file__, "--worker", "unsharded", forecasts, str(work / "unsharded.pickle"))
     staged = [str(work / f"group_{k}.pickle") for k in range(len(groups))]
-    parts, parts_wall = side_by_side(__file__, [["--worker", "group", forecasts, staged[k], ",".join(g)] for k, g in enumerate(groups)])
+    parts, parts_wall = side_by_side(
+        __file__, [["--worker", "group", forecasts, staged[k], ",".join(g)] for k, g in enumerate(groups)]
+    )
     combined = run_worker(__file__, "--worker", "combine", str(work / "unsharded.pickle"), *staged)
     agreement = f"largest relative difference of a score: {combined['largest_relative_difference']:.1e} over {combined['days']} days"
-    report_store_groups(f"scoring {DAYS} forecast partitions", stores, groups, unsharded, parts, parts_wall, combined, agreement)
+    report_store_groups(
+        f"scoring {DAYS} forecast partitions", stores, groups, unsharded, parts, parts_wall, combined, agreement
+    )
     return 0
 
 

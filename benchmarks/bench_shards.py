@@ -77,7 +77,13 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
     values = ["forecast", "lo_95", "hi_95"]
     max_diff = float(np.abs(mine[values].to_numpy() - theirs[values].to_numpy()).max()) if same_rows else float("inf")
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": seconds, "peak_mib": peak_mib(), "problems": problems, "same_rows": same_rows, "max_abs_diff": max_diff}
+    return {
+        "seconds": seconds,
+        "peak_mib": peak_mib(),
+        "problems": problems,
+        "same_rows": same_rows,
+        "max_abs_diff": max_diff,
+    }
 
 
 def main() -> int:
@@ -124,28 +130,59 @@ def _compare(work: Path, args, stores: list[str], groups: list[list[str]], base:
 
     unsharded = run_worker(__file__, *base, "unsharded", str(work / "unsharded"))
     folders = [str(work / f"group_{k}") for k in range(len(groups))]
-    shards, shards_wall = side_by_side(__file__, [[*base, "shard", folders[k], ",".join(g)] for k, g in enumerate(groups)])
+    shards, shards_wall = side_by_side(
+        __file__, [[*base, "shard", folders[k], ",".join(g)] for k, g in enumerate(groups)]
+    )
     # Days are independent: the combining step is fanned out by day groups too, as the asset does.
     day_groups = split_evenly(range(DAYS), len(groups))
-    combines, combine_wall = side_by_side(__file__, [[*base, "combine", str(work / "unsharded"), (first + dt.timedelta(days=part[0])).isoformat(),
-                                             str(len(part)), *folders] for part in day_groups])  # fmt: skip
-    combined = {"seconds": combine_wall, "peak_mib": max(c["peak_mib"] for c in combines), "problems": sum(c["problems"] for c in combines),
-                "same_rows": all(c["same_rows"] for c in combines), "max_abs_diff": max(c["max_abs_diff"] for c in combines)}  # fmt: skip
+    combines, combine_wall = side_by_side(
+        __file__,
+        [
+            [
+                *base,
+                "combine",
+                str(work / "unsharded"),
+                (first + dt.timedelta(days=part[0])).isoformat(),
+                str(len(part)),
+                *folders,
+            ]
+            for part in day_groups
+        ],
+    )
+    combined = {
+        "seconds": combine_wall,
+        "peak_mib": max(c["peak_mib"] for c in combines),
+        "problems": sum(c["problems"] for c in combines),
+        "same_rows": all(c["same_rows"] for c in combines),
+        "max_abs_diff": max(c["max_abs_diff"] for c in combines),
+    }
     sharded_total = shards_wall + combine_wall
 
-    print(f"\n== forecast backfill of {DAYS} partitions, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores ==")
-    print(f"unsharded, one process: {unsharded['seconds']:.1f} s (reading {unsharded['read_seconds']:.1f} s), peak {unsharded['peak_mib']} MiB")
+    print(
+        f"\n== forecast backfill of {DAYS} partitions, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores =="
+    )
+    print(
+        f"unsharded, one process: {unsharded['seconds']:.1f} s (reading {unsharded['read_seconds']:.1f} s), peak {unsharded['peak_mib']} MiB"
+    )
     for k, (group, shard) in enumerate(zip(groups, shards, strict=True)):
-        print(f"group {k} ({', '.join(group)}): {shard['seconds']:.1f} s (reading {shard['read_seconds']:.1f} s), peak {shard['peak_mib']} MiB")
+        print(
+            f"group {k} ({', '.join(group)}): {shard['seconds']:.1f} s (reading {shard['read_seconds']:.1f} s), peak {shard['peak_mib']} MiB"
+        )
     each = ", ".join(f"{c['seconds']:.1f}" for c in combines)
-    print(f"groups side by side: {shards_wall:.1f} s wall; combining {DAYS} days in {len(day_groups)} day groups side by side: "
-          f"{combine_wall:.1f} s wall ({each} s each), peak {combined['peak_mib']} MiB")  # fmt: skip
-    print(f"sharded total {sharded_total:.1f} s = {unsharded['seconds'] / sharded_total:.2f}x faster than unsharded; "
-          f"same rows as unsharded: {combined['same_rows']}, largest difference {combined['max_abs_diff']:.2e}; levels off: {combined['problems']}")  # fmt: skip
+    print(
+        f"groups side by side: {shards_wall:.1f} s wall; combining {DAYS} days in {len(day_groups)} day groups side by side: "
+        f"{combine_wall:.1f} s wall ({each} s each), peak {combined['peak_mib']} MiB"
+    )
+    print(
+        f"sharded total {sharded_total:.1f} s = {unsharded['seconds'] / sharded_total:.2f}x faster than unsharded; "
+        f"same rows as unsharded: {combined['same_rows']}, largest difference {combined['max_abs_diff']:.2e}; levels off: {combined['problems']}"
+    )
     per_store = sum(s["seconds"] for s in shards) / len(stores)
     combine_per_store = sum(c["seconds"] for c in combines) / len(stores)
     print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process)")
-    print_projection(per_store, combine_per_store, len(stores), combine_spread_limit=DAYS)  # combining by day, one day a worker at most
+    print_projection(
+        per_store, combine_per_store, len(stores), combine_spread_limit=DAYS
+    )  # combining by day, one day a worker at most
     return 0
 
 

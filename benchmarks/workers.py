@@ -32,7 +32,10 @@ def print_projection(per_store: float, combine_per_store: float, stores: int, co
     work spread over the workers, the combining over at most ``combine_spread_limit`` of them."""
     for factor in (10, 100):
         n = factor * stores
-        plans = ", ".join(f"{w} workers {n / w * per_store + n * combine_per_store / min(w, combine_spread_limit):,.0f} s" for w in (2, 10, 100))
+        plans = ", ".join(
+            f"{w} workers {n / w * per_store + n * combine_per_store / min(w, combine_spread_limit):,.0f} s"
+            for w in (2, 10, 100)
+        )
         print(f"projected, {factor}x the stores ({n}): {plans}")
 
 
@@ -50,8 +53,16 @@ def side_by_side(script: str, commands: list[list[str]]) -> tuple[list[dict], fl
     return reports, time.perf_counter() - started
 
 
-def report_store_groups(title: str, stores: list, groups: list[list[str]], unsharded: dict, parts: list[dict], parts_wall: float,
-                        combined: dict, agreement: str) -> None:  # fmt: skip
+def report_store_groups(
+    title: str,
+    stores: list,
+    groups: list[list[str]],
+    unsharded: dict,
+    parts: list[dict],
+    parts_wall: float,
+    combined: dict,
+    agreement: str,
+) -> None:
     """The figures of a one-process run against store groups side by side then one combining
     process: times, peaks, the speed-up, ``agreement`` (how the results compare), per-store
     costs and the projection."""
@@ -61,12 +72,18 @@ def report_store_groups(title: str, stores: list, groups: list[list[str]], unsha
     for k, (group, part) in enumerate(zip(groups, parts, strict=True)):
         staged = f", staged {part['staged_mib']} MiB" if "staged_mib" in part else ""
         print(f"group {k} ({', '.join(group)}): {part['seconds']:.1f} s, peak {part['peak_mib']} MiB{staged}")
-    print(f"groups side by side: {parts_wall:.1f} s wall; combining: {combined['seconds']:.1f} s, peak {combined['peak_mib']} MiB")
-    print(f"sharded total {total:.1f} s = {unsharded['seconds'] / total:.2f}x the unsharded speed "
-          f"(groups alone {unsharded['seconds'] / parts_wall:.2f}x); {agreement}")  # fmt: skip
+    print(
+        f"groups side by side: {parts_wall:.1f} s wall; combining: {combined['seconds']:.1f} s, peak {combined['peak_mib']} MiB"
+    )
+    print(
+        f"sharded total {total:.1f} s = {unsharded['seconds'] / total:.2f}x the unsharded speed "
+        f"(groups alone {unsharded['seconds'] / parts_wall:.2f}x); {agreement}"
+    )
     per_store = sum(p["seconds"] for p in parts) / len(stores)
     combine_per_store = combined["seconds"] / len(stores)
-    print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process, not spread)")
+    print(
+        f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process, not spread)"
+    )
     print_projection(per_store, combine_per_store, len(stores))
 
 

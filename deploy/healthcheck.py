@@ -34,7 +34,9 @@ PROBES = {
     "api": lambda: _http("M5_API_PORT", 8000, "/health"),
     "webserver": lambda: _http("M5_WEBSERVER_PORT", 3000, "/server_info"),
     "dashboard": lambda: _http("M5_DASHBOARD_PORT", 8501, "/_stcore/health"),
-    "code-server": lambda: _command("dagster", "api", "grpc-health-check", "-h", "127.0.0.1", "-p", os.environ.get("M5_CODE_SERVER_PORT", "4000")),
+    "code-server": lambda: _command(
+        "dagster", "api", "grpc-health-check", "-h", "127.0.0.1", "-p", os.environ.get("M5_CODE_SERVER_PORT", "4000")
+    ),
     # Heartbeats the daemon wrote to the instance's storage in the last minutes.
     "daemon": lambda: _command("dagster-daemon", "liveness-check"),
 }

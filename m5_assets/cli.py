@@ -152,7 +152,9 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     started = time.perf_counter()
-    result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+    result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
+        instance=instance, run_config=quiet, raise_on_error=False
+    )
     print_summary(result, time.perf_counter() - started)
     if not result.success or args.skip_model:
         return 0 if result.success else 1
@@ -173,19 +175,26 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     for cutoff in cutoffs:
         print(f"\ntraining model partition {cutoff} ...")
         started = time.perf_counter()
-        result = train.execute_in_process(instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False)
+        result = train.execute_in_process(
+            instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False
+        )
         print_summary(result, time.perf_counter() - started)
         if not result.success:
             return 1
 
-    ranges = [("issuing the newest forecast", issue_job, newest, newest),
-              (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1]),
-              ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1])]  # fmt: skip
+    ranges = [
+        ("issuing the newest forecast", issue_job, newest, newest),
+        (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1]),
+        ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1]),
+    ]
     withheld = False
     for title, job, first, last in ranges:
         print(f"\n{title} ({first} .. {last}) ...")
         started = time.perf_counter()
-        tags = {"dagster/asset_partition_range_start": first.isoformat(), "dagster/asset_partition_range_end": last.isoformat()}
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
         result = job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=False)
         print_summary(result, time.perf_counter() - started)
         if not result.success:
@@ -196,7 +205,9 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
             withheld = True
     print_backtest(read_accuracy(paths.warehouse), backtest)
     if withheld:
-        print("\ninventory plans were withheld (see above): their forecasts are beyond what the series' history justifies")
+        print(
+            "\ninventory plans were withheld (see above): their forecasts are beyond what the series' history justifies"
+        )
         return 1
     return 0
 
@@ -225,14 +236,22 @@ def _backtest_locked(args: argparse.Namespace) -> int:
     if not tables.FEATURES.path(paths.warehouse).exists():
         print(f"no feature store in {paths.warehouse}: building it first ...")
         started = time.perf_counter()
-        result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+        result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
+            instance=instance, run_config=quiet, raise_on_error=False
+        )
         print_summary(result, time.perf_counter() - started)
         if not result.success:
             return 1
     print(f"\nbacktest: {args.weeks} weeks of forecasts, a monthly model each month (registered as m5-backtest) ...")
-    config = {"ops": {tables.BACKTEST_REPORT.name: {"config": {"weeks": args.weeks, "mlforecast_peer": not args.no_mlforecast}}}}
+    config = {
+        "ops": {
+            tables.BACKTEST_REPORT.name: {"config": {"weeks": args.weeks, "mlforecast_peer": not args.no_mlforecast}}
+        }
+    }
     started = time.perf_counter()
-    result = defs.resolve_job_def(BACKTEST_JOB).execute_in_process(instance=instance, run_config=quiet | config, raise_on_error=False)
+    result = defs.resolve_job_def(BACKTEST_JOB).execute_in_process(
+        instance=instance, run_config=quiet | config, raise_on_error=False
+    )
     print_summary(result, time.perf_counter() - started)
     if not result.success:
         return 1
@@ -247,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
 
     gen = commands.add_parser("generate", help="write a synthetic Kaggle M5 file set")
     gen.add_argument("--scale", choices=["tiny", "small", "full"], default="small")
-    gen.add_argument("--out", required=True, help="folder to write calendar.csv, sell_prices.csv, sales_train_evaluation.csv")
+    gen.add_argument(
+        "--out", required=True, help="folder to write calendar.csv, sell_prices.csv, sales_train_evaluation.csv"
+    )
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--end-date", help="last day of sales, YYYY-MM-DD (default: 2016-05-22, as in M5)")
     gen.add_argument("--progress", action="store_true", help="show a progress bar (always on for full)")
@@ -255,12 +276,20 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="materialize the pipeline in this process and print a summary")
     run.add_argument("--skip-model", action="store_true", help="build the feature store only")
-    run.add_argument("--scale", choices=["tiny", "small", "full"], default="small", help="demo scale when data/raw is empty")
+    run.add_argument(
+        "--scale", choices=["tiny", "small", "full"], default="small", help="demo scale when data/raw is empty"
+    )
     run.set_defaults(handler=_run)
 
-    back = commands.add_parser("backtest", help="replay the last 52 weeks: monthly models, a forecast every 7 days, scored beside peers")
+    back = commands.add_parser(
+        "backtest", help="replay the last 52 weeks: monthly models, a forecast every 7 days, scored beside peers"
+    )
     back.add_argument("--weeks", type=int, default=52, help="weeks to replay (default 52: 53 forecast dates)")
-    back.add_argument("--no-mlforecast", action="store_true", help="leave the mlforecast peer out (it trains a second model each month)")
+    back.add_argument(
+        "--no-mlforecast",
+        action="store_true",
+        help="leave the mlforecast peer out (it trains a second model each month)",
+    )
     back.set_defaults(handler=_backtest)
 
     args = parser.parse_args(argv)

@@ -64,7 +64,9 @@ def weekly_prices(con: duckdb.DuckDBPyConnection, prices: Path, series: pd.DataF
     return by_week
 
 
-def daily_prices(con: duckdb.DuckDBPyConnection, prices: Path, series: pd.DataFrame, day_weeks: np.ndarray) -> np.ndarray:
+def daily_prices(
+    con: duckdb.DuckDBPyConnection, prices: Path, series: pd.DataFrame, day_weeks: np.ndarray
+) -> np.ndarray:
     """Series x day matrix of each day's shelf price (NaN where its week has none)."""
     weeks = np.unique(day_weeks)
     return weekly_prices(con, prices, series, weeks)[:, np.searchsorted(weeks, day_weeks)]
@@ -78,5 +80,6 @@ def dictionary_array(values: pd.Series | np.ndarray, codes: np.ndarray) -> pa.Di
     categories = pd.Categorical(values)
     indices = categories.codes[codes]
     return pa.DictionaryArray.from_arrays(
-        pa.array(indices, mask=indices < 0, type=pa.int32()), pa.array(categories.categories.astype(str), type=pa.string())
+        pa.array(indices, mask=indices < 0, type=pa.int32()),
+        pa.array(categories.categories.astype(str), type=pa.string()),
     )

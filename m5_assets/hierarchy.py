@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from m5_assets.intervals import Calibration, calibrate_level
 from m5_assets.grid import SERIES_COLUMNS
+from m5_assets.intervals import Calibration, calibrate_level
 from m5_assets.metrics import LEVELS, aggregation
 
 BOTTOM_LEVEL = LEVELS[-1][0]
@@ -43,7 +43,11 @@ def _with_parents(hierarchy: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame
 
 
 def calibrate(
-    hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray, bottom_base: np.ndarray | None = None
+    hierarchy: pd.DataFrame,
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    released: np.ndarray,
+    bottom_base: np.ndarray | None = None,
 ) -> Calibration:
     """Interval calibration of every level from forecasts and actuals of one window.
 

@@ -16,8 +16,8 @@ import duckdb
 import pyarrow.parquet as pq
 
 from m5_assets.raw_files import DAY_COLUMN, SALES_FILES, SALES_ID_COLUMNS, read_header
-from m5_assets.warehouse import atomic_target
 from m5_assets.validation.violations import MAX_EXAMPLES, DataValidationError, Violation, lines_of
+from m5_assets.warehouse import atomic_target
 
 SNAP_COLUMN = re.compile(r"^snap_\w+$")
 
@@ -60,8 +60,14 @@ def _header_violations(path: Path, header: list[str], expected: dict[str, str]) 
     found = []
     for position, name in enumerate(header, start=1):
         if not name:
-            found.append(Violation(path.name, f"(column {position})", "header names every column: an empty name "
-                                   "(a stray delimiter at the end of the line?)", lines=(1,)))  # fmt: skip
+            found.append(
+                Violation(
+                    path.name,
+                    f"(column {position})",
+                    "header names every column: an empty name (a stray delimiter at the end of the line?)",
+                    lines=(1,),
+                )
+            )
     for column in [c for c in expected if c not in header]:
         found.append(Violation(path.name, column, "required column is missing from the header", lines=(1,)))
     for column in [c for c in header if c and c not in expected]:
@@ -135,11 +141,19 @@ def _first_irregular_line(path: Path) -> Violation:
         reader, ended = csv.reader(handle), 0
         for record in reader:
             if not record:
-                return Violation(path.name, "(row)", "blank line between rows: every line after the header holds one row",
-                                 lines=(reader.line_num,))  # fmt: skip
+                return Violation(
+                    path.name,
+                    "(row)",
+                    "blank line between rows: every line after the header holds one row",
+                    lines=(reader.line_num,),
+                )
             if reader.line_num - ended > 1:
-                return Violation(path.name, "(row)", f"a quoted value spans lines {ended + 1} .. {reader.line_num}: values "
-                                 "must not contain line breaks", lines=(ended + 1,))  # fmt: skip
+                return Violation(
+                    path.name,
+                    "(row)",
+                    f"a quoted value spans lines {ended + 1} .. {reader.line_num}: values must not contain line breaks",
+                    lines=(ended + 1,),
+                )
             ended = reader.line_num
     return Violation(path.name, "(row)", "every line after the header must hold exactly one row", lines=(2,))
 
@@ -147,7 +161,11 @@ def _first_irregular_line(path: Path) -> Violation:
 def _layout_violations(path: Path, rows: int) -> list[Violation]:
     """A file with no rows, or rows that are not one per line (line numbers would be wrong)."""
     if rows == 0:
-        return [Violation(path.name, "(rows)", "file holds no data rows: at least one row must follow the header", lines=(2,))]
+        return [
+            Violation(
+                path.name, "(rows)", "file holds no data rows: at least one row must follow the header", lines=(2,)
+            )
+        ]
     if _text_lines(path) != rows + 1:
         return [_first_irregular_line(path)]
     return []
@@ -168,7 +186,9 @@ def _read_query(path: Path, types: dict[str, str], checked: bool) -> str:
             # TRY_CAST rounds 1.5 to 2 and gives NULL for NaN, infinities and values out of range,
             # so it equals the value read exactly when that is a whole number of the type.
             value = f"TRY_CAST({name} AS {sql_type})"
-            columns.append(f"CASE WHEN {name} IS NULL OR {value} = {name} THEN {value} ELSE error('{NOT_WHOLE}') END AS {name}")
+            columns.append(
+                f"CASE WHEN {name} IS NULL OR {value} = {name} THEN {value} ELSE error('{NOT_WHOLE}') END AS {name}"
+            )
         else:
             columns.append(name)
     return (
@@ -177,7 +197,9 @@ def _read_query(path: Path, types: dict[str, str], checked: bool) -> str:
     )
 
 
-def _not_whole_violations(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str], as_read: Path) -> list[Violation]:
+def _not_whole_violations(
+    con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str], as_read: Path
+) -> list[Violation]:
     """Integer cells of ``as_read`` (the file copied with integer columns as DOUBLE) that are not
     whole numbers of their type, one violation per column type's rule."""
     found = []
@@ -218,7 +240,9 @@ def copy_raw_csv(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, st
     with atomic_target(target) as partial:
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         try:
-            con.execute(f"COPY ({_read_query(path, ordered, checked=True)}) TO '{partial}' (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(
+                f"COPY ({_read_query(path, ordered, checked=True)}) TO '{partial}' (FORMAT parquet, COMPRESSION zstd)"
+            )
             not_whole = False
         except duckdb.InvalidInputException as error:
             if NOT_WHOLE not in str(error):
@@ -227,7 +251,9 @@ def copy_raw_csv(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, st
             con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
             con.execute(f"COPY ({_read_query(path, ordered, checked=False)}) TO '{partial}' (FORMAT parquet)")
             not_whole = True
-        violations = _reject_violations(con, path, ordered) or _layout_violations(path, pq.read_metadata(partial).num_rows)
+        violations = _reject_violations(con, path, ordered) or _layout_violations(
+            path, pq.read_metadata(partial).num_rows
+        )
         if not violations and not_whole:
             violations = _not_whole_violations(con, path, ordered, partial)
         if violations:

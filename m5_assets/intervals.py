@@ -77,7 +77,9 @@ class Calibration:
             table["sd"] = (table[hi] - table[lo]) / (2 * _Z_90)
         return cls(table)
 
-    def _bins(self, level: int, forecast: np.ndarray, base: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    def _bins(
+        self, level: int, forecast: np.ndarray, base: np.ndarray | None = None
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
         """The level's bins, which bin each forecast falls in, and each forecast's scale (from
         ``base``, the forecast itself unless given)."""
         bins = self.table[self.table["level"] == level].sort_values("bin")
@@ -112,7 +114,9 @@ def score(forecast: np.ndarray, actual: np.ndarray, base: np.ndarray | None = No
     return (actual - forecast) / np.sqrt(np.maximum(base, 0.0) + SCALE_OFFSET)
 
 
-def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmetric: bool = False, base: np.ndarray | None = None) -> pd.DataFrame:
+def calibrate_level(
+    level: int, forecast: np.ndarray, actual: np.ndarray, symmetric: bool = False, base: np.ndarray | None = None
+) -> pd.DataFrame:
     """Bins of equal count by forecast size, each with the quantiles of its score (of the
     score's absolute value, as a symmetric interval, if ``symmetric``) and its standard deviation."""
     forecast, actual = np.ravel(forecast), np.ravel(actual)
@@ -126,7 +130,14 @@ def calibrate_level(level: int, forecast: np.ndarray, actual: np.ndarray, symmet
         if len(in_bin) == 0:
             continue
         sold = actual[which == b] > 0
-        row = {"level": level, "bin": b, "upper_edge": float(upper), "rows": len(in_bin), "scale_offset": SCALE_OFFSET, "sd": float(np.std(in_bin))}
+        row = {
+            "level": level,
+            "bin": b,
+            "upper_edge": float(upper),
+            "rows": len(in_bin),
+            "scale_offset": SCALE_OFFSET,
+            "sd": float(np.std(in_bin)),
+        }
         for coverage in COVERAGES:
             lo_name, hi_name = bound_columns(coverage)
             if symmetric:

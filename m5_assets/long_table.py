@@ -25,7 +25,9 @@ def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path
     cal = read_calendar(con, calendar).set_index("d")
     missing = [d for d in day_labels if d not in cal.index]
     if missing:
-        raise ValueError(f"{calendar}: column 'd' lacks sales days {missing[:5]} (the calendar must cover every sales day)")
+        raise ValueError(
+            f"{calendar}: column 'd' lacks sales days {missing[:5]} (the calendar must cover every sales day)"
+        )
     days = cal.loc[day_labels].reset_index()
     n_days = len(days)
     states = sorted(series["state_id"].unique())

@@ -10,8 +10,8 @@ dashboard all call it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,9 @@ def aggregation(series: pd.DataFrame, keys: tuple[str, ...]) -> tuple[sparse.csr
         frame = series[list(keys)].astype(str)
         groups = frame.drop_duplicates().sort_values(list(keys)).reset_index(drop=True)
         codes = frame.merge(groups.reset_index(), on=list(keys), how="left")["index"].to_numpy()
-    matrix = sparse.csr_matrix((np.ones(len(series)), (codes, np.arange(len(series)))), shape=(len(groups), len(series)))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(series)), (codes, np.arange(len(series)))), shape=(len(groups), len(series))
+    )
     return matrix, groups
 
 
@@ -109,10 +111,24 @@ def level_sums(
         level_actual = matrix @ actual
         if local(keys):
             errors = {method: ((level_actual - f) ** 2).mean(axis=1) for method, f in summed.items()}
-            out.append(LevelSums(number, name, groups, matrix @ bottom_dollars, scale=naive_scale(matrix @ history), errors=errors))
+            out.append(
+                LevelSums(
+                    number, name, groups, matrix @ bottom_dollars, scale=naive_scale(matrix @ history), errors=errors
+                )
+            )
         else:
             history_sums = matrix @ history if keep_history else None
-            out.append(LevelSums(number, name, groups, matrix @ bottom_dollars, actual=level_actual, forecasts=summed, history=history_sums))
+            out.append(
+                LevelSums(
+                    number,
+                    name,
+                    groups,
+                    matrix @ bottom_dollars,
+                    actual=level_actual,
+                    forecasts=summed,
+                    history=history_sums,
+                )
+            )
     return out
 
 
@@ -159,7 +175,12 @@ def _aligned(frames: Sequence[pd.DataFrame], keys: list[str]) -> tuple[pd.DataFr
     frame's groups are in it."""
     if not keys:
         return pd.DataFrame(index=[0]), [np.zeros(len(f), dtype=np.int64) for f in frames]
-    union = pd.concat([f[keys].astype(str) for f in frames], ignore_index=True).drop_duplicates().sort_values(keys).reset_index(drop=True)
+    union = (
+        pd.concat([f[keys].astype(str) for f in frames], ignore_index=True)
+        .drop_duplicates()
+        .sort_values(keys)
+        .reset_index(drop=True)
+    )
     spots = [f[keys].astype(str).merge(union.reset_index(), on=keys, how="left")["index"].to_numpy() for f in frames]
     return union, spots
 
@@ -190,7 +211,11 @@ def add_level_sums(parts: Sequence[Sequence[LevelSums]]) -> list[LevelSums]:
             actual = _added([lv.actual for lv in levels], spots, len(groups))
             forecasts = {m: _added([lv.forecasts[m] for lv in levels], spots, len(groups)) for m in first.forecasts}
             history = _added([lv.history for lv in levels], spots, len(groups)) if first.history is not None else None
-            out.append(LevelSums(first.number, first.name, groups, dollars, actual=actual, forecasts=forecasts, history=history))
+            out.append(
+                LevelSums(
+                    first.number, first.name, groups, dollars, actual=actual, forecasts=forecasts, history=history
+                )
+            )
     return out
 
 
@@ -225,7 +250,9 @@ class WindowScorer:
     def score(self, forecast: np.ndarray) -> tuple[float, float]:
         """(WRMSSE, mean RMSSE over the item-store series that have a scale) of ``forecast``."""
         scores = []
-        for matrix, actual, scale, weight in zip(self._matrices, self._actual, self._scales, self._weights, strict=True):
+        for matrix, actual, scale, weight in zip(
+            self._matrices, self._actual, self._scales, self._weights, strict=True
+        ):
             rmsse = _rmsse(((actual - matrix @ forecast) ** 2).mean(axis=1), scale)
             scores.append(_weighted(weight, rmsse))
         return float(np.mean(scores)), float(np.nanmean(rmsse)) if np.isfinite(rmsse).any() else float("nan")
@@ -252,7 +279,9 @@ def scores_of(levels: Sequence[LevelSums]) -> dict[str, WRMSSE]:
     out = {}
     for method in methods:
         table = pd.DataFrame(level_rows[method])
-        out[method] = WRMSSE(total=float(table["score"].mean()), levels=table, series=pd.concat(rows[method], ignore_index=True))
+        out[method] = WRMSSE(
+            total=float(table["score"].mean()), levels=table, series=pd.concat(rows[method], ignore_index=True)
+        )
     return out
 
 
@@ -274,7 +303,11 @@ def wrmsse(
 
 
 def wrmsse_of_each(
-    hierarchy: pd.DataFrame, history: np.ndarray, history_prices: np.ndarray, actual: np.ndarray, forecasts: dict[str, np.ndarray]
+    hierarchy: pd.DataFrame,
+    history: np.ndarray,
+    history_prices: np.ndarray,
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
 ) -> dict[str, WRMSSE]:
     """``wrmsse`` of several forecasts of the same series and days: scales and weights once."""
     for forecast in forecasts.values():

@@ -73,7 +73,9 @@ class RemoteWarehouse:
         if parts.scheme != "s3" or not parts.netloc:
             raise ValueError(f"warehouse URL must look like s3://bucket/prefix, got {url!r}")
         self.url = url
-        self.fs, base = (filesystem, f"{parts.netloc}{parts.path}") if filesystem is not None else pafs.FileSystem.from_uri(url)
+        self.fs, base = (
+            (filesystem, f"{parts.netloc}{parts.path}") if filesystem is not None else pafs.FileSystem.from_uri(url)
+        )
         self.base = base.rstrip("/")
 
     def __repr__(self) -> str:
@@ -105,8 +107,12 @@ class RemoteWarehouse:
         version = f"{time.strftime(VERSION_TIME, time.gmtime(now))}.{int(now % 1 * 1e6):06d}-{uuid.uuid4().hex[:8]}"
         obj = f"{relative}.{version}"
         previous = self._read_manifest(self._manifest_key(relative))
-        self._call("upload of", obj, lambda: pafs.copy_files(str(local), self._key(obj), destination_filesystem=self.fs))
-        manifest = Manifest(path=relative, object=obj, version=version, size=local.stat().st_size, published_at=time.time())
+        self._call(
+            "upload of", obj, lambda: pafs.copy_files(str(local), self._key(obj), destination_filesystem=self.fs)
+        )
+        manifest = Manifest(
+            path=relative, object=obj, version=version, size=local.stat().st_size, published_at=time.time()
+        )
         self._write(self._manifest_key(relative), manifest.to_json().encode())  # the publish
         if previous is not None:
             self._drop_versions(relative, keep={obj, previous.object}, superseded_before=previous.version)
@@ -126,15 +132,23 @@ class RemoteWarehouse:
 
         self._call("writing", key, put)
 
-    def _drop_versions(self, relative: str, keep: set[str], superseded_before: str = "", in_flight_seconds: float = IN_FLIGHT_SECONDS) -> None:
+    def _drop_versions(
+        self, relative: str, keep: set[str], superseded_before: str = "", in_flight_seconds: float = IN_FLIGHT_SECONDS
+    ) -> None:
         """Delete the objects of ``relative`` but ``keep`` (the current version, and the one before
         it for readers that resolved it). Versions older than ``superseded_before`` were published
         and replaced; a younger one that no manifest names may be a push in flight (uploaded, its
         manifest next), so it goes only once ``in_flight_seconds`` old."""
         folder, name = self._key(relative).rsplit("/", 1)
-        found = self._call("listing", folder, lambda: self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)))
+        found = self._call(
+            "listing", folder, lambda: self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        )
         for info in found:
-            if info.type != pafs.FileType.File or not info.base_name.startswith(f"{name}.") or info.path[len(self.base) + 1 :] in keep:
+            if (
+                info.type != pafs.FileType.File
+                or not info.base_name.startswith(f"{name}.")
+                or info.path[len(self.base) + 1 :] in keep
+            ):
                 continue
             version = info.base_name[len(name) + 1 :]
             made = _version_time(version)
@@ -146,7 +160,11 @@ class RemoteWarehouse:
     def manifests(self) -> dict[str, Manifest]:
         """Every published file, by its path under the root."""
         root = self._key(MANIFESTS)
-        found = self._call("listing", root, lambda: self.fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)))
+        found = self._call(
+            "listing",
+            root,
+            lambda: self.fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)),
+        )
         keys = [info.path for info in found if info.type == pafs.FileType.File and info.path.endswith(".json")]
         with ThreadPoolExecutor(_THREADS) as pool:
             read = list(pool.map(self._read_manifest, keys))
@@ -167,7 +185,9 @@ class RemoteWarehouse:
         with local_lock(root):
             index = _read_index(root)
             published = self.manifests()
-            changed = [m for path, m in published.items() if index.get(path) != m.version or not (root / path).is_file()]
+            changed = [
+                m for path, m in published.items() if index.get(path) != m.version or not (root / path).is_file()
+            ]
             with ThreadPoolExecutor(_THREADS) as pool:
                 list(pool.map(lambda m: self._download(m, root), changed))
             gone = [path for path in index if path not in published]
@@ -181,8 +201,11 @@ class RemoteWarehouse:
 
         target = root / manifest.path
         with atomic_target(target, mirror=False) as partial:
-            self._call("download of", manifest.object,
-                       lambda: pafs.copy_files(self._key(manifest.object), str(partial), source_filesystem=self.fs))  # fmt: skip
+            self._call(
+                "download of",
+                manifest.object,
+                lambda: pafs.copy_files(self._key(manifest.object), str(partial), source_filesystem=self.fs),
+            )
 
 
 def _version_time(version: str) -> float | None:

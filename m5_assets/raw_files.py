@@ -83,7 +83,9 @@ def check_raw_folder(raw_dir: Path) -> RawFiles | KaggleArchive:
             f"{_listed([p.name for p in archives])}: keep either the loose files or the archive, not both"
         )
     if len(archives) > 1:
-        raise RawFilesError(f"{raw_dir} holds {len(archives)} archives ({_listed([p.name for p in archives])}): keep one Kaggle archive")
+        raise RawFilesError(
+            f"{raw_dir} holds {len(archives)} archives ({_listed([p.name for p in archives])}): keep one Kaggle archive"
+        )
     if archives:
         return check_archive(archives[0])
     if not loose:
@@ -117,14 +119,18 @@ def check_archive(archive: Path) -> KaggleArchive:
         with zipfile.ZipFile(archive) as opened:
             infos = [i for i in opened.infolist() if not i.is_dir() and not _hidden_member(i.filename)]
     except (zipfile.BadZipFile, OSError) as error:
-        raise RawFilesError(f"{archive}: not a readable zip archive ({error}); is the download or copy complete?") from None
+        raise RawFilesError(
+            f"{archive}: not a readable zip archive ({error}); is the download or copy complete?"
+        ) from None
     names = [i.filename for i in infos]
     by_file: dict[str, list[zipfile.ZipInfo]] = {}
     for info in infos:
         by_file.setdefault(PurePosixPath(info.filename).name, []).append(info)
     sales = next((n for n in SALES_FILES if n in by_file), None)
     wanted = [CALENDAR_FILE, PRICES_FILE] + ([sales] if sales else [])
-    missing = [n for n in (CALENDAR_FILE, PRICES_FILE) if n not in by_file] + ([] if sales else [" or ".join(SALES_FILES)])
+    missing = [n for n in (CALENDAR_FILE, PRICES_FILE) if n not in by_file] + (
+        [] if sales else [" or ".join(SALES_FILES)]
+    )
     if missing:
         raise RawFilesError(
             f"{archive} is not the Kaggle M5 archive: it lacks {', '.join(missing)}; it holds "
@@ -133,13 +139,19 @@ def check_archive(archive: Path) -> KaggleArchive:
     repeated = [n for n in wanted if len(by_file[n]) > 1]
     if repeated:
         copies = [i.filename for n in repeated for i in by_file[n]]
-        raise RawFilesError(f"{archive} holds more than one {', '.join(repeated)} ({_listed(copies)}): keep one of each")
+        raise RawFilesError(
+            f"{archive} holds more than one {', '.join(repeated)} ({_listed(copies)}): keep one of each"
+        )
     for name in wanted:
         info = by_file[name][0]
         if info.flag_bits & 0x1:
-            raise RawFilesError(f"{archive}: member {info.filename} is encrypted; unpack it yourself into the raw folder instead")
+            raise RawFilesError(
+                f"{archive}: member {info.filename} is encrypted; unpack it yourself into the raw folder instead"
+            )
         if info.compress_type not in _READABLE:
-            raise RawFilesError(f"{archive}: member {info.filename} uses compression method {info.compress_type}, which cannot be read")
+            raise RawFilesError(
+                f"{archive}: member {info.filename} uses compression method {info.compress_type}, which cannot be read"
+            )
     return KaggleArchive(archive, {name: by_file[name][0].filename for name in wanted})
 
 
@@ -169,7 +181,9 @@ def unpack(archive: KaggleArchive, into: Path) -> RawFiles:
             except BaseException as error:
                 shutil.rmtree(partial)
                 if isinstance(error, zipfile.BadZipFile | EOFError):
-                    raise RawFilesError(f"{archive.path}: a member could not be unpacked ({error}); is the download complete?") from None
+                    raise RawFilesError(
+                        f"{archive.path}: a member could not be unpacked ({error}); is the download complete?"
+                    ) from None
                 raise
             try:
                 partial.rename(target)
@@ -222,10 +236,18 @@ def read_header(path: Path) -> list[str]:
         header = next(csv.reader([first.decode("utf-8-sig")]), None)
     except UnicodeDecodeError:
         raise DataValidationError(
-            [Violation(path.name, "(header)", "file must be UTF-8 text (is it UTF-16 or a legacy code page?)", lines=(1,))]
+            [
+                Violation(
+                    path.name, "(header)", "file must be UTF-8 text (is it UTF-16 or a legacy code page?)", lines=(1,)
+                )
+            ]
         ) from None
     if not header or not any(name.strip() for name in header):
-        rule = "file is empty: it must start with a header line" if path.stat().st_size == 0 else "file must start with a header line"
+        rule = (
+            "file is empty: it must start with a header line"
+            if path.stat().st_size == 0
+            else "file must start with a header line"
+        )
         raise DataValidationError([Violation(path.name, "(header)", rule, lines=(1,))])
     return [name.strip() for name in header]
 
@@ -251,5 +273,6 @@ def cut_off(path: Path) -> str | None:
     fields = len(next(csv.reader([last]), []))
     if fields == len(header):
         return None
-    return f"{path.name} ends mid-line: its last line has {fields} of the header's {len(header)} fields and no line break"
-
+    return (
+        f"{path.name} ends mid-line: its last line has {fields} of the header's {len(header)} fields and no line break"
+    )

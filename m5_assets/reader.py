@@ -50,7 +50,9 @@ def partition_keys(root: Path, table: Table) -> list[str]:
     if not folder.exists():
         return []
     prefix = f"{table.partition_column}="
-    return sorted(p.name.removeprefix(prefix) for p in folder.iterdir() if p.name.startswith(prefix) and (p / DATA_FILE).exists())
+    return sorted(
+        p.name.removeprefix(prefix) for p in folder.iterdir() if p.name.startswith(prefix) and (p / DATA_FILE).exists()
+    )
 
 
 def partition_days(root: Path, table: Table) -> list[dt.date]:
@@ -101,7 +103,9 @@ def sales_span(paths: DataPaths) -> tuple[dt.date, dt.date]:
         days = [c for c in raw_files.read_header(files.sales) if raw_files.DAY_COLUMN.match(c)]
         wanted = {days[0], days[-1]} if days else set()
         with open(files.calendar, newline="", encoding="utf-8-sig") as handle:
-            dates = {row["d"]: dt.date.fromisoformat(row["date"]) for row in csv.DictReader(handle) if row.get("d") in wanted}
+            dates = {
+                row["d"]: dt.date.fromisoformat(row["date"]) for row in csv.DictReader(handle) if row.get("d") in wanted
+            }
     except (FileNotFoundError, DataValidationError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError):
         return DEFAULT_SPAN
     if not wanted or len(dates) != len(wanted):
@@ -183,7 +187,11 @@ class WarehouseReader:
     def model_cards(self) -> pd.DataFrame:
         """Every model card, one per registered version; JSON columns stay text (see ``model_card``)."""
         cards = read_all_partitions(self.root, tables.MODEL_CARDS)
-        return cards.assign(order=pd.to_numeric(cards["model_version"], errors="coerce")).sort_values("order").drop(columns="order")
+        return (
+            cards.assign(order=pd.to_numeric(cards["model_version"], errors="coerce"))
+            .sort_values("order")
+            .drop(columns="order")
+        )
 
     def model_card(self, version: str) -> dict | None:
         """The card of one registered version, JSON columns decoded; None if there is none."""
@@ -220,36 +228,52 @@ class WarehouseReader:
     def actual_sums(self, first: dt.date, last: dt.date, by: Sequence[str] = ()) -> pd.DataFrame:
         """Units sold from ``first`` to ``last`` (both included), summed by hierarchy columns ``by``."""
         group = ", ".join(_hierarchy(by))
-        return duckdb.connect().execute(
-            f"SELECT {group + ', ' if by else ''}sum(units)::DOUBLE AS units FROM {self._scan(tables.SALES_LONG)} "
-            f"WHERE date BETWEEN ? AND ?" + (f" GROUP BY {group} ORDER BY {group}" if by else ""),
-            [first, last],
-        ).df()
+        return (
+            duckdb.connect()
+            .execute(
+                f"SELECT {group + ', ' if by else ''}sum(units)::DOUBLE AS units FROM {self._scan(tables.SALES_LONG)} "
+                f"WHERE date BETWEEN ? AND ?" + (f" GROUP BY {group} ORDER BY {group}" if by else ""),
+                [first, last],
+            )
+            .df()
+        )
 
     def actual_series(self, filters: dict[str, str], first: dt.date, last: dt.date) -> pd.DataFrame:
         """Daily units of the series matching ``filters`` (hierarchy column -> value), summed."""
         where = " AND ".join([f"{c} = ?" for c in _hierarchy(filters)] + ["date BETWEEN ? AND ?"])
-        return duckdb.connect().execute(
-            f"SELECT date, sum(units)::DOUBLE AS units FROM {self._scan(tables.SALES_LONG)} WHERE {where} GROUP BY date ORDER BY date",
-            [*filters.values(), first, last],
-        ).df()
+        return (
+            duckdb.connect()
+            .execute(
+                f"SELECT date, sum(units)::DOUBLE AS units FROM {self._scan(tables.SALES_LONG)} WHERE {where} GROUP BY date ORDER BY date",
+                [*filters.values(), first, last],
+            )
+            .df()
+        )
 
     def sales_history(self, series_id: str) -> pd.DataFrame:
         """Units, shelf price, SNAP flag and first event of one series, day by day."""
-        return duckdb.connect().execute(
-            f"SELECT date, units, sell_price, snap, event_name_1 FROM {self._scan(tables.SALES_LONG)} WHERE id = ? ORDER BY date",
-            [series_id],
-        ).df()
+        return (
+            duckdb.connect()
+            .execute(
+                f"SELECT date, units, sell_price, snap, event_name_1 FROM {self._scan(tables.SALES_LONG)} WHERE id = ? ORDER BY date",
+                [series_id],
+            )
+            .df()
+        )
 
     def error_by_store_dept(self, day: dt.date) -> pd.DataFrame:
         """The forecast of ``day`` against actuals: weighted absolute percentage error (sum of absolute
         errors over units sold, in %) by store and department, over the days that have actuals."""
-        return duckdb.connect().execute(
-            f"""SELECT f.store_id, f.dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape
+        return (
+            duckdb.connect()
+            .execute(
+                f"""SELECT f.store_id, f.dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape
                 FROM read_parquet(?) f JOIN {self._scan(tables.SALES_LONG)} a ON a.id = f.id AND a.date = f.date
                 GROUP BY f.store_id, f.dept_id ORDER BY f.store_id, f.dept_id""",
-            [str(tables.FORECASTS.path(self.root, day))],
-        ).df()
+                [str(tables.FORECASTS.path(self.root, day))],
+            )
+            .df()
+        )
 
     def feature_catalog(self) -> pd.DataFrame:
         return read_parquet(tables.FEATURE_CATALOG.path(self.root))
@@ -260,7 +284,12 @@ class WarehouseReader:
 
     def newest_feature_row(self, series_id: str) -> dict | None:
         """The feature row of the newest forecast date: what the model saw for the next day."""
-        frame = duckdb.connect().execute(
-            f"SELECT * FROM {self._scan(tables.FEATURES)} WHERE id = ? AND date = ?", [series_id, self.newest_forecast_date()]
-        ).df()
+        frame = (
+            duckdb.connect()
+            .execute(
+                f"SELECT * FROM {self._scan(tables.FEATURES)} WHERE id = ? AND date = ?",
+                [series_id, self.newest_forecast_date()],
+            )
+            .df()
+        )
         return None if frame.empty else frame.iloc[0].to_dict()

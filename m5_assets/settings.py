@@ -42,7 +42,11 @@ class DataPaths:
     def dagster_instance_env(self) -> dict[str, str]:
         """The variables ``dagster.yaml`` reads its storage paths from, inside this data folder."""
         home = self.dagster_home
-        return {"M5_DAGSTER_STORAGE": str(home / "storage"), "M5_DAGSTER_ARTIFACTS": str(home / "artifacts"), "M5_DAGSTER_LOGS": str(home / "logs")}
+        return {
+            "M5_DAGSTER_STORAGE": str(home / "storage"),
+            "M5_DAGSTER_ARTIFACTS": str(home / "artifacts"),
+            "M5_DAGSTER_LOGS": str(home / "logs"),
+        }
 
 
 def data_paths(root: str | os.PathLike | None = None) -> DataPaths:

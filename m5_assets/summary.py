@@ -18,9 +18,13 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
     for event in result.get_asset_materialization_events():
         shown = {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN}
         if shown:
-            tables.setdefault(event.asset_key.to_user_string(), []).append(shown | {"partitioned": event.partition is not None})
+            tables.setdefault(event.asset_key.to_user_string(), []).append(
+                shown | {"partitioned": event.partition is not None}
+            )
     if tables:
-        print(f"{'asset':20s} {'partitions':>10s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}")
+        print(
+            f"{'asset':20s} {'partitions':>10s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}"
+        )
     for name, partitions in tables.items():
         # Each partition carries its own figures: a run's table adds them up.
         rows = sum(p.get("dagster/row_count", 0) for p in partitions)
@@ -33,19 +37,26 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
     for event in result.get_asset_materialization_events():
         metadata = event.materialization.metadata
         if "validation_scores" in metadata:
-            print(f"\n{event.asset_key.to_user_string()} (cutoff {metadata['cutoff'].value}), "
-                  f"validation {metadata['validation_window'].value}:")  # fmt: skip
+            print(
+                f"\n{event.asset_key.to_user_string()} (cutoff {metadata['cutoff'].value}), "
+                f"validation {metadata['validation_window'].value}:"
+            )
             print(metadata["validation_scores"].value)
             print(f"issued as: {metadata['issued_as'].value} ({metadata['issue_rule_chosen_because'].value})")
-            print(f"{metadata['versus_seasonal_naive'].value}; "
-                  f"model version {metadata['model_version'].value}, promoted: {metadata['promoted'].value} "
-                  f"({metadata['promotion_decision'].value}), champion: {metadata['champion'].value}; MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)")  # fmt: skip
+            print(
+                f"{metadata['versus_seasonal_naive'].value}; "
+                f"model version {metadata['model_version'].value}, promoted: {metadata['promoted'].value} "
+                f"({metadata['promotion_decision'].value}), champion: {metadata['champion'].value}; MLflow run {metadata['mlflow_run_id'].value} (`make mlflow`)"
+            )
     evaluations = result.get_asset_check_evaluations()
     if evaluations:
         print(f"\nchecks: {sum(e.passed for e in evaluations)} of {len(evaluations)} passed")
     for e in evaluations:
         if not e.passed:
-            print(f"  FAILED {e.asset_key.to_user_string()}.{e.check_name}:\n    " + (e.description or "").replace("\n", "\n    "))
+            print(
+                f"  FAILED {e.asset_key.to_user_string()}.{e.check_name}:\n    "
+                + (e.description or "").replace("\n", "\n    ")
+            )
     said = [e.description for e in evaluations if not e.passed and e.description]
     for event in result.all_events:
         if event.is_step_failure:
@@ -72,8 +83,18 @@ def print_backtest(scores: pd.DataFrame, days: list[dt.date]) -> None:
     """WRMSSE and mean RMSSE of each backtest partition next to seasonal naive and the 28-day mean
     issued the same day."""
     shown = scores[scores["forecast_date"].isin(days)].sort_values("forecast_date")
-    columns = ["forecast_date", "model_version", "wrmsse", "seasonal_naive_wrmsse", "moving_average_28_wrmsse",
-               "mean_rmsse", "moving_average_28_mean_rmsse", "bias_pct", "coverage_80", "coverage_95"]  # fmt: skip
+    columns = [
+        "forecast_date",
+        "model_version",
+        "wrmsse",
+        "seasonal_naive_wrmsse",
+        "moving_average_28_wrmsse",
+        "mean_rmsse",
+        "moving_average_28_mean_rmsse",
+        "bias_pct",
+        "coverage_80",
+        "coverage_95",
+    ]
     print(f"\nbacktest, {len(shown)} forecast dates, each scored on its 28 days:")
     print(shown[[c for c in columns if c in shown]].round(4).to_markdown(index=False))
     model, naive = shown["wrmsse"].mean(), shown["seasonal_naive_wrmsse"].mean()
@@ -100,14 +121,17 @@ def print_backtest_report(scores: pd.DataFrame, design_before: dt.date) -> None:
     from m5_assets.backtest import report
 
     origins = sorted(scores["origin"].unique())
-    print(f"\nbacktest: {len(origins)} forecast dates, {origins[0]} .. {origins[-1]}, each scored on its 28 days; means over them")
+    print(
+        f"\nbacktest: {len(origins)} forecast dates, {origins[0]} .. {origins[-1]}, each scored on its 28 days; means over them"
+    )
     print(report.method_table(scores).round(4).to_markdown(index=False))
     recent = report.later(scores, design_before)
-    print(f"\nthe {recent['origin'].nunique()} forecast dates from {design_before} (no design choice was made on them):")
+    print(
+        f"\nthe {recent['origin'].nunique()} forecast dates from {design_before} (no design choice was made on them):"
+    )
     print(report.method_table(recent).round(4).to_markdown(index=False))
     print("\nintervals: coverage (%) and mean width (units) per level")
     print(report.interval_table(scores).round(2).to_markdown(index=False))
     for title, frame in (("all forecast dates", scores), (f"from {design_before}", recent)):
         print(f"\ntargets, {title}:")
         print(report.target_table(frame).round(4).to_markdown(index=False))
-

@@ -107,16 +107,34 @@ class Table:
         return root / self.name
 
 
-RAW_CALENDAR = Table("raw_calendar", "calendar.csv: one row per day with Walmart week, events and SNAP flags per state.", {
-    "date": "calendar day", "wm_yr_wk": "Walmart week (1 + fiscal year + week)", "weekday": "day name",
-    "wday": "day of the Walmart week, 1 (Saturday) .. 7", "month": "month, 1 .. 12", "year": "year",
-    "d": "Kaggle day label, such as d_1914", "event_name_1": "first event of the day", "event_type_1": "its type",
-    "event_name_2": "second event of the day, if any", "event_type_2": "its type",
-}, column_families=((r"snap_(\w+)", "1 if SNAP purchases are allowed in {1} that day"),))  # fmt: skip
-RAW_SELL_PRICES = Table("raw_sell_prices", "sell_prices.csv: weekly shelf price per store and item.", {
-    "store_id": SERIES_DESCRIPTIONS["store_id"], "item_id": SERIES_DESCRIPTIONS["item_id"],
-    "wm_yr_wk": "Walmart week", "sell_price": "shelf price that week, in US dollars",
-})  # fmt: skip
+RAW_CALENDAR = Table(
+    "raw_calendar",
+    "calendar.csv: one row per day with Walmart week, events and SNAP flags per state.",
+    {
+        "date": "calendar day",
+        "wm_yr_wk": "Walmart week (1 + fiscal year + week)",
+        "weekday": "day name",
+        "wday": "day of the Walmart week, 1 (Saturday) .. 7",
+        "month": "month, 1 .. 12",
+        "year": "year",
+        "d": "Kaggle day label, such as d_1914",
+        "event_name_1": "first event of the day",
+        "event_type_1": "its type",
+        "event_name_2": "second event of the day, if any",
+        "event_type_2": "its type",
+    },
+    column_families=((r"snap_(\w+)", "1 if SNAP purchases are allowed in {1} that day"),),
+)
+RAW_SELL_PRICES = Table(
+    "raw_sell_prices",
+    "sell_prices.csv: weekly shelf price per store and item.",
+    {
+        "store_id": SERIES_DESCRIPTIONS["store_id"],
+        "item_id": SERIES_DESCRIPTIONS["item_id"],
+        "wm_yr_wk": "Walmart week",
+        "sell_price": "shelf price that week, in US dollars",
+    },
+)
 RAW_SALES = Table(
     "raw_sales",
     "sales_train_evaluation.csv (or _validation): daily units per item-store, one column per day.",
@@ -141,16 +159,32 @@ SALES_LONG = Table(
         "event_type_2": "its type",
     },
 )
-FEATURE_CATALOG = Table("feature_catalog", "Every feature declared once: name, description, dtype, family, entity, version, rule.", {
-    "name": "feature column", "description": "what it measures", "dtype": "stored type", "family": "ids, lags, rolling, "
-    "level, price, calendar, snap or events", "entity": "what it is keyed by", "version": "catalog version", "rule": "values it must satisfy",
-    "min_value": "smallest value allowed (null: no lower bound)", "max_value": "largest value allowed (null: no upper bound)",
-    "nullable": "whether the feature may be null (before a series' history or price begins)",
-})  # fmt: skip
-FEATURES = Table("features", "Offline feature store: one row per series and day, the label and every catalog feature.", {
-    "id": "series id (key)", "date": "day (key)", "units": "label: units sold that day; null for the days after the data",
-    "stocked_out": "1 on days of a likely stock-out (an improbably long run of zero sales): training skips them",
-})  # fmt: skip
+FEATURE_CATALOG = Table(
+    "feature_catalog",
+    "Every feature declared once: name, description, dtype, family, entity, version, rule.",
+    {
+        "name": "feature column",
+        "description": "what it measures",
+        "dtype": "stored type",
+        "family": "ids, lags, rolling, level, price, calendar, snap or events",
+        "entity": "what it is keyed by",
+        "version": "catalog version",
+        "rule": "values it must satisfy",
+        "min_value": "smallest value allowed (null: no lower bound)",
+        "max_value": "largest value allowed (null: no upper bound)",
+        "nullable": "whether the feature may be null (before a series' history or price begins)",
+    },
+)
+FEATURES = Table(
+    "features",
+    "Offline feature store: one row per series and day, the label and every catalog feature.",
+    {
+        "id": "series id (key)",
+        "date": "day (key)",
+        "units": "label: units sold that day; null for the days after the data",
+        "stocked_out": "1 on days of a likely stock-out (an improbably long run of zero sales): training skips them",
+    },
+)
 FORECASTS = Table(
     "forecasts",
     "The 28-day forecast issued on the partition's date, per series and day, with 50/80/95 % intervals.",
@@ -226,9 +260,11 @@ INVENTORY_PLAN = Table(
     "demand and its uncertainty, safety stock, reorder point, order-up-to level, EOQ, days of cover.",
     {
         **SERIES_DESCRIPTIONS,
-        "lead_time_days": "days from order to delivery", "review_days": "days between order reviews",
+        "lead_time_days": "days from order to delivery",
+        "review_days": "days between order reviews",
         "service_level": "chance of no stock-out in a replenishment cycle",
-        "unit_price": "shelf price on the forecast date", "mean_daily_demand": "mean forecast over the 28 days",
+        "unit_price": "shelf price on the forecast date",
+        "mean_daily_demand": "mean forecast over the 28 days",
         "lead_time_demand": "forecast units over the lead time",
         "lead_time_sigma": "their standard deviation: the root of the summed daily sigma squared",
         "safety_stock": "z(service level) x lead_time_sigma",
@@ -238,7 +274,7 @@ INVENTORY_PLAN = Table(
         "days_of_cover": "(safety_stock + eoq) / mean_daily_demand: what a delivery at the reorder point lasts",
     },
     partition_column="forecast_date",
-)  # fmt: skip
+)
 BACKTEST_REPORT = Table(
     "backtest_report",
     "A rolling-origin backtest: the product's forecast issued every 7 days over the last 52 weeks of "
@@ -261,7 +297,10 @@ BACKTEST_REPORT = Table(
     },
     column_families=(
         (r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),
-        (r"coverage_(\d+)_level_(\d+)", "share of actuals inside the {1} % interval at that level, in % (issued and the 28-day mean)"),
+        (
+            r"coverage_(\d+)_level_(\d+)",
+            "share of actuals inside the {1} % interval at that level, in % (issued and the 28-day mean)",
+        ),
         (r"width_(\d+)_level_(\d+)", "mean width of that interval at that level, in units"),
     ),
 )
@@ -295,17 +334,34 @@ CHECK_RESULTS = Table(
     "The latest result of every asset check, one partition per check: what the dashboard shows "
     "without reading the Dagster instance.",
     {
-        "asset": "asset checked", "check": "check name", "passed": "whether it passed",
-        "severity": "ERROR (blocks downstream) or WARN", "description": "what it found",
-        "evaluated_at": "when (UTC)", "run_id": "the Dagster run that evaluated it",
+        "asset": "asset checked",
+        "check": "check name",
+        "passed": "whether it passed",
+        "severity": "ERROR (blocks downstream) or WARN",
+        "description": "what it found",
+        "evaluated_at": "when (UTC)",
+        "run_id": "the Dagster run that evaluated it",
     },
     partition_column="check_key",
     date_keyed=False,
-)  # fmt: skip
+)
 
 RAW_TABLES = (RAW_CALENDAR, RAW_SELL_PRICES, RAW_SALES)
-ALL = (*RAW_TABLES, SALES_LONG, FEATURE_CATALOG, FEATURES, MODEL_CARDS, FORECASTS, FORECASTS_SHADOW, FORECAST_LEVELS, FORECAST_ACCURACY,
-       FEATURE_DRIFT, INVENTORY_PLAN, CHECK_RESULTS, BACKTEST_REPORT)  # fmt: skip
+ALL = (
+    *RAW_TABLES,
+    SALES_LONG,
+    FEATURE_CATALOG,
+    FEATURES,
+    MODEL_CARDS,
+    FORECASTS,
+    FORECASTS_SHADOW,
+    FORECAST_LEVELS,
+    FORECAST_ACCURACY,
+    FEATURE_DRIFT,
+    INVENTORY_PLAN,
+    CHECK_RESULTS,
+    BACKTEST_REPORT,
+)
 
 
 def named(name: str) -> Table:

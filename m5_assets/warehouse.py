@@ -225,9 +225,12 @@ def write_parquet_blocks(path: Path, blocks: Iterable[pa.Table], dictionary_colu
                 for block in blocks:
                     if writer is None:
                         writer = pq.ParquetWriter(
-                            partial, block.schema, compression="zstd", compression_level=1,
+                            partial,
+                            block.schema,
+                            compression="zstd",
+                            compression_level=1,
                             use_dictionary=list(dictionary_columns),
-                        )  # fmt: skip
+                        )
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(writer.write_table, block, row_group_size=len(block))

@@ -6,13 +6,29 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-BLUE, ORANGE, GREEN, VERMILION, SKY, PURPLE, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#7F7F7F"
+BLUE, ORANGE, GREEN, VERMILION, SKY, PURPLE, GREY = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#56B4E9",
+    "#CC79A7",
+    "#7F7F7F",
+)
 BAND_ALPHA = {50: 0.35, 80: 0.22, 95: 0.12}
 
 
 def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "date") -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, legend_orientation="h", legend_y=-0.2,
-                      margin={"t": 50, "b": 10, "l": 10, "r": 10}, height=430, template="plotly_white")  # fmt: skip
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        legend_orientation="h",
+        legend_y=-0.2,
+        margin={"t": 50, "b": 10, "l": 10, "r": 10},
+        height=430,
+        template="plotly_white",
+    )
     return fig
 
 
@@ -20,22 +36,68 @@ def forecast_chart(history: pd.DataFrame, forecast: pd.DataFrame, actual_after: 
     """History, the point forecast, its 50/80/95 % bands and (for an older forecast) what sold since."""
     fig = go.Figure()
     for level in (95, 80, 50):
-        fig.add_trace(go.Scatter(x=forecast["date"], y=forecast[f"hi_{level}"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=forecast["date"], y=forecast[f"lo_{level}"], mode="lines", line={"width": 0}, fill="tonexty",
-                                 fillcolor=f"rgba(0,114,178,{BAND_ALPHA[level]})", name=f"{level} % interval"))  # fmt: skip
-    fig.add_trace(go.Scatter(x=history["date"], y=history["units"], mode="lines", line={"color": GREY}, name="actual units"))
-    fig.add_trace(go.Scatter(x=forecast["date"], y=forecast["forecast"], mode="lines", line={"color": BLUE, "width": 2.5}, name="forecast"))
+        fig.add_trace(
+            go.Scatter(
+                x=forecast["date"],
+                y=forecast[f"hi_{level}"],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=forecast["date"],
+                y=forecast[f"lo_{level}"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=f"rgba(0,114,178,{BAND_ALPHA[level]})",
+                name=f"{level} % interval",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(x=history["date"], y=history["units"], mode="lines", line={"color": GREY}, name="actual units")
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=forecast["date"],
+            y=forecast["forecast"],
+            mode="lines",
+            line={"color": BLUE, "width": 2.5},
+            name="forecast",
+        )
+    )
     if not actual_after.empty:
-        fig.add_trace(go.Scatter(x=actual_after["date"], y=actual_after["units"], mode="lines+markers",
-                                 line={"color": VERMILION}, name="actual since the forecast"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=actual_after["date"],
+                y=actual_after["units"],
+                mode="lines+markers",
+                line={"color": VERMILION},
+                name="actual since the forecast",
+            )
+        )
     return _layout(fig, title, "units per day")
 
 
 def wrmsse_over_time(scores: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=scores["forecast_date"], y=scores["wrmsse"], mode="lines+markers", line={"color": BLUE}, name="model"))
-    fig.add_trace(go.Scatter(x=scores["forecast_date"], y=scores["seasonal_naive_wrmsse"], mode="lines+markers",
-                             line={"color": ORANGE, "dash": "dash"}, name="seasonal naive"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=scores["forecast_date"], y=scores["wrmsse"], mode="lines+markers", line={"color": BLUE}, name="model"
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=scores["forecast_date"],
+            y=scores["seasonal_naive_wrmsse"],
+            mode="lines+markers",
+            line={"color": ORANGE, "dash": "dash"},
+            name="seasonal naive",
+        )
+    )
     return _layout(fig, "WRMSSE by forecast date (lower is better)", "WRMSSE", "forecast date")
 
 
@@ -46,20 +108,53 @@ def wrmsse_per_level(per_level: pd.Series, title: str) -> go.Figure:
 
 def error_heatmap(errors: pd.DataFrame, title: str) -> go.Figure:
     grid = errors.pivot(index="store_id", columns="dept_id", values="wape")
-    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=list(grid.index), colorscale="Cividis",
-                               colorbar={"title": "WAPE %"}, hovertemplate="%{y} %{x}: %{z:.1f} %<extra></extra>"))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=list(grid.columns),
+            y=list(grid.index),
+            colorscale="Cividis",
+            colorbar={"title": "WAPE %"},
+            hovertemplate="%{y} %{x}: %{z:.1f} %<extra></extra>",
+        )
+    )
     return _layout(fig, title, "store", "department")
 
 
 def sales_chart(history: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=history["date"], y=history["units"], mode="lines", line={"color": BLUE}, name="units"))
-    fig.add_trace(go.Scatter(x=history["date"], y=history["sell_price"], mode="lines", line={"color": ORANGE}, name="price ($)", yaxis="y2"))
+    fig.add_trace(
+        go.Scatter(
+            x=history["date"],
+            y=history["sell_price"],
+            mode="lines",
+            line={"color": ORANGE},
+            name="price ($)",
+            yaxis="y2",
+        )
+    )
     snap = history[history["snap"] == 1]
-    fig.add_trace(go.Scatter(x=snap["date"], y=[0] * len(snap), mode="markers", marker={"color": GREEN, "symbol": "line-ns-open"}, name="SNAP day"))
+    fig.add_trace(
+        go.Scatter(
+            x=snap["date"],
+            y=[0] * len(snap),
+            mode="markers",
+            marker={"color": GREEN, "symbol": "line-ns-open"},
+            name="SNAP day",
+        )
+    )
     events = history[history["event_name_1"].notna()]
-    fig.add_trace(go.Scatter(x=events["date"], y=events["units"], mode="markers", marker={"color": VERMILION, "size": 8},
-                             text=events["event_name_1"], name="event"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=events["date"],
+            y=events["units"],
+            mode="markers",
+            marker={"color": VERMILION, "size": 8},
+            text=events["event_name_1"],
+            name="event",
+        )
+    )
     fig.update_layout(yaxis2={"title": "price ($)", "overlaying": "y", "side": "right"})
     return _layout(fig, title, "units per day")
 
@@ -68,7 +163,9 @@ def safety_stock_by_store(plan: pd.DataFrame, title: str) -> go.Figure:
     """Lead-time demand and the safety stock on top of it, per store."""
     by_store = plan.groupby("store_id")[["lead_time_demand", "safety_stock"]].sum().reset_index()
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=by_store["store_id"], y=by_store["lead_time_demand"], marker_color=BLUE, name="lead-time demand"))
+    fig.add_trace(
+        go.Bar(x=by_store["store_id"], y=by_store["lead_time_demand"], marker_color=BLUE, name="lead-time demand")
+    )
     fig.add_trace(go.Bar(x=by_store["store_id"], y=by_store["safety_stock"], marker_color=ORANGE, name="safety stock"))
     fig.update_layout(barmode="stack")
     return _layout(fig, title, "units", "store")
@@ -93,8 +190,23 @@ def backtest_over_time(scores: pd.DataFrame) -> go.Figure:
     peers = sorted(m for m in scores["method"].unique() if m != "issued")
     for i, method in enumerate(peers):
         rows = scores[scores["method"] == method].sort_values("origin")
-        fig.add_trace(go.Scatter(x=rows["origin"], y=rows["wrmsse"], mode="lines", name=method,
-                                 line={"color": colours[i % len(colours)], "width": 1, "dash": "dot" if i >= len(colours) else "solid"}))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=rows["origin"],
+                y=rows["wrmsse"],
+                mode="lines",
+                name=method,
+                line={"color": colours[i % len(colours)], "width": 1, "dash": "dot" if i >= len(colours) else "solid"},
+            )
+        )
     issued = scores[scores["method"] == "issued"].sort_values("origin")
-    fig.add_trace(go.Scatter(x=issued["origin"], y=issued["wrmsse"], mode="lines+markers", line={"color": BLUE, "width": 3}, name="issued"))
+    fig.add_trace(
+        go.Scatter(
+            x=issued["origin"],
+            y=issued["wrmsse"],
+            mode="lines+markers",
+            line={"color": BLUE, "width": 3},
+            name="issued",
+        )
+    )
     return _layout(fig, "Backtest WRMSSE by forecast date (lower is better)", "WRMSSE", "forecast date")

@@ -16,7 +16,14 @@ import streamlit as st
 
 from m5_assets import tables
 from m5_assets.features.catalog import HORIZON  # noqa: F401 (for the pages)
-from m5_assets.reader import WarehouseReader, partition_days, read_all_partitions, read_backtest, read_parquet, read_partition
+from m5_assets.reader import (
+    WarehouseReader,
+    partition_days,
+    read_all_partitions,
+    read_backtest,
+    read_parquet,
+    read_partition,
+)
 from m5_assets.settings import data_paths
 from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
@@ -134,7 +141,9 @@ def actual_sums(first: dt.date, last: dt.date, by: tuple[str, ...] = ()) -> pd.D
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _actual_series(data_dir: str, mtime: float, filters: tuple[tuple[str, str], ...], first: dt.date, last: dt.date) -> pd.DataFrame:
+def _actual_series(
+    data_dir: str, mtime: float, filters: tuple[tuple[str, str], ...], first: dt.date, last: dt.date
+) -> pd.DataFrame:
     return WarehouseReader(data_paths(data_dir)).actual_series(dict(filters), first, last)
 
 
@@ -164,5 +173,3 @@ def error_by_store_dept(day: dt.date) -> pd.DataFrame:
 
 def partition_dates(table: tables.Table) -> list[dt.date]:
     return partition_days(reader().root, table)
-
-

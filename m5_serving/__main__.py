@@ -42,13 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m m5_serving", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1, help="more than 1: gunicorn with uvicorn workers (sharing one rate limit)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="more than 1: gunicorn with uvicorn workers (sharing one rate limit)"
+    )
     args = parser.parse_args(argv)
     settings = ServingSettings.from_env()
     keys = parse_keys(settings.keys, settings.keys_file)
     if not keys and not is_loopback(args.host):
-        print(f"refusing to serve on {args.host} without an API key: set M5_API_KEYS or M5_API_KEYS_FILE, "
-              "or bind 127.0.0.1", file=sys.stderr)  # fmt: skip
+        print(
+            f"refusing to serve on {args.host} without an API key: set M5_API_KEYS or M5_API_KEYS_FILE, "
+            "or bind 127.0.0.1",
+            file=sys.stderr,
+        )
         return 2
     if not keys:
         print(f"no API key configured: serving {args.host} (loopback) only, without authentication", file=sys.stderr)
@@ -60,9 +65,23 @@ def main(argv: list[str] | None = None) -> int:
         # fresh one, so a restart forgets the last server's counts.
         if not settings.redis_url and not settings.rate_limit_file:
             os.environ[RATE_LIMIT_FILE] = os.path.join(tempfile.mkdtemp(prefix="m5-api-ratelimit-"), "buckets.sqlite")
-        os.execvp("gunicorn", ["gunicorn", "m5_serving.app:create_app()", "--worker-class", "uvicorn.workers.UvicornWorker",
-                               "--workers", str(args.workers), "--bind", f"{args.host}:{args.port}", "--log-level", "warning",
-                               "--config", "python:m5_serving.gunicorn_conf"])  # fmt: skip
+        os.execvp(
+            "gunicorn",
+            [
+                "gunicorn",
+                "m5_serving.app:create_app()",
+                "--worker-class",
+                "uvicorn.workers.UvicornWorker",
+                "--workers",
+                str(args.workers),
+                "--bind",
+                f"{args.host}:{args.port}",
+                "--log-level",
+                "warning",
+                "--config",
+                "python:m5_serving.gunicorn_conf",
+            ],
+        )
     from m5_serving.app import create_app
 
     uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, log_level="warning")

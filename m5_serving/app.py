@@ -27,7 +27,9 @@ from m5_serving.telemetry import Metrics, ServiceLayer
 log = logging.getLogger("m5_serving")
 
 
-def create_app(settings: ServingSettings | None = None, clock: Callable[[], float] | None = None, watch: bool = True) -> FastAPI:
+def create_app(
+    settings: ServingSettings | None = None, clock: Callable[[], float] | None = None, watch: bool = True
+) -> FastAPI:
     settings = settings or ServingSettings.from_env()
     if not log.handlers:
         # JSON lines on stdout, under uvicorn and gunicorn alike.
@@ -45,9 +47,13 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         limiter = FileRateLimiter(settings.rate_limit_file, settings.rate_limit_per_minute, *([clock] if clock else []))
     else:
         limiter = RateLimiter(settings.rate_limit_per_minute, *([clock] if clock else []))
-    state = ServingState(WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event, online)
+    state = ServingState(
+        WarehouseReader(settings.paths), settings.older_partitions_cached, metrics.on_state_event, online
+    )
     failed_auth = FailedAuthentication(limiter, *([clock] if clock else []))
-    svc = Services(settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics, failed_auth)
+    svc = Services(
+        settings, state, KeyRing(parse_keys(settings.keys, settings.keys_file)), limiter, metrics, failed_auth
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -56,20 +62,32 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         except redis.exceptions.RedisError as error:  # the watcher retries; /health says why meanwhile
             state.not_ready_reason = f"the online store (Redis) is unreachable: {error}"
             outcome = {"status": "not_ready"}
-        log.info(f'{{"event": "startup", "warehouse": "{settings.paths.warehouse}", "snapshot": "{outcome["status"]}", '
-                 f'"auth": "{"api keys" if svc.keys.enabled else "none"}"}}')  # fmt: skip
+        log.info(
+            f'{{"event": "startup", "warehouse": "{settings.paths.warehouse}", "snapshot": "{outcome["status"]}", '
+            f'"auth": "{"api keys" if svc.keys.enabled else "none"}"}}'
+        )
         if watch:
             state.start_watching(settings.reload_seconds)
         yield
         state.stop()
 
     app = FastAPI(
-        title="m5-forecasting API", version=__version__, lifespan=lifespan,
+        title="m5-forecasting API",
+        version=__version__,
+        lifespan=lifespan,
         description="Stored demand forecasts (28 days, 50/80/95 % intervals) for every item and store, their "
         "aggregation levels, accuracy, the issuing model and the feature store, served from memory.",
-    )  # fmt: skip
+    )
     app.state.services = svc
-    for router in (service.router, predict.router, forecasts.router, model.router, data.router, monitoring.router, admin.router):
+    for router in (
+        service.router,
+        predict.router,
+        forecasts.router,
+        model.router,
+        data.router,
+        monitoring.router,
+        admin.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
@@ -82,7 +100,9 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
     @app.exception_handler(redis.exceptions.TimeoutError)
     async def online_store_down(request: Request, error: Exception) -> JSONResponse:
         log.error(f'{{"event": "online_store_unreachable", "route": "{request.url.path}", "reason": {str(error)!r}}}')
-        return JSONResponse({"detail": "the online store (Redis) is unreachable; retry shortly"}, 503, {"Retry-After": "5"})
+        return JSONResponse(
+            {"detail": "the online store (Redis) is unreachable; retry shortly"}, 503, {"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -90,8 +110,12 @@ def create_app(settings: ServingSettings | None = None, clock: Callable[[], floa
         return JSONResponse({"detail": "internal error; see the server log for this request id"}, 500)
 
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_middleware(ServiceLayer, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from m5_assets.settings import DataPaths, data_paths
 
-
 RATE_LIMIT_FILE = "M5_API_RATE_LIMIT_FILE"
 
 

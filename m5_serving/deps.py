@@ -53,7 +53,9 @@ def require(scope: str):
                 wait = svc.failed_auth.failed(address)
                 if wait:
                     raise _too_many_failures(svc, wait)
-                problem = "missing API key: send 'Authorization: Bearer <key>'" if credentials is None else "unknown API key"
+                problem = (
+                    "missing API key: send 'Authorization: Bearer <key>'" if credentials is None else "unknown API key"
+                )
                 raise HTTPException(401, problem, {"WWW-Authenticate": "Bearer"})
             if not allows(key.scope, scope):
                 raise HTTPException(403, f"key '{key.key_id}' has scope '{key.scope}'; this needs '{scope}'")
@@ -61,15 +63,23 @@ def require(scope: str):
             request.state.key_id = key.key_id
         wait = svc.limiter.take(client)
         if wait:
-            raise HTTPException(429, f"rate limit of {int(svc.limiter.capacity)} requests a minute reached", {"Retry-After": retry_after(wait)})
+            raise HTTPException(
+                429,
+                f"rate limit of {int(svc.limiter.capacity)} requests a minute reached",
+                {"Retry-After": retry_after(wait)},
+            )
         return client
 
     return check
 
 
 def _too_many_failures(svc: Services, wait: float) -> HTTPException:
-    return HTTPException(429, f"more than {int(svc.limiter.capacity)} failed authentications a minute from this address; "
-                              "no key is checked until it may try again", {"Retry-After": retry_after(wait)})  # fmt: skip
+    return HTTPException(
+        429,
+        f"more than {int(svc.limiter.capacity)} failed authentications a minute from this address; "
+        "no key is checked until it may try again",
+        {"Retry-After": retry_after(wait)},
+    )
 
 
 def open_or(scope: str):
@@ -95,7 +105,9 @@ READ = Depends(require("read"))
 ADMIN = Depends(require("admin"))
 
 
-def path_series(store_id: str = Path(max_length=40), item_id: str = Path(max_length=80), served: Served = Depends(serving)) -> Series:
+def path_series(
+    store_id: str = Path(max_length=40), item_id: str = Path(max_length=80), served: Served = Depends(serving)
+) -> Series:
     """The series a ``/{store_id}/{item_id}`` path names, in the serving snapshot; 404 naming the
     nearest ids when there is none."""
     try:

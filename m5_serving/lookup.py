@@ -73,17 +73,25 @@ def predict(state: ServingState, served: Served, request: PredictRequest, now: d
     values = days[horizon]
     lo, hi = _BOUNDS[request.interval]
     return {
-        "id": series.id, "item_id": series.item_id, "store_id": series.store_id, "date": request.date.isoformat(),
+        "id": series.id,
+        "item_id": series.item_id,
+        "store_id": series.store_id,
+        "date": request.date.isoformat(),
         "predicted_sales": float(values[0]),
         "prediction_interval": {"lower": float(values[lo]), "upper": float(values[hi]), "level": request.interval},
-        "model_version": snapshot.model_version, "forecast_date": snapshot.forecast_date.isoformat(),
-        "horizon": horizon + 1, "timestamp": now.isoformat(),
-    }  # fmt: skip
+        "model_version": snapshot.model_version,
+        "forecast_date": snapshot.forecast_date.isoformat(),
+        "horizon": horizon + 1,
+        "timestamp": now.isoformat(),
+    }
 
 
 def days_of(snapshot: Snapshot, values) -> list[ForecastDay]:
     return [
-        ForecastDay(date=snapshot.forecast_date + dt.timedelta(days=h), horizon=h + 1,
-                    **{name: float(v) for name, v in zip(VALUE_COLUMNS, values[h], strict=True)})
+        ForecastDay(
+            date=snapshot.forecast_date + dt.timedelta(days=h),
+            horizon=h + 1,
+            **{name: float(v) for name, v in zip(VALUE_COLUMNS, values[h], strict=True)},
+        )
         for h in range(HORIZON)
-    ]  # fmt: skip
+    ]

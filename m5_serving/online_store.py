@@ -105,9 +105,7 @@ class OnlineStore:
         token = uuid.uuid4().hex
         snapshot = served.snapshot
         pipe = self.client.pipeline(transaction=False)
-        series = {
-            f"{s.item_id}{SEP}{s.store_id}": _pack(s, snapshot.values[s.row]) for s in snapshot.series.values()
-        }  # fmt: skip
+        series = {f"{s.item_id}{SEP}{s.store_id}": _pack(s, snapshot.values[s.row]) for s in snapshot.series.values()}
         for chunk in _chunks(series):
             pipe.hset(self.key(token, "series"), mapping=chunk)
         for part, frame in (("features", served.feature_rows), ("inventory", served.inventory)):
@@ -115,17 +113,32 @@ class OnlineStore:
             for chunk in _chunks(rows):
                 pipe.hset(self.key(token, part), mapping=chunk)
         if snapshot.level_values:
-            pipe.hset(self.key(token, "levels"), mapping={str(k): v.astype(np.float64).tobytes() for k, v in snapshot.level_values.items()})
+            pipe.hset(
+                self.key(token, "levels"),
+                mapping={str(k): v.astype(np.float64).tobytes() for k, v in snapshot.level_values.items()},
+            )
         meta = {
-            "forecast_date": snapshot.forecast_date, "model_version": snapshot.model_version, "mlflow_run_id": snapshot.mlflow_run_id,
-            "rows": snapshot.rows, "source_mtime": snapshot.source_mtime, "published_at": time.time(),
-            "load_seconds": snapshot.load_seconds, "items": list(snapshot.items), "stores": list(snapshot.stores),
+            "forecast_date": snapshot.forecast_date,
+            "model_version": snapshot.model_version,
+            "mlflow_run_id": snapshot.mlflow_run_id,
+            "rows": snapshot.rows,
+            "source_mtime": snapshot.source_mtime,
+            "published_at": time.time(),
+            "load_seconds": snapshot.load_seconds,
+            "items": list(snapshot.items),
+            "stores": list(snapshot.stores),
             "level_keys": {str(k): v for k, v in snapshot.level_keys.items()},
-            "forecast_dates": served.forecast_dates, "model_card": served.model_card, "feature_catalog": served.feature_catalog,
-            "accuracy": served.accuracy, "drift": served.drift,
-        }  # fmt: skip
+            "forecast_dates": served.forecast_dates,
+            "model_card": served.model_card,
+            "feature_catalog": served.feature_catalog,
+            "accuracy": served.accuracy,
+            "drift": served.drift,
+        }
         pipe.set(self.key(token, "meta"), dumps(meta))
-        pipe.set(self.key(token, "source"), dumps({"forecast_date": snapshot.forecast_date, "source_mtime": snapshot.source_mtime}))
+        pipe.set(
+            self.key(token, "source"),
+            dumps({"forecast_date": snapshot.forecast_date, "source_mtime": snapshot.source_mtime}),
+        )
         pipe.execute()
         previous = self.current_token()
         # The switch: one SET. Readers that hold the previous token finish on it before it expires.
@@ -150,17 +163,37 @@ class OnlineStore:
         meta = loads(meta)
         level_keys = {int(k): v for k, v in meta["level_keys"].items()}
         stored = self.client.hgetall(self.key(token, "levels"))
-        level_values = {int(k): np.frombuffer(v, np.float64).reshape(len(level_keys[int(k)]), *_SHAPE) for k, v in stored.items()}
+        level_values = {
+            int(k): np.frombuffer(v, np.float64).reshape(len(level_keys[int(k)]), *_SHAPE) for k, v in stored.items()
+        }
         snapshot = RedisSnapshot(
-            forecast_date=meta["forecast_date"], model_version=meta["model_version"], mlflow_run_id=meta["mlflow_run_id"],
-            values=np.empty((0, *_SHAPE)), series={}, level_values=level_values, level_keys=level_keys, rows=meta["rows"],
-            loaded_at=meta["published_at"], load_seconds=meta["load_seconds"], source_mtime=meta["source_mtime"],
-            items=tuple(meta["items"]), stores=tuple(meta["stores"]), store=self, token=token,
-        )  # fmt: skip
+            forecast_date=meta["forecast_date"],
+            model_version=meta["model_version"],
+            mlflow_run_id=meta["mlflow_run_id"],
+            values=np.empty((0, *_SHAPE)),
+            series={},
+            level_values=level_values,
+            level_keys=level_keys,
+            rows=meta["rows"],
+            loaded_at=meta["published_at"],
+            load_seconds=meta["load_seconds"],
+            source_mtime=meta["source_mtime"],
+            items=tuple(meta["items"]),
+            stores=tuple(meta["stores"]),
+            store=self,
+            token=token,
+        )
         return RedisServed(
-            snapshot=snapshot, forecast_dates=meta["forecast_dates"], model_card=meta["model_card"], feature_rows=pd.DataFrame(),
-            feature_catalog=meta["feature_catalog"], accuracy=meta["accuracy"], drift=meta["drift"], store=self, token=token,
-        )  # fmt: skip
+            snapshot=snapshot,
+            forecast_dates=meta["forecast_dates"],
+            model_card=meta["model_card"],
+            feature_rows=pd.DataFrame(),
+            feature_catalog=meta["feature_catalog"],
+            accuracy=meta["accuracy"],
+            drift=meta["drift"],
+            store=self,
+            token=token,
+        )
 
 
 def _pack(series: Series, days: np.ndarray) -> bytes:

@@ -16,10 +16,14 @@ class Strict(BaseModel):
 
 
 class PredictRequest(Strict):
-    item_id: str = Field(min_length=1, max_length=80, description=f"{SERIES['item_id']}; 'FOODS_1_001' or 'FOODS_1_001_CA_1'")
+    item_id: str = Field(
+        min_length=1, max_length=80, description=f"{SERIES['item_id']}; 'FOODS_1_001' or 'FOODS_1_001_CA_1'"
+    )
     store_id: str = Field(min_length=1, max_length=40, description=SERIES["store_id"])
     date: dt.date = Field(description="the day to forecast")
-    interval: Literal[50, 80, 95] = Field(95, description="prediction interval, in % (central, or from 0 for series that often sell nothing)")
+    interval: Literal[50, 80, 95] = Field(
+        95, description="prediction interval, in % (central, or from 0 for series that often sell nothing)"
+    )
     as_of: dt.date | None = Field(None, description="use the newest forecast issued on or before this day (audits)")
 
 
@@ -43,7 +47,9 @@ class Prediction(BaseModel):
 
 
 class BatchRequest(Strict):
-    items: list[PredictRequest] = Field(min_length=1, description="lookups; at most the configured batch limit (1,000 by default)")
+    items: list[PredictRequest] = Field(
+        min_length=1, description="lookups; at most the configured batch limit (1,000 by default)"
+    )
 
 
 class BatchError(BaseModel):

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from m5_assets import tables
-from m5_assets.tables import LEVEL_KEYS, level_key
 from m5_assets.reader import WarehouseReader
+from m5_assets.tables import LEVEL_KEYS, level_key
 
 HORIZON = 28
 INTERVALS = (50, 80, 95)
@@ -119,9 +119,11 @@ def _issued_on(frame: pd.DataFrame, name: str, day: dt.date) -> None:
     if wrong.any():
         bad = frame.loc[wrong].iloc[0]
         found = ", ".join(str(d.date()) for d in issued[wrong].drop_duplicates().sort_values()[:3])
-        raise SnapshotRefused(f"{name}: {int(wrong.sum())} of {len(frame)} rows are forecasts issued on {found}, not on the "
-                              f"folder's {day} (e.g. {bad.get('id', bad.get('level', ''))} dated {pd.Timestamp(bad['date']).date()} "
-                              f"at horizon {bad['horizon']}); a partition copied under another date's folder?")  # fmt: skip
+        raise SnapshotRefused(
+            f"{name}: {int(wrong.sum())} of {len(frame)} rows are forecasts issued on {found}, not on the "
+            f"folder's {day} (e.g. {bad.get('id', bad.get('level', ''))} dated {pd.Timestamp(bad['date']).date()} "
+            f"at horizon {bad['horizon']}); a partition copied under another date's folder?"
+        )
 
 
 def _cube(frame: pd.DataFrame, group: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -147,8 +149,10 @@ def build_snapshot(reader: WarehouseReader, day: dt.date) -> Snapshot:
     except Exception as error:  # an unreadable file is a refusal, not a crash of the server
         raise SnapshotRefused(f"{path}: unreadable ({type(error).__name__}: {error})") from error
     required = (*tables.SERIES_COLUMNS, "date", "horizon", *VALUE_COLUMNS, "model_version")
-    for frame, name, columns in ((bottom, f"forecasts/forecast_date={day}", required),
-                                 (levels, f"forecast_levels/forecast_date={day}", ("level", "date", "horizon", *VALUE_COLUMNS))):  # fmt: skip
+    for frame, name, columns in (
+        (bottom, f"forecasts/forecast_date={day}", required),
+        (levels, f"forecast_levels/forecast_date={day}", ("level", "date", "horizon", *VALUE_COLUMNS)),
+    ):
         _validated(frame, name, columns)
         _issued_on(frame, name, day)
 

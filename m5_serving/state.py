@@ -40,7 +40,7 @@ class Served:
     # the pipeline wrote them; empty otherwise.
     inventory: pd.DataFrame = field(default_factory=pd.DataFrame)
     drift: list[dict] = field(default_factory=list)
-    loaded: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    loaded: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     def feature_row(self, series_id: str) -> dict | None:
         """The newest feature row of a series as JSON values, or None."""
@@ -92,7 +92,11 @@ class ServingState:
             day = days[-1]
             mtime = tables.FORECASTS.path(self.reader.root, day).stat().st_mtime
             current = self.current
-            if not force and current and (current.snapshot.forecast_date, current.snapshot.source_mtime) == (day, mtime):
+            if (
+                not force
+                and current
+                and (current.snapshot.forecast_date, current.snapshot.source_mtime) == (day, mtime)
+            ):
                 return {"status": "unchanged", "forecast_date": day.isoformat()}
             try:
                 served = self._build(days)
@@ -125,13 +129,18 @@ class ServingState:
             return refusal or {"status": "unchanged", "forecast_date": current.snapshot.forecast_date.isoformat()}
         served = online.load(token)
         if served is None:  # switched again and expired in between: the next look finds the newest
-            return {"status": "unchanged", "forecast_date": current.snapshot.forecast_date.isoformat() if current else None}
+            return {
+                "status": "unchanged",
+                "forecast_date": current.snapshot.forecast_date.isoformat() if current else None,
+            }
         outcome = self._serve(served)
         return refusal | {"serving": outcome["forecast_date"]} if refusal else outcome
 
     def _nothing_issued(self) -> str:
-        return (f"no forecast partition in {self._public(str(tables.FORECASTS.folder(self.reader.root)))}: run `make run` "
-                "(or materialize `forecasts` in the Dagster UI) first")  # fmt: skip
+        return (
+            f"no forecast partition in {self._public(str(tables.FORECASTS.folder(self.reader.root)))}: run `make run` "
+            "(or materialize `forecasts` in the Dagster UI) first"
+        )
 
     def _public(self, text: str) -> str:
         """``text`` with the data folder's absolute path cut: what clients read (an open /health
@@ -144,8 +153,12 @@ class ServingState:
         self._on_event("refused", reason=reason)
         if current is None:
             self.not_ready_reason = f"the newest partition ({day}) was refused: {reason}"
-        return {"status": "refused", "forecast_date": day.isoformat(), "reason": reason,
-                "serving": current.snapshot.forecast_date.isoformat() if current else None}  # fmt: skip
+        return {
+            "status": "refused",
+            "forecast_date": day.isoformat(),
+            "reason": reason,
+            "serving": current.snapshot.forecast_date.isoformat() if current else None,
+        }
 
     def _serve(self, served: Served) -> dict:
         self.current = served
@@ -157,10 +170,16 @@ class ServingState:
         gc.freeze()
         snapshot = served.snapshot
         self._on_event("loaded", snapshot=snapshot)
-        log.info(f'{{"event": "snapshot_loaded", "forecast_date": "{snapshot.forecast_date}", "rows": {snapshot.rows}, '
-                 f'"seconds": {snapshot.load_seconds:.2f}}}')  # fmt: skip
-        return {"status": "loaded", "forecast_date": snapshot.forecast_date.isoformat(), "rows": snapshot.rows,
-                "seconds": round(snapshot.load_seconds, 3)}  # fmt: skip
+        log.info(
+            f'{{"event": "snapshot_loaded", "forecast_date": "{snapshot.forecast_date}", "rows": {snapshot.rows}, '
+            f'"seconds": {snapshot.load_seconds:.2f}}}'
+        )
+        return {
+            "status": "loaded",
+            "forecast_date": snapshot.forecast_date.isoformat(),
+            "rows": snapshot.rows,
+            "seconds": round(snapshot.load_seconds, 3),
+        }
 
     def _build(self, days: list[dt.date]) -> Served:
         """The newest of the published ``days`` loaded, with what requests read beside it."""
@@ -179,7 +198,11 @@ class ServingState:
             catalog = []
         inventory = _optional(self.reader.inventory_plan, day)
         inventory = inventory.set_index(inventory["id"].astype(str), drop=False) if not inventory.empty else inventory
-        drift = records(_optional(self.reader.feature_drift, day).drop(columns=[tables.FEATURE_DRIFT.partition_column], errors="ignore"))
+        drift = records(
+            _optional(self.reader.feature_drift, day).drop(
+                columns=[tables.FEATURE_DRIFT.partition_column], errors="ignore"
+            )
+        )
         return Served(snapshot, days, card, features, catalog, records(self.reader.accuracy()), inventory, drift)
 
     # --- older partitions (audits): read from disk once, cached ---------------------------------
@@ -266,6 +289,8 @@ def records(frame: pd.DataFrame) -> list[dict]:
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             frame[column] = frame[column].dt.strftime("%Y-%m-%d")
-        elif frame[column].dtype == object and isinstance(frame[column].dropna().iloc[0] if frame[column].notna().any() else None, dt.date):
+        elif frame[column].dtype == object and isinstance(
+            frame[column].dropna().iloc[0] if frame[column].notna().any() else None, dt.date
+        ):
             frame[column] = frame[column].map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
     return json.loads(frame.to_json(orient="records"))

@@ -25,23 +25,49 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("m5_api_requests", "Requests by route, method and status", ["route", "method", "status"], registry=self.registry)
+        self.requests = Counter(
+            "m5_api_requests",
+            "Requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "m5_api_request_seconds", "Request latency by route", ["route"], registry=self.registry,
+            "m5_api_request_seconds",
+            "Request latency by route",
+            ["route"],
+            registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-        )  # fmt: skip
-        self.snapshot_age = Gauge("m5_api_snapshot_age_seconds", "Seconds since the serving snapshot was loaded (under several workers: the scraped ones')",
-                                  registry=self.registry, multiprocess_mode="livemax")  # fmt: skip
+        )
+        self.snapshot_age = Gauge(
+            "m5_api_snapshot_age_seconds",
+            "Seconds since the serving snapshot was loaded (under several workers: the scraped ones')",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         # One sample per live worker (a pid label), 0 until the worker has loaded one: the oldest
         # snapshot served is min(... > 0) over them.
-        self.snapshot_loaded_at = Gauge("m5_api_snapshot_loaded_timestamp_seconds", "Unix time the serving snapshot was loaded (0: none yet)",
-                                        registry=self.registry, multiprocess_mode="liveall")  # fmt: skip
-        self.snapshot_rows = Gauge("m5_api_snapshot_rows", "Forecast rows (bottom and levels) in the serving snapshot", registry=self.registry,
-                                   multiprocess_mode="livemax")  # fmt: skip
-        self.snapshot_load = Gauge("m5_api_snapshot_load_seconds", "Seconds the serving snapshot took to load", registry=self.registry,
-                                   multiprocess_mode="livemax")  # fmt: skip
+        self.snapshot_loaded_at = Gauge(
+            "m5_api_snapshot_loaded_timestamp_seconds",
+            "Unix time the serving snapshot was loaded (0: none yet)",
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+        self.snapshot_rows = Gauge(
+            "m5_api_snapshot_rows",
+            "Forecast rows (bottom and levels) in the serving snapshot",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.snapshot_load = Gauge(
+            "m5_api_snapshot_load_seconds",
+            "Seconds the serving snapshot took to load",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         self.snapshot_loads = Counter("m5_api_snapshot_loads", "Snapshots loaded", registry=self.registry)
-        self.snapshot_refusals = Counter("m5_api_snapshot_refusals", "Partitions refused by validation", registry=self.registry)
+        self.snapshot_refusals = Counter(
+            "m5_api_snapshot_refusals", "Partitions refused by validation", registry=self.registry
+        )
 
     def on_state_event(self, kind: str, snapshot=None, reason: str | None = None) -> None:
         if kind == "loaded":
@@ -113,10 +139,18 @@ class ServiceLayer:
             route = _route_of(scope)
             self.metrics.requests.labels(route, scope["method"], str(status["code"])).inc()
             self.metrics.latency.labels(route).observe(seconds)
-            access_log.info(json.dumps({
-                "request_id": request_id, "key_id": scope["state"].get("key_id"), "method": scope["method"],
-                "route": route, "status": status["code"], "latency_ms": round(1000 * seconds, 3),
-            }))  # fmt: skip
+            access_log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "key_id": scope["state"].get("key_id"),
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status["code"],
+                        "latency_ms": round(1000 * seconds, 3),
+                    }
+                )
+            )
 
 
 class _BodyTooLarge(HTTPException):
@@ -126,6 +160,11 @@ class _BodyTooLarge(HTTPException):
 
 async def _reply(send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

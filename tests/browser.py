@@ -21,9 +21,18 @@ def available() -> bool:
 def open_browser(profile: Path) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1440,1100",
-                 f"--user-data-dir={profile}"):  # fmt: skip
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1440,1100",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -37,7 +46,9 @@ def wait_for_text(driver: webdriver.Chrome, texts: list[str], seconds: float = 6
         if all(t in body for t in texts) and not running:
             return body
         time.sleep(0.5)
-    raise AssertionError(f"page never showed {texts}; it shows:\n{driver.find_element(By.TAG_NAME, 'body').text[:2000]}")
+    raise AssertionError(
+        f"page never showed {texts}; it shows:\n{driver.find_element(By.TAG_NAME, 'body').text[:2000]}"
+    )
 
 
 def exception_boxes(driver: webdriver.Chrome) -> list[str]:

@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from handmade import write_handmade
-from m5_assets.generator import SCALES, generate
 from forecasting import QUICK, copy_data, issue, run_pipeline, train
+from handmade import write_handmade
+
+from m5_assets.generator import SCALES, generate
 
 # Tests choose their warehouse: one on an object store only where a test sets it.
 os.environ.pop("M5_WAREHOUSE_URL", None)

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
-from m5_assets.defs.jobs import TRAIN_MODEL_JOB
-from m5_assets.defs.resources import M5Data
 from m5_assets.definitions import build_definitions
-from m5_assets.defs.jobs import FEATURE_STORE_JOB
+from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
+from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
+from m5_assets.defs.resources import M5Data
 from m5_assets.model.training import TrainingParams
 from m5_assets.settings import WAREHOUSE_URL_ENV
 
@@ -33,7 +32,9 @@ def copy_data(source: Path, target: Path) -> Path:
 
 def resource(data_dir, store_groups: int = 1) -> M5Data:
     """The data resource of ``data_dir``; on the object store in $M5_WAREHOUSE_URL when it is set."""
-    return M5Data(data_dir=str(data_dir), store_groups=store_groups, warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, ""))
+    return M5Data(
+        data_dir=str(data_dir), store_groups=store_groups, warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, "")
+    )
 
 
 def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:
@@ -47,22 +48,29 @@ def train(data_dir, cutoff: str, config: dict, raise_on_error: bool = True) -> d
     defs = build_definitions(resource(data_dir))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
-            instance=instance, partition_key=cutoff, raise_on_error=raise_on_error,
+            instance=instance,
+            partition_key=cutoff,
+            raise_on_error=raise_on_error,
             run_config={"ops": {"demand_model": {"config": config}}},
-        )  # fmt: skip
+        )
 
 
-def run_range(data_dir, job: str, first: str, last: str, raise_on_error: bool = True, store_groups: int = 1) -> dg.ExecuteInProcessResult:
+def run_range(
+    data_dir, job: str, first: str, last: str, raise_on_error: bool = True, store_groups: int = 1
+) -> dg.ExecuteInProcessResult:
     """One run over partitions ``first`` .. ``last``, as a backfill under the assets' policy runs."""
     defs = build_definitions(resource(data_dir, store_groups))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(job).execute_in_process(
-            instance=instance, raise_on_error=raise_on_error,
+            instance=instance,
+            raise_on_error=raise_on_error,
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-        )  # fmt: skip
+        )
 
 
-def issue(data_dir, first: str, last: str | None = None, raise_on_error: bool = True, store_groups: int = 1) -> dg.ExecuteInProcessResult:
+def issue(
+    data_dir, first: str, last: str | None = None, raise_on_error: bool = True, store_groups: int = 1
+) -> dg.ExecuteInProcessResult:
     return run_range(data_dir, ISSUE_FORECAST_JOB, first, last or first, raise_on_error, store_groups)
 
 

@@ -45,4 +45,6 @@ def write_handmade(raw: Path) -> None:
 
     prices = [("CA_1", "FOODS_1_001", w, p) for w, p in FOODS_PRICES.items()]
     prices += [("TX_1", "HOBBIES_1_001", w, p) for w, p in HOBBIES_PRICES.items()]
-    pd.DataFrame(prices, columns=["store_id", "item_id", "wm_yr_wk", "sell_price"]).to_csv(raw / "sell_prices.csv", index=False)
+    pd.DataFrame(prices, columns=["store_id", "item_id", "wm_yr_wk", "sell_price"]).to_csv(
+        raw / "sell_prices.csv", index=False
+    )

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
 from forecasting import run_pipeline
 
 data_dir, ready = Path(sys.argv[1]), Path(sys.argv[2])

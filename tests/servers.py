@@ -52,11 +52,15 @@ def _output(process: subprocess.Popen) -> str:
 
 
 @contextlib.contextmanager
-def started(command: list[str], env: dict, log: Path, stop_signal: int = signal.SIGTERM, **kwargs) -> Iterator[subprocess.Popen]:
+def started(
+    command: list[str], env: dict, log: Path, stop_signal: int = signal.SIGTERM, **kwargs
+) -> Iterator[subprocess.Popen]:
     """``command`` in a process group of its own, its output in ``log``; the group is stopped by
     the leader's PID on exit (``stop_signal``, then SIGKILL after 20 s)."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+        )
     process.log_path = log
     try:
         yield process
@@ -105,8 +109,13 @@ def postgres_server(user: str = "dagster", password: str = "s3cret-p@ss", databa
     if run_as:
         os.chown(password_file, run_as["user"], run_as["group"])
     try:
-        subprocess.run([initdb, "-D", str(data), "-U", user, f"--pwfile={password_file}", "--auth=scram-sha-256", "--no-sync"],
-                       check=True, capture_output=True, cwd=folder, **run_as)  # fmt: skip
+        subprocess.run(
+            [initdb, "-D", str(data), "-U", user, f"--pwfile={password_file}", "--auth=scram-sha-256", "--no-sync"],
+            check=True,
+            capture_output=True,
+            cwd=folder,
+            **run_as,
+        )
         port = free_port()
         command = [postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(folder), "-c", "fsync=off"]
         # SIGINT is PostgreSQL's fast shutdown: it does not wait for pooled client connections.
@@ -114,7 +123,9 @@ def postgres_server(user: str = "dagster", password: str = "s3cret-p@ss", databa
 
             def accepts() -> bool:
                 try:
-                    psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password, dbname="postgres").close()
+                    psycopg2.connect(
+                        host="127.0.0.1", port=port, user=user, password=password, dbname="postgres"
+                    ).close()
                     return True
                 except psycopg2.OperationalError:
                     return False
@@ -125,8 +136,13 @@ def postgres_server(user: str = "dagster", password: str = "s3cret-p@ss", databa
             with admin.cursor() as cursor:
                 cursor.execute(f'CREATE DATABASE "{database}"')
             admin.close()
-            yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": user,
-                   "DAGSTER_PG_PASSWORD": password, "DAGSTER_PG_DB": database}  # fmt: skip
+            yield {
+                "DAGSTER_PG_HOST": "127.0.0.1",
+                "DAGSTER_PG_PORT": str(port),
+                "DAGSTER_PG_USER": user,
+                "DAGSTER_PG_PASSWORD": password,
+                "DAGSTER_PG_DB": database,
+            }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -149,8 +165,23 @@ def redis_server() -> Iterator[str]:
     assert binary, "callers skip when redis-server is not installed"
     folder = Path(tempfile.mkdtemp(prefix="m5-redis-"))
     port = free_port()
-    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "", "--appendonly", "no",
-               "--protected-mode", "yes", "--daemonize", "no"]  # fmt: skip
+    command = [
+        binary,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+    ]
     url = f"redis://127.0.0.1:{port}/0"
     try:
         with started(command, dict(os.environ), folder / "server.log") as server:
@@ -184,8 +215,14 @@ def s3_server(bucket: str = "m5-warehouse") -> Iterator[str]:
             wait_until(lambda: http_ok(f"{endpoint}/moto-api/"), server, "moto server", seconds=60)
             import pyarrow.fs as pafs
 
-            fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1", scheme="http",
-                                   endpoint_override=f"127.0.0.1:{port}", allow_bucket_creation=True)  # fmt: skip
+            fs = pafs.S3FileSystem(
+                access_key="testing",
+                secret_key="testing",
+                region="us-east-1",
+                scheme="http",
+                endpoint_override=f"127.0.0.1:{port}",
+                allow_bucket_creation=True,
+            )
             fs.create_dir(bucket)
             yield f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
     finally:

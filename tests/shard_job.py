@@ -3,10 +3,10 @@ store groups: reconstructable, so Dagster's multiprocess executor can start each
 
 from pathlib import Path
 
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
 from m5_assets.defs.jobs import FEATURE_STORE_JOB
 from m5_assets.defs.resources import default_data_resource
-from m5_assets.definitions import build_definitions
 
 
 def issue_job():

@@ -6,12 +6,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
+from test_outliers import SPIKE, _set_units
 
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.alerts import AlertWebhook
 from m5_assets.defs.jobs import FEATURE_STORE_JOB
 from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
-from test_outliers import SPIKE, _set_units
 
 
 @pytest.fixture
@@ -38,7 +38,9 @@ def receiver():
 
 
 def _tick(defs, instance, name: str, cursor: str | None, webhook: AlertWebhook):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={**defs.resources, "alert_webhook": webhook}) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={**defs.resources, "alert_webhook": webhook}
+    ) as context:
         result = defs.get_sensor_def(name)(context)
         return result, context.cursor
 
@@ -80,10 +82,15 @@ def test_a_failed_run_posts_one_message_naming_the_job_and_the_error(data_dir, r
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
         context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alerts", dagster_event=failure, dagster_instance=instance, dagster_run=result.dagster_run,
+            sensor_name="run_failure_alerts",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
             resources={"alert_webhook": AlertWebhook(url=url)},
-        ).for_run_failure()  # fmt: skip
+        ).for_run_failure()
         defs.get_sensor_def("run_failure_alerts")(context)
     (message,) = received
-    assert message["event"] == "run_failed" and message["job"] == FEATURE_STORE_JOB and message["run_id"] == result.run_id
+    assert (
+        message["event"] == "run_failed" and message["job"] == FEATURE_STORE_JOB and message["run_id"] == result.run_id
+    )
     assert message["description"]

@@ -14,11 +14,11 @@ import time
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
-
 import servers
 from conftest import NEWEST, OLDER
+from fastapi.testclient import TestClient
 from served import republish, serving_app, stored_partition
+
 from m5_assets import tables
 from m5_assets.model.selection import BANDS
 from m5_assets.settings import data_paths
@@ -59,9 +59,16 @@ def test_predict_equals_the_stored_row_and_takes_item_ids_both_ways(client, ware
                 body = {"item_id": item_id, "store_id": row["store_id"], "date": str(row["date"]), "interval": interval}
                 answer = client.post("/predict", json=body).json()
                 assert answer["predicted_sales"] == pytest.approx(row["forecast"])
-                assert answer["prediction_interval"] == {"lower": pytest.approx(row[f"lo_{interval}"]),
-                                                         "upper": pytest.approx(row[f"hi_{interval}"]), "level": interval}  # fmt: skip
-                assert (answer["forecast_date"], answer["horizon"], answer["id"]) == (NEWEST.isoformat(), row["horizon"], row["id"])
+                assert answer["prediction_interval"] == {
+                    "lower": pytest.approx(row[f"lo_{interval}"]),
+                    "upper": pytest.approx(row[f"hi_{interval}"]),
+                    "level": interval,
+                }
+                assert (answer["forecast_date"], answer["horizon"], answer["id"]) == (
+                    NEWEST.isoformat(),
+                    row["horizon"],
+                    row["id"],
+                )
 
 
 def test_a_day_before_the_newest_forecast_is_answered_from_the_forecast_issued_then(client, warehouse_dir):
@@ -82,7 +89,10 @@ def test_a_day_before_the_newest_forecast_is_answered_from_the_forecast_issued_t
         ({"item_id": "FOODS_1_0011", "store_id": "CA_1", "date": "2016-05-24"}, "nearest known item ids"),
         ({"item_id": "FOODS_1_001", "store_id": "CA_9", "date": "2016-05-24"}, "unknown store 'CA_9'; stores: CA_1"),
         ({"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-07-01"}, "cover 2016-05-20 .. 2016-06-19"),
-        ({"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24", "as_of": "2016-05-01"}, "issued on or before 2016-05-01"),
+        (
+            {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24", "as_of": "2016-05-01"},
+            "issued on or before 2016-05-01",
+        ),
     ],
 )
 def test_unknown_ids_and_uncovered_days_are_404s_that_say_what_is_known(client, body, phrase):
@@ -108,15 +118,15 @@ LOOKUP = '"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"'
 # Python's JSON parser reads NaN, Infinity and 1e999 as non-finite floats; each must be a 422
 # whose body is strict JSON, with the offending input written as text.
 NON_FINITE = {
-    "NaN interval": ("/predict", f"{{{LOOKUP}, \"interval\": NaN}}", "NaN"),
-    "Infinity interval": ("/predict", f"{{{LOOKUP}, \"interval\": Infinity}}", "Infinity"),
-    "-Infinity interval": ("/predict", f"{{{LOOKUP}, \"interval\": -Infinity}}", "-Infinity"),
-    "1e999 interval": ("/predict", f"{{{LOOKUP}, \"interval\": 1e999}}", "Infinity"),
+    "NaN interval": ("/predict", f'{{{LOOKUP}, "interval": NaN}}', "NaN"),
+    "Infinity interval": ("/predict", f'{{{LOOKUP}, "interval": Infinity}}', "Infinity"),
+    "-Infinity interval": ("/predict", f'{{{LOOKUP}, "interval": -Infinity}}', "-Infinity"),
+    "1e999 interval": ("/predict", f'{{{LOOKUP}, "interval": 1e999}}', "Infinity"),
     "NaN date": ("/predict", '{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": NaN}', "NaN"),
-    "NaN in an unknown field": ("/predict", f"{{{LOOKUP}, \"extra\": [1, NaN]}}", [1, "NaN"]),
+    "NaN in an unknown field": ("/predict", f'{{{LOOKUP}, "extra": [1, NaN]}}', [1, "NaN"]),
     "NaN body": ("/predict", "NaN", "NaN"),
-    "NaN in a batch item": ("/predict/batch", f"{{\"items\": [{{{LOOKUP}}}, {{{LOOKUP}, \"interval\": NaN}}]}}", "NaN"),
-    "1e999 in a batch item": ("/predict/batch", f"{{\"items\": [{{{LOOKUP}, \"as_of\": 1e999}}]}}", "Infinity"),
+    "NaN in a batch item": ("/predict/batch", f'{{"items": [{{{LOOKUP}}}, {{{LOOKUP}, "interval": NaN}}]}}', "NaN"),
+    "1e999 in a batch item": ("/predict/batch", f'{{"items": [{{{LOOKUP}, "as_of": 1e999}}]}}', "Infinity"),
 }
 
 
@@ -142,7 +152,10 @@ def test_a_batch_fails_only_its_bad_entries_and_is_capped(warehouse_dir):
     with TestClient(serving_app(warehouse_dir, batch_limit=3, rate_limit_per_minute=0)) as small:
         answer = small.post("/predict/batch", json={"items": [good, good | {"store_id": "XX_1"}, good]}).json()
         assert (answer["succeeded"], answer["failed"]) == (2, 1)
-        assert answer["results"][1]["error"]["status"] == 404 and answer["results"][0]["prediction"]["item_id"] == "FOODS_1_001"
+        assert (
+            answer["results"][1]["error"]["status"] == 404
+            and answer["results"][0]["prediction"]["item_id"] == "FOODS_1_001"
+        )
         too_many = small.post("/predict/batch", json={"items": [good] * 4})
         assert too_many.status_code == 422 and "at most 3 items" in too_many.json()["detail"]
         assert small.post("/predict/batch", json={"items": []}).status_code == 422
@@ -184,7 +197,9 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     assert info["validation_scores"]["issued"]["wrmsse"] == pytest.approx(card["wrmsse"])
     assert info["issue_rule"]["issued_as"] and len(info["issue_rule"]["bands"]) == len(BANDS)
     importance = client.get("/model/features/importance").json()["features"]
-    assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(1, abs=1e-4)
+    assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(
+        1, abs=1e-4
+    )
 
 
 def test_keys_scopes_and_open_health(warehouse_dir, tmp_path):
@@ -225,7 +240,11 @@ def test_failed_authentications_are_limited_per_address_and_past_the_limit_no_ke
         elsewhere = TestClient(app, client=("10.0.0.9", 50000))
         assert [c.get("/accuracy", headers=bad).status_code for _ in range(3)] == [401, 401, 401]
         limited = c.get("/accuracy", headers=bad)
-        assert limited.status_code == 429 and limited.headers["Retry-After"] == "20" and "failed authentications" in limited.json()["detail"]
+        assert (
+            limited.status_code == 429
+            and limited.headers["Retry-After"] == "20"
+            and "failed authentications" in limited.json()["detail"]
+        )
         # Past the limit the right key is refused too: a guesser must not tell it from wrong ones.
         assert c.get("/accuracy", headers=good).status_code == 429 and c.get("/accuracy").status_code == 429
         # Per address: another client is neither blocked nor counted with it.
@@ -238,7 +257,9 @@ def test_failed_authentications_are_limited_per_address_and_past_the_limit_no_ke
 
 def test_the_workers_of_one_server_share_the_rate_limit_through_the_file(warehouse_dir, tmp_path):
     def worker():
-        return serving_app(warehouse_dir, keys="a:read:key-a", rate_limit_per_minute=4, rate_limit_file=tmp_path / "buckets.sqlite")
+        return serving_app(
+            warehouse_dir, keys="a:read:key-a", rate_limit_per_minute=4, rate_limit_file=tmp_path / "buckets.sqlite"
+        )
 
     as_a = {"Authorization": "Bearer key-a"}
     with TestClient(worker()) as first, TestClient(worker()) as second:
@@ -250,17 +271,30 @@ def test_the_workers_of_one_server_share_the_rate_limit_through_the_file(warehou
 
 def test_python_m_m5_serving_with_two_workers_gives_a_key_its_limit_once(warehouse_dir, tmp_path):
     port = servers.free_port()
-    env = dict(os.environ, M5_DATA_DIR=str(warehouse_dir), M5_API_RELOAD_SECONDS="0", M5_API_RATE_LIMIT="10",
-               M5_API_KEYS="a:read:key-a", M5_API_KEYS_FILE="", M5_API_REDIS_URL="", M5_API_RATE_LIMIT_FILE="",
-               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"), PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")  # fmt: skip
+    env = dict(
+        os.environ,
+        M5_DATA_DIR=str(warehouse_dir),
+        M5_API_RELOAD_SECONDS="0",
+        M5_API_RATE_LIMIT="10",
+        M5_API_KEYS="a:read:key-a",
+        M5_API_KEYS_FILE="",
+        M5_API_REDIS_URL="",
+        M5_API_RATE_LIMIT_FILE="",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+    )
     base = f"http://127.0.0.1:{port}"
-    with servers.started([sys.executable, "-m", "m5_serving", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log") as api:
+    with servers.started(
+        [sys.executable, "-m", "m5_serving", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log"
+    ) as api:
         servers.wait_until(lambda: servers.http_ok(f"{base}/health"), api, "the API")
         workers = subprocess.run(["pgrep", "-P", str(api.pid)], capture_output=True, text=True).stdout.split()
         statuses, started = [], time.monotonic()
 
         def ask() -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)  # a connection each, so both workers answer
+            connection = http.client.HTTPConnection(
+                "127.0.0.1", port, timeout=10
+            )  # a connection each, so both workers answer
             connection.request("GET", "/accuracy", headers={"Authorization": "Bearer key-a"})
             statuses.append(connection.getresponse().status)
             connection.close()
@@ -280,7 +314,11 @@ def test_python_m_m5_serving_with_two_workers_gives_a_key_its_limit_once(warehou
     assert len(answered) == 2 and min(answered.values()) > 10, f"a worker answered too few requests to tell: {answered}"
     # 10 a minute, and those refilled meanwhile (one each 6 s).
     admitted = statuses.count(200)
-    assert 10 <= admitted <= 10 + math.ceil(seconds / 6) and statuses.count(429) == len(statuses) - admitted, (answered, seconds, statuses)
+    assert 10 <= admitted <= 10 + math.ceil(seconds / 6) and statuses.count(429) == len(statuses) - admitted, (
+        answered,
+        seconds,
+        statuses,
+    )
 
 
 def _requests_per_worker(metrics_dir, route: str) -> dict[str, float]:
@@ -310,8 +348,11 @@ def test_a_chunked_body_over_the_limit_is_a_413_too(warehouse_dir):
         # A generator body is sent without Content-Length, as Transfer-Encoding: chunked.
         answer = c.post("/predict/batch", content=iter(chunks), headers={"Content-Type": "application/json"})
         assert answer.status_code == 413 and answer.json()["detail"] == "request body over 200 bytes"
-        within = c.post("/predict/batch", content=iter([items[:0], json.dumps({"items": [json.loads(items)["items"][0]]}).encode()]),
-                        headers={"Content-Type": "application/json"})  # fmt: skip
+        within = c.post(
+            "/predict/batch",
+            content=iter([items[:0], json.dumps({"items": [json.loads(items)["items"][0]]}).encode()]),
+            headers={"Content-Type": "application/json"},
+        )
         assert within.status_code == 200 and within.json()["succeeded"] == 1
 
 
@@ -319,8 +360,16 @@ def test_a_chunked_body_over_the_limit_is_a_413_too(warehouse_dir):
 def live_api(warehouse_dir, tmp_path_factory):
     """The API under uvicorn (``python -m m5_serving``) on loopback, with a 400-byte body limit: host and port."""
     port = servers.free_port()
-    env = dict(os.environ, M5_DATA_DIR=str(warehouse_dir), M5_API_RELOAD_SECONDS="0", M5_API_RATE_LIMIT="0",
-               M5_API_MAX_BODY_BYTES="400", M5_API_KEYS="", M5_API_KEYS_FILE="", M5_API_REDIS_URL="")  # fmt: skip
+    env = dict(
+        os.environ,
+        M5_DATA_DIR=str(warehouse_dir),
+        M5_API_RELOAD_SECONDS="0",
+        M5_API_RATE_LIMIT="0",
+        M5_API_MAX_BODY_BYTES="400",
+        M5_API_KEYS="",
+        M5_API_KEYS_FILE="",
+        M5_API_REDIS_URL="",
+    )
     log = tmp_path_factory.mktemp("live-api") / "api.log"
     with servers.started([sys.executable, "-m", "m5_serving", "--port", str(port)], env, log) as api:
         servers.wait_until(lambda: servers.http_ok(f"http://127.0.0.1:{port}/health"), api, "the API")
@@ -339,8 +388,12 @@ def test_a_live_server_answers_non_finite_numbers_and_chunked_excess_without_dro
             assert answer.status == 422 and not answer.will_close, (path, body, answer.status)
             _strict_json(answer.read())
             assert connection.sock is socket, f"the server dropped the connection after {body}"
-        big = json.dumps({"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10}).encode()
-        connection.request("POST", "/predict/batch", body=iter([big[:300], big[300:]]), headers=json_header, encode_chunked=True)
+        big = json.dumps(
+            {"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}] * 10}
+        ).encode()
+        connection.request(
+            "POST", "/predict/batch", body=iter([big[:300], big[300:]]), headers=json_header, encode_chunked=True
+        )
         answer = connection.getresponse()
         assert answer.status == 413 and _strict_json(answer.read())["detail"] == "request body over 400 bytes"
         connection.close()
@@ -376,7 +429,10 @@ def test_a_corrupt_newest_partition_is_refused_and_the_old_snapshot_keeps_servin
         outcome = c.post("/admin/reload").json()
         assert outcome["status"] == "refused" and outcome["serving"] == NEWEST.isoformat()
         assert c.get("/health").json()["forecast_date"] == NEWEST.isoformat()
-        assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
+        assert (
+            c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code
+            == 200
+        )
         assert "m5_api_snapshot_refusals_total 1.0" in c.get("/metrics").text
 
 
@@ -388,7 +444,9 @@ def _copy_partition(data_dir, source: dt.date, day: dt.date) -> None:
         shutil.copyfile(table.path(data_dir / "warehouse", source), target)
 
 
-def test_a_partition_copied_under_another_dates_folder_is_refused_and_the_old_snapshot_keeps_serving(warehouse_dir, tmp_path):
+def test_a_partition_copied_under_another_dates_folder_is_refused_and_the_old_snapshot_keeps_serving(
+    warehouse_dir, tmp_path
+):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
     question = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-25"}
@@ -410,7 +468,9 @@ def test_an_older_partition_copied_under_another_dates_folder_is_not_served_shif
     _copy_partition(data_dir, OLDER, earlier)
     with TestClient(serving_app(data_dir, rate_limit_per_minute=0), raise_server_exceptions=False) as c:
         answer = c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": earlier.isoformat()})
-        assert answer.status_code == 500 and f"issued on {OLDER}, not on the folder's {earlier}" in answer.json()["detail"]
+        assert (
+            answer.status_code == 500 and f"issued on {OLDER}, not on the folder's {earlier}" in answer.json()["detail"]
+        )
         assert str(data_dir) not in answer.text
 
 
@@ -456,7 +516,14 @@ def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, 
             t.start()
         for k in range(1, 6):
             day = NEWEST + dt.timedelta(days=k)
-            republish(data_dir, NEWEST, day, lambda f, s=k + 1: f.assign(**{c: f[c] * s for c in f.columns if c == "forecast" or c[:3] in ("lo_", "hi_")}))
+            republish(
+                data_dir,
+                NEWEST,
+                day,
+                lambda f, s=k + 1: f.assign(
+                    **{c: f[c] * s for c in f.columns if c == "forecast" or c[:3] in ("lo_", "hi_")}
+                ),
+            )
             expected[day] = c.post("/admin/reload").json()["status"]
         stop.set()
         for t in askers:
@@ -476,7 +543,9 @@ def test_without_keys_it_refuses_to_bind_beyond_loopback(monkeypatch, capsys):
 def test_the_model_card_holds_exactly_its_declared_columns(warehouse_dir):
     (version,) = [p.name.split("=")[1] for p in tables.MODEL_CARDS.folder(warehouse_dir / "warehouse").iterdir()]
     card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", version))
-    assert list(card.columns) == list(tables.MODEL_CARDS.columns) and card[list(tables.MODEL_CARDS.columns)].notna().all(axis=None)
+    assert list(card.columns) == list(tables.MODEL_CARDS.columns) and card[
+        list(tables.MODEL_CARDS.columns)
+    ].notna().all(axis=None)
 
 
 def test_the_watcher_serves_a_newly_published_partition_without_being_asked(warehouse_dir, tmp_path):
@@ -494,18 +563,36 @@ def test_the_watcher_serves_a_newly_published_partition_without_being_asked(ware
 
 
 def test_access_logs_are_json_lines_without_keys_or_bodies(warehouse_dir, caplog):
-    app = serving_app(warehouse_dir, keys="ops:read:very-secret", rate_limit_per_minute=0, cors_origins=("https://planner.example",))
+    app = serving_app(
+        warehouse_dir, keys="ops:read:very-secret", rate_limit_per_minute=0, cors_origins=("https://planner.example",)
+    )
     with TestClient(app) as c, caplog.at_level("INFO", logger="m5_serving.access"):
         body = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}
-        answer = c.post("/predict", json=body, headers={"Authorization": "Bearer very-secret", "X-Request-ID": "req-42",
-                                                        "Origin": "https://planner.example"})  # fmt: skip
+        answer = c.post(
+            "/predict",
+            json=body,
+            headers={
+                "Authorization": "Bearer very-secret",
+                "X-Request-ID": "req-42",
+                "Origin": "https://planner.example",
+            },
+        )
         assert answer.headers["x-request-id"] == "req-42"
         assert answer.headers["access-control-allow-origin"] == "https://planner.example"
-        assert "access-control-allow-origin" not in c.get("/health", headers={"Origin": "https://elsewhere.example"}).headers
+        assert (
+            "access-control-allow-origin"
+            not in c.get("/health", headers={"Origin": "https://elsewhere.example"}).headers
+        )
     (line,) = [r.getMessage() for r in caplog.records if "req-42" in r.getMessage()]
     entry = __import__("json").loads(line)
-    assert entry | {"latency_ms": 0} == {"request_id": "req-42", "key_id": "ops", "method": "POST", "route": "/predict",
-                                         "status": 200, "latency_ms": 0}  # fmt: skip
+    assert entry | {"latency_ms": 0} == {
+        "request_id": "req-42",
+        "key_id": "ops",
+        "method": "POST",
+        "route": "/predict",
+        "status": 200,
+        "latency_ms": 0,
+    }
     assert "very-secret" not in line and "FOODS_1_001" not in line
 
 
@@ -516,7 +603,10 @@ def test_a_model_without_a_card_is_a_404_that_says_so(warehouse_dir, tmp_path):
     with TestClient(serving_app(data_dir, rate_limit_per_minute=0)) as c:
         answer = c.get("/model/info")
         assert answer.status_code == 404 and "no model card for version" in answer.json()["detail"]
-        assert c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code == 200
+        assert (
+            c.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).status_code
+            == 200
+        )
 
 
 def test_inventory_returns_the_stored_plan_of_one_item_store(client, warehouse_dir):

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 import schemathesis
-from schemathesis.generation import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.generation import GenerationMode
 
 from m5_assets.settings import data_paths
 from m5_serving.app import create_app
@@ -31,14 +31,18 @@ def test_no_request_makes_the_server_fail(api_schema):
     assert len(operations) >= 14
     statuses = []
     # Valid requests and invalid ones (wrong types, missing fields, out-of-range values).
-    for operation, mode in [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]:
+    for operation, mode in [
+        (op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ]:
 
         @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
         def no_server_error(case):
             response = case.call()
             statuses.append(response.status_code)
-            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+            assert response.status_code < 500, (
+                f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+            )
 
         try:
             no_server_error()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-
 from forecasting import WEAK, issue, train
+
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.automation import build_automation
 from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
 
 NEWEST = "2016-05-23"  # tiny data: sales end on 2016-05-22
 
@@ -27,7 +27,9 @@ def _defs(data_dir):
 
 def _schedule(data_dir, name: str):
     defs = _defs(data_dir)
-    with dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6)) as context:
+    with dg.build_schedule_context(
+        resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6)
+    ) as context:
         return defs.get_schedule_def(name)(context)
 
 
@@ -96,11 +98,15 @@ def test_raw_files_sensor_waits_for_a_file_written_in_two_steps_to_settle_and_en
     sales.write_bytes(whole[: len(whole) // 2])  # a copy half done, cut mid-line
 
     result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)
-    assert isinstance(result, dg.SkipReason) and "waiting for sales_train_evaluation.csv to settle" in result.skip_message
+    assert (
+        isinstance(result, dg.SkipReason) and "waiting for sales_train_evaluation.csv to settle" in result.skip_message
+    )
     # The copy stalls: the file holds still, but it still ends mid-line.
     _age(tmp_path / "raw")
     result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)
-    assert isinstance(result, dg.SkipReason) and "sales_train_evaluation.csv ends mid-line" in result.skip_message, result.skip_message
+    assert isinstance(result, dg.SkipReason) and "sales_train_evaluation.csv ends mid-line" in result.skip_message, (
+        result.skip_message
+    )
 
     sales.write_bytes(whole)  # the copy completes, just now
     result, cursor = _sensor(tmp_path, "raw_files_changed", cursor)
@@ -155,12 +161,16 @@ def test_forecasts_depend_on_the_model_partition_of_their_month(data_dir):
     mapping = forecasts.partition_mappings[dg.AssetKey("demand_model")]
     model = graph.get(dg.AssetKey("demand_model"))
     upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
-        forecasts.partitions_def.empty_subset().with_partition_keys(["2016-04-20"]), forecasts.partitions_def, model.partitions_def
+        forecasts.partitions_def.empty_subset().with_partition_keys(["2016-04-20"]),
+        forecasts.partitions_def,
+        model.partitions_def,
     ).partitions_subset
     assert upstream.get_partition_keys() == ["2016-04-01"]
     for day, month in [("2016-04-01", "2016-04-01"), ("2016-04-30", "2016-04-01"), ("2016-05-01", "2016-05-01")]:
         subset = forecasts.partitions_def.empty_subset().with_partition_keys([day])
-        mapped = mapping.get_upstream_mapped_partitions_result_for_partitions(subset, forecasts.partitions_def, model.partitions_def)
+        mapped = mapping.get_upstream_mapped_partitions_result_for_partitions(
+            subset, forecasts.partitions_def, model.partitions_def
+        )
         assert mapped.partitions_subset.get_partition_keys() == [month], day
 
 
@@ -170,7 +180,11 @@ def test_daily_forecast_skips_and_says_why_when_the_newest_date_has_no_partition
     monthly = dg.MonthlyPartitionsDefinition(start_date="2016-04-01", end_date="2016-06-01")
     schedules, _ = build_automation(daily, monthly)
     (schedule,) = [s for s in schedules if s.name == "daily_forecast"]
-    with dg.build_schedule_context(resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6)) as context:
+    with dg.build_schedule_context(
+        resources={"m5_data": M5Data(data_dir=str(data_dir))}, scheduled_execution_time=dt.datetime(2016, 5, 23, 6)
+    ) as context:
         skipped = schedule(context)
     assert isinstance(skipped, dg.SkipReason)
-    assert f"partition {NEWEST} is not open" in skipped.skip_message and "reload the code location" in skipped.skip_message
+    assert (
+        f"partition {NEWEST} is not open" in skipped.skip_message and "reload the code location" in skipped.skip_message
+    )

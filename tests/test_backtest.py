@@ -1,29 +1,30 @@
 """The rolling-origin backtest: its dates, its report and targets, and the asset and job that run it."""
 
 import datetime as dt
+from itertools import pairwise
 
 import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
 from forecasting import QUICK, resource
+
 from m5_assets import reader, tables
 from m5_assets.backtest import report
 from m5_assets.backtest.origins import backtest_origins, by_cutoff, model_cutoff
-from m5_assets.model.selection import WINDOWS, months_before
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.backtest import BACKTEST_JOB, MEETS_TARGETS, MODEL_NAME
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model import registry
+from m5_assets.model.selection import WINDOWS, months_before
 
 
 def test_53_origins_every_7_days_the_last_one_scored_on_the_last_known_day():
     last = dt.date(2016, 5, 22)  # d_1941, the last day of the Kaggle evaluation files
     origins = backtest_origins(last)
     assert (len(origins), origins[0], origins[-1]) == (53, dt.date(2015, 4, 27), dt.date(2016, 4, 25))
-    assert all(b - a == dt.timedelta(days=7) for a, b in zip(origins, origins[1:]))
+    assert all(b - a == dt.timedelta(days=7) for a, b in pairwise(origins))
     assert origins[-1] + dt.timedelta(days=HORIZON - 1) == last
     months = by_cutoff(origins)
     assert len(months) == 13 and all(model_cutoff(o) == c <= o for c, os in months.items() for o in os)
@@ -34,10 +35,21 @@ def _scores() -> pd.DataFrame:
     """Two origins, four methods; issued: 0.7 WRMSSE, bias +10 % then -2 % of 100 and 400 units."""
     rows = []
     for origin, actual, issued_units in ((dt.date(2016, 1, 4), 100.0, 110.0), (dt.date(2016, 1, 11), 400.0, 392.0)):
-        for method, wrmsse, rmsse, units in (("issued", 0.70, 0.74, issued_units), ("moving_average_28", 0.95, 0.76, actual),
-                                             ("weekday_profile", 0.80, 0.75, actual), ("mlforecast", 0.72, 0.80, actual)):  # fmt: skip
-            row = {"origin": origin, "method": method, "wrmsse": wrmsse, "mean_rmsse": rmsse, "forecast_units": units,
-                   "actual_units": actual, "bias_pct": 100 * (units - actual) / actual}  # fmt: skip
+        for method, wrmsse, rmsse, units in (
+            ("issued", 0.70, 0.74, issued_units),
+            ("moving_average_28", 0.95, 0.76, actual),
+            ("weekday_profile", 0.80, 0.75, actual),
+            ("mlforecast", 0.72, 0.80, actual),
+        ):
+            row = {
+                "origin": origin,
+                "method": method,
+                "wrmsse": wrmsse,
+                "mean_rmsse": rmsse,
+                "forecast_units": units,
+                "actual_units": actual,
+                "bias_pct": 100 * (units - actual) / actual,
+            }
             if method in ("issued", "moving_average_28"):
                 for level in (1, 3, 10, 12):
                     for c in (50, 80, 95):
@@ -77,7 +89,17 @@ def test_the_backtest_job_trains_registers_issues_and_scores_without_touching_th
     last = reader.sales_span(resource(model_data).paths)[1]
     assert sorted(scores["origin"].unique()) == backtest_origins(last, 2)
     methods = set(scores["method"])
-    assert {"issued", "seasonal_naive", "moving_average_28", "weekday_profile", "exponential_smoothing", "croston", "tsb", "adida", "ets"} <= methods
+    assert {
+        "issued",
+        "seasonal_naive",
+        "moving_average_28",
+        "weekday_profile",
+        "exponential_smoothing",
+        "croston",
+        "tsb",
+        "adida",
+        "ets",
+    } <= methods
     assert scores[["wrmsse", "mean_rmsse", "bias_pct"]].notna().all().all()
     issued = scores[scores["method"] == "issued"]
     assert issued["coverage_95_level_12"].between(0, 100).all() and (issued["width_95_level_1"] > 0).all()

@@ -39,7 +39,9 @@ def test_weekday_profile_reproduces_each_stores_own_weekly_pattern():
     history = np.vstack([_weekly(busy_weekend, dates), 2 * _weekly(busy_weekend, dates), _weekly(busy_monday, dates)])
     forecasts = simple_forecasts(history, dates, np.array(["A", "A", "B"]), HORIZON)
     future = pd.date_range(dates[-1] + pd.Timedelta(days=1), periods=HORIZON, freq="D")
-    expected = np.vstack([_weekly(busy_weekend, future), 2 * _weekly(busy_weekend, future), _weekly(busy_monday, future)])
+    expected = np.vstack(
+        [_weekly(busy_weekend, future), 2 * _weekly(busy_weekend, future), _weekly(busy_monday, future)]
+    )
     np.testing.assert_allclose(forecasts["weekday_profile"], expected)
 
 
@@ -95,7 +97,10 @@ def test_a_series_released_late_is_forecast_from_its_first_sale_not_from_the_zer
     sales = rng.poisson(0.8, size=60).astype(float)  # short enough that the first interval still counts
     sales[0] = 3.0  # the first day on the shelf is a sale
     late = np.concatenate([np.zeros(500), sales])
-    released_late, trimmed = statistical_forecasts(late[None, :], HORIZON), statistical_forecasts(sales[None, :], HORIZON)
+    released_late, trimmed = (
+        statistical_forecasts(late[None, :], HORIZON),
+        statistical_forecasts(sales[None, :], HORIZON),
+    )
     for name, matrix in released_late.items():
         np.testing.assert_allclose(matrix, trimmed[name], err_msg=name)
     # The zeros would matter if they were kept: Croston's first interval and ADIDA's
@@ -158,7 +163,9 @@ def long_and_peer() -> tuple[pd.DataFrame, MlforecastPeer]:
     return long, MlforecastPeer().fit(long, CUTOFF)
 
 
-def test_mlforecast_peer_returns_the_asked_ids_in_order_zero_for_unknown_ones_and_forecasts_one_released_after_the_cutoff(long_and_peer):
+def test_mlforecast_peer_returns_the_asked_ids_in_order_zero_for_unknown_ones_and_forecasts_one_released_after_the_cutoff(
+    long_and_peer,
+):
     long, peer = long_and_peer
     ids = [IDS[2], "FOODS_9_999_CA_1", IDS[0], IDS[3], IDS[1]]
     forecasts = peer.predict(long, ORIGIN, HORIZON, ids)
@@ -203,6 +210,10 @@ def test_mlforecast_peer_trains_on_the_window_it_is_given_and_says_so(long_and_p
     older.loc[early, "y"] += 9.0
     # Sales before its window do not reach the short peer's model; they do reach the default one's.
     np.testing.assert_array_equal(
-        MlforecastPeer(train_days=60).fit(older, CUTOFF).predict(long, ORIGIN, HORIZON, IDS), short.predict(long, ORIGIN, HORIZON, IDS)
+        MlforecastPeer(train_days=60).fit(older, CUTOFF).predict(long, ORIGIN, HORIZON, IDS),
+        short.predict(long, ORIGIN, HORIZON, IDS),
     )
-    assert not np.array_equal(MlforecastPeer().fit(older, CUTOFF).predict(long, ORIGIN, HORIZON, IDS), peer.predict(long, ORIGIN, HORIZON, IDS))
+    assert not np.array_equal(
+        MlforecastPeer().fit(older, CUTOFF).predict(long, ORIGIN, HORIZON, IDS),
+        peer.predict(long, ORIGIN, HORIZON, IDS),
+    )

@@ -4,21 +4,21 @@ browser renders every page."""
 
 import datetime as dt
 import json
-from statistics import NormalDist
 import os
 import shutil
 import sys
 from pathlib import Path
+from statistics import NormalDist
 
+import browser
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from streamlit.testing.v1 import AppTest
-
-import browser
 import servers
 from conftest import NEWEST
 from forecasting import WEAK, copy_data, issue, score, train
+from streamlit.testing.v1 import AppTest
+
 from m5_assets import tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,10 +54,14 @@ def test_every_page_runs_without_an_exception(page, dashboard_dir, monkeypatch):
 def test_home_kpis_equal_the_warehouse_files(dashboard_dir, monkeypatch):
     metrics = {m.label: m for m in _page("home", dashboard_dir, monkeypatch).metric}
     root = dashboard_dir / "warehouse"
-    forecast = pq.read_table(tables.FORECASTS.path(root, NEWEST), columns=["forecast"]).column("forecast").to_numpy().sum()
+    forecast = (
+        pq.read_table(tables.FORECASTS.path(root, NEWEST), columns=["forecast"]).column("forecast").to_numpy().sum()
+    )
     assert metrics["Units forecast, next 28 days"].value == f"{forecast:,.0f}"
-    sold = duckdb.sql(f"SELECT sum(units) FROM read_parquet('{tables.SALES_LONG.path(root)}') "
-                      f"WHERE date BETWEEN DATE '{NEWEST - dt.timedelta(days=28)}' AND DATE '{NEWEST - dt.timedelta(days=1)}'").fetchall()[0][0]  # fmt: skip
+    sold = duckdb.sql(
+        f"SELECT sum(units) FROM read_parquet('{tables.SALES_LONG.path(root)}') "
+        f"WHERE date BETWEEN DATE '{NEWEST - dt.timedelta(days=28)}' AND DATE '{NEWEST - dt.timedelta(days=1)}'"
+    ).fetchall()[0][0]
     assert metrics["Units forecast, next 28 days"].delta == f"{100 * (forecast / sold - 1):+.1f} % vs the last 28 days"
     latest = pq.read_table(tables.FORECAST_ACCURACY.path(root, dt.date.fromisoformat(SCORED[-1]))).to_pylist()[0]
     assert metrics[f"WRMSSE, forecast of {SCORED[-1]}"].value == f"{latest['wrmsse']:.3f}"
@@ -68,7 +72,9 @@ def test_home_kpis_equal_the_warehouse_files(dashboard_dir, monkeypatch):
 
 def test_the_data_page_counts_the_checks_the_pipeline_recorded(dashboard_dir, monkeypatch):
     (metric,) = _page("data_quality", dashboard_dir, monkeypatch).metric
-    results = duckdb.sql(f"SELECT passed FROM read_parquet('{tables.CHECK_RESULTS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')").fetchall()
+    results = duckdb.sql(
+        f"SELECT passed FROM read_parquet('{tables.CHECK_RESULTS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')"
+    ).fetchall()
     assert metric.value == f"{sum(p for (p,) in results)} of {len(results)}" and len(results) >= 13
 
 
@@ -86,10 +92,27 @@ def test_an_empty_warehouse_or_one_without_forecasts_says_what_to_run(page, tmp_
 @pytest.fixture
 def dashboard_server(dashboard_dir, tmp_path):
     port = servers.free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "m5_dashboard" / "app.py"), "--server.address", "127.0.0.1",
-               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with servers.started(command, os.environ | {"M5_DATA_DIR": str(dashboard_dir)}, tmp_path / "streamlit.log") as server:
-        servers.wait_until(lambda: servers.http_ok(f"http://127.0.0.1:{port}/_stcore/health"), server, "streamlit", seconds=60)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "m5_dashboard" / "app.py"),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with servers.started(
+        command, os.environ | {"M5_DATA_DIR": str(dashboard_dir)}, tmp_path / "streamlit.log"
+    ) as server:
+        servers.wait_until(
+            lambda: servers.http_ok(f"http://127.0.0.1:{port}/_stcore/health"), server, "streamlit", seconds=60
+        )
         yield f"http://127.0.0.1:{port}"
 
 
@@ -102,7 +125,10 @@ EXPECTED = {
 }
 
 
-@pytest.mark.skipif(not browser.available(), reason="chromium and chromedriver (Debian packages) are not installed; .ci/run installs them")
+@pytest.mark.skipif(
+    not browser.available(),
+    reason="chromium and chromedriver (Debian packages) are not installed; .ci/run installs them",
+)
 def test_every_page_renders_in_a_real_browser(dashboard_server, tmp_path):
     driver = browser.open_browser(browser.new_profile())
     try:
@@ -119,8 +145,12 @@ def test_every_page_renders_in_a_real_browser(dashboard_server, tmp_path):
 def test_the_models_table_says_how_each_model_issues(dashboard_dir, monkeypatch):
     app = _page("performance", dashboard_dir, monkeypatch)
     (table,) = [d.value for d in app.dataframe if "issued as" in d.value]
-    cards = duckdb.sql(f"SELECT model_version, issue_rule FROM read_parquet('{tables.MODEL_CARDS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')").df()
-    expected = {str(v): json.loads(r)["issued_as"] for v, r in zip(cards["model_version"], cards["issue_rule"])}
+    cards = duckdb.sql(
+        f"SELECT model_version, issue_rule FROM read_parquet('{tables.MODEL_CARDS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')"
+    ).df()
+    expected = {
+        str(v): json.loads(r)["issued_as"] for v, r in zip(cards["model_version"], cards["issue_rule"], strict=True)
+    }
     assert expected and table["issued as"].to_dict() == expected
 
 
@@ -161,6 +191,9 @@ def test_the_performance_page_shows_the_backtest_table_the_warehouse_holds(dashb
     assert not app.exception, [e.message for e in app.exception]
     (shown,) = [d.value for d in app.dataframe if "worst_origin_bias_pct" in d.value]
     expected = report.method_table(scores).round(4)
-    assert shown["method"].tolist() == expected["method"].tolist() and shown["wrmsse"].tolist() == expected["wrmsse"].tolist()
+    assert (
+        shown["method"].tolist() == expected["method"].tolist()
+        and shown["wrmsse"].tolist() == expected["wrmsse"].tolist()
+    )
     (targets,) = [d.value for d in app.dataframe if "target" in d.value]
     assert "MISSED" in targets["met"].tolist()  # 80 % coverage at level 10 is 76 %

@@ -15,12 +15,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import servers
 import yaml
 from fastapi.testclient import TestClient
 from packaging.requirements import Requirement
 from prometheus_client.parser import text_string_to_metric_families
 
-import servers
 from m5_assets.defs.instance_storage import PG_SETTINGS
 from m5_assets.settings import data_paths
 from m5_serving.app import create_app
@@ -61,7 +61,9 @@ def test_the_lock_pins_every_dependency_and_each_pin_satisfies_pyproject():
     for spec in map(Requirement, declared):
         name = spec.name.lower().replace("_", "-")
         assert name in pins, f"requirements.lock lacks {spec.name} (run make lock)"
-        assert spec.specifier.contains(pins[name], prereleases=True), f"requirements.lock pins {name}=={pins[name]}, pyproject.toml asks {spec}"
+        assert spec.specifier.contains(pins[name], prereleases=True), (
+            f"requirements.lock pins {name}=={pins[name]}, pyproject.toml asks {spec}"
+        )
         for extra in spec.extras:  # pandera[pandas] needs pandas pinned too
             assert extra in pins, f"requirements.lock lacks {extra}, an extra of {spec}"
 
@@ -69,7 +71,9 @@ def test_the_lock_pins_every_dependency_and_each_pin_satisfies_pyproject():
 def test_the_dockerfile_builds_from_the_lock_runs_as_a_user_and_starts_through_the_entrypoint():
     dockerfile = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+) AS (\S+)$", dockerfile, flags=re.MULTILINE)
-    assert [stage for _, stage in stages] == ["build", "runtime"] and {base for base, _ in stages} == {"${PYTHON_IMAGE}"}
+    assert [stage for _, stage in stages] == ["build", "runtime"] and {base for base, _ in stages} == {
+        "${PYTHON_IMAGE}"
+    }
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in dockerfile
     runtime = dockerfile.split("AS runtime", 1)[1]
     assert re.search(r"^USER m5$", runtime, flags=re.MULTILINE)
@@ -85,20 +89,35 @@ def test_the_dockerfile_builds_from_the_lock_runs_as_a_user_and_starts_through_t
 
 
 def test_compose_names_only_services_roles_files_and_settings_that_exist():
-    assert set(SERVICES) == {"postgres", "redis", "code-server", "webserver", "daemon", "api", "dashboard", "prometheus", "grafana"}
+    assert set(SERVICES) == {
+        "postgres",
+        "redis",
+        "code-server",
+        "webserver",
+        "daemon",
+        "api",
+        "dashboard",
+        "prometheus",
+        "grafana",
+    }
     roles = entrypoint_roles()
     assert roles == {"code-server", "webserver", "daemon", "api", "dashboard"}
     dockerfile_stages = re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "Dockerfile").read_text(), flags=re.MULTILINE)
     declared_volumes = set(COMPOSE["volumes"])
     for name, service in SERVICES.items():
         if "build" in service:
-            assert service["build"]["target"] in dockerfile_stages and (ROOT / service["build"]["context"] / "Dockerfile").is_file()
+            assert (
+                service["build"]["target"] in dockerfile_stages
+                and (ROOT / service["build"]["context"] / "Dockerfile").is_file()
+            )
             assert service["command"] == [name], f"{name} runs the role of its own name"
             assert service["command"][0] in roles
             health = service["healthcheck"]["test"]
             assert health[:2] == ["CMD", "python"] and image_path(health[2]).is_file() and health[3] == name
         else:
-            assert "image" in service and ":" in service["image"] and not service["image"].endswith(":latest"), f"{name}: pin the image"
+            assert "image" in service and ":" in service["image"] and not service["image"].endswith(":latest"), (
+                f"{name}: pin the image"
+            )
             assert service["healthcheck"]["test"]
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in SERVICES and condition["condition"] in ("service_healthy", "service_started")
@@ -150,7 +169,9 @@ def _exported_sample_names(warehouse_dir) -> set[str]:
 
 def test_the_grafana_dashboard_asks_only_for_metrics_the_api_exports(warehouse_dir):
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "m5-api.json").read_text())
-    datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())["datasources"][0]
+    datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())[
+        "datasources"
+    ][0]
     assert datasource["url"] == "http://prometheus:9090" and "prometheus" in SERVICES
     exported = _exported_sample_names(warehouse_dir)
     titles, asked = set(), set()
@@ -162,9 +183,13 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_api_exports(warehouse_d
             assert target["expr"].count("(") == target["expr"].count(")"), target["expr"]
             asked |= set(re.findall(r"\bm5_[a-z0-9_]+", target["expr"]))
     assert {"Request rate by route", "Latency percentiles", "Error rate", "Snapshot age"} <= titles
-    assert asked and asked <= exported, f"the dashboard asks for {sorted(asked - exported)}, which /metrics does not export"
+    assert asked and asked <= exported, (
+        f"the dashboard asks for {sorted(asked - exported)}, which /metrics does not export"
+    )
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
-    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "m5.yaml").read_text())["providers"][0]
+    provider = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "dashboards" / "m5.yaml").read_text())[
+        "providers"
+    ][0]
     mounted = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["grafana"]["volumes"]}
     assert (ROOT / mounted[provider["options"]["path"]] / "m5-api.json").is_file()
 
@@ -182,12 +207,18 @@ def role_env(tmp_path, warehouse_dir) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in PG_SETTINGS and k != "PROMETHEUS_MULTIPROC_DIR"}
     env |= data_paths(tmp_path / "instance").dagster_instance_env()
     env |= {
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "DAGSTER_HOME": str(home), "M5_DATA_DIR": str(warehouse_dir),
-        "M5_BIND_HOST": "127.0.0.1", "M5_ROLE_FILE": str(tmp_path / "role"), "M5_CODE_SERVER_HOST": "127.0.0.1",
-        "M5_CODE_SERVER_PORT": str(servers.free_port()), "M5_WEBSERVER_PORT": str(servers.free_port()),
-        "M5_API_PORT": str(servers.free_port()), "M5_DASHBOARD_PORT": str(servers.free_port()),
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "DAGSTER_HOME": str(home),
+        "M5_DATA_DIR": str(warehouse_dir),
+        "M5_BIND_HOST": "127.0.0.1",
+        "M5_ROLE_FILE": str(tmp_path / "role"),
+        "M5_CODE_SERVER_HOST": "127.0.0.1",
+        "M5_CODE_SERVER_PORT": str(servers.free_port()),
+        "M5_WEBSERVER_PORT": str(servers.free_port()),
+        "M5_API_PORT": str(servers.free_port()),
+        "M5_DASHBOARD_PORT": str(servers.free_port()),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-    }  # fmt: skip
+    }
     return env
 
 
@@ -201,7 +232,9 @@ def _role(role: str, env: dict, tmp_path: Path):
 
 
 def _graphql(port: str, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(), {"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(), {"content-type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)["data"]
 
@@ -237,8 +270,11 @@ def test_the_api_role_serves_with_gunicorn_workers_and_one_combined_metrics_view
             assert servers.http_ok(f"{base}/health")
         # Each scrape lands on one worker; every one must count all 40 requests, whichever served them.
         for _ in range(6):
-            counted = sum(s.value for s in _samples(f"{base}/metrics", "m5_api_requests_total") if s.labels["route"] == "/health")
+            counted = sum(
+                s.value for s in _samples(f"{base}/metrics", "m5_api_requests_total") if s.labels["route"] == "/health"
+            )
             assert counted >= 41
+
         # Every live worker reports when it loaded its snapshot (0 until it has: it may still be loading).
         def both_loaded() -> bool:
             loaded = _samples(f"{base}/metrics", "m5_api_snapshot_loaded_timestamp_seconds")
@@ -333,7 +369,11 @@ def test_the_kubernetes_read_side_runs_the_image_roles_over_the_charts_data_volu
         target = deployments[name]
         (port,) = service["spec"]["ports"]
         assert service["spec"]["selector"] == target["spec"]["selector"]["matchLabels"]
-        assert port["targetPort"] in {p["containerPort"] for p in target["spec"]["template"]["spec"]["containers"][0]["ports"]}
-    api_env = {e["name"]: e.get("value") for e in deployments["m5-api"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert port["targetPort"] in {
+            p["containerPort"] for p in target["spec"]["template"]["spec"]["containers"][0]["ports"]
+        }
+    api_env = {
+        e["name"]: e.get("value") for e in deployments["m5-api"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     host, port = api_env["M5_API_REDIS_URL"].removeprefix("redis://").split("/")[0].split(":")
     assert host in services and int(port) == services[host]["spec"]["ports"][0]["port"]

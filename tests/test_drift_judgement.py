@@ -7,9 +7,18 @@ import numpy as np
 import pytest
 
 from m5_assets.monitoring.drift import (
-    DRIFT_FEATURES, JUDGED_FEATURES, PERMUTATIONS, Reference, drift_table, forecast_rows, importance_weights,
-    no_change_psi, prepare, psi, swap_draws,
-)  # fmt: skip
+    DRIFT_FEATURES,
+    JUDGED_FEATURES,
+    PERMUTATIONS,
+    Reference,
+    drift_table,
+    forecast_rows,
+    importance_weights,
+    no_change_psi,
+    prepare,
+    psi,
+    swap_draws,
+)
 
 DAYS = 28
 
@@ -28,7 +37,9 @@ def _window(levels: dict[str, float], depts: dict[str, str], rng, factor=lambda 
 def _catalogue(n_items: int, n_depts: int, seed: int) -> tuple[dict[str, float], dict[str, str]]:
     rng = np.random.default_rng(seed)
     names = [f"ITEM_{k:04d}" for k in range(n_items)]
-    return dict(zip(names, rng.lognormal(0, 1, n_items), strict=True)), {n: f"DEPT_{k % n_depts}" for k, n in enumerate(names)}
+    return dict(zip(names, rng.lognormal(0, 1, n_items), strict=True)), {
+        n: f"DEPT_{k % n_depts}" for k, n in enumerate(names)
+    }
 
 
 def _moved(levels: dict[str, float], rng, spread: float) -> dict[str, float]:
@@ -55,10 +66,15 @@ def test_the_no_change_psi_shrinks_with_the_number_of_items():
         levels, depts = _catalogue(n_items, 1, seed=n_items)
         reference, current = _window(levels, depts, rng), _window(levels, depts, rng)
         codes = {item: k for k, item in enumerate(levels)}
-        ref_items, cur_items = np.array([codes[i] for i in reference["item_id"]]), np.array([codes[i] for i in current["item_id"]])
+        ref_items, cur_items = (
+            np.array([codes[i] for i in reference["item_id"]]),
+            np.array([codes[i] for i in current["item_id"]]),
+        )
         prepared = Reference.of(reference["roll_mean_90"])
         swaps = swap_draws(ref_items, cur_items, n_items)
-        found[n_items] = no_change_psi(prepared, reference["roll_mean_90"], ref_items, current["roll_mean_90"], cur_items, swaps)
+        found[n_items] = no_change_psi(
+            prepared, reference["roll_mean_90"], ref_items, current["roll_mean_90"], cur_items, swaps
+        )
         # Nothing changed: the observed PSI is within what the swaps show.
         assert psi(reference["roll_mean_90"], current["roll_mean_90"]) <= found[n_items]
     assert found[10] > 10 * found[1000] and found[1000] < 0.05
@@ -91,7 +107,9 @@ def test_importance_weights_count_features_used_at_least_as_much_as_the_average_
     weights = importance_weights(gain)
     mean = np.mean(list(gain.values()))
     assert weights["roll_mean_90"] == 1.0 and weights["snap"] == 0.0
-    assert weights["units_lag_364"] == pytest.approx(5.0 / mean) and weights["units_lag_28"] == pytest.approx(10.0 / mean)
+    assert weights["units_lag_364"] == pytest.approx(5.0 / mean) and weights["units_lag_28"] == pytest.approx(
+        10.0 / mean
+    )
     # A version that recorded no importances is judged unweighted.
     assert set(importance_weights({}).values()) == {1.0}
 

@@ -7,8 +7,8 @@ import shutil
 import dagster as dg
 import pandas as pd
 import pytest
-
 from forecasting import QUICK, copy_data, issue, run_pipeline, train
+
 from m5_assets import reader, tables
 
 GENUINE_NEWEST, GENUINE_BACKTEST = "2016-04-25", ("2016-03-22", "2016-03-28")  # what `m5 run` issues on real_subset
@@ -78,13 +78,17 @@ def test_a_price_x_100_for_28_days_of_the_genuine_series_is_refused_naming_the_l
     failed = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
     assert set(failed) == {"prices_within_history"}
     message = failed["prices_within_history"].description
-    assert message.startswith("sell_prices.csv") and "column 'sell_price'" in message and "4 offending row(s)" in message
+    assert (
+        message.startswith("sell_prices.csv") and "column 'sell_price'" in message and "4 offending row(s)" in message
+    )
     for line in prices.index[chosen] + 2:
         assert str(line) in message
     assert not (tmp_path / "warehouse" / "features").exists()
 
 
-def test_a_department_whose_units_tripled_over_the_last_28_days_fails_features_stable_naming_it(tmp_path, built, monkeypatch):
+def test_a_department_whose_units_tripled_over_the_last_28_days_fails_features_stable_naming_it(
+    tmp_path, built, monkeypatch
+):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     copy_data(built["small"].parent, tmp_path)
     train(tmp_path, "2016-04-01", QUICK)

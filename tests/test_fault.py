@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-
 from forecasting import run_pipeline
+
 from m5_assets.warehouse import STAGING_FOLDER, remove_stale_partials, table_path
 
 HERE = Path(__file__).parent

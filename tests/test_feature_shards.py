@@ -9,9 +9,9 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-
-from shard_job import killing_group_1
 from forecasting import run_pipeline
+from shard_job import killing_group_1
+
 from m5_assets import tables, warehouse
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.resources import M5Data
@@ -19,7 +19,6 @@ from m5_assets.features import build
 from m5_assets.features.shards import build_feature_group, combine_feature_groups
 from m5_assets.forecast.shards import store_groups_of
 from m5_assets.warehouse import SHARDS_FOLDER
-
 
 
 def _inputs(root: Path) -> tuple[Path, Path, Path]:
@@ -36,7 +35,10 @@ def _assert_same_file(expected: Path, got: Path) -> None:
 def _graph_as_shown(store_groups: int) -> dict:
     graph = build_definitions(M5Data(data_dir="/nonexistent", store_groups=store_groups)).resolve_asset_graph()
     return {
-        key.to_user_string(): (graph.get(key).group_name, sorted(p.to_user_string() for p in graph.get(key).parent_keys))
+        key.to_user_string(): (
+            graph.get(key).group_name,
+            sorted(p.to_user_string() for p in graph.get(key).parent_keys),
+        )
         for key in graph.get_all_asset_keys()
     } | {"checks": sorted(c.to_user_string() for c in graph.asset_check_keys)}
 
@@ -52,7 +54,9 @@ def test_store_groups_change_how_assets_run_not_what_the_ui_shows():
 
 
 @pytest.mark.parametrize("rows_per_block", [build.ROWS_PER_BLOCK, 3_000])
-def test_combined_groups_equal_the_whole_build_even_when_a_block_spans_groups(built, tmp_path, monkeypatch, rows_per_block):
+def test_combined_groups_equal_the_whole_build_even_when_a_block_spans_groups(
+    built, tmp_path, monkeypatch, rows_per_block
+):
     # 3,000 rows is one or two series a block: blocks start and end inside every group.
     monkeypatch.setattr(build, "ROWS_PER_BLOCK", rows_per_block)
     inputs, con = _inputs(built["small"]), warehouse.connect()
@@ -85,15 +89,30 @@ def test_the_feature_store_job_by_store_group_publishes_the_unsharded_file(data_
     assert result.success
     _assert_same_file(tmp_path / "unsharded.parquet", features)
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"features.compute_feature_group[group_0]", "features.compute_feature_group[group_1]", "features.combine_feature_groups"} <= steps
-    (shown,) = [e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key.path == ["features"]]
-    assert shown["dagster/row_count"].value == pq.ParquetFile(features).metadata.num_rows and shown["store_groups"].value == 2
-    (check,) = [c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "features_within_catalog_rules"]
+    assert {
+        "features.compute_feature_group[group_0]",
+        "features.compute_feature_group[group_1]",
+        "features.combine_feature_groups",
+    } <= steps
+    (shown,) = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["features"]
+    ]
+    assert (
+        shown["dagster/row_count"].value == pq.ParquetFile(features).metadata.num_rows
+        and shown["store_groups"].value == 2
+    )
+    (check,) = [
+        c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "features_within_catalog_rules"
+    ]
     assert check.passed
     assert not (data_dir / "warehouse" / SHARDS_FOLDER).exists()  # staged files are gone once published
 
 
-def test_a_feature_group_killed_mid_write_publishes_nothing_and_its_retry_completes_the_run(data_dir, tmp_path, monkeypatch):
+def test_a_feature_group_killed_mid_write_publishes_nothing_and_its_retry_completes_the_run(
+    data_dir, tmp_path, monkeypatch
+):
     assert run_pipeline(data_dir).success
     features = tables.FEATURES.path(data_dir / "warehouse")
     shutil.move(features, tmp_path / "unsharded.parquet")
@@ -109,6 +128,8 @@ def test_a_feature_group_killed_mid_write_publishes_nothing_and_its_retry_comple
         with dg.execute_job(job, instance, reexecution_options=options, raise_on_error=False) as retry:
             assert retry.success
             reran = {e.step_key for e in retry.get_step_success_events()}
-    assert "features.compute_feature_group[group_1]" in reran and "features.compute_feature_group[group_0]" not in reran, reran
+    assert (
+        "features.compute_feature_group[group_1]" in reran and "features.compute_feature_group[group_0]" not in reran
+    ), reran
     _assert_same_file(tmp_path / "unsharded.parquet", features)
     assert not (data_dir / "warehouse" / SHARDS_FOLDER).exists()

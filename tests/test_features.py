@@ -3,10 +3,18 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
 from forecasting import run_pipeline
 from handmade import N_CALENDAR_DAYS, N_SALES_DAYS
-from m5_assets.features.catalog import FEATURE_NAMES, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, STOCKED_OUT_COLUMN, FeatureSpec
+
+from m5_assets.features.catalog import (
+    FEATURE_NAMES,
+    FEATURES,
+    HORIZON,
+    KEY_COLUMNS,
+    LABEL_COLUMN,
+    STOCKED_OUT_COLUMN,
+    FeatureSpec,
+)
 from m5_assets.validation.feature_rules import catalog_violations
 from m5_assets.warehouse import connect, table_path
 
@@ -21,7 +29,14 @@ def handmade_features(handmade_warehouse) -> pd.DataFrame:
 
 
 def test_feature_store_holds_keys_label_and_exactly_the_catalog(handmade_features):
-    assert list(handmade_features.columns) == [*KEY_COLUMNS[:1], *FEATURE_NAMES[:5], KEY_COLUMNS[1], LABEL_COLUMN, STOCKED_OUT_COLUMN, *FEATURE_NAMES[5:]]
+    assert list(handmade_features.columns) == [
+        *KEY_COLUMNS[:1],
+        *FEATURE_NAMES[:5],
+        KEY_COLUMNS[1],
+        LABEL_COLUMN,
+        STOCKED_OUT_COLUMN,
+        *FEATURE_NAMES[5:],
+    ]
 
 
 def test_grid_runs_to_the_calendar_end_within_the_horizon(handmade_features):

@@ -7,23 +7,22 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import SHARED_M5
 from forecasting import QUICK, QUICK_PARAMS, issue, run_pipeline, score, train
+
 from m5_assets import reader, tables, warehouse
-from m5_assets.forecast import store
 from m5_assets.cli import main
 from m5_assets.features.build import load_inputs
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast import store
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
-from m5_assets.model.forecaster import IssueRule, IssuingModel
 from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
-from m5_assets.features.catalog import HORIZON
 from m5_assets.model.baselines import BASELINES
+from m5_assets.model.forecaster import IssueRule, IssuingModel
 from m5_assets.model.selection import calibrate_validated, validate
 from m5_assets.model.training import TrainingParams
 from m5_assets.model.training import train as train_model
-
 
 
 def _inputs(w):
@@ -44,13 +43,17 @@ def test_interval_coverage_is_within_5_points_of_nominal_on_generated_data(built
     inputs = _inputs(w)
     model = _issuing_model(w, inputs, dt.date(2016, 3, 1))
     days = [dt.date(2016, 3, 1), dt.date(2016, 3, 15), dt.date(2016, 4, 1), dt.date(2016, 4, 20)]
-    rows = [score_forecast(inputs, d, issue_forecast(warehouse.table_path(w, "features"), d, model).bottom) for d in days]
+    rows = [
+        score_forecast(inputs, d, issue_forecast(warehouse.table_path(w, "features"), d, model).bottom) for d in days
+    ]
     for coverage in (80, 95):
         got = np.mean([r[f"coverage_{coverage}"] for r in rows])
         assert abs(got - coverage) <= 5, f"{coverage} % intervals cover {got:.1f} %"
 
 
-def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_simple_baseline(tmp_path, real_subset, capsys):
+def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_simple_baseline(
+    tmp_path, real_subset, capsys
+):
     shutil.copytree(real_subset, tmp_path / "raw")
     assert run_pipeline(tmp_path).success
     w = tmp_path / "warehouse"
@@ -69,7 +72,10 @@ def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_si
     truth["id"] = truth["item_id"] + "_" + truth["store_id"] + "_validation"
     actual = truth.set_index("id").loc[series, [f"d_{k}" for k in range(1914, 1942)]].to_numpy(float)
     history = inputs.units[:, : inputs.n_sales_days].astype(float)
-    forecasts = {"issued": issued(model), "model alone, not refreshed": issued(dataclasses.replace(model, rule=IssueRule(relative=model.rule.relative)))}
+    forecasts = {
+        "issued": issued(model),
+        "model alone, not refreshed": issued(dataclasses.replace(model, rule=IssueRule(relative=model.rule.relative))),
+    }
     forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
     # Not a forecast: each series' true mean of each scored week, known in advance. What even
     # perfect knowledge of the weekly level scores on these ten noisy series.
@@ -78,17 +84,23 @@ def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_si
     rmsse = {name: float(np.sqrt(((actual - f) ** 2).mean(axis=1) / scale).mean()) for name, f in forecasts.items()}
     bias = {name: float(f.mean() / actual.mean() - 1) for name, f in forecasts.items()}
     with capsys.disabled():
-        print(f"\ngenuine subset, forecast issued 2016-04-25 by the {model.cutoff} model, issued as {model.rule.describe()}:")
+        print(
+            f"\ngenuine subset, forecast issued 2016-04-25 by the {model.cutoff} model, issued as {model.rule.describe()}:"
+        )
         for name in forecasts:
             print(f"  {name:28s} mean RMSSE {rmsse[name]:.4f}   bias {bias[name]:+.1%}")
         oracle = float(np.sqrt(((actual - weekly_truth) ** 2).mean(axis=1) / scale).mean())
-        print(f"  {'(true weekly means)':28s} mean RMSSE {oracle:.4f}   (knows the future: the noise floor of a level forecast)")
+        print(
+            f"  {'(true weekly means)':28s} mean RMSSE {oracle:.4f}   (knows the future: the noise floor of a level forecast)"
+        )
     assert abs(bias["issued"]) <= 0.05
     assert rmsse["issued"] < min(rmsse[name] for name in BASELINES)
 
 
 def test_degradation_and_coverage_warnings_fire_only_past_their_limits():
-    earlier = pd.DataFrame({"forecast_date": pd.date_range("2016-01-01", periods=40), "wrmsse": [1.0] * 12 + [0.5] * 28})
+    earlier = pd.DataFrame(
+        {"forecast_date": pd.date_range("2016-01-01", periods=40), "wrmsse": [1.0] * 12 + [0.5] * 28}
+    )
     fine = {"wrmsse": 0.54, "coverage_95": 92.0}
     assert warnings_against_history(fine, earlier) == []  # 8 % above the trailing 28-partition mean of 0.5
     worse = warnings_against_history({"wrmsse": 0.56, "coverage_95": 95.0}, earlier)
@@ -99,9 +111,18 @@ def test_degradation_and_coverage_warnings_fire_only_past_their_limits():
 
 def test_a_first_partition_worse_than_seasonal_naive_warns_without_any_history():
     # The 10**9-unit day once scored WRMSSE 1.4e7 on a first run, with no earlier partition to compare.
-    (found,) = warnings_against_history({"wrmsse": 1.4e7, "seasonal_naive_wrmsse": 1.1254, "coverage_95": 95.0}, pd.DataFrame(columns=["forecast_date", "wrmsse"]))
+    (found,) = warnings_against_history(
+        {"wrmsse": 1.4e7, "seasonal_naive_wrmsse": 1.1254, "coverage_95": 95.0},
+        pd.DataFrame(columns=["forecast_date", "wrmsse"]),
+    )
     assert "worse than seasonal naive's 1.1254" in found
-    assert warnings_against_history({"wrmsse": 0.9, "seasonal_naive_wrmsse": 1.1254, "coverage_95": 95.0}, pd.DataFrame(columns=["forecast_date", "wrmsse"])) == []
+    assert (
+        warnings_against_history(
+            {"wrmsse": 0.9, "seasonal_naive_wrmsse": 1.1254, "coverage_95": 95.0},
+            pd.DataFrame(columns=["forecast_date", "wrmsse"]),
+        )
+        == []
+    )
 
 
 def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_actuals(model_data):
@@ -110,7 +131,9 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     issue(tmp_path, "2016-04-10", "2016-04-12")
     # An earlier partition that scored far better: the first day scored here is judged against it.
     root = tmp_path / "warehouse"
-    store.write_partition(root, tables.FORECAST_ACCURACY, dt.date(2016, 4, 9), pd.DataFrame([{"wrmsse": 0.01, "coverage_95": 95.0}]))
+    store.write_partition(
+        root, tables.FORECAST_ACCURACY, dt.date(2016, 4, 9), pd.DataFrame([{"wrmsse": 0.01, "coverage_95": 95.0}])
+    )
     result = score(tmp_path, "2016-04-10", "2016-04-12")
     scores = reader.read_accuracy(root)
     scores = scores[scores["forecast_date"] != dt.date(2016, 4, 9)]
@@ -118,7 +141,10 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     assert {f"wrmsse_level_{k}" for k in range(1, 13)} <= set(scores.columns)
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert "2016-04-10: WRMSSE" in check.description and "above the mean 0.0100 of the 1 partitions before" in check.description
+    assert (
+        "2016-04-10: WRMSSE" in check.description
+        and "above the mean 0.0100 of the 1 partitions before" in check.description
+    )
     # Each partition shows its own score, as its file holds it.
     events = result.get_asset_materialization_events()
     assert sorted(e.partition for e in events) == ["2016-04-10", "2016-04-11", "2016-04-12"]
@@ -135,7 +161,9 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
         score(tmp_path, "2016-05-01")
 
 
-def test_the_backtest_make_run_prints_on_the_genuine_series_beats_the_28_day_mean(tmp_path, real_subset, monkeypatch, capsys):
+def test_the_backtest_make_run_prints_on_the_genuine_series_beats_the_28_day_mean(
+    tmp_path, real_subset, monkeypatch, capsys
+):
     """The ten genuine series extended by their real d_1914 .. d_1941, as Kaggle's evaluation
     file would hold them, through `m5 run`: its seven backtest partitions are scored on real days."""
     raw = tmp_path / "data" / "raw"
@@ -159,7 +187,9 @@ def test_the_backtest_make_run_prints_on_the_genuine_series_beats_the_28_day_mea
     assert len(scores) == 7 and str(scores["forecast_date"].max())[:10] == "2016-04-25"
     model, mean28 = scores["mean_rmsse"].mean(), scores["moving_average_28_mean_rmsse"].mean()
     with capsys.disabled():
-        print(f"\ngenuine backtest, 7 partitions {scores['forecast_date'].min()} .. {scores['forecast_date'].max()}: "
-              f"mean RMSSE {model:.4f} vs 28-day mean {mean28:.4f}; WRMSSE {scores['wrmsse'].mean():.4f} "
-              f"vs 28-day mean {scores['moving_average_28_wrmsse'].mean():.4f}; bias {scores['bias_pct'].mean():+.1f} %")
+        print(
+            f"\ngenuine backtest, 7 partitions {scores['forecast_date'].min()} .. {scores['forecast_date'].max()}: "
+            f"mean RMSSE {model:.4f} vs 28-day mean {mean28:.4f}; WRMSSE {scores['wrmsse'].mean():.4f} "
+            f"vs 28-day mean {scores['moving_average_28_wrmsse'].mean():.4f}; bias {scores['bias_pct'].mean():+.1f} %"
+        )
     assert "mean RMSSE" in out and model < mean28

@@ -33,17 +33,23 @@ def _history() -> np.ndarray:
 def features(tmp_path):
     units = _history()
     dates = pd.date_range(START, periods=units.shape[1]).date
-    frame = pd.DataFrame({
-        "id": np.repeat(IDS, len(dates)), "date": np.tile(dates, len(IDS)),
-        "units": units.ravel().astype(np.float32), "roll_mean_28": sales_features(units.astype(np.float32))["roll_mean_28"].ravel(),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(IDS, len(dates)),
+            "date": np.tile(dates, len(IDS)),
+            "units": units.ravel().astype(np.float32),
+            "roll_mean_28": sales_features(units.astype(np.float32))["roll_mean_28"].ravel(),
+        }
+    )
     path = tmp_path / "data.parquet"
     frame.to_parquet(path, index=False)
     return path
 
 
 def _forecast(per_series: dict[str, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"id": s, "horizon": h + 1, "forecast": v} for s, values in per_series.items() for h, v in enumerate(values)])
+    return pd.DataFrame(
+        [{"id": s, "horizon": h + 1, "forecast": v} for s, values in per_series.items() for h, v in enumerate(values)]
+    )
 
 
 def test_the_highest_day_and_month_are_those_before_the_forecast_date_only(features):
@@ -59,13 +65,15 @@ def test_the_highest_day_and_month_are_those_before_the_forecast_date_only(featu
 
 def test_the_band_names_the_series_beyond_their_month_or_their_day_and_not_the_others(features):
     highs = history_highs(duckdb.connect(), features, [D])[D]
-    forecast = _forecast({
-        "month_high": [4.5] * HORIZON,  # 4.5 / (55 / 28) = 2.29 x its best month; a day 0.16 x its best
-        "day_spike": [2.0] * (HORIZON - 1) + [7.0],  # one day 7 / 3 = 2.33 x; the month 0.73 x
-        "within": [5.0] * (HORIZON - 1) + [9.9],  # 1.98 x its best day: inside
-        "never_sold_small": [0.3] * HORIZON,  # never sold, counted as 1 a day: 0.3 x
-        "never_sold_large": [3.0] * HORIZON,  # never sold and 3 a day: beyond either way
-    })  # fmt: skip
+    forecast = _forecast(
+        {
+            "month_high": [4.5] * HORIZON,  # 4.5 / (55 / 28) = 2.29 x its best month; a day 0.16 x its best
+            "day_spike": [2.0] * (HORIZON - 1) + [7.0],  # one day 7 / 3 = 2.33 x; the month 0.73 x
+            "within": [5.0] * (HORIZON - 1) + [9.9],  # 1.98 x its best day: inside
+            "never_sold_small": [0.3] * HORIZON,  # never sold, counted as 1 a day: 0.3 x
+            "never_sold_large": [3.0] * HORIZON,  # never sold and 3 a day: beyond either way
+        }
+    )
     judged = band(forecast, highs).set_index("id")
     assert set(judged.index[judged["beyond"]]) == {"month_high", "day_spike", "never_sold_large"}
     assert judged.loc["month_high", "month_ratio"] == pytest.approx(4.5 * 28 / 55)
@@ -78,7 +86,10 @@ def test_the_band_names_the_series_beyond_their_month_or_their_day_and_not_the_o
 
 
 def test_a_series_without_a_full_month_of_history_is_judged_on_its_highest_day():
-    highs = pd.DataFrame({"highest_day": [4.0, np.nan], "highest_28d_mean": [np.nan, np.nan]}, index=pd.Index(["young", "unknown"], name="id"))
+    highs = pd.DataFrame(
+        {"highest_day": [4.0, np.nan], "highest_28d_mean": [np.nan, np.nan]},
+        index=pd.Index(["young", "unknown"], name="id"),
+    )
     judged = band(_forecast({"young": [8.5] * HORIZON, "unknown": [1.5] * HORIZON}), highs).set_index("id")
     assert judged.loc["young", "month_ratio"] == pytest.approx(8.5 / 4) and judged.loc["young", "beyond"]
     # A series the store does not know counts as never sold.

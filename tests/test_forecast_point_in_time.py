@@ -5,9 +5,8 @@ import shutil
 
 import pandas as pd
 import pytest
+from forecasting import WEAK, issue, run_pipeline, train
 
-from forecasting import run_pipeline
-from forecasting import WEAK, issue, train
 from m5_assets import reader, tables
 
 DAY = dt.date(2016, 4, 20)
@@ -53,7 +52,9 @@ def test_changing_or_removing_actuals_on_or_after_d_leaves_partition_d_bit_ident
     sales.drop(columns=later).to_csv(_sales_file(forecast_dir), index=False)
     pd.testing.assert_frame_equal(_reissue(forecast_dir), original, check_exact=True)
     pd.testing.assert_frame_equal(
-        reader.read_partition(forecast_dir / "warehouse", tables.FORECAST_LEVELS, DAY), original_levels, check_exact=True
+        reader.read_partition(forecast_dir / "warehouse", tables.FORECAST_LEVELS, DAY),
+        original_levels,
+        check_exact=True,
     )
 
 

@@ -10,19 +10,19 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-
 from conftest import MAY
-from shard_job import killing_group_1
 from forecasting import QUICK, issue, train
+from shard_job import killing_group_1
+
 from m5_assets import tables
-from m5_assets.warehouse import SHARDS_FOLDER
-from m5_assets.forecast.shards import store_groups_of
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
 from m5_assets.defs.forecasts import WITHIN_HISTORY
 from m5_assets.defs.jobs import group_executor
 from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
+from m5_assets.forecast.shards import store_groups_of
 from m5_assets.reader import read_partition
+from m5_assets.warehouse import SHARDS_FOLDER
 
 DAYS = ("2016-05-18", "2016-05-20")
 
@@ -30,7 +30,11 @@ DAYS = ("2016-05-18", "2016-05-20")
 def _published(data_dir: Path) -> dict:
     root = data_dir / "warehouse"
     days = [dt.date.fromisoformat(DAYS[0]) + dt.timedelta(days=k) for k in range(3)]
-    return {(table.name, day): read_partition(root, table, day) for table in (tables.FORECASTS, tables.FORECAST_LEVELS) for day in days}
+    return {
+        (table.name, day): read_partition(root, table, day)
+        for table in (tables.FORECASTS, tables.FORECAST_LEVELS)
+        for day in days
+    }
 
 
 def _assert_same(expected: dict, got: dict) -> None:
@@ -50,7 +54,13 @@ def test_the_group_steps_run_in_processes_or_as_kubernetes_jobs_and_one_group_st
     job = defs.resolve_job_def(ISSUE_FORECAST_JOB)
     assert job.executor_def.name == "k8s"
     (graph,) = [d for d in job.graph.node_defs if d.name == "forecasts"]
-    assert {d.name for d in graph.node_defs} == {"forecast_store_groups", "issue_store_group", "plan_publishing", "publish_day_group", "publish_store_groups"}
+    assert {d.name for d in graph.node_defs} == {
+        "forecast_store_groups",
+        "issue_store_group",
+        "plan_publishing",
+        "publish_day_group",
+        "publish_store_groups",
+    }
 
 
 def test_store_groups_split_every_store_once_in_order():
@@ -67,24 +77,47 @@ def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data):
     result = issue(model_data, *DAYS, store_groups=2)
     _assert_same(unsharded, _published(model_data))
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"forecasts.issue_store_group[group_0]", "forecasts.issue_store_group[group_1]", "forecasts.publish_day_group[days_0]",
-            "forecasts.publish_day_group[days_1]", "forecasts.publish_store_groups"} <= steps  # fmt: skip
+    assert {
+        "forecasts.issue_store_group[group_0]",
+        "forecasts.issue_store_group[group_1]",
+        "forecasts.publish_day_group[days_0]",
+        "forecasts.publish_day_group[days_1]",
+        "forecasts.publish_store_groups",
+    } <= steps
     # Each partition carries its own metadata, and the levels check ran over the whole hierarchy.
-    shown = {(e.asset_key.to_user_string(), e.partition): e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert shown[("forecasts", DAYS[0])]["dagster/row_count"].value == len(unsharded[("forecasts", dt.date.fromisoformat(DAYS[0]))])
+    shown = {
+        (e.asset_key.to_user_string(), e.partition): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert shown[("forecasts", DAYS[0])]["dagster/row_count"].value == len(
+        unsharded[("forecasts", dt.date.fromisoformat(DAYS[0]))]
+    )
     (check,) = [c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "levels_add_up"]
     assert check.passed
     # The band check is carried too, and judges the combined days as the one step does.
-    (spec,) = [s for s in build_definitions(M5Data(data_dir=str(model_data), store_groups=2)).resolve_assets_def("forecasts").check_specs
-               if s.name == WITHIN_HISTORY]  # fmt: skip
+    (spec,) = [
+        s
+        for s in build_definitions(M5Data(data_dir=str(model_data), store_groups=2))
+        .resolve_assets_def("forecasts")
+        .check_specs
+        if s.name == WITHIN_HISTORY
+    ]
     assert spec.asset_key.to_user_string() == "forecasts" and not spec.blocking
-    (band, one_step_band) = [[c for c in r.get_asset_check_evaluations() if c.check_name == WITHIN_HISTORY][0] for r in (result, one_step)]
-    assert (band.passed, band.severity, band.description) == (one_step_band.passed, one_step_band.severity, one_step_band.description)
+    (band, one_step_band) = [
+        [c for c in r.get_asset_check_evaluations() if c.check_name == WITHIN_HISTORY][0] for r in (result, one_step)
+    ]
+    assert (band.passed, band.severity, band.description) == (
+        one_step_band.passed,
+        one_step_band.severity,
+        one_step_band.description,
+    )
     assert {k: v.value for k, v in band.metadata.items()} == {k: v.value for k, v in one_step_band.metadata.items()}
     assert not (model_data / "warehouse" / SHARDS_FOLDER).exists()  # staged files are gone once published
 
 
-def test_a_shard_killed_mid_write_publishes_nothing_and_a_retry_of_that_shard_completes_the_run(model_data, tmp_path, monkeypatch):
+def test_a_shard_killed_mid_write_publishes_nothing_and_a_retry_of_that_shard_completes_the_run(
+    model_data, tmp_path, monkeypatch
+):
     train(model_data, MAY, QUICK)
     issue(model_data, *DAYS)
     unsharded = _published(model_data)
@@ -106,5 +139,7 @@ def test_a_shard_killed_mid_write_publishes_nothing_and_a_retry_of_that_shard_co
         with dg.execute_job(job, instance, reexecution_options=options, tags=tags, raise_on_error=False) as retry:
             assert retry.success
             reran = {e.step_key for e in retry.get_step_success_events()}
-    assert "forecasts.issue_store_group[group_1]" in reran and "forecasts.issue_store_group[group_0]" not in reran, reran
+    assert "forecasts.issue_store_group[group_1]" in reran and "forecasts.issue_store_group[group_0]" not in reran, (
+        reran
+    )
     _assert_same(unsharded, _published(model_data))

@@ -1,27 +1,26 @@
 import datetime as dt
+from itertools import pairwise
 
 import dagster as dg
 import duckdb
-import numpy as np
 import mlflow
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from mlflow.tracking import MlflowClient
-
 from fastapi.testclient import TestClient
-
 from forecasting import QUICK, WEAK, copy_data, issue, metadata, resource, train
+from mlflow.tracking import MlflowClient
 from served import serving_app
+
 from m5_assets import reader, tables
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.forecasts import WITHIN_HISTORY, band_result
-from m5_assets.forecast import plausibility
+from m5_assets.forecast import plausibility, store
 from m5_assets.forecast.plausibility import band, history_highs
-from m5_assets.forecast import store
 from m5_assets.forecast.pyfunc import forecaster_input
-from m5_assets.intervals import COVERAGES, bound_columns
 from m5_assets.hierarchy import level_sum_problems
+from m5_assets.intervals import COVERAGES, bound_columns
 from m5_assets.metrics import LEVELS
 from m5_assets.model import registry
 
@@ -53,14 +52,20 @@ def test_a_three_partition_backfill_writes_three_partitions(issued):
     days = [dt.date(2016, 4, 27), dt.date(2016, 4, 28), dt.date(2016, 4, 29)]
     assert reader.partition_days(root, tables.FORECASTS) == days
     assert reader.partition_days(root, tables.FORECAST_LEVELS) == days
-    materialized = [(e.asset_key.to_user_string(), e.partition) for e in issued["result"].get_asset_materialization_events()]
-    assert sorted(materialized) == sorted((t, d.isoformat()) for t in ("forecasts", "forecast_levels", "feature_drift", "inventory_plan") for d in days)
+    materialized = [
+        (e.asset_key.to_user_string(), e.partition) for e in issued["result"].get_asset_materialization_events()
+    ]
+    assert sorted(materialized) == sorted(
+        (t, d.isoformat()) for t in ("forecasts", "forecast_levels", "feature_drift", "inventory_plan") for d in days
+    )
 
 
 @pytest.mark.parametrize("table", [tables.FORECASTS, tables.FORECAST_LEVELS], ids=lambda t: t.name)
 def test_each_partition_shows_what_its_own_file_holds(issued, table):
     root = issued["dir"] / "warehouse"
-    events = [e for e in issued["result"].get_asset_materialization_events() if e.asset_key.to_user_string() == table.name]
+    events = [
+        e for e in issued["result"].get_asset_materialization_events() if e.asset_key.to_user_string() == table.name
+    ]
     for event in events:
         shown = {k: v.value for k, v in event.materialization.metadata.items()}
         path = table.path(root, event.partition)
@@ -102,10 +107,10 @@ def test_each_series_gets_28_days_from_the_forecast_date_with_nested_intervals(i
     assert sorted(bottom["horizon"].unique()) == list(range(1, 29))
     assert (bottom["forecast"] >= 0).all()
     bounds = [bottom[c].to_numpy() for c in (*[bound_columns(c)[0] for c in reversed(COVERAGES)], "forecast")]
-    for lower, upper in zip(bounds, bounds[1:]):
+    for lower, upper in pairwise(bounds):
         assert (lower <= upper + 1e-9).all()
     his = [bottom[bound_columns(c)[1]].to_numpy() for c in COVERAGES]
-    assert all((a <= b + 1e-9).all() for a, b in zip(his, his[1:]))
+    assert all((a <= b + 1e-9).all() for a, b in pairwise(his))
     assert (bottom["lo_95"] >= 0).all() and (bottom["hi_95"] > bottom["lo_95"]).mean() > 0.9
 
 
@@ -115,7 +120,9 @@ def test_aggregates_equal_the_sum_of_their_children(issued):
     assert sorted(levels["level"].unique()) == [n for n, _, _ in LEVELS[:-1]]
     for number, _, keys in LEVELS[:-1]:
         level = levels[levels["level"] == number]
-        expected = bottom.groupby([*keys, "date"])["forecast"].sum() if keys else bottom.groupby("date")["forecast"].sum()
+        expected = (
+            bottom.groupby([*keys, "date"])["forecast"].sum() if keys else bottom.groupby("date")["forecast"].sum()
+        )
         got = level.set_index([*keys, "date"])["forecast"] if keys else level.set_index("date")["forecast"]
         pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False, rtol=1e-9)
     # Stores sum to their state as well (children one level down, not only the bottom).
@@ -147,7 +154,9 @@ def test_a_month_trained_after_a_later_champion_is_promoted_for_its_own_days_and
     assert april["promoted"] and april["serving_version"] == "none", april["promotion_decision"]
     assert not april["champion"]
     client = MlflowClient(tracking_uri=registry.tracking_uri(issued["dir"] / "mlflow"))
-    assert str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version) == may["model_version"]
+    assert (
+        str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version) == may["model_version"]
+    )
 
 
 def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
@@ -185,7 +194,9 @@ def test_the_champion_loaded_through_mlflow_forecasts_the_stored_partition_with_
     assert champion.metadata.signature is not None and champion.metadata.signature.inputs.input_names()[0] == "id"
     assert len(served) == len(stored) == rows["id"].nunique() * 28
     value_columns = ["forecast", *[c for coverage in COVERAGES for c in bound_columns(coverage)]]
-    pd.testing.assert_frame_equal(served[["id", "date", "horizon"]], stored[["id", "date", "horizon"]], check_dtype=False)
+    pd.testing.assert_frame_equal(
+        served[["id", "date", "horizon"]], stored[["id", "date", "horizon"]], check_dtype=False
+    )
     np.testing.assert_allclose(served[value_columns].to_numpy(), stored[value_columns].to_numpy(), rtol=1e-5, atol=1e-6)
     assert (served["hi_95"] > served["lo_95"]).any()
 
@@ -195,18 +206,27 @@ def test_levels_that_do_not_add_up_are_never_published_and_the_run_says_which(is
 
     real = forecast_defs.level_sum_problems
     bad_day = "2016-05-14"
-    monkeypatch.setattr(forecast_defs, "level_sum_problems",
-                        lambda bottom, levels: ["level 3 (Store) sums to 1.0"] if str(bottom["date"].min()) == bad_day else real(bottom, levels))  # fmt: skip
+    monkeypatch.setattr(
+        forecast_defs,
+        "level_sum_problems",
+        lambda bottom, levels: (
+            ["level 3 (Store) sums to 1.0"] if str(bottom["date"].min()) == bad_day else real(bottom, levels)
+        ),
+    )
     result = issue(issued["dir"], "2016-05-13", "2016-05-14", raise_on_error=False)
     assert not result.success
     root = issued["dir"] / "warehouse"
-    published = set(reader.partition_days(root, tables.FORECASTS)) | set(reader.partition_days(root, tables.FORECAST_LEVELS))
+    published = set(reader.partition_days(root, tables.FORECASTS)) | set(
+        reader.partition_days(root, tables.FORECAST_LEVELS)
+    )
     assert dt.date(2016, 5, 13) in published and dt.date(2016, 5, 14) not in published
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert f"levels_add_up failed, nothing published for those days: {bad_day}: level 3 (Store)" in failure.step_failure_data.user_failure_data.description
+    assert (
+        f"levels_add_up failed, nothing published for those days: {bad_day}: level 3 (Store)"
+        in failure.step_failure_data.user_failure_data.description
+    )
     recorded = reader.read_partition(root, tables.CHECK_RESULTS, "forecast_levels.levels_add_up").iloc[0]
     assert not recorded["passed"] and bad_day in recorded["description"]
-
 
 
 def _band_check(result) -> dg.AssetCheckEvaluation:
@@ -215,7 +235,11 @@ def _band_check(result) -> dg.AssetCheckEvaluation:
 
 
 def test_the_band_check_on_forecasts_warns_without_blocking_and_passes_on_healthy_forecasts(issued):
-    (spec,) = [s for s in build_definitions(resource(issued["dir"])).resolve_assets_def("forecasts").check_specs if s.name == WITHIN_HISTORY]
+    (spec,) = [
+        s
+        for s in build_definitions(resource(issued["dir"])).resolve_assets_def("forecasts").check_specs
+        if s.name == WITHIN_HISTORY
+    ]
     assert spec.asset_key.to_user_string() == "forecasts" and not spec.blocking
     check = _band_check(issued["result"])
     assert check.passed and check.severity == dg.AssetCheckSeverity.WARN, check.description
@@ -223,7 +247,9 @@ def test_the_band_check_on_forecasts_warns_without_blocking_and_passes_on_health
     assert shown["series_beyond"] == 0 and f"({FIRST} .. {LAST})" in check.description
     # The farthest-out series are shown even when none is beyond, so a user sees how close they come.
     assert shown["farthest_out"].count("\n") == 11 and "month_ratio" in shown["farthest_out"]
-    recorded = reader.read_partition(issued["dir"] / "warehouse", tables.CHECK_RESULTS, f"forecasts.{WITHIN_HISTORY}").iloc[0]
+    recorded = reader.read_partition(
+        issued["dir"] / "warehouse", tables.CHECK_RESULTS, f"forecasts.{WITHIN_HISTORY}"
+    ).iloc[0]
     assert recorded["passed"] and recorded["severity"] == "WARN"
 
 
@@ -254,12 +280,18 @@ def test_a_forecast_beyond_the_band_is_published_as_issued_its_plan_built_and_se
     assert result.success
     check = _band_check(result)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} >= {"forecasts", "forecast_levels", "inventory_plan"}
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} >= {
+        "forecasts",
+        "forecast_levels",
+        "inventory_plan",
+    }
     stored = _bottom(issued, day.isoformat())
     # The API does not read check results: the newest partition serves, as stored.
     with TestClient(serving_app(issued["dir"], rate_limit_per_minute=0)) as client:
         health = client.get("/health").json()
         assert health["ready"] and health["forecast_date"] == day.isoformat()
         row = stored.iloc[0]
-        answer = client.post("/predict", json={"item_id": row["item_id"], "store_id": row["store_id"], "date": str(row["date"])}).json()
+        answer = client.post(
+            "/predict", json={"item_id": row["item_id"], "store_id": row["store_id"], "date": str(row["date"])}
+        ).json()
         assert answer["predicted_sales"] == pytest.approx(row["forecast"])

@@ -11,9 +11,18 @@ from m5_assets.generator import SCALES, generate
 from m5_assets.generator.calendar import build_calendar
 
 KAGGLE_CALENDAR_COLUMNS = [
-    "date", "wm_yr_wk", "weekday", "wday", "month", "year", "d",
-    "event_name_1", "event_type_1", "event_name_2", "event_type_2",
-]  # fmt: skip
+    "date",
+    "wm_yr_wk",
+    "weekday",
+    "wday",
+    "month",
+    "year",
+    "d",
+    "event_name_1",
+    "event_type_1",
+    "event_name_2",
+    "event_type_2",
+]
 
 
 def test_tiny_files_have_exactly_the_kaggle_columns_and_id_scheme(tiny_raw):
@@ -136,10 +145,17 @@ def test_prices_change_week_to_week_and_demand_responds(small):
     weekly.columns = ["store_id", "item_id", "wm_yr_wk", "units"]
     merged = prices.assign(change=change).merge(weekly, on=["store_id", "item_id", "wm_yr_wk"])
     merged["relative"] = merged["units"] / merged.groupby(["store_id", "item_id"])["units"].transform("mean")
-    assert merged.loc[merged["change"] < -0.05, "relative"].mean() > 1.1 * merged.loc[merged["change"] == 0, "relative"].mean()
+    assert (
+        merged.loc[merged["change"] < -0.05, "relative"].mean()
+        > 1.1 * merged.loc[merged["change"] == 0, "relative"].mean()
+    )
 
 
 def test_cli_generate_writes_the_file_set(tmp_path, capsys):
     assert main(["generate", "--scale", "tiny", "--out", str(tmp_path), "--seed", "1", "--end-date", "2020-03-01"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["calendar.csv", "sales_train_evaluation.csv", "sell_prices.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "calendar.csv",
+        "sales_train_evaluation.csv",
+        "sell_prices.csv",
+    ]
     assert "30 series x 500 days" in capsys.readouterr().out

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED_M5
 from forecasting import issue, run_pipeline, score, train
+
 from m5_assets import reader, tables, warehouse
 from m5_assets.features.catalog import HORIZON
 
@@ -37,11 +37,16 @@ def backtest_280(tmp_path_factory):
 
 def _forecasts(data_dir) -> dict[dt.date, pd.DataFrame]:
     days = pd.date_range(FIRST, LAST).date
-    return {d: pd.read_parquet(warehouse.table_path(data_dir / "warehouse", "forecasts", ("forecast_date", d.isoformat()))) for d in days}
+    return {
+        d: pd.read_parquet(warehouse.table_path(data_dir / "warehouse", "forecasts", ("forecast_date", d.isoformat())))
+        for d in days
+    }
 
 
 def test_no_genuine_series_is_forecast_beyond_twice_its_highest_month_or_day(backtest_280):
-    sales = pd.read_parquet(warehouse.table_path(backtest_280 / "warehouse", "sales_long"), columns=["id", "date", "units"])
+    sales = pd.read_parquet(
+        warehouse.table_path(backtest_280 / "warehouse", "sales_long"), columns=["id", "date", "units"]
+    )
     units = sales.assign(date=pd.to_datetime(sales["date"])).pivot(index="id", columns="date", values="units")
     beyond = []
     for day, forecast in _forecasts(backtest_280).items():
@@ -58,7 +63,9 @@ def test_no_genuine_series_is_forecast_beyond_twice_its_highest_month_or_day(bac
     # date's 3.9: HOUSEHOLD_1_272_CA_2 got 9.6 x its highest 28-day mean, 305 units on days 1-2.
     assert beyond == []
     # The product's own check on what it issued (forecasts_within_history, on the store's units) agrees.
-    recorded = reader.read_partition(backtest_280 / "warehouse", tables.CHECK_RESULTS, "forecasts.forecasts_within_history").iloc[0]
+    recorded = reader.read_partition(
+        backtest_280 / "warehouse", tables.CHECK_RESULTS, "forecasts.forecasts_within_history"
+    ).iloc[0]
     assert recorded["passed"] and f"({FIRST} .. {LAST})" in recorded["description"], recorded["description"]
 
 
@@ -67,8 +74,10 @@ def test_the_genuine_backtest_is_within_5_percent_of_the_actuals_and_beats_both_
     assert len(scores) == 7
     bias, wrmsse = scores["bias_pct"].mean(), scores["wrmsse"].mean()
     naive, mean28 = scores["seasonal_naive_wrmsse"].mean(), scores["moving_average_28_wrmsse"].mean()
-    print(f"\nreal_280 backtest {FIRST} .. {LAST}: WRMSSE {wrmsse:.4f} vs seasonal naive {naive:.4f}, "
-          f"28-day mean {mean28:.4f}; bias {bias:+.1f} % ({scores['bias_pct'].min():+.1f} .. {scores['bias_pct'].max():+.1f})")  # fmt: skip
+    print(
+        f"\nreal_280 backtest {FIRST} .. {LAST}: WRMSSE {wrmsse:.4f} vs seasonal naive {naive:.4f}, "
+        f"28-day mean {mean28:.4f}; bias {bias:+.1f} % ({scores['bias_pct'].min():+.1f} .. {scores['bias_pct'].max():+.1f})"
+    )
     # 5 %: the bound the 10-series genuine forecast holds (test_forecast_accuracy). Multiplying
     # the level at the forecast date, it ran +7 to +9 % high every day, at WRMSSE 1.21.
     assert abs(bias) <= 5.0

@@ -9,16 +9,16 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-
 import servers
 from conftest import MAY, OLDER
 from forecasting import QUICK
+
 from m5_assets import tables
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
 from m5_assets.defs.instance_storage import PG_SETTINGS, InstanceStorageError, postgres_url
 from m5_assets.defs.jobs import TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
 from m5_assets.settings import data_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +30,17 @@ needs_postgres = pytest.mark.skipif(
 
 def test_postgres_settings_make_one_url_and_partial_settings_are_refused():
     assert postgres_url({}) is None
-    env = {"DAGSTER_PG_HOST": "db", "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_PASSWORD": "p@ss/word", "DAGSTER_PG_DB": "dagster"}
+    env = {
+        "DAGSTER_PG_HOST": "db",
+        "DAGSTER_PG_USER": "dagster",
+        "DAGSTER_PG_PASSWORD": "p@ss/word",
+        "DAGSTER_PG_DB": "dagster",
+    }
     assert postgres_url(env) == "postgresql+psycopg2://dagster:p%40ss%2Fword@db:5432/dagster"
     assert postgres_url(env | {"DAGSTER_PG_PORT": "6543"}).endswith("@db:6543/dagster")
-    with pytest.raises(InstanceStorageError, match="DAGSTER_PG_HOST set but DAGSTER_PG_USER, DAGSTER_PG_PASSWORD, DAGSTER_PG_DB not"):
+    with pytest.raises(
+        InstanceStorageError, match="DAGSTER_PG_HOST set but DAGSTER_PG_USER, DAGSTER_PG_PASSWORD, DAGSTER_PG_DB not"
+    ):
         postgres_url({"DAGSTER_PG_HOST": "db"})
     with pytest.raises(InstanceStorageError, match="DAGSTER_PG_PORT must be a port number"):
         postgres_url(env | {"DAGSTER_PG_PORT": "five"})
@@ -60,7 +67,9 @@ def test_without_postgres_settings_the_instance_is_sqlite_in_the_data_folder(ins
 
 
 @needs_postgres
-def test_a_forecast_partition_materialized_on_postgres_is_read_back_from_its_event_log(model_data, instance_home, tmp_path, monkeypatch):
+def test_a_forecast_partition_materialized_on_postgres_is_read_back_from_its_event_log(
+    model_data, instance_home, tmp_path, monkeypatch
+):
     import psycopg2
 
     defs = build_definitions(M5Data(data_dir=str(model_data)))
@@ -72,8 +81,11 @@ def test_a_forecast_partition_materialized_on_postgres_is_read_back_from_its_eve
             assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
             assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
             trained = defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(
-                instance=instance, partition_key=MAY, run_config={"ops": {"demand_model": {"config": QUICK}}})  # fmt: skip
-            issued = defs.resolve_job_def(ISSUE_FORECAST_JOB).execute_in_process(instance=instance, partition_key=OLDER.isoformat())
+                instance=instance, partition_key=MAY, run_config={"ops": {"demand_model": {"config": QUICK}}}
+            )
+            issued = defs.resolve_job_def(ISSUE_FORECAST_JOB).execute_in_process(
+                instance=instance, partition_key=OLDER.isoformat()
+            )
             assert trained.success and issued.success
             checked_in_run = {(e.asset_check_key.name, e.passed) for e in issued.get_asset_check_evaluations()}
 
@@ -86,11 +98,21 @@ def test_a_forecast_partition_materialized_on_postgres_is_read_back_from_its_eve
             stored = pq.read_table(tables.FORECASTS.path(model_data / "warehouse", OLDER))
             assert shown["dagster/row_count"] == stored.num_rows > 0
             evaluations = instance.all_logs(issued.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-            checked = {(e.dagster_event.asset_check_evaluation_data.check_name, e.dagster_event.asset_check_evaluation_data.passed)
-                       for e in evaluations}  # fmt: skip
+            checked = {
+                (
+                    e.dagster_event.asset_check_evaluation_data.check_name,
+                    e.dagster_event.asset_check_evaluation_data.passed,
+                )
+                for e in evaluations
+            }
             assert checked == checked_in_run and ("levels_add_up", True) in checked
-        connection = psycopg2.connect(host=settings["DAGSTER_PG_HOST"], port=settings["DAGSTER_PG_PORT"], user=settings["DAGSTER_PG_USER"],
-                                      password=settings["DAGSTER_PG_PASSWORD"], dbname=settings["DAGSTER_PG_DB"])  # fmt: skip
+        connection = psycopg2.connect(
+            host=settings["DAGSTER_PG_HOST"],
+            port=settings["DAGSTER_PG_PORT"],
+            user=settings["DAGSTER_PG_USER"],
+            password=settings["DAGSTER_PG_PASSWORD"],
+            dbname=settings["DAGSTER_PG_DB"],
+        )
         with connection, connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM runs")
             assert cursor.fetchone() == (2,)

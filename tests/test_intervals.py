@@ -57,9 +57,31 @@ def test_an_aggregate_interval_is_symmetric_about_the_forecast_whatever_the_wind
 
 def test_a_calibration_stored_before_normalised_scores_loads_and_bounds_as_it_did():
     legacy = [
-        {"level": 12, "bin": 0, "upper_edge": 1.0, "rows": 600, "lo_50": -0.5, "hi_50": 0.5, "lo_80": -1.0, "hi_80": 1.0, "lo_95": -1.0, "hi_95": 2.0},
-        {"level": 12, "bin": 1, "upper_edge": None, "rows": 600, "lo_50": -2.0, "hi_50": 2.0, "lo_80": -4.0, "hi_80": 5.0, "lo_95": -6.0, "hi_95": 8.0},
-    ]  # fmt: skip
+        {
+            "level": 12,
+            "bin": 0,
+            "upper_edge": 1.0,
+            "rows": 600,
+            "lo_50": -0.5,
+            "hi_50": 0.5,
+            "lo_80": -1.0,
+            "hi_80": 1.0,
+            "lo_95": -1.0,
+            "hi_95": 2.0,
+        },
+        {
+            "level": 12,
+            "bin": 1,
+            "upper_edge": None,
+            "rows": 600,
+            "lo_50": -2.0,
+            "hi_50": 2.0,
+            "lo_80": -4.0,
+            "hi_80": 5.0,
+            "lo_95": -6.0,
+            "hi_95": 8.0,
+        },
+    ]
     calibration = Calibration.from_json(json.dumps(legacy))
     forecast = np.array([0.5, 10.0, 100.0])
     bounds = calibration.bounds(12, forecast)
@@ -75,8 +97,14 @@ def test_a_calibration_stored_before_normalised_scores_loads_and_bounds_as_it_di
 
 def test_a_new_calibration_round_trips_through_json():
     rng = np.random.default_rng(11)
-    calibration = Calibration(pd.concat([calibrate_level(12, *_heteroscedastic(rng, 3000)),
-                                         calibrate_level(1, *_heteroscedastic(rng, 84), symmetric=True)]))  # fmt: skip
+    calibration = Calibration(
+        pd.concat(
+            [
+                calibrate_level(12, *_heteroscedastic(rng, 3000)),
+                calibrate_level(1, *_heteroscedastic(rng, 84), symmetric=True),
+            ]
+        )
+    )
     loaded = Calibration.from_json(calibration.to_json())
     forecast = np.array([0.0, 3.0, 50.0, 700.0])
     for level in (1, 12):

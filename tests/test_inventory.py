@@ -1,39 +1,48 @@
 import datetime as dt
 import math
+from itertools import pairwise
 from statistics import NormalDist
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
-import dagster as dg
-
 from forecasting import QUICK, issue, resource, train
-from m5_assets.definitions import build_definitions
+
 from m5_assets import reader, tables
-from m5_assets.intervals import Calibration, calibrate_level
+from m5_assets.definitions import build_definitions
 from m5_assets.forecast.inventory import Z_80_UPPER, Policy, orders_beyond_history, plan, policies_for, read_overrides
+from m5_assets.intervals import Calibration, calibrate_level
 
 HIERARCHY = {"item_id": "FOODS_1_001", "dept_id": "FOODS_1", "cat_id": "FOODS", "store_id": "CA_1", "state_id": "CA"}
 
 
 def _bottom(daily: float, upper: float, series: str = "FOODS_1_001_CA_1_validation") -> pd.DataFrame:
     """28 days of a flat forecast whose 80 % interval reaches ``upper`` above it."""
-    return pd.DataFrame({"id": series, **HIERARCHY, "horizon": np.arange(1, 29), "forecast": daily, "hi_80": daily + upper})
+    return pd.DataFrame(
+        {"id": series, **HIERARCHY, "horizon": np.arange(1, 29), "forecast": daily, "hi_80": daily + upper}
+    )
 
 
 def _plan(bottom: pd.DataFrame, policy: Policy, price: float = 4.0) -> pd.Series:
     ids = bottom["id"].unique()
-    policies = policies_for(pd.DataFrame({"store_id": ["CA_1"] * len(ids), "dept_id": ["FOODS_1"] * len(ids)}, index=ids), policy)
+    policies = policies_for(
+        pd.DataFrame({"store_id": ["CA_1"] * len(ids), "dept_id": ["FOODS_1"] * len(ids)}, index=ids), policy
+    )
     return plan(bottom, pd.Series(price, index=ids), policies).iloc[0]
 
 
 def test_reorder_point_and_eoq_on_a_hand_example():
     # 2 units a day, each day's sigma 1 (its 80 % upper bound z(0.9) above the forecast).
-    row = _plan(_bottom(2.0, Z_80_UPPER), Policy(lead_time_days=4, review_days=3, service_level=0.95, ordering_cost=25, holding_rate=0.25))
+    row = _plan(
+        _bottom(2.0, Z_80_UPPER),
+        Policy(lead_time_days=4, review_days=3, service_level=0.95, ordering_cost=25, holding_rate=0.25),
+    )
     z = NormalDist().inv_cdf(0.95)
-    assert row["lead_time_demand"] == pytest.approx(8.0) and row["lead_time_sigma"] == pytest.approx(2.0)  # sqrt(4 days x 1)
+    assert row["lead_time_demand"] == pytest.approx(8.0) and row["lead_time_sigma"] == pytest.approx(
+        2.0
+    )  # sqrt(4 days x 1)
     assert row["safety_stock"] == pytest.approx(z * 2.0)
     assert row["reorder_point"] == pytest.approx(8.0 + z * 2.0)
     assert row["order_up_to"] == pytest.approx(14.0 + z * math.sqrt(7))
@@ -43,9 +52,9 @@ def test_reorder_point_and_eoq_on_a_hand_example():
 
 def test_safety_stock_grows_with_the_service_level_and_with_uncertainty():
     by_level = [_plan(_bottom(2.0, 1.0), Policy(service_level=s))["safety_stock"] for s in (0.8, 0.9, 0.95, 0.99)]
-    assert all(a < b for a, b in zip(by_level, by_level[1:]))
+    assert all(a < b for a, b in pairwise(by_level))
     by_spread = [_plan(_bottom(2.0, u), Policy())["safety_stock"] for u in (0.5, 1.0, 2.0)]
-    assert all(a < b for a, b in zip(by_spread, by_spread[1:])) and by_spread[2] == pytest.approx(2 * by_spread[1])
+    assert all(a < b for a, b in pairwise(by_spread)) and by_spread[2] == pytest.approx(2 * by_spread[1])
 
 
 def test_lead_time_sigma_sums_the_daily_variances_of_the_forecasts_sigma():
@@ -68,14 +77,18 @@ def test_an_intermittent_series_with_an_interval_of_zero_still_gets_safety_stock
     # Seven days of a 5 % chance of a unit: a standard deviation near sqrt(7 x 0.05 x 0.95).
     assert row["lead_time_sigma"] == pytest.approx(math.sqrt(7 * 0.05 * 0.95), rel=0.15)
     assert row["safety_stock"] > 0
-    assert _plan(bottom.drop(columns="sigma"), Policy(lead_time_days=7))["lead_time_sigma"] == 0  # what the interval alone said
+    assert (
+        _plan(bottom.drop(columns="sigma"), Policy(lead_time_days=7))["lead_time_sigma"] == 0
+    )  # what the interval alone said
 
 
 def test_the_most_specific_override_wins(tmp_path):
     path = tmp_path / "overrides.csv"
     path.write_text("store_id,dept_id,lead_time_days,service_level\nCA_1,,10,\n,FOODS_1,,0.99\nCA_1,FOODS_1,3,\n")
     overrides = read_overrides(path, Policy())
-    series = pd.DataFrame({"store_id": ["CA_1", "CA_1", "TX_1", "TX_1"], "dept_id": ["FOODS_1", "HOBBIES_1", "FOODS_1", "HOBBIES_1"]})
+    series = pd.DataFrame(
+        {"store_id": ["CA_1", "CA_1", "TX_1", "TX_1"], "dept_id": ["FOODS_1", "HOBBIES_1", "FOODS_1", "HOBBIES_1"]}
+    )
     chosen = policies_for(series, Policy(), overrides)
     assert chosen["lead_time_days"].tolist() == [3, 10, 7, 7]
     # Each override row is whole: the store x department row keeps the default service level.
@@ -94,7 +107,7 @@ def test_the_most_specific_override_wins(tmp_path):
         ("store,lead_time_days\nCA_1,3\n", "line 1: columns must be"),
         ("store_id,lead_time_days\nCA_1,3,9\n", "line 2: more cells than the header's 2"),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_override_file_is_rejected_naming_the_line_and_column(tmp_path, text, named):
     path = tmp_path / "overrides.csv"
     path.write_text(text)
@@ -115,7 +128,9 @@ def test_inventory_plan_is_issued_with_each_forecast_partition(model_data):
     prices = pd.read_parquet(root / "features" / "data.parquet", columns=["id", "date", "sell_price"])
     on_day = prices[prices["date"] == day].set_index("id")["sell_price"]
     np.testing.assert_allclose(held.set_index("id")["unit_price"], on_day.loc[held["id"]].to_numpy())
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "inventory_plan"]
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "inventory_plan"
+    ]
     shown = {k: v.value for k, v in event.materialization.metadata.items()}
     assert shown["dagster/row_count"] == len(held) and shown["series"] == len(held)
     assert shown["total_safety_stock"] == pytest.approx(round(held["safety_stock"].sum(), 1))
@@ -123,7 +138,9 @@ def test_inventory_plan_is_issued_with_each_forecast_partition(model_data):
 
 
 def test_a_plan_past_the_series_history_is_named_and_refused_but_an_uncertain_one_is_not():
-    planned = pd.concat([_plan(_bottom(2.0, 3.0, series=f"S{k}"), Policy()).to_frame().T for k in range(3)], ignore_index=True)
+    planned = pd.concat(
+        [_plan(_bottom(2.0, 3.0, series=f"S{k}"), Policy()).to_frame().T for k in range(3)], ignore_index=True
+    )
     planned["id"] = ["S0", "S1", "S2"]
     highest = pd.Series({"S0": 6.0, "S1": 1.0})  # S2 never sold: a floor of one unit a day
     found = orders_beyond_history(planned, highest)
@@ -148,8 +165,13 @@ def test_a_blown_up_forecast_never_reaches_the_inventory_plan(model_data):
 
     defs = build_definitions(resource(model_data))
     with dg.instance_for_test() as instance:
-        result = dg.materialize([defs.get_assets_def("inventory_plan")], partition_key=day.isoformat(), instance=instance,
-                                resources=defs.resources, raise_on_error=False)  # fmt: skip
+        result = dg.materialize(
+            [defs.get_assets_def("inventory_plan")],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=defs.resources,
+            raise_on_error=False,
+        )
     assert not result.success
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "orders_within_history" and not check.passed

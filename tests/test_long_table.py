@@ -1,7 +1,7 @@
 import pandas as pd
-
 from forecasting import run_pipeline
 from handmade import N_SALES_DAYS
+
 from m5_assets.warehouse import table_path
 
 
@@ -15,7 +15,10 @@ def test_long_table_has_one_row_per_series_and_day(handmade_warehouse, data_dir)
     raw = pd.read_csv(data_dir / "raw" / "sales_train_evaluation.csv")
     n_days = sum(c.startswith("d_") for c in raw.columns)
     assert len(tiny) == len(raw) * n_days
-    assert (tiny.groupby("id", observed=True)["units"].sum().sort_index() == raw.set_index("id").filter(like="d_").sum(axis=1).sort_index()).all()
+    assert (
+        tiny.groupby("id", observed=True)["units"].sum().sort_index()
+        == raw.set_index("id").filter(like="d_").sum(axis=1).sort_index()
+    ).all()
 
 
 def test_units_prices_snap_and_events_land_on_the_right_rows(handmade_warehouse):

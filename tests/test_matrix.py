@@ -36,17 +36,23 @@ def test_a_category_keeps_its_code_when_other_values_are_absent(built):
     last_store = table.filter(np.array([s == vocabulary[CATEGORICAL.index("store_id")][-1] for s in store]))
     codes = fill_matrix(last_store, vocabulary)[:, FEATURE_NAMES.index("store_id")]
     assert set(codes) == {len(vocabulary[CATEGORICAL.index("store_id")]) - 1}
-    unknown = fill_matrix(last_store, [v if n != "store_id" else ["OTHER"] for n, v in zip(CATEGORICAL, vocabulary)])
+    unknown = fill_matrix(
+        last_store, [v if n != "store_id" else ["OTHER"] for n, v in zip(CATEGORICAL, vocabulary, strict=True)]
+    )
     assert np.isnan(unknown[:, FEATURE_NAMES.index("store_id")]).all()
 
 
 def test_model_predicts_the_same_from_its_matrix_and_from_a_pandas_frame(built):
     model = train(_features(built), CUTOFF, QUICK)
     assert model.booster.pandas_categorical == vocabulary_of(pq.read_table(_features(built), columns=list(CATEGORICAL)))
-    frame = pq.read_table(_features(built), filters=[("date", ">=", CUTOFF - dt.timedelta(days=28)), ("date", "<", CUTOFF)]).to_pandas()
+    frame = pq.read_table(
+        _features(built), filters=[("date", ">=", CUTOFF - dt.timedelta(days=28)), ("date", "<", CUTOFF)]
+    ).to_pandas()
     frame = frame[frame["sell_price"].notna() & (frame["stocked_out"] == 0)]
     from_frame = model.booster.predict(frame[list(FEATURE_NAMES)])
-    rows = read_rows(_features(built), CUTOFF - dt.timedelta(days=28), CUTOFF, vocabulary=model.booster.pandas_categorical)
+    rows = read_rows(
+        _features(built), CUTOFF - dt.timedelta(days=28), CUTOFF, vocabulary=model.booster.pandas_categorical
+    )
     np.testing.assert_allclose(model.booster.predict(rows.matrix), from_frame, rtol=1e-6)
 
 

@@ -16,10 +16,13 @@ def test_naive_scale_starts_at_the_first_sale():
 def _two_series():
     hierarchy = pd.DataFrame(
         {
-            "item_id": ["FOODS_1_001", "FOODS_1_002"], "dept_id": ["FOODS_1"] * 2, "cat_id": ["FOODS"] * 2,
-            "store_id": ["CA_1"] * 2, "state_id": ["CA"] * 2,
+            "item_id": ["FOODS_1_001", "FOODS_1_002"],
+            "dept_id": ["FOODS_1"] * 2,
+            "cat_id": ["FOODS"] * 2,
+            "store_id": ["CA_1"] * 2,
+            "state_id": ["CA"] * 2,
         }
-    )  # fmt: skip
+    )
     a = np.array([2.0, 0.0] * 14)  # scale 4
     b = np.array([0.0] * 20 + [1, 1, 1, 1, 3, 3, 3, 3])  # from its first sale: one change of 2 in 7, scale 4/7
     history = np.stack([a, b])
@@ -54,9 +57,11 @@ def test_a_series_without_sales_in_the_weight_window_carries_no_weight():
     stale = np.concatenate([[5.0, 1.0, 4.0], np.zeros(37)])  # sold early, nothing in the last 28 days
     result = wrmsse(
         pd.concat([hierarchy, hierarchy.iloc[[0]].assign(item_id="FOODS_1_003")], ignore_index=True),
-        np.vstack([history, stale]), np.vstack([prices, np.ones(40)]),
-        np.vstack([actual, [4.0, 4.0]]), np.vstack([forecast, [0.0, 0.0]]),
-    )  # fmt: skip
+        np.vstack([history, stale]),
+        np.vstack([prices, np.ones(40)]),
+        np.vstack([actual, [4.0, 4.0]]),
+        np.vstack([forecast, [0.0, 0.0]]),
+    )
     bottom = result.series.query("level == 12").set_index("item_id")
     assert bottom.loc["FOODS_1_003", "weight"] == 0.0
     # It is still scored, with changes 16, 9, 16 and then 36 zeros from its first sale.
@@ -77,10 +82,17 @@ def test_aggregation_levels_have_the_m5_series_counts_and_sum_their_children():
     items = [(f"{dept}_{k:03d}", dept) for dept, n in scale.items_per_dept.items() for k in range(1, n + 1)]
     hierarchy = pd.DataFrame(
         [
-            {"item_id": item, "dept_id": dept, "cat_id": dept.rsplit("_", 1)[0], "store_id": store, "state_id": store[:2]}
-            for store in scale.store_ids for item, dept in items
+            {
+                "item_id": item,
+                "dept_id": dept,
+                "cat_id": dept.rsplit("_", 1)[0],
+                "store_id": store,
+                "state_id": store[:2],
+            }
+            for store in scale.store_ids
+            for item, dept in items
         ]
-    )  # fmt: skip
+    )
     counts = [aggregation(hierarchy, keys)[0].shape[0] for _, _, keys in LEVELS]
     assert counts == [1, 3, 10, 3, 7, 9, 21, 30, 70, 3049, 9147, 30490]
     assert sum(counts) == 42840  # rows of the official weights file
@@ -104,7 +116,10 @@ def test_level_12_weights_reproduce_the_official_m5_ratios(real_subset):
     weeks = calendar.set_index("d").loc[days, "wm_yr_wk"].to_numpy()
     price_table = prices.pivot_table(index=["store_id", "item_id"], columns="wm_yr_wk", values="sell_price")
     daily_prices = np.stack(
-        [price_table.loc[(s, i)].reindex(weeks).to_numpy() for s, i in zip(sales["store_id"], sales["item_id"], strict=True)]
+        [
+            price_table.loc[(s, i)].reindex(weeks).to_numpy()
+            for s, i in zip(sales["store_id"], sales["item_id"], strict=True)
+        ]
     )
     actual = pd.read_csv(real_subset.parent / "sales_test_validation_d1914-1941.csv").set_index(["item_id", "store_id"])
     actual = actual.loc[list(zip(sales["item_id"], sales["store_id"], strict=True))].filter(like="d_").to_numpy(float)
@@ -123,10 +138,15 @@ def test_the_window_scorer_scores_as_wrmsse_and_mean_rmsse_do():
 
     rng = np.random.default_rng(11)
     n = 12
-    hierarchy = pd.DataFrame({
-        "item_id": [f"FOODS_1_{i % 4:03d}" for i in range(n)], "dept_id": "FOODS_1", "cat_id": "FOODS",
-        "store_id": [f"CA_{i // 4 + 1}" for i in range(n)], "state_id": "CA",
-    })  # fmt: skip
+    hierarchy = pd.DataFrame(
+        {
+            "item_id": [f"FOODS_1_{i % 4:03d}" for i in range(n)],
+            "dept_id": "FOODS_1",
+            "cat_id": "FOODS",
+            "store_id": [f"CA_{i // 4 + 1}" for i in range(n)],
+            "state_id": "CA",
+        }
+    )
     history = rng.poisson(2.0, (n, 90)).astype(float)
     history[0] = 0.0  # never sold: no scale, no weight
     prices = np.where(rng.random((n, 90)) < 0.9, 2.5, np.nan)

@@ -6,9 +6,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from forecasting import QUICK, metadata, run_pipeline, train
 from mlflow.tracking import MlflowClient
 
-from forecasting import QUICK, metadata, run_pipeline, train
 from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 from m5_assets.model.selection import BANDS
@@ -41,7 +41,15 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     assert run.data.params["cutoff"] == CUTOFF and run.data.params["learning_rate"] == "0.1"
     assert run.data.params["feature_catalog_version"] == str(CATALOG_VERSION)
     assert run.data.tags["cutoff"] == CUTOFF
-    for method in ("issued", "lightgbm", "demand_level", "naive", "seasonal_naive", "moving_average_28", "exponential_smoothing"):
+    for method in (
+        "issued",
+        "lightgbm",
+        "demand_level",
+        "naive",
+        "seasonal_naive",
+        "moving_average_28",
+        "exponential_smoothing",
+    ):
         assert f"wrmsse_{method}" in run.data.metrics
     assert run.data.metrics["wrmsse_issued"] == pytest.approx(shown["wrmsse"], abs=1e-4)
     # The issue rule is chosen from the model alone down: over its validation windows it is never
@@ -49,11 +57,20 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     metrics = run.data.metrics
     assert metrics["validation_windows"] == 1  # the first model of this data folder: no earlier window stored
     assert metrics["windows_criterion_chosen"] <= metrics["windows_criterion_model_alone"] + 1e-9
-    assert metrics["windows_criterion_chosen"] == pytest.approx(metrics["windows_wrmsse_chosen"] + metrics["windows_mean_rmsse_chosen"])
+    assert metrics["windows_criterion_chosen"] == pytest.approx(
+        metrics["windows_wrmsse_chosen"] + metrics["windows_mean_rmsse_chosen"]
+    )
     assert run.data.tags["issued_as"] == shown["issued_as"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"feature_importance.csv", "validation_wrmsse_per_level.csv", "issue_rule.json", "issue_rule_by_band.csv",
-            "intervals.json", "model", "booster"} <= artifacts  # fmt: skip
+    assert {
+        "feature_importance.csv",
+        "validation_wrmsse_per_level.csv",
+        "issue_rule.json",
+        "issue_rule_by_band.csv",
+        "intervals.json",
+        "model",
+        "booster",
+    } <= artifacts
     assert run.info.status == "FINISHED"
     rule = registry.load_issue_rule(client, run.info.run_id)
     assert rule.relative and rule.chosen_because and len(rule.segments) == len(BANDS)
@@ -62,7 +79,11 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     assert version.run_id == run.info.run_id and shown["promoted"] and shown["champion"]
     # The registry alone says what the version is and whether it may issue.
     assert run.info.run_name == f"demand_model {CUTOFF}"
-    assert version.tags["promoted"] == "True" and version.tags["cutoff"] == CUTOFF and version.tags["issued_as"] == shown["issued_as"]
+    assert (
+        version.tags["promoted"] == "True"
+        and version.tags["cutoff"] == CUTOFF
+        and version.tags["issued_as"] == shown["issued_as"]
+    )
     assert float(version.tags["validation_wrmsse"]) == pytest.approx(shown["wrmsse"], abs=1e-4)
     assert "promoted: may issue forecasts" in version.description
     assert shown["mlflow_run"].startswith("http://127.0.0.1:5000/#/experiments/")
@@ -76,8 +97,11 @@ def test_a_month_chooses_its_issue_rule_on_the_window_the_previous_months_model_
     may = _train(model_data, QUICK)
     assert may.success
     client = _client(model_data)
-    (run,) = [r for r in client.search_runs([client.get_experiment_by_name(registry.EXPERIMENT).experiment_id])
-              if r.data.tags["cutoff"] == CUTOFF]  # fmt: skip
+    (run,) = [
+        r
+        for r in client.search_runs([client.get_experiment_by_name(registry.EXPERIMENT).experiment_id])
+        if r.data.tags["cutoff"] == CUTOFF
+    ]
     # April's registered model forecast the 28 days before May 1 (issued on April 3, out of
     # sample); March has no model in this folder, so that is the one window.
     assert run.data.metrics["validation_windows"] == 1
@@ -92,7 +116,11 @@ def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(wee
     # brings a short model within 1 % of a full one.
     model_data = weekly_data
     first = metadata(_train(model_data, MEDIUM))
-    assert first["promoted"] and first["champion"] and first["promotion_decision"] == "no promoted model serves this cutoff yet"
+    assert (
+        first["promoted"]
+        and first["champion"]
+        and first["promotion_decision"] == "no promoted model serves this cutoff yet"
+    )
 
     better = metadata(_train(model_data, QUICK))
     assert better["promoted"] and better["champion"], better["promotion_decision"]
@@ -107,7 +135,10 @@ def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(wee
     assert worse["promotion_decision"] == "does not beat the serving model by 1 %"
     assert worse["serving_version"] == better["model_version"]
     client = _client(model_data)
-    assert str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version) == better["model_version"]
+    assert (
+        str(client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION).version)
+        == better["model_version"]
+    )
 
 
 @pytest.fixture
@@ -153,7 +184,7 @@ MAY = dt.date(2016, 5, 1)
         (0.9, 0.9, None, None, False, False, "does not beat seasonal naive"),
         (0.5, 0.4, 0.8, "2016-04-01", False, False, "does not beat seasonal naive"),
     ],
-)  # fmt: skip
+)
 def test_the_promotion_gate(challenger, naive, serving, champion_cutoff, promoted, champion, reason):
     cutoff = dt.date.fromisoformat(champion_cutoff) if champion_cutoff else None
     decision = registry.gate(MAY, challenger, naive, serving, cutoff)

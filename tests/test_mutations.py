@@ -14,10 +14,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from forecasting import QUICK, issue, run_pipeline, train
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from forecasting import QUICK, issue, run_pipeline, train
 from m5_assets import reader, tables
 from m5_assets.validation.outliers import ABSURD_UNITS, data_error_bound
 
@@ -27,7 +27,9 @@ NAMED_LINE = re.compile(r"\.csv, line \d+")
 
 VALUES = st.one_of(
     st.integers(min_value=-5, max_value=10**12).map(str),
-    st.sampled_from(["", " ", "nan", "inf", "-0", "1.5", "3e9", "abc", "0.0", "99999", "1000000000", "2016-13-01", '"1"', "1 "]),
+    st.sampled_from(
+        ["", " ", "nan", "inf", "-0", "1.5", "3e9", "abc", "0.0", "99999", "1000000000", "2016-13-01", '"1"', "1 "]
+    ),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
 
@@ -63,10 +65,17 @@ def _data_error_bounds(sales_long: pd.DataFrame) -> pd.Series:
     return sales_long.groupby("id", observed=True)["units"].agg(lambda units: data_error_bound(units.to_numpy()))
 
 
-@settings(max_examples=25, deadline=dt.timedelta(seconds=180), derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=dt.timedelta(seconds=180),
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(file=st.sampled_from(FILES), line_pick=st.integers(0, 10**6), column_pick=st.integers(0, 10**4), value=VALUES)
-def test_one_changed_cell_is_refused_with_its_line_or_forecast_within_bounds(trained, tmp_path_factory, monkeypatch, file, line_pick, column_pick, value):
+def test_one_changed_cell_is_refused_with_its_line_or_forecast_within_bounds(
+    trained, tmp_path_factory, monkeypatch, file, line_pick, column_pick, value
+):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     data_dir = tmp_path_factory.mktemp("mutated")
     for part in ("raw", "warehouse", "mlflow"):

@@ -13,17 +13,17 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from conftest import BUCKET
 from fastapi.testclient import TestClient
-
 from forecasting import QUICK, issue, resource, run_pipeline, score, train
+from served import serving_app
+from shard_job import store_group_job
+
 from m5_assets import tables, warehouse
 from m5_assets.object_store import MANIFESTS, RemoteError, RemoteWarehouse
 from m5_assets.reader import read_partition
 from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import SHARDS_FOLDER
-from served import serving_app
-from conftest import BUCKET
-from shard_job import store_group_job
 
 APRIL = "2016-04-01"
 
@@ -109,10 +109,16 @@ def test_withdrawn_files_leave_every_copy_and_errors_name_the_store(mirrored, tm
 
 def _warehouse_files(root: Path) -> dict[str, Path]:
     skipped = ("_tmp", "_remote")
-    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file() and not p.relative_to(root).parts[0].startswith(skipped)}
+    return {
+        p.relative_to(root).as_posix(): p
+        for p in root.rglob("*")
+        if p.is_file() and not p.relative_to(root).parts[0].startswith(skipped)
+    }
 
 
-def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_and_adds_to_it(data_dir, tmp_path, url, monkeypatch):
+def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_and_adds_to_it(
+    data_dir, tmp_path, url, monkeypatch
+):
     monkeypatch.setenv(WAREHOUSE_URL_ENV, url)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert run_pipeline(data_dir).success
@@ -123,7 +129,9 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
     written = _warehouse_files(data_dir / "warehouse")
     # Everything the pipeline wrote is in the bucket under the same path, and only that.
     assert set(published) == set(written)
-    assert {tables.FEATURES.path(Path()).as_posix(), "forecasts/forecast_date=2016-04-20/data.parquet"} <= set(published)
+    assert {tables.FEATURES.path(Path()).as_posix(), "forecasts/forecast_date=2016-04-20/data.parquet"} <= set(
+        published
+    )
 
     # Another machine: an empty data folder with the same warehouse URL. Its first run pulls the
     # warehouse, scores the two forecasts (no model needed) and publishes the scores.
@@ -133,7 +141,10 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
     for relative, path in written.items():
         assert filecmp.cmp(path, other / "warehouse" / relative, shallow=False), relative
     day = pd.Timestamp("2016-04-21").date()
-    pd.testing.assert_frame_equal(read_partition(other / "warehouse", tables.FORECASTS, day), read_partition(data_dir / "warehouse", tables.FORECASTS, day))
+    pd.testing.assert_frame_equal(
+        read_partition(other / "warehouse", tables.FORECASTS, day),
+        read_partition(data_dir / "warehouse", tables.FORECASTS, day),
+    )
     # The first machine's next run sees the scores the second one published.
     accuracy = tables.FORECAST_ACCURACY.name
     assert any(p.startswith(f"{accuracy}/") for p in remote.manifests())
@@ -141,7 +152,9 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
     first_machine.setup_for_execution(context)
     first_machine.teardown_after_execution(context)
     got = _warehouse_files(data_dir / "warehouse")
-    assert {p for p in got if p.startswith(f"{accuracy}/")} == {p for p in _warehouse_files(other / "warehouse") if p.startswith(f"{accuracy}/")}
+    assert {p for p in got if p.startswith(f"{accuracy}/")} == {
+        p for p in _warehouse_files(other / "warehouse") if p.startswith(f"{accuracy}/")
+    }
     assert not any(key.startswith(MANIFESTS) for key in got)
 
     # The API on a third machine, with nothing but the URL: it pulls, then serves the newest
@@ -154,7 +167,10 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
         served = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}").json()
         expected = bottom[bottom["id"] == row["id"]].sort_values("horizon")["forecast"].tolist()
         assert served["id"] == row["id"] and [d["forecast"] for d in served["days"]] == pytest.approx(expected)
-        assert {r["forecast_date"] for r in client.get("/accuracy").json()["partitions"]} == {"2016-04-20", "2016-04-21"}
+        assert {r["forecast_date"] for r in client.get("/accuracy").json()["partitions"]} == {
+            "2016-04-20",
+            "2016-04-21",
+        }
 
 
 def test_store_group_steps_in_processes_of_their_own_publish_through_the_store(data_dir, tmp_path, url, monkeypatch):
@@ -176,5 +192,8 @@ def test_store_group_steps_in_processes_of_their_own_publish_through_the_store(d
     assert not any(path.startswith(SHARDS_FOLDER) for path in published)
     other = tmp_path / "other"
     remote.pull(other / "warehouse")
-    assert tables.FEATURES.path(other / "warehouse").read_bytes() == tables.FEATURES.path(data_dir / "warehouse").read_bytes()
+    assert (
+        tables.FEATURES.path(other / "warehouse").read_bytes()
+        == tables.FEATURES.path(data_dir / "warehouse").read_bytes()
+    )
     assert pq.read_table(tables.FEATURES.path(other / "warehouse")).equals(pq.read_table(pa.BufferReader(one_step)))

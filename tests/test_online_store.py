@@ -11,23 +11,41 @@ import time
 import uuid
 
 import pytest
-from fastapi.testclient import TestClient
-
 import servers
 from conftest import NEWEST
-from m5_assets import tables
-from m5_serving.online_store import GRACE_SECONDS, OnlineStore, connect
+from fastapi.testclient import TestClient
 from served import republish, serving_app, stored_partition
 
-pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server (Debian's package) is not installed; .ci/run installs it")
+from m5_assets import tables
+from m5_serving.online_store import GRACE_SECONDS, OnlineStore, connect
+
+pytestmark = pytest.mark.skipif(
+    not shutil.which("redis-server"), reason="redis-server (Debian's package) is not installed; .ci/run installs it"
+)
 
 LOOKUPS = [
     ("POST", "/predict", {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24", "interval": 80}),
     ("POST", "/predict", {"item_id": "FOODS_1_001_CA_1", "store_id": "CA_1", "date": "2016-06-19"}),
-    ("POST", "/predict", {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-21"}),  # the older partition, from disk
-    ("POST", "/predict", {"item_id": "FOODS_1_999", "store_id": "CA_1", "date": "2016-05-24"}),  # unknown: 404 with the nearest
-    ("POST", "/predict/batch", {"items": [{"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-25"},
-                                          {"item_id": "FOODS_1_001", "store_id": "XX_9", "date": "2016-05-25"}]}),  # fmt: skip
+    (
+        "POST",
+        "/predict",
+        {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-21"},
+    ),  # the older partition, from disk
+    (
+        "POST",
+        "/predict",
+        {"item_id": "FOODS_1_999", "store_id": "CA_1", "date": "2016-05-24"},
+    ),  # unknown: 404 with the nearest
+    (
+        "POST",
+        "/predict/batch",
+        {
+            "items": [
+                {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-25"},
+                {"item_id": "FOODS_1_001", "store_id": "XX_9", "date": "2016-05-25"},
+            ]
+        },
+    ),
     ("GET", "/forecasts/CA_1/FOODS_1_001", None),
     ("GET", "/forecasts/CA_1/FOODS_1_001?as_of=2016-05-20", None),
     ("GET", "/forecasts/levels/3", None),
@@ -73,8 +91,13 @@ def _ask(client: TestClient, method: str, path: str, body):
 
 
 def test_redis_backed_lookups_equal_in_memory_ones(warehouse_dir, redis_url, prefix):
-    with TestClient(serving_app(warehouse_dir, rate_limit_per_minute=0)) as memory, TestClient(_online(warehouse_dir, redis_url, prefix)) as online:
-        assert online.get("/info").json()["online_store"] == "redis" and memory.get("/info").json()["online_store"].startswith("memory")
+    with (
+        TestClient(serving_app(warehouse_dir, rate_limit_per_minute=0)) as memory,
+        TestClient(_online(warehouse_dir, redis_url, prefix)) as online,
+    ):
+        assert online.get("/info").json()["online_store"] == "redis" and memory.get("/info").json()[
+            "online_store"
+        ].startswith("memory")
         statuses = []
         for method, path, body in LOOKUPS:
             expected, answer = _ask(memory, method, path, body), _ask(online, method, path, body)
@@ -90,13 +113,18 @@ def test_redis_backed_lookups_equal_in_memory_ones(warehouse_dir, redis_url, pre
     assert store.client.hlen(store.key(store.current_token(), "series")) == len(series)
 
 
-def test_a_replica_started_after_a_reload_sees_the_new_snapshot_and_publishes_nothing(warehouse_dir, tmp_path, redis_url, prefix):
+def test_a_replica_started_after_a_reload_sees_the_new_snapshot_and_publishes_nothing(
+    warehouse_dir, tmp_path, redis_url, prefix
+):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
     store = OnlineStore(connect(redis_url), prefix)
     newer = NEWEST + dt.timedelta(days=1)
     question = {"item_id": "FOODS_1_001", "store_id": "CA_1", "date": (newer + dt.timedelta(days=3)).isoformat()}
-    with TestClient(_online(data_dir, redis_url, prefix)) as first, TestClient(_online(data_dir, redis_url, prefix)) as running:
+    with (
+        TestClient(_online(data_dir, redis_url, prefix)) as first,
+        TestClient(_online(data_dir, redis_url, prefix)) as running,
+    ):
         published = store.current_token()
         assert running.get("/health").json()["forecast_date"] == NEWEST.isoformat()
         assert store.current_token() == published, "the second replica published the same partition again"
@@ -111,17 +139,25 @@ def test_a_replica_started_after_a_reload_sees_the_new_snapshot_and_publishes_no
 
         with TestClient(_online(data_dir, redis_url, prefix)) as later:
             assert later.get("/health").json()["forecast_date"] == newer.isoformat()
-            assert _without_clock(later.post("/predict", json=question).json()) == _without_clock(first.post("/predict", json=question).json())
+            assert _without_clock(later.post("/predict", json=question).json()) == _without_clock(
+                first.post("/predict", json=question).json()
+            )
         # A replica that was already running switches on its next look, without publishing.
         assert running.post("/admin/reload").json()["status"] == "loaded"
         assert store.current_token() == switched
         answer = running.post("/predict", json=question).json()
-        row = stored_partition(data_dir, tables.FORECASTS, newer).query("item_id == 'FOODS_1_001' and store_id == 'CA_1'")
+        row = stored_partition(data_dir, tables.FORECASTS, newer).query(
+            "item_id == 'FOODS_1_001' and store_id == 'CA_1'"
+        )
         assert answer["forecast_date"] == newer.isoformat()
-        assert answer["predicted_sales"] == pytest.approx(float(row.loc[row["date"] == dt.date.fromisoformat(question["date"]), "forecast"].iloc[0]))
+        assert answer["predicted_sales"] == pytest.approx(
+            float(row.loc[row["date"] == dt.date.fromisoformat(question["date"]), "forecast"].iloc[0])
+        )
 
 
-def test_a_replica_that_finds_another_publishing_does_not_wait_and_switches_on_its_next_look(warehouse_dir, tmp_path, redis_url, prefix):
+def test_a_replica_that_finds_another_publishing_does_not_wait_and_switches_on_its_next_look(
+    warehouse_dir, tmp_path, redis_url, prefix
+):
     data_dir = tmp_path / "data"
     shutil.copytree(warehouse_dir / "warehouse", data_dir / "warehouse")
     store = OnlineStore(connect(redis_url), prefix)
@@ -133,7 +169,9 @@ def test_a_replica_that_finds_another_publishing_does_not_wait_and_switches_on_i
         try:
             started = time.monotonic()
             assert replica.post("/admin/reload").json()["status"] == "unchanged"
-            assert time.monotonic() - started < 5 and replica.get("/health").json()["forecast_date"] == NEWEST.isoformat()
+            assert (
+                time.monotonic() - started < 5 and replica.get("/health").json()["forecast_date"] == NEWEST.isoformat()
+            )
         finally:
             publishing.release()
         assert replica.post("/admin/reload").json()["status"] == "loaded"
@@ -141,7 +179,10 @@ def test_a_replica_that_finds_another_publishing_does_not_wait_and_switches_on_i
 
 
 def test_the_rate_limit_is_one_bucket_for_every_replica(warehouse_dir, redis_url, prefix):
-    with TestClient(_online(warehouse_dir, redis_url, prefix, rate_limit_per_minute=4)) as a, TestClient(_online(warehouse_dir, redis_url, prefix, rate_limit_per_minute=4)) as b:  # fmt: skip
+    with (
+        TestClient(_online(warehouse_dir, redis_url, prefix, rate_limit_per_minute=4)) as a,
+        TestClient(_online(warehouse_dir, redis_url, prefix, rate_limit_per_minute=4)) as b,
+    ):
         answers = [c.get("/forecasts/levels/3").status_code for c in (a, b, a, b)]
         assert answers == [200, 200, 200, 200]
         refused = b.get("/forecasts/levels/3")
@@ -152,7 +193,10 @@ def test_the_rate_limit_is_one_bucket_for_every_replica(warehouse_dir, redis_url
 def test_failed_authentications_are_counted_once_for_every_replica(warehouse_dir, redis_url, prefix):
     keyed = {"keys": "a:read:key-a", "rate_limit_per_minute": 3}
     bad = {"Authorization": "Bearer guess"}
-    with TestClient(_online(warehouse_dir, redis_url, prefix, **keyed)) as a, TestClient(_online(warehouse_dir, redis_url, prefix, **keyed)) as b:
+    with (
+        TestClient(_online(warehouse_dir, redis_url, prefix, **keyed)) as a,
+        TestClient(_online(warehouse_dir, redis_url, prefix, **keyed)) as b,
+    ):
         assert [c.get("/accuracy", headers=bad).status_code for c in (a, b, a)] == [401, 401, 401]
         assert b.get("/accuracy", headers=bad).status_code == 429 and a.get("/accuracy", headers=bad).status_code == 429
         assert b.get("/accuracy", headers={"Authorization": "Bearer key-a"}).status_code == 429
@@ -170,7 +214,10 @@ def test_readers_see_the_old_snapshot_or_the_new_one_never_a_partial_one(warehou
             while not stop.is_set():
                 token = reader.current_token()
                 seen.add(token)
-                held = (reader.client.hlen(reader.key(token, "series")), reader.client.exists(reader.key(token, "meta")))
+                held = (
+                    reader.client.hlen(reader.key(token, "series")),
+                    reader.client.exists(reader.key(token, "meta")),
+                )
                 if held != (series, 1):
                     partial.append((token, held))
 

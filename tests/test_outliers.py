@@ -4,13 +4,18 @@ outlier for modelling is read capped by features and training, never by the long
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SHARED_M5
 from forecasting import run_pipeline
+
 from m5_assets.features.catalog import MIN_LAG, WINDOWS
 from m5_assets.validation.outliers import (
-    ABSURD_UNITS, CAP_MIN_HISTORY, CAP_MULTIPLE, absurd_days, cap_outliers, read_genuine_days,
-)  # fmt: skip
+    ABSURD_UNITS,
+    CAP_MIN_HISTORY,
+    CAP_MULTIPLE,
+    absurd_days,
+    cap_outliers,
+    read_genuine_days,
+)
 from m5_assets.warehouse import table_path
 
 SPIKE = 1_000_000_000
@@ -43,7 +48,11 @@ def test_a_series_of_few_sales_days_cannot_raise_its_own_bound():
 
 
 def test_no_genuine_m5_day_is_a_data_error_and_almost_none_is_capped():
-    for name in ("real_280/sales_train_evaluation.csv", "real_subset/sales_train_validation.csv", "sales_test_validation_d1914-1941.csv"):
+    for name in (
+        "real_280/sales_train_evaluation.csv",
+        "real_subset/sales_train_validation.csv",
+        "sales_test_validation_d1914-1941.csv",
+    ):
         units = _genuine(name).filter(like="d_").to_numpy().astype(float)
         assert len(absurd_days(units)[0]) == 0, name
         _, capped = cap_outliers(units)
@@ -59,7 +68,9 @@ def test_a_genuine_day_set_to_ten_thousand_times_its_series_p90_is_a_data_error(
     broken = history.copy()
     broken[busy, 1000 + busy % 500] = 10_000 * p90[busy]
     rows, days, _ = absurd_days(broken)
-    assert sorted(zip(rows.tolist(), days.tolist())) == sorted(zip(busy.tolist(), (1000 + busy % 500).tolist()))
+    assert sorted(zip(rows.tolist(), days.tolist(), strict=True)) == sorted(
+        zip(busy.tolist(), (1000 + busy % 500).tolist(), strict=True)
+    )
 
 
 def test_an_outlier_is_capped_at_a_multiple_of_the_year_before_it():
@@ -99,7 +110,9 @@ def test_known_genuine_days_name_the_line_that_matches_nothing(tmp_path):
     path.write_text("item_id,store_id,date\nA_1_002,CA_1,2016-01-03\n")
     mask = read_genuine_days(path, series, dates)
     assert np.argwhere(mask).tolist() == [[1, 2]]
-    path.write_text("item_id,store_id,date\nA_1_002,CA_1,2016-01-03\nA_1_009,CA_1,2016-01-03\nA_1_001,CA_1,2017-01-01\n")
+    path.write_text(
+        "item_id,store_id,date\nA_1_002,CA_1,2016-01-03\nA_1_009,CA_1,2016-01-03\nA_1_001,CA_1,2017-01-01\n"
+    )
     with pytest.raises(ValueError) as error:
         read_genuine_days(path, series, dates)
     assert "line 3, columns 'item_id', 'store_id': no series 'A_1_009'" in str(error.value)

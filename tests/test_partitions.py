@@ -11,7 +11,7 @@ TODAY = dt.date(2026, 11, 23)
 
 def _last_key(partitions_def, day: dt.date) -> str:
     """The last partition key as Dagster sees it at noon UTC on ``day``."""
-    with dg.partition_loading_context(effective_dt=dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.timezone.utc)):
+    with dg.partition_loading_context(effective_dt=dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC)):
         return partitions_def.get_last_partition_key()
 
 
@@ -45,6 +45,9 @@ def test_old_data_keeps_its_range_whatever_the_clock_says(span, tmp_path):
         assert _last_key(monthly, now) == "2016-05-01"
 
 
-@pytest.mark.parametrize(("age", "current"), [(0, True), (1, True), (partitions.CURRENT_DATA_DAYS, True), (partitions.CURRENT_DATA_DAYS + 1, False)])
+@pytest.mark.parametrize(
+    ("age", "current"),
+    [(0, True), (1, True), (partitions.CURRENT_DATA_DAYS, True), (partitions.CURRENT_DATA_DAYS + 1, False)],
+)
 def test_data_counts_as_current_while_its_last_day_is_recent(age, current):
     assert partitions.is_current(TODAY - dt.timedelta(days=age), TODAY) is current

@@ -14,15 +14,24 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
 from forecasting import run_pipeline
+
 from m5_assets.cli import main
 from m5_assets.settings import data_paths
 from m5_assets.warehouse import table_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURE_STORE_ASSETS = {"raw_calendar", "raw_sell_prices", "raw_sales", "sales_long", "feature_catalog", "features"}
-ASSETS = FEATURE_STORE_ASSETS | {"demand_model", "model_tuning", "forecasts", "forecast_levels", "forecast_accuracy", "feature_drift", "inventory_plan", "backtest_report"}
+ASSETS = FEATURE_STORE_ASSETS | {
+    "demand_model",
+    "model_tuning",
+    "forecasts",
+    "forecast_levels",
+    "forecast_accuracy",
+    "feature_drift",
+    "inventory_plan",
+    "backtest_report",
+}
 
 
 def test_definitions_load_with_every_asset_check_and_the_job():
@@ -32,20 +41,45 @@ def test_definitions_load_with_every_asset_check_and_the_job():
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
     check_keys = {f"{k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys}
-    assert {"raw_sales.parses", "raw_sales.units_valid", "raw_calendar.days_continuous", "raw_sell_prices.keys_known",
-            "sales_long.sales_long_complete", "features.features_within_catalog_rules"} <= check_keys  # fmt: skip
-    assert {"demand_model.beats_seasonal_naive", "forecast_accuracy.accuracy_in_line_with_history", "forecast_levels.levels_add_up",
-            "forecasts.forecasts_within_history", "feature_drift.features_stable", "backtest_report.meets_accuracy_targets"} <= check_keys  # fmt: skip
-    materialized_by = {job: {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
-                       for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast", "backtest")}  # fmt: skip
+    assert {
+        "raw_sales.parses",
+        "raw_sales.units_valid",
+        "raw_calendar.days_continuous",
+        "raw_sell_prices.keys_known",
+        "sales_long.sales_long_complete",
+        "features.features_within_catalog_rules",
+    } <= check_keys
+    assert {
+        "demand_model.beats_seasonal_naive",
+        "forecast_accuracy.accuracy_in_line_with_history",
+        "forecast_levels.levels_add_up",
+        "forecasts.forecasts_within_history",
+        "feature_drift.features_stable",
+        "backtest_report.meets_accuracy_targets",
+    } <= check_keys
+    materialized_by = {
+        job: {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+        for job in ("build_feature_store", "train_model", "tune_model", "issue_forecast", "score_forecast", "backtest")
+    }
     assert materialized_by == {
-        "build_feature_store": FEATURE_STORE_ASSETS, "train_model": {"demand_model"}, "tune_model": {"model_tuning"},
-        "issue_forecast": {"forecasts", "forecast_levels", "feature_drift", "inventory_plan"}, "score_forecast": {"forecast_accuracy"},
+        "build_feature_store": FEATURE_STORE_ASSETS,
+        "train_model": {"demand_model"},
+        "tune_model": {"model_tuning"},
+        "issue_forecast": {"forecasts", "forecast_levels", "feature_drift", "inventory_plan"},
+        "score_forecast": {"forecast_accuracy"},
         "backtest": {"backtest_report"},
-    }  # fmt: skip
-    assert [n.name for n in defs.resolve_job_def("promote_model").nodes] == ["promote_version"]  # manual, never launched
+    }
+    assert [n.name for n in defs.resolve_job_def("promote_model").nodes] == [
+        "promote_version"
+    ]  # manual, never launched
     assert {s.name for s in defs.schedules} == {"daily_forecast", "daily_scoring", "monthly_retrain"}
-    assert {s.name for s in defs.sensors} == {"raw_files_changed", "features_refreshed", "champion_changed", "check_alerts", "run_failure_alerts"}
+    assert {s.name for s in defs.sensors} == {
+        "raw_files_changed",
+        "features_refreshed",
+        "champion_changed",
+        "check_alerts",
+        "run_failure_alerts",
+    }
     # Neither tuning nor the backtest is launched by the automation: no schedule or sensor targets them.
     launched = {s.job_name for s in defs.schedules} | {t.job_name for s in defs.sensors for t in s.targets}
     assert launched == {"issue_forecast", "score_forecast", "train_model", "build_feature_store"}
@@ -55,7 +89,9 @@ def test_definitions_load_with_every_asset_check_and_the_job():
 def test_every_asset_reports_rows_schema_and_size(data_dir):
     result = run_pipeline(data_dir)
     assert result.success
-    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    metadata = {
+        e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
     assert set(metadata) == FEATURE_STORE_ASSETS
     for name in FEATURE_STORE_ASSETS:
         held = pq.read_metadata(table_path(data_dir / "warehouse", name))
@@ -123,7 +159,13 @@ def demo_run(tmp_path_factory):
             code = main(["run", "--scale", "tiny"])
         finally:
             _recording = False
-    return SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue(), data=tmp_path / "data", opened=list(_parquet_opened_by_python))
+    return SimpleNamespace(
+        code=code,
+        out=out.getvalue(),
+        err=err.getvalue(),
+        data=tmp_path / "data",
+        opened=list(_parquet_opened_by_python),
+    )
 
 
 def test_m5_run_hands_arrow_no_python_file_object_so_it_cannot_abort_at_exit(demo_run):
@@ -146,7 +188,9 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     # The demo data ends yesterday, so the newest forecast partition is today's.
     today = dt.date.today()
     assert f"training model partition {today.replace(day=1)}" in out
-    assert "seasonal_naive" in out and "promoted: True (no promoted model serves this cutoff yet), champion: True" in out
+    assert (
+        "seasonal_naive" in out and "promoted: True (no promoted model serves this cutoff yet), champion: True" in out
+    )
     assert f"issuing the newest forecast ({today} .. {today})" in out
     assert (tmp_path / "data" / "warehouse" / "forecasts" / f"forecast_date={today}" / "data.parquet").exists()
     # Then a 7-partition backtest, scored against actuals next to seasonal naive.
@@ -159,7 +203,9 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert "Downloading artifacts" not in captured.err
 
 
-def test_m5_run_with_a_partial_file_set_names_the_missing_file_and_writes_nothing(tmp_path, tiny_raw, monkeypatch, capsys):
+def test_m5_run_with_a_partial_file_set_names_the_missing_file_and_writes_nothing(
+    tmp_path, tiny_raw, monkeypatch, capsys
+):
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
     for name in ("sales_train_evaluation.csv", "sell_prices.csv"):
@@ -197,12 +243,17 @@ def test_m5_run_reports_a_data_error_as_its_message_without_stack_traces(tmp_pat
     assert main(["run", "--skip-model"]) == 1
 
     captured = capsys.readouterr()
-    assert f"FAILED raw_sales.parses:\n    sales_train_evaluation.csv, line 3, column '{last_day}': values must be whole numbers" in captured.out
+    assert (
+        f"FAILED raw_sales.parses:\n    sales_train_evaluation.csv, line 3, column '{last_day}': values must be whole numbers"
+        in captured.out
+    )
     printed = captured.out + captured.err
     assert "Traceback" not in printed and "Stack Trace" not in printed
 
 
-def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_trace(tmp_path, tiny_raw, monkeypatch, capsys):
+def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_trace(
+    tmp_path, tiny_raw, monkeypatch, capsys
+):
     raw = tmp_path / "data" / "raw"
     shutil.copytree(tiny_raw, raw)
     prices = raw / "sell_prices.csv"
@@ -215,8 +266,14 @@ def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_t
     assert main(["run", "--skip-model"]) == 1
 
     captured = capsys.readouterr()
-    assert "FAILED raw_sell_prices.prices_valid:\n    sell_prices.csv, line 8, column 'sell_price': must be greater than 0" in captured.out
-    assert "step raw_sell_prices failed: raw_sell_prices refused by its check(s) prices_valid; the table of the last good run stays" in captured.out
+    assert (
+        "FAILED raw_sell_prices.prices_valid:\n    sell_prices.csv, line 8, column 'sell_price': must be greater than 0"
+        in captured.out
+    )
+    assert (
+        "step raw_sell_prices failed: raw_sell_prices refused by its check(s) prices_valid; the table of the last good run stays"
+        in captured.out
+    )
     printed = captured.out + captured.err
     assert "Stack Trace" not in printed and "Traceback" not in printed and 'File "' not in printed
 
@@ -290,11 +347,21 @@ def test_two_data_folders_keep_their_own_run_history(tmp_path, tiny_raw, monkeyp
     assert sorted(p.name for p in home.iterdir()) == ["dagster.yaml"]
 
 
-def test_m5_run_scores_the_backtest_when_only_its_inventory_plans_were_withheld_and_exits_1(tmp_path, monkeypatch, capsys):
+def test_m5_run_scores_the_backtest_when_only_its_inventory_plans_were_withheld_and_exits_1(
+    tmp_path, monkeypatch, capsys
+):
     from m5_assets.defs import inventory
 
     def every_order_beyond(planned, highest_day):  # as a blown-up forecast would make them
-        return pd.DataFrame({"id": planned["id"], "column": "reorder_point", "value": planned["reorder_point"], "bound": 0.0, "ratio": np.inf})
+        return pd.DataFrame(
+            {
+                "id": planned["id"],
+                "column": "reorder_point",
+                "value": planned["reorder_point"],
+                "bound": 0.0,
+                "ratio": np.inf,
+            }
+        )
 
     monkeypatch.setattr(inventory, "orders_beyond_history", every_order_beyond)
     monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))

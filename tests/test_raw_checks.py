@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from forecasting import run_pipeline
+
 from m5_assets.warehouse import table_path
 
 SALES, PRICES, CALENDAR = "sales_train_evaluation.csv", "sell_prices.csv", "calendar.csv"
@@ -91,75 +91,202 @@ LAST = -1  # the file's last line, whatever its length
 # name: (corrupt raw/, (asset, check) that fails, (file, column, rule phrase), file line named)
 CASES = {
     # --- sales: values
-    "negative units": (lambda raw: _set_cell(raw / SALES, 3, "d_5", "-3"),
-                       ("raw_sales", "units_valid"), (SALES, "d_5", "non-negative"), 4),
-    "text in a units column": (lambda raw: _set_cell(raw / SALES, 3, "d_7", "abc"),
-                               ("raw_sales", "parses"), (SALES, "d_7", "must parse as INTEGER"), 4),
-    "fractional units": (lambda raw: _set_cell(raw / SALES, 2, "d_3", "1.5"),
-                         ("raw_sales", "parses"), (SALES, "d_3", "whole numbers of type INTEGER"), 3),
-    "negative fraction": (lambda raw: _set_cell(raw / SALES, 4, "d_2", "-0.4"),
-                          ("raw_sales", "parses"), (SALES, "d_2", "nothing is rounded"), 5),
-    "units beyond INTEGER": (lambda raw: _set_cell(raw / SALES, 6, "d_4", "3e9"),
-                             ("raw_sales", "parses"), (SALES, "d_4", "whole numbers of type INTEGER"), 7),
-    "empty units cell": (lambda raw: _set_cell(raw / SALES, 2, "d_9", ""),
-                         ("raw_sales", "units_valid"), (SALES, "d_9", "must be present"), 3),
+    "negative units": (
+        lambda raw: _set_cell(raw / SALES, 3, "d_5", "-3"),
+        ("raw_sales", "units_valid"),
+        (SALES, "d_5", "non-negative"),
+        4,
+    ),
+    "text in a units column": (
+        lambda raw: _set_cell(raw / SALES, 3, "d_7", "abc"),
+        ("raw_sales", "parses"),
+        (SALES, "d_7", "must parse as INTEGER"),
+        4,
+    ),
+    "fractional units": (
+        lambda raw: _set_cell(raw / SALES, 2, "d_3", "1.5"),
+        ("raw_sales", "parses"),
+        (SALES, "d_3", "whole numbers of type INTEGER"),
+        3,
+    ),
+    "negative fraction": (
+        lambda raw: _set_cell(raw / SALES, 4, "d_2", "-0.4"),
+        ("raw_sales", "parses"),
+        (SALES, "d_2", "nothing is rounded"),
+        5,
+    ),
+    "units beyond INTEGER": (
+        lambda raw: _set_cell(raw / SALES, 6, "d_4", "3e9"),
+        ("raw_sales", "parses"),
+        (SALES, "d_4", "whole numbers of type INTEGER"),
+        7,
+    ),
+    "empty units cell": (
+        lambda raw: _set_cell(raw / SALES, 2, "d_9", ""),
+        ("raw_sales", "units_valid"),
+        (SALES, "d_9", "must be present"),
+        3,
+    ),
     # --- sales: ids and structure
-    "duplicated id": (lambda raw: _edit_lines(raw / SALES, lambda lines: lines[:6] + [lines[4]] + lines[6:]),
-                      ("raw_sales", "ids_consistent"), (SALES, "id", "must be unique"), 5),
-    "id disagrees with its parts": (lambda raw: _set_cell(raw / SALES, 1, "dept_id", "HOBBIES_2"),
-                                    ("raw_sales", "ids_consistent"), (SALES, "item_id", "must start with its dept_id"), 2),
-    "mixed id suffixes": (lambda raw: _mixed_suffix(raw / SALES),
-                          ("raw_sales", "ids_consistent"), (SALES, "id", "one suffix, the file's"), 4),
-    "truncated last line": (lambda raw: _truncate_mid_line(raw / SALES),
-                            ("raw_sales", "parses"), (SALES, "d_", "fields (missing columns; truncated"), LAST),
+    "duplicated id": (
+        lambda raw: _edit_lines(raw / SALES, lambda lines: lines[:6] + [lines[4]] + lines[6:]),
+        ("raw_sales", "ids_consistent"),
+        (SALES, "id", "must be unique"),
+        5,
+    ),
+    "id disagrees with its parts": (
+        lambda raw: _set_cell(raw / SALES, 1, "dept_id", "HOBBIES_2"),
+        ("raw_sales", "ids_consistent"),
+        (SALES, "item_id", "must start with its dept_id"),
+        2,
+    ),
+    "mixed id suffixes": (
+        lambda raw: _mixed_suffix(raw / SALES),
+        ("raw_sales", "ids_consistent"),
+        (SALES, "id", "one suffix, the file's"),
+        4,
+    ),
+    "truncated last line": (
+        lambda raw: _truncate_mid_line(raw / SALES),
+        ("raw_sales", "parses"),
+        (SALES, "d_", "fields (missing columns; truncated"),
+        LAST,
+    ),
     "day columns out of order": (
         lambda raw: _edit_lines(raw / SALES, lambda lines: [lines[0].replace("d_3,d_4,", "d_4,d_3,")] + lines[1:]),
-        ("raw_sales", "parses"), (SALES, "d_4", "consecutive d_k in increasing order"), 1),
-    "a day column dropped": (lambda raw: _drop_column(raw / SALES, "d_10"),
-                             ("raw_sales", "parses"), (SALES, "d_10", "missing from the header"), 1),
-    "header only": (lambda raw: _edit_lines(raw / SALES, lambda lines: lines[:1]),
-                    ("raw_sales", "parses"), (SALES, "(rows)", "no data rows"), 2),
-    "semicolon separated": (lambda raw: _write_bytes(raw / SALES, lambda data: data.replace(b",", b";")),
-                            ("raw_sales", "parses"), (SALES, "(header)", "separated by commas, not ';'"), 1),
-    "quoted value with a line break": (lambda raw: _quoted_line_break(raw / SALES, 2),
-                                       ("raw_sales", "parses"), (SALES, "(row)", "must not contain line breaks"), 3),
-    "calendar shorter than the sales": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:300]),
-                                        ("raw_sales", "calendar_covers_sales"), (SALES, "d_*", "must appear in column 'd' of calendar.csv"), 1),
+        ("raw_sales", "parses"),
+        (SALES, "d_4", "consecutive d_k in increasing order"),
+        1,
+    ),
+    "a day column dropped": (
+        lambda raw: _drop_column(raw / SALES, "d_10"),
+        ("raw_sales", "parses"),
+        (SALES, "d_10", "missing from the header"),
+        1,
+    ),
+    "header only": (
+        lambda raw: _edit_lines(raw / SALES, lambda lines: lines[:1]),
+        ("raw_sales", "parses"),
+        (SALES, "(rows)", "no data rows"),
+        2,
+    ),
+    "semicolon separated": (
+        lambda raw: _write_bytes(raw / SALES, lambda data: data.replace(b",", b";")),
+        ("raw_sales", "parses"),
+        (SALES, "(header)", "separated by commas, not ';'"),
+        1,
+    ),
+    "quoted value with a line break": (
+        lambda raw: _quoted_line_break(raw / SALES, 2),
+        ("raw_sales", "parses"),
+        (SALES, "(row)", "must not contain line breaks"),
+        3,
+    ),
+    "calendar shorter than the sales": (
+        lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:300]),
+        ("raw_sales", "calendar_covers_sales"),
+        (SALES, "d_*", "must appear in column 'd' of calendar.csv"),
+        1,
+    ),
     # --- prices
-    "missing column": (lambda raw: _drop_column(raw / PRICES, "store_id"),
-                       ("raw_sell_prices", "parses"), (PRICES, "store_id", "required column is missing"), 1),
-    "unknown store in prices": (lambda raw: _set_cell(raw / PRICES, 5, "store_id", "CA_9"),
-                                ("raw_sell_prices", "keys_known"), (PRICES, "store_id, item_id", "must exist in " + SALES), 6),
-    "non-positive price": (lambda raw: _set_cell(raw / PRICES, 7, "sell_price", "0.0"),
-                           ("raw_sell_prices", "prices_valid"), (PRICES, "sell_price", "must be greater than 0"), 8),
-    "a price x 100 for 28 days": (lambda raw: _price_times(raw / PRICES, 100, 30, 4),
-                                  ("raw_sell_prices", "prices_within_history"), (PRICES, "sell_price", "times its store-item's median price"), 31),
-    "duplicated price week": (lambda raw: _edit_lines(raw / PRICES, lambda lines: lines[:11] + [lines[9]] + lines[11:]),
-                              ("raw_sell_prices", "prices_valid"), (PRICES, "store_id, item_id, wm_yr_wk", "must be unique together"), 12),
-    "fractional week": (lambda raw: _set_cell(raw / PRICES, 4, "wm_yr_wk", "11452.5"),
-                        ("raw_sell_prices", "parses"), (PRICES, "wm_yr_wk", "whole numbers of type INTEGER"), 5),
-    "latin-1 byte": (lambda raw: _latin1_cell(raw / PRICES, 3, "item_id"),
-                     ("raw_sell_prices", "parses"), (PRICES, "item_id", "must be UTF-8"), 4),
-    "stray trailing delimiter": (lambda raw: _edit_lines(raw / PRICES, lambda lines: [line + "," for line in lines]),
-                                 ("raw_sell_prices", "parses"), (PRICES, "(column 5)", "stray delimiter"), 1),
-    "header repeated mid-file": (lambda raw: _edit_lines(raw / PRICES, lambda lines: lines[:20] + [lines[0]] + lines[20:]),
-                                 ("raw_sell_prices", "parses"), (PRICES, "wm_yr_wk", "header line repeats"), 21),
-    "zero-length file": (lambda raw: (raw / PRICES).write_bytes(b""),
-                         ("raw_sell_prices", "parses"), (PRICES, "(header)", "file is empty"), 1),
+    "missing column": (
+        lambda raw: _drop_column(raw / PRICES, "store_id"),
+        ("raw_sell_prices", "parses"),
+        (PRICES, "store_id", "required column is missing"),
+        1,
+    ),
+    "unknown store in prices": (
+        lambda raw: _set_cell(raw / PRICES, 5, "store_id", "CA_9"),
+        ("raw_sell_prices", "keys_known"),
+        (PRICES, "store_id, item_id", "must exist in " + SALES),
+        6,
+    ),
+    "non-positive price": (
+        lambda raw: _set_cell(raw / PRICES, 7, "sell_price", "0.0"),
+        ("raw_sell_prices", "prices_valid"),
+        (PRICES, "sell_price", "must be greater than 0"),
+        8,
+    ),
+    "a price x 100 for 28 days": (
+        lambda raw: _price_times(raw / PRICES, 100, 30, 4),
+        ("raw_sell_prices", "prices_within_history"),
+        (PRICES, "sell_price", "times its store-item's median price"),
+        31,
+    ),
+    "duplicated price week": (
+        lambda raw: _edit_lines(raw / PRICES, lambda lines: lines[:11] + [lines[9]] + lines[11:]),
+        ("raw_sell_prices", "prices_valid"),
+        (PRICES, "store_id, item_id, wm_yr_wk", "must be unique together"),
+        12,
+    ),
+    "fractional week": (
+        lambda raw: _set_cell(raw / PRICES, 4, "wm_yr_wk", "11452.5"),
+        ("raw_sell_prices", "parses"),
+        (PRICES, "wm_yr_wk", "whole numbers of type INTEGER"),
+        5,
+    ),
+    "latin-1 byte": (
+        lambda raw: _latin1_cell(raw / PRICES, 3, "item_id"),
+        ("raw_sell_prices", "parses"),
+        (PRICES, "item_id", "must be UTF-8"),
+        4,
+    ),
+    "stray trailing delimiter": (
+        lambda raw: _edit_lines(raw / PRICES, lambda lines: [line + "," for line in lines]),
+        ("raw_sell_prices", "parses"),
+        (PRICES, "(column 5)", "stray delimiter"),
+        1,
+    ),
+    "header repeated mid-file": (
+        lambda raw: _edit_lines(raw / PRICES, lambda lines: lines[:20] + [lines[0]] + lines[20:]),
+        ("raw_sell_prices", "parses"),
+        (PRICES, "wm_yr_wk", "header line repeats"),
+        21,
+    ),
+    "zero-length file": (
+        lambda raw: (raw / PRICES).write_bytes(b""),
+        ("raw_sell_prices", "parses"),
+        (PRICES, "(header)", "file is empty"),
+        1,
+    ),
     # --- calendar
-    "gap in the calendar": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:40] + lines[41:]),
-                            ("raw_calendar", "days_continuous"), (CALENDAR, "date", "consecutive days"), 41),
-    "SNAP flag out of range": (lambda raw: _set_cell(raw / CALENDAR, 12, "snap_TX", "2"),
-                               ("raw_calendar", "values_valid"), (CALENDAR, "snap_TX", "must be one of 0, 1"), 13),
-    "duplicated column": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: [lines[0].replace(",month,", ",year,")] + lines[1:]),
-                          ("raw_calendar", "parses"), (CALENDAR, "year", "appears more than once"), 1),
-    "blank line between rows": (lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:10] + [""] + lines[10:]),
-                                ("raw_calendar", "parses"), (CALENDAR, "(row)", "blank line"), 11),
-    "UTF-16 export": (lambda raw: _write_bytes(raw / CALENDAR, lambda data: data.decode().encode("utf-16")),
-                      ("raw_calendar", "parses"), (CALENDAR, "(header)", "must be UTF-8"), 1),
-    "unbalanced quote": (lambda raw: _set_cell(raw / CALENDAR, 30, "event_name_1", '"Easter'),
-                         ("raw_calendar", "parses"), (CALENDAR, "event_name_1", "well-formed CSV"), 31),
-}  # fmt: skip
+    "gap in the calendar": (
+        lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:40] + lines[41:]),
+        ("raw_calendar", "days_continuous"),
+        (CALENDAR, "date", "consecutive days"),
+        41,
+    ),
+    "SNAP flag out of range": (
+        lambda raw: _set_cell(raw / CALENDAR, 12, "snap_TX", "2"),
+        ("raw_calendar", "values_valid"),
+        (CALENDAR, "snap_TX", "must be one of 0, 1"),
+        13,
+    ),
+    "duplicated column": (
+        lambda raw: _edit_lines(raw / CALENDAR, lambda lines: [lines[0].replace(",month,", ",year,")] + lines[1:]),
+        ("raw_calendar", "parses"),
+        (CALENDAR, "year", "appears more than once"),
+        1,
+    ),
+    "blank line between rows": (
+        lambda raw: _edit_lines(raw / CALENDAR, lambda lines: lines[:10] + [""] + lines[10:]),
+        ("raw_calendar", "parses"),
+        (CALENDAR, "(row)", "blank line"),
+        11,
+    ),
+    "UTF-16 export": (
+        lambda raw: _write_bytes(raw / CALENDAR, lambda data: data.decode().encode("utf-16")),
+        ("raw_calendar", "parses"),
+        (CALENDAR, "(header)", "must be UTF-8"),
+        1,
+    ),
+    "unbalanced quote": (
+        lambda raw: _set_cell(raw / CALENDAR, 30, "event_name_1", '"Easter'),
+        ("raw_calendar", "parses"),
+        (CALENDAR, "event_name_1", "well-formed CSV"),
+        31,
+    ),
+}
 
 
 def _fingerprint(raw: Path) -> dict[str, str]:
@@ -188,7 +315,9 @@ def test_malformed_input_fails_the_right_check_and_leaves_nothing_downstream(cas
     result = run_pipeline(data_dir)
 
     assert not result.success
-    failed = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations() if not e.passed}
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations() if not e.passed
+    }
     assert (asset, check) in failed, f"expected {asset}.{check} to fail, failed: {sorted(failed)}"
     message = failed[(asset, check)].description
     assert message.startswith(file) or f"\n{file}" in message, message
@@ -210,7 +339,11 @@ def test_a_value_with_a_trailing_space_is_shown_quoted_so_the_space_is_visible(d
 
     result = run_pipeline(data_dir)
 
-    failed = {(e.asset_key.to_user_string(), e.check_name): e.description for e in result.get_asset_check_evaluations() if not e.passed}
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name): e.description
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    }
     message = failed[("raw_sell_prices", "keys_known")]
     assert "line 6, column 'store_id, item_id': store-item pair must exist" in message, message
     assert repr(store + " ") in message and "starts or ends with white space" in message, message
@@ -239,7 +372,10 @@ def built_tiny_tables(tmp_path_factory, tiny_raw) -> dict[str, bytes]:
     data_dir = tmp_path_factory.mktemp("clean-tiny")
     shutil.copytree(tiny_raw, data_dir / "raw")
     assert run_pipeline(data_dir).success
-    return {t: table_path(data_dir / "warehouse", t).read_bytes() for t in ("raw_sales", "raw_sell_prices", "raw_calendar", "sales_long")}
+    return {
+        t: table_path(data_dir / "warehouse", t).read_bytes()
+        for t in ("raw_sales", "raw_sell_prices", "raw_calendar", "sales_long")
+    }
 
 
 def test_a_clean_tiny_data_set_passes_every_check(data_dir):

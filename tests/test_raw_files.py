@@ -39,7 +39,9 @@ def _raw_tables(data: Path) -> dict[str, bytes]:
     return {t: table_path(data / "warehouse", t).read_bytes() for t in RAW_TABLES}
 
 
-def test_m5_run_reads_the_kaggle_archive_into_the_same_raw_tables_as_loose_files(tmp_path, data, tiny_raw, monkeypatch, capsys):
+def test_m5_run_reads_the_kaggle_archive_into_the_same_raw_tables_as_loose_files(
+    tmp_path, data, tiny_raw, monkeypatch, capsys
+):
     loose = tmp_path / "loose"
     shutil.copytree(tiny_raw, loose / "raw")
     monkeypatch.setenv("M5_DATA_DIR", str(loose))
@@ -96,7 +98,9 @@ def test_a_half_copied_archive_is_refused_as_unreadable(data, tiny_raw):
 def test_loose_files_beside_an_archive_are_refused_rather_than_one_chosen(data, tiny_raw):
     shutil.copy(tiny_raw / "calendar.csv", data / "raw")
     _kaggle_zip(tiny_raw, data / "raw" / "m5-forecasting-accuracy.zip")
-    with pytest.raises(RawFilesError, match=r"both loose CSV files \(calendar.csv\) and the archive\(s\) m5-forecasting-accuracy.zip"):
+    with pytest.raises(
+        RawFilesError, match=r"both loose CSV files \(calendar.csv\) and the archive\(s\) m5-forecasting-accuracy.zip"
+    ):
         check_raw_folder(data / "raw")
 
 
@@ -107,7 +111,9 @@ def test_m5_run_generates_the_demo_set_into_a_folder_holding_only_hidden_files(d
     assert main(["run", "--skip-model", "--scale", "tiny"]) == 0
 
     assert "generating the 'tiny' demo data set" in capsys.readouterr().out
-    assert {".gitkeep", ".DS_Store", "calendar.csv", "sell_prices.csv", SALES} == {p.name for p in (data / "raw").iterdir()}
+    assert {".gitkeep", ".DS_Store", "calendar.csv", "sell_prices.csv", SALES} == {
+        p.name for p in (data / "raw").iterdir()
+    }
 
 
 def test_m5_run_refuses_a_folder_holding_an_unrelated_file_and_writes_nothing(data, capsys):

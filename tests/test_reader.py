@@ -4,8 +4,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-
 from conftest import NEWEST, OLDER
+
 from m5_assets import tables
 from m5_assets.reader import DEFAULT_SPAN, WarehouseReader, newest_forecast_date, sales_span
 from m5_assets.settings import DataPaths, data_paths
@@ -19,8 +19,12 @@ def reader(warehouse_dir):
 def test_partitions_span_and_the_newest_forecast_date(reader, warehouse_dir):
     assert reader.forecast_dates() == [OLDER, NEWEST]
     first, last = reader.sales_span()
-    assert last == dt.date(2016, 5, 22) and reader.newest_forecast_date() == newest_forecast_date(reader.paths) == NEWEST
-    assert len(reader.forecasts(NEWEST)) == 30 * 28 and set(reader.forecast_levels(NEWEST)["level"]) == set(range(1, 12))
+    assert (
+        last == dt.date(2016, 5, 22) and reader.newest_forecast_date() == newest_forecast_date(reader.paths) == NEWEST
+    )
+    assert len(reader.forecasts(NEWEST)) == 30 * 28 and set(reader.forecast_levels(NEWEST)["level"]) == set(
+        range(1, 12)
+    )
 
 
 def test_without_raw_files_the_span_is_m5s_so_the_code_location_still_loads(tmp_path):

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from forecasting import QUICK, issue, score, train
+
 from m5_assets import reader, tables, warehouse
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
@@ -34,13 +34,15 @@ def _made_up_forecast(inputs, day: dt.date, version: str, noise: int) -> pd.Data
     origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(day)))
     base = inputs.units[:, origin - 364 : origin - 364 + HORIZON].astype(np.float64)
     forecast = np.clip(base + rng.normal(0, 1, base.shape), 0, None).ravel()
-    frame = pd.DataFrame({
-        "id": np.repeat(inputs.series["id"].astype(str).to_numpy(), HORIZON),
-        "date": np.tile(pd.date_range(day, periods=HORIZON).date, n),
-        "horizon": np.tile(np.arange(1, HORIZON + 1), n),
-        "forecast": forecast,
-        "model_version": version,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(inputs.series["id"].astype(str).to_numpy(), HORIZON),
+            "date": np.tile(pd.date_range(day, periods=HORIZON).date, n),
+            "horizon": np.tile(np.arange(1, HORIZON + 1), n),
+            "forecast": forecast,
+            "model_version": version,
+        }
+    )
     for k, c in enumerate(COVERAGES, start=1):
         lo, hi = bound_columns(c)
         frame[lo], frame[hi] = np.clip(forecast - k, 0, None), forecast + k
@@ -51,7 +53,9 @@ def _assert_rows_equal(expected: dict, got: dict) -> None:
     assert expected.keys() == got.keys()
     for key, value in expected.items():
         if isinstance(value, float):
-            assert (math.isnan(value) and math.isnan(got[key])) or got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+            assert (math.isnan(value) and math.isnan(got[key])) or got[key] == pytest.approx(
+                value, rel=1e-9, abs=1e-12
+            ), key
         else:
             assert got[key] == value, key
 
@@ -65,7 +69,8 @@ def test_store_groups_scores_add_up_to_the_one_step_scores(built, groups):
     expected = {day: score_forecast(whole, day, bottoms[day], shadows.get(day)) for day in DAYS}
     stores = sorted(set(whole.series["store_id"].astype(str)))
     parts = [
-        score_group(_inputs(root, group), DAYS, bottoms.__getitem__, shadows.get) for group in store_groups_of(stores, groups)
+        score_group(_inputs(root, group), DAYS, bottoms.__getitem__, shadows.get)
+        for group in store_groups_of(stores, groups)
     ]
     got = combine_group_scores(parts)
     assert got.keys() == expected.keys()
@@ -90,10 +95,15 @@ def test_the_score_job_by_store_group_writes_the_one_step_partitions(model_data)
     by_group = reader.read_accuracy(root)
     pd.testing.assert_frame_equal(by_group, one_step, check_exact=False, rtol=1e-9)
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"forecast_accuracy.score_store_group[group_0]", "forecast_accuracy.score_store_group[group_1]",
-            "forecast_accuracy.combine_store_group_scores"} <= steps  # fmt: skip
+    assert {
+        "forecast_accuracy.score_store_group[group_0]",
+        "forecast_accuracy.score_store_group[group_1]",
+        "forecast_accuracy.combine_store_group_scores",
+    } <= steps
     shown = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
-    assert sorted(shown) == [first, "2016-04-21", last] and shown[first]["wrmsse"].value == round(float(one_step["wrmsse"].iloc[0]), 4)
+    assert sorted(shown) == [first, "2016-04-21", last] and shown[first]["wrmsse"].value == round(
+        float(one_step["wrmsse"].iloc[0]), 4
+    )
     (check,) = result.get_asset_check_evaluations()
     assert check.asset_check_key.name == "accuracy_in_line_with_history"
     assert not (root / SHARDS_FOLDER).exists()

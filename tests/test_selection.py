@@ -9,8 +9,15 @@ from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.model.forecaster import IssueRule
 from m5_assets.model.selection import (
-    BANDS, MIN_BAND_SERIES, WINDOWS, ValidationForecast, band_groups, choose_issue_rule, served_windows, validate,
-)  # fmt: skip
+    BANDS,
+    MIN_BAND_SERIES,
+    WINDOWS,
+    ValidationForecast,
+    band_groups,
+    choose_issue_rule,
+    served_windows,
+    validate,
+)
 
 START = dt.date(2015, 1, 1)
 DAYS = 200
@@ -19,10 +26,26 @@ DAYS = 200
 def _inputs(units: np.ndarray) -> FeatureInputs:
     n = len(units)
     items = [f"FOODS_1_{i:03d}" for i in range(n)]
-    series = pd.DataFrame({"id": [f"{i}_CA_1_evaluation" for i in items], "item_id": items, "dept_id": "FOODS_1",
-                           "cat_id": "FOODS", "store_id": "CA_1", "state_id": "CA", "state_idx": 0})  # fmt: skip
-    return FeatureInputs(series=series, dates=pd.date_range(START, periods=DAYS), n_sales_days=DAYS, units=units,
-                         price=np.ones_like(units), snap_by_state=np.zeros((1, DAYS)), day_features={})  # fmt: skip
+    series = pd.DataFrame(
+        {
+            "id": [f"{i}_CA_1_evaluation" for i in items],
+            "item_id": items,
+            "dept_id": "FOODS_1",
+            "cat_id": "FOODS",
+            "store_id": "CA_1",
+            "state_id": "CA",
+            "state_idx": 0,
+        }
+    )
+    return FeatureInputs(
+        series=series,
+        dates=pd.date_range(START, periods=DAYS),
+        n_sales_days=DAYS,
+        units=units,
+        price=np.ones_like(units),
+        snap_by_state=np.zeros((1, DAYS)),
+        day_features={},
+    )
 
 
 def _window(inputs: FeatureInputs, cutoff_column: int, model: np.ndarray) -> ValidationForecast:
@@ -31,10 +54,15 @@ def _window(inputs: FeatureInputs, cutoff_column: int, model: np.ndarray) -> Val
     first = cutoff_column - HORIZON
     mean = inputs.units[:, first - HORIZON : first].mean(axis=1)
     dates = inputs.dates[first:cutoff_column]
-    frame = pd.DataFrame({
-        "id": np.repeat(inputs.series["id"].to_numpy(), HORIZON), "date": np.tile(dates.date, len(mean)),
-        "prediction": model.ravel(), "level": np.repeat(mean, HORIZON), "mean_28": np.repeat(mean, HORIZON),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat(inputs.series["id"].to_numpy(), HORIZON),
+            "date": np.tile(dates.date, len(mean)),
+            "prediction": model.ravel(),
+            "level": np.repeat(mean, HORIZON),
+            "mean_28": np.repeat(mean, HORIZON),
+        }
+    )
     return ValidationForecast(START + dt.timedelta(days=cutoff_column), frame)
 
 
@@ -54,7 +82,10 @@ def test_busy_series_issue_the_model_and_slow_ones_their_mean_when_the_model_cha
         windows.append(_window(inputs, c, model))
     choice = choose_issue_rule(inputs, windows[::-1])
     weights = {row.band: row.model_weight for row in choice.bands.itertuples()}
-    slow_band, busy_band = int(np.searchsorted(BANDS, 0.2, side="right")), int(np.searchsorted(BANDS, 11.0, side="right"))
+    slow_band, busy_band = (
+        int(np.searchsorted(BANDS, 0.2, side="right")),
+        int(np.searchsorted(BANDS, 11.0, side="right")),
+    )
     assert weights[busy_band] == 1.0
     assert weights[slow_band] <= 0.2
     assert choice.evidence.loc["chosen", "criterion"] < choice.evidence.loc["model alone", "criterion"]
@@ -98,5 +129,7 @@ def test_the_rule_is_chosen_on_the_windows_earlier_models_served_up_to_the_cutof
 
 def test_each_cutoff_is_judged_on_the_windows_the_three_months_before_served():
     assert served_windows(dt.date(2016, 4, 1)) == [
-        (dt.date(2016, 3, 1), dt.date(2016, 4, 1)), (dt.date(2016, 2, 1), dt.date(2016, 3, 1)), (dt.date(2016, 1, 1), dt.date(2016, 2, 1)),
-    ]  # fmt: skip
+        (dt.date(2016, 3, 1), dt.date(2016, 4, 1)),
+        (dt.date(2016, 2, 1), dt.date(2016, 3, 1)),
+        (dt.date(2016, 1, 1), dt.date(2016, 2, 1)),
+    ]

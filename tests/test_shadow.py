@@ -6,14 +6,14 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 import pytest
+from forecasting import QUICK, WEAK, copy_data, issue, metadata, score, train
 from mlflow.tracking import MlflowClient
 
-from forecasting import QUICK, WEAK, copy_data, issue, metadata, score, train
 from m5_assets import reader, tables
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.forecasts import NOT_RECORDED, catalog_warnings
 from m5_assets.defs.promotion import PROMOTE_MODEL_JOB
 from m5_assets.defs.resources import M5Data
-from m5_assets.definitions import build_definitions
 from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 
@@ -42,7 +42,11 @@ def test_the_challenger_issues_beside_the_champion_never_over_it(challenged):
     shadow = reader.read_partition(root, tables.FORECASTS_SHADOW, DAY)
     assert set(champion["model_version"]) == {"1"} and set(shadow["model_version"]) == {"2"}
     assert len(shadow) == len(champion) and not shadow["forecast"].equals(champion["forecast"])
-    (event,) = [e for e in challenged["issued"].get_asset_materialization_events() if e.asset_key.to_user_string() == "forecasts"]
+    (event,) = [
+        e
+        for e in challenged["issued"].get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "forecasts"
+    ]
     assert event.materialization.metadata["shadow_model_version"].value == "2"
 
 
@@ -68,9 +72,10 @@ def _promote(data_dir, version: str, reason: str) -> dg.ExecuteInProcessResult:
     defs = build_definitions(M5Data(data_dir=str(data_dir)))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(PROMOTE_MODEL_JOB).execute_in_process(
-            instance=instance, raise_on_error=False,
+            instance=instance,
+            raise_on_error=False,
             run_config={"ops": {"promote_version": {"config": {"version": version, "reason": reason}}}},
-        )  # fmt: skip
+        )
 
 
 def test_promoting_the_challenger_by_hand_moves_the_champion_and_records_why(challenged):
@@ -79,7 +84,10 @@ def test_promoting_the_challenger_by_hand_moves_the_champion_and_records_why(cha
     assert _promote(data_dir, "2", "did better in shadow on 2016-04-10").success
     client = MlflowClient(tracking_uri=registry.tracking_uri(data_dir / "mlflow"))
     champion = client.get_model_version_by_alias(registry.MODEL_NAME, registry.CHAMPION)
-    assert str(champion.version) == "2" and champion.tags["decision"] == "promoted by hand: did better in shadow on 2016-04-10"
+    assert (
+        str(champion.version) == "2"
+        and champion.tags["decision"] == "promoted by hand: did better in shadow on 2016-04-10"
+    )
     assert "promoted by hand" in champion.description
     stored = reader.read_partition(data_dir / "warehouse", tables.MODEL_CARDS, "2").iloc[0]
     assert bool(stored["promoted"]) and stored["promotion_decision"].startswith("promoted by hand")
@@ -90,10 +98,22 @@ def test_promoting_the_challenger_by_hand_moves_the_champion_and_records_why(cha
 
 
 def test_a_forecast_names_the_feature_catalog_its_model_learned_on_and_warns_when_the_store_moved_on(challenged):
-    (event,) = [e for e in challenged["issued"].get_asset_materialization_events() if e.asset_key.to_user_string() == "forecasts"]
+    (event,) = [
+        e
+        for e in challenged["issued"].get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "forecasts"
+    ]
     assert event.materialization.metadata["model_feature_catalog"].value == CATALOG_VERSION
     row = {"model_version": "1", "model_cutoff": APRIL, "model_feature_catalog": CATALOG_VERSION}
     assert catalog_warnings([row, row]) == []
-    older = [row, {**row, "model_version": "0", "model_feature_catalog": NOT_RECORDED}, {**row, "model_version": "0", "model_feature_catalog": NOT_RECORDED}]
+    older = [
+        row,
+        {**row, "model_version": "0", "model_feature_catalog": NOT_RECORDED},
+        {**row, "model_version": "0", "model_feature_catalog": NOT_RECORDED},
+    ]
     (warning,) = catalog_warnings(older)
-    assert "model version 0" in warning and f"version {CATALOG_VERSION}" in warning and f"demand_model for {APRIL}" in warning
+    assert (
+        "model version 0" in warning
+        and f"version {CATALOG_VERSION}" in warning
+        and f"demand_model for {APRIL}" in warning
+    )

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-
 from forecasting import resource, run_pipeline
+
 from m5_assets import tables, warehouse
 from m5_assets.definitions import build_definitions
 from m5_assets.defs import features as feature_defs
@@ -47,9 +47,12 @@ def _materialize_only(data_dir: Path, *names: str) -> dg.ExecuteInProcessResult:
     reads the published tables upstream of them."""
     defs = build_definitions(resource(data_dir))
     only = dg.Definitions(
-        assets=defs.assets, asset_checks=defs.asset_checks, resources=defs.resources, executor=dg.in_process_executor,
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        resources=defs.resources,
+        executor=dg.in_process_executor,
         jobs=[dg.define_asset_job("only", selection=dg.AssetSelection.assets(*names))],
-    )  # fmt: skip
+    )
     with dg.instance_for_test() as instance:
         return only.resolve_job_def("only").execute_in_process(instance=instance, raise_on_error=False)
 
@@ -60,7 +63,11 @@ def _store_item(line: str) -> list[str]:
 
 def _zero_four_weeks_of_one_price(prices: Path) -> None:
     lines = prices.read_text().splitlines(keepends=True)
-    first = next(k for k in range(10, len(lines) - 4) if all(_store_item(lines[k + w]) == _store_item(lines[k]) for w in range(4)))
+    first = next(
+        k
+        for k in range(10, len(lines) - 4)
+        if all(_store_item(lines[k + w]) == _store_item(lines[k]) for w in range(4))
+    )
     for k in range(first, first + 4):
         store, item, week, _ = lines[k].rstrip("\n").split(",")
         lines[k] = f"{store},{item},{week},0.0\n"
@@ -126,11 +133,15 @@ FEATURE_WRITERS = {1: (feature_defs, "build_features"), 2: (feature_shards, "com
 
 
 @pytest.mark.parametrize("store_groups", sorted(FEATURE_WRITERS))
-def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_describes_what_was_checked(data_dir, monkeypatch, store_groups):
+def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_describes_what_was_checked(
+    data_dir, monkeypatch, store_groups
+):
     first = run_pipeline(data_dir, store_groups)
     assert first.success
     good = _hashes(data_dir)
-    (shown,) = [e.materialization.metadata for e in first.get_asset_materialization_events() if e.asset_key.path == ["features"]]
+    (shown,) = [
+        e.materialization.metadata for e in first.get_asset_materialization_events() if e.asset_key.path == ["features"]
+    ]
     published = table_path(data_dir / "warehouse", "features")
     assert shown["path"].value == str(published)  # not the staged file's
     assert shown["dagster/row_count"].value == pq.ParquetFile(published).metadata.num_rows
@@ -146,7 +157,9 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
     refused = run_pipeline(data_dir, store_groups)
 
     _assert_refused_and_nothing_replaced(refused, ("features", "features_within_catalog_rules"), good, data_dir)
-    (evaluation,) = [e for e in refused.get_asset_check_evaluations() if e.check_name == "features_within_catalog_rules"]
+    (evaluation,) = [
+        e for e in refused.get_asset_check_evaluations() if e.check_name == "features_within_catalog_rules"
+    ]
     assert "day_of_week" in evaluation.description
     monkeypatch.undo()
     later = _materialize_only(data_dir, "features")

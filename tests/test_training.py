@@ -6,14 +6,14 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-
 from forecasting import QUICK_PARAMS
+
 from m5_assets import warehouse
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
 from m5_assets.model.evaluation import MODEL, score_validation
-from m5_assets.model.matrix import read_rows
 from m5_assets.model.forecaster import IssueRule, Partners, refreshed, row_levels
+from m5_assets.model.matrix import read_rows
 from m5_assets.model.selection import served_forecast
 from m5_assets.model.training import progress_every, train
 
@@ -93,13 +93,17 @@ def test_training_progress_is_reported_at_most_every_interval_with_the_round_and
 
     def round_at(seconds: float, iteration: int) -> None:
         now[0] = seconds
-        env = SimpleNamespace(iteration=iteration, end_iteration=1500,
-                              evaluation_result_list=[("valid_0", "tweedie", 1.23456, False)])  # fmt: skip
+        env = SimpleNamespace(
+            iteration=iteration, end_iteration=1500, evaluation_result_list=[("valid_0", "tweedie", 1.23456, False)]
+        )
         callback(env)
 
     for second, iteration in [(10, 0), (29, 1), (31, 2), (45, 3), (62, 4)]:
         round_at(second, iteration)
-    assert heard == ["round 3 of at most 1500: validation tweedie 1.23456", "round 5 of at most 1500: validation tweedie 1.23456"]
+    assert heard == [
+        "round 3 of at most 1500: validation tweedie 1.23456",
+        "round 5 of at most 1500: validation tweedie 1.23456",
+    ]
 
 
 def test_ignored_features_are_never_split_on_and_the_rest_still_are(built):
@@ -114,7 +118,11 @@ def test_ignored_features_are_never_split_on_and_the_rest_still_are(built):
 
 def test_an_ignored_feature_outside_the_catalog_is_refused_by_name(built):
     with pytest.raises(ValueError, match="ignored_features: item_idd not in the feature catalog"):
-        train(_features(built, "tiny"), dt.date(2016, 3, 1), dataclasses.replace(QUICK_PARAMS, ignored_features="item_idd"))
+        train(
+            _features(built, "tiny"),
+            dt.date(2016, 3, 1),
+            dataclasses.replace(QUICK_PARAMS, ignored_features="item_idd"),
+        )
 
 
 def test_the_validation_forecast_and_an_earlier_models_window_are_the_model_refreshed_to_the_windows_first_day(built):
@@ -124,13 +132,18 @@ def test_the_validation_forecast_and_an_earlier_models_window_are_the_model_refr
     model = train(features, cutoff, QUICK_PARAMS, refit=False)
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=model.booster.pandas_categorical, labelled=False)
-    plain = IssueRule().model_units(model.booster.predict(rows.matrix, num_iteration=model.best_iteration), row_levels(rows.matrix))
+    plain = IssueRule().model_units(
+        model.booster.predict(rows.matrix, num_iteration=model.best_iteration), row_levels(rows.matrix)
+    )
     expected = rows.keys.assign(
-        expected=refreshed(plain, row_levels(rows.matrix), Partners.at_origin(rows.keys, rows.matrix, start).level), plain=plain
-    )  # fmt: skip
+        expected=refreshed(plain, row_levels(rows.matrix), Partners.at_origin(rows.keys, rows.matrix, start).level),
+        plain=plain,
+    )
     expected["date"] = pd.to_datetime(expected["date"])
     for frame in (model.validation, served_forecast(features, model.booster, True, cutoff).frame):
-        joined = frame.assign(date=pd.to_datetime(frame["date"])).merge(expected, on=["id", "date"], validate="one_to_one")
+        joined = frame.assign(date=pd.to_datetime(frame["date"])).merge(
+            expected, on=["id", "date"], validate="one_to_one"
+        )
         assert len(joined) == len(frame)
         np.testing.assert_allclose(joined["prediction"], joined["expected"], rtol=1e-9)
         # The refresh moved some series: the window's first day's level is not every row's own.

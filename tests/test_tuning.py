@@ -1,12 +1,12 @@
+import dagster as dg
 import pandas as pd
 import pytest
+from forecasting import QUICK, metadata
 from mlflow.tracking import MlflowClient
 
-import dagster as dg
-from forecasting import QUICK, metadata
+from m5_assets.definitions import build_definitions
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.tuning import TUNE_MODEL_JOB
-from m5_assets.definitions import build_definitions
 from m5_assets.model import registry
 from m5_assets.model.tuning import SEARCH_SPACE
 
@@ -18,8 +18,10 @@ def _tune(data_dir, budget_minutes: float, max_trials: int) -> dg.ExecuteInProce
     config = {**QUICK, "budget_minutes": budget_minutes, "max_trials": max_trials}
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(TUNE_MODEL_JOB).execute_in_process(
-            instance=instance, partition_key=CUTOFF, run_config={"ops": {"model_tuning": {"config": config}}},
-        )  # fmt: skip
+            instance=instance,
+            partition_key=CUTOFF,
+            run_config={"ops": {"model_tuning": {"config": config}}},
+        )
 
 
 def test_a_search_logs_each_trial_as_a_nested_mlflow_run_and_suggests_the_best(model_data):

@@ -23,7 +23,9 @@ __all__ = ["MlforecastPeer", "simple_forecasts", "statistical_forecasts", "store
 PROFILE_WEEKS = 8
 
 
-def store_weekday_profile(history: np.ndarray, dates: pd.DatetimeIndex, stores: np.ndarray, weeks: int = PROFILE_WEEKS) -> np.ndarray:
+def store_weekday_profile(
+    history: np.ndarray, dates: pd.DatetimeIndex, stores: np.ndarray, weeks: int = PROFILE_WEEKS
+) -> np.ndarray:
     """Per series, its store's weekday factors (7 columns, Monday first, mean 1) over the last
     ``weeks`` weeks of the store's total sales; a store that sold nothing gets a flat profile."""
     days = min(7 * weeks, history.shape[1])
@@ -32,13 +34,17 @@ def store_weekday_profile(history: np.ndarray, dates: pd.DatetimeIndex, stores: 
     factors = np.ones((store_ids.size, 7))
     for index in range(store_ids.size):
         totals = window[store_of_row == index].sum(axis=0)
-        per_weekday = np.bincount(weekdays, weights=totals, minlength=7) / np.maximum(np.bincount(weekdays, minlength=7), 1)
+        per_weekday = np.bincount(weekdays, weights=totals, minlength=7) / np.maximum(
+            np.bincount(weekdays, minlength=7), 1
+        )
         if per_weekday.mean() > 0:
             factors[index] = per_weekday / per_weekday.mean()
     return factors[store_of_row]
 
 
-def simple_forecasts(history: np.ndarray, dates: pd.DatetimeIndex, stores: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+def simple_forecasts(
+    history: np.ndarray, dates: pd.DatetimeIndex, stores: np.ndarray, horizon: int
+) -> dict[str, np.ndarray]:
     """seasonal_naive, moving_average_28, weekday_profile (28-day mean x each STORE's weekday
     profile over the last 8 weeks), exponential_smoothing."""
     dates = pd.DatetimeIndex(dates)
@@ -84,7 +90,14 @@ class MlforecastPeer:
     ROLLING_LAG, ROLLING_WINDOWS = 1, (7, 28)
     DATE_FEATURES = ("dayofweek", "month")
     SEED = 0
-    LIGHTGBM = {"objective": "tweedie", "n_estimators": 300, "learning_rate": 0.05, "verbosity": -1, "random_state": SEED, "n_jobs": 2}
+    LIGHTGBM = {
+        "objective": "tweedie",
+        "n_estimators": 300,
+        "learning_rate": 0.05,
+        "verbosity": -1,
+        "random_state": SEED,
+        "n_jobs": 2,
+    }
     # Predict needs the last 29 days (the 28-day mean of lag 1); a few weeks more costs nothing.
     PREDICT_DAYS = 56
 
@@ -121,7 +134,9 @@ class MlforecastPeer:
         with warnings.catch_warnings():
             # A series on the shelf for under 29 days before the cutoff gives no training row;
             # predict still forecasts it from its history at the origin.
-            warnings.filterwarnings("ignore", message="The following series were dropped completely", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message="The following series were dropped completely", category=UserWarning
+            )
             # static_features=[]: mlforecast would otherwise take every other column as static.
             forecaster.fit(frame, static_features=[], dropna=True)
         self._forecaster = forecaster

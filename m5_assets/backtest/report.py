@@ -39,11 +39,16 @@ def method_table(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per method, best WRMSSE first: means over origins, pooled and worst bias."""
     rows = []
     for method, frame in scores.groupby("method"):
-        rows.append({
-            "method": method, "origins": len(frame), "wrmsse": frame["wrmsse"].mean(),
-            "mean_rmsse": frame["mean_rmsse"].mean(), "bias_pct": pooled_bias(frame),
-            "worst_origin_bias_pct": float(frame["bias_pct"].iloc[np.argmax(frame["bias_pct"].abs().to_numpy())]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "method": method,
+                "origins": len(frame),
+                "wrmsse": frame["wrmsse"].mean(),
+                "mean_rmsse": frame["mean_rmsse"].mean(),
+                "bias_pct": pooled_bias(frame),
+                "worst_origin_bias_pct": float(frame["bias_pct"].iloc[np.argmax(frame["bias_pct"].abs().to_numpy())]),
+            }
+        )
     columns = ["method", "origins", "wrmsse", "mean_rmsse", "bias_pct", "worst_origin_bias_pct"]
     return pd.DataFrame(rows, columns=columns).sort_values("wrmsse").reset_index(drop=True)
 
@@ -84,7 +89,11 @@ def targets(scores: pd.DataFrame) -> list[Target]:
     issued = table.loc[ISSUED]
     out = []
     if WEEKDAY_PROFILE in table.index:
-        out.append(_at_most("WRMSSE <= 0.93 x weekday profile's", issued["wrmsse"], 0.93 * table.loc[WEEKDAY_PROFILE, "wrmsse"]))
+        out.append(
+            _at_most(
+                "WRMSSE <= 0.93 x weekday profile's", issued["wrmsse"], 0.93 * table.loc[WEEKDAY_PROFILE, "wrmsse"]
+            )
+        )
     simple = [m for m in SIMPLE if m in table.index]
     if simple:
         best = table.loc[simple, "wrmsse"].min()
@@ -93,12 +102,24 @@ def targets(scores: pd.DataFrame) -> list[Target]:
         out.append(_at_most("WRMSSE <= mlforecast's", issued["wrmsse"], table.loc[MLFORECAST, "wrmsse"]))
     every_simple = [m for m in (*SIMPLE, WEEKDAY_PROFILE) if m in table.index]
     if every_simple:
-        out.append(_at_most("mean RMSSE <= best simple baseline's", issued["mean_rmsse"], table.loc[every_simple, "mean_rmsse"].min()))
+        out.append(
+            _at_most(
+                "mean RMSSE <= best simple baseline's",
+                issued["mean_rmsse"],
+                table.loc[every_simple, "mean_rmsse"].min(),
+            )
+        )
     out.append(_at_most("|bias| over all origins <= 3 %", abs(issued["bias_pct"]), 3.0))
     out.append(_at_most("|bias| on every origin <= 10 %", abs(issued["worst_origin_bias_pct"]), 10.0))
     own = scores[scores["method"] == ISSUED]
     if "beyond_twice_highest_series" in own:
-        out.append(_at_most("series above 2 x their highest 28-day mean or day (any origin)", float(own["beyond_twice_highest_series"].max()), 0.0))
+        out.append(
+            _at_most(
+                "series above 2 x their highest 28-day mean or day (any origin)",
+                float(own["beyond_twice_highest_series"].max()),
+                0.0,
+            )
+        )
     intervals = interval_table(scores)
     if not intervals.empty:
         ours = intervals[intervals["method"] == ISSUED].set_index("level")
@@ -106,14 +127,29 @@ def targets(scores: pd.DataFrame) -> list[Target]:
         for level in INTERVAL_LEVELS:
             for c in TARGET_COVERAGES:
                 off = abs(ours.loc[level, f"coverage_{c}"] - c)
-                out.append(_at_most(f"{c} % coverage at level {level} within {COVERAGE_TOLERANCE[level]:g} points", off, COVERAGE_TOLERANCE[level]))
+                out.append(
+                    _at_most(
+                        f"{c} % coverage at level {level} within {COVERAGE_TOLERANCE[level]:g} points",
+                        off,
+                        COVERAGE_TOLERANCE[level],
+                    )
+                )
                 if level in theirs.index:
-                    out.append(_at_most(f"{c} % width at level {level} <= 28-day mean's", ours.loc[level, f"width_{c}"], theirs.loc[level, f"width_{c}"]))
+                    out.append(
+                        _at_most(
+                            f"{c} % width at level {level} <= 28-day mean's",
+                            ours.loc[level, f"width_{c}"],
+                            theirs.loc[level, f"width_{c}"],
+                        )
+                    )
     return out
 
 
 def target_table(scores: pd.DataFrame) -> pd.DataFrame:
-    rows = [{"target": t.name, "value": t.value, "bound": t.bound, "met": "met" if t.met else "MISSED"} for t in targets(scores)]
+    rows = [
+        {"target": t.name, "value": t.value, "bound": t.bound, "met": "met" if t.met else "MISSED"}
+        for t in targets(scores)
+    ]
     return pd.DataFrame(rows, columns=["target", "value", "bound", "met"])
 
 

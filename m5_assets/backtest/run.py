@@ -17,8 +17,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -34,8 +34,16 @@ from m5_assets.forecast.plausibility import MULTIPLE, band, history_highs
 from m5_assets.intervals import Calibration
 from m5_assets.model.baselines import moving_average
 from m5_assets.model.evaluation import MODEL, calibrate_pooled, forecast_matrix, validation_window, window_origin
-from m5_assets.model.selection import WINDOWS, Validated, calibrate_validated, months_before, served_forecast, served_windows, validate
 from m5_assets.model.forecaster import IssuingModel
+from m5_assets.model.selection import (
+    WINDOWS,
+    Validated,
+    calibrate_validated,
+    months_before,
+    served_forecast,
+    served_windows,
+    validate,
+)
 from m5_assets.model.training import TrainedModel, TrainingParams, train
 
 progress_log = logging.getLogger("m5_assets.progress")
@@ -82,10 +90,13 @@ class _MlforecastOnInputs:
 
         days = inputs.n_sales_days
         self.ids = inputs.series["id"].astype(str).to_numpy()
-        self.long = pd.DataFrame({
-            "unique_id": np.repeat(self.ids, days), "ds": np.tile(inputs.dates[:days].to_numpy(), len(self.ids)),
-            "y": inputs.units[:, :days].astype(np.float64).ravel(),
-        })  # fmt: skip
+        self.long = pd.DataFrame(
+            {
+                "unique_id": np.repeat(self.ids, days),
+                "ds": np.tile(inputs.dates[:days].to_numpy(), len(self.ids)),
+                "y": inputs.units[:, :days].astype(np.float64).ravel(),
+            }
+        )
         self.peer = MlforecastPeer(train_days)
 
     def fit(self, cutoff: dt.date) -> None:
@@ -125,10 +136,16 @@ def mean_28_calibration(inputs: FeatureInputs, cutoffs: list[dt.date]) -> Calibr
     return calibrate_pooled(inputs, {c: moving_average(validation_window(inputs, c)[0], HORIZON) for c in cutoffs})
 
 
-def fit_model(features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, boosters: dict) -> BacktestModel:
+def fit_model(
+    features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, boosters: dict
+) -> BacktestModel:
     """The monthly model of ``cutoff``, as the demand_model asset trains and validates it, its
     rule chosen on what the ``boosters`` of the months before (by cutoff) served."""
-    served = [served_forecast(features, boosters[m], params.level_offset, w) for m, w in served_windows(cutoff) if m in boosters]
+    served = [
+        served_forecast(features, boosters[m], params.level_offset, w)
+        for m, w in served_windows(cutoff)
+        if m in boosters
+    ]
     trained = train(features, cutoff, params)
     validated = validate(inputs, cutoff, trained.validation, params.level_offset, served)
     return BacktestModel(cutoff, trained, validated, calibrate_validated(inputs, validated))
@@ -144,13 +161,14 @@ def issued_forecasts(
     out = {}
     for origin in origins:
         bottom = issue_bottom(features, origin, model, rows, predictions)
-
-        def matrix(column: str) -> np.ndarray:
-            return forecast_matrix(inputs, bottom[["id", "date"]].assign(prediction=bottom[column].to_numpy()), origin, HORIZON)
-
-        bounds = {c: matrix(c) for c in bottom.columns if c.startswith(("lo_", "hi_"))}
-        out[origin] = (matrix("forecast"), bounds)
+        bounds = {c: _column_matrix(inputs, bottom, origin, c) for c in bottom.columns if c.startswith(("lo_", "hi_"))}
+        out[origin] = (_column_matrix(inputs, bottom, origin, "forecast"), bounds)
     return out
+
+
+def _column_matrix(inputs: FeatureInputs, bottom: pd.DataFrame, origin: dt.date, column: str) -> np.ndarray:
+    """One column of an origin's bottom-level rows as a (series x horizon day) matrix."""
+    return forecast_matrix(inputs, bottom[["id", "date"]].assign(prediction=bottom[column].to_numpy()), origin, HORIZON)
 
 
 def band_figures(inputs: FeatureInputs, forecast: np.ndarray, highs: pd.DataFrame) -> dict[str, float]:
@@ -164,8 +182,9 @@ def band_figures(inputs: FeatureInputs, forecast: np.ndarray, highs: pd.DataFram
     return {
         "beyond_band_series": int(judged["beyond"].sum()),
         "beyond_twice_highest_series": int(((month > MULTIPLE) | (day > MULTIPLE)).sum()),
-        "highest_month_ratio": float(month.max()), "highest_day_ratio": float(day.max()),
-    }  # fmt: skip
+        "highest_month_ratio": float(month.max()),
+        "highest_day_ratio": float(day.max()),
+    }
 
 
 def run_backtest(
@@ -204,9 +223,12 @@ def run_backtest(
         version = on_model(fitted) if on_model else f"backtest-{cutoff}"
         issuing = IssuingModel(fitted.trained.booster, fitted.calibration, version, "", cutoff, fitted.validated.rule)
         issued = issued_forecasts(features, inputs, issuing, month_origins)
-        for peer in (peers.fitted.values() if peers else ()):
+        for peer in peers.fitted.values() if peers else ():
             peer.fit(cutoff)
-        intervals = {MODEL: fitted.calibration, MEAN_28: mean_28_calibration(inputs, [w.cutoff for w in fitted.validated.windows])}
+        intervals = {
+            MODEL: fitted.calibration,
+            MEAN_28: mean_28_calibration(inputs, [w.cutoff for w in fitted.validated.windows]),
+        }
         for origin in month_origins:
             column = window_origin(inputs, origin + dt.timedelta(days=HORIZON))
             history = inputs.units[:, :column].astype(np.float64)
@@ -217,14 +239,23 @@ def run_backtest(
                 forecasts |= {name: peer.predict(origin) for name, peer in peers.fitted.items()}
             plausible = band_figures(inputs, forecast, highs[origin])
             for row in score_origin(inputs, origin, forecasts, intervals, {MODEL: bounds}):
-                rows.append(row | {"model_version": version, "cutoff": cutoff} | (plausible if row["method"] == MODEL else {}))
+                rows.append(
+                    row | {"model_version": version, "cutoff": cutoff} | (plausible if row["method"] == MODEL else {})
+                )
         scores = fitted.validated.scores
-        models.append({
-            "cutoff": cutoff, "model_version": version, "issued_as": fitted.validated.rule.describe(),
-            "best_iteration": fitted.trained.best_iteration, "validation_wrmsse": scores.wrmsse(MODEL),
-            "validation_seasonal_naive_wrmsse": scores.wrmsse("seasonal_naive"),
-            "seconds": round(time.perf_counter() - started, 1),
-        })  # fmt: skip
-        say(f"model {n} of {len(months)} (cutoff {cutoff}, issued as {models[-1]['issued_as']}): "
-            f"{len(month_origins)} origins scored in {models[-1]['seconds']:.0f} s")  # fmt: skip
+        models.append(
+            {
+                "cutoff": cutoff,
+                "model_version": version,
+                "issued_as": fitted.validated.rule.describe(),
+                "best_iteration": fitted.trained.best_iteration,
+                "validation_wrmsse": scores.wrmsse(MODEL),
+                "validation_seasonal_naive_wrmsse": scores.wrmsse("seasonal_naive"),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        say(
+            f"model {n} of {len(months)} (cutoff {cutoff}, issued as {models[-1]['issued_as']}): "
+            f"{len(month_origins)} origins scored in {models[-1]['seconds']:.0f} s"
+        )
     return Backtest(pd.DataFrame(rows), pd.DataFrame(models), peers.configuration if peers else "")

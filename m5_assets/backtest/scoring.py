@@ -32,7 +32,11 @@ def origin_window(inputs: FeatureInputs, origin: dt.date) -> tuple[np.ndarray, n
 
 
 def interval_figures(
-    hierarchy: pd.DataFrame, forecast: np.ndarray, actual: np.ndarray, released: np.ndarray, calibration: Calibration,
+    hierarchy: pd.DataFrame,
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    released: np.ndarray,
+    calibration: Calibration,
     bottom_bounds: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Coverage (percent) and mean width of each interval at ``INTERVAL_LEVELS``; the bottom
@@ -57,7 +61,10 @@ def interval_figures(
 
 
 def score_origin(
-    inputs: FeatureInputs, origin: dt.date, forecasts: dict[str, np.ndarray], intervals: dict[str, Calibration] | None = None,
+    inputs: FeatureInputs,
+    origin: dt.date,
+    forecasts: dict[str, np.ndarray],
+    intervals: dict[str, Calibration] | None = None,
     issued_bounds: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> list[dict]:
     """One row per method: the origin's scores of its series x 28-day ``forecasts``, with
@@ -80,6 +87,8 @@ def score_origin(
         }
         row |= {f"wrmsse_level_{r.level}": float(r.score) for r in score.levels.itertuples()}
         if intervals and method in intervals:
-            row |= interval_figures(inputs.series, forecast, actual, released, intervals[method], (issued_bounds or {}).get(method))
+            row |= interval_figures(
+                inputs.series, forecast, actual, released, intervals[method], (issued_bounds or {}).get(method)
+            )
         rows.append(row)
     return rows

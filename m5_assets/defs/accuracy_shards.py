@@ -19,9 +19,16 @@ import dagster as dg
 
 from m5_assets import reader, tables
 from m5_assets.defs.forecasts import (
-    ACCURACY_CHECK, ACCURACY_CHECK_SPEC, ACCURACY_DESCRIPTION, ACCURACY_INPUTS, BACKFILL_POLICY, publish_scores, read_shadow_of,
-    refuse_unscorable, run_days,
-)  # fmt: skip
+    ACCURACY_CHECK,
+    ACCURACY_CHECK_SPEC,
+    ACCURACY_DESCRIPTION,
+    ACCURACY_INPUTS,
+    BACKFILL_POLICY,
+    publish_scores,
+    read_shadow_of,
+    refuse_unscorable,
+    run_days,
+)
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.forecast.accuracy import score_in_order
@@ -42,11 +49,18 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
         inputs = m5_data.feature_inputs(stores)
         refuse_unscorable(inputs, days)
         root = m5_data.paths.warehouse
-        staged = score_group(inputs, days, lambda day: reader.read_partition(root, tables.FORECASTS, day, stores), read_shadow_of(root, stores))
+        staged = score_group(
+            inputs,
+            days,
+            lambda day: reader.read_partition(root, tables.FORECASTS, day, stores),
+            read_shadow_of(root, stores),
+        )
         # Read back only by this run's combining step (or its re-execution), with the same code.
         path = shard_folder(root, context.run_id, tables.FORECAST_ACCURACY.name) / f"{context.get_mapping_key()}.pickle"
         write_with(path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL)))
-        context.log.info(f"stores {stores[0]} .. {stores[-1]}: sums of {len(inputs.series)} series over {len(days)} days staged in {path}")
+        context.log.info(
+            f"stores {stores[0]} .. {stores[-1]}: sums of {len(inputs.series)} series over {len(days)} days staged in {path}"
+        )
         return str(path)
 
     @dg.op(out={tables.FORECAST_ACCURACY.name: dg.Out(dg.Nothing), CHECK_OUTPUT: dg.Out(dg.Nothing)})
@@ -64,14 +78,18 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
     @dg.graph_multi_asset(
         name=tables.FORECAST_ACCURACY.name,
         group_name="forecasts",  # graph assets take the group here; an AssetOut's group is ignored
-        outs={tables.FORECAST_ACCURACY.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=ACCURACY_DESCRIPTION)},
+        outs={
+            tables.FORECAST_ACCURACY.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=ACCURACY_DESCRIPTION)
+        },
         ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in ACCURACY_INPUTS},
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
         check_specs=[ACCURACY_CHECK_SPEC],
     )
     def forecast_accuracy(forecasts, sales_long, raw_calendar, raw_sell_prices):
-        groups_of_stores = accuracy_store_groups(forecasts=forecasts, sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices)
+        groups_of_stores = accuracy_store_groups(
+            forecasts=forecasts, sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices
+        )
         accuracy, check = combine_store_group_scores(groups_of_stores.map(score_store_group).collect())
         return {tables.FORECAST_ACCURACY.name: accuracy, CHECK_OUTPUT: check}
 

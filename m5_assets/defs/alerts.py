@@ -40,7 +40,9 @@ class AlertWebhook(dg.ConfigurableResource):
 
 def alert_webhook() -> AlertWebhook:
     """The webhook the environment names, read when the code location loads."""
-    return AlertWebhook(url=os.environ.get(ALERT_URL_ENV, ""), ui_url=os.environ.get(UI_URL_ENV) or AlertWebhook().ui_url)
+    return AlertWebhook(
+        url=os.environ.get(ALERT_URL_ENV, ""), ui_url=os.environ.get(UI_URL_ENV) or AlertWebhook().ui_url
+    )
 
 
 def _partition(run: dg.DagsterRun | None) -> str | None:
@@ -55,10 +57,11 @@ def _partition(run: dg.DagsterRun | None) -> str | None:
 
 def build_alert_sensors() -> list[dg.SensorDefinition]:
     @dg.sensor(
-        minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
         description=f"Posts one JSON message per failed or warning asset check to ${ALERT_URL_ENV} (off while unset). "
         "Its first tick starts the count: runs that finished before it are not reported.",
-    )  # fmt: skip
+    )
     def check_alerts(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook):
         if not alert_webhook.url:
             return dg.SkipReason(f"no webhook: set {ALERT_URL_ENV} to post alerts")
@@ -68,9 +71,11 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
             return dg.SkipReason("started: alerts on runs that finish from now on")
         cursor = json.loads(context.cursor)
         finished = context.instance.get_run_records(
-            filters=dg.RunsFilter(statuses=FINISHED, updated_after=dt.datetime.fromtimestamp(cursor["after"], dt.timezone.utc)),
-            order_by="update_timestamp", ascending=True, limit=PAGE,
-        )  # fmt: skip
+            filters=dg.RunsFilter(statuses=FINISHED, updated_after=dt.datetime.fromtimestamp(cursor["after"], dt.UTC)),
+            order_by="update_timestamp",
+            ascending=True,
+            limit=PAGE,
+        )
         posted = 0
         for record in finished:
             run = record.dagster_run
@@ -79,15 +84,26 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
             for entry in context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
                 evaluation = entry.dagster_event.event_specific_data
                 if not evaluation.passed:
-                    alert_webhook.post({
-                        "event": "check_failed" if evaluation.severity == dg.AssetCheckSeverity.ERROR else "check_warning",
-                        "asset": evaluation.asset_key.to_user_string(), "check": evaluation.check_name,
-                        "severity": evaluation.severity.value, "partition": evaluation.partition or _partition(run),
-                        "description": evaluation.description or "", "run_id": run.run_id, "run_url": alert_webhook.run_link(run.run_id),
-                    })  # fmt: skip
+                    alert_webhook.post(
+                        {
+                            "event": "check_failed"
+                            if evaluation.severity == dg.AssetCheckSeverity.ERROR
+                            else "check_warning",
+                            "asset": evaluation.asset_key.to_user_string(),
+                            "check": evaluation.check_name,
+                            "severity": evaluation.severity.value,
+                            "partition": evaluation.partition or _partition(run),
+                            "description": evaluation.description or "",
+                            "run_id": run.run_id,
+                            "run_url": alert_webhook.run_link(run.run_id),
+                        }
+                    )
                     posted += 1
             after = record.update_timestamp.timestamp()
-            cursor = {"after": after, "runs": [*cursor["runs"], run.run_id] if after == cursor["after"] else [run.run_id]}
+            cursor = {
+                "after": after,
+                "runs": [*cursor["runs"], run.run_id] if after == cursor["after"] else [run.run_id],
+            }
             context.update_cursor(json.dumps(cursor))
         return dg.SkipReason(f"{posted} alert(s) posted for {len(finished)} finished run(s)")
 
@@ -99,10 +115,16 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
         if not alert_webhook.url:
             return dg.SkipReason(f"no webhook: set {ALERT_URL_ENV} to post alerts")
         run = context.dagster_run
-        alert_webhook.post({
-            "event": "run_failed", "job": run.job_name, "partition": _partition(run),
-            "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
-            "description": context.failure_event.message or "", "run_id": run.run_id, "run_url": alert_webhook.run_link(run.run_id),
-        })  # fmt: skip
+        alert_webhook.post(
+            {
+                "event": "run_failed",
+                "job": run.job_name,
+                "partition": _partition(run),
+                "assets": sorted(k.to_user_string() for k in (run.asset_selection or [])),
+                "description": context.failure_event.message or "",
+                "run_id": run.run_id,
+                "run_url": alert_webhook.run_link(run.run_id),
+            }
+        )
 
     return [check_alerts, run_failure_alerts]

@@ -15,8 +15,8 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import raw_files, reader, tables
-from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB, group_executor
+from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.model import registry
 
@@ -49,18 +49,23 @@ def forecast_jobs(store_groups: int = 1) -> list:
     sharded = {"executor_def": group_executor(store_groups)} if store_groups > 1 else {}
     return [
         dg.define_asset_job(
-            ISSUE_FORECAST_JOB, selection=dg.AssetSelection.assets(
-                tables.FORECASTS.name, tables.FORECAST_LEVELS.name, tables.FEATURE_DRIFT.name, tables.INVENTORY_PLAN.name
+            ISSUE_FORECAST_JOB,
+            selection=dg.AssetSelection.assets(
+                tables.FORECASTS.name,
+                tables.FORECAST_LEVELS.name,
+                tables.FEATURE_DRIFT.name,
+                tables.INVENTORY_PLAN.name,
             ),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
             **sharded,
         ),
         dg.define_asset_job(
-            SCORE_FORECAST_JOB, selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
+            SCORE_FORECAST_JOB,
+            selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
             description="Score forecasts whose 28 days all have actuals.",
             **sharded,
         ),
-    ]  # fmt: skip
+    ]
 
 
 def _in_partitions(daily: dg.DailyPartitionsDefinition, day: dt.date) -> bool:
@@ -80,7 +85,9 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
     """(schedules, sensors) bound to the partitions of the loaded data."""
 
     @dg.schedule(
-        job_name=ISSUE_FORECAST_JOB, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+        job_name=ISSUE_FORECAST_JOB,
+        cron_schedule="0 6 * * *",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: the forecast issued on the day after the last sales day.",
     )
     def daily_forecast(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
@@ -92,7 +99,9 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         return dg.RunRequest(run_key=f"forecast-{day}", partition_key=day.isoformat())
 
     @dg.schedule(
-        job_name=SCORE_FORECAST_JOB, cron_schedule="30 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+        job_name=SCORE_FORECAST_JOB,
+        cron_schedule="30 6 * * *",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: score each issued forecast whose 28 days now all have actuals.",
     )
     def daily_scoring(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
@@ -100,15 +109,18 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         root = m5_data.paths.warehouse
         scored = set(reader.partition_days(root, tables.FORECAST_ACCURACY))
         due = [
-            d for d in reader.partition_days(root, tables.FORECASTS)
+            d
+            for d in reader.partition_days(root, tables.FORECASTS)
             if reader.scorable(d, last_sales) and d not in scored and _in_partitions(daily, d)
-        ]  # fmt: skip
+        ]
         if not due:
             return dg.SkipReason("no issued forecast has newly complete actuals")
         return [dg.RunRequest(run_key=f"score-{d}", partition_key=d.isoformat()) for d in due]
 
     @dg.schedule(
-        job_name=TRAIN_MODEL_JOB, cron_schedule="0 3 1 * *", default_status=dg.DefaultScheduleStatus.STOPPED,
+        job_name=TRAIN_MODEL_JOB,
+        cron_schedule="0 3 1 * *",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
         description="On the first of each month: the model with the newest cutoff the data allows.",
     )
     def monthly_retrain(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
@@ -116,10 +128,12 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         return dg.RunRequest(run_key=f"train-{newest}", partition_key=newest)
 
     @dg.sensor(
-        job_name=FEATURE_STORE_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+        job_name=FEATURE_STORE_JOB,
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.STOPPED,
         description="New or changed files in the raw folder rebuild raw tables to features, once every file has settled "
         f"(unchanged since the last tick, or for {SETTLE_SECONDS} s) and looks whole (the features_refreshed sensor then re-issues the newest forecast).",
-    )  # fmt: skip
+    )
     def raw_files_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
         raw = m5_data.paths.raw
         now = snapshot(raw)
@@ -127,17 +141,25 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         if now == handled:
             return dg.SkipReason("no raw file changed")
         # A file being copied in keeps changing: wait until it holds still.
-        moving = sorted(name for name, seen in now.items() if seen != last_tick.get(name) and time.time_ns() - seen[1] < SETTLE_SECONDS * 10**9)
+        moving = sorted(
+            name
+            for name, seen in now.items()
+            if seen != last_tick.get(name) and time.time_ns() - seen[1] < SETTLE_SECONDS * 10**9
+        )
         if moving:
             context.update_cursor(_cursor(handled, now))
-            return dg.SkipReason(f"waiting for {', '.join(moving)} to settle: changed since the last tick, less than {SETTLE_SECONDS} s ago")
+            return dg.SkipReason(
+                f"waiting for {', '.join(moving)} to settle: changed since the last tick, less than {SETTLE_SECONDS} s ago"
+            )
         try:
             found = raw_files.check_raw_folder(raw)
         except FileNotFoundError as error:
             context.update_cursor(_cursor(now, now))  # said once; a change to the folder is looked at again
             return dg.SkipReason(str(error))
         if isinstance(found, raw_files.RawFiles):
-            cut = [reason for path in (found.calendar, found.prices, found.sales) if (reason := raw_files.cut_off(path))]
+            cut = [
+                reason for path in (found.calendar, found.prices, found.sales) if (reason := raw_files.cut_off(path))
+            ]
             if cut:
                 context.update_cursor(_cursor(handled, now))
                 return dg.SkipReason(
@@ -147,7 +169,9 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         return dg.RunRequest(run_key=f"raw-{hashlib.sha256(json.dumps(now, sort_keys=True).encode()).hexdigest()[:16]}")
 
     @dg.asset_sensor(
-        asset_key=dg.AssetKey(tables.FEATURES.name), job_name=ISSUE_FORECAST_JOB, default_status=dg.DefaultSensorStatus.STOPPED,
+        asset_key=dg.AssetKey(tables.FEATURES.name),
+        job_name=ISSUE_FORECAST_JOB,
+        default_status=dg.DefaultSensorStatus.STOPPED,
         description="A new feature store re-issues the newest forecast.",
     )
     def features_refreshed(context: dg.SensorEvaluationContext, asset_event, m5_data: M5Data):
@@ -157,7 +181,9 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         return dg.RunRequest(run_key=f"features-{asset_event.storage_id}-{day}", partition_key=day.isoformat())
 
     @dg.sensor(
-        job_name=ISSUE_FORECAST_JOB, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+        job_name=ISSUE_FORECAST_JOB,
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.STOPPED,
         description="A new champion in the registry re-issues the newest forecast with it.",
     )
     def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):

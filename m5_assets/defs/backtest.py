@@ -41,15 +41,31 @@ def _log_model(tracking: MlflowTracking, parent, model: BacktestModel) -> str:
     purpose = "backtest warm-up" if model.warm_up else "backtest"  # a warm-up model issues no backtest date
     with tracking.run(f"{purpose} model {model.cutoff}", parent=parent) as run:
         scores = model.validated.scores
-        run.set_tags({"cutoff": model.cutoff.isoformat(), "purpose": purpose, "issued_as": model.validated.rule.describe(),
-                      "issue_rule_chosen_because": model.validated.rule.chosen_because})  # fmt: skip
-        run.log_params(dataclasses.asdict(model.trained.params) | {"cutoff": model.cutoff.isoformat(), "feature_catalog_version": CATALOG_VERSION})
-        run.log_metrics({"best_iteration": model.trained.best_iteration, "training_seconds": model.trained.seconds,
-                         **{f"validation_wrmsse_{m}": float(v) for m, v in scores.table["wrmsse"].items()}})  # fmt: skip
+        run.set_tags(
+            {
+                "cutoff": model.cutoff.isoformat(),
+                "purpose": purpose,
+                "issued_as": model.validated.rule.describe(),
+                "issue_rule_chosen_because": model.validated.rule.chosen_because,
+            }
+        )
+        run.log_params(
+            dataclasses.asdict(model.trained.params)
+            | {"cutoff": model.cutoff.isoformat(), "feature_catalog_version": CATALOG_VERSION}
+        )
+        run.log_metrics(
+            {
+                "best_iteration": model.trained.best_iteration,
+                "training_seconds": model.trained.seconds,
+                **{f"validation_wrmsse_{m}": float(v) for m, v in scores.table["wrmsse"].items()},
+            }
+        )
         run.log_text(model.validated.rule.to_json(), RULE_ARTIFACT)
         run.log_text(model.calibration.to_json(), registry.INTERVALS_ARTIFACT)
         with tempfile.TemporaryDirectory() as folder:
-            mlflow.lightgbm.save_model(model.trained.booster, f"{folder}/booster", pip_requirements=[f"lightgbm=={version('lightgbm')}"])
+            mlflow.lightgbm.save_model(
+                model.trained.booster, f"{folder}/booster", pip_requirements=[f"lightgbm=={version('lightgbm')}"]
+            )
             run.log_folder(Path(folder) / "booster", registry.BOOSTER_MODEL)
         return run.register(registry.BOOSTER_MODEL, MODEL_NAME)
 
@@ -59,35 +75,62 @@ def _log_model(tracking: MlflowTracking, parent, model: BacktestModel) -> str:
     group_name="backtest",
     kinds={"lightgbm", "mlflow", "parquet"},
     deps=[tables.FEATURES.name, tables.SALES_LONG.name],
-    check_specs=[dg.AssetCheckSpec(MEETS_TARGETS, asset=tables.BACKTEST_REPORT.name,
-                                   description="the issued forecast meets every accuracy target of the backtest (a warning)")],  # fmt: skip
+    check_specs=[
+        dg.AssetCheckSpec(
+            MEETS_TARGETS,
+            asset=tables.BACKTEST_REPORT.name,
+            description="the issued forecast meets every accuracy target of the backtest (a warning)",
+        )
+    ],
     description=(
         f"{tables.BACKTEST_REPORT.description} Monthly models are trained as demand_model trains them and "
         f"logged to the MLflow experiment '{EXPERIMENT}', registered as '{MODEL_NAME}': the production "
         f"registry ('{registry.MODEL_NAME}') and its champion are never touched."
     ),
-)  # fmt: skip
-def backtest_report(context: dg.AssetExecutionContext, config: BacktestConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+)
+def backtest_report(
+    context: dg.AssetExecutionContext, config: BacktestConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
+):
     inputs = m5_data.feature_inputs()
     last = inputs.dates[inputs.n_sales_days - 1].date()
     origins = backtest_origins(last, config.weeks)
     features = m5_data.table(tables.FEATURES)
-    tracking = MlflowTracking(tracking_uri=mlflow_tracking.tracking_uri, artifact_root=mlflow_tracking.artifact_root, experiment_name=EXPERIMENT)
+    tracking = MlflowTracking(
+        tracking_uri=mlflow_tracking.tracking_uri,
+        artifact_root=mlflow_tracking.artifact_root,
+        experiment_name=EXPERIMENT,
+    )
     context.log.info(f"backtest over {len(origins)} origins, {origins[0]} .. {origins[-1]}")
     with tracking.run(f"backtest {origins[0]} .. {origins[-1]}") as parent:
-        parent.set_tags({"purpose": "backtest", "first_origin": origins[0].isoformat(), "last_origin": origins[-1].isoformat()})
+        parent.set_tags(
+            {"purpose": "backtest", "first_origin": origins[0].isoformat(), "last_origin": origins[-1].isoformat()}
+        )
         params = config.training_params()
         result = run_backtest(
-            features, inputs, origins, params, peers=standard_peers(inputs, config.mlforecast_peer, params.train_days),
-            on_model=lambda model: _log_model(tracking, parent, model), report=context.log.info,
-        )  # fmt: skip
+            features,
+            inputs,
+            origins,
+            params,
+            peers=standard_peers(inputs, config.mlforecast_peer, params.train_days),
+            on_model=lambda model: _log_model(tracking, parent, model),
+            report=context.log.info,
+        )
         methods = report.method_table(result.scores)
-        parent.log_metrics({f"{row.method}_{k}": getattr(row, k) for row in methods.itertuples() for k in ("wrmsse", "mean_rmsse", "bias_pct")})
+        parent.log_metrics(
+            {
+                f"{row.method}_{k}": getattr(row, k)
+                for row in methods.itertuples()
+                for k in ("wrmsse", "mean_rmsse", "bias_pct")
+            }
+        )
         parent.log_text(result.scores.to_csv(index=False), "backtest_scores.csv")
     target = m5_data.table(tables.BACKTEST_REPORT)
     write_with(target, lambda partial: result.scores.to_parquet(partial, index=False))
     targets = report.target_table(result.scores)
-    design, recent = (result.scores[result.scores["origin"] < DESIGN_ORIGINS_BEFORE], report.later(result.scores, DESIGN_ORIGINS_BEFORE))
+    design, recent = (
+        result.scores[result.scores["origin"] < DESIGN_ORIGINS_BEFORE],
+        report.later(result.scores, DESIGN_ORIGINS_BEFORE),
+    )
     issued = methods.set_index("method").loc[MODEL]
     yield dg.MaterializeResult(
         metadata={
@@ -101,8 +144,12 @@ def backtest_report(context: dg.AssetExecutionContext, config: BacktestConfig, m
             "methods": dg.MetadataValue.md(methods.round(4).to_markdown(index=False)),
             "targets": dg.MetadataValue.md(targets.round(4).to_markdown(index=False)),
             "intervals": dg.MetadataValue.md(report.interval_table(result.scores).round(2).to_markdown(index=False)),
-            f"methods_before_{DESIGN_ORIGINS_BEFORE}": dg.MetadataValue.md(report.method_table(design).round(4).to_markdown(index=False)),
-            f"methods_from_{DESIGN_ORIGINS_BEFORE}": dg.MetadataValue.md(report.method_table(recent).round(4).to_markdown(index=False)),
+            f"methods_before_{DESIGN_ORIGINS_BEFORE}": dg.MetadataValue.md(
+                report.method_table(design).round(4).to_markdown(index=False)
+            ),
+            f"methods_from_{DESIGN_ORIGINS_BEFORE}": dg.MetadataValue.md(
+                report.method_table(recent).round(4).to_markdown(index=False)
+            ),
             "models": dg.MetadataValue.md(result.models.round(4).to_markdown(index=False)),
             "peer_configuration": result.peer_configuration,
             "mlflow_run": dg.MetadataValue.url(tracking.run_url(parent)),
@@ -110,12 +157,25 @@ def backtest_report(context: dg.AssetExecutionContext, config: BacktestConfig, m
         }
     )
     missed = targets[targets["met"] != "met"]
-    yield recorded(m5_data, context, tables.BACKTEST_REPORT.name, MEETS_TARGETS, dg.AssetCheckResult(
-        check_name=MEETS_TARGETS, passed=missed.empty, severity=dg.AssetCheckSeverity.WARN,
-        description=(f"all {len(targets)} targets met" if missed.empty else
-                     f"{len(missed)} of {len(targets)} targets missed: " + "; ".join(missed["target"])),
-        metadata={"missed": dg.MetadataValue.md(missed.round(4).to_markdown(index=False)) if len(missed) else "none"},
-    ))  # fmt: skip
+    yield recorded(
+        m5_data,
+        context,
+        tables.BACKTEST_REPORT.name,
+        MEETS_TARGETS,
+        dg.AssetCheckResult(
+            check_name=MEETS_TARGETS,
+            passed=missed.empty,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"all {len(targets)} targets met"
+                if missed.empty
+                else f"{len(missed)} of {len(targets)} targets missed: " + "; ".join(missed["target"])
+            ),
+            metadata={
+                "missed": dg.MetadataValue.md(missed.round(4).to_markdown(index=False)) if len(missed) else "none"
+            },
+        ),
+    )
 
 
 backtest_job = dg.define_asset_job(

@@ -16,9 +16,13 @@ from m5_assets.forecast import store
 def recorded(m5_data: M5Data, context, asset: str, check: str, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
     """``result``, after writing it as the latest result of ``asset.check``."""
     row = {
-        "asset": asset, "check": check, "passed": bool(result.passed),
-        "severity": (result.severity or dg.AssetCheckSeverity.ERROR).value, "description": result.description or "",
-        "evaluated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "run_id": context.run.run_id,
-    }  # fmt: skip
+        "asset": asset,
+        "check": check,
+        "passed": bool(result.passed),
+        "severity": (result.severity or dg.AssetCheckSeverity.ERROR).value,
+        "description": result.description or "",
+        "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "run_id": context.run.run_id,
+    }
     store.write_partition(m5_data.paths.warehouse, tables.CHECK_RESULTS, f"{asset}.{check}", pd.DataFrame([row]))
     return result

@@ -21,10 +21,10 @@ import dagster as dg
 import duckdb
 
 from m5_assets import tables
-from m5_assets.tables import Table
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import FEATURES
+from m5_assets.tables import Table
 from m5_assets.validation import feature_rules, long_rules, outliers, raw_rules
 from m5_assets.validation.raw_rules import RawTable
 from m5_assets.validation.violations import Violation, describe
@@ -73,7 +73,11 @@ class Refused(Exception):
 
 
 def publish_checked(
-    context, m5_data: M5Data, table: Table, build: Callable[[duckdb.DuckDBPyConnection, Path], Any], checks: Sequence[BlockingCheck],
+    context,
+    m5_data: M5Data,
+    table: Table,
+    build: Callable[[duckdb.DuckDBPyConnection, Path], Any],
+    checks: Sequence[BlockingCheck],
     describe_table: Callable[[duckdb.DuckDBPyConnection, Path, Any], dict],
 ) -> Generator[dg.AssetCheckResult, None, dict]:
     """Build ``table`` staged, run its blocking ``checks`` on the staged file, publish it if all
@@ -97,7 +101,7 @@ def publish_checked(
             raise dg.Failure(description=refusal.message) from refusal
         results = [record(check.name, check.evaluate(m5_data, con, staged.path, built)) for check in checks]
         yield from results
-        refused = [check.name for check, result in zip(checks, results) if not result.passed]
+        refused = [check.name for check, result in zip(checks, results, strict=True) if not result.passed]
         if refused:
             raise dg.Failure(
                 description=f"{table.name} refused by its check(s) {', '.join(refused)}; the table of the last good run "
@@ -121,43 +125,92 @@ def _raw_rule(table: Table, name: str, rule: Callable, inputs: tuple[Table, ...]
 
 RAW_CHECKS: dict[str, list[BlockingCheck]] = {
     tables.RAW_CALENDAR.name: [
-        _raw_rule(tables.RAW_CALENDAR, "values_valid", raw_rules.calendar_values, (tables.RAW_CALENDAR,),
-                  "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names"),
-        _raw_rule(tables.RAW_CALENDAR, "days_continuous", raw_rules.calendar_continuous, (tables.RAW_CALENDAR,),
-                  "dates are consecutive days and d_k counts up by one with them"),
+        _raw_rule(
+            tables.RAW_CALENDAR,
+            "values_valid",
+            raw_rules.calendar_values,
+            (tables.RAW_CALENDAR,),
+            "dates and d labels unique; wday 1-7, month 1-12, SNAP 0/1; event types paired with names",
+        ),
+        _raw_rule(
+            tables.RAW_CALENDAR,
+            "days_continuous",
+            raw_rules.calendar_continuous,
+            (tables.RAW_CALENDAR,),
+            "dates are consecutive days and d_k counts up by one with them",
+        ),
     ],
     tables.RAW_SALES.name: [
-        _raw_rule(tables.RAW_SALES, "units_valid", raw_rules.sales_units_valid, (tables.RAW_SALES,),
-                  "every units cell is present and a non-negative integer"),
-        _raw_rule(tables.RAW_SALES, "units_plausible", raw_rules.sales_units_plausible, (tables.RAW_SALES,),
-                  f"no day above {outliers.ABSURD_UNITS:,} units and {outliers.ABSURD_MULTIPLE:,.0f} x its series' 99th percentile "
-                  "of non-zero days: a broken value, not a sale"),
-        _raw_rule(tables.RAW_SALES, "ids_consistent", raw_rules.sales_ids_consistent, (tables.RAW_SALES,),
-                  "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest"),
-        _raw_rule(tables.RAW_SALES, "calendar_covers_sales", raw_rules.calendar_covers_sales, (tables.RAW_SALES, tables.RAW_CALENDAR),
-                  "every sales day is in the calendar, and every state has a SNAP column"),
+        _raw_rule(
+            tables.RAW_SALES,
+            "units_valid",
+            raw_rules.sales_units_valid,
+            (tables.RAW_SALES,),
+            "every units cell is present and a non-negative integer",
+        ),
+        _raw_rule(
+            tables.RAW_SALES,
+            "units_plausible",
+            raw_rules.sales_units_plausible,
+            (tables.RAW_SALES,),
+            f"no day above {outliers.ABSURD_UNITS:,} units and {outliers.ABSURD_MULTIPLE:,.0f} x its series' 99th percentile "
+            "of non-zero days: a broken value, not a sale",
+        ),
+        _raw_rule(
+            tables.RAW_SALES,
+            "ids_consistent",
+            raw_rules.sales_ids_consistent,
+            (tables.RAW_SALES,),
+            "ids unique and equal to item_id + store_id + suffix; item, department and store prefixes nest",
+        ),
+        _raw_rule(
+            tables.RAW_SALES,
+            "calendar_covers_sales",
+            raw_rules.calendar_covers_sales,
+            (tables.RAW_SALES, tables.RAW_CALENDAR),
+            "every sales day is in the calendar, and every state has a SNAP column",
+        ),
     ],
     tables.RAW_SELL_PRICES.name: [
-        _raw_rule(tables.RAW_SELL_PRICES, "prices_valid", raw_rules.prices_values, (tables.RAW_SELL_PRICES,),
-                  "prices present and positive, one per store, item and week"),
-        _raw_rule(tables.RAW_SELL_PRICES, "keys_known", raw_rules.prices_keyed, (tables.RAW_SELL_PRICES, tables.RAW_SALES, tables.RAW_CALENDAR),
-                  "every price belongs to a store-item pair of the sales file and a week of the calendar"),
-        _raw_rule(tables.RAW_SELL_PRICES, "prices_within_history", raw_rules.prices_within_history, (tables.RAW_SELL_PRICES,),
-                  f"every price within {raw_rules.PRICE_MULTIPLE} x (either way) of its store-item's median price: "
-                  "further off is a unit or decimal error"),
+        _raw_rule(
+            tables.RAW_SELL_PRICES,
+            "prices_valid",
+            raw_rules.prices_values,
+            (tables.RAW_SELL_PRICES,),
+            "prices present and positive, one per store, item and week",
+        ),
+        _raw_rule(
+            tables.RAW_SELL_PRICES,
+            "keys_known",
+            raw_rules.prices_keyed,
+            (tables.RAW_SELL_PRICES, tables.RAW_SALES, tables.RAW_CALENDAR),
+            "every price belongs to a store-item pair of the sales file and a week of the calendar",
+        ),
+        _raw_rule(
+            tables.RAW_SELL_PRICES,
+            "prices_within_history",
+            raw_rules.prices_within_history,
+            (tables.RAW_SELL_PRICES,),
+            f"every price within {raw_rules.PRICE_MULTIPLE} x (either way) of its store-item's median price: "
+            "further off is a unit or decimal error",
+        ),
     ],
-}  # fmt: skip
+}
 
 SALES_LONG_CHECKS = [
     BlockingCheck(
-        "sales_long_complete", "one row per series and day of the sales file, units never null, prices positive",
-        lambda m5_data, con, staged, _: result_from(long_rules.grid_complete(con, staged, m5_data.table(tables.RAW_SALES))),
+        "sales_long_complete",
+        "one row per series and day of the sales file, units never null, prices positive",
+        lambda m5_data, con, staged, _: result_from(
+            long_rules.grid_complete(con, staged, m5_data.table(tables.RAW_SALES))
+        ),
     ),
 ]
 
 FEATURE_CHECKS = [
     BlockingCheck(
-        "features_within_catalog_rules", "every feature column holds values within its catalog rule (range, nulls)",
+        "features_within_catalog_rules",
+        "every feature column holds values within its catalog rule (range, nulls)",
         lambda m5_data, con, staged, _: result_from(feature_rules.catalog_violations(con, staged, FEATURES)),
     ),
 ]

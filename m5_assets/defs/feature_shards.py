@@ -38,7 +38,9 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
         folder = shard_folder(m5_data.paths.warehouse, context.run_id, tables.FEATURES.name) / context.get_mapping_key()
-        staged = build_feature_group(m5_data.connect(), *m5_data.feature_input_paths(), folder, stores, m5_data.paths.genuine_days)
+        staged = build_feature_group(
+            m5_data.connect(), *m5_data.feature_input_paths(), folder, stores, m5_data.paths.genuine_days
+        )
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
         return dataclasses.asdict(staged)
 
@@ -52,7 +54,9 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
         def build(con, target: Path) -> FeatureStats:
             return feature_shards.combine_feature_groups(parts, target)
 
-        metadata = yield from publish_checked(context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features)
+        metadata = yield from publish_checked(
+            context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features
+        )
         # A re-execution's groups may be its parent run's: each one's run folder goes.
         drop_shard_runs(m5_data.paths.warehouse, (Path(part.rows).parents[2] for part in parts))
         yield dg.Output(None, output_name=tables.FEATURES.name, metadata=metadata | {"store_groups": len(parts)})
@@ -66,7 +70,10 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     )
     def features(sales_long, raw_calendar, raw_sell_prices, feature_catalog):
         groups_of_stores = feature_store_groups(
-            sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices, feature_catalog=feature_catalog
+            sales_long=sales_long,
+            raw_calendar=raw_calendar,
+            raw_sell_prices=raw_sell_prices,
+            feature_catalog=feature_catalog,
         )
         return combine_feature_groups(groups_of_stores.map(compute_feature_group).collect())
 

@@ -12,9 +12,16 @@ from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.build import FeatureStats, build_features
 from m5_assets.features.catalog import (
-    CATALOG_VERSION, FEATURES, HORIZON, KEY_COLUMNS, LABEL_COLUMN, MIN_LAG, STOCKED_OUT_COLUMN, STOCKED_OUT_DESCRIPTION,
+    CATALOG_VERSION,
+    FEATURES,
+    HORIZON,
+    KEY_COLUMNS,
+    LABEL_COLUMN,
+    MIN_LAG,
+    STOCKED_OUT_COLUMN,
+    STOCKED_OUT_DESCRIPTION,
     catalog_frame,
-)  # fmt: skip
+)
 from m5_assets.warehouse import write_with
 
 _DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
@@ -39,8 +46,12 @@ def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
         metadata=table_metadata(m5_data.connect(), target, tables.FEATURE_CATALOG.describe)
         | {
             "catalog_version": CATALOG_VERSION,
-            "features_per_family": dg.MetadataValue.md(frame.groupby("family").size().to_frame("features").to_markdown()),
-            "catalog": dg.MetadataValue.md(frame[["name", "family", "dtype", "rule", "description"]].to_markdown(index=False)),
+            "features_per_family": dg.MetadataValue.md(
+                frame.groupby("family").size().to_frame("features").to_markdown()
+            ),
+            "catalog": dg.MetadataValue.md(
+                frame[["name", "family", "dtype", "rule", "description"]].to_markdown(index=False)
+            ),
         }
     )
 
@@ -54,7 +65,12 @@ FEATURES_DESCRIPTION = (
     "known_genuine_days.csv in the data folder to keep them as sold."
 )
 CAPPED_SHOWN = 20
-FEATURE_INPUTS = (tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name, feature_catalog.key.path[-1])
+FEATURE_INPUTS = (
+    tables.SALES_LONG.name,
+    tables.RAW_CALENDAR.name,
+    tables.RAW_SELL_PRICES.name,
+    feature_catalog.key.path[-1],
+)
 
 
 def describe_features(con, path: Path, stats: FeatureStats) -> dict:
@@ -75,8 +91,12 @@ def describe_features(con, path: Path, stats: FeatureStats) -> dict:
         "capped_days": len(stats.capped),
         "capped_series": int(stats.capped["id"].nunique()),
         "capped_largest": dg.MetadataValue.md(
-            stats.capped.assign(ratio=stats.capped["units"] / stats.capped["capped_to"].clip(lower=1)).nlargest(CAPPED_SHOWN, "ratio")
-            .drop(columns="ratio").to_markdown(index=False) if len(stats.capped) else "none"
+            stats.capped.assign(ratio=stats.capped["units"] / stats.capped["capped_to"].clip(lower=1))
+            .nlargest(CAPPED_SHOWN, "ratio")
+            .drop(columns="ratio")
+            .to_markdown(index=False)
+            if len(stats.capped)
+            else "none"
         ),
     }
 
@@ -95,16 +115,26 @@ def build_feature_assets(store_groups: int = 1) -> list[dg.AssetsDefinition]:
 
 
 def _unsharded_features() -> dg.AssetsDefinition:
-    @dg.asset(name=tables.FEATURES.name, group_name="features", kinds={"numpy", "parquet"}, deps=list(FEATURE_INPUTS),
-              description=FEATURES_DESCRIPTION, check_specs=FEATURE_CHECK_SPECS)  # fmt: skip
+    @dg.asset(
+        name=tables.FEATURES.name,
+        group_name="features",
+        kinds={"numpy", "parquet"},
+        deps=list(FEATURE_INPUTS),
+        description=FEATURES_DESCRIPTION,
+        check_specs=FEATURE_CHECK_SPECS,
+    )
     def features(context, m5_data: M5Data):
         def build(con, target: Path) -> FeatureStats:
             try:
-                return build_features(con, *m5_data.feature_input_paths(), target, genuine_days=m5_data.paths.genuine_days)
+                return build_features(
+                    con, *m5_data.feature_input_paths(), target, genuine_days=m5_data.paths.genuine_days
+                )
             except ValueError as error:  # a known-genuine-days file that names no day of the data
                 raise dg.Failure(description=str(error)) from error
 
-        metadata = yield from publish_checked(context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features)
+        metadata = yield from publish_checked(
+            context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features
+        )
         yield dg.MaterializeResult(metadata=metadata)
 
     return features

@@ -27,9 +27,19 @@ import dagster as dg
 
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
-    BACKFILL_POLICY, LEVELS_ADD_UP, WITHIN_HISTORY, Published, band_check, issue_shadows, issued_bottoms, levels_check, log_issued,
-    publish_days, run_days, serving_for,
-)  # fmt: skip
+    BACKFILL_POLICY,
+    LEVELS_ADD_UP,
+    WITHIN_HISTORY,
+    Published,
+    band_check,
+    issue_shadows,
+    issued_bottoms,
+    levels_check,
+    log_issued,
+    publish_days,
+    run_days,
+    serving_for,
+)
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
@@ -52,7 +62,9 @@ def build_sharded_forecasts(
         yield from store_group_outputs(context, long_table_stores(m5_data), groups)
 
     @dg.op
-    def issue_store_group(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, stores: list) -> str:
+    def issue_store_group(
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, stores: list
+    ) -> str:
         days = run_days(context)
         client = mlflow_tracking.client()
         _, chosen = serving_for(client, days)
@@ -65,21 +77,31 @@ def build_sharded_forecasts(
         return str(folder)
 
     @dg.op(out=dg.DynamicOut(dict))
-    def plan_publishing(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]):
+    def plan_publishing(
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]
+    ):
         """Challengers in shadow first (their partitions beside the champion's), then the run's days
         in groups: days are independent, so they are combined and published side by side too."""
         days = run_days(context)
         client = mlflow_tracking.client()
         registered, chosen = serving_for(client, days)
-        shadows = issue_shadows(context, client, m5_data.table(tables.FEATURES), m5_data.paths.warehouse, registered, chosen, days)
+        shadows = issue_shadows(
+            context, client, m5_data.table(tables.FEATURES), m5_data.paths.warehouse, registered, chosen, days
+        )
         for number, part in enumerate(split_evenly(days, groups)):
             yield dg.DynamicOutput(
-                {"shards": shards, "days": [d.isoformat() for d in part], "shadows": {d.isoformat(): v for d, v in shadows.items()}},
+                {
+                    "shards": shards,
+                    "days": [d.isoformat() for d in part],
+                    "shadows": {d.isoformat(): v for d, v in shadows.items()},
+                },
                 mapping_key=f"days_{number}",
-            )  # fmt: skip
+            )
 
     @dg.op
-    def publish_day_group(context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: dict) -> Published:
+    def publish_day_group(
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: dict
+    ) -> Published:
         days = [dt.date.fromisoformat(d) for d in plan["days"]]
         client = mlflow_tracking.client()
         _, chosen = serving_for(client, days)
@@ -91,14 +113,26 @@ def build_sharded_forecasts(
                 if version not in models:
                     models[version] = registry.load_issuing_model(client, version)
                 bottom = combine_shards(plan["shards"], day)
-                yield models[version], day, Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration))
+                yield (
+                    models[version],
+                    day,
+                    Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration)),
+                )
 
         shadows = {dt.date.fromisoformat(d): v for d, v in plan["shadows"].items()}
         highs = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), days)
         return publish_days(m5_data.paths.warehouse, combined(), shadows, highs)
 
-    @dg.op(out={**{name: dg.Out(dg.Nothing) for name in outs}, LEVELS_OUTPUT: dg.Out(dg.Nothing), BAND_OUTPUT: dg.Out(dg.Nothing)})
-    def publish_store_groups(context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[str]):
+    @dg.op(
+        out={
+            **{name: dg.Out(dg.Nothing) for name in outs},
+            LEVELS_OUTPUT: dg.Out(dg.Nothing),
+            BAND_OUTPUT: dg.Out(dg.Nothing),
+        }
+    )
+    def publish_store_groups(
+        context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[str]
+    ):
         days = run_days(context)
         done = Published()
         for part in published:
@@ -122,14 +156,15 @@ def build_sharded_forecasts(
         ins={
             "features": dg.AssetIn(tables.FEATURES.name, dagster_type=dg.Nothing),
             "demand_model": dg.AssetIn(
-                "demand_model", dagster_type=dg.Nothing,
+                "demand_model",
+                dagster_type=dg.Nothing,
                 partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
             ),
         },
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
         check_specs=check_specs,
-    )  # fmt: skip
+    )
     def forecasts(features, demand_model):
         shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()
         published = plan_publishing(shards).map(publish_day_group).collect()

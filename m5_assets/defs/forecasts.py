@@ -10,18 +10,18 @@ import dagster as dg
 import pandas as pd
 
 from m5_assets import reader, tables
-from m5_assets.defs.check_log import recorded
 from m5_assets.defs.beta import known_beta_apis
+from m5_assets.defs.check_log import recorded
+from m5_assets.defs.metadata import partition_metadata
+from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import CATALOG_VERSION, HORIZON
 from m5_assets.forecast import store
-from m5_assets.defs.metadata import partition_metadata
-from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.forecast.accuracy import actuals_complete, score_forecast, score_in_order
-from m5_assets.intervals import COVERAGES
 from m5_assets.forecast.issue import Forecast, issue_bottom, levels_of, read_forecast_rows
 from m5_assets.forecast.plausibility import FLOOR, MULTIPLE, band, history_highs
 from m5_assets.hierarchy import level_sum_problems
+from m5_assets.intervals import COVERAGES
 from m5_assets.model import registry
 from m5_assets.model.forecaster import IssuingModel
 
@@ -30,7 +30,15 @@ LEVELS_ADD_UP = "levels_add_up"
 WITHIN_HISTORY = "forecasts_within_history"
 BAND_SHOWN = 10
 # A scored partition's own figures, shown on it in the UI.
-SCORE_METADATA = ("wrmsse", "seasonal_naive_wrmsse", "moving_average_28_wrmsse", "mean_rmsse", "mae", "bias_pct", *[f"coverage_{c}" for c in COVERAGES])
+SCORE_METADATA = (
+    "wrmsse",
+    "seasonal_naive_wrmsse",
+    "moving_average_28_wrmsse",
+    "mean_rmsse",
+    "mae",
+    "bias_pct",
+    *[f"coverage_{c}" for c in COVERAGES],
+)
 # One run per 30 partitions: a backfill reads the feature store once per run instead of once per
 # day, and a failure costs at most 30 partitions' work to retry.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
@@ -52,25 +60,38 @@ def serving_for(client, days: list[dt.date]) -> tuple[list, dict]:
         raise dg.Failure(str(error)) from error
 
 
-def _issue_range(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]) -> "Published":
+def _issue_range(
+    context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]
+) -> "Published":
     """Issue and publish every day's forecast in this process (the unsharded path)."""
     client = mlflow_tracking.client()
     registered, chosen = serving_for(client, days)
     features = m5_data.table(tables.FEATURES)
     shadows = issue_shadows(context, client, features, m5_data.paths.warehouse, registered, chosen, days)
-    done = publish_days(m5_data.paths.warehouse, _issued(client, features, chosen), shadows, history_highs(m5_data.connect(), features, days))
+    done = publish_days(
+        m5_data.paths.warehouse,
+        _issued(client, features, chosen),
+        shadows,
+        history_highs(m5_data.connect(), features, days),
+    )
     done.attach(context)
     return done
 
 
-def issue_shadows(context, client, features: Path, root: Path, registered: list, chosen: dict, days: list[dt.date]) -> dict[dt.date, str]:
+def issue_shadows(
+    context, client, features: Path, root: Path, registered: list, chosen: dict, days: list[dt.date]
+) -> dict[dt.date, str]:
     """A challenger's forecast goes beside the champion's partition, never over it."""
     shadows = {}
-    for model, day, forecast in _issued(client, features, {d: registry.shadow_version(registered, chosen[d], d) for d in days}):
+    for model, day, forecast in _issued(
+        client, features, {d: registry.shadow_version(registered, chosen[d], d) for d in days}
+    ):
         store.write_partition(root, tables.FORECASTS_SHADOW, day, forecast.bottom)
         shadows[day] = model.version
     if shadows:
-        context.log.info(f"challengers issued in shadow: {sorted(set(shadows.values()))} for {min(shadows)} .. {max(shadows)}")
+        context.log.info(
+            f"challengers issued in shadow: {sorted(set(shadows.values()))} for {min(shadows)} .. {max(shadows)}"
+        )
     return shadows
 
 
@@ -82,7 +103,9 @@ class Published:
 
     problems: list[str] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
-    metadata: dict[str, dict[str, dict]] = field(default_factory=lambda: {tables.FORECASTS.name: {}, tables.FORECAST_LEVELS.name: {}})
+    metadata: dict[str, dict[str, dict]] = field(
+        default_factory=lambda: {tables.FORECASTS.name: {}, tables.FORECAST_LEVELS.name: {}}
+    )
     band: list[pd.DataFrame] = field(default_factory=list)
 
     def add(self, other: "Published") -> "Published":
@@ -101,7 +124,10 @@ class Published:
 
 
 def publish_days(
-    root: Path, issued: Iterable[tuple[IssuingModel, dt.date, Forecast]], shadows: dict[dt.date, str], highs: dict[dt.date, pd.DataFrame]
+    root: Path,
+    issued: Iterable[tuple[IssuingModel, dt.date, Forecast]],
+    shadows: dict[dt.date, str],
+    highs: dict[dt.date, pd.DataFrame],
 ) -> Published:
     """Publish each day's whole forecast (every series): levels first, the bottom level last, and
     only if the levels add up; then judge it against its series' history (``highs``, by day)."""
@@ -116,23 +142,34 @@ def publish_days(
         levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
         bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
         total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
-        about = {"model_version": model.version, "model_cutoff": model.cutoff.isoformat(), "total_units_28d": round(total, 1),
-                 "shadow_model_version": shadows.get(day, "none"),
-                 "model_feature_catalog": model.feature_catalog or NOT_RECORDED}  # fmt: skip
+        about = {
+            "model_version": model.version,
+            "model_cutoff": model.cutoff.isoformat(),
+            "total_units_28d": round(total, 1),
+            "shadow_model_version": shadows.get(day, "none"),
+            "model_feature_catalog": model.feature_catalog or NOT_RECORDED,
+        }
         key = day.isoformat()
-        done.metadata[tables.FORECASTS.name][key] = partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about
+        done.metadata[tables.FORECASTS.name][key] = (
+            partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about
+        )
         done.metadata[tables.FORECAST_LEVELS.name][key] = (
             partition_metadata(levels_path, forecast.levels, tables.FORECAST_LEVELS.describe)
-            | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())} | about
-        )  # fmt: skip
-        done.summary.append({"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about)
+            | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())}
+            | about
+        )
+        done.summary.append(
+            {"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about
+        )
         judged = band(forecast.bottom, highs[day])
         # Only what the check reports is kept: a backfill's days need not all stay in memory.
         done.band.append(judged[judged["beyond"] | (judged.index < BAND_SHOWN)].assign(forecast_date=day))
     return done
 
 
-def _issued(client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None]) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
+def _issued(
+    client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None]
+) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
     """Each day's forecast by its version (days mapped to None are skipped): every version is
     loaded once, and its days' feature rows are read and predicted in one pass."""
     for model, day, bottom in issued_bottoms(client, features, versions):
@@ -153,20 +190,40 @@ def issued_bottoms(
 
 
 def levels_check(m5_data: M5Data, context, days: list[dt.date], problems: list[str]) -> dg.AssetCheckResult:
-    return recorded(m5_data, context, tables.FORECAST_LEVELS.name, LEVELS_ADD_UP, dg.AssetCheckResult(
-        asset_key=tables.FORECAST_LEVELS.name, check_name=LEVELS_ADD_UP, passed=not problems,
-        description="; ".join(problems[:10]) or f"levels 1-11 add up to the bottom level on every day ({days[0]} .. {days[-1]})",
-        metadata={"partitions_off": len({p.split(':')[0] for p in problems})},
-    ))  # fmt: skip
+    return recorded(
+        m5_data,
+        context,
+        tables.FORECAST_LEVELS.name,
+        LEVELS_ADD_UP,
+        dg.AssetCheckResult(
+            asset_key=tables.FORECAST_LEVELS.name,
+            check_name=LEVELS_ADD_UP,
+            passed=not problems,
+            description="; ".join(problems[:10])
+            or f"levels 1-11 add up to the bottom level on every day ({days[0]} .. {days[-1]})",
+            metadata={"partitions_off": len({p.split(":")[0] for p in problems})},
+        ),
+    )
 
 
 def band_result(days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetCheckResult:
     """The band check over a run's days from ``Published.band``: which series on which days are
     beyond it, the farthest out in a table, and the bounds. It warns: the forecast is never changed."""
-    shown = ["id", "forecast_date", "forecast_28d_mean", "highest_28d_mean", "month_ratio", "forecast_max_day", "highest_day", "day_ratio"]
+    shown = [
+        "id",
+        "forecast_date",
+        "forecast_28d_mean",
+        "highest_28d_mean",
+        "month_ratio",
+        "forecast_max_day",
+        "highest_day",
+        "day_ratio",
+    ]
     # No day published (every one's levels were off): nothing was issued to judge.
     rows = pd.concat(judged, ignore_index=True) if judged else pd.DataFrame(columns=[*shown, "beyond"])
-    rows = rows.assign(worst=rows[["month_ratio", "day_ratio"]].max(axis=1)).sort_values("worst", ascending=False, kind="stable")
+    rows = rows.assign(worst=rows[["month_ratio", "day_ratio"]].max(axis=1)).sort_values(
+        "worst", ascending=False, kind="stable"
+    )
     beyond = rows[rows["beyond"].astype(bool)]
     table = rows.drop_duplicates("id").head(BAND_SHOWN)[shown]
     span = f"{days[0]} .. {days[-1]}"
@@ -175,21 +232,27 @@ def band_result(days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetChec
             f"{r.id} on {r.forecast_date}: 28-day mean {r.forecast_28d_mean:,.2f} ({r.month_ratio:.1f} x its highest 28-day mean), "
             f"top day {r.forecast_max_day:,.2f} ({r.day_ratio:.1f} x its highest day)"
             for r in beyond.head(BAND_SHOWN).itertuples()
-        )  # fmt: skip
-        description = (f"{beyond['id'].nunique()} series forecast beyond {MULTIPLE:g} x their own history on "
-                       f"{beyond['forecast_date'].nunique()} of {len(days)} day(s) ({span}), published as issued: {named}")  # fmt: skip
+        )
+        description = (
+            f"{beyond['id'].nunique()} series forecast beyond {MULTIPLE:g} x their own history on "
+            f"{beyond['forecast_date'].nunique()} of {len(days)} day(s) ({span}), published as issued: {named}"
+        )
     else:
         description = f"every series' forecast within {MULTIPLE:g} x its highest 28-day mean and highest day before the forecast date ({span})"
     return dg.AssetCheckResult(
-        asset_key=tables.FORECASTS.name, check_name=WITHIN_HISTORY, passed=beyond.empty, severity=dg.AssetCheckSeverity.WARN,
+        asset_key=tables.FORECASTS.name,
+        check_name=WITHIN_HISTORY,
+        passed=beyond.empty,
+        severity=dg.AssetCheckSeverity.WARN,
         description=description[:4000],
         metadata={
-            "series_beyond": int(beyond["id"].nunique()), "days_with_series_beyond": int(beyond["forecast_date"].nunique()),
+            "series_beyond": int(beyond["id"].nunique()),
+            "days_with_series_beyond": int(beyond["forecast_date"].nunique()),
             "farthest_out": dg.MetadataValue.md(table.round(2).to_markdown(index=False) if len(table) else "no series"),
             "bounds": f"28-day forecast mean <= {MULTIPLE:g} x the highest 28-day mean of units before the forecast date; "
-                      f"every forecast day <= {MULTIPLE:g} x the highest day before it; each highest taken as at least {FLOOR:g} unit a day",
+            f"every forecast day <= {MULTIPLE:g} x the highest day before it; each highest taken as at least {FLOOR:g} unit a day",
         },
-    )  # fmt: skip
+    )
 
 
 def band_check(m5_data: M5Data, context, days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetCheckResult:
@@ -209,8 +272,9 @@ def catalog_warnings(summary: list[dict]) -> list[str]:
         f"model version {version} (cutoff {cutoff}) learned on feature catalog {catalog}, the feature store is at version "
         f"{CATALOG_VERSION}: its forecasts read features defined otherwise than those it learned on; materialize demand_model "
         f"for {cutoff} again"
-        for version, cutoff, catalog in sorted(seen) if catalog != CATALOG_VERSION
-    ]  # fmt: skip
+        for version, cutoff, catalog in sorted(seen)
+        if catalog != CATALOG_VERSION
+    ]
 
 
 def log_issued(context, summary: list[dict], problems: list[str]) -> None:
@@ -232,15 +296,19 @@ FORECASTS_DESCRIPTION = (
 )
 LEVELS_DESCRIPTION = f"{tables.FORECAST_LEVELS.description} Written with the forecasts of the same date."
 LEVELS_CHECK_SPEC = dg.AssetCheckSpec(
-    LEVELS_ADD_UP, asset=tables.FORECAST_LEVELS.name, blocking=True,
+    LEVELS_ADD_UP,
+    asset=tables.FORECAST_LEVELS.name,
+    blocking=True,
     description="every level's forecasts add up to the bottom level's on every day",
-)  # fmt: skip
+)
 BAND_CHECK_SPEC = dg.AssetCheckSpec(
-    WITHIN_HISTORY, asset=tables.FORECASTS.name, blocking=False,
+    WITHIN_HISTORY,
+    asset=tables.FORECASTS.name,
+    blocking=False,
     description=f"warns, naming them, of series whose 28-day forecast mean is above {MULTIPLE:g} x their highest 28-day mean "
     f"before the forecast date, or a forecast day above {MULTIPLE:g} x their highest day (each taken as at least {FLOOR:g} unit): "
     "a forecast blown up by bad data or a fault shows here. It only reports: the forecast is published and served as issued",
-)  # fmt: skip
+)
 CHECK_SPECS = [LEVELS_CHECK_SPEC, BAND_CHECK_SPEC]
 
 
@@ -258,7 +326,7 @@ def _forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int) -> 
         outs = {
             tables.FORECASTS.name: dg.AssetOut(kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
             tables.FORECAST_LEVELS.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
-        }  # fmt: skip
+        }
         forecasts = build_sharded_forecasts(daily, outs, CHECK_SPECS, store_groups)
     else:
         forecasts = _unsharded_forecasts(daily)
@@ -275,19 +343,25 @@ def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
                 deps=[
                     tables.FEATURES.name,
                     # The month's model partition, whose cutoff is on or before the forecast date.
-                    dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
+                    dg.AssetDep(
+                        "demand_model",
+                        partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
+                    ),
                 ],
                 description=FORECASTS_DESCRIPTION,
             ),
             dg.AssetSpec(
-                tables.FORECAST_LEVELS.name, group_name="forecasts", kinds={"pandas", "parquet"}, deps=[tables.FORECASTS.name],
+                tables.FORECAST_LEVELS.name,
+                group_name="forecasts",
+                kinds={"pandas", "parquet"},
+                deps=[tables.FORECASTS.name],
                 description=LEVELS_DESCRIPTION,
             ),
         ],
         check_specs=CHECK_SPECS,
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
-    )  # fmt: skip
+    )
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
         days = run_days(context)
         done = _issue_range(context, m5_data, mlflow_tracking, days)
@@ -303,10 +377,11 @@ def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
 
 
 ACCURACY_CHECK_SPEC = dg.AssetCheckSpec(
-    ACCURACY_CHECK, asset=tables.FORECAST_ACCURACY.name,
+    ACCURACY_CHECK,
+    asset=tables.FORECAST_ACCURACY.name,
     description="warns when WRMSSE is worse than seasonal naive's on the same days, rises more than 10 % "
     "above its trailing 28-partition mean, or 95 % interval coverage is more than 5 points from 95",
-)  # fmt: skip
+)
 ACCURACY_DESCRIPTION = (
     f"The forecast issued on D scored once all its {HORIZON} days have actuals: WRMSSE overall "
     "and per level, RMSE, MAE, bias and interval coverage, next to seasonal naive issued on D."
@@ -322,7 +397,7 @@ def refuse_unscorable(inputs, days: list[dt.date]) -> None:
         raise dg.Failure(
             f"actuals end on {last}: forecasts issued from {waiting[0]} on cannot be scored until "
             f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
-        )  # fmt: skip
+        )
 
 
 def read_shadow_of(root: Path, stores: list[str] | None = None):
@@ -336,7 +411,9 @@ def read_shadow_of(root: Path, stores: list[str] | None = None):
     return shadow
 
 
-def publish_scores(context, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict) -> dg.AssetCheckResult:
+def publish_scores(
+    context, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict
+) -> dg.AssetCheckResult:
     """Write each scored partition with its metadata in the UI; the check's recorded result."""
     root = m5_data.paths.warehouse
     for row in rows:
@@ -344,22 +421,37 @@ def publish_scores(context, m5_data: M5Data, days: list[dt.date], rows: list[dic
         day, frame = row["forecast_date"], pd.DataFrame([row]).astype({"shadow_model_version": "string"})
         path = store.write_partition(root, tables.FORECAST_ACCURACY, day, frame)
         own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
-        beside = {"shadow_model_version": row["shadow_model_version"] or "none", "shadow_wrmsse": round(float(row["shadow_wrmsse"]), 4)}
+        beside = {
+            "shadow_model_version": row["shadow_model_version"] or "none",
+            "shadow_wrmsse": round(float(row["shadow_wrmsse"]), 4),
+        }
         context.add_asset_metadata(
-            partition_metadata(path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1)
-            | own | beside | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
-            asset_key=tables.FORECAST_ACCURACY.name, partition_key=day.isoformat(),
-        )  # fmt: skip
+            partition_metadata(
+                path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1
+            )
+            | own
+            | beside
+            | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
+            asset_key=tables.FORECAST_ACCURACY.name,
+            partition_key=day.isoformat(),
+        )
     shown = ["forecast_date", *SCORE_METADATA]
     context.log.info("scored:\n" + pd.DataFrame(rows)[shown].round(4).to_markdown(index=False))
-    return recorded(m5_data, context, tables.FORECAST_ACCURACY.name, ACCURACY_CHECK, dg.AssetCheckResult(
-        asset_key=tables.FORECAST_ACCURACY.name,
-        check_name=ACCURACY_CHECK,
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(f"{d}: {'; '.join(p)}" for d, p in problems.items()) or f"every scored partition in line ({days[0]} .. {days[-1]})",
-        metadata={"partitions_with_warnings": len(problems)},
-    ))  # fmt: skip
+    return recorded(
+        m5_data,
+        context,
+        tables.FORECAST_ACCURACY.name,
+        ACCURACY_CHECK,
+        dg.AssetCheckResult(
+            asset_key=tables.FORECAST_ACCURACY.name,
+            check_name=ACCURACY_CHECK,
+            passed=not problems,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(f"{d}: {'; '.join(p)}" for d, p in problems.items())
+            or f"every scored partition in line ({days[0]} .. {days[-1]})",
+            metadata={"partitions_with_warnings": len(problems)},
+        ),
+    )
 
 
 def _forecast_accuracy(daily: dg.DailyPartitionsDefinition, store_groups: int) -> dg.AssetsDefinition:
@@ -384,8 +476,10 @@ def _forecast_accuracy(daily: dg.DailyPartitionsDefinition, store_groups: int) -
         refuse_unscorable(inputs, days)
         root, shadow = m5_data.paths.warehouse, read_shadow_of(m5_data.paths.warehouse)
         rows, problems = score_in_order(
-            days, lambda day: score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day), shadow(day)), reader.read_accuracy(root)
-        )  # fmt: skip
+            days,
+            lambda day: score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day), shadow(day)),
+            reader.read_accuracy(root),
+        )
         check = publish_scores(context, m5_data, days, rows, problems)
         yield dg.MaterializeResult()
         yield check

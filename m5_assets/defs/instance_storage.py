@@ -38,7 +38,7 @@ def postgres_url(env: Mapping[str, str]) -> str | None:
             f"Dagster instance storage: {', '.join(sorted(given))} set but {', '.join(missing)} not: "
             "set all of DAGSTER_PG_HOST, DAGSTER_PG_USER, DAGSTER_PG_PASSWORD and DAGSTER_PG_DB for Postgres, "
             "or none of them for SQLite in the data folder"
-        )  # fmt: skip
+        )
     port = given.get("DAGSTER_PG_PORT", "5432")
     if not port.isdigit():
         raise InstanceStorageError(f"Dagster instance storage: DAGSTER_PG_PORT must be a port number, got {port!r}")

@@ -34,7 +34,13 @@ def _describe(con, path: Path, _) -> dict:
 )
 def sales_long(context, m5_data: M5Data):
     def build(con, target: Path) -> None:
-        build_sales_long(con, m5_data.table(tables.RAW_SALES), m5_data.table(tables.RAW_CALENDAR), m5_data.table(tables.RAW_SELL_PRICES), target)
+        build_sales_long(
+            con,
+            m5_data.table(tables.RAW_SALES),
+            m5_data.table(tables.RAW_CALENDAR),
+            m5_data.table(tables.RAW_SELL_PRICES),
+            target,
+        )
 
     metadata = yield from publish_checked(context, m5_data, tables.SALES_LONG, build, SALES_LONG_CHECKS, _describe)
     yield dg.MaterializeResult(metadata=metadata)

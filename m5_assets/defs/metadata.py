@@ -25,7 +25,9 @@ def readable_type(arrow_type: pa.DataType) -> str:
 
 
 def column_schema(schema: pa.Schema, describe: Describe) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(f.name, readable_type(f.type), description=describe(f.name)) for f in schema])
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, readable_type(f.type), description=describe(f.name)) for f in schema]
+    )
 
 
 def table_metadata(

@@ -43,4 +43,6 @@ class MlflowTracking(dg.ConfigurableResource):
 
 def mlflow_tracking(paths: DataPaths) -> MlflowTracking:
     """The resource for a data folder (``$MLFLOW_TRACKING_URI`` wins, see ``registry.tracking_uri``)."""
-    return MlflowTracking(tracking_uri=registry.tracking_uri(paths.mlflow), artifact_root=str(paths.mlflow / "artifacts"))
+    return MlflowTracking(
+        tracking_uri=registry.tracking_uri(paths.mlflow), artifact_root=str(paths.mlflow / "artifacts")
+    )

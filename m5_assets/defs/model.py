@@ -1,7 +1,6 @@
 """The demand model: one LightGBM per monthly training cutoff, tracked and registered in MLflow."""
 # Dagster resolves the config class from the real annotation, so annotations are not postponed here.
 
-
 import dataclasses
 import datetime as dt
 import tempfile
@@ -24,10 +23,17 @@ from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
 from m5_assets.model import registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, PURE_MODEL, score_validation
-from m5_assets.model.selection import Validated, ValidationForecast, calibrate_validated, served_forecast, served_windows, validate
 from m5_assets.model.forecaster import RULE_ARTIFACT, IssuingModel, Partners, row_levels
-from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.matrix import read_rows
+from m5_assets.model.selection import (
+    Validated,
+    ValidationForecast,
+    calibrate_validated,
+    served_forecast,
+    served_windows,
+    validate,
+)
+from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.training import TrainingParams, Window, train
 from m5_assets.summary import compared
 
@@ -43,9 +49,11 @@ class _TrainingConfig(dg.Config):
 
 # The launchpad's fields are TrainingParams' own, with its defaults: declared once, in training.
 DemandModelConfig = pydantic.create_model(
-    "DemandModelConfig", __base__=_TrainingConfig, __doc__="LightGBM settings a user can change from the launchpad.",
+    "DemandModelConfig",
+    __base__=_TrainingConfig,
+    __doc__="LightGBM settings a user can change from the launchpad.",
     **{f.name: (_HINTS[f.name], f.default) for f in dataclasses.fields(TrainingParams)},
-)  # fmt: skip
+)
 
 
 def served_by_earlier_models(client, features: Path, cutoff: dt.date) -> list[ValidationForecast]:
@@ -64,28 +72,59 @@ def served_by_earlier_models(client, features: Path, cutoff: dt.date) -> list[Va
 
 def _version_score(inputs, m5_data: M5Data, window: Window, serving: IssuingModel) -> float:
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
-    rows = read_rows(m5_data.table(tables.FEATURES), window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
+    rows = read_rows(
+        m5_data.table(tables.FEATURES),
+        window.validation_start,
+        window.cutoff,
+        vocabulary=serving.booster.pandas_categorical,
+    )
     partners = Partners.at_origin(rows.keys, rows.matrix, window.validation_start)
-    predictions = rows.keys.assign(prediction=serving.rule.units(serving.booster.predict(rows.matrix), row_levels(rows.matrix), partners))
+    predictions = rows.keys.assign(
+        prediction=serving.rule.units(serving.booster.predict(rows.matrix), row_levels(rows.matrix), partners)
+    )
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 
-def _log_run(run: TrackedRun, model, validated: Validated, calibration, window: Window, example, decision, serving) -> str:
+def _log_run(
+    run: TrackedRun, model, validated: Validated, calibration, window: Window, example, decision, serving
+) -> str:
     """Everything the run records, the booster and the pyfunc; returns the registered version."""
     rule, cutoff = validated.rule, window.cutoff
-    run.set_tags({"cutoff": cutoff.isoformat(), "validation_start": window.validation_start.isoformat(),
-                  "issued_as": rule.describe(), "issue_rule_chosen_because": rule.chosen_because,
-                  "promoted": str(decision.promoted), "decision": decision.reason, "champion": str(decision.champion),
-                  "serving_version": serving.version if serving else "", "serving_wrmsse_same_window": str(decision.serving_wrmsse)})  # fmt: skip
+    run.set_tags(
+        {
+            "cutoff": cutoff.isoformat(),
+            "validation_start": window.validation_start.isoformat(),
+            "issued_as": rule.describe(),
+            "issue_rule_chosen_because": rule.chosen_because,
+            "promoted": str(decision.promoted),
+            "decision": decision.reason,
+            "champion": str(decision.champion),
+            "serving_version": serving.version if serving else "",
+            "serving_wrmsse_same_window": str(decision.serving_wrmsse),
+        }
+    )
     # The catalog version says which definitions of the features the booster learned on.
-    run.log_params(asdict(model.params) | {"train_start": window.train_start.isoformat(), "cutoff": cutoff.isoformat(),
-                                           "feature_catalog_version": CATALOG_VERSION})  # fmt: skip
-    metrics = {"train_rows": model.train_rows, "validation_rows": model.validation_rows,
-               "best_iteration": model.best_iteration, "training_seconds": model.seconds,
-               "validation_windows": len(validated.windows),
-               **{f"windows_{column}_{who.replace(' ', '_').replace('-', '')}": float(value)
-                  for who, row in validated.evidence.iterrows() for column, value in row.items()},
-               **{f"model_weight_band_{row.band}": row.model_weight for row in validated.choice.itertuples()}}  # fmt: skip
+    run.log_params(
+        asdict(model.params)
+        | {
+            "train_start": window.train_start.isoformat(),
+            "cutoff": cutoff.isoformat(),
+            "feature_catalog_version": CATALOG_VERSION,
+        }
+    )
+    metrics = {
+        "train_rows": model.train_rows,
+        "validation_rows": model.validation_rows,
+        "best_iteration": model.best_iteration,
+        "training_seconds": model.seconds,
+        "validation_windows": len(validated.windows),
+        **{
+            f"windows_{column}_{who.replace(' ', '_').replace('-', '')}": float(value)
+            for who, row in validated.evidence.iterrows()
+            for column, value in row.items()
+        },
+        **{f"model_weight_band_{row.band}": row.model_weight for row in validated.choice.itertuples()},
+    }
     for method, row in validated.scores.table.iterrows():
         metrics |= {f"{name}_{method}": float(value) for name, value in row.items()}
     run.log_metrics(metrics)
@@ -97,7 +136,9 @@ def _log_run(run: TrackedRun, model, validated: Validated, calibration, window: 
     with tempfile.TemporaryDirectory() as folder:
         # The LightGBM flavour, for importance and SHAP; the registered version is the pyfunc that
         # forecasts with intervals, as the forecast partitions hold them.
-        mlflow.lightgbm.save_model(model.booster, f"{folder}/booster", pip_requirements=[f"lightgbm=={version('lightgbm')}"])
+        mlflow.lightgbm.save_model(
+            model.booster, f"{folder}/booster", pip_requirements=[f"lightgbm=={version('lightgbm')}"]
+        )
         run.log_folder(Path(folder) / "booster", registry.BOOSTER_MODEL)
         save_forecaster(Path(folder) / "model", model.booster, rule, calibration, example)
         run.log_folder(Path(folder) / "model", "model")
@@ -113,7 +154,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         deps=[tables.FEATURES.name, tables.SALES_LONG.name],
         check_specs=[
             dg.AssetCheckSpec(
-                BEATS_SEASONAL_NAIVE, asset="demand_model", blocking=True,
+                BEATS_SEASONAL_NAIVE,
+                asset="demand_model",
+                blocking=True,
                 description="validation WRMSSE below seasonal naive's on the same 28 days",
             )
         ],
@@ -126,8 +169,10 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             "naive and, by 1 % on the same window, the promoted model that serves its cutoff; a promoted "
             "model takes the champion alias unless the champion has a later cutoff."
         ),
-    )  # fmt: skip
-    def demand_model(context: dg.AssetExecutionContext, config: DemandModelConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+    )
+    def demand_model(
+        context: dg.AssetExecutionContext, config: DemandModelConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
+    ):
         cutoff = context.partition_time_window.start.date()
         params = config.training_params()
         window = Window(cutoff, params.train_days)
@@ -143,25 +188,42 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         # Compared with the model that serves this cutoff now, so a month trained after a later
         # one (a history backfill) is judged against what its forecasts would use.
         serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
-        serving_score = _version_score(inputs, m5_data, window, registry.load_issuing_model(client, serving)) if serving else None
+        serving_score = (
+            _version_score(inputs, m5_data, window, registry.load_issuing_model(client, serving)) if serving else None
+        )
         champion_now = registry.current_champion(client)
-        decision = registry.gate(cutoff, model_score, naive_score, serving_score, champion_now.cutoff if champion_now else None)
-        example = forecaster_input(m5_data.table(tables.FEATURES), window.validation_start, series=[str(model.validation["id"].iloc[0])])
+        decision = registry.gate(
+            cutoff, model_score, naive_score, serving_score, champion_now.cutoff if champion_now else None
+        )
+        example = forecaster_input(
+            m5_data.table(tables.FEATURES), window.validation_start, series=[str(model.validation["id"].iloc[0])]
+        )
         with mlflow_tracking.run(f"demand_model {cutoff}") as run:
             model_version = _log_run(run, model, validated, calibration, window, example, decision, serving)
         if decision.champion:
             client.set_registered_model_alias(registry.MODEL_NAME, registry.CHAMPION, model_version)
-        registry.record_version(client, model_version, cutoff=cutoff, decision=decision, issued_as=validated.rule.describe())
+        registry.record_version(
+            client, model_version, cutoff=cutoff, decision=decision, issued_as=validated.rule.describe()
+        )
         paths = m5_data.paths
         card = model_card(
-            cutoff=cutoff, run_id=run.run_id, validation_start=window.validation_start,
-            promoted=decision.promoted, decision=decision.reason, champion=decision.champion,
-            serving_version=serving.version if serving else None, scores=scores.table,
-            params=asdict(model.params), importance=model.importance(),
-            issue_rule={"issued_as": validated.rule.describe(), "windows": [str(w.cutoff) for w in validated.windows],
-                        "chosen_because": validated.rule.chosen_because,
-                        "bands": validated.choice.replace(float("inf"), None).round(6).to_dict(orient="records")},
-        )  # fmt: skip
+            cutoff=cutoff,
+            run_id=run.run_id,
+            validation_start=window.validation_start,
+            promoted=decision.promoted,
+            decision=decision.reason,
+            champion=decision.champion,
+            serving_version=serving.version if serving else None,
+            scores=scores.table,
+            params=asdict(model.params),
+            importance=model.importance(),
+            issue_rule={
+                "issued_as": validated.rule.describe(),
+                "windows": [str(w.cutoff) for w in validated.windows],
+                "chosen_because": validated.rule.chosen_because,
+                "bands": validated.choice.replace(float("inf"), None).round(6).to_dict(orient="records"),
+            },
+        )
         store.write_partition(paths.warehouse, tables.MODEL_CARDS, model_version, card)
 
         table = scores.table.rename_axis("method").reset_index()
@@ -176,7 +238,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "issue_rule_by_band": dg.MetadataValue.md(validated.choice.to_markdown(index=False)),
                 "model_alone_wrmsse": round(scores.wrmsse(PURE_MODEL), 4),
                 # Seasonal naive is exact on strictly weekly series: no ratio to show then.
-                "improvement_over_seasonal_naive_pct": round(100 * (1 - model_score / naive_score), 2) if naive_score > 0 else float("nan"),
+                "improvement_over_seasonal_naive_pct": round(100 * (1 - model_score / naive_score), 2)
+                if naive_score > 0
+                else float("nan"),
                 # In words, so a loss never reads as a negative improvement.
                 "versus_seasonal_naive": f"{compared(model_score, naive_score, 'seasonal naive')} (validation WRMSSE {model_score:.4f} vs {naive_score:.4f})",
                 "wrmsse_per_level": dg.MetadataValue.md(scores.per_level.round(4).to_markdown()),
@@ -198,11 +262,17 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "model_card": dg.MetadataValue.path(str(tables.MODEL_CARDS.path(paths.warehouse, model_version))),
             }
         )
-        yield recorded(m5_data, context, "demand_model", BEATS_SEASONAL_NAIVE, dg.AssetCheckResult(
-            check_name=BEATS_SEASONAL_NAIVE,
-            passed=bool(model_score < naive_score),
-            description=f"cutoff {cutoff}: validation WRMSSE {model_score:.4f} vs seasonal naive {naive_score:.4f}",
-            metadata={"model_wrmsse": model_score, "seasonal_naive_wrmsse": naive_score},
-        ))  # fmt: skip
+        yield recorded(
+            m5_data,
+            context,
+            "demand_model",
+            BEATS_SEASONAL_NAIVE,
+            dg.AssetCheckResult(
+                check_name=BEATS_SEASONAL_NAIVE,
+                passed=bool(model_score < naive_score),
+                description=f"cutoff {cutoff}: validation WRMSSE {model_score:.4f} vs seasonal naive {naive_score:.4f}",
+                metadata={"model_wrmsse": model_score, "seasonal_naive_wrmsse": naive_score},
+            ),
+        )
 
     return demand_model

@@ -18,7 +18,16 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import store
 from m5_assets.model import registry
-from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, FLAGGED, Thresholds, drift_table, forecast_rows, prepare, read_window
+from m5_assets.monitoring.drift import (
+    CALENDAR_STATUS,
+    DRIFT_FAMILIES,
+    FLAGGED,
+    Thresholds,
+    drift_table,
+    forecast_rows,
+    prepare,
+    read_window,
+)
 
 FEATURES_STABLE = "features_stable"
 _DEFAULT = Thresholds()
@@ -45,11 +54,15 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         backfill_policy=BACKFILL_POLICY,
         deps=[
             tables.FEATURES.name,
-            dg.AssetDep("demand_model", partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)),
+            dg.AssetDep(
+                "demand_model",
+                partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
+            ),
         ],
         check_specs=[
             dg.AssetCheckSpec(
-                FEATURES_STABLE, asset=tables.FEATURE_DRIFT.name,
+                FEATURES_STABLE,
+                asset=tables.FEATURE_DRIFT.name,
                 description="warns when a feature's score (PSI beyond its no-change PSI, weighted by importance) passes "
                 "warn_psi (0.1), fails past fail_psi (0.25); names the features",
             )
@@ -63,8 +76,10 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             "pooled and within each department, and weighted by the feature's importance in that model. Event "
             "features are shown but not judged."
         ),
-    )  # fmt: skip
-    def feature_drift_asset(context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+    )
+    def feature_drift_asset(
+        context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
+    ):
         days = run_days(context)
         client = mlflow_tracking.client()
         try:
@@ -81,10 +96,16 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             version = serving[day]
             if version.version not in references:
                 window = (registry.validation_start(client, version), version.cutoff)
-                references[version.version] = (window, prepare(read_window(con, features, *window)), registry.feature_gains(client, version))
+                references[version.version] = (
+                    window,
+                    prepare(read_window(con, features, *window)),
+                    registry.feature_gains(client, version),
+                )
             reference, prepared, gains = references[version.version]
             drift = drift_table(prepared, forecast_rows(forecasts, day), thresholds, gains)
-            drift = drift.assign(model_version=version.version, reference_start=reference[0], reference_end=reference[1])
+            drift = drift.assign(
+                model_version=version.version, reference_start=reference[0], reference_end=reference[1]
+            )
             path = store.write_partition(root, tables.FEATURE_DRIFT, day, drift)
             moved = drift[drift["status"].isin(FLAGGED)]
             if len(moved):
@@ -92,25 +113,38 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             judged = drift[drift["status"] != CALENDAR_STATUS]
             context.add_asset_metadata(
                 partition_metadata(path, drift, tables.FEATURE_DRIFT.describe, preview_rows=10)
-                | {"max_psi": round(float(judged["psi"].max()), 4), "max_score": round(float(judged["score"].max()), 4),
-                   "features_warned": int((drift["status"] == "warn").sum()), "features_drifted": int((drift["status"] == "drift").sum()),
-                   "model_version": version.version, "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}"},
+                | {
+                    "max_psi": round(float(judged["psi"].max()), 4),
+                    "max_score": round(float(judged["score"].max()), 4),
+                    "features_warned": int((drift["status"] == "warn").sum()),
+                    "features_drifted": int((drift["status"] == "drift").sum()),
+                    "model_version": version.version,
+                    "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}",
+                },
                 partition_key=day.isoformat(),
-            )  # fmt: skip
+            )
         yield dg.MaterializeResult()
         worst = max((float(m["score"].max()) for m in flagged.values()), default=0.0)
-        yield recorded(m5_data, context, tables.FEATURE_DRIFT.name, FEATURES_STABLE, dg.AssetCheckResult(
-            check_name=FEATURES_STABLE,
-            passed=not flagged,
-            severity=dg.AssetCheckSeverity.ERROR if worst > thresholds.fail_psi else dg.AssetCheckSeverity.WARN,
-            description="; ".join(
-                f"{day}: " + ", ".join(
-                    f"{r.feature} in {r.segment} score {r.score:.3f} ({r.status}: PSI {r.psi:.3f}, no-change {r.no_change_psi:.3f}, importance {r.importance:.2f})"
-                    for r in moved.itertuples()
-                )
-                for day, moved in flagged.items()
-            )[:4000] or f"no feature's score above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
-            metadata={"partitions_flagged": len(flagged), "max_score": round(worst, 4)},
-        ))  # fmt: skip
+        yield recorded(
+            m5_data,
+            context,
+            tables.FEATURE_DRIFT.name,
+            FEATURES_STABLE,
+            dg.AssetCheckResult(
+                check_name=FEATURES_STABLE,
+                passed=not flagged,
+                severity=dg.AssetCheckSeverity.ERROR if worst > thresholds.fail_psi else dg.AssetCheckSeverity.WARN,
+                description="; ".join(
+                    f"{day}: "
+                    + ", ".join(
+                        f"{r.feature} in {r.segment} score {r.score:.3f} ({r.status}: PSI {r.psi:.3f}, no-change {r.no_change_psi:.3f}, importance {r.importance:.2f})"
+                        for r in moved.itertuples()
+                    )
+                    for day, moved in flagged.items()
+                )[:4000]
+                or f"no feature's score above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
+                metadata={"partitions_flagged": len(flagged), "max_score": round(worst, 4)},
+            ),
+        )
 
     return feature_drift_asset

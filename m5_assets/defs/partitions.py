@@ -29,7 +29,7 @@ def _first_cutoff(first: dt.date) -> dt.date:
 
 def is_current(last: dt.date, today: dt.date | None = None) -> bool:
     """Whether data whose last sales day is ``last`` is being kept up to date, judged at load."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     return (today - last).days <= CURRENT_DATA_DAYS
 
 
@@ -45,7 +45,9 @@ def model_partitions(paths: DataPaths, today: dt.date | None = None) -> dg.Month
     end = max(end, start)
     exclusive_end = _first_of_month(end + dt.timedelta(days=31))
     # end_offset admits the current month when the data runs to yesterday; end_date still bounds it.
-    return dg.MonthlyPartitionsDefinition(start_date=start.isoformat(), end_date=exclusive_end.isoformat(), end_offset=1)
+    return dg.MonthlyPartitionsDefinition(
+        start_date=start.isoformat(), end_date=exclusive_end.isoformat(), end_offset=1
+    )
 
 
 def forecast_partitions(paths: DataPaths, today: dt.date | None = None) -> dg.DailyPartitionsDefinition:
@@ -63,4 +65,6 @@ def forecast_partitions(paths: DataPaths, today: dt.date | None = None) -> dg.Da
     if is_current(last, today):
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
     # Today's partition has not ended yet; end_offset admits it, end_date still bounds the range.
-    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=(newest + dt.timedelta(days=1)).isoformat(), end_offset=1)
+    return dg.DailyPartitionsDefinition(
+        start_date=start.isoformat(), end_date=(newest + dt.timedelta(days=1)).isoformat(), end_offset=1
+    )

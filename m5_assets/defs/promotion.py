@@ -20,7 +20,9 @@ class PromoteConfig(dg.Config):
 
 
 @dg.op(description="Promote a registered version and give it the champion alias, recording the reason")
-def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking) -> None:
+def promote_version(
+    context: dg.OpExecutionContext, config: PromoteConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
+) -> None:
     client = mlflow_tracking.client()
     try:
         promoted = registry.promote_by_hand(client, config.version, config.reason)
@@ -28,10 +30,14 @@ def promote_version(context: dg.OpExecutionContext, config: PromoteConfig, m5_da
         raise dg.Failure(str(error)) from error
     root = m5_data.paths.warehouse
     # The model card is what the API and the dashboard read: it says so too.
-    card = reader.read_partition(root, tables.MODEL_CARDS, promoted.version).drop(columns=tables.MODEL_CARDS.partition_column)
+    card = reader.read_partition(root, tables.MODEL_CARDS, promoted.version).drop(
+        columns=tables.MODEL_CARDS.partition_column
+    )
     card = card.assign(promoted=True, promotion_decision=f"promoted by hand: {config.reason.strip()}")
     store.write_partition(root, tables.MODEL_CARDS, promoted.version, card)
-    context.log.info(f"version {promoted.version} (cutoff {promoted.cutoff}) is now promoted and the champion: {config.reason}")
+    context.log.info(
+        f"version {promoted.version} (cutoff {promoted.cutoff}) is now promoted and the champion: {config.reason}"
+    )
 
 
 @dg.job(

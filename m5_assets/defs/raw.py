@@ -13,18 +13,19 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import ingest, raw_files, tables
-from m5_assets.tables import Table
 from m5_assets.defs.checks import RAW_CHECKS, BlockingCheck, Refused, publish_checked
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
+from m5_assets.tables import Table
 from m5_assets.validation.violations import DataValidationError, describe
 
 PARSES = "parses"
 # Reaching the checks means the file was read under its contract.
 _PARSED = BlockingCheck(
-    PARSES, "every column of the Kaggle schema is there and every value parses as its type",
+    PARSES,
+    "every column of the Kaggle schema is there and every value parses as its type",
     lambda m5_data, con, staged, source: dg.AssetCheckResult(passed=True, metadata={"file": str(source)}),
-)  # fmt: skip
+)
 
 
 def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: Callable[[list[str]], dict]):
@@ -39,7 +40,7 @@ def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: 
         # A check across files reads the other tables as this run publishes them.
         deps=sorted({t.name for check in checks for t in check.reads}),
         check_specs=[check.spec(name) for check in checks],
-    )  # fmt: skip
+    )
     def _asset(context, m5_data: M5Data):
         def build(con, target: Path) -> Path:
             try:
@@ -50,9 +51,10 @@ def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: 
                 ingest.copy_raw_csv(con, source, types(raw_files.read_header(source)), target)
             except DataValidationError as error:
                 result = dg.AssetCheckResult(
-                    passed=False, description=str(error)[:2000],
+                    passed=False,
+                    description=str(error)[:2000],
                     metadata={"file": str(source), "violations": dg.MetadataValue.md(describe(error.violations))},
-                )  # fmt: skip
+                )
                 raise Refused(PARSES, result, f"{source} does not match its contract:\n{error}") from error
             return source
 

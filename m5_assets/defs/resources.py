@@ -15,7 +15,6 @@ from m5_assets.settings import DATA_DIR_ENV, WAREHOUSE_URL_ENV, DataPaths, data_
 from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
 
-
 STORE_GROUPS_ENV = "M5_STORE_GROUPS"
 
 
@@ -38,7 +37,9 @@ class M5Data(dg.ConfigurableResource):
             changed = remote.pull(self.paths.warehouse)
             warehouse.mirror_to(self.paths.warehouse, remote)
             if context.log is not None:
-                context.log.info(f"warehouse {remote.display}: {len(changed)} file(s) pulled into {self.paths.warehouse}")
+                context.log.info(
+                    f"warehouse {remote.display}: {len(changed)} file(s) pulled into {self.paths.warehouse}"
+                )
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self.warehouse_url:
@@ -58,7 +59,11 @@ class M5Data(dg.ConfigurableResource):
     def raw_table(self, table: Table) -> RawTable:
         """A typed raw table together with the name of the file it was read from."""
         files = self.raw_files()
-        source = {tables.RAW_CALENDAR: files.calendar, tables.RAW_SELL_PRICES: files.prices, tables.RAW_SALES: files.sales}[table]
+        source = {
+            tables.RAW_CALENDAR: files.calendar,
+            tables.RAW_SELL_PRICES: files.prices,
+            tables.RAW_SALES: files.sales,
+        }[table]
         return RawTable(self.table(table), source.name)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -80,6 +85,7 @@ def default_data_resource() -> M5Data:
     if not groups.isdigit() or int(groups) < 1:
         raise ValueError(f"{STORE_GROUPS_ENV} must be a whole number of store groups, 1 or more; got {groups!r}")
     return M5Data(
-        data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root), store_groups=int(groups),
+        data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root),
+        store_groups=int(groups),
         warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, ""),
-    )  # fmt: skip
+    )

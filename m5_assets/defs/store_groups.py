@@ -13,7 +13,9 @@ from m5_assets.warehouse import scalar
 
 
 def long_table_stores(m5_data: M5Data) -> list[str]:
-    return scalar(m5_data.connect(), f"SELECT list(DISTINCT store_id) FROM read_parquet('{m5_data.table(tables.SALES_LONG)}')")
+    return scalar(
+        m5_data.connect(), f"SELECT list(DISTINCT store_id) FROM read_parquet('{m5_data.table(tables.SALES_LONG)}')"
+    )
 
 
 def store_group_outputs(context, stores: list[str], groups: int) -> Iterator[dg.DynamicOutput]:

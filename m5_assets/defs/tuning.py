@@ -37,8 +37,10 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             "a nested MLflow run. Off by default: launch the tune_model job, then copy the suggested "
             "launchpad config into a demand_model run."
         ),
-    )  # fmt: skip
-    def model_tuning(context: dg.AssetExecutionContext, config: TuningConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+    )
+    def model_tuning(
+        context: dg.AssetExecutionContext, config: TuningConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
+    ):
         cutoff = context.partition_time_window.start.date()
         inputs = m5_data.feature_inputs()
         with mlflow_tracking.run(f"model_tuning {cutoff}") as run:
@@ -47,20 +49,39 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             def log_trial(result: TrialResult) -> None:
                 with mlflow_tracking.run(f"trial {result.number}", parent=run) as trial:
                     trial.log_params(result.params)
-                    trial.log_metrics({"wrmsse": result.wrmsse, "model_wrmsse": result.model_wrmsse,
-                                       "best_iteration": result.best_iteration, "seconds": result.seconds})  # fmt: skip
+                    trial.log_metrics(
+                        {
+                            "wrmsse": result.wrmsse,
+                            "model_wrmsse": result.model_wrmsse,
+                            "best_iteration": result.best_iteration,
+                            "seconds": result.seconds,
+                        }
+                    )
                     trial.set_tags({"issued_as": result.issued_as})
-                context.log.info(f"trial {result.number}: WRMSSE {result.wrmsse:.4f} in {result.seconds:.0f} s, {result.params}")
+                context.log.info(
+                    f"trial {result.number}: WRMSSE {result.wrmsse:.4f} in {result.seconds:.0f} s, {result.params}"
+                )
 
             best, trials = tune(
-                m5_data.table(tables.FEATURES), inputs, cutoff, config.training_params(),
-                config.budget_minutes * 60, config.max_trials, log_trial,
-            )  # fmt: skip
+                m5_data.table(tables.FEATURES),
+                inputs,
+                cutoff,
+                config.training_params(),
+                config.budget_minutes * 60,
+                config.max_trials,
+                log_trial,
+            )
             start_score, best_score = float(trials["wrmsse"].iloc[0]), float(trials["wrmsse"].min())
             run.log_params({f"best_{k}": getattr(best, k) for k in SEARCH_SPACE})
             run.log_metrics({"best_wrmsse": best_score, "default_wrmsse": start_score, "trials": len(trials)})
             run.log_text(trials.to_csv(index=False), "trials.csv")
-        launchpad = {"ops": {"demand_model": {"config": {k: v for k, v in dataclasses.asdict(best).items() if k in DemandModelConfig.model_fields}}}}
+        launchpad = {
+            "ops": {
+                "demand_model": {
+                    "config": {k: v for k, v in dataclasses.asdict(best).items() if k in DemandModelConfig.model_fields}
+                }
+            }
+        }
         return dg.MaterializeResult(
             metadata={
                 "cutoff": cutoff.isoformat(),
@@ -70,7 +91,9 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "improvement_pct": round(100 * (1 - best_score / start_score), 2),
                 "best_params": {k: getattr(best, k) for k in SEARCH_SPACE},
                 "trial_table": dg.MetadataValue.md(trials.round(4).to_markdown(index=False)),
-                "demand_model_launchpad_config": dg.MetadataValue.md(f"```yaml\n{yaml.safe_dump(launchpad, sort_keys=False)}```"),
+                "demand_model_launchpad_config": dg.MetadataValue.md(
+                    f"```yaml\n{yaml.safe_dump(launchpad, sort_keys=False)}```"
+                ),
                 "mlflow_run_id": run.run_id,
                 "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run)),
             }

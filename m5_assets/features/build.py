@@ -24,11 +24,20 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from m5_assets.features.calendar import calendar_features, event_features
-from m5_assets.features.catalog import FEATURES, HORIZON, LAGS, LEVEL_FEATURE, LEVEL_WINDOW, MIN_LAG, STOCKED_OUT_COLUMN, WINDOWS
+from m5_assets.features.catalog import (
+    FEATURES,
+    HORIZON,
+    LAGS,
+    LEVEL_FEATURE,
+    LEVEL_WINDOW,
+    MIN_LAG,
+    STOCKED_OUT_COLUMN,
+    WINDOWS,
+)
 from m5_assets.features.price import price_features
 from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
-from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
+from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
 from m5_assets.validation.outliers import cap_outliers, read_genuine_days
 from m5_assets.warehouse import write_parquet_blocks
 
@@ -66,12 +75,16 @@ def load_inputs(
     """Read the long table as a matrix and line calendar, SNAP and prices up with it; with
     ``stores``, the series of those stores only (the days are always the whole table's)."""
     long_scan = f"read_parquet('{sales_long}')"
-    first, last, n_sales_days = con.sql(f"SELECT min(date), max(date), count(DISTINCT date) FROM {long_scan}").fetchall()[0]
+    first, last, n_sales_days = con.sql(
+        f"SELECT min(date), max(date), count(DISTINCT date) FROM {long_scan}"
+    ).fetchall()[0]
     # Read with pyarrow, which keeps file order under a filter (DuckDB 2.0's parallel scan
     # filtered on store_id does not): the matrix below relies on it.
     mine = pc.field("store_id").isin(list(map(str, stores))) if stores is not None else None
     on_first_day = pc.field("date") == first
-    series = pq.read_table(sales_long, columns=ID_COLUMNS, filters=on_first_day if mine is None else mine & on_first_day).to_pandas()
+    series = pq.read_table(
+        sales_long, columns=ID_COLUMNS, filters=on_first_day if mine is None else mine & on_first_day
+    ).to_pandas()
     series = series.astype({name: str for name in ID_COLUMNS})
     units = pq.read_table(sales_long, columns=["units"], filters=mine).column("units").to_numpy()
     if len(units) != len(series) * n_sales_days or not series["id"].is_monotonic_increasing:
@@ -136,10 +149,14 @@ def capped_units(inputs: FeatureInputs, rows: slice) -> tuple[np.ndarray, pd.Dat
     keep = inputs.genuine_days[rows] if inputs.genuine_days is not None else None
     capped, was_capped = cap_outliers(inputs.units[rows], keep)
     at_row, at_day = np.nonzero(was_capped)
-    found = pd.DataFrame({
-        "id": inputs.series["id"].to_numpy()[rows][at_row], "date": inputs.dates[at_day].date,
-        "units": inputs.units[rows][at_row, at_day], "capped_to": capped[at_row, at_day],
-    })  # fmt: skip
+    found = pd.DataFrame(
+        {
+            "id": inputs.series["id"].to_numpy()[rows][at_row],
+            "date": inputs.dates[at_day].date,
+            "units": inputs.units[rows][at_row, at_day],
+            "capped_to": capped[at_row, at_day],
+        }
+    )
     return capped.astype(np.float32), found
 
 
@@ -170,12 +187,19 @@ def series_per_block(n_days: int) -> int:
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, target: Path, stores: Sequence[str] | None = None,
+    con: duckdb.DuckDBPyConnection,
+    sales_long: Path,
+    calendar: Path,
+    prices: Path,
+    target: Path,
+    stores: Sequence[str] | None = None,
     genuine_days: Path | None = None,
 ) -> FeatureStats:
     """Compute every catalog feature for every series (of ``stores``, if given) and feature day
     into ``target``; days listed in ``genuine_days`` (a CSV, when it exists) are never capped."""
-    return write_features(with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days), target)
+    return write_features(
+        with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days), target
+    )
 
 
 def with_genuine_days(inputs: FeatureInputs, path: Path | None) -> FeatureInputs:

@@ -59,9 +59,12 @@ class FeatureSpec:
 
 def _ids() -> list[FeatureSpec]:
     meaning = {
-        "item_id": "item", "dept_id": "department", "cat_id": "category",
-        "store_id": "store", "state_id": "state",
-    }  # fmt: skip
+        "item_id": "item",
+        "dept_id": "department",
+        "cat_id": "category",
+        "store_id": "store",
+        "state_id": "state",
+    }
     return [FeatureSpec(n, f"{m} (categorical)", "category", "ids", entity="series") for n, m in meaning.items()]
 
 
@@ -76,8 +79,19 @@ def _rolling() -> list[FeatureSpec]:
     specs = []
     for w in WINDOWS:
         window = f"the {w} days ending {MIN_LAG} days earlier"
-        specs.append(FeatureSpec(f"roll_mean_{w}", f"mean units over {window}", "float32", "rolling", min_value=0, nullable=True))
-        specs.append(FeatureSpec(f"roll_std_{w}", f"standard deviation of units over {window}", "float32", "rolling", min_value=0, nullable=True))  # fmt: skip
+        specs.append(
+            FeatureSpec(f"roll_mean_{w}", f"mean units over {window}", "float32", "rolling", min_value=0, nullable=True)
+        )
+        specs.append(
+            FeatureSpec(
+                f"roll_std_{w}",
+                f"standard deviation of units over {window}",
+                "float32",
+                "rolling",
+                min_value=0,
+                nullable=True,
+            )
+        )
     return specs
 
 
@@ -87,8 +101,12 @@ def _level() -> list[FeatureSpec]:
             LEVEL_FEATURE,
             f"units per day over the {LEVEL_WINDOW} days ending {MIN_LAG} days earlier; after an improbably long "
             "run of zero sales (a likely stock-out), over the days before that run",
-            "float32", "level", min_value=0, nullable=True, version=3,
-        )  # fmt: skip
+            "float32",
+            "level",
+            min_value=0,
+            nullable=True,
+            version=3,
+        )
     ]
 
 
@@ -100,21 +118,49 @@ def _calendar() -> list[FeatureSpec]:
         FeatureSpec("month", "month", "int8", "calendar", "day", min_value=1, max_value=12),
         FeatureSpec("quarter", "quarter", "int8", "calendar", "day", min_value=1, max_value=4),
         FeatureSpec("is_weekend", "1 on Saturday and Sunday", "int8", "calendar", "day", min_value=0, max_value=1),
-        FeatureSpec("is_month_start", "1 on the first day of a month", "int8", "calendar", "day", min_value=0, max_value=1),
-        FeatureSpec("is_month_end", "1 on the last day of a month", "int8", "calendar", "day", min_value=0, max_value=1),
+        FeatureSpec(
+            "is_month_start", "1 on the first day of a month", "int8", "calendar", "day", min_value=0, max_value=1
+        ),
+        FeatureSpec(
+            "is_month_end", "1 on the last day of a month", "int8", "calendar", "day", min_value=0, max_value=1
+        ),
     ]
 
 
 def _price() -> list[FeatureSpec]:
     return [
-        FeatureSpec("sell_price", "shelf price that week (null before release)", "float32", "price", min_value=0, nullable=True),
-        FeatureSpec("price_change_1w", "price / price a week earlier - 1", "float32", "price", min_value=-1, nullable=True),
-        FeatureSpec("price_momentum_4w", "price / its mean over the last 28 days", "float32", "price", min_value=0, nullable=True),
-        FeatureSpec("price_relative_usual", "price / its mean over all earlier days (the usual price)", "float32", "price", min_value=0, nullable=True),  # fmt: skip
         FeatureSpec(
-            "price_vs_recent_max", "price / its highest over the 91 days ending that day (below 1: a markdown)",
-            "float32", "price", min_value=0, max_value=1, nullable=True, version=2,
-        ),  # fmt: skip
+            "sell_price", "shelf price that week (null before release)", "float32", "price", min_value=0, nullable=True
+        ),
+        FeatureSpec(
+            "price_change_1w", "price / price a week earlier - 1", "float32", "price", min_value=-1, nullable=True
+        ),
+        FeatureSpec(
+            "price_momentum_4w",
+            "price / its mean over the last 28 days",
+            "float32",
+            "price",
+            min_value=0,
+            nullable=True,
+        ),
+        FeatureSpec(
+            "price_relative_usual",
+            "price / its mean over all earlier days (the usual price)",
+            "float32",
+            "price",
+            min_value=0,
+            nullable=True,
+        ),
+        FeatureSpec(
+            "price_vs_recent_max",
+            "price / its highest over the 91 days ending that day (below 1: a markdown)",
+            "float32",
+            "price",
+            min_value=0,
+            max_value=1,
+            nullable=True,
+            version=2,
+        ),
     ]
 
 
@@ -125,20 +171,40 @@ def _snap_and_events() -> list[FeatureSpec]:
         FeatureSpec(
             "event_type_code",
             "0 none, 1 Cultural, 2 National, 3 Religious, 4 Sporting, 5 other",
-            "int8", "events", "day", min_value=0, max_value=OTHER_EVENT_TYPE,
-        ),  # fmt: skip
+            "int8",
+            "events",
+            "day",
+            min_value=0,
+            max_value=OTHER_EVENT_TYPE,
+        ),
         FeatureSpec(
-            "days_to_next_event", f"days until the next event (0 on an event day), at most {EVENT_REACH}",
-            "int16", "events", "day", version=4, min_value=0, max_value=EVENT_REACH, nullable=True,
-        ),  # fmt: skip
+            "days_to_next_event",
+            f"days until the next event (0 on an event day), at most {EVENT_REACH}",
+            "int16",
+            "events",
+            "day",
+            version=4,
+            min_value=0,
+            max_value=EVENT_REACH,
+            nullable=True,
+        ),
         FeatureSpec(
-            "days_since_last_event", f"days since the last event (0 on an event day), at most {EVENT_REACH}",
-            "int16", "events", "day", version=4, min_value=0, max_value=EVENT_REACH, nullable=True,
-        ),  # fmt: skip
+            "days_since_last_event",
+            f"days since the last event (0 on an event day), at most {EVENT_REACH}",
+            "int16",
+            "events",
+            "day",
+            version=4,
+            min_value=0,
+            max_value=EVENT_REACH,
+            nullable=True,
+        ),
     ]
 
 
-FEATURES: tuple[FeatureSpec, ...] = tuple(_ids() + _lags() + _rolling() + _level() + _calendar() + _price() + _snap_and_events())
+FEATURES: tuple[FeatureSpec, ...] = tuple(
+    _ids() + _lags() + _rolling() + _level() + _calendar() + _price() + _snap_and_events()
+)
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATALOG_VERSION = max(f.version for f in FEATURES)
 KEY_COLUMNS = ("id", "date")

@@ -42,7 +42,12 @@ class StagedGroup:
 
 
 def build_feature_group(
-    con: duckdb.DuckDBPyConnection, sales_long: Path, calendar: Path, prices: Path, folder: Path, stores: Sequence[str],
+    con: duckdb.DuckDBPyConnection,
+    sales_long: Path,
+    calendar: Path,
+    prices: Path,
+    folder: Path,
+    stores: Sequence[str],
     genuine_days: Path | None = None,
 ) -> StagedGroup:
     """Compute the feature rows of ``stores``' series into ``folder``, each file atomically."""
@@ -81,7 +86,10 @@ class _Rows:
 def combine_feature_groups(groups: Sequence[StagedGroup], target: Path) -> FeatureStats:
     """Every group's rows in one file at ``target``, as the unsharded build writes it."""
     if len({(g.first_date, g.last_date, g.last_sales_date) for g in groups}) != 1:
-        raise ValueError("feature groups cover different days: " + "; ".join(f"{g.rows}: {g.first_date} .. {g.last_date}" for g in groups))
+        raise ValueError(
+            "feature groups cover different days: "
+            + "; ".join(f"{g.rows}: {g.first_date} .. {g.last_date}" for g in groups)
+        )
     series_of = [pq.read_table(g.series).to_pandas() for g in groups]
     series = pd.concat(series_of, ignore_index=True)
     owner = np.concatenate([np.full(len(s), k) for k, s in enumerate(series_of)])

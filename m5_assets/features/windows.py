@@ -14,6 +14,7 @@ import numpy as np
 # Running sums of whole numbers are exact in float64 below 2**53.
 EXACT_SUM = 2.0**53
 
+
 def lag(values: np.ndarray, k: int, dtype: type = np.float32) -> np.ndarray:
     """``values`` shifted ``k`` days later along each row; the first ``k`` days are NaN."""
     out = np.full(values.shape, np.nan, dtype=dtype)
@@ -50,7 +51,9 @@ def lagged_rolling_mean_std(
     counts = None if present.all() else _cumulative(present)
     # Running sums are non-decreasing, so once inexact a row stays inexact from that day on.
     fractional = _cumulative(filled != np.floor(filled))
-    inexact_from = np.where((squares[:, 1:] >= EXACT_SUM) | (fractional[:, 1:] > 0), np.arange(n_days), n_days).min(axis=1)
+    inexact_from = np.where((squares[:, 1:] >= EXACT_SUM) | (fractional[:, 1:] > 0), np.arange(n_days), n_days).min(
+        axis=1
+    )
     inexact = np.flatnonzero(inexact_from < n_days)
     out = {}
     for w in windows:
@@ -162,4 +165,3 @@ def demand_level_and_stock_outs(values: np.ndarray, window: int, lag_days: int =
         tail = slice(window - 1, None)
         level[:, tail] = np.where(complete, np.where(improbable[:, tail], rate_before[:, tail], plain), np.nan)
     return lag(level, lag_days), present & (filled == 0) & improbable
-

@@ -14,10 +14,18 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import COVERAGES, inside_counts
-from m5_assets.metrics import LevelHistory, LevelSums, add_level_sums, level_sums, mean_bottom_rmsse, scores_of, with_history
+from m5_assets.metrics import (
+    LevelHistory,
+    LevelSums,
+    add_level_sums,
+    level_sums,
+    mean_bottom_rmsse,
+    scores_of,
+    with_history,
+)
 from m5_assets.model.baselines import BASELINES
-from m5_assets.reader import scorable
 from m5_assets.model.evaluation import MODEL, forecast_matrix, validation_window, window_origin
+from m5_assets.reader import scorable
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
 TRAILING_PARTITIONS = 28
@@ -52,21 +60,31 @@ class ScoreParts:
 
 
 def score_parts(
-    inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, shadow: pd.DataFrame | None = None,
-    local=lambda keys: True, keep_history: bool = True,
-) -> ScoreParts:  # fmt: skip
+    inputs: FeatureInputs,
+    day: dt.date,
+    bottom: pd.DataFrame,
+    shadow: pd.DataFrame | None = None,
+    local=lambda keys: True,
+    keep_history: bool = True,
+) -> ScoreParts:
     """The parts of scoring the forecast issued on ``day`` (its bottom-level rows, and a
     challenger's when given) over ``inputs``' series; ``local`` and ``keep_history`` as in
     ``level_sums``."""
     if not actuals_complete(inputs, day):
         last = inputs.dates[inputs.n_sales_days - 1].date()
-        raise ValueError(f"forecast {day}: actuals end on {last}, before its last day {day + dt.timedelta(days=HORIZON - 1)}")
+        raise ValueError(
+            f"forecast {day}: actuals end on {last}, before its last day {day + dt.timedelta(days=HORIZON - 1)}"
+        )
     cutoff = day + dt.timedelta(days=HORIZON)
     origin = window_origin(inputs, cutoff)
     history, prices, actual = validation_window(inputs, cutoff)
     issued = {MODEL: bottom} | ({SHADOW: shadow} if shadow is not None else {})
-    forecasts = {name: forecast_matrix(inputs, rows[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"}), day, HORIZON)
-                 for name, rows in issued.items()}  # fmt: skip
+    forecasts = {
+        name: forecast_matrix(
+            inputs, rows[["id", "date", "forecast"]].rename(columns={"forecast": "prediction"}), day, HORIZON
+        )
+        for name, rows in issued.items()
+    }
     forecasts |= {name: BASELINES[name](history, HORIZON) for name in SCORED_BASELINES}
     point = {}
     for name, forecast in forecasts.items():
@@ -75,17 +93,25 @@ def score_parts(
     index = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str))
     actual_of_rows, inside = {}, {}
     for name, rows in issued.items():
-        of_rows = inputs.units[index.loc[rows["id"].astype(str)].to_numpy(), origin + rows["horizon"].to_numpy() - 1].astype(np.float64)
+        of_rows = inputs.units[
+            index.loc[rows["id"].astype(str)].to_numpy(), origin + rows["horizon"].to_numpy() - 1
+        ].astype(np.float64)
         actual_of_rows[name] = np.array([of_rows.sum(), of_rows.size], dtype=np.float64)
         if name == MODEL:
-            counts = inside_counts(of_rows, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))})
+            counts = inside_counts(
+                of_rows, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))}
+            )
             inside = {c: np.array([counts[c], of_rows.size], dtype=np.float64) for c in COVERAGES}
     return ScoreParts(
-        day=day, model_version=str(bottom["model_version"].iloc[0]),
-        shadow_version=str(shadow["model_version"].iloc[0]) if shadow is not None else None, history_days=origin,
+        day=day,
+        model_version=str(bottom["model_version"].iloc[0]),
+        shadow_version=str(shadow["model_version"].iloc[0]) if shadow is not None else None,
+        history_days=origin,
         levels=level_sums(inputs.series, history, prices, actual, forecasts, local, keep_history),
-        point=point, actual_of_rows=actual_of_rows, inside=inside,
-    )  # fmt: skip
+        point=point,
+        actual_of_rows=actual_of_rows,
+        inside=inside,
+    )
 
 
 def add_score_parts(parts: list[ScoreParts], histories: dict[int, LevelHistory] | None = None) -> ScoreParts:
@@ -100,7 +126,9 @@ def add_score_parts(parts: list[ScoreParts], histories: dict[int, LevelHistory] 
     def added(field: str) -> dict:
         return {key: sum(getattr(p, field)[key] for p in parts) for key in getattr(first, field)}
 
-    return dataclasses.replace(first, levels=levels, point=added("point"), actual_of_rows=added("actual_of_rows"), inside=added("inside"))
+    return dataclasses.replace(
+        first, levels=levels, point=added("point"), actual_of_rows=added("actual_of_rows"), inside=added("inside")
+    )
 
 
 def row_of(parts: ScoreParts) -> dict:
@@ -133,17 +161,25 @@ def row_of(parts: ScoreParts) -> dict:
     out |= {f"wrmsse_level_{row.level}": float(row.score) for row in scores[MODEL].levels.itertuples()}
     if parts.shadow_version is None:
         return out | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
-    shadow = {"wrmsse": scores[SHADOW].total, "mean_rmsse": mean_bottom_rmsse(scores[SHADOW]), "bias_pct": bias_pct(SHADOW)}
+    shadow = {
+        "wrmsse": scores[SHADOW].total,
+        "mean_rmsse": mean_bottom_rmsse(scores[SHADOW]),
+        "bias_pct": bias_pct(SHADOW),
+    }
     return out | {"shadow_model_version": parts.shadow_version, **{f"shadow_{k}": shadow[k] for k in SHADOW_SCORES}}
 
 
-def score_forecast(inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, shadow: pd.DataFrame | None = None) -> dict:
+def score_forecast(
+    inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, shadow: pd.DataFrame | None = None
+) -> dict:
     """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows),
     with a challenger's forecast of the same days scored beside it when given."""
     return row_of(score_parts(inputs, day, bottom, shadow))
 
 
-def score_in_order(days: list[dt.date], row_of_day: Callable[[dt.date], dict], history: pd.DataFrame) -> tuple[list[dict], dict[dt.date, list[str]]]:
+def score_in_order(
+    days: list[dt.date], row_of_day: Callable[[dt.date], dict], history: pd.DataFrame
+) -> tuple[list[dict], dict[dt.date, list[str]]]:
     """Score the forecast of each of ``days`` (its row from ``row_of_day``) in date order, each
     judged against the scores of the partitions before it: ``history`` (``HISTORY_COLUMNS`` of
     partitions scored earlier) and the ones scored here. Returns the score rows, in date order,
@@ -172,12 +208,14 @@ def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:
             problems.append(
                 f"WRMSSE {current['wrmsse']:.4f} is more than {DEGRADATION_LIMIT:.0%} above the mean "
                 f"{mean:.4f} of the {len(trailing)} partitions before"
-            )  # fmt: skip
+            )
     # A first partition has no history to compare with; seasonal naive, issued the same day and
     # scored on the same days, always is there (a 10**9-unit day once passed unnoticed).
     naive = current.get("seasonal_naive_wrmsse")
     if naive is not None and np.isfinite(naive) and not current["wrmsse"] <= naive:
         problems.append(f"WRMSSE {current['wrmsse']:.4f} is worse than seasonal naive's {naive:.4f} on the same days")
     if abs(current["coverage_95"] - 95) > COVERAGE_TOLERANCE:
-        problems.append(f"95 % interval coverage is {current['coverage_95']:.1f} %, more than {COVERAGE_TOLERANCE:g} points off")
+        problems.append(
+            f"95 % interval coverage is {current['coverage_95']:.1f} %, more than {COVERAGE_TOLERANCE:g} points off"
+        )
     return problems

@@ -55,7 +55,9 @@ class Policy:
         if not 1 <= self.lead_time_days < HORIZON:
             found["lead_time_days"] = f"must be a whole number of days from 1 to {HORIZON - 1}"
         if not 0 <= self.review_days or self.lead_time_days + self.review_days > HORIZON:
-            found["review_days"] = f"must be 0 or more, with lead_time_days + review_days at most {HORIZON} (the forecast's horizon)"
+            found["review_days"] = (
+                f"must be 0 or more, with lead_time_days + review_days at most {HORIZON} (the forecast's horizon)"
+            )
         if not 0.5 <= self.service_level < 1:
             found["service_level"] = "must be at least 0.5 and below 1"
         if not self.ordering_cost >= 0:
@@ -90,7 +92,9 @@ def read_overrides(path: Path, default: Policy) -> pd.DataFrame:
                 continue
             keys = tuple((raw.get(k) or "").strip() for k in OVERRIDE_KEYS)
             if not any(keys):
-                errors.append(f"{path.name}, line {line}, columns store_id/dept_id: at least one must name a store or department")
+                errors.append(
+                    f"{path.name}, line {line}, columns store_id/dept_id: at least one must name a store or department"
+                )
             if keys in seen:
                 errors.append(f"{path.name}, line {line}: store_id/dept_id {keys} repeat line {seen[keys]}")
             seen[keys] = line
@@ -105,9 +109,14 @@ def read_overrides(path: Path, default: Policy) -> pd.DataFrame:
                         raise ValueError
                     values[column] = kind(number)
                 except ValueError:
-                    errors.append(f"{path.name}, line {line}, column '{column}': {text!r} is not a {'whole ' if kind is int else ''}number")
+                    errors.append(
+                        f"{path.name}, line {line}, column '{column}': {text!r} is not a {'whole ' if kind is int else ''}number"
+                    )
             policy = Policy(**values)
-            errors += [f"{path.name}, line {line}, column '{c}': {rule} (got {values[c]!r})" for c, rule in policy.problems().items()]
+            errors += [
+                f"{path.name}, line {line}, column '{c}': {rule} (got {values[c]!r})"
+                for c, rule in policy.problems().items()
+            ]
             rows.append({"store_id": keys[0] or None, "dept_id": keys[1] or None, **asdict(policy)})
     if errors:
         raise ValueError("inventory overrides rejected:\n" + "\n".join(errors))
@@ -117,7 +126,9 @@ def read_overrides(path: Path, default: Policy) -> pd.DataFrame:
 def policies_for(series: pd.DataFrame, default: Policy, overrides: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each series' policy (rows as in ``series``: store_id, dept_id): the most specific override
     (store x department, then department, then store), else ``default``."""
-    out = pd.DataFrame({name: np.full(len(series), value) for name, value in asdict(default).items()}, index=series.index)
+    out = pd.DataFrame(
+        {name: np.full(len(series), value) for name, value in asdict(default).items()}, index=series.index
+    )
     if overrides is None or overrides.empty:
         return out
     by_store = overrides[overrides["store_id"].notna() & overrides["dept_id"].isna()]
@@ -156,15 +167,27 @@ def plan(bottom: pd.DataFrame, unit_price: pd.Series, policies: pd.DataFrame) ->
     price = unit_price.reindex(ids).to_numpy(dtype=np.float64)
     eoq = np.sqrt(2 * daily * 365 * policy["ordering_cost"].to_numpy() / (policy["holding_rate"].to_numpy() * price))
     safety = z * lead_sigma
-    hierarchy = bottom.drop_duplicates("id").set_index("id").loc[ids, [c for c in ("item_id", "dept_id", "cat_id", "store_id", "state_id") if c in bottom]]
+    hierarchy = (
+        bottom.drop_duplicates("id")
+        .set_index("id")
+        .loc[ids, [c for c in ("item_id", "dept_id", "cat_id", "store_id", "state_id") if c in bottom]]
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         cover = np.where(daily > 0, (safety + eoq) / daily, np.inf)
     return hierarchy.assign(
-        lead_time_days=lead, review_days=review, service_level=policy["service_level"].to_numpy(),
-        unit_price=price, mean_daily_demand=daily, lead_time_demand=lead_demand, lead_time_sigma=lead_sigma,
-        safety_stock=safety, reorder_point=lead_demand + safety, order_up_to=cycle_demand + z * cycle_sigma,
-        eoq=eoq, days_of_cover=cover,
-    ).reset_index()  # fmt: skip
+        lead_time_days=lead,
+        review_days=review,
+        service_level=policy["service_level"].to_numpy(),
+        unit_price=price,
+        mean_daily_demand=daily,
+        lead_time_demand=lead_demand,
+        lead_time_sigma=lead_sigma,
+        safety_stock=safety,
+        reorder_point=lead_demand + safety,
+        order_up_to=cycle_demand + z * cycle_sigma,
+        eoq=eoq,
+        days_of_cover=cover,
+    ).reset_index()
 
 
 def at_service_level(planned: pd.DataFrame, service_level: float) -> pd.DataFrame:
@@ -172,7 +195,9 @@ def at_service_level(planned: pd.DataFrame, service_level: float) -> pd.DataFram
     service level: what the dashboard's slider shows, by the same rule as the plan."""
     z = NormalDist().inv_cdf(service_level)
     safety = z * planned["lead_time_sigma"]
-    return planned.assign(service_level=service_level, safety_stock=safety, reorder_point=planned["lead_time_demand"] + safety)
+    return planned.assign(
+        service_level=service_level, safety_stock=safety, reorder_point=planned["lead_time_demand"] + safety
+    )
 
 
 def orders_beyond_history(planned: pd.DataFrame, highest_day: pd.Series) -> pd.DataFrame:
@@ -192,8 +217,10 @@ def orders_beyond_history(planned: pd.DataFrame, highest_day: pd.Series) -> pd.D
         "order_up_to": record * (planned["lead_time_days"] + planned["review_days"]).to_numpy(),
     }
     found = [
-        pd.DataFrame({"id": planned["id"], "column": column, "value": planned[column].to_numpy(), "bound": bound})[planned[column].to_numpy() > bound]
+        pd.DataFrame({"id": planned["id"], "column": column, "value": planned[column].to_numpy(), "bound": bound})[
+            planned[column].to_numpy() > bound
+        ]
         for column, bound in bounds.items()
-    ]  # fmt: skip
+    ]
     out = pd.concat(found, ignore_index=True)
     return out.assign(ratio=out["value"] / out["bound"]).sort_values("ratio", ascending=False, ignore_index=True)

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import HORIZON
-from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.grid import SERIES_COLUMNS
+from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.intervals import Calibration
 from m5_assets.model.forecaster import IssueRule, IssuingModel, Partners, row_levels
 from m5_assets.model.matrix import Rows, read_rows
@@ -39,9 +39,14 @@ def read_forecast_rows(
     """Feature rows of every forecast issued from ``first_day`` to ``last_day`` (of ``stores``
     only, for one shard of a sharded run), read once."""
     rows = read_rows(
-        features, first_day, last_day + dt.timedelta(days=HORIZON), vocabulary=model.booster.pandas_categorical,
-        labelled=False, key_columns=(*SERIES_COLUMNS, "date"), stores=stores,
-    )  # fmt: skip
+        features,
+        first_day,
+        last_day + dt.timedelta(days=HORIZON),
+        vocabulary=model.booster.pandas_categorical,
+        labelled=False,
+        key_columns=(*SERIES_COLUMNS, "date"),
+        stores=stores,
+    )
     # Converted once here: each forecast date selects its rows by date.
     rows.keys["date"] = pd.to_datetime(rows.keys["date"])
     return rows
@@ -75,7 +80,9 @@ def issue_bottom(
     dates = all_dates[inside]
     if not inside.any() or dates.max() < pd.Timestamp(end - dt.timedelta(days=1)):
         last = dates.max().date() if inside.any() else "none"
-        raise ValueError(f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}")
+        raise ValueError(
+            f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}"
+        )
     keys, matrix = rows.keys.loc[inside], rows.matrix[inside]
     booster_says = predictions[inside] if predictions is not None else model.booster.predict(matrix)
     bottom = bottom_forecast(keys, matrix, booster_says, day, model.rule, model.calibration)
@@ -83,7 +90,12 @@ def issue_bottom(
 
 
 def bottom_forecast(
-    keys: pd.DataFrame, matrix: np.ndarray, booster_says: np.ndarray, day: dt.date, rule: IssueRule, calibration: Calibration
+    keys: pd.DataFrame,
+    matrix: np.ndarray,
+    booster_says: np.ndarray,
+    day: dt.date,
+    rule: IssueRule,
+    calibration: Calibration,
 ) -> pd.DataFrame:
     """The bottom level of the forecast issued on ``day``, ordered by id and date: point forecast
     and interval bounds per series and day.
@@ -96,11 +108,15 @@ def bottom_forecast(
     partners = Partners.at_origin(keys, matrix, day)
     prediction = rule.units(booster_says, row_levels(matrix), partners)
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
-    bottom = keys[list(SERIES_COLUMNS)].astype(str).assign(
-        date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
+    bottom = (
+        keys[list(SERIES_COLUMNS)]
+        .astype(str)
+        .assign(date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction)
     )
     base = partners.scale_base(prediction)
-    bottom = bottom.assign(**calibration.bounds(BOTTOM_LEVEL, prediction, base), sigma=calibration.sigma(BOTTOM_LEVEL, prediction, base))
+    bottom = bottom.assign(
+        **calibration.bounds(BOTTOM_LEVEL, prediction, base), sigma=calibration.sigma(BOTTOM_LEVEL, prediction, base)
+    )
     return bottom.sort_values(["id", "date"]).reset_index(drop=True)
 
 
@@ -123,6 +139,8 @@ def levels_of(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> p
         frame["horizon"] = np.tile(np.arange(1, HORIZON + 1, dtype=np.int16), n)
         values = sums.values.ravel()
         frame["forecast"] = values
-        frames.append(frame.assign(**calibration.bounds(sums.level, values), sigma=calibration.sigma(sums.level, values)))
+        frames.append(
+            frame.assign(**calibration.bounds(sums.level, values), sigma=calibration.sigma(sums.level, values))
+        )
     levels = pd.concat(frames, ignore_index=True)
     return levels.assign(model_version=bottom["model_version"].iloc[0], mlflow_run_id=bottom["mlflow_run_id"].iloc[0])

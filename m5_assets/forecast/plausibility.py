@@ -31,7 +31,9 @@ HIGHS = ("highest_day", "highest_28d_mean")
 MONTH_FEATURE = f"roll_mean_{HORIZON}"
 
 
-def history_highs(con: duckdb.DuckDBPyConnection, features: Path, days: Sequence[dt.date]) -> dict[dt.date, pd.DataFrame]:
+def history_highs(
+    con: duckdb.DuckDBPyConnection, features: Path, days: Sequence[dt.date]
+) -> dict[dt.date, pd.DataFrame]:
     """Per forecast date, each series' highest day and highest 28-day mean of units dated before
     it (by id; NaN where the history holds no such day or window), in one query whatever the
     number of dates.
@@ -50,16 +52,19 @@ def history_highs(con: duckdb.DuckDBPyConnection, features: Path, days: Sequence
         UNION ALL
         SELECT id, 'highest_28d_mean', greatest(date - {MIN_LAG}, DATE '{first}' - 1), max({MONTH_FEATURE})
         FROM read_parquet('{features}') WHERE date < DATE '{last}' + {MIN_LAG} GROUP BY ALL
-    """).df()  # fmt: skip
+    """).df()
     frame["upto"] = pd.to_datetime(frame["upto"]).dt.date
     before = [first - dt.timedelta(days=1) + dt.timedelta(days=k) for k in range((last - first).days + 1)]
     ids = pd.Index(sorted(frame["id"].unique()), name="id")
     running = {
         kind: np.fmax.accumulate(
-            part.pivot(index="id", columns="upto", values="high").reindex(index=ids, columns=before).to_numpy(np.float64), axis=1
+            part.pivot(index="id", columns="upto", values="high")
+            .reindex(index=ids, columns=before)
+            .to_numpy(np.float64),
+            axis=1,
         )
         for kind, part in frame.groupby("kind")
-    }  # fmt: skip
+    }
     at = {day: (day - first).days for day in days}
     return {day: pd.DataFrame({kind: running[kind][:, at[day]] for kind in HIGHS}, index=ids) for day in days}
 
@@ -80,10 +85,20 @@ def band(bottom: pd.DataFrame, highs: pd.DataFrame) -> pd.DataFrame:
     # A series whose history holds no full 28 days is judged on its highest day for the month too.
     month = known["highest_28d_mean"].fillna(known["highest_day"])
     out = per.assign(
-        highest_28d_mean=known["highest_28d_mean"], month_ratio=per["forecast_28d_mean"] / floored(month, per.index),
-        highest_day=known["highest_day"], day_ratio=per["forecast_max_day"] / floored(known["highest_day"], per.index),
-    )  # fmt: skip
+        highest_28d_mean=known["highest_28d_mean"],
+        month_ratio=per["forecast_28d_mean"] / floored(month, per.index),
+        highest_day=known["highest_day"],
+        day_ratio=per["forecast_max_day"] / floored(known["highest_day"], per.index),
+    )
     worst = out[["month_ratio", "day_ratio"]].max(axis=1)
     out = out.assign(beyond=worst > MULTIPLE)
-    columns = ["forecast_28d_mean", "highest_28d_mean", "month_ratio", "forecast_max_day", "highest_day", "day_ratio", "beyond"]
+    columns = [
+        "forecast_28d_mean",
+        "highest_28d_mean",
+        "month_ratio",
+        "forecast_max_day",
+        "highest_day",
+        "day_ratio",
+        "beyond",
+    ]
     return out.iloc[np.argsort(-worst.to_numpy(), kind="stable")][columns].reset_index()

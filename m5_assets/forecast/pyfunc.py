@@ -57,7 +57,9 @@ def forecast(rows: pd.DataFrame, booster: lgb.Booster, rule: IssueRule, calibrat
     """The forecast issued on the first date of ``rows`` (``forecaster_input``'s columns)."""
     rows = rows[rows["sell_price"].notna()].reset_index(drop=True)
     rows = rows.assign(date=pd.to_datetime(rows["date"]))
-    matrix = fill_matrix(pa.Table.from_pandas(rows[list(FEATURE_NAMES)], preserve_index=False), booster.pandas_categorical)
+    matrix = fill_matrix(
+        pa.Table.from_pandas(rows[list(FEATURE_NAMES)], preserve_index=False), booster.pandas_categorical
+    )
     return bottom_forecast(rows, matrix, booster.predict(matrix), rows["date"].min().date(), rule, calibration)
 
 
@@ -73,7 +75,9 @@ class DemandForecaster(mlflow.pyfunc.PythonModel):
         return forecast(model_input, self.booster, self.rule, self.calibration)
 
 
-def save_forecaster(path: Path, booster: lgb.Booster, rule: IssueRule, calibration: Calibration, example: pd.DataFrame) -> None:
+def save_forecaster(
+    path: Path, booster: lgb.Booster, rule: IssueRule, calibration: Calibration, example: pd.DataFrame
+) -> None:
     """Save the pyfunc to the new folder ``path``, with a signature and ``example`` (input rows of
     one forecast) as its input example.
 
@@ -91,6 +95,10 @@ def save_forecaster(path: Path, booster: lgb.Booster, rule: IssueRule, calibrati
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
         signature = infer_signature(example, forecast(example, booster, rule, calibration))
     mlflow.pyfunc.save_model(
-        str(path), python_model=str(Path(__file__).with_name("pyfunc_model.py")), artifacts=artifacts, signature=signature, input_example=example,
+        str(path),
+        python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+        artifacts=artifacts,
+        signature=signature,
+        input_example=example,
         pip_requirements=[f"{n}=={version(n)}" for n in ("lightgbm", "pandas", "pyarrow", "mlflow")],
-    )  # fmt: skip
+    )

@@ -90,7 +90,12 @@ def score_group(
     def mine(rows: pd.DataFrame | None) -> pd.DataFrame | None:
         return None if rows is None else rows[rows["id"].astype(str).isin(ids)].reset_index(drop=True)
 
-    parts = {day: score_parts(inputs, day, mine(read_bottom(day)), mine(read_shadow(day)), within_a_store, keep_history=False) for day in days}
+    parts = {
+        day: score_parts(
+            inputs, day, mine(read_bottom(day)), mine(read_shadow(day)), within_a_store, keep_history=False
+        )
+        for day in days
+    }
     longest = max(p.history_days for p in parts.values())
     histories = level_histories(inputs.series, inputs.units[:, :longest].astype(np.float64), within_a_store)
     return GroupScores(histories, parts)

@@ -14,9 +14,18 @@ SNAP_DAYS_BY_STATE = {
 }
 
 CALENDAR_COLUMNS = [
-    "date", "wm_yr_wk", "weekday", "wday", "month", "year", "d",
-    "event_name_1", "event_type_1", "event_name_2", "event_type_2",
-]  # fmt: skip
+    "date",
+    "wm_yr_wk",
+    "weekday",
+    "wday",
+    "month",
+    "year",
+    "d",
+    "event_name_1",
+    "event_type_1",
+    "event_name_2",
+    "event_type_2",
+]
 
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:

@@ -17,10 +17,16 @@ import pandas as pd
 # Per-category parameters: level shift (log), weekly profile from Saturday, yearly amplitude and
 # phase (day of year of the peak), SNAP lift, typical price.
 CATEGORY = {
-    "FOODS": dict(level=0.45, weekly=(1.22, 1.25, 0.98, 0.90, 0.88, 0.90, 1.02), yearly=(0.08, 200), snap=0.18, price=3.0),
-    "HOUSEHOLD": dict(level=-0.05, weekly=(1.20, 1.18, 0.97, 0.92, 0.91, 0.92, 1.00), yearly=(0.06, 330), snap=0.03, price=5.5),
-    "HOBBIES": dict(level=-0.35, weekly=(1.25, 1.15, 0.95, 0.92, 0.90, 0.93, 1.02), yearly=(0.15, 350), snap=0.0, price=6.0),
-}  # fmt: skip
+    "FOODS": dict(
+        level=0.45, weekly=(1.22, 1.25, 0.98, 0.90, 0.88, 0.90, 1.02), yearly=(0.08, 200), snap=0.18, price=3.0
+    ),
+    "HOUSEHOLD": dict(
+        level=-0.05, weekly=(1.20, 1.18, 0.97, 0.92, 0.91, 0.92, 1.00), yearly=(0.06, 330), snap=0.03, price=5.5
+    ),
+    "HOBBIES": dict(
+        level=-0.35, weekly=(1.25, 1.15, 0.95, 0.92, 0.90, 0.93, 1.02), yearly=(0.15, 350), snap=0.0, price=6.0
+    ),
+}
 UNKNOWN_CATEGORY = dict(level=0.0, weekly=(1.0,) * 7, yearly=(0.05, 180), snap=0.0, price=4.0)
 
 

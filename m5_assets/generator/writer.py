@@ -59,7 +59,9 @@ def generate(
     out = Path(out_dir)
     existing = sorted(p.name for p in out.glob("*") if p.suffix.lower() == ".csv") if out.is_dir() else []
     if existing:
-        raise FileExistsError(f"{out} already holds {', '.join(existing)}: the demo set is written only into a folder with no CSV file")
+        raise FileExistsError(
+            f"{out} already holds {', '.join(existing)}: the demo set is written only into a folder with no CSV file"
+        )
     out.mkdir(parents=True, exist_ok=True)
     start = end_date - dt.timedelta(days=scale.n_days - 1)
     states = list(scale.stores_per_state)

@@ -36,7 +36,7 @@ def model_card(
     card = {
         "cutoff": cutoff,
         "mlflow_run_id": run_id,
-        "trained_at": (trained_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "trained_at": (trained_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "validation_start": validation_start,
         "promoted": bool(promoted),
         "promotion_decision": decision,
@@ -47,6 +47,8 @@ def model_card(
         "params": json.dumps(params, default=str),
         "validation_scores": json.dumps({m: {k: float(v) for k, v in row.items()} for m, row in scores.iterrows()}),
         "issue_rule": json.dumps(issue_rule),
-        "feature_importance": json.dumps([{"feature": f, "gain": float(g)} for f, g in zip(importance["feature"], importance["gain"])]),
+        "feature_importance": json.dumps(
+            [{"feature": f, "gain": float(g)} for f, g in zip(importance["feature"], importance["gain"], strict=True)]
+        ),
     }
     return pd.DataFrame([card], columns=list(MODEL_CARDS.columns))

@@ -10,8 +10,8 @@ import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
-from m5_assets.intervals import Calibration
 from m5_assets.hierarchy import calibrate
+from m5_assets.intervals import Calibration
 from m5_assets.metrics import WRMSSE, point_metrics, wrmsse_of_each
 from m5_assets.model.baselines import BASELINES
 
@@ -44,23 +44,31 @@ def window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:
     start = cutoff - dt.timedelta(days=HORIZON)
     origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(start)))
     if origin < 2 * HORIZON or origin + HORIZON > inputs.n_sales_days:
-        raise ValueError(f"cutoff {cutoff}: the validation window needs sales on all 28 days before it and history before that")
+        raise ValueError(
+            f"cutoff {cutoff}: the validation window needs sales on all 28 days before it and history before that"
+        )
     return origin
 
 
 def calibrate_intervals(inputs: FeatureInputs, cutoff: dt.date, predictions: pd.DataFrame) -> Calibration:
     """Interval calibration from the model's errors on the 28 days before ``cutoff``."""
-    return calibrate_pooled(inputs, {cutoff: forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)})
+    return calibrate_pooled(
+        inputs, {cutoff: forecast_matrix(inputs, predictions, cutoff - dt.timedelta(days=HORIZON), HORIZON)}
+    )
 
 
-def calibrate_pooled(inputs: FeatureInputs, forecasts: dict[dt.date, np.ndarray], bases: dict[dt.date, np.ndarray] | None = None) -> Calibration:
+def calibrate_pooled(
+    inputs: FeatureInputs, forecasts: dict[dt.date, np.ndarray], bases: dict[dt.date, np.ndarray] | None = None
+) -> Calibration:
     """Interval calibration from the errors of each window's forecast (by cutoff: series x the
     28 days before it), pooled; the bottom level's scores scaled by ``bases`` when given."""
     return calibrate(
-        inputs.series, np.hstack(list(forecasts.values())), np.hstack([validation_window(inputs, c)[2] for c in forecasts]),
+        inputs.series,
+        np.hstack(list(forecasts.values())),
+        np.hstack([validation_window(inputs, c)[2] for c in forecasts]),
         np.hstack([released_in(inputs, c) for c in forecasts]),
         np.hstack([bases[c] for c in forecasts]) if bases is not None else None,
-    )  # fmt: skip
+    )
 
 
 def released_in(inputs: FeatureInputs, cutoff: dt.date) -> np.ndarray:

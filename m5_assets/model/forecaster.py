@@ -98,7 +98,9 @@ class Partners:
 
     @classmethod
     def at_origin(cls, keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> Partners:
-        return cls(origin_feature(keys, matrix, origin, LEVEL_FEATURE), origin_feature(keys, matrix, origin, MEAN_FEATURE))
+        return cls(
+            origin_feature(keys, matrix, origin, LEVEL_FEATURE), origin_feature(keys, matrix, origin, MEAN_FEATURE)
+        )
 
     def of(self, partner: str) -> np.ndarray:
         values = {LEVEL_PARTNER: self.level, MEAN_PARTNER: self.mean_28}[partner]
@@ -136,7 +138,9 @@ class IssueRule:
     # before refreshing existed read as False and issue as they did.
     refresh: bool = False
 
-    def model_units(self, prediction: np.ndarray, start: np.ndarray, origin_level: np.ndarray | None = None) -> np.ndarray:
+    def model_units(
+        self, prediction: np.ndarray, start: np.ndarray, origin_level: np.ndarray | None = None
+    ) -> np.ndarray:
         """The model's units from the booster's ``prediction`` and ``start``, the level each row
         started from in training: the row's own level feature (``row_levels``); refreshed to
         ``origin_level``, each row's series' level at the origin, if the rule says so."""
@@ -146,7 +150,9 @@ class IssueRule:
         if not self.refresh:
             return units
         if origin_level is None:
-            raise ValueError("this rule refreshes the model to the origin's level: model_units needs each row's origin level")
+            raise ValueError(
+                "this rule refreshes the model to the origin's level: model_units needs each row's origin level"
+            )
         return refreshed(units, start, origin_level)
 
     def blend(self, model_units: np.ndarray, partners: Partners) -> np.ndarray:
@@ -210,7 +216,9 @@ def new_model_rule(relative: bool) -> IssueRule:
     return IssueRule(relative=relative, refresh=relative)
 
 
-def window_forecast(keys: pd.DataFrame, matrix: np.ndarray, booster_says: np.ndarray, origin: dt.date, relative: bool) -> pd.DataFrame:
+def window_forecast(
+    keys: pd.DataFrame, matrix: np.ndarray, booster_says: np.ndarray, origin: dt.date, relative: bool
+) -> pd.DataFrame:
     """``keys`` with what an issue rule is chosen on for a forecast issued on ``origin``:
     prediction (the model's units, formed as a new model's are: ``new_model_rule``), level and
     mean_28 (the series' partners at the origin). ``matrix`` holds the rows' features and

@@ -11,9 +11,8 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from m5_assets.features.catalog import FEATURES, FEATURE_NAMES, LABEL_COLUMN, STOCKED_OUT_COLUMN
+from m5_assets.features.catalog import FEATURE_NAMES, FEATURES, LABEL_COLUMN, STOCKED_OUT_COLUMN
 
 CATEGORICAL = tuple(f.name for f in FEATURES if f.dtype == "category")
 CATEGORICAL_INDEX = tuple(FEATURE_NAMES.index(name) for name in CATEGORICAL)

@@ -52,18 +52,22 @@ def record_version(client: MlflowClient, version: str, *, cutoff: dt.date, decis
     """Every trained version is registered; its tags and description say whether it passed the
     gate, so the registry alone tells which versions may issue forecasts and why."""
     tags = {
-        "cutoff": cutoff.isoformat(), "promoted": str(decision.promoted), "decision": decision.reason,
-        "champion_at_training": str(decision.champion), "validation_wrmsse": f"{decision.challenger_wrmsse:.4f}",
+        "cutoff": cutoff.isoformat(),
+        "promoted": str(decision.promoted),
+        "decision": decision.reason,
+        "champion_at_training": str(decision.champion),
+        "validation_wrmsse": f"{decision.challenger_wrmsse:.4f}",
         "serving_wrmsse_same_window": "" if decision.serving_wrmsse is None else f"{decision.serving_wrmsse:.4f}",
         "issued_as": issued_as,
-    }  # fmt: skip
+    }
     for key, value in tags.items():
         client.set_model_version_tag(MODEL_NAME, version, key, value)
     verdict = "promoted: may issue forecasts" if decision.promoted else "not promoted: never issues forecasts"
     client.update_model_version(
-        MODEL_NAME, version,
+        MODEL_NAME,
+        version,
         description=f"Cutoff {cutoff}; validation WRMSSE {decision.challenger_wrmsse:.4f}; {verdict} ({decision.reason}); issued as {issued_as}.",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,9 @@ def promote_by_hand(client: MlflowClient, version: str, reason: str) -> Promoted
         client.set_tag(registered.run_id, key, value)
         client.set_model_version_tag(MODEL_NAME, version, key, value)
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
-    client.update_model_version(MODEL_NAME, version, description=f"{registered.description or ''} Then {decision}.".strip())
+    client.update_model_version(
+        MODEL_NAME, version, description=f"{registered.description or ''} Then {decision}.".strip()
+    )
     cutoff = dt.date.fromisoformat(client.get_run(registered.run_id).data.tags["cutoff"])
     return PromotedVersion(str(version), registered.run_id, cutoff)
 
@@ -177,7 +183,7 @@ def serving_versions(versions: list[PromotedVersion], days: list[dt.date]) -> di
         raise LookupError(
             f"no promoted model has a cutoff on or before {missing[0]}: materialize demand_model for "
             f"{missing[0]:%Y-%m}-01 or an earlier month first (promoted cutoffs: {[str(v.cutoff) for v in versions] or 'none'})"
-        )  # fmt: skip
+        )
     return chosen
 
 
@@ -214,7 +220,9 @@ def load_booster(client: MlflowClient, promoted: PromotedVersion):
         # Versions registered before the pyfunc registered the LightGBM model itself.
         with tempfile.TemporaryDirectory() as folder:
             source = client.get_model_version_download_uri(MODEL_NAME, promoted.version)
-            return mlflow.lightgbm.load_model(mlflow.artifacts.download_artifacts(source, dst_path=folder, tracking_uri=client.tracking_uri))
+            return mlflow.lightgbm.load_model(
+                mlflow.artifacts.download_artifacts(source, dst_path=folder, tracking_uri=client.tracking_uri)
+            )
 
 
 def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> IssuingModel:
@@ -228,5 +236,11 @@ def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> Issui
     rule = load_issue_rule(client, promoted.run_id)
     catalog = client.get_run(promoted.run_id).data.params.get("feature_catalog_version")
     return IssuingModel(
-        load_booster(client, promoted), calibration, promoted.version, promoted.run_id, promoted.cutoff, rule, int(catalog) if catalog else None
+        load_booster(client, promoted),
+        calibration,
+        promoted.version,
+        promoted.run_id,
+        promoted.cutoff,
+        rule,
+        int(catalog) if catalog else None,
     )

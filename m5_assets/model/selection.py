@@ -37,12 +37,28 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
-from m5_assets.model.matrix import read_rows
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.metrics import WindowScorer
-from m5_assets.model.evaluation import PURE_MODEL, ValidationScores, calibrate_pooled, forecast_matrix, score_validation, validation_window
-from m5_assets.model.forecaster import BLEND_WEIGHTS, LEVEL_PARTNER, MEAN_PARTNER, IssueRule, Partners, Segment, new_model_rule, window_forecast
+from m5_assets.model.evaluation import (
+    PURE_MODEL,
+    ValidationScores,
+    calibrate_pooled,
+    forecast_matrix,
+    score_validation,
+    validation_window,
+)
+from m5_assets.model.forecaster import (
+    BLEND_WEIGHTS,
+    LEVEL_PARTNER,
+    MEAN_PARTNER,
+    IssueRule,
+    Partners,
+    Segment,
+    new_model_rule,
+    window_forecast,
+)
+from m5_assets.model.matrix import read_rows
 
 # The windows before this cutoff and the two before it, each as the month's model forecast it
 # (its booster, its units formed as a new model's are: ``served_forecast``).
@@ -90,7 +106,9 @@ def served_forecast(features: Path, booster: lgb.Booster, relative: bool, cutoff
     of that day; the rule being chosen blends them as the new model's will be."""
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=booster.pandas_categorical, labelled=False)
-    return ValidationForecast(cutoff, window_forecast(rows.keys, rows.matrix, booster.predict(rows.matrix), start, relative))
+    return ValidationForecast(
+        cutoff, window_forecast(rows.keys, rows.matrix, booster.predict(rows.matrix), start, relative)
+    )
 
 
 @dataclass(frozen=True)
@@ -113,10 +131,15 @@ def _window(inputs: FeatureInputs, forecast: ValidationForecast) -> _Window:
     partners = _partners(frame)
     band = _matrix(inputs, frame.assign(band=partners.bands(BANDS).astype(np.float64)), "band", start).astype(int)
     return _Window(
-        forecast.cutoff, WindowScorer(inputs.series, history, prices, actual), _matrix(inputs, frame, "prediction", start),
-        {name: _matrix(inputs, frame.assign(p=partners.of(name)), "p", start) for name in (LEVEL_PARTNER, MEAN_PARTNER)},
+        forecast.cutoff,
+        WindowScorer(inputs.series, history, prices, actual),
+        _matrix(inputs, frame, "prediction", start),
+        {
+            name: _matrix(inputs, frame.assign(p=partners.of(name)), "p", start)
+            for name in (LEVEL_PARTNER, MEAN_PARTNER)
+        },
         band,
-    )  # fmt: skip
+    )
 
 
 def _issued(window: _Window, choice: dict[int, tuple[float, str]]) -> np.ndarray:
@@ -127,7 +150,9 @@ def _issued(window: _Window, choice: dict[int, tuple[float, str]]) -> np.ndarray
     return out
 
 
-def _criteria(inputs: FeatureInputs, windows: list[_Window], candidates: dict[str, dict[int, tuple[float, str]]]) -> pd.DataFrame:
+def _criteria(
+    inputs: FeatureInputs, windows: list[_Window], candidates: dict[str, dict[int, tuple[float, str]]]
+) -> pd.DataFrame:
     """Per candidate: mean WRMSSE, mean RMSSE and their sum over the windows."""
     rows = {name: {"wrmsse": 0.0, "mean_rmsse": 0.0} for name in candidates}
     for w in windows:
@@ -171,7 +196,12 @@ def choose_issue_rule(inputs: FeatureInputs, forecasts: list[ValidationForecast]
     newest = windows[0]
     counts = [int(np.any(newest.band == b, axis=1).sum()) for b in range(len(BANDS))]
     choice = {band: (1.0, LEVEL_PARTNER) for band in range(len(BANDS))}
-    options = [(w, p) for w in sorted(BLEND_WEIGHTS, reverse=True) for p in (LEVEL_PARTNER, MEAN_PARTNER) if not (w == 1.0 and p == MEAN_PARTNER)]
+    options = [
+        (w, p)
+        for w in sorted(BLEND_WEIGHTS, reverse=True)
+        for p in (LEVEL_PARTNER, MEAN_PARTNER)
+        if not (w == 1.0 and p == MEAN_PARTNER)
+    ]
     for _ in range(SWEEPS):
         for group in band_groups(counts, MIN_BAND_SERIES):
             candidates = {f"{w}|{p}": choice | {band: (w, p) for band in group} for w, p in options}
@@ -179,22 +209,29 @@ def choose_issue_rule(inputs: FeatureInputs, forecasts: list[ValidationForecast]
             # Ordered from all-model down, so a tie keeps the most model.
             best = table.index[int(np.argmin(table["criterion"].to_numpy()))]
             choice = candidates[best]
-    references = {"chosen": choice, "model alone": {b: (1.0, LEVEL_PARTNER) for b in choice},
-                  "28-day mean alone": {b: (0.0, MEAN_PARTNER) for b in choice}}  # fmt: skip
+    references = {
+        "chosen": choice,
+        "model alone": {b: (1.0, LEVEL_PARTNER) for b in choice},
+        "28-day mean alone": {b: (0.0, MEAN_PARTNER) for b in choice},
+    }
     summary = _criteria(inputs, windows, references)
     segments = tuple(Segment(BANDS[b], float(w), p) for b, (w, p) in sorted(choice.items()))
-    table = pd.DataFrame([
-        {"band": b, "upper": BANDS[b], "series": counts[b], "model_weight": w, "partner": p}
-        for b, (w, p) in sorted(choice.items())
-    ])  # fmt: skip
+    table = pd.DataFrame(
+        [
+            {"band": b, "upper": BANDS[b], "series": counts[b], "model_weight": w, "partner": p}
+            for b, (w, p) in sorted(choice.items())
+        ]
+    )
     chosen, alone = summary.loc["chosen"], summary.loc["model alone"]
     because = (
         f"lowest mean WRMSSE + mean RMSSE over {len(windows)} validation window(s) "
         f"(cutoffs {', '.join(str(w.cutoff) for w in windows)}): WRMSSE {chosen['wrmsse']:.4f}, mean RMSSE {chosen['mean_rmsse']:.4f}; "
         f"model alone {alone['wrmsse']:.4f} and {alone['mean_rmsse']:.4f}; 28-day mean alone "
         f"{summary.loc['28-day mean alone', 'wrmsse']:.4f} and {summary.loc['28-day mean alone', 'mean_rmsse']:.4f}"
-    )  # fmt: skip
-    return Choice(dataclasses.replace(new_model_rule(relative), chosen_because=because, segments=segments), table, summary)
+    )
+    return Choice(
+        dataclasses.replace(new_model_rule(relative), chosen_because=because, segments=segments), table, summary
+    )
 
 
 @dataclass(frozen=True)
@@ -203,14 +240,20 @@ class Validated:
 
     rule: IssueRule
     choice: pd.DataFrame  # one row per band: its series, model weight and partner
-    evidence: pd.DataFrame  # mean WRMSSE, mean RMSSE and their sum over the windows: chosen, model alone, 28-day mean alone
+    evidence: (
+        pd.DataFrame
+    )  # mean WRMSSE, mean RMSSE and their sum over the windows: chosen, model alone, 28-day mean alone
     issued: pd.DataFrame  # id, date, prediction: the forecast the rule issues on the model's own window
     scores: ValidationScores  # on the model's own window: issued, the model alone, the partners, the baselines
     windows: tuple[ValidationForecast, ...]  # the windows the rule was chosen on, newest first
 
 
 def validate(
-    inputs: FeatureInputs, cutoff: dt.date, validation: pd.DataFrame, relative: bool = True, served: list[ValidationForecast] = ()
+    inputs: FeatureInputs,
+    cutoff: dt.date,
+    validation: pd.DataFrame,
+    relative: bool = True,
+    served: list[ValidationForecast] = (),
 ) -> Validated:
     """Choose how the model issues on the ``served`` windows (``served_forecast``: the previous
     models' forecasts of the windows up to ``cutoff``, at most ``WINDOWS``), or on its own
@@ -220,14 +263,26 @@ def validate(
     windows = windows or (ValidationForecast(cutoff, validation),)
     choice = choose_issue_rule(inputs, list(windows), relative)
     if len(windows) == 1 and windows[0].frame is validation:
-        choice = dataclasses.replace(choice, rule=dataclasses.replace(choice.rule, chosen_because=(
-            "no earlier model's forecast of these windows: chosen on the model's own validation window, "
-            "where early stopping flatters it; " + choice.rule.chosen_because)))  # fmt: skip
+        choice = dataclasses.replace(
+            choice,
+            rule=dataclasses.replace(
+                choice.rule,
+                chosen_because=(
+                    "no earlier model's forecast of these windows: chosen on the model's own validation window, "
+                    "where early stopping flatters it; " + choice.rule.chosen_because
+                ),
+            ),
+        )
     issued = issued_on(validation, choice.rule)
     partners = _partners(validation)
-    others = {PURE_MODEL: validation, "demand_level": validation.assign(prediction=partners.of(LEVEL_PARTNER)),
-              "mean_28": validation.assign(prediction=partners.of(MEAN_PARTNER))}  # fmt: skip
-    return Validated(choice.rule, choice.bands, choice.evidence, issued, score_validation(inputs, cutoff, issued, others), windows)
+    others = {
+        PURE_MODEL: validation,
+        "demand_level": validation.assign(prediction=partners.of(LEVEL_PARTNER)),
+        "mean_28": validation.assign(prediction=partners.of(MEAN_PARTNER)),
+    }
+    return Validated(
+        choice.rule, choice.bands, choice.evidence, issued, score_validation(inputs, cutoff, issued, others), windows
+    )
 
 
 def _partners(frame: pd.DataFrame) -> Partners:

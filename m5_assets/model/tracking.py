@@ -67,7 +67,9 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path) -> s
 
 
 @contextmanager
-def tracked_run(client: MlflowClient, experiment_id: str, name: str, parent: TrackedRun | None = None) -> Iterator[TrackedRun]:
+def tracked_run(
+    client: MlflowClient, experiment_id: str, name: str, parent: TrackedRun | None = None
+) -> Iterator[TrackedRun]:
     """A run named ``name`` (nested under ``parent`` if given), FINISHED if the block completes."""
     tags = {"mlflow.parentRunId": parent.run_id} if parent else {}
     run = client.create_run(experiment_id, run_name=name, tags=tags)

@@ -27,7 +27,6 @@ from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
 from m5_assets.model.forecaster import offset, row_levels, window_forecast
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
 
-
 PROGRESS_SECONDS = 30.0
 # Training's progress also goes to this Python logger: `m5 run` prints it in the terminal, where
 # the Dagster log is kept quiet.
@@ -82,7 +81,9 @@ class TrainingParams:
         names = [n.strip() for n in self.ignored_features.split(",") if n.strip()]
         unknown = [n for n in names if n not in FEATURE_NAMES]
         if unknown:
-            raise ValueError(f"ignored_features: {', '.join(unknown)} not in the feature catalog ({', '.join(FEATURE_NAMES)})")
+            raise ValueError(
+                f"ignored_features: {', '.join(unknown)} not in the feature catalog ({', '.join(FEATURE_NAMES)})"
+            )
         return [FEATURE_NAMES.index(n) for n in names]
 
     def _sampling(self) -> dict:
@@ -138,7 +139,9 @@ class TrainedModel:
         )
 
 
-def progress_every(seconds: float, report: Callable[[str], None], clock: Callable[[], float] = time.monotonic) -> Callable:
+def progress_every(
+    seconds: float, report: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+) -> Callable:
     """A LightGBM callback that reports the round and the validation score at most every
     ``seconds``: a full-scale fit runs for minutes and should not look stuck."""
     last = [clock()]
@@ -149,13 +152,19 @@ def progress_every(seconds: float, report: Callable[[str], None], clock: Callabl
             return
         last[0] = now
         scores = ", ".join(f"{metric} {value:.5f}" for _, metric, value, _ in env.evaluation_result_list)
-        report(f"round {env.iteration + 1} of at most {env.end_iteration}" + (f": validation {scores}" if scores else ""))
+        report(
+            f"round {env.iteration + 1} of at most {env.end_iteration}" + (f": validation {scores}" if scores else "")
+        )
 
     return callback
 
 
 def train(
-    features: Path, cutoff: dt.date, params: TrainingParams, refit: bool = True, report: Callable[[str], None] | None = None
+    features: Path,
+    cutoff: dt.date,
+    params: TrainingParams,
+    refit: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> TrainedModel:
     """Fit with early stopping on the validation window, then refit on all days before ``cutoff``
     (without ``refit``, as a search does, the early-stopped fit is the model returned).
@@ -173,9 +182,13 @@ def train(
     rows = read_rows(features, window.train_start, cutoff, last_from=window.validation_start)
     last = rows.keys["date"].max() if len(rows) else None
     if last is None or pd.Timestamp(last) < pd.Timestamp(cutoff - dt.timedelta(days=1)):
-        raise ValueError(f"{features}: no sales for the day before cutoff {cutoff} (last labelled day: {last or 'none'})")
+        raise ValueError(
+            f"{features}: no sales for the day before cutoff {cutoff} (last labelled day: {last or 'none'})"
+        )
     n_rows = len(rows)
-    n_train = int(np.searchsorted(pd.to_datetime(rows.keys["date"]).to_numpy() >= np.datetime64(window.validation_start), True))
+    n_train = int(
+        np.searchsorted(pd.to_datetime(rows.keys["date"]).to_numpy() >= np.datetime64(window.validation_start), True)
+    )
     valid_x = rows.matrix[n_train:].copy()
     lgb_params = params.lightgbm()
     # Binned once for both fits; the float matrix (the largest object by far) is dropped after.
@@ -186,28 +199,40 @@ def train(
     everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
     rows.matrix = None
     stages = {"read": time.perf_counter() - started}
-    say(f"{n_train:,} training and {n_rows - n_train:,} validation rows read in {stages['read']:.0f} s; fitting with early stopping")
+    say(
+        f"{n_train:,} training and {n_rows - n_train:,} validation rows read in {stages['read']:.0f} s; fitting with early stopping"
+    )
 
     fit = lgb.train(
         lgb_params,
         everything.subset(range(n_train)),
         num_boost_round=params.max_rounds,
         valid_sets=[everything.subset(range(n_train, n_rows))],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False),
-                   progress_every(PROGRESS_SECONDS, say)],
+        callbacks=[
+            lgb.early_stopping(params.early_stopping_rounds, verbose=False),
+            progress_every(PROGRESS_SECONDS, say),
+        ],
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
     validation = window_forecast(
-        valid_keys.assign(**{LABEL_COLUMN: rows.label[n_train:]}), valid_x, fit.predict(valid_x, num_iteration=best),
-        window.validation_start, params.level_offset,
-    )  # fmt: skip
+        valid_keys.assign(**{LABEL_COLUMN: rows.label[n_train:]}),
+        valid_x,
+        fit.predict(valid_x, num_iteration=best),
+        window.validation_start,
+        params.level_offset,
+    )
     fit.free_dataset()
     stages["search"] = time.perf_counter() - started - stages["read"]
-    say(f"early stopping chose {best} rounds in {stages['search']:.0f} s" + ("; refitting on every day before the cutoff" if refit else ""))
+    say(
+        f"early stopping chose {best} rounds in {stages['search']:.0f} s"
+        + ("; refitting on every day before the cutoff" if refit else "")
+    )
     if refit:
         del fit
-        final = lgb.train(lgb_params, everything, num_boost_round=best, callbacks=[progress_every(PROGRESS_SECONDS, say)])
+        final = lgb.train(
+            lgb_params, everything, num_boost_round=best, callbacks=[progress_every(PROGRESS_SECONDS, say)]
+        )
         final.free_dataset()
     else:
         final = fit
@@ -224,11 +249,17 @@ def train(
     )
 
 
-def _dataset(matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict, init: np.ndarray) -> lgb.Dataset:
+def _dataset(
+    matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict, init: np.ndarray
+) -> lgb.Dataset:
     data = lgb.Dataset(
-        matrix, label, init_score=init, feature_name=list(FEATURE_NAMES),
-        categorical_feature=list(CATEGORICAL_INDEX), params=params,
-    )  # fmt: skip
+        matrix,
+        label,
+        init_score=init,
+        feature_name=list(FEATURE_NAMES),
+        categorical_feature=list(CATEGORICAL_INDEX),
+        params=params,
+    )
     # Stored in the model as a pandas frame's categories are, so it predicts from frames too.
     data.pandas_categorical = vocabulary
     return data

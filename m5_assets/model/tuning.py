@@ -76,10 +76,14 @@ def tune(
         model = train(features, cutoff, dataclasses.replace(start, **searched), refit=False)
         validated = validate(inputs, cutoff, model.validation, model.params.level_offset)
         result = TrialResult(
-            number=trial.number, params=searched, wrmsse=validated.scores.wrmsse(MODEL),
-            model_wrmsse=validated.scores.wrmsse(PURE_MODEL), issued_as=validated.rule.describe(),
-            best_iteration=model.best_iteration, seconds=time.perf_counter() - began,
-        )  # fmt: skip
+            number=trial.number,
+            params=searched,
+            wrmsse=validated.scores.wrmsse(MODEL),
+            model_wrmsse=validated.scores.wrmsse(PURE_MODEL),
+            issued_as=validated.rule.describe(),
+            best_iteration=model.best_iteration,
+            seconds=time.perf_counter() - began,
+        )
         results.append(result)
         on_trial(result)
         return result.wrmsse
@@ -87,7 +91,17 @@ def tune(
     study.optimize(objective, n_trials=max_trials, timeout=budget_seconds)
     best = min(results, key=lambda r: r.wrmsse)
     table = pd.DataFrame(
-        [{"trial": r.number, "wrmsse": r.wrmsse, "model_wrmsse": r.model_wrmsse, "issued_as": r.issued_as,
-          "best_iteration": r.best_iteration, "seconds": round(r.seconds, 1), **r.params} for r in results]
-    )  # fmt: skip
+        [
+            {
+                "trial": r.number,
+                "wrmsse": r.wrmsse,
+                "model_wrmsse": r.model_wrmsse,
+                "issued_as": r.issued_as,
+                "best_iteration": r.best_iteration,
+                "seconds": round(r.seconds, 1),
+                **r.params,
+            }
+            for r in results
+        ]
+    )
     return dataclasses.replace(start, **best.params), table

@@ -177,9 +177,13 @@ def _item_counts(items: np.ndarray, bins: np.ndarray, n_items: int, n_bins: int)
 
 
 def no_change_psi(
-    reference: Reference, ref_values: np.ndarray, ref_items: np.ndarray,
-    current: np.ndarray, cur_items: np.ndarray, swaps: np.ndarray,
-) -> float:  # fmt: skip
+    reference: Reference,
+    ref_values: np.ndarray,
+    ref_items: np.ndarray,
+    current: np.ndarray,
+    cur_items: np.ndarray,
+    swaps: np.ndarray,
+) -> float:
     """The PSI this comparison shows when nothing changed: its ``NO_CHANGE_QUANTILE`` over
     ``swaps`` (draws x items, 1 where an item's reference and current values trade places).
 
@@ -306,21 +310,37 @@ def prepare(reference: dict[str, np.ndarray]) -> PreparedReference:
 
 
 def _judged(
-    reference: PreparedReference, current: dict[str, np.ndarray], name: str,
-    ref_items: np.ndarray, cur_items: np.ndarray, swaps: np.ndarray,
-) -> dict:  # fmt: skip
+    reference: PreparedReference,
+    current: dict[str, np.ndarray],
+    name: str,
+    ref_items: np.ndarray,
+    cur_items: np.ndarray,
+    swaps: np.ndarray,
+) -> dict:
     """The segment where feature ``name`` moved most beyond its no-change PSI, with its figures."""
     best = None
     for segment, ref_rows in reference.segments.items():
-        cur_rows = np.ones(len(current[CLUSTER_COLUMN]), dtype=bool) if segment == ALL_SERIES else current[SEGMENT_COLUMN] == segment
+        cur_rows = (
+            np.ones(len(current[CLUSTER_COLUMN]), dtype=bool)
+            if segment == ALL_SERIES
+            else current[SEGMENT_COLUMN] == segment
+        )
         if not cur_rows.any():
             continue
         prepared, values = reference.features[(segment, name)], np.asarray(current[name], dtype=np.float64)[cur_rows]
         value = prepared.psi(values)
-        baseline = no_change_psi(prepared, reference.window[name][ref_rows], ref_items[ref_rows], values, cur_items[cur_rows], swaps)
+        baseline = no_change_psi(
+            prepared, reference.window[name][ref_rows], ref_items[ref_rows], values, cur_items[cur_rows], swaps
+        )
         excess = value - baseline if np.isfinite(value) and np.isfinite(baseline) else np.nan
         if best is None or (np.isfinite(excess) and not excess <= best["excess"]):
-            best = {"segment": segment, "psi": value, "ks": prepared.ks(values), "no_change_psi": baseline, "excess": excess}
+            best = {
+                "segment": segment,
+                "psi": value,
+                "ks": prepared.ks(values),
+                "no_change_psi": baseline,
+                "excess": excess,
+            }
     return best
 
 
@@ -335,28 +355,64 @@ def drift_table(
     weight, its score and a status; largest score first (then largest PSI). Events are compared
     over all series and not judged."""
     n_ref = len(reference.window[CLUSTER_COLUMN])
-    clusters, codes = np.unique(np.concatenate([reference.window[CLUSTER_COLUMN], current[CLUSTER_COLUMN]]), return_inverse=True)
+    clusters, codes = np.unique(
+        np.concatenate([reference.window[CLUSTER_COLUMN], current[CLUSTER_COLUMN]]), return_inverse=True
+    )
     ref_items, cur_items = codes[:n_ref], codes[n_ref:]
     swaps = swap_draws(ref_items, cur_items, len(clusters))
     weights = importance_weights(gain or {})
     rows = []
     for spec in DRIFT_FEATURES:
         if spec.family in NOT_JUDGED_FAMILIES:
-            prepared, values = reference.features[(ALL_SERIES, spec.name)], np.asarray(current[spec.name], dtype=np.float64)
-            rows.append({
-                "feature": spec.name, "family": spec.family, "segment": ALL_SERIES, "psi": prepared.psi(values), "ks": prepared.ks(values),
-                "no_change_psi": np.nan, "importance": np.nan, "score": np.nan, "status": CALENDAR_STATUS,
-                "reference_rows": len(prepared.ordered), "current_rows": int(np.isfinite(values).sum()),
-            })  # fmt: skip
+            prepared, values = (
+                reference.features[(ALL_SERIES, spec.name)],
+                np.asarray(current[spec.name], dtype=np.float64),
+            )
+            rows.append(
+                {
+                    "feature": spec.name,
+                    "family": spec.family,
+                    "segment": ALL_SERIES,
+                    "psi": prepared.psi(values),
+                    "ks": prepared.ks(values),
+                    "no_change_psi": np.nan,
+                    "importance": np.nan,
+                    "score": np.nan,
+                    "status": CALENDAR_STATUS,
+                    "reference_rows": len(prepared.ordered),
+                    "current_rows": int(np.isfinite(values).sum()),
+                }
+            )
             continue
         judged = _judged(reference, current, spec.name, ref_items, cur_items, swaps)
         excess = judged.pop("excess")
         score = weights[spec.name] * max(excess, 0.0) if np.isfinite(excess) else np.nan
         pooled = reference.features[(ALL_SERIES, spec.name)]
-        rows.append({"feature": spec.name, "family": spec.family, **judged, "importance": weights[spec.name], "score": score,
-                     "status": thresholds.status(score), "reference_rows": len(pooled.ordered),
-                     "current_rows": int(np.isfinite(np.asarray(current[spec.name], dtype=np.float64)).sum())})  # fmt: skip
-    columns = ["feature", "family", "segment", "psi", "ks", "no_change_psi", "importance", "score", "status", "reference_rows", "current_rows"]
+        rows.append(
+            {
+                "feature": spec.name,
+                "family": spec.family,
+                **judged,
+                "importance": weights[spec.name],
+                "score": score,
+                "status": thresholds.status(score),
+                "reference_rows": len(pooled.ordered),
+                "current_rows": int(np.isfinite(np.asarray(current[spec.name], dtype=np.float64)).sum()),
+            }
+        )
+    columns = [
+        "feature",
+        "family",
+        "segment",
+        "psi",
+        "ks",
+        "no_change_psi",
+        "importance",
+        "score",
+        "status",
+        "reference_rows",
+        "current_rows",
+    ]
     table = pd.DataFrame(rows, columns=columns).sort_values(["score", "psi"], ascending=False, na_position="last")
     return table.reset_index(drop=True)
 

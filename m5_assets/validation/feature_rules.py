@@ -47,5 +47,7 @@ def catalog_violations(con: duckdb.DuckDBPyConnection, features: Path, specs: It
     for (name, condition), count in zip(conditions.items(), counts, strict=True):
         if count:
             examples = con.sql(f'SELECT id, date, "{name}" FROM {scan} WHERE {condition} LIMIT 5').df()
-            found.append(Violation(FEATURES_FILE, name, f"values must satisfy: {by_name[name].rule}", int(count), examples))
+            found.append(
+                Violation(FEATURES_FILE, name, f"values must satisfy: {by_name[name].rule}", int(count), examples)
+            )
     return found

@@ -23,12 +23,13 @@ def grid_complete(con: duckdb.DuckDBPyConnection, sales_long: Path, raw_sales: P
     if (rows, series, days) != (n_series * n_days, n_series, n_days):
         found.append(
             Violation(
-                LONG_FILE, "id, date",
+                LONG_FILE,
+                "id, date",
                 f"must hold one row per series and day: expected {n_series} x {n_days} = {n_series * n_days}, "
                 f"found {rows} rows over {series} series and {days} days",
                 abs(rows - n_series * n_days),
             )
-        )  # fmt: skip
+        )
     for column, rule, where in (
         ("units", "units must never be null", "units IS NULL"),
         ("sell_price", "prices must be positive where present", "sell_price <= 0"),

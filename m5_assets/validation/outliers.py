@@ -52,7 +52,9 @@ def data_error_bound(series: np.ndarray) -> float:
     reference = ordinary if 2 * len(ordinary) > len(selling) else selling
     if not len(reference):
         return float(ABSURD_UNITS)
-    return max(float(ABSURD_UNITS), ABSURD_MULTIPLE * float(np.quantile(reference, REFERENCE_QUANTILE, method="inverted_cdf")))
+    return max(
+        float(ABSURD_UNITS), ABSURD_MULTIPLE * float(np.quantile(reference, REFERENCE_QUANTILE, method="inverted_cdf"))
+    )
 
 
 def absurd_days(units: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,19 +110,25 @@ def read_genuine_days(path: Path, series: pd.DataFrame, dates: pd.DatetimeIndex)
     a day kept uncapped by mistake is better refused than silently ignored.
     """
     mask = np.zeros((len(series), len(dates)), dtype=bool)
-    row_of = {(str(i), str(s)): k for k, (i, s) in enumerate(zip(series["item_id"], series["store_id"]))}
+    row_of = {(str(i), str(s)): k for k, (i, s) in enumerate(zip(series["item_id"], series["store_id"], strict=True))}
     day_of = {d.date().isoformat(): k for k, d in enumerate(pd.DatetimeIndex(dates))}
     errors = []
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != GENUINE_DAYS_COLUMNS:
-            raise ValueError(f"{path.name}, line 1: columns must be {', '.join(GENUINE_DAYS_COLUMNS)}, found {reader.fieldnames!r}")
+            raise ValueError(
+                f"{path.name}, line 1: columns must be {', '.join(GENUINE_DAYS_COLUMNS)}, found {reader.fieldnames!r}"
+            )
         for line, cells in enumerate(reader, start=2):
             key = (cells["item_id"], cells["store_id"])
             if key not in row_of:
-                errors.append(f"{path.name}, line {line}, columns 'item_id', 'store_id': no series {key[0]!r} at store {key[1]!r}")
+                errors.append(
+                    f"{path.name}, line {line}, columns 'item_id', 'store_id': no series {key[0]!r} at store {key[1]!r}"
+                )
             elif cells["date"] not in day_of:
-                errors.append(f"{path.name}, line {line}, column 'date': {cells['date']!r} is not a day of the sales data (YYYY-MM-DD)")
+                errors.append(
+                    f"{path.name}, line {line}, column 'date': {cells['date']!r} is not a day of the sales data (YYYY-MM-DD)"
+                )
             else:
                 mask[row_of[key], day_of[cells["date"]]] = True
     if errors:

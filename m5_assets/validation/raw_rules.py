@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.validation import outliers
-from m5_assets.warehouse import scalar
 from m5_assets.validation.schemas import CALENDAR_SCHEMA, PRICES_SCHEMA, schema_violations
 from m5_assets.validation.violations import MAX_EXAMPLES, Violation, lines_of
+from m5_assets.warehouse import scalar
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,22 @@ def calendar_continuous(con: duckdb.DuckDBPyConnection, calendar: RawTable) -> l
         lag(date) OVER (ORDER BY date) AS previous_date
         FROM {calendar.scan()} WHERE date IS NOT NULL AND regexp_matches(d, '^d_[0-9]+$'))"""
     return _sql_violation(
-        con, calendar, "date", "dates must be consecutive days (no gaps or repeats)",
-        "day_step <> 1", "line, previous_date, date, d", ordered,
+        con,
+        calendar,
+        "date",
+        "dates must be consecutive days (no gaps or repeats)",
+        "day_step <> 1",
+        "line, previous_date, date, d",
+        ordered,
     ) + _sql_violation(
-        con, calendar, "d", "d_k must increase by exactly one from each day to the next",
-        "day_step = 1 AND d_step <> 1", "line, previous_date, date, d", ordered,
-    )  # fmt: skip
+        con,
+        calendar,
+        "d",
+        "d_k must increase by exactly one from each day to the next",
+        "day_step = 1 AND d_step <> 1",
+        "line, previous_date, date, d",
+        ordered,
+    )
 
 
 # --- sales ----------------------------------------------------------------------------------
@@ -102,10 +112,15 @@ def sales_units_plausible(con: duckdb.DuckDBPyConnection, sales: RawTable) -> li
     rows, at, bounds = outliers.absurd_days(frame[days].to_numpy(dtype=np.float64))
     if not len(rows):
         return []
-    examples = pd.DataFrame({
-        "line": frame["line"].to_numpy()[rows], "id": frame["id"].to_numpy()[rows], "d": np.asarray(days)[at],
-        "units": frame[days].to_numpy()[rows, at], "bound": bounds.round(0),
-    }).sort_values(["line", "d"], key=lambda c: c.str[2:].astype(int) if c.name == "d" else c, ignore_index=True)  # fmt: skip
+    examples = pd.DataFrame(
+        {
+            "line": frame["line"].to_numpy()[rows],
+            "id": frame["id"].to_numpy()[rows],
+            "d": np.asarray(days)[at],
+            "units": frame[days].to_numpy()[rows, at],
+            "bound": bounds.round(0),
+        }
+    ).sort_values(["line", "d"], key=lambda c: c.str[2:].astype(int) if c.name == "d" else c, ignore_index=True)
     rule = (
         f"units must not exceed {outliers.ABSURD_UNITS:,} and {outliers.ABSURD_MULTIPLE:,.0f} x the series' 99th percentile "
         "of its non-zero days: no shop sells that in a day (a broken export or a shifted column)"
@@ -125,16 +140,31 @@ def sales_ids_consistent(con: duckdb.DuckDBPyConnection, sales: RawTable) -> lis
     # Kaggle's validation file holds _validation ids and its evaluation file _evaluation ids.
     suffix = "_validation" if "validation" in sales.file else "_evaluation"
     rules = [
-        ("id", f"id must equal item_id + '_' + store_id + '{suffix}' (one suffix, the file's)",
-         f"id IS NULL OR item_id IS NULL OR store_id IS NULL OR id <> item_id || '_' || store_id || '{suffix}'",
-         "line, id, item_id, store_id"),
-        ("item_id", "item_id must start with its dept_id + '_'",
-         "item_id IS NULL OR dept_id IS NULL OR NOT starts_with(item_id, dept_id || '_')", "line, id, item_id, dept_id"),
-        ("dept_id", "dept_id must start with its cat_id + '_'",
-         "dept_id IS NULL OR cat_id IS NULL OR NOT starts_with(dept_id, cat_id || '_')", "line, id, dept_id, cat_id"),
-        ("store_id", "store_id must start with its state_id + '_'",
-         "store_id IS NULL OR state_id IS NULL OR NOT starts_with(store_id, state_id || '_')", "line, id, store_id, state_id"),
-    ]  # fmt: skip
+        (
+            "id",
+            f"id must equal item_id + '_' + store_id + '{suffix}' (one suffix, the file's)",
+            f"id IS NULL OR item_id IS NULL OR store_id IS NULL OR id <> item_id || '_' || store_id || '{suffix}'",
+            "line, id, item_id, store_id",
+        ),
+        (
+            "item_id",
+            "item_id must start with its dept_id + '_'",
+            "item_id IS NULL OR dept_id IS NULL OR NOT starts_with(item_id, dept_id || '_')",
+            "line, id, item_id, dept_id",
+        ),
+        (
+            "dept_id",
+            "dept_id must start with its cat_id + '_'",
+            "dept_id IS NULL OR cat_id IS NULL OR NOT starts_with(dept_id, cat_id || '_')",
+            "line, id, dept_id, cat_id",
+        ),
+        (
+            "store_id",
+            "store_id must start with its state_id + '_'",
+            "store_id IS NULL OR state_id IS NULL OR NOT starts_with(store_id, state_id || '_')",
+            "line, id, store_id, state_id",
+        ),
+    ]
     for column, rule, where, select in rules:
         found += _sql_violation(con, sales, column, rule, where, select)
     return found
@@ -145,16 +175,28 @@ def calendar_covers_sales(con: duckdb.DuckDBPyConnection, sales: RawTable, calen
     days = pd.DataFrame({"d": _day_columns(con, sales)})
     con.register("sales_days", days)
     found = _sql_violation(
-        con, sales, "d_*", f"every sales day must appear in column 'd' of {calendar.file}",
-        f"d NOT IN (SELECT d FROM {calendar.scan()} WHERE d IS NOT NULL)", "line, d", "(SELECT 1 AS line, d FROM sales_days)",
-    )  # fmt: skip
+        con,
+        sales,
+        "d_*",
+        f"every sales day must appear in column 'd' of {calendar.file}",
+        f"d NOT IN (SELECT d FROM {calendar.scan()} WHERE d IS NOT NULL)",
+        "line, d",
+        "(SELECT 1 AS line, d FROM sales_days)",
+    )
     con.unregister("sales_days")
     snap_columns = {c for c in con.sql(f"SELECT * FROM {calendar.scan()} LIMIT 0").columns if c.startswith("snap_")}
     states = con.sql(f"SELECT DISTINCT state_id FROM {sales.scan()} WHERE state_id IS NOT NULL ORDER BY 1").df()
     missing = states[~("snap_" + states["state_id"]).isin(snap_columns)]
     if len(missing):
         found.append(
-            Violation(calendar.file, "snap_<state>", f"every state of {sales.file} needs a SNAP column", len(missing), missing, (1,))
+            Violation(
+                calendar.file,
+                "snap_<state>",
+                f"every state of {sales.file} needs a SNAP column",
+                len(missing),
+                missing,
+                (1,),
+            )
         )
     return found
 
@@ -168,18 +210,26 @@ def prices_values(con: duckdb.DuckDBPyConnection, prices: RawTable) -> list[Viol
     return schema_violations(PRICES_SCHEMA, frame, prices.file)
 
 
-def prices_keyed(con: duckdb.DuckDBPyConnection, prices: RawTable, sales: RawTable, calendar: RawTable) -> list[Violation]:
+def prices_keyed(
+    con: duckdb.DuckDBPyConnection, prices: RawTable, sales: RawTable, calendar: RawTable
+) -> list[Violation]:
     """Each price belongs to a store-item pair of the sales file and a week of the calendar."""
     pairs = f"(SELECT DISTINCT store_id, item_id FROM {sales.scan()})"
     return _sql_violation(
-        con, prices, "store_id, item_id", f"store-item pair must exist in {sales.file}",
+        con,
+        prices,
+        "store_id, item_id",
+        f"store-item pair must exist in {sales.file}",
         f"(store_id, item_id) NOT IN (SELECT (store_id, item_id) FROM {pairs})",
         "line, store_id, item_id, wm_yr_wk, sell_price",
     ) + _sql_violation(
-        con, prices, "wm_yr_wk", f"week must exist in column 'wm_yr_wk' of {calendar.file}",
+        con,
+        prices,
+        "wm_yr_wk",
+        f"week must exist in column 'wm_yr_wk' of {calendar.file}",
         f"wm_yr_wk NOT IN (SELECT DISTINCT wm_yr_wk FROM {calendar.scan()} WHERE wm_yr_wk IS NOT NULL)",
         "line, store_id, item_id, wm_yr_wk, sell_price",
-    )  # fmt: skip
+    )
 
 
 # A store-item's genuine prices stay within a small factor of their usual level: over the 280
@@ -198,9 +248,12 @@ def prices_within_history(con: duckdb.DuckDBPyConnection, prices: RawTable) -> l
         f"FROM {prices.scan()} WHERE sell_price > 0)"
     )
     return _sql_violation(
-        con, prices, "sell_price",
+        con,
+        prices,
+        "sell_price",
         f"a price must lie between 1/{PRICE_MULTIPLE} and {PRICE_MULTIPLE} times its store-item's median price "
         "(usual_price): further off is a unit or decimal error",
         f"sell_price > {PRICE_MULTIPLE} * usual_price OR sell_price * {PRICE_MULTIPLE} < usual_price",
-        "line, store_id, item_id, wm_yr_wk, sell_price, usual_price", usual,
-    )  # fmt: skip
+        "line, store_id, item_id, wm_yr_wk, sell_price, usual_price",
+        usual,
+    )

@@ -97,7 +97,9 @@ def schema_violations(schema: pa.DataFrameSchema, frame: pd.DataFrame, file: str
         violations = []
         # A failed multi-column uniqueness check is reported once per column; keep one.
         unique_check = cases["check"] == "multiple_fields_uniqueness"
-        cases = pd.concat([cases[~unique_check], cases[unique_check].drop_duplicates(subset=["index"]).assign(column=None)])
+        cases = pd.concat(
+            [cases[~unique_check], cases[unique_check].drop_duplicates(subset=["index"]).assign(column=None)]
+        )
         for (column, check), rows in cases.groupby(["column", "check"], dropna=False, sort=False):
             index = pd.to_numeric(rows["index"], errors="coerce").dropna().astype(int)
             if len(index):
@@ -106,6 +108,10 @@ def schema_violations(schema: pa.DataFrameSchema, frame: pd.DataFrame, file: str
             else:
                 examples = rows[["failure_case"]].head(MAX_EXAMPLES)
             column_name = column if isinstance(column, str) else ", ".join(schema.unique or [])
-            violations.append(Violation(file, column_name or "(table)", rule_sentence(str(check)), len(rows), examples, lines_of(examples)))
+            violations.append(
+                Violation(
+                    file, column_name or "(table)", rule_sentence(str(check)), len(rows), examples, lines_of(examples)
+                )
+            )
         return violations
     return []

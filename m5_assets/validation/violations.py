@@ -21,7 +21,11 @@ def shown(examples: pd.DataFrame) -> str:
 
 def _padded(examples: pd.DataFrame) -> bool:
     """Whether a text value of the examples starts or ends with white space."""
-    return any(isinstance(v, str) and v != v.strip() for column in examples.columns for v in examples[column].head(MAX_EXAMPLES))
+    return any(
+        isinstance(v, str) and v != v.strip()
+        for column in examples.columns
+        for v in examples[column].head(MAX_EXAMPLES)
+    )
 
 
 def lines_of(examples: pd.DataFrame) -> tuple[int, ...]:

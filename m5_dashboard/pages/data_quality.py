@@ -20,7 +20,9 @@ else:
         result=checks["passed"].map({True: "passed", False: "FAILED"}),
         dagster=[f"{data.DAGSTER_URL}/assets/{a}?view=checks" for a in checks["asset"]],
     )[["asset", "check", "result", "severity", "evaluated_at", "description", "dagster"]]
-    st.dataframe(shown, width="stretch", hide_index=True, column_config={"dagster": st.column_config.LinkColumn("Dagster UI")})
+    st.dataframe(
+        shown, width="stretch", hide_index=True, column_config={"dagster": st.column_config.LinkColumn("Dagster UI")}
+    )
 
 st.subheader("Feature catalog")
 if data.has_table(data.tables.FEATURE_CATALOG):

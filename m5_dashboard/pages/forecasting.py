@@ -43,4 +43,9 @@ if not after.empty:
 
 columns = ["date", "horizon", "forecast", "lo_50", "hi_50", "lo_80", "hi_80", "lo_95", "hi_95", "model_version"]
 st.dataframe(shown[columns].round(3), width="stretch", hide_index=True)
-st.download_button("Download these rows (CSV)", shown[columns].to_csv(index=False), f"forecast_{day}_{level}_{key.replace('/', '_')}.csv", "text/csv")
+st.download_button(
+    "Download these rows (CSV)",
+    shown[columns].to_csv(index=False),
+    f"forecast_{day}_{level}_{key.replace('/', '_')}.csv",
+    "text/csv",
+)

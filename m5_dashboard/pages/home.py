@@ -27,18 +27,36 @@ scores = data.accuracy()
 first, last = data.reader().sales_span()
 
 row = st.columns(4)
-row[0].metric("Units forecast, next 28 days", f"{total:,.0f}", f"{100 * (total / last_28 - 1):+.1f} % vs the last 28 days" if last_28 else None)
-row[1].metric("Newest forecast date", newest.isoformat(), f"{(newest - dt.date.today()).days:+d} days from today", delta_color="off")
+row[0].metric(
+    "Units forecast, next 28 days",
+    f"{total:,.0f}",
+    f"{100 * (total / last_28 - 1):+.1f} % vs the last 28 days" if last_28 else None,
+)
+row[1].metric(
+    "Newest forecast date",
+    newest.isoformat(),
+    f"{(newest - dt.date.today()).days:+d} days from today",
+    delta_color="off",
+)
 row[2].metric("Last sales day", last.isoformat())
-row[3].metric("Serving model", f"version {version}", f"cutoff {card['cutoff'].iloc[-1]}" if not card.empty else "no model card", delta_color="off")
+row[3].metric(
+    "Serving model",
+    f"version {version}",
+    f"cutoff {card['cutoff'].iloc[-1]}" if not card.empty else "no model card",
+    delta_color="off",
+)
 
 if scores.empty:
     st.caption("No forecast has been scored yet: scoring needs all 28 days of actuals (the score_forecast job).")
 else:
     latest = scores.iloc[-1]
     row = st.columns(4)
-    row[0].metric(f"WRMSSE, forecast of {latest['forecast_date']}", f"{latest['wrmsse']:.3f}",
-                  f"{latest['wrmsse'] - latest['seasonal_naive_wrmsse']:+.3f} vs seasonal naive", delta_color="inverse")  # fmt: skip
+    row[0].metric(
+        f"WRMSSE, forecast of {latest['forecast_date']}",
+        f"{latest['wrmsse']:.3f}",
+        f"{latest['wrmsse'] - latest['seasonal_naive_wrmsse']:+.3f} vs seasonal naive",
+        delta_color="inverse",
+    )
     row[1].metric("Seasonal naive WRMSSE", f"{latest['seasonal_naive_wrmsse']:.3f}")
     row[2].metric("80 % interval coverage", f"{latest['coverage_80']:.1f} %")
     row[3].metric("95 % interval coverage", f"{latest['coverage_95']:.1f} %")

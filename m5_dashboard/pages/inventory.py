@@ -17,8 +17,14 @@ day = left.selectbox("Forecast date", list(reversed(days)), format_func=str)
 planned = data.partition(tables.INVENTORY_PLAN, day)
 stores = ["all stores", *sorted(planned["store_id"].unique())]
 store = middle.selectbox("Store", stores)
-level = right.slider("Service level", min_value=0.50, max_value=0.995, value=float(planned["service_level"].median()), step=0.005,
-                     help="The chance of no stock-out in a replenishment cycle; safety stock = z(level) x lead-time sigma.")  # fmt: skip
+level = right.slider(
+    "Service level",
+    min_value=0.50,
+    max_value=0.995,
+    value=float(planned["service_level"].median()),
+    step=0.005,
+    help="The chance of no stock-out in a replenishment cycle; safety stock = z(level) x lead-time sigma.",
+)
 shown = at_service_level(planned if store == "all stores" else planned[planned["store_id"] == store], level)
 
 k1, k2, k3, k4 = st.columns(4)
@@ -26,7 +32,19 @@ k1.metric("Item-stores", f"{len(shown):,}")
 k2.metric("Lead-time demand", f"{shown['lead_time_demand'].sum():,.0f} units")
 k3.metric("Safety stock", f"{shown['safety_stock'].sum():,.0f} units")
 k4.metric("Reorder points", f"{shown['reorder_point'].sum():,.0f} units")
-st.plotly_chart(charts.safety_stock_by_store(shown, f"Safety stock at {level:.1%} service, forecast of {day}"), width="stretch")
+st.plotly_chart(
+    charts.safety_stock_by_store(shown, f"Safety stock at {level:.1%} service, forecast of {day}"), width="stretch"
+)
 st.subheader("Most exposed: the least certain lead-time demand")
-columns = ["id", "lead_time_days", "lead_time_demand", "lead_time_sigma", "safety_stock", "reorder_point", "order_up_to", "eoq", "days_of_cover"]
+columns = [
+    "id",
+    "lead_time_days",
+    "lead_time_demand",
+    "lead_time_sigma",
+    "safety_stock",
+    "reorder_point",
+    "order_up_to",
+    "eoq",
+    "days_of_cover",
+]
 st.dataframe(shown.nlargest(20, "lead_time_sigma")[columns].round(2), width="stretch", hide_index=True)

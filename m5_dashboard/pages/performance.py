@@ -17,31 +17,48 @@ if scores.empty:
     st.info("No forecast has been scored yet: scoring needs all 28 days of actuals. " + data.NOTHING_YET)
 else:
     st.plotly_chart(charts.wrmsse_over_time(scores), width="stretch")
-    day = st.selectbox("Scored forecast date", list(reversed(scores["forecast_date"].tolist())), format_func=lambda d: str(d))
+    day = st.selectbox(
+        "Scored forecast date", list(reversed(scores["forecast_date"].tolist())), format_func=lambda d: str(d)
+    )
     chosen = scores[scores["forecast_date"] == day].iloc[0]
     per_level = pd.Series({k: chosen[f"wrmsse_level_{k}"] for k in range(1, 13)})
     left, right = st.columns(2)
     left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
-    right.plotly_chart(charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"), width="stretch")
+    right.plotly_chart(
+        charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"),
+        width="stretch",
+    )
 
     if "shadow_model_version" in scores and scores["shadow_model_version"].notna().any():
         st.subheader("Challengers in shadow")
-        st.caption("Newer versions the gate refused, issued beside the champion and scored on the same days: "
-                   "a lower WRMSSE says promoting them (the promote_model job) would have helped.")  # fmt: skip
+        st.caption(
+            "Newer versions the gate refused, issued beside the champion and scored on the same days: "
+            "a lower WRMSSE says promoting them (the promote_model job) would have helped."
+        )
         shadowed = scores[scores["shadow_model_version"].notna()]
-        st.dataframe(shadowed[["forecast_date", "model_version", "wrmsse", "shadow_model_version", "shadow_wrmsse", "shadow_bias_pct"]].round(4),
-                     width="stretch", hide_index=True)  # fmt: skip
+        st.dataframe(
+            shadowed[
+                ["forecast_date", "model_version", "wrmsse", "shadow_model_version", "shadow_wrmsse", "shadow_bias_pct"]
+            ].round(4),
+            width="stretch",
+            hide_index=True,
+        )
 
     st.subheader("Models in use")
-    used = scores.groupby("model_version")["forecast_date"].agg(["min", "max", "count"]).rename(
-        columns={"min": "first forecast", "max": "last forecast", "count": "scored forecasts"})  # fmt: skip
+    used = (
+        scores.groupby("model_version")["forecast_date"]
+        .agg(["min", "max", "count"])
+        .rename(columns={"min": "first forecast", "max": "last forecast", "count": "scored forecasts"})
+    )
     cards = data.model_cards()
     if not cards.empty:
         cards = cards.assign(model_version=cards["model_version"].astype(str)).set_index("model_version")
         # Cards written before issue rules have no rule: their booster's units were issued.
         rules = cards["issue_rule"] if "issue_rule" in cards else pd.Series(None, index=cards.index)
         cards["issued as"] = [json.loads(r)["issued_as"] if isinstance(r, str) else "model" for r in rules]
-        shown = cards[["cutoff", "promoted", "promotion_decision", "issued as", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]]
+        shown = cards[
+            ["cutoff", "promoted", "promotion_decision", "issued as", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]
+        ]
         st.dataframe(shown.join(used, how="left"), width="stretch")
     else:
         st.dataframe(used, width="stretch")
@@ -49,12 +66,16 @@ else:
 st.subheader("Backtest")
 backtest = data.backtest()
 if backtest.empty:
-    st.caption("No backtest yet: run `m5 backtest` or launch the backtest job in the Dagster UI. It replays the last "
-               "52 weeks: a model each month, a forecast every 7 days, scored beside simple, statistical and mlforecast peers.")  # fmt: skip
+    st.caption(
+        "No backtest yet: run `m5 backtest` or launch the backtest job in the Dagster UI. It replays the last "
+        "52 weeks: a model each month, a forecast every 7 days, scored beside simple, statistical and mlforecast peers."
+    )
 else:
     origins = sorted(backtest["origin"].unique())
-    st.caption(f"{len(origins)} forecast dates, {origins[0]} .. {origins[-1]}, each issued by the monthly model the product "
-               "would have used and scored on its 28 days; means over the dates, bias pooled over all of them.")  # fmt: skip
+    st.caption(
+        f"{len(origins)} forecast dates, {origins[0]} .. {origins[-1]}, each issued by the monthly model the product "
+        "would have used and scored on its 28 days; means over the dates, bias pooled over all of them."
+    )
     st.dataframe(report.method_table(backtest).round(4), width="stretch", hide_index=True)
     st.plotly_chart(charts.backtest_over_time(backtest), width="stretch")
     left, right = st.columns(2)
@@ -70,9 +91,31 @@ if drift_days:
     drift = data.partition(tables.FEATURE_DRIFT, drift_day)
     # Statuses were set by the run's thresholds; the lines show the defaults.
     thresholds = Thresholds()
-    st.plotly_chart(charts.drift_bars(drift, thresholds.warn_psi, thresholds.fail_psi,
-                                      f"Drift against the serving model's validation window, forecast of {drift_day}"), width="stretch")  # fmt: skip
-    shown = [c for c in ("feature", "family", "segment", "psi", "ks", "no_change_psi", "importance", "score", "status", "model_version") if c in drift]
+    st.plotly_chart(
+        charts.drift_bars(
+            drift,
+            thresholds.warn_psi,
+            thresholds.fail_psi,
+            f"Drift against the serving model's validation window, forecast of {drift_day}",
+        ),
+        width="stretch",
+    )
+    shown = [
+        c
+        for c in (
+            "feature",
+            "family",
+            "segment",
+            "psi",
+            "ks",
+            "no_change_psi",
+            "importance",
+            "score",
+            "status",
+            "model_version",
+        )
+        if c in drift
+    ]
     st.dataframe(drift[shown].round(4), width="stretch", hide_index=True)
 else:
     st.caption("No feature drift computed yet: it is issued with each forecast.")

@@ -6,49 +6,74 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from m5_serving.deps import READ, Services, serving, services
+from m5_assets.tables import LEVEL_NAMES
+from m5_serving.deps import READ, Services, services, serving
 from m5_serving.lookup import LookupFailed, days_of, find_series, snapshot_for
 from m5_serving.schemas import LevelForecast, LevelKeys, SeriesForecast
-from m5_assets.tables import LEVEL_NAMES
 from m5_serving.state import Served
 
 router = APIRouter(prefix="/forecasts", tags=["forecasts"], dependencies=[READ])
 
 
 # Declared before /{store_id}/{item_id}, which would otherwise take "levels" for a store.
-@router.get("/levels/{level}", response_model=LevelForecast | LevelKeys,
-            summary="An aggregation level's 28 days (with ?key=), or its keys (without)")  # fmt: skip
+@router.get(
+    "/levels/{level}",
+    response_model=LevelForecast | LevelKeys,
+    summary="An aggregation level's 28 days (with ?key=), or its keys (without)",
+)
 def level_forecast(
-    level: int = Path(ge=1, le=11, description="1 total, 2 state, 3 store, 4 category, 5 department, 6 state x category, "
-                      "7 state x department, 8 store x category, 9 store x department, 10 item, 11 item x state"),
-    key: str | None = Query(None, max_length=80, description="the group, its key columns joined by '/': 'CA', 'CA_1/FOODS'; 'total' for level 1"),
+    level: int = Path(
+        ge=1,
+        le=11,
+        description="1 total, 2 state, 3 store, 4 category, 5 department, 6 state x category, "
+        "7 state x department, 8 store x category, 9 store x department, 10 item, 11 item x state",
+    ),
+    key: str | None = Query(
+        None,
+        max_length=80,
+        description="the group, its key columns joined by '/': 'CA', 'CA_1/FOODS'; 'total' for level 1",
+    ),
     served: Served = Depends(serving),
-):  # fmt: skip
+):
     snapshot = served.snapshot
     held = snapshot.level(level)
     if held is None:
         raise HTTPException(404, f"level {level} is not in the forecast of {snapshot.forecast_date}")
     keys, values = held
     if key is None:
-        return LevelKeys(level=level, level_name=LEVEL_NAMES[level], forecast_date=snapshot.forecast_date, keys=sorted(keys))
+        return LevelKeys(
+            level=level, level_name=LEVEL_NAMES[level], forecast_date=snapshot.forecast_date, keys=sorted(keys)
+        )
     row = keys.get(key)
     if row is None:
         examples = ", ".join(sorted(keys)[:5])
         raise HTTPException(404, f"unknown key '{key}' at level {level} ({LEVEL_NAMES[level]}); e.g. {examples}")
-    return LevelForecast(level=level, level_name=LEVEL_NAMES[level], key=key, forecast_date=snapshot.forecast_date,
-                         model_version=snapshot.model_version, days=days_of(snapshot, values[row]))  # fmt: skip
+    return LevelForecast(
+        level=level,
+        level_name=LEVEL_NAMES[level],
+        key=key,
+        forecast_date=snapshot.forecast_date,
+        model_version=snapshot.model_version,
+        days=days_of(snapshot, values[row]),
+    )
 
 
 @router.get("/{store_id}/{item_id}", response_model=SeriesForecast, summary="One series' 28 days with every interval")
 def series_forecast(
-    store_id: str = Path(max_length=40), item_id: str = Path(max_length=80),
+    store_id: str = Path(max_length=40),
+    item_id: str = Path(max_length=80),
     as_of: dt.date | None = Query(None, description="the forecast issued on this day (or the newest before it)"),
-    served: Served = Depends(serving), svc: Services = Depends(services),
-):  # fmt: skip
+    served: Served = Depends(serving),
+    svc: Services = Depends(services),
+):
     try:
         snapshot = snapshot_for(svc.state, served, as_of or served.snapshot.forecast_date, as_of)
         series, days = find_series(snapshot, item_id, store_id)
     except LookupFailed as failed:
         raise HTTPException(failed.status, failed.detail) from None
-    return SeriesForecast(**series.hierarchy(), forecast_date=snapshot.forecast_date,
-                          model_version=snapshot.model_version, days=days_of(snapshot, days))  # fmt: skip
+    return SeriesForecast(
+        **series.hierarchy(),
+        forecast_date=snapshot.forecast_date,
+        model_version=snapshot.model_version,
+        days=days_of(snapshot, days),
+    )

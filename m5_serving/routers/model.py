@@ -12,8 +12,11 @@ router = APIRouter(prefix="/model", tags=["model"], dependencies=[READ])
 
 def _card(served: Served) -> dict:
     if served.model_card is None:
-        raise HTTPException(404, f"no model card for version {served.snapshot.model_version} (run {served.snapshot.mlflow_run_id}): "
-                                 "retrain its month with this release to write one")  # fmt: skip
+        raise HTTPException(
+            404,
+            f"no model card for version {served.snapshot.model_version} (run {served.snapshot.mlflow_run_id}): "
+            "retrain its month with this release to write one",
+        )
     return served.model_card
 
 
@@ -21,9 +24,10 @@ def _card(served: Served) -> dict:
 def model_info(served: Served = Depends(serving)) -> dict:
     card = _card(served)
     return {k: v for k, v in card.items() if k != "feature_importance"} | {
-        "cutoff": card["cutoff"].isoformat(), "validation_start": str(card["validation_start"])[:10],
+        "cutoff": card["cutoff"].isoformat(),
+        "validation_start": str(card["validation_start"])[:10],
         "issued_forecast_date": served.snapshot.forecast_date.isoformat(),
-    }  # fmt: skip
+    }
 
 
 @router.get("/features/importance", summary="Gain importance of each feature, largest first")

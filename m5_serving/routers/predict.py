@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from m5_serving.deps import READ, Services, serving, services
+from m5_serving.deps import READ, Services, services, serving
 from m5_serving.lookup import LookupFailed, blocks, item_of, predict
 from m5_serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
 from m5_serving.state import Served
@@ -21,10 +21,14 @@ router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
 # only add time. A lookup that may read an older partition, or asks Redis, goes to a worker thread.
 
 
-@router.post("", response_model=Prediction, summary="Forecast and interval of one item at one store on one day",
-             responses={404: {"description": "unknown item or store, or a day no forecast covers"}})  # fmt: skip
+@router.post(
+    "",
+    response_model=Prediction,
+    summary="Forecast and interval of one item at one store on one day",
+    responses={404: {"description": "unknown item or store, or a day no forecast covers"}},
+)
 async def predict_one(request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     try:
         if blocks(served, request):
             return JSONResponse(await run_in_threadpool(predict, svc.state, served, request, now))
@@ -34,7 +38,7 @@ async def predict_one(request: PredictRequest, served: Served = Depends(serving)
 
 
 def _answer_batch(svc: Services, served: Served, batch: BatchRequest) -> dict:
-    now, results = dt.datetime.now(dt.timezone.utc), []
+    now, results = dt.datetime.now(dt.UTC), []
     # An online store answers the whole batch's series in one round trip.
     snapshot = served.snapshot.prefetched([(item_of(i.item_id, i.store_id), i.store_id) for i in batch.items])
     served = served if snapshot is served.snapshot else dataclasses.replace(served, snapshot=snapshot)

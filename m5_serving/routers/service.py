@@ -16,23 +16,43 @@ router = APIRouter(tags=["service"])
 @router.get("/", summary="Name, version and links")
 def root() -> dict:
     return {
-        "name": "m5-forecasting API", "version": __version__,
-        "links": {"docs": "/docs", "openapi": "/openapi.json", "health": "/health", "predict": "/predict",
-                  "forecasts": "/forecasts/{store_id}/{item_id}", "levels": "/forecasts/levels/{level}",
-                  "accuracy": "/accuracy", "model": "/model/info", "features": "/features", "metrics": "/metrics"},
-    }  # fmt: skip
+        "name": "m5-forecasting API",
+        "version": __version__,
+        "links": {
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "health": "/health",
+            "predict": "/predict",
+            "forecasts": "/forecasts/{store_id}/{item_id}",
+            "levels": "/forecasts/levels/{level}",
+            "accuracy": "/accuracy",
+            "model": "/model/info",
+            "features": "/features",
+            "metrics": "/metrics",
+        },
+    }
 
 
-@router.get("/health", response_model=Health, summary="Live, and ready once a snapshot serves (503 until then)",
-            responses={503: {"model": Health}}, dependencies=[Depends(open_or("read"))])  # fmt: skip
+@router.get(
+    "/health",
+    response_model=Health,
+    summary="Live, and ready once a snapshot serves (503 until then)",
+    responses={503: {"model": Health}},
+    dependencies=[Depends(open_or("read"))],
+)
 async def health(svc: Services = Depends(services)):
     served = svc.state.current
     reason = svc.state.not_ready_reason if served is None else svc.state.online_store_problem()
     if reason:
         return JSONResponse(Health(live=True, ready=False, reason=reason).model_dump(mode="json"), 503)
     snapshot = served.snapshot
-    return Health(live=True, ready=True, forecast_date=snapshot.forecast_date, model_version=snapshot.model_version,
-                  snapshot_age_seconds=round(snapshot.age_seconds(), 1))  # fmt: skip
+    return Health(
+        live=True,
+        ready=True,
+        forecast_date=snapshot.forecast_date,
+        model_version=snapshot.model_version,
+        snapshot_age_seconds=round(snapshot.age_seconds(), 1),
+    )
 
 
 # Keyed like the data: it tells how the service is set up. It names no filesystem path.
