@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from m5_assets import tables
-from m5_assets.settings import DataPaths, data_paths
+from m5_assets import library_env, tables
+from m5_assets.settings import DataPaths, SettingsError, data_paths, load_settings
 
 BACKTEST_PARTITIONS = 7
 RUN_LOCK = ".m5-run.lock"  # in the data folder; holds the PID of the m5 run that has it
@@ -112,16 +112,8 @@ def _run_locked(args: argparse.Namespace) -> int:
 
 def _quiet_libraries(paths: DataPaths) -> None:
     """Environment and logging for a run in this process: libraries quiet, the user's progress printed."""
-    # MLflow draws a progress bar for every artifact it reads (two per forecast run); a user may
-    # still turn it back on.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # MLflow's INFO lines (database set-up, signature checks) are its own business; training's
-    # progress is the user's, and minutes of silence look like a hang. MLflow sets its level from
-    # this variable when it is imported.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    # The instance's storage follows the data folder (dagster.yaml reads these), unless set.
-    for name, value in paths.dagster_instance_env().items():
-        os.environ.setdefault(name, value)
+    library_env.quiet_mlflow()
+    library_env.point_dagster_instance_at(paths)
     progress = logging.getLogger("m5_assets.progress")
     progress.setLevel(logging.INFO)
     progress.propagate = False
@@ -293,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     back.set_defaults(handler=_backtest)
 
     args = parser.parse_args(argv)
+    try:
+        load_settings()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return args.handler(args)
 
 

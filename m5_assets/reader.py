@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 from m5_assets import raw_files, tables
 from m5_assets.features.catalog import HORIZON
 from m5_assets.object_store import RemoteWarehouse
-from m5_assets.settings import WAREHOUSE_URL_ENV, DataPaths
+from m5_assets.settings import DataPaths, load_settings
 from m5_assets.tables import Table
 from m5_assets.validation.violations import DataValidationError
 from m5_assets.warehouse import DATA_FILE
@@ -143,7 +142,7 @@ class WarehouseReader:
     def __init__(self, paths: DataPaths, warehouse_url: str | None = None, sync_seconds: float = SYNC_SECONDS):
         self.paths = paths
         self.root = paths.warehouse
-        self.warehouse_url = os.environ.get(WAREHOUSE_URL_ENV, "") if warehouse_url is None else warehouse_url
+        self.warehouse_url = load_settings().warehouse_url if warehouse_url is None else warehouse_url
         self._remote: RemoteWarehouse | None = None  # made on the first sync: most readers never sync
         self._sync_seconds = sync_seconds
         self._synced_at: float | None = None

@@ -8,7 +8,6 @@ queries themselves are the read side's (``m5_assets.reader``), the API's reader 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -24,10 +23,10 @@ from m5_assets.reader import (
     read_parquet,
     read_partition,
 )
-from m5_assets.settings import data_paths
+from m5_assets.settings import data_paths, load_settings
 from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
-DAGSTER_URL = os.environ.get("M5_DAGSTER_URL", "http://127.0.0.1:3000")
+DAGSTER_URL = load_settings().dagster_ui_url
 NOTHING_YET = "Nothing to show yet: run `make run` (or materialize the assets in the Dagster UI, `make ui`) first."
 
 

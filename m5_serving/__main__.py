@@ -14,9 +14,10 @@ import tempfile
 
 import uvicorn
 
-from m5_serving.config import RATE_LIMIT_FILE, ServingSettings
+from m5_assets import library_env
+from m5_assets.settings import Settings, SettingsError
+from m5_serving.config import ServingSettings
 from m5_serving.security import parse_keys
-from m5_serving.telemetry import MULTIPROCESS_DIR
 
 
 def is_loopback(host: str) -> bool:
@@ -46,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=1, help="more than 1: gunicorn with uvicorn workers (sharing one rate limit)"
     )
     args = parser.parse_args(argv)
-    settings = ServingSettings.from_env()
+    try:
+        settings = ServingSettings.from_env()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     keys = parse_keys(settings.keys, settings.keys_file)
     if not keys and not is_loopback(args.host):
         print(
@@ -60,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1:
         # Each worker loads its own snapshot; the logs go to stdout as JSON lines; the metrics are
         # combined over the workers through files in PROMETHEUS_MULTIPROC_DIR.
-        os.environ[MULTIPROCESS_DIR] = fresh_metrics_dir(os.environ.get(MULTIPROCESS_DIR))
+        metrics = fresh_metrics_dir(library_env.prometheus_multiproc_dir())
+        library_env.hand_to_child_processes({library_env.PROMETHEUS_MULTIPROC_DIR: metrics})
         # Without Redis, the workers share their rate-limit buckets through one SQLite file; a
         # fresh one, so a restart forgets the last server's counts.
         if not settings.redis_url and not settings.rate_limit_file:
-            os.environ[RATE_LIMIT_FILE] = os.path.join(tempfile.mkdtemp(prefix="m5-api-ratelimit-"), "buckets.sqlite")
+            buckets = os.path.join(tempfile.mkdtemp(prefix="m5-api-ratelimit-"), "buckets.sqlite")
+            library_env.hand_to_child_processes(Settings.exported(api_rate_limit_file=buckets))
         os.execvp(
             "gunicorn",
             [

@@ -1,23 +1,16 @@
-"""Serving settings, read once from the environment."""
+"""The API's settings: its view of the project's settings (``m5_assets.settings``)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from m5_assets.settings import DataPaths, data_paths
-
-RATE_LIMIT_FILE = "M5_API_RATE_LIMIT_FILE"
-
-
-def _flag(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+from m5_assets.settings import DataPaths, Settings, load_settings
 
 
 @dataclass(frozen=True)
 class ServingSettings:
-    """Every knob of the API. ``from_env`` reads ``M5_API_*`` and ``M5_DATA_DIR``."""
+    """Every knob of the API; ``from_env`` takes them from ``M5_API_*`` and ``M5_DATA_DIR``."""
 
     paths: DataPaths
     keys: str = ""  # "id:scope:secret,..." (scope read or admin)
@@ -38,21 +31,24 @@ class ServingSettings:
     rate_limit_file: Path | None = None
 
     @classmethod
-    def from_env(cls, **overrides) -> ServingSettings:
-        env = os.environ
-        values = dict(
-            paths=data_paths(env.get("M5_DATA_DIR")),
-            keys=env.get("M5_API_KEYS", ""),
-            keys_file=Path(env["M5_API_KEYS_FILE"]) if env.get("M5_API_KEYS_FILE") else None,
-            rate_limit_per_minute=int(env.get("M5_API_RATE_LIMIT", "100")),
-            batch_limit=int(env.get("M5_API_BATCH_LIMIT", "1000")),
-            cors_origins=tuple(o.strip() for o in env.get("M5_API_CORS_ORIGINS", "").split(",") if o.strip()),
-            max_body_bytes=int(env.get("M5_API_MAX_BODY_BYTES", str(1 << 20))),
-            protect_health=_flag("M5_API_PROTECT_HEALTH"),
-            reload_seconds=float(env.get("M5_API_RELOAD_SECONDS", "10")),
-            redis_url=env.get("M5_API_REDIS_URL", ""),
-            redis_prefix=env.get("M5_API_REDIS_PREFIX", "m5"),
-            rate_limit_file=Path(env[RATE_LIMIT_FILE]) if env.get(RATE_LIMIT_FILE) else None,
+    def from_settings(cls, settings: Settings, **overrides: object) -> ServingSettings:
+        values: dict[str, object] = dict(
+            paths=settings.paths,
+            keys=settings.api_keys,
+            keys_file=settings.api_keys_file,
+            rate_limit_per_minute=settings.api_rate_limit,
+            batch_limit=settings.api_batch_limit,
+            cors_origins=settings.api_cors_origins,
+            max_body_bytes=settings.api_max_body_bytes,
+            protect_health=settings.api_protect_health,
+            reload_seconds=settings.api_reload_seconds,
+            redis_url=settings.api_redis_url,
+            redis_prefix=settings.api_redis_prefix,
+            rate_limit_file=settings.api_rate_limit_file,
         )
         values.update(overrides)
-        return cls(**values)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServingSettings:
+        return cls.from_settings(load_settings(), **overrides)

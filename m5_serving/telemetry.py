@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 
@@ -12,9 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
 
-# Set by `python -m m5_serving --workers N` (N > 1): each gunicorn worker writes its samples there
-# and /metrics adds them up, so a scrape that lands on any worker sees the whole service.
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+from m5_assets import library_env
 
 access_log = logging.getLogger("m5_serving.access")
 
@@ -79,8 +76,11 @@ class Metrics:
             self.snapshot_refusals.inc()
 
     def exposition(self) -> bytes:
-        """The text a scrape gets: this process's registry, or every worker's samples combined."""
-        if os.environ.get(MULTIPROCESS_DIR):
+        """The text a scrape gets: this process's registry, or every worker's samples combined.
+
+        ``python -m m5_serving --workers N`` (N > 1) names a folder where each gunicorn worker
+        writes its samples, so a scrape that lands on any worker sees the whole service."""
+        if library_env.prometheus_multiproc_dir():
             combined = CollectorRegistry()
             MultiProcessCollector(combined)
             return generate_latest(combined)

@@ -3,7 +3,6 @@ in process against a data folder, and the training presets the tests use."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.model.training import TrainingParams
-from m5_assets.settings import WAREHOUSE_URL_ENV
+from m5_assets.settings import load_settings
 
 QUICK = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
 QUICK_PARAMS = TrainingParams(**QUICK)  # the same, as the model layer takes it
@@ -32,9 +31,7 @@ def copy_data(source: Path, target: Path) -> Path:
 
 def resource(data_dir, store_groups: int = 1) -> M5Data:
     """The data resource of ``data_dir``; on the object store in $M5_WAREHOUSE_URL when it is set."""
-    return M5Data(
-        data_dir=str(data_dir), store_groups=store_groups, warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, "")
-    )
+    return M5Data(data_dir=str(data_dir), store_groups=store_groups, warehouse_url=load_settings().warehouse_url)
 
 
 def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:

@@ -305,6 +305,15 @@ def test_the_entrypoint_without_a_role_says_which_there_are(role_env):
     assert result.returncode == 2 and "code-server|webserver|daemon|api|dashboard" in result.stderr
 
 
+def _variables_read() -> set[str]:
+    """The settings class's variables and the libraries' that the project reads."""
+    from m5_assets import library_env
+    from m5_assets.settings import Settings
+
+    libraries = {library_env.MLFLOW_TRACKING_URI, library_env.PROMETHEUS_MULTIPROC_DIR, *library_env.DAGSTER_PG}
+    return {Settings.variable(name) for name in Settings.model_fields} | libraries
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -323,9 +332,8 @@ def test_the_helm_values_name_the_code_location_the_data_folder_and_launcher_set
     data_dir = dict(re.findall(r"(M5_DATA_DIR)=(\S+)", (ROOT / "Dockerfile").read_text()))["M5_DATA_DIR"]
     assert {m["mountPath"] for m in deployment["volumeMounts"]} == {data_dir}
     assert {m["name"] for m in deployment["volumeMounts"]} == {v["name"] for v in deployment["volumes"]}
-    sources = "\n".join(p.read_text() for p in ROOT.glob("m5_*/**/*.py"))
     for variable in deployment["env"]:
-        assert f'"{variable["name"]}"' in sources, f"{variable['name']} is read nowhere in the code"
+        assert variable["name"] in _variables_read(), f"{variable['name']} is read nowhere in the code"
     # Every K8sRunLauncher setting is one the installed dagster-k8s accepts (the chart maps camelCase to it).
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
@@ -343,7 +351,7 @@ def test_the_kubernetes_read_side_runs_the_image_roles_over_the_charts_data_volu
     chart = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())["dagster-user-deployments"]["deployments"][0]
     image = f"{chart['image']['repository']}:{chart['image']['tag']}"
     probes = (DEPLOY / "healthcheck.py").read_text()
-    sources = "\n".join(p.read_text() for p in [*ROOT.glob("m5_*/**/*.py"), DEPLOY / "entrypoint.sh"])
+    entrypoint = (DEPLOY / "entrypoint.sh").read_text()
     roles_seen = set()
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]
@@ -356,7 +364,8 @@ def test_the_kubernetes_read_side_runs_the_image_roles_over_the_charts_data_volu
         roles_seen.add(role)
         assert role in entrypoint_roles() and pod["spec"]["securityContext"]["runAsUser"] == 10001
         for variable in container.get("env", []):
-            assert variable["name"] in sources, f"{name}: {variable['name']} is read nowhere"
+            read = variable["name"] in _variables_read() or variable["name"] in entrypoint
+            assert read, f"{name}: {variable['name']} is read nowhere"
         path = container["readinessProbe"]["httpGet"]["path"]
         assert f'_http("M5_{role.upper()}_PORT", {container["readinessProbe"]["httpGet"]["port"]}, "{path}")' in probes
         assert container["readinessProbe"]["httpGet"]["port"] in ports

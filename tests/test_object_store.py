@@ -22,7 +22,6 @@ from shard_job import store_group_job
 from m5_assets import tables, warehouse
 from m5_assets.object_store import MANIFESTS, RemoteError, RemoteWarehouse
 from m5_assets.reader import read_partition
-from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import SHARDS_FOLDER
 
 APRIL = "2016-04-01"
@@ -119,7 +118,7 @@ def _warehouse_files(root: Path) -> dict[str, Path]:
 def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_and_adds_to_it(
     data_dir, tmp_path, url, monkeypatch
 ):
-    monkeypatch.setenv(WAREHOUSE_URL_ENV, url)
+    monkeypatch.setenv("M5_WAREHOUSE_URL", url)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert run_pipeline(data_dir).success
     train(data_dir, APRIL, QUICK)  # so that the forecasts of late April can be scored
@@ -176,7 +175,7 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
 def test_store_group_steps_in_processes_of_their_own_publish_through_the_store(data_dir, tmp_path, url, monkeypatch):
     # Each step process pulls and publishes under the data folder's lock; the staged groups go
     # through the store too (a step on another machine would read them there), and are withdrawn.
-    monkeypatch.setenv(WAREHOUSE_URL_ENV, url)
+    monkeypatch.setenv("M5_WAREHOUSE_URL", url)
     assert run_pipeline(data_dir).success
     one_step = tables.FEATURES.path(data_dir / "warehouse").read_bytes()
     remote = RemoteWarehouse(url)

@@ -20,7 +20,7 @@ def span(monkeypatch):
     def set_span(first: dt.date, last: dt.date) -> None:
         monkeypatch.setattr(partitions, "sales_span", lambda paths: (first, last))
 
-    monkeypatch.delenv(partitions.FORECAST_START_ENV, raising=False)
+    monkeypatch.delenv("M5_FORECAST_START", raising=False)
     return set_span
 
 

@@ -20,7 +20,6 @@ from m5_assets.defs import features as feature_defs
 from m5_assets.defs import long_table as long_table_defs
 from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
-from m5_assets.settings import WAREHOUSE_URL_ENV
 from m5_assets.warehouse import STAGING_FOLDER, staged_table, table_path
 
 STAGED = ("raw_sell_prices", "sales_long", "features")
@@ -204,7 +203,7 @@ def test_an_error_while_a_table_is_staged_removes_it_and_keeps_the_published_fil
 
 
 def test_on_an_object_store_a_refused_price_file_never_reaches_another_machine(data_dir, tmp_path, url, monkeypatch):
-    monkeypatch.setenv(WAREHOUSE_URL_ENV, url)
+    monkeypatch.setenv("M5_WAREHOUSE_URL", url)
     assert run_pipeline(data_dir).success
     good = _hashes(data_dir)
     _zero_four_weeks_of_one_price(data_dir / "raw" / "sell_prices.csv")

@@ -8,14 +8,14 @@ cursor stays before the event, which is posted again on the next tick.
 
 import datetime as dt
 import json
-import os
 import time
 import urllib.request
 
 import dagster as dg
 
-ALERT_URL_ENV = "M5_ALERT_WEBHOOK_URL"
-UI_URL_ENV = "M5_DAGSTER_UI_URL"
+from m5_assets.settings import Settings, load_settings
+
+ALERT_URL_ENV = Settings.variable("alert_webhook_url")
 PAGE = 50  # finished runs read per tick
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
@@ -40,9 +40,8 @@ class AlertWebhook(dg.ConfigurableResource):
 
 def alert_webhook() -> AlertWebhook:
     """The webhook the environment names, read when the code location loads."""
-    return AlertWebhook(
-        url=os.environ.get(ALERT_URL_ENV, ""), ui_url=os.environ.get(UI_URL_ENV) or AlertWebhook().ui_url
-    )
+    settings = load_settings()
+    return AlertWebhook(url=settings.alert_webhook_url, ui_url=settings.dagster_ui_url)
 
 
 def _partition(run: dg.DagsterRun | None) -> str | None:

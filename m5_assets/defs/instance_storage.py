@@ -9,7 +9,6 @@ environment, so they must all see the same settings (compose passes them to ever
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -17,9 +16,11 @@ from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
-# What a deployment sets. Host, user, password and database are required together; the port
-# defaults to Postgres's own.
-PG_SETTINGS = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
+from m5_assets import library_env
+
+# What a deployment sets (library_env.DAGSTER_PG). Host, user, password and database are required
+# together; the port defaults to Postgres's own.
+PG_SETTINGS = library_env.DAGSTER_PG
 PG_REQUIRED = ("DAGSTER_PG_HOST", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
 
 
@@ -59,7 +60,7 @@ class DataFolderOrPostgresStorage(DagsterStorage, ConfigurableClass):
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> DagsterStorage:  # type: ignore[override]
-        url = postgres_url(os.environ)
+        url = postgres_url(library_env.dagster_postgres_variables())
         if url is None:
             return DagsterSqliteStorage.from_config_value(None, {"base_dir": config_value["sqlite_base_dir"]})
         try:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-STEP_EXECUTOR_ENV = "M5_STEP_EXECUTOR"
+from m5_assets.settings import load_settings
 
 
 def group_executor(store_groups: int, kind: str = "") -> dg.ExecutorDefinition:
     """Where the store groups' steps run: processes of this machine, or with
     ``M5_STEP_EXECUTOR=k8s`` a Kubernetes Job each (Dagster's k8s_job_executor, from the run's pod)."""
-    kind = kind or os.environ.get(STEP_EXECUTOR_ENV, "multiprocess")
+    kind = kind or load_settings().step_executor
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor
 

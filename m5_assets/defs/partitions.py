@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from m5_assets.features.catalog import HORIZON, LAGS
 from m5_assets.reader import forecast_date_after, sales_span
-from m5_assets.settings import DataPaths
+from m5_assets.settings import DataPaths, load_settings
 
-FORECAST_START_ENV = "M5_FORECAST_START"
 # Data whose last sales day is at most this many days old when the code loads is taken to be
 # kept up to date: its partitions grow with the clock. Older data (the Kaggle files) is fixed.
 CURRENT_DATA_DAYS = 7
@@ -58,8 +56,7 @@ def forecast_partitions(paths: DataPaths, today: dt.date | None = None) -> dg.Da
     daily drop of new sales needs no code reload; which date to issue is still read from the data.
     """
     first, last = sales_span(paths)
-    configured = os.environ.get(FORECAST_START_ENV)
-    start = dt.date.fromisoformat(configured) if configured else _first_cutoff(first)
+    start = load_settings().forecast_start or _first_cutoff(first)
     newest = forecast_date_after(last)
     start = min(start, newest)
     if is_current(last, today):

@@ -11,11 +11,9 @@ import duckdb
 from m5_assets import raw_files, tables, warehouse
 from m5_assets.features.build import FeatureInputs, load_inputs
 from m5_assets.object_store import RemoteWarehouse
-from m5_assets.settings import DATA_DIR_ENV, WAREHOUSE_URL_ENV, DataPaths, data_paths
+from m5_assets.settings import DataPaths, data_paths, load_settings
 from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
-
-STORE_GROUPS_ENV = "M5_STORE_GROUPS"
 
 
 class M5Data(dg.ConfigurableResource):
@@ -81,11 +79,9 @@ class M5Data(dg.ConfigurableResource):
 
 def default_data_resource() -> M5Data:
     """The resource for ``$M5_DATA_DIR`` (default ``./data``), resolved when definitions load."""
-    groups = os.environ.get(STORE_GROUPS_ENV, "1")
-    if not groups.isdigit() or int(groups) < 1:
-        raise ValueError(f"{STORE_GROUPS_ENV} must be a whole number of store groups, 1 or more; got {groups!r}")
+    settings = load_settings()
     return M5Data(
-        data_dir=os.fspath(data_paths(os.environ.get(DATA_DIR_ENV)).root),
-        store_groups=int(groups),
-        warehouse_url=os.environ.get(WAREHOUSE_URL_ENV, ""),
+        data_dir=os.fspath(settings.paths.root),
+        store_groups=settings.store_groups,
+        warehouse_url=settings.warehouse_url,
     )

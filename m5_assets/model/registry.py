@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +12,12 @@ import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from m5_assets import library_env
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.model import tracking
 from m5_assets.model.forecaster import LEGACY, RULE_ARTIFACT, IssueRule, IssuingModel
+from m5_assets.settings import load_settings
 
 MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
@@ -29,7 +30,7 @@ PROMOTION_MARGIN = 0.01  # a challenger must beat the model serving its cutoff b
 
 def tracking_uri(mlflow_dir: Path) -> str:
     """``$MLFLOW_TRACKING_URI`` if set, else a SQLite store under the data folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
+    return library_env.mlflow_tracking_uri() or f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"
 
 
 DEFAULT_UI = "http://127.0.0.1:5000"  # where `make mlflow` serves the UI
@@ -38,7 +39,7 @@ DEFAULT_UI = "http://127.0.0.1:5000"  # where `make mlflow` serves the UI
 def ui_base(uri: str) -> str:
     """Where a person opens the MLflow UI: ``$M5_MLFLOW_UI_URL`` if set; else the tracking
     server itself when tracking goes to one over HTTP; else the address `make mlflow` serves."""
-    configured = os.environ.get("M5_MLFLOW_UI_URL")
+    configured = load_settings().mlflow_ui_url
     if configured:
         return configured.rstrip("/")
     return uri.rstrip("/") if uri.startswith(("http://", "https://")) else DEFAULT_UI

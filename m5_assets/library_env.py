@@ -1,0 +1,53 @@
+"""The environment variables that belong to libraries: MLflow's, Dagster's and Prometheus's.
+
+The project's own settings are in ``settings.py``; this module is the only other one that reads or
+writes ``os.environ``. Libraries read these variables themselves, so setting one here is how the
+project configures them (and hands values to the child processes they start).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from m5_assets.settings import DataPaths
+
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
+PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# Dagster's instance storage in Postgres (defs/instance_storage.py says which are required).
+DAGSTER_PG = ("DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
+
+
+def mlflow_tracking_uri() -> str | None:
+    """The tracking server the environment names, if any."""
+    return os.environ.get(MLFLOW_TRACKING_URI) or None
+
+
+def quiet_mlflow() -> None:
+    """MLflow quiet in a run printed to a person, unless they asked otherwise."""
+    # MLflow draws a progress bar for every artifact it reads (two per forecast run).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's INFO lines (database set-up, signature checks) are its own business; training's
+    # progress is the user's. MLflow sets its level from this variable when it is imported.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
+def point_dagster_instance_at(paths: DataPaths) -> None:
+    """The instance's storage in this data folder (``dagster.yaml`` reads these), unless set."""
+    for name, value in paths.dagster_instance_env().items():
+        os.environ.setdefault(name, value)
+
+
+def dagster_postgres_variables() -> dict[str, str]:
+    """The ``DAGSTER_PG_*`` variables that are set."""
+    return {name: os.environ[name] for name in DAGSTER_PG if os.environ.get(name)}
+
+
+def prometheus_multiproc_dir() -> str | None:
+    """The folder where each API worker writes its metrics samples, when there are several."""
+    return os.environ.get(PROMETHEUS_MULTIPROC_DIR) or None
+
+
+def hand_to_child_processes(variables: Mapping[str, str]) -> None:
+    """Set variables for the processes this one starts next (a server's workers read them)."""
+    os.environ.update(variables)
