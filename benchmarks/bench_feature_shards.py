@@ -30,7 +30,9 @@ def _unsharded(data: Path, target: Path) -> dict:
     from m5_assets.features.build import build_features
 
     started = time.perf_counter()
-    stats = build_features(warehouse.connect(), *(data / name for name in INPUTS), target)
+    stats = build_features(
+        warehouse.connect(), *(data / name for name in INPUTS), target, storage=warehouse.Warehouse(target.parent)
+    )
     return {"seconds": time.perf_counter() - started, "rows": stats.rows, "peak_mib": peak_mib()}
 
 
@@ -41,17 +43,20 @@ def _group(data: Path, folder: Path, stores: list[str]) -> dict:
     from m5_assets.features.shards import build_feature_group
 
     started = time.perf_counter()
-    staged = build_feature_group(warehouse.connect(), *(data / name for name in INPUTS), folder, stores)
+    staged = build_feature_group(
+        warehouse.connect(), *(data / name for name in INPUTS), folder, stores, storage=warehouse.Warehouse(folder)
+    )
     return {"seconds": time.perf_counter() - started, "staged": dataclasses.asdict(staged), "peak_mib": peak_mib()}
 
 
 def _combine(target: Path, unsharded: Path, staged: list[dict]) -> dict:
     import pyarrow.parquet as pq
 
+    from m5_assets import warehouse
     from m5_assets.features.shards import StagedGroup, combine_feature_groups
 
     started = time.perf_counter()
-    combine_feature_groups([StagedGroup(**s) for s in staged], target)
+    combine_feature_groups([StagedGroup(**s) for s in staged], target, storage=warehouse.Warehouse(target.parent))
     seconds = time.perf_counter() - started
     peak = peak_mib()
     # Every row group of both files, one at a time: the same schema and the same values.

@@ -32,18 +32,29 @@ def _stage(name: str, data: Path) -> dict:
     from m5_assets.long_table import build_sales_long
 
     out = data / "warehouse"
+    local = warehouse.Warehouse(out)
     con = warehouse.connect(data / "tmp", "12GB")
     started = time.perf_counter()
     if name == "raw_to_long":
         files = raw_files.locate_raw_files(data / "raw")
         ingest.copy_raw_csv(
-            con, files.calendar, ingest.calendar_types(raw_files.read_header(files.calendar)), out / "cal.parquet"
+            con,
+            files.calendar,
+            ingest.calendar_types(raw_files.read_header(files.calendar)),
+            out / "cal.parquet",
+            storage=local,
         )
-        ingest.copy_raw_csv(con, files.prices, ingest.PRICES_TYPES, out / "prices.parquet")
+        ingest.copy_raw_csv(con, files.prices, ingest.PRICES_TYPES, out / "prices.parquet", storage=local)
         ingest.copy_raw_csv(
-            con, files.sales, ingest.sales_types(raw_files.read_header(files.sales)), out / "sales.parquet"
+            con,
+            files.sales,
+            ingest.sales_types(raw_files.read_header(files.sales)),
+            out / "sales.parquet",
+            storage=local,
         )
-        build_sales_long(con, out / "sales.parquet", out / "cal.parquet", out / "prices.parquet", out / "long.parquet")
+        build_sales_long(
+            con, out / "sales.parquet", out / "cal.parquet", out / "prices.parquet", out / "long.parquet", storage=local
+        )
     elif name in ("read_strict", "read_casting"):
         # The baseline is what a plain DuckDB read does: cast each value to its column's type,
         # rounding 1.5 to 2. Ours reads integers as DOUBLE, casts back only whole ones, and
@@ -56,7 +67,7 @@ def _stage(name: str, data: Path) -> dict:
         ):
             target = out / f"read-{source.stem}.parquet"
             if name == "read_strict":
-                ingest.copy_raw_csv(con, source, types, target)
+                ingest.copy_raw_csv(con, source, types, target, storage=local)
             else:
                 ordered = {c: types[c] for c in raw_files.read_header(source)}
                 con.execute(
@@ -64,7 +75,14 @@ def _stage(name: str, data: Path) -> dict:
                     f"store_rejects = true, dateformat = '%Y-%m-%d')) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
                 )
     elif name == "long_to_features":
-        build_features(con, out / "long.parquet", out / "cal.parquet", out / "prices.parquet", out / "features.parquet")
+        build_features(
+            con,
+            out / "long.parquet",
+            out / "cal.parquet",
+            out / "prices.parquet",
+            out / "features.parquet",
+            storage=local,
+        )
     elif name == "checks":
         from m5_assets.features.catalog import FEATURES
         from m5_assets.validation import feature_rules, long_rules, raw_rules

@@ -78,7 +78,7 @@ def _inventory(features: Path, day: dt.date, plan_it: bool) -> dict:
         series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
         planned = plan(bottom, prices.set_index("id")["sell_price"], policies_for(series, Policy()))
         with tempfile.TemporaryDirectory(prefix="bench-inventory-") as folder:
-            store.write_partition(Path(folder), tables.INVENTORY_PLAN, day, planned)
+            store.write_partition(warehouse.Warehouse(Path(folder)), tables.INVENTORY_PLAN, day, planned)
         out["series"] = len(planned)
     return out | {"seconds": time.perf_counter() - started, "peak_mib": peak_mib()}
 

@@ -52,7 +52,7 @@ def _shard(data: Path, model_dir: Path, first: dt.date, stores: list[str], out: 
 def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], unsharded: Path) -> dict:
     import numpy as np
 
-    from m5_assets import tables
+    from m5_assets import tables, warehouse
     from m5_assets.forecast import store
     from m5_assets.forecast.issue import levels_of
     from m5_assets.forecast.shards import combine_shards
@@ -68,8 +68,8 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
         bottom = combine_shards(folders, day)
         levels = levels_of(bottom, day, model.calibration)
         problems += len(level_sum_problems(bottom, levels))
-        store.write_partition(out, tables.FORECAST_LEVELS, day, levels)
-        store.write_partition(out, tables.FORECASTS, day, bottom)
+        store.write_partition(warehouse.Warehouse(out), tables.FORECAST_LEVELS, day, levels)
+        store.write_partition(warehouse.Warehouse(out), tables.FORECASTS, day, bottom)
     seconds = time.perf_counter() - started
     # The sharded result against the unsharded one, on the last day: every value.
     mine, theirs = read_partition(out, tables.FORECASTS, day), read_partition(unsharded, tables.FORECASTS, day)

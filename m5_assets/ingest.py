@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from m5_assets.raw_files import DAY_COLUMN, SALES_FILES, SALES_ID_COLUMNS, read_header
 from m5_assets.validation.violations import MAX_EXAMPLES, DataValidationError, Violation, lines_of
-from m5_assets.warehouse import atomic_target
+from m5_assets.warehouse import Warehouse
 
 SNAP_COLUMN = re.compile(r"^snap_\w+$")
 
@@ -224,7 +224,9 @@ def _not_whole_violations(
     return found
 
 
-def copy_raw_csv(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str], target: Path) -> None:
+def copy_raw_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str], target: Path, *, storage: Warehouse
+) -> None:
     """Copy a raw CSV to Parquet with exactly ``types``, or raise naming every problem found.
 
     The Parquet file is published only when every line parsed, so a bad file leaves no table.
@@ -237,7 +239,7 @@ def copy_raw_csv(con: duckdb.DuckDBPyConnection, path: Path, types: dict[str, st
     if violations:
         raise DataValidationError(violations)
     ordered = {c: types[c] for c in header}
-    with atomic_target(target) as partial:
+    with storage.atomic_target(target) as partial:
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         try:
             con.execute(

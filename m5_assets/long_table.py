@@ -13,13 +13,15 @@ import numpy as np
 import pyarrow as pa
 
 from m5_assets.grid import SERIES_COLUMNS, daily_prices, dictionary_array, read_calendar, read_series, snap_by_state
-from m5_assets.warehouse import write_parquet_blocks
+from m5_assets.warehouse import Warehouse
 
 ROWS_PER_BLOCK = 2_000_000
 DICTIONARY_COLUMNS = SERIES_COLUMNS + ["d", "event_name_1", "event_type_1", "event_name_2", "event_type_2"]
 
 
-def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path, prices: Path, target: Path) -> None:
+def build_sales_long(
+    con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path, prices: Path, target: Path, *, storage: Warehouse
+) -> None:
     """Unpivot the wide sales, attach calendar, SNAP and prices, and write ``target`` atomically."""
     series, units, day_labels = read_series(sales)
     cal = read_calendar(con, calendar).set_index("d")
@@ -53,4 +55,4 @@ def build_sales_long(con: duckdb.DuckDBPyConnection, sales: Path, calendar: Path
         return pa.table(columns)
 
     blocks = (block(slice(start, start + per_block)) for start in range(0, len(series), per_block))
-    write_parquet_blocks(target, blocks, dictionary_columns=DICTIONARY_COLUMNS)
+    storage.write_parquet_blocks(target, blocks, dictionary_columns=DICTIONARY_COLUMNS)

@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
+from m5_assets.staging import local_atomic_target
+
 MANIFESTS = "_manifests"
 LOCAL_INDEX = "_remote_versions.json"  # in the local root: the version of each file pulled or pushed
 LOCK_FILE = "_remote.lock"
@@ -197,10 +199,8 @@ class RemoteWarehouse:
         return sorted([m.path for m in changed] + gone)
 
     def _download(self, manifest: Manifest, root: Path) -> None:
-        from m5_assets.warehouse import atomic_target  # the same write-beside-then-rename as every writer
-
         target = root / manifest.path
-        with atomic_target(target, mirror=False) as partial:
+        with local_atomic_target(target) as partial:
             self._call(
                 "download of",
                 manifest.object,

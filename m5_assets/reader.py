@@ -20,11 +20,10 @@ import pyarrow.parquet as pq
 
 from m5_assets import raw_files, tables
 from m5_assets.features.catalog import HORIZON
-from m5_assets.object_store import RemoteWarehouse
 from m5_assets.settings import DataPaths, load_settings
 from m5_assets.tables import Table
 from m5_assets.validation.violations import DataValidationError
-from m5_assets.warehouse import DATA_FILE
+from m5_assets.warehouse import DATA_FILE, Warehouse, open_warehouse
 
 SYNC_SECONDS = 30.0  # how often a reader pulls from the object store at most
 
@@ -143,7 +142,7 @@ class WarehouseReader:
         self.paths = paths
         self.root = paths.warehouse
         self.warehouse_url = load_settings().warehouse_url if warehouse_url is None else warehouse_url
-        self._remote: RemoteWarehouse | None = None  # made on the first sync: most readers never sync
+        self._storage: Warehouse | None = None  # made on the first sync: most readers never sync
         self._sync_seconds = sync_seconds
         self._synced_at: float | None = None
 
@@ -156,9 +155,9 @@ class WarehouseReader:
         now = time.monotonic()
         if not force and self._synced_at is not None and now - self._synced_at < self._sync_seconds:
             return []
-        if self._remote is None:
-            self._remote = RemoteWarehouse(self.warehouse_url)
-        changed = self._remote.pull(self.root)
+        if self._storage is None:
+            self._storage = open_warehouse(self.root, self.warehouse_url)
+        changed = self._storage.pull()
         self._synced_at = now
         return changed
 

@@ -12,7 +12,8 @@ import duckdb
 import pandas as pd
 from forecasting import run_pipeline
 
-from m5_assets.warehouse import STAGING_FOLDER, remove_stale_partials, table_path
+from m5_assets.staging import STAGING_FOLDER, remove_stale_partials
+from m5_assets.warehouse import table_path
 
 HERE = Path(__file__).parent
 

@@ -60,25 +60,28 @@ def test_combined_groups_equal_the_whole_build_even_when_a_block_spans_groups(
     # 3,000 rows is one or two series a block: blocks start and end inside every group.
     monkeypatch.setattr(build, "ROWS_PER_BLOCK", rows_per_block)
     inputs, con = _inputs(built["small"]), warehouse.connect()
-    build.build_features(con, *inputs, tmp_path / "whole" / "data.parquet")
+    local = warehouse.Warehouse(tmp_path)
+    build.build_features(con, *inputs, tmp_path / "whole" / "data.parquet", storage=local)
     stores = pq.read_table(inputs[0], columns=["store_id"]).column("store_id").unique().to_pylist()
     # Groups staged in reverse order: combining must not depend on the order they come in.
     groups = store_groups_of(stores, 3)[::-1]
-    staged = [build_feature_group(con, *inputs, tmp_path / "stage" / f"g{k}", g) for k, g in enumerate(groups)]
-    stats = combine_feature_groups(staged, tmp_path / "combined" / "data.parquet")
+    staged = [
+        build_feature_group(con, *inputs, tmp_path / "stage" / f"g{k}", g, storage=local) for k, g in enumerate(groups)
+    ]
+    stats = combine_feature_groups(staged, tmp_path / "combined" / "data.parquet", storage=local)
     _assert_same_file(tmp_path / "whole" / "data.parquet", tmp_path / "combined" / "data.parquet")
     assert stats.series == len(pq.read_table(tmp_path / "whole" / "data.parquet", columns=["id"]).column("id").unique())
 
 
 def test_combining_refuses_groups_that_share_a_series_or_miss_every_store(built, tmp_path):
-    inputs, con = _inputs(built["tiny"]), warehouse.connect()
+    inputs, con, local = _inputs(built["tiny"]), warehouse.connect(), warehouse.Warehouse(tmp_path)
     store = pq.read_table(inputs[0], columns=["store_id"]).column("store_id")[0].as_py()
-    twice = [build_feature_group(con, *inputs, tmp_path / name, [store]) for name in ("a", "b")]
+    twice = [build_feature_group(con, *inputs, tmp_path / name, [store], storage=local) for name in ("a", "b")]
     with pytest.raises(ValueError, match="feature groups share series"):
-        combine_feature_groups(twice, tmp_path / "out" / "data.parquet")
+        combine_feature_groups(twice, tmp_path / "out" / "data.parquet", storage=local)
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match=r"no series of stores \['XX_9'\]"):
-        build_feature_group(con, *inputs, tmp_path / "c", ["XX_9"])
+        build_feature_group(con, *inputs, tmp_path / "c", ["XX_9"], storage=local)
 
 
 def test_the_feature_store_job_by_store_group_publishes_the_unsharded_file(data_dir, tmp_path):

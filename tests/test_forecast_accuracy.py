@@ -132,7 +132,10 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     # An earlier partition that scored far better: the first day scored here is judged against it.
     root = tmp_path / "warehouse"
     store.write_partition(
-        root, tables.FORECAST_ACCURACY, dt.date(2016, 4, 9), pd.DataFrame([{"wrmsse": 0.01, "coverage_95": 95.0}])
+        warehouse.Warehouse(root),
+        tables.FORECAST_ACCURACY,
+        dt.date(2016, 4, 9),
+        pd.DataFrame([{"wrmsse": 0.01, "coverage_95": 95.0}]),
     )
     result = score(tmp_path, "2016-04-10", "2016-04-12")
     scores = reader.read_accuracy(root)

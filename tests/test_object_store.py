@@ -27,26 +27,23 @@ from m5_assets.warehouse import SHARDS_FOLDER
 APRIL = "2016-04-01"
 
 
-def _write(root: Path, relative: str, text: str) -> Path:
-    target = root / relative
-    warehouse.write_with(target, lambda partial: partial.write_text(text))
+def _write(storage: warehouse.Warehouse, relative: str, text: str) -> Path:
+    target = storage.root / relative
+    storage.write_with(target, lambda partial: partial.write_text(text))
     return target
 
 
 @pytest.fixture
 def mirrored(tmp_path, url):
-    root = tmp_path / "writer"
     remote = RemoteWarehouse(url)
-    warehouse.mirror_to(root, remote)
-    yield root, remote
-    warehouse.mirror_to(root, None)
+    return warehouse.ObjectStoreWarehouse(tmp_path / "writer", remote), remote
 
 
 def test_a_published_file_reaches_another_machine_and_old_versions_are_pruned(mirrored, tmp_path):
-    root, remote = mirrored
+    storage, remote = mirrored
     relative = "forecasts/forecast_date=2016-05-20/data.parquet"
     for version in ("one", "two", "three"):
-        _write(root, relative, version)
+        _write(storage, relative, version)
     reader = tmp_path / "reader"
     assert remote.pull(reader) == [relative]
     assert (reader / relative).read_text() == "three"
@@ -56,14 +53,16 @@ def test_a_published_file_reaches_another_machine_and_old_versions_are_pruned(mi
     objects = [i.base_name for i in remote.fs.get_file_info(pafs.FileSelector(folder))]
     assert len(objects) == 2 and all(name.startswith("data.parquet.") for name in objects)
     # A file written outside the root, or in a writer's staging folder, is not published.
-    _write(tmp_path / "elsewhere", "x/data.parquet", "local")
+    outside = tmp_path / "elsewhere" / "x" / "data.parquet"
+    storage.write_with(outside, lambda partial: partial.write_text("local"))
+    assert outside.read_text() == "local"
     assert set(remote.manifests()) == {relative}
 
 
 def test_a_push_that_dies_before_its_manifest_publishes_nothing_and_changes_nothing(mirrored, tmp_path, monkeypatch):
-    root, remote = mirrored
+    storage, remote = mirrored
     relative = "features/data.parquet"
-    target = _write(root, relative, "old")
+    target = _write(storage, relative, "old")
     before = remote.manifests()[relative]
 
     def dies(key: str, data: bytes):
@@ -71,7 +70,7 @@ def test_a_push_that_dies_before_its_manifest_publishes_nothing_and_changes_noth
 
     monkeypatch.setattr(remote, "_write", dies)
     with pytest.raises(RemoteError, match="features/data.parquet.json' failed"):
-        _write(root, relative, "new")
+        _write(storage, relative, "new")
     monkeypatch.undo()
     # The new object was uploaded but nothing names it: readers and the writer keep the old file.
     assert remote.manifests()[relative] == before
@@ -81,19 +80,19 @@ def test_a_push_that_dies_before_its_manifest_publishes_nothing_and_changes_noth
     assert (reader / relative).read_text() == "old"
     # A reader that resolved a version keeps reading it while a newer one is published.
     with remote.fs.open_input_file(f"{remote.base}/{before.object}") as held:
-        _write(root, relative, "newer")
+        _write(storage, relative, "newer")
         assert held.read() == b"old"
     remote.pull(reader)
     assert (reader / relative).read_text() == "newer"
 
 
 def test_withdrawn_files_leave_every_copy_and_errors_name_the_store(mirrored, tmp_path, url):
-    root, remote = mirrored
-    _write(root, "_shards/run-1/group_0/forecast_date=2016-05-20.parquet", "staged")
-    _write(root, "features/data.parquet", "kept")
+    storage, remote = mirrored
+    _write(storage, "_shards/run-1/group_0/forecast_date=2016-05-20.parquet", "staged")
+    _write(storage, "features/data.parquet", "kept")
     reader = tmp_path / "reader"
     remote.pull(reader)
-    warehouse.drop_shard_runs(root, [root / "_shards" / "run-1"])
+    storage.drop_shard_runs([storage.root / "_shards" / "run-1"])
     assert set(remote.manifests()) == {"features/data.parquet"}
     assert remote.pull(reader) == ["_shards/run-1/group_0/forecast_date=2016-05-20.parquet"]
     assert not (reader / "_shards/run-1/group_0/forecast_date=2016-05-20.parquet").exists()

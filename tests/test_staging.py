@@ -20,7 +20,8 @@ from m5_assets.defs import features as feature_defs
 from m5_assets.defs import long_table as long_table_defs
 from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
-from m5_assets.warehouse import STAGING_FOLDER, staged_table, table_path
+from m5_assets.staging import STAGING_FOLDER
+from m5_assets.warehouse import table_path
 
 STAGED = ("raw_sell_prices", "sales_long", "features")
 
@@ -106,8 +107,8 @@ def test_a_refused_long_table_keeps_the_last_good_one_and_features_are_rebuilt_f
     good = _hashes(data_dir)
     real = long_table_defs.build_sales_long
 
-    def build_short(con, sales, calendar, prices, target):  # a builder that loses a row
-        real(con, sales, calendar, prices, target)
+    def build_short(con, sales, calendar, prices, target, *, storage):  # a builder that loses a row
+        real(con, sales, calendar, prices, target, storage=storage)
         _drop_last_row(target)
 
     monkeypatch.setattr(long_table_defs, "build_sales_long", build_short)
@@ -168,24 +169,23 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
 @pytest.fixture
 def mirrored_root(tmp_path, url):
     """A warehouse root mirrored to a bucket."""
-    remote, root = RemoteWarehouse(url), tmp_path / "warehouse"
-    warehouse.mirror_to(root, remote)
-    yield root, remote
-    warehouse.mirror_to(root, None)
+    remote = RemoteWarehouse(url)
+    return warehouse.ObjectStoreWarehouse(tmp_path / "warehouse", remote), remote
 
 
 def test_on_an_object_store_only_a_published_table_is_pushed_and_a_refused_one_never_is(mirrored_root):
-    root, remote = mirrored_root
+    storage, remote = mirrored_root
+    root = storage.root
     target = table_path(root, "sales_long")
-    with staged_table(target) as good:
-        warehouse.write_with(good.path, lambda partial: partial.write_text("good"))
+    with storage.staged_table(target) as good:
+        storage.write_with(good.path, lambda partial: partial.write_text("good"))
         assert set(remote.manifests()) == set()  # staged, checked: not yet visible anywhere
         good.publish()
     assert set(remote.manifests()) == {"sales_long/data.parquet"}
     version = remote.manifests()["sales_long/data.parquet"].version
 
-    with staged_table(target) as refused:
-        warehouse.write_with(refused.path, lambda partial: partial.write_text("refused"))
+    with storage.staged_table(target) as refused:
+        storage.write_with(refused.path, lambda partial: partial.write_text("refused"))
     # Never published: the store and the local copy still hold the good table, nothing is staged.
     assert remote.manifests()["sales_long/data.parquet"].version == version
     assert target.read_text() == "good"
@@ -193,10 +193,11 @@ def test_on_an_object_store_only_a_published_table_is_pushed_and_a_refused_one_n
 
 
 def test_an_error_while_a_table_is_staged_removes_it_and_keeps_the_published_file(tmp_path):
+    storage = warehouse.Warehouse(tmp_path)
     target = table_path(tmp_path, tables.FEATURES.name)
-    warehouse.write_with(target, lambda partial: partial.write_text("good"))
-    with pytest.raises(RuntimeError, match="builder died"), staged_table(target) as staged:
-        warehouse.write_with(staged.path, lambda partial: partial.write_text("half"))
+    storage.write_with(target, lambda partial: partial.write_text("good"))
+    with pytest.raises(RuntimeError, match="builder died"), storage.staged_table(target) as staged:
+        storage.write_with(staged.path, lambda partial: partial.write_text("half"))
         raise RuntimeError("builder died")
     assert target.read_text() == "good"
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and STAGING_FOLDER in p.parts]

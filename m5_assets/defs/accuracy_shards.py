@@ -33,7 +33,6 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.forecast.accuracy import score_in_order
 from m5_assets.forecast.shards import combine_group_scores, score_group
-from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
 
 CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"
 
@@ -56,8 +55,13 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
             read_shadow_of(root, stores),
         )
         # Read back only by this run's combining step (or its re-execution), with the same code.
-        path = shard_folder(root, context.run_id, tables.FORECAST_ACCURACY.name) / f"{context.get_mapping_key()}.pickle"
-        write_with(path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL)))
+        path = (
+            m5_data.storage.shard_folder(context.run_id, tables.FORECAST_ACCURACY.name)
+            / f"{context.get_mapping_key()}.pickle"
+        )
+        m5_data.storage.write_with(
+            path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
+        )
         context.log.info(
             f"stores {stores[0]} .. {stores[-1]}: sums of {len(inputs.series)} series over {len(days)} days staged in {path}"
         )
@@ -73,7 +77,7 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
         yield dg.Output(None, tables.FORECAST_ACCURACY.name)
         yield check
         # A re-execution's groups may be its parent run's: each one's run folder goes.
-        drop_shard_runs(root, (Path(path).parents[1] for path in staged))
+        m5_data.storage.drop_shard_runs(Path(path).parents[1] for path in staged)
 
     @dg.graph_multi_asset(
         name=tables.FORECAST_ACCURACY.name,

@@ -21,7 +21,6 @@ from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 from m5_assets.model.evaluation import MODEL
 from m5_assets.model.forecaster import RULE_ARTIFACT
-from m5_assets.warehouse import write_with
 
 BACKTEST_JOB = "backtest"
 EXPERIMENT = "m5-backtest"  # never the production experiment, and
@@ -125,7 +124,7 @@ def backtest_report(
         )
         parent.log_text(result.scores.to_csv(index=False), "backtest_scores.csv")
     target = m5_data.table(tables.BACKTEST_REPORT)
-    write_with(target, lambda partial: result.scores.to_parquet(partial, index=False))
+    m5_data.storage.write_with(target, lambda partial: result.scores.to_parquet(partial, index=False))
     targets = report.target_table(result.scores)
     design, recent = (
         result.scores[result.scores["origin"] < DESIGN_ORIGINS_BEFORE],

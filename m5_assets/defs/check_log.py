@@ -24,5 +24,5 @@ def recorded(m5_data: M5Data, context, asset: str, check: str, result: dg.AssetC
         "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_id": context.run.run_id,
     }
-    store.write_partition(m5_data.paths.warehouse, tables.CHECK_RESULTS, f"{asset}.{check}", pd.DataFrame([row]))
+    store.write_partition(m5_data.storage, tables.CHECK_RESULTS, f"{asset}.{check}", pd.DataFrame([row]))
     return result

@@ -2,7 +2,7 @@
 
 The checks of the raw tables, the long table and the feature store are blocking, and they run
 inside their asset, on the file it has just built: :func:`publish_checked` builds a table where no
-reader looks (``warehouse.staged_table``), runs its blocking checks on that file, and publishes it
+reader looks (``Warehouse.staged_table``), runs its blocking checks on that file, and publishes it
 only when every one passes. A refused file is deleted and the published table stays byte for byte
 the last good run's, so no asset of this run or a later one reads refused data.
 
@@ -28,7 +28,6 @@ from m5_assets.tables import Table
 from m5_assets.validation import feature_rules, long_rules, outliers, raw_rules
 from m5_assets.validation.raw_rules import RawTable
 from m5_assets.validation.violations import Violation, describe
-from m5_assets.warehouse import staged_table
 
 
 def result_from(violations: list[Violation]) -> dg.AssetCheckResult:
@@ -93,7 +92,7 @@ def publish_checked(
         result = result._replace(asset_key=key, check_name=check)  # ops of graph assets need both
         return recorded(m5_data, context, table.name, check, result)
 
-    with staged_table(target) as staged:
+    with m5_data.storage.staged_table(target) as staged:
         try:
             built = build(con, staged.path)
         except Refused as refusal:

@@ -27,7 +27,6 @@ from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
 from m5_assets.features.build import FeatureStats
 from m5_assets.features.shards import StagedGroup, build_feature_group
-from m5_assets.warehouse import drop_shard_runs, shard_folder
 
 
 def build_sharded_features(groups: int) -> dg.AssetsDefinition:
@@ -37,9 +36,14 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
 
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
-        folder = shard_folder(m5_data.paths.warehouse, context.run_id, tables.FEATURES.name) / context.get_mapping_key()
+        folder = m5_data.storage.shard_folder(context.run_id, tables.FEATURES.name) / context.get_mapping_key()
         staged = build_feature_group(
-            m5_data.connect(), *m5_data.feature_input_paths(), folder, stores, m5_data.paths.genuine_days
+            m5_data.connect(),
+            *m5_data.feature_input_paths(),
+            folder,
+            stores,
+            m5_data.paths.genuine_days,
+            storage=m5_data.storage,
         )
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
         return dataclasses.asdict(staged)
@@ -52,13 +56,13 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
         parts = [StagedGroup(**part) for part in sorted(staged, key=lambda part: part["rows"])]
 
         def build(con, target: Path) -> FeatureStats:
-            return feature_shards.combine_feature_groups(parts, target)
+            return feature_shards.combine_feature_groups(parts, target, storage=m5_data.storage)
 
         metadata = yield from publish_checked(
             context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features
         )
         # A re-execution's groups may be its parent run's: each one's run folder goes.
-        drop_shard_runs(m5_data.paths.warehouse, (Path(part.rows).parents[2] for part in parts))
+        m5_data.storage.drop_shard_runs(Path(part.rows).parents[2] for part in parts)
         yield dg.Output(None, output_name=tables.FEATURES.name, metadata=metadata | {"store_groups": len(parts)})
 
     @dg.graph_multi_asset(

@@ -22,7 +22,6 @@ from m5_assets.features.catalog import (
     STOCKED_OUT_DESCRIPTION,
     catalog_frame,
 )
-from m5_assets.warehouse import write_with
 
 _DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
 _DESCRIPTIONS |= {
@@ -41,7 +40,7 @@ _DESCRIPTIONS |= {
 def feature_catalog(m5_data: M5Data) -> dg.MaterializeResult:
     frame = catalog_frame()
     target = m5_data.table(tables.FEATURE_CATALOG)
-    write_with(target, lambda partial: frame.to_parquet(partial, index=False))
+    m5_data.storage.write_with(target, lambda partial: frame.to_parquet(partial, index=False))
     return dg.MaterializeResult(
         metadata=table_metadata(m5_data.connect(), target, tables.FEATURE_CATALOG.describe)
         | {
@@ -127,7 +126,11 @@ def _unsharded_features() -> dg.AssetsDefinition:
         def build(con, target: Path) -> FeatureStats:
             try:
                 return build_features(
-                    con, *m5_data.feature_input_paths(), target, genuine_days=m5_data.paths.genuine_days
+                    con,
+                    *m5_data.feature_input_paths(),
+                    target,
+                    genuine_days=m5_data.paths.genuine_days,
+                    storage=m5_data.storage,
                 )
             except ValueError as error:  # a known-genuine-days file that names no day of the data
                 raise dg.Failure(description=str(error)) from error

@@ -47,7 +47,6 @@ from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.forecast.plausibility import history_highs
 from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
-from m5_assets.warehouse import drop_shard_runs, shard_folder, write_with
 
 # Each check's output, named as Dagster names a check spec's: <asset>_<check>.
 LEVELS_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
@@ -68,10 +67,12 @@ def build_sharded_forecasts(
         days = run_days(context)
         client = mlflow_tracking.client()
         _, chosen = serving_for(client, days)
-        folder = shard_folder(m5_data.paths.warehouse, context.run_id, context.get_mapping_key())
+        folder = m5_data.storage.shard_folder(context.run_id, context.get_mapping_key())
         rows = 0
         for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), chosen, stores):
-            write_with(staged_path(folder, day), lambda partial, frame=bottom: frame.to_parquet(partial, index=False))
+            m5_data.storage.write_with(
+                staged_path(folder, day), lambda partial, frame=bottom: frame.to_parquet(partial, index=False)
+            )
             rows += len(bottom)
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(days)} days staged in {folder}")
         return str(folder)
@@ -86,7 +87,7 @@ def build_sharded_forecasts(
         client = mlflow_tracking.client()
         registered, chosen = serving_for(client, days)
         shadows = issue_shadows(
-            context, client, m5_data.table(tables.FEATURES), m5_data.paths.warehouse, registered, chosen, days
+            context, client, m5_data.table(tables.FEATURES), m5_data.storage, registered, chosen, days
         )
         for number, part in enumerate(split_evenly(days, groups)):
             yield dg.DynamicOutput(
@@ -121,7 +122,7 @@ def build_sharded_forecasts(
 
         shadows = {dt.date.fromisoformat(d): v for d, v in plan["shadows"].items()}
         highs = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), days)
-        return publish_days(m5_data.paths.warehouse, combined(), shadows, highs)
+        return publish_days(m5_data.storage, combined(), shadows, highs)
 
     @dg.op(
         out={
@@ -147,7 +148,7 @@ def build_sharded_forecasts(
         yield check
         yield within
         # A re-execution's shards may be its parent run's: each one's run folder goes.
-        drop_shard_runs(m5_data.paths.warehouse, (Path(f).parent for f in shards))
+        m5_data.storage.drop_shard_runs(Path(f).parent for f in shards)
 
     @dg.graph_multi_asset(
         name="forecasts",

@@ -24,6 +24,7 @@ from m5_assets.hierarchy import level_sum_problems
 from m5_assets.intervals import COVERAGES
 from m5_assets.model import registry
 from m5_assets.model.forecaster import IssuingModel
+from m5_assets.warehouse import Warehouse
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"
 LEVELS_ADD_UP = "levels_add_up"
@@ -67,9 +68,9 @@ def _issue_range(
     client = mlflow_tracking.client()
     registered, chosen = serving_for(client, days)
     features = m5_data.table(tables.FEATURES)
-    shadows = issue_shadows(context, client, features, m5_data.paths.warehouse, registered, chosen, days)
+    shadows = issue_shadows(context, client, features, m5_data.storage, registered, chosen, days)
     done = publish_days(
-        m5_data.paths.warehouse,
+        m5_data.storage,
         _issued(client, features, chosen),
         shadows,
         history_highs(m5_data.connect(), features, days),
@@ -79,14 +80,14 @@ def _issue_range(
 
 
 def issue_shadows(
-    context, client, features: Path, root: Path, registered: list, chosen: dict, days: list[dt.date]
+    context, client, features: Path, storage: Warehouse, registered: list, chosen: dict, days: list[dt.date]
 ) -> dict[dt.date, str]:
     """A challenger's forecast goes beside the champion's partition, never over it."""
     shadows = {}
     for model, day, forecast in _issued(
         client, features, {d: registry.shadow_version(registered, chosen[d], d) for d in days}
     ):
-        store.write_partition(root, tables.FORECASTS_SHADOW, day, forecast.bottom)
+        store.write_partition(storage, tables.FORECASTS_SHADOW, day, forecast.bottom)
         shadows[day] = model.version
     if shadows:
         context.log.info(
@@ -124,7 +125,7 @@ class Published:
 
 
 def publish_days(
-    root: Path,
+    storage: Warehouse,
     issued: Iterable[tuple[IssuingModel, dt.date, Forecast]],
     shadows: dict[dt.date, str],
     highs: dict[dt.date, pd.DataFrame],
@@ -139,8 +140,8 @@ def publish_days(
             done.problems += [f"{day}: {p}" for p in off]
             continue
         # The bottom file is what marks a partition as published, so it is written last.
-        levels_path = store.write_partition(root, tables.FORECAST_LEVELS, day, forecast.levels)
-        bottom_path = store.write_partition(root, tables.FORECASTS, day, forecast.bottom)
+        levels_path = store.write_partition(storage, tables.FORECAST_LEVELS, day, forecast.levels)
+        bottom_path = store.write_partition(storage, tables.FORECASTS, day, forecast.bottom)
         total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
         about = {
             "model_version": model.version,
@@ -415,11 +416,10 @@ def publish_scores(
     context, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict
 ) -> dg.AssetCheckResult:
     """Write each scored partition with its metadata in the UI; the check's recorded result."""
-    root = m5_data.paths.warehouse
     for row in rows:
         # Typed even when empty, so every partition's file has the same schema.
         day, frame = row["forecast_date"], pd.DataFrame([row]).astype({"shadow_model_version": "string"})
-        path = store.write_partition(root, tables.FORECAST_ACCURACY, day, frame)
+        path = store.write_partition(m5_data.storage, tables.FORECAST_ACCURACY, day, frame)
         own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
         beside = {
             "shadow_model_version": row["shadow_model_version"] or "none",

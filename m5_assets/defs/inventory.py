@@ -124,7 +124,7 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             )
             raise dg.Failure(description=f"inventory_plan not published: {message}"[:4000])
         for day, planned in plans.items():
-            path = store.write_partition(root, tables.INVENTORY_PLAN, day, planned)
+            path = store.write_partition(m5_data.storage, tables.INVENTORY_PLAN, day, planned)
             by_store = (
                 planned.groupby("store_id")[["lead_time_demand", "safety_stock", "reorder_point", "eoq"]].sum().round(1)
             )

@@ -40,6 +40,7 @@ def sales_long(context, m5_data: M5Data):
             m5_data.table(tables.RAW_CALENDAR),
             m5_data.table(tables.RAW_SELL_PRICES),
             target,
+            storage=m5_data.storage,
         )
 
     metadata = yield from publish_checked(context, m5_data, tables.SALES_LONG, build, SALES_LONG_CHECKS, _describe)

@@ -224,7 +224,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "bands": validated.choice.replace(float("inf"), None).round(6).to_dict(orient="records"),
             },
         )
-        store.write_partition(paths.warehouse, tables.MODEL_CARDS, model_version, card)
+        store.write_partition(m5_data.storage, tables.MODEL_CARDS, model_version, card)
 
         table = scores.table.rename_axis("method").reset_index()
         yield dg.MaterializeResult(

@@ -87,7 +87,7 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         except LookupError as error:
             raise dg.Failure(str(error)) from error
         thresholds = Thresholds(config.warn_psi, config.fail_psi)
-        con, features, root = m5_data.connect(), m5_data.table(tables.FEATURES), m5_data.paths.warehouse
+        con, features = m5_data.connect(), m5_data.table(tables.FEATURES)
         flagged: dict[dt.date, pd.DataFrame] = {}
         references: dict[str, tuple] = {}  # a version's validation window and gains, read once per run
         # Every day's forecast rows in one scan of the feature store.
@@ -106,7 +106,7 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             drift = drift.assign(
                 model_version=version.version, reference_start=reference[0], reference_end=reference[1]
             )
-            path = store.write_partition(root, tables.FEATURE_DRIFT, day, drift)
+            path = store.write_partition(m5_data.storage, tables.FEATURE_DRIFT, day, drift)
             moved = drift[drift["status"].isin(FLAGGED)]
             if len(moved):
                 flagged[day] = moved

@@ -34,7 +34,7 @@ def promote_version(
         columns=tables.MODEL_CARDS.partition_column
     )
     card = card.assign(promoted=True, promotion_decision=f"promoted by hand: {config.reason.strip()}")
-    store.write_partition(root, tables.MODEL_CARDS, promoted.version, card)
+    store.write_partition(m5_data.storage, tables.MODEL_CARDS, promoted.version, card)
     context.log.info(
         f"version {promoted.version} (cutoff {promoted.cutoff}) is now promoted and the champion: {config.reason}"
     )

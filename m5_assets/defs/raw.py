@@ -48,7 +48,7 @@ def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: 
             except FileNotFoundError as error:
                 raise Refused(PARSES, dg.AssetCheckResult(passed=False, description=str(error)), str(error)) from error
             try:
-                ingest.copy_raw_csv(con, source, types(raw_files.read_header(source)), target)
+                ingest.copy_raw_csv(con, source, types(raw_files.read_header(source)), target, storage=m5_data.storage)
             except DataValidationError as error:
                 result = dg.AssetCheckResult(
                     passed=False,

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from m5_assets import raw_files, tables, warehouse
 from m5_assets.features.build import FeatureInputs, load_inputs
-from m5_assets.object_store import RemoteWarehouse
 from m5_assets.settings import DataPaths, data_paths, load_settings
 from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
+from m5_assets.warehouse import Warehouse, open_warehouse
 
 
 class M5Data(dg.ConfigurableResource):
@@ -29,19 +30,19 @@ class M5Data(dg.ConfigurableResource):
     # to it. Empty: the data folder's warehouse is the warehouse. Read from M5_WAREHOUSE_URL.
     warehouse_url: str = ""
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.warehouse_url:
-            remote = RemoteWarehouse(self.warehouse_url)
-            changed = remote.pull(self.paths.warehouse)
-            warehouse.mirror_to(self.paths.warehouse, remote)
-            if context.log is not None:
-                context.log.info(
-                    f"warehouse {remote.display}: {len(changed)} file(s) pulled into {self.paths.warehouse}"
-                )
+    _storage: Warehouse | None = PrivateAttr(default=None)
 
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self.warehouse_url:
-            warehouse.mirror_to(self.paths.warehouse, None)
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        changed = self.storage.pull()
+        if self.warehouse_url and context.log is not None:
+            context.log.info(f"warehouse {self.storage.display}: {len(changed)} file(s) pulled")
+
+    @property
+    def storage(self) -> Warehouse:
+        """Where every table this resource's assets write is published (one per resource)."""
+        if self._storage is None:
+            self._storage = open_warehouse(self.paths.warehouse, self.warehouse_url)
+        return self._storage
 
     @property
     def paths(self) -> DataPaths:

@@ -39,7 +39,7 @@ from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
 from m5_assets.validation.outliers import cap_outliers, read_genuine_days
-from m5_assets.warehouse import write_parquet_blocks
+from m5_assets.warehouse import Warehouse
 
 ROWS_PER_BLOCK = 2_000_000
 _ARROW_TYPES = {"float32": pa.float32(), "int8": pa.int8(), "int16": pa.int16()}
@@ -194,11 +194,13 @@ def build_features(
     target: Path,
     stores: Sequence[str] | None = None,
     genuine_days: Path | None = None,
+    *,
+    storage: Warehouse,
 ) -> FeatureStats:
     """Compute every catalog feature for every series (of ``stores``, if given) and feature day
     into ``target``; days listed in ``genuine_days`` (a CSV, when it exists) are never capped."""
     return write_features(
-        with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days), target
+        with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days), target, storage=storage
     )
 
 
@@ -209,7 +211,7 @@ def with_genuine_days(inputs: FeatureInputs, path: Path | None) -> FeatureInputs
     return dataclasses.replace(inputs, genuine_days=read_genuine_days(Path(path), inputs.series, inputs.dates))
 
 
-def write_features(inputs: FeatureInputs, target: Path) -> FeatureStats:
+def write_features(inputs: FeatureInputs, target: Path, *, storage: Warehouse) -> FeatureStats:
     """Compute the feature rows of ``inputs``' series, a block of series at a time, into ``target``."""
     n_series = len(inputs.series)
     per_block = series_per_block(len(inputs.dates))
@@ -222,7 +224,7 @@ def write_features(inputs: FeatureInputs, target: Path) -> FeatureStats:
             capped.append(found)
             yield feature_block(inputs, rows, units)
 
-    write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
+    storage.write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
     return FeatureStats(
         rows=n_series * len(inputs.dates),
         series=n_series,

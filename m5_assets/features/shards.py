@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from m5_assets.features.build import FeatureStats, load_inputs, series_per_block, with_genuine_days, write_features
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.grid import dictionary_array
-from m5_assets.warehouse import write_parquet_blocks, write_with
+from m5_assets.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,16 @@ def build_feature_group(
     folder: Path,
     stores: Sequence[str],
     genuine_days: Path | None = None,
+    *,
+    storage: Warehouse,
 ) -> StagedGroup:
     """Compute the feature rows of ``stores``' series into ``folder``, each file atomically."""
     inputs = with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days)
     rows, series, capped = folder / "rows.parquet", folder / "series.parquet", folder / "capped.parquet"
-    stats = write_features(inputs, rows)
+    stats = write_features(inputs, rows, storage=storage)
     ids = pa.Table.from_pandas(inputs.series[ID_COLUMNS].astype(str), preserve_index=False)
-    write_with(series, lambda partial: pq.write_table(ids, partial))
-    write_with(capped, lambda partial: stats.capped.to_parquet(partial, index=False))
+    storage.write_with(series, lambda partial: pq.write_table(ids, partial))
+    storage.write_with(capped, lambda partial: stats.capped.to_parquet(partial, index=False))
     days = (str(d.date()) for d in (stats.first_date, stats.last_date, stats.last_sales_date))
     return StagedGroup(str(rows), str(series), str(capped), *days)
 
@@ -83,7 +85,7 @@ class _Rows:
         return both.slice(0, n)
 
 
-def combine_feature_groups(groups: Sequence[StagedGroup], target: Path) -> FeatureStats:
+def combine_feature_groups(groups: Sequence[StagedGroup], target: Path, *, storage: Warehouse) -> FeatureStats:
     """Every group's rows in one file at ``target``, as the unsharded build writes it."""
     if len({(g.first_date, g.last_date, g.last_sales_date) for g in groups}) != 1:
         raise ValueError(
@@ -114,7 +116,7 @@ def combine_feature_groups(groups: Sequence[StagedGroup], target: Path) -> Featu
             ids = {name: dictionary_array(series[name], series_of_row) for name in ID_COLUMNS}
             yield pa.table({name: ids[name] if name in ids else body.column(name) for name in template.names})
 
-    write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
+    storage.write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
     first = groups[0]
     return FeatureStats(
         rows=len(series) * n_days,

@@ -15,13 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from m5_assets import warehouse
 from m5_assets.tables import Table
+from m5_assets.warehouse import Warehouse
 
 
-def write_partition(root: Path, table: Table, key: dt.date | str, frame: pd.DataFrame) -> Path:
+def write_partition(storage: Warehouse, table: Table, key: dt.date | str, frame: pd.DataFrame) -> Path:
     """Publish one partition's file whole or not at all (a reader never sees half of it)."""
-    path = table.path(root, key)
+    path = table.path(storage.root, key)
     data = pa.Table.from_pandas(frame.drop(columns=[table.partition_column], errors="ignore"), preserve_index=False)
-    warehouse.write_with(path, lambda partial: pq.write_table(data, partial, compression="zstd"))
+    storage.write_with(path, lambda partial: pq.write_table(data, partial, compression="zstd"))
     return path
