@@ -1,1 +1,1 @@
-"""Dagster code location for the m5-forecasting platform."""
+"""m5-forecasting's pipeline: pure modules below, Dagster definitions (``defs``) above."""

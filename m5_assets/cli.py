@@ -132,10 +132,10 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
+    from m5_assets.defs.summary import print_backtest, print_summary
     from m5_assets.features.catalog import HORIZON
     from m5_assets.model.selection import WINDOWS, months_before
     from m5_assets.reader import newest_forecast_date, read_accuracy
-    from m5_assets.summary import print_backtest, print_summary
 
     # Bind the run to the folder checked above, whatever the process saw when it imported.
     defs = build_definitions(M5Data(data_dir=str(paths.root)))
@@ -217,8 +217,8 @@ def _backtest_locked(args: argparse.Namespace) -> int:
     from m5_assets.defs.backtest import BACKTEST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB
     from m5_assets.defs.resources import M5Data
+    from m5_assets.defs.summary import print_backtest_report, print_summary
     from m5_assets.reader import read_backtest
-    from m5_assets.summary import print_backtest_report, print_summary
 
     paths = data_paths()
     _quiet_libraries(paths)

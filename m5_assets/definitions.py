@@ -6,8 +6,6 @@ from m5_assets.defs import jobs, long_table, raw
 from m5_assets.defs.alerts import alert_webhook, build_alert_sensors
 from m5_assets.defs.automation import build_automation, forecast_jobs
 from m5_assets.defs.backtest import backtest_job, backtest_report
-from m5_assets.defs.features import build_feature_assets
-from m5_assets.defs.forecasts import build_forecast_assets
 from m5_assets.defs.inventory import build_inventory_assets
 from m5_assets.defs.mlflow import mlflow_tracking
 from m5_assets.defs.model import build_demand_model
@@ -15,6 +13,7 @@ from m5_assets.defs.monitoring import build_monitoring_assets
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.promotion import promote_model
 from m5_assets.defs.resources import M5Data, default_data_resource
+from m5_assets.defs.scaled import build_feature_assets, build_forecast_assets
 from m5_assets.defs.tuning import build_model_tuning, tune_model
 
 

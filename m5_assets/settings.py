@@ -173,7 +173,7 @@ class DataPaths:
 
     @property
     def genuine_days(self) -> Path:
-        """Known genuine days that features never cap (``validation.outliers``), when present."""
+        """Known genuine days that features never cap (``features.outliers``), when present."""
         return self.root / "known_genuine_days.csv"
 
     @property

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from m5_assets import reader, tables
-from m5_assets.validation.outliers import ABSURD_UNITS, data_error_bound
+from m5_assets.features.outliers import ABSURD_UNITS, data_error_bound
 
 FILES = ("sales_train_validation.csv", "sell_prices.csv", "calendar.csv")
 NEWEST = dt.date(2016, 4, 25)  # the day after real_subset's last sales day

@@ -8,7 +8,7 @@ from conftest import SHARED_M5
 from forecasting import run_pipeline
 
 from m5_assets.features.catalog import MIN_LAG, WINDOWS
-from m5_assets.validation.outliers import (
+from m5_assets.features.outliers import (
     ABSURD_UNITS,
     CAP_MIN_HISTORY,
     CAP_MULTIPLE,
@@ -56,7 +56,7 @@ def test_no_genuine_m5_day_is_a_data_error_and_almost_none_is_capped():
         units = _genuine(name).filter(like="d_").to_numpy().astype(float)
         assert len(absurd_days(units)[0]) == 0, name
         _, capped = cap_outliers(units)
-        # 5 of 543,480 series-days of real_280 (see validation/outliers.py); none elsewhere.
+        # 5 of 543,480 series-days of real_280 (see features/outliers.py); none elsewhere.
         assert capped.sum() <= 1e-5 * capped.size, (name, int(capped.sum()))
 
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pandas as pd
 
-from m5_assets.summary import compared, print_backtest
+from m5_assets.defs.summary import compared, print_backtest
 
 
 def test_a_loss_is_printed_as_worse_never_as_a_negative_better():

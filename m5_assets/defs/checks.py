@@ -23,9 +23,10 @@ import duckdb
 from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.resources import M5Data
+from m5_assets.features import outliers
 from m5_assets.features.catalog import FEATURES
 from m5_assets.tables import Table
-from m5_assets.validation import feature_rules, long_rules, outliers, raw_rules
+from m5_assets.validation import feature_rules, long_rules, raw_rules
 from m5_assets.validation.raw_rules import RawTable
 from m5_assets.validation.violations import Violation, describe
 

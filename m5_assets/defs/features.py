@@ -103,17 +103,7 @@ def describe_features(con, path: Path, stats: FeatureStats) -> dict:
 FEATURE_CHECK_SPECS = [check.spec(tables.FEATURES.name) for check in FEATURE_CHECKS]
 
 
-def build_feature_assets(store_groups: int = 1) -> list[dg.AssetsDefinition]:
-    """The catalog and the feature store; with ``store_groups`` > 1 the store is built by store
-    group in parallel steps (see ``feature_shards``), with the same file as the result."""
-    if store_groups > 1:
-        from m5_assets.defs.feature_shards import build_sharded_features
-
-        return [feature_catalog, build_sharded_features(store_groups)]
-    return [feature_catalog, _unsharded_features()]
-
-
-def _unsharded_features() -> dg.AssetsDefinition:
+def unsharded_features() -> dg.AssetsDefinition:
     @dg.asset(
         name=tables.FEATURES.name,
         group_name="features",

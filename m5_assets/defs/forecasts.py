@@ -10,7 +10,6 @@ import dagster as dg
 import pandas as pd
 
 from m5_assets import reader, tables
-from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
@@ -313,28 +312,7 @@ BAND_CHECK_SPEC = dg.AssetCheckSpec(
 CHECK_SPECS = [LEVELS_CHECK_SPEC, BAND_CHECK_SPEC]
 
 
-def build_forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int = 1) -> list[dg.AssetsDefinition]:
-    """The forecast assets; with ``store_groups`` > 1, ``forecasts`` is issued by store group in
-    parallel steps (see ``forecast_shards``), with the same result."""
-    with known_beta_apis():
-        return _forecast_assets(daily, store_groups)
-
-
-def _forecast_assets(daily: dg.DailyPartitionsDefinition, store_groups: int) -> list[dg.AssetsDefinition]:
-    if store_groups > 1:
-        from m5_assets.defs.forecast_shards import build_sharded_forecasts
-
-        outs = {
-            tables.FORECASTS.name: dg.AssetOut(kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
-            tables.FORECAST_LEVELS.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
-        }
-        forecasts = build_sharded_forecasts(daily, outs, CHECK_SPECS, store_groups)
-    else:
-        forecasts = _unsharded_forecasts(daily)
-    return [forecasts, _forecast_accuracy(daily, store_groups)]
-
-
-def _unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+def unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(
@@ -454,12 +432,7 @@ def publish_scores(
     )
 
 
-def _forecast_accuracy(daily: dg.DailyPartitionsDefinition, store_groups: int) -> dg.AssetsDefinition:
-    if store_groups > 1:
-        from m5_assets.defs.accuracy_shards import build_sharded_accuracy
-
-        return build_sharded_accuracy(daily, store_groups)
-
+def unsharded_accuracy(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name=tables.FORECAST_ACCURACY.name,
         group_name="forecasts",

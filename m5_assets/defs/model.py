@@ -17,6 +17,7 @@ from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.summary import compared
 from m5_assets.features.catalog import CATALOG_VERSION, HORIZON
 from m5_assets.forecast import store
 from m5_assets.forecast.pyfunc import forecaster_input, save_forecaster
@@ -35,7 +36,6 @@ from m5_assets.model.selection import (
 )
 from m5_assets.model.tracking import TrackedRun
 from m5_assets.model.training import TrainingParams, Window, train
-from m5_assets.summary import compared
 
 BEATS_SEASONAL_NAIVE = "beats_seasonal_naive"
 _HINTS = typing.get_type_hints(TrainingParams)

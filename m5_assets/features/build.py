@@ -3,7 +3,7 @@
 The long table is read once as a dense series-by-day matrix of units (it is stored ordered by
 series, then day), features are computed a block of series at a time, and each block is
 appended to one Parquet file that is published atomically at the end. Features and the label
-read units with outliers for modelling capped (``validation.outliers``); the long table keeps
+read units with outliers for modelling capped (``features.outliers``); the long table keeps
 what was sold. The grid runs up to
 ``HORIZON`` calendar days past the last sales day, so that the rows a forecast of the days just
 after the data needs exist already (their label, ``units``, is null).
@@ -34,11 +34,11 @@ from m5_assets.features.catalog import (
     STOCKED_OUT_COLUMN,
     WINDOWS,
 )
+from m5_assets.features.outliers import cap_outliers, read_genuine_days
 from m5_assets.features.price import price_features
 from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
-from m5_assets.validation.outliers import cap_outliers, read_genuine_days
 from m5_assets.warehouse import Warehouse
 
 ROWS_PER_BLOCK = 2_000_000

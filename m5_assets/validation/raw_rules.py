@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from m5_assets.validation import outliers
+from m5_assets.features import outliers
 from m5_assets.validation.schemas import CALENDAR_SCHEMA, PRICES_SCHEMA, schema_violations
 from m5_assets.validation.violations import MAX_EXAMPLES, Violation, lines_of
 from m5_assets.warehouse import scalar
@@ -102,7 +102,7 @@ def sales_units_valid(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[V
 
 
 def sales_units_plausible(con: duckdb.DuckDBPyConnection, sales: RawTable) -> list[Violation]:
-    """No day beyond what any shop sells (a data error; see ``validation.outliers``)."""
+    """No day beyond what any shop sells (a data error; see ``features.outliers``)."""
     days = _day_columns(con, sales)
     # Only series with a day above the absolute floor can break the rule: the rest is never read.
     suspects = f"(SELECT * FROM {sales.scan()} WHERE greatest({', '.join(days)}) > {outliers.ABSURD_UNITS})"

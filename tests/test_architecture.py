@@ -1,0 +1,36 @@
+"""The architecture page, the layout page and the import contracts describe the same code."""
+
+import importlib.util
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _layout_module():
+    spec = importlib.util.spec_from_file_location("layout", ROOT / "docs" / "layout.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_layout_page_is_the_tree_as_it_is():
+    layout = _layout_module()
+    assert layout.PAGE.read_text() == layout.layout(), "docs/reference/layout.md is stale: python docs/layout.py"
+    for package in layout.PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            assert layout.first_sentence(path), f"{path.relative_to(ROOT)} has no docstring to describe it"
+
+
+def test_every_layer_of_the_contract_is_on_the_architecture_page_in_its_order():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "`" in line.split("|")[2]]
+    cells = [row.split(" | ")[1].strip("` ").replace("\\|", "|").replace("` \\", "").replace("`", "") for row in rows]
+    assert [c.replace(" \\| ", " | ") for c in cells] == layers
+    # Every module of m5_assets sits in one layer (a new top-level module must be placed).
+    named = {name.strip() for layer in layers for name in layer.replace(":", "|").split("|")}
+    top = {p.stem for p in (ROOT / "m5_assets").glob("*.py") if p.stem != "__init__"}
+    top |= {p.parent.name for p in (ROOT / "m5_assets").glob("*/__init__.py")}
+    assert top == named
