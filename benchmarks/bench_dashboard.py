@@ -34,7 +34,6 @@ def build(data: Path) -> None:
 
     from m5_assets import tables, warehouse
     from m5_assets.features.catalog import catalog_frame
-    from m5_assets.forecast import store
 
     full = HERE / ".cache" / "full-seed42"
     if not (full / "warehouse" / "long.parquet").exists():
@@ -57,7 +56,7 @@ def build(data: Path) -> None:
     for table in (tables.FORECASTS, tables.FORECAST_LEVELS):
         frame = pd.read_parquet(table.path(root, NEWEST))
         frame["date"] = frame["date"] - (NEWEST - SCORED_LAST)
-        store.write_partition(warehouse.Warehouse(root), table, SCORED_LAST, frame)
+        table.write_partition(warehouse.Warehouse(root), SCORED_LAST, frame)
     rng = np.random.default_rng(0)
     for k in range(365):
         day = SCORED_LAST - dt.timedelta(days=k)
@@ -74,7 +73,7 @@ def build(data: Path) -> None:
             "coverage_95": 94.8,
             **{f"wrmsse_level_{lv}": 0.4 + 0.04 * lv for lv in range(1, 13)},
         }
-        store.write_partition(warehouse.Warehouse(root), tables.FORECAST_ACCURACY, day, pd.DataFrame([row]))
+        tables.FORECAST_ACCURACY.write_partition(warehouse.Warehouse(root), day, pd.DataFrame([row]))
     card = {
         "cutoff": dt.date(2016, 5, 1),
         "mlflow_run_id": "bench",
@@ -90,7 +89,7 @@ def build(data: Path) -> None:
         "validation_scores": "{}",
         "feature_importance": json.dumps([{"feature": "roll_mean_28", "gain": 1.0}]),
     }
-    store.write_partition(warehouse.Warehouse(root), tables.MODEL_CARDS, "1", pd.DataFrame([card]))
+    tables.MODEL_CARDS.write_partition(warehouse.Warehouse(root), "1", pd.DataFrame([card]))
     for asset, check in (
         ("raw_sales", "parses"),
         ("sales_long", "sales_long_complete"),
@@ -105,9 +104,7 @@ def build(data: Path) -> None:
             "evaluated_at": "2016-05-23T03:00:00+00:00",
             "run_id": "bench",
         }
-        store.write_partition(
-            warehouse.Warehouse(root), tables.CHECK_RESULTS, f"{asset}.{check}", pd.DataFrame([result])
-        )
+        tables.CHECK_RESULTS.write_partition(warehouse.Warehouse(root), f"{asset}.{check}", pd.DataFrame([result]))
 
 
 def main() -> int:

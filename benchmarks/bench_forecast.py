@@ -71,7 +71,6 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int, keep: Path | 
     """``days`` partitions issued and published as the forecasts op does, into ``keep`` (or a
     temporary folder)."""
     from m5_assets import tables, warehouse
-    from m5_assets.forecast import store
     from m5_assets.forecast.issue import issue, read_forecast_rows
 
     model = load_model(model_dir)
@@ -83,10 +82,8 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int, keep: Path | 
     n = 0
     for k in range(days):
         forecast = issue(data / "features.parquet", first + dt.timedelta(days=k), model, rows, predictions)
-        store.write_partition(
-            warehouse.Warehouse(out), tables.FORECAST_LEVELS, first + dt.timedelta(days=k), forecast.levels
-        )
-        store.write_partition(warehouse.Warehouse(out), tables.FORECASTS, first + dt.timedelta(days=k), forecast.bottom)
+        tables.FORECAST_LEVELS.write_partition(warehouse.Warehouse(out), first + dt.timedelta(days=k), forecast.levels)
+        tables.FORECASTS.write_partition(warehouse.Warehouse(out), first + dt.timedelta(days=k), forecast.bottom)
         n += len(forecast.bottom)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "read_seconds": read, "rows": n, "peak_mib": peak_mib()}

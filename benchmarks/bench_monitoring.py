@@ -63,7 +63,6 @@ def _forecast_rows(features: Path, day: dt.date):
 
 def _inventory(features: Path, day: dt.date, plan_it: bool) -> dict:
     from m5_assets import tables, warehouse
-    from m5_assets.forecast import store
     from m5_assets.forecast.inventory import Policy, plan, policies_for
 
     started = time.perf_counter()
@@ -78,7 +77,7 @@ def _inventory(features: Path, day: dt.date, plan_it: bool) -> dict:
         series = bottom.drop_duplicates("id").set_index("id")[["store_id", "dept_id"]]
         planned = plan(bottom, prices.set_index("id")["sell_price"], policies_for(series, Policy()))
         with tempfile.TemporaryDirectory(prefix="bench-inventory-") as folder:
-            store.write_partition(warehouse.Warehouse(Path(folder)), tables.INVENTORY_PLAN, day, planned)
+            tables.INVENTORY_PLAN.write_partition(warehouse.Warehouse(Path(folder)), day, planned)
         out["series"] = len(planned)
     return out | {"seconds": time.perf_counter() - started, "peak_mib": peak_mib()}
 

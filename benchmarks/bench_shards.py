@@ -53,7 +53,6 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
     import numpy as np
 
     from m5_assets import tables, warehouse
-    from m5_assets.forecast import store
     from m5_assets.forecast.issue import levels_of
     from m5_assets.forecast.shards import combine_shards
     from m5_assets.hierarchy import level_sum_problems
@@ -68,8 +67,8 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
         bottom = combine_shards(folders, day)
         levels = levels_of(bottom, day, model.calibration)
         problems += len(level_sum_problems(bottom, levels))
-        store.write_partition(warehouse.Warehouse(out), tables.FORECAST_LEVELS, day, levels)
-        store.write_partition(warehouse.Warehouse(out), tables.FORECASTS, day, bottom)
+        tables.FORECAST_LEVELS.write_partition(warehouse.Warehouse(out), day, levels)
+        tables.FORECASTS.write_partition(warehouse.Warehouse(out), day, bottom)
     seconds = time.perf_counter() - started
     # The sharded result against the unsharded one, on the last day: every value.
     mine, theirs = read_partition(out, tables.FORECASTS, day), read_partition(unsharded, tables.FORECASTS, day)

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from m5_assets import warehouse
 
 SERIES_DESCRIPTIONS = {
@@ -105,6 +109,13 @@ class Table:
 
     def folder(self, root: Path) -> Path:
         return root / self.name
+
+    def write_partition(self, storage: warehouse.Warehouse, key: dt.date | str, frame: pd.DataFrame) -> Path:
+        """Publish one partition's file whole or not at all (a reader never sees half of it)."""
+        path = self.path(storage.root, key)
+        data = pa.Table.from_pandas(frame.drop(columns=[self.partition_column], errors="ignore"), preserve_index=False)
+        storage.write_with(path, lambda partial: pq.write_table(data, partial, compression="zstd"))
+        return path
 
 
 RAW_CALENDAR = Table(

@@ -20,10 +20,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -200,6 +202,36 @@ def _write_blocks(partial: Path, blocks: Iterable[pa.Table], dictionary_columns:
         finally:
             if writer is not None:
                 writer.close()
+
+
+@dataclass(frozen=True)
+class PartitionFacts:
+    """What is shown of one published partition: read from its footer and from the frame written."""
+
+    path: Path
+    rows: int
+    bytes: int
+    schema: pa.Schema
+    preview: pd.DataFrame
+    series: int | None
+    first_date: str | None
+    last_date: str | None
+
+
+def partition_facts(path: Path, frame: pd.DataFrame, preview_rows: int = 5) -> PartitionFacts:
+    """The facts of the partition file at ``path``, just written from ``frame``."""
+    summary = parquet_summary(path)
+    dated = "date" in frame and len(frame)
+    return PartitionFacts(
+        path=path,
+        rows=summary["rows"],
+        bytes=summary["bytes"],
+        schema=summary["schema"],
+        preview=frame.head(preview_rows).round(3),
+        series=int(frame["id"].nunique()) if "id" in frame else None,
+        first_date=str(min(frame["date"])) if dated else None,
+        last_date=str(max(frame["date"])) if dated else None,
+    )
 
 
 def parquet_summary(path: Path) -> dict:

@@ -14,7 +14,6 @@ from m5_assets import reader, tables, warehouse
 from m5_assets.cli import main
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast import store
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
 from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
@@ -131,9 +130,8 @@ def test_forecast_accuracy_scores_issued_partitions_and_refuses_ones_without_act
     issue(tmp_path, "2016-04-10", "2016-04-12")
     # An earlier partition that scored far better: the first day scored here is judged against it.
     root = tmp_path / "warehouse"
-    store.write_partition(
+    tables.FORECAST_ACCURACY.write_partition(
         warehouse.Warehouse(root),
-        tables.FORECAST_ACCURACY,
         dt.date(2016, 4, 9),
         pd.DataFrame([{"wrmsse": 0.01, "coverage_95": 95.0}]),
     )

@@ -16,7 +16,7 @@ from served import serving_app
 from m5_assets import reader, tables
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.forecasts import WITHIN_HISTORY, band_result
-from m5_assets.forecast import plausibility, store
+from m5_assets.forecast import plausibility
 from m5_assets.forecast.plausibility import band, history_highs
 from m5_assets.forecast.pyfunc import forecaster_input
 from m5_assets.hierarchy import level_sum_problems
@@ -161,7 +161,7 @@ def test_a_month_trained_after_a_later_champion_is_promoted_for_its_own_days_and
 
 def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
     calls = {"n": 0}
-    real = store.pq.write_table
+    real = tables.pq.write_table
 
     def fail_on_the_fourth(table, where, **kwargs):  # two forecast files per partition: fails in the second
         calls["n"] += "horizon" in table.schema.names  # the forecast tables', not feature drift's
@@ -169,7 +169,7 @@ def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
         if calls["n"] == 4:
             raise OSError("disk full")
 
-    monkeypatch.setattr(store.pq, "write_table", fail_on_the_fourth)
+    monkeypatch.setattr(tables.pq, "write_table", fail_on_the_fourth)
     result = issue(issued["dir"], "2016-05-10", "2016-05-12", raise_on_error=False)
     assert not result.success
     root = issued["dir"] / "warehouse"
@@ -202,12 +202,12 @@ def test_the_champion_loaded_through_mlflow_forecasts_the_stored_partition_with_
 
 
 def test_levels_that_do_not_add_up_are_never_published_and_the_run_says_which(issued, monkeypatch):
-    from m5_assets.defs import forecasts as forecast_defs
+    from m5_assets.forecast import publish
 
-    real = forecast_defs.level_sum_problems
+    real = publish.level_sum_problems
     bad_day = "2016-05-14"
     monkeypatch.setattr(
-        forecast_defs,
+        publish,
         "level_sum_problems",
         lambda bottom, levels: (
             ["level 3 (Store) sums to 1.0"] if str(bottom["date"].min()) == bad_day else real(bottom, levels)

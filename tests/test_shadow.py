@@ -11,10 +11,10 @@ from mlflow.tracking import MlflowClient
 
 from m5_assets import reader, tables
 from m5_assets.definitions import build_definitions
-from m5_assets.defs.forecasts import NOT_RECORDED, catalog_warnings
 from m5_assets.defs.promotion import PROMOTE_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import CATALOG_VERSION
+from m5_assets.forecast.publish import NOT_RECORDED, catalog_warnings
 from m5_assets.model import registry
 
 APRIL = "2016-04-01"

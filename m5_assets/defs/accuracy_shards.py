@@ -25,13 +25,13 @@ from m5_assets.defs.forecasts import (
     ACCURACY_INPUTS,
     BACKFILL_POLICY,
     publish_scores,
-    read_shadow_of,
     refuse_unscorable,
     run_days,
 )
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.forecast.accuracy import score_in_order
+from m5_assets.forecast.publish import read_shadow_of
 from m5_assets.forecast.shards import combine_group_scores, score_group
 
 CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"

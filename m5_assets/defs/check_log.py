@@ -10,7 +10,6 @@ import pandas as pd
 
 from m5_assets import tables
 from m5_assets.defs.resources import M5Data
-from m5_assets.forecast import store
 
 
 def recorded(m5_data: M5Data, context, asset: str, check: str, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
@@ -24,5 +23,5 @@ def recorded(m5_data: M5Data, context, asset: str, check: str, result: dg.AssetC
         "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_id": context.run.run_id,
     }
-    store.write_partition(m5_data.storage, tables.CHECK_RESULTS, f"{asset}.{check}", pd.DataFrame([row]))
+    tables.CHECK_RESULTS.write_partition(m5_data.storage, f"{asset}.{check}", pd.DataFrame([row]))
     return result

@@ -30,13 +30,11 @@ from m5_assets.defs.forecasts import (
     BACKFILL_POLICY,
     LEVELS_ADD_UP,
     WITHIN_HISTORY,
-    Published,
+    attach,
     band_check,
-    issue_shadows,
-    issued_bottoms,
     levels_check,
     log_issued,
-    publish_days,
+    log_shadows,
     run_days,
     serving_for,
 )
@@ -45,6 +43,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
 from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.forecast.plausibility import history_highs
+from m5_assets.forecast.publish import Published, issue_shadows, issued_bottoms, publish_days
 from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
 
@@ -86,9 +85,8 @@ def build_sharded_forecasts(
         days = run_days(context)
         client = mlflow_tracking.client()
         registered, chosen = serving_for(client, days)
-        shadows = issue_shadows(
-            context, client, m5_data.table(tables.FEATURES), m5_data.storage, registered, chosen, days
-        )
+        shadows = issue_shadows(client, m5_data.table(tables.FEATURES), m5_data.storage, registered, chosen, days)
+        log_shadows(context, shadows)
         for number, part in enumerate(split_evenly(days, groups)):
             yield dg.DynamicOutput(
                 {
@@ -138,8 +136,7 @@ def build_sharded_forecasts(
         done = Published()
         for part in published:
             done.add(part)
-        done.summary.sort(key=lambda row: row["forecast_date"])
-        done.attach(context)
+        attach(context, done)
         check = levels_check(m5_data, context, days, done.problems)
         within = band_check(m5_data, context, days, done.band)
         log_issued(context, done.summary, done.problems)

@@ -2,33 +2,25 @@
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
-from m5_assets.defs.metadata import partition_metadata
+from m5_assets.defs.metadata import facts_metadata
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
-from m5_assets.features.catalog import CATALOG_VERSION, HORIZON
-from m5_assets.forecast import store
-from m5_assets.forecast.accuracy import actuals_complete, score_forecast, score_in_order
-from m5_assets.forecast.issue import Forecast, issue_bottom, levels_of, read_forecast_rows
-from m5_assets.forecast.plausibility import FLOOR, MULTIPLE, band, history_highs
-from m5_assets.hierarchy import level_sum_problems
+from m5_assets.features.catalog import HORIZON
+from m5_assets.forecast import publish
+from m5_assets.forecast.accuracy import publish_scored, score_forecast, score_in_order, unscorable
+from m5_assets.forecast.plausibility import FLOOR, MULTIPLE, history_highs
+from m5_assets.forecast.publish import BAND_SHOWN, Published, catalog_warnings, issue_range, read_shadow_of
 from m5_assets.intervals import COVERAGES
-from m5_assets.model import registry
-from m5_assets.model.forecaster import IssuingModel
-from m5_assets.warehouse import Warehouse
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"
 LEVELS_ADD_UP = "levels_add_up"
 WITHIN_HISTORY = "forecasts_within_history"
-BAND_SHOWN = 10
 # A scored partition's own figures, shown on it in the UI.
 SCORE_METADATA = (
     "wrmsse",
@@ -53,140 +45,25 @@ def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
 
 def serving_for(client, days: list[dt.date]) -> tuple[list, dict]:
     """Every registered version, and the promoted one that serves each day."""
-    registered = registry.registered_versions(client)
     try:
-        return registered, registry.serving_versions([v for v in registered if v.promoted], days)
+        return publish.serving_for(client, days)
     except LookupError as error:
         raise dg.Failure(str(error)) from error
 
 
-def _issue_range(
-    context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, days: list[dt.date]
-) -> "Published":
-    """Issue and publish every day's forecast in this process (the unsharded path)."""
-    client = mlflow_tracking.client()
-    registered, chosen = serving_for(client, days)
-    features = m5_data.table(tables.FEATURES)
-    shadows = issue_shadows(context, client, features, m5_data.storage, registered, chosen, days)
-    done = publish_days(
-        m5_data.storage,
-        _issued(client, features, chosen),
-        shadows,
-        history_highs(m5_data.connect(), features, days),
-    )
-    done.attach(context)
-    return done
+def attach(context: dg.AssetExecutionContext, done: Published) -> None:
+    """Each published partition's own metadata, on the partition in the UI."""
+    for asset, partitions in done.partitions.items():
+        table = tables.FORECASTS if asset == tables.FORECASTS.name else tables.FORECAST_LEVELS
+        for key, (facts, about) in sorted(partitions.items()):
+            metadata = facts_metadata(facts, table.describe) | about
+            context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
 
 
-def issue_shadows(
-    context, client, features: Path, storage: Warehouse, registered: list, chosen: dict, days: list[dt.date]
-) -> dict[dt.date, str]:
-    """A challenger's forecast goes beside the champion's partition, never over it."""
-    shadows = {}
-    for model, day, forecast in _issued(
-        client, features, {d: registry.shadow_version(registered, chosen[d], d) for d in days}
-    ):
-        store.write_partition(storage, tables.FORECASTS_SHADOW, day, forecast.bottom)
-        shadows[day] = model.version
+def log_shadows(context, shadows: dict[dt.date, str]) -> None:
     if shadows:
-        context.log.info(
-            f"challengers issued in shadow: {sorted(set(shadows.values()))} for {min(shadows)} .. {max(shadows)}"
-        )
-    return shadows
-
-
-@dataclass
-class Published:
-    """What publishing some days left: level-sum problems, a summary row, the metadata of each
-    published partition (asset name -> partition key -> metadata) and, per published day, its
-    series beyond their history's band and the farthest out (``band``'s rows with forecast_date)."""
-
-    problems: list[str] = field(default_factory=list)
-    summary: list[dict] = field(default_factory=list)
-    metadata: dict[str, dict[str, dict]] = field(
-        default_factory=lambda: {tables.FORECASTS.name: {}, tables.FORECAST_LEVELS.name: {}}
-    )
-    band: list[pd.DataFrame] = field(default_factory=list)
-
-    def add(self, other: "Published") -> "Published":
-        self.problems += other.problems
-        self.summary += other.summary
-        self.band += other.band
-        for asset, partitions in other.metadata.items():
-            self.metadata[asset].update(partitions)
-        return self
-
-    def attach(self, context: dg.AssetExecutionContext) -> None:
-        """Each partition's own metadata, on the partition in the UI."""
-        for asset, partitions in self.metadata.items():
-            for key, metadata in sorted(partitions.items()):
-                context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
-
-
-def publish_days(
-    storage: Warehouse,
-    issued: Iterable[tuple[IssuingModel, dt.date, Forecast]],
-    shadows: dict[dt.date, str],
-    highs: dict[dt.date, pd.DataFrame],
-) -> Published:
-    """Publish each day's whole forecast (every series): levels first, the bottom level last, and
-    only if the levels add up; then judge it against its series' history (``highs``, by day)."""
-    done = Published()
-    for model, day, forecast in issued:
-        off = level_sum_problems(forecast.bottom, forecast.levels)
-        if off:
-            # Checked before publishing: levels that do not add up are never served.
-            done.problems += [f"{day}: {p}" for p in off]
-            continue
-        # The bottom file is what marks a partition as published, so it is written last.
-        levels_path = store.write_partition(storage, tables.FORECAST_LEVELS, day, forecast.levels)
-        bottom_path = store.write_partition(storage, tables.FORECASTS, day, forecast.bottom)
-        total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
-        about = {
-            "model_version": model.version,
-            "model_cutoff": model.cutoff.isoformat(),
-            "total_units_28d": round(total, 1),
-            "shadow_model_version": shadows.get(day, "none"),
-            "model_feature_catalog": model.feature_catalog or NOT_RECORDED,
-        }
-        key = day.isoformat()
-        done.metadata[tables.FORECASTS.name][key] = (
-            partition_metadata(bottom_path, forecast.bottom, tables.FORECASTS.describe) | about
-        )
-        done.metadata[tables.FORECAST_LEVELS.name][key] = (
-            partition_metadata(levels_path, forecast.levels, tables.FORECAST_LEVELS.describe)
-            | {"groups": int(len(forecast.levels) // HORIZON), "levels": int(forecast.levels["level"].nunique())}
-            | about
-        )
-        done.summary.append(
-            {"forecast_date": key, "rows": len(forecast.bottom), "series": int(forecast.bottom["id"].nunique())} | about
-        )
-        judged = band(forecast.bottom, highs[day])
-        # Only what the check reports is kept: a backfill's days need not all stay in memory.
-        done.band.append(judged[judged["beyond"] | (judged.index < BAND_SHOWN)].assign(forecast_date=day))
-    return done
-
-
-def _issued(
-    client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None]
-) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
-    """Each day's forecast by its version (days mapped to None are skipped): every version is
-    loaded once, and its days' feature rows are read and predicted in one pass."""
-    for model, day, bottom in issued_bottoms(client, features, versions):
-        yield model, day, Forecast(bottom=bottom, levels=levels_of(bottom, day, model.calibration))
-
-
-def issued_bottoms(
-    client, features: Path, versions: dict[dt.date, registry.PromotedVersion | None], stores: list[str] | None = None
-) -> Iterator[tuple[IssuingModel, dt.date, pd.DataFrame]]:
-    """Each day's bottom level (of ``stores`` only, for a shard), as ``_issued``."""
-    for version in sorted({v for v in versions.values() if v is not None}, key=lambda v: (v.cutoff, int(v.version))):
-        model = registry.load_issuing_model(client, version)
-        its_days = sorted(d for d, v in versions.items() if v == version)
-        rows = read_forecast_rows(features, its_days[0], its_days[-1], model, stores)
-        predictions = model.booster.predict(rows.matrix)
-        for day in its_days:
-            yield model, day, issue_bottom(features, day, model, rows, predictions)
+        issued_by = sorted(set(shadows.values()))
+        context.log.info(f"challengers issued in shadow: {issued_by} for {min(shadows)} .. {max(shadows)}")
 
 
 def levels_check(m5_data: M5Data, context, days: list[dt.date], problems: list[str]) -> dg.AssetCheckResult:
@@ -259,24 +136,6 @@ def band_check(m5_data: M5Data, context, days: list[dt.date], judged: list[pd.Da
     return recorded(m5_data, context, tables.FORECASTS.name, WITHIN_HISTORY, band_result(days, judged))
 
 
-NOT_RECORDED = "not recorded"
-
-
-def catalog_warnings(summary: list[dict]) -> list[str]:
-    """One warning per model version in ``summary`` (``Published.summary``) that learned on
-    another feature catalog than the feature store's: its trees split on features defined
-    otherwise (event distances were uncapped before version 4), a skew between training and
-    serving until its cutoff is trained again."""
-    seen = {(row["model_version"], row["model_cutoff"], row["model_feature_catalog"]) for row in summary}
-    return [
-        f"model version {version} (cutoff {cutoff}) learned on feature catalog {catalog}, the feature store is at version "
-        f"{CATALOG_VERSION}: its forecasts read features defined otherwise than those it learned on; materialize demand_model "
-        f"for {cutoff} again"
-        for version, cutoff, catalog in sorted(seen)
-        if catalog != CATALOG_VERSION
-    ]
-
-
 def log_issued(context, summary: list[dict], problems: list[str]) -> None:
     if summary:
         context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
@@ -342,8 +201,14 @@ def unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinit
         backfill_policy=BACKFILL_POLICY,
     )
     def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
-        days = run_days(context)
-        done = _issue_range(context, m5_data, mlflow_tracking, days)
+        days, features = run_days(context), m5_data.table(tables.FEATURES)
+        highs = history_highs(m5_data.connect(), features, days)
+        try:
+            done, shadows = issue_range(mlflow_tracking.client(), features, m5_data.storage, days, highs)
+        except LookupError as error:
+            raise dg.Failure(str(error)) from error
+        log_shadows(context, shadows)
+        attach(context, done)
         check = levels_check(m5_data, context, days, done.problems)
         within = band_check(m5_data, context, days, done.band)
         log_issued(context, done.summary, done.problems)
@@ -370,48 +235,27 @@ ACCURACY_INPUTS = (tables.FORECASTS.name, tables.SALES_LONG.name, tables.RAW_CAL
 
 def refuse_unscorable(inputs, days: list[dt.date]) -> None:
     """Fail, saying when they can be scored, if some of ``days`` lack actuals on one of their days."""
-    waiting = [d for d in days if not actuals_complete(inputs, d)]
-    if waiting:
-        last = inputs.dates[inputs.n_sales_days - 1].date()
-        raise dg.Failure(
-            f"actuals end on {last}: forecasts issued from {waiting[0]} on cannot be scored until "
-            f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
-        )
-
-
-def read_shadow_of(root: Path, stores: list[str] | None = None):
-    """A reader of a day's challenger forecast (rows of ``stores`` only, if given); None without one."""
-
-    def shadow(day: dt.date) -> pd.DataFrame | None:
-        if not tables.FORECASTS_SHADOW.path(root, day).exists():
-            return None
-        return reader.read_partition(root, tables.FORECASTS_SHADOW, day, stores)
-
-    return shadow
+    waiting = unscorable(inputs, days)
+    if waiting is not None:
+        raise dg.Failure(waiting)
 
 
 def publish_scores(
     context, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict
 ) -> dg.AssetCheckResult:
     """Write each scored partition with its metadata in the UI; the check's recorded result."""
-    for row in rows:
-        # Typed even when empty, so every partition's file has the same schema.
-        day, frame = row["forecast_date"], pd.DataFrame([row]).astype({"shadow_model_version": "string"})
-        path = store.write_partition(m5_data.storage, tables.FORECAST_ACCURACY, day, frame)
+    for row, facts in publish_scored(m5_data.storage, rows):
         own = {name: round(float(row[name]), 4) for name in SCORE_METADATA}
         beside = {
             "shadow_model_version": row["shadow_model_version"] or "none",
             "shadow_wrmsse": round(float(row["shadow_wrmsse"]), 4),
+            "model_version": row["model_version"],
+            "warnings": "; ".join(problems.get(row["forecast_date"], [])) or "none",
         }
         context.add_asset_metadata(
-            partition_metadata(
-                path, frame.drop(columns="forecast_date"), tables.FORECAST_ACCURACY.describe, preview_rows=1
-            )
-            | own
-            | beside
-            | {"model_version": row["model_version"], "warnings": "; ".join(problems.get(day, [])) or "none"},
+            facts_metadata(facts, tables.FORECAST_ACCURACY.describe) | own | beside,
             asset_key=tables.FORECAST_ACCURACY.name,
-            partition_key=day.isoformat(),
+            partition_key=row["forecast_date"].isoformat(),
         )
     shown = ["forecast_date", *SCORE_METADATA]
     context.log.info("scored:\n" + pd.DataFrame(rows)[shown].round(4).to_markdown(index=False))

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from m5_assets.warehouse import parquet_summary
+from m5_assets.warehouse import PartitionFacts, parquet_summary, partition_facts
 
 Describe = Callable[[str], str | None]  # a column's description, by its name
 
@@ -60,17 +60,20 @@ def table_metadata(
 def partition_metadata(path: Path, frame: pd.DataFrame, describe: Describe, preview_rows: int = 5) -> dict:
     """Metadata of one partition's file as published: rows, schema and size from its footer,
     series and dates from the frame that was written to it."""
-    summary = parquet_summary(path)
+    return facts_metadata(partition_facts(path, frame, preview_rows), describe)
+
+
+def facts_metadata(facts: PartitionFacts, describe: Describe) -> dict:
     metadata = {
-        "dagster/row_count": summary["rows"],
-        "dagster/column_schema": column_schema(summary["schema"], describe),
-        "path": dg.MetadataValue.path(str(path)),
-        "size_mb": round(summary["bytes"] / 2**20, 3),
-        "preview": dg.MetadataValue.md(frame.head(preview_rows).round(3).to_markdown(index=False)),
+        "dagster/row_count": facts.rows,
+        "dagster/column_schema": column_schema(facts.schema, describe),
+        "path": dg.MetadataValue.path(str(facts.path)),
+        "size_mb": round(facts.bytes / 2**20, 3),
+        "preview": dg.MetadataValue.md(facts.preview.to_markdown(index=False)),
     }
-    if "id" in frame:
-        metadata["series"] = int(frame["id"].nunique())
-    if "date" in frame and len(frame):
-        metadata["first_date"] = str(min(frame["date"]))
-        metadata["last_date"] = str(max(frame["date"]))
+    if facts.series is not None:
+        metadata["series"] = facts.series
+    if facts.first_date is not None:
+        metadata["first_date"] = facts.first_date
+        metadata["last_date"] = facts.last_date
     return metadata

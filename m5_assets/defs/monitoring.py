@@ -6,7 +6,6 @@ PSI and the importance weights)."""
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 
 from m5_assets import tables
 from m5_assets.defs.beta import known_beta_apis
@@ -16,18 +15,8 @@ from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
-from m5_assets.forecast import store
-from m5_assets.model import registry
-from m5_assets.monitoring.drift import (
-    CALENDAR_STATUS,
-    DRIFT_FAMILIES,
-    FLAGGED,
-    Thresholds,
-    drift_table,
-    forecast_rows,
-    prepare,
-    read_window,
-)
+from m5_assets.forecast.drift import DayDrift, drift_days
+from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, Thresholds
 
 FEATURES_STABLE = "features_stable"
 _DEFAULT = Thresholds()
@@ -80,71 +69,51 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     def feature_drift_asset(
         context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
     ):
-        days = run_days(context)
-        client = mlflow_tracking.client()
+        days, thresholds = run_days(context), Thresholds(config.warn_psi, config.fail_psi)
+        con, features, client = m5_data.connect(), m5_data.table(tables.FEATURES), mlflow_tracking.client()
         try:
-            serving = registry.serving_versions(registry.promoted_versions(client), days)
+            drifts = drift_days(con, features, client, days, thresholds, m5_data.storage)
         except LookupError as error:
             raise dg.Failure(str(error)) from error
-        thresholds = Thresholds(config.warn_psi, config.fail_psi)
-        con, features = m5_data.connect(), m5_data.table(tables.FEATURES)
-        flagged: dict[dt.date, pd.DataFrame] = {}
-        references: dict[str, tuple] = {}  # a version's validation window and gains, read once per run
-        # Every day's forecast rows in one scan of the feature store.
-        forecasts = read_window(con, features, days[0], days[-1] + dt.timedelta(days=HORIZON))
-        for day in days:
-            version = serving[day]
-            if version.version not in references:
-                window = (registry.validation_start(client, version), version.cutoff)
-                references[version.version] = (
-                    window,
-                    prepare(read_window(con, features, *window)),
-                    registry.feature_gains(client, version),
-                )
-            reference, prepared, gains = references[version.version]
-            drift = drift_table(prepared, forecast_rows(forecasts, day), thresholds, gains)
-            drift = drift.assign(
-                model_version=version.version, reference_start=reference[0], reference_end=reference[1]
-            )
-            path = store.write_partition(m5_data.storage, tables.FEATURE_DRIFT, day, drift)
-            moved = drift[drift["status"].isin(FLAGGED)]
-            if len(moved):
-                flagged[day] = moved
-            judged = drift[drift["status"] != CALENDAR_STATUS]
-            context.add_asset_metadata(
-                partition_metadata(path, drift, tables.FEATURE_DRIFT.describe, preview_rows=10)
-                | {
-                    "max_psi": round(float(judged["psi"].max()), 4),
-                    "max_score": round(float(judged["score"].max()), 4),
-                    "features_warned": int((drift["status"] == "warn").sum()),
-                    "features_drifted": int((drift["status"] == "drift").sum()),
-                    "model_version": version.version,
-                    "reference_window": f"{reference[0]} .. {reference[1] - dt.timedelta(days=1)}",
-                },
-                partition_key=day.isoformat(),
-            )
+        for drift in drifts:
+            context.add_asset_metadata(drift_metadata(drift), partition_key=drift.day.isoformat())
         yield dg.MaterializeResult()
-        worst = max((float(m["score"].max()) for m in flagged.values()), default=0.0)
-        yield recorded(
-            m5_data,
-            context,
-            tables.FEATURE_DRIFT.name,
-            FEATURES_STABLE,
-            dg.AssetCheckResult(
-                check_name=FEATURES_STABLE,
-                passed=not flagged,
-                severity=dg.AssetCheckSeverity.ERROR if worst > thresholds.fail_psi else dg.AssetCheckSeverity.WARN,
-                description="; ".join(
-                    f"{day}: "
-                    + ", ".join(
-                        f"{r.feature} in {r.segment} score {r.score:.3f} ({r.status}: PSI {r.psi:.3f}, no-change {r.no_change_psi:.3f}, importance {r.importance:.2f})"
-                        for r in moved.itertuples()
-                    )
-                    for day, moved in flagged.items()
-                )[:4000]
-                or f"no feature's score above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
-                metadata={"partitions_flagged": len(flagged), "max_score": round(worst, 4)},
-            ),
-        )
+        check = stable_result(drifts, thresholds, days)
+        yield recorded(m5_data, context, tables.FEATURE_DRIFT.name, FEATURES_STABLE, check)
 
     return feature_drift_asset
+
+
+def drift_metadata(drift: DayDrift) -> dict:
+    """What the UI shows of one day's drift."""
+    table = drift.table
+    judged = table[table["status"] != CALENDAR_STATUS]
+    start, end = drift.reference
+    return partition_metadata(drift.path, table, tables.FEATURE_DRIFT.describe, preview_rows=10) | {
+        "max_psi": round(float(judged["psi"].max()), 4),
+        "max_score": round(float(judged["score"].max()), 4),
+        "features_warned": int((table["status"] == "warn").sum()),
+        "features_drifted": int((table["status"] == "drift").sum()),
+        "model_version": drift.model_version,
+        "reference_window": f"{start} .. {end - dt.timedelta(days=1)}",
+    }
+
+
+def stable_result(drifts: list[DayDrift], thresholds: Thresholds, days: list[dt.date]) -> dg.AssetCheckResult:
+    flagged = {d.day: d.flagged for d in drifts if len(d.flagged)}
+    worst = max((float(m["score"].max()) for m in flagged.values()), default=0.0)
+    return dg.AssetCheckResult(
+        check_name=FEATURES_STABLE,
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.ERROR if worst > thresholds.fail_psi else dg.AssetCheckSeverity.WARN,
+        description="; ".join(
+            f"{day}: "
+            + ", ".join(
+                f"{r.feature} in {r.segment} score {r.score:.3f} ({r.status}: PSI {r.psi:.3f}, no-change {r.no_change_psi:.3f}, importance {r.importance:.2f})"
+                for r in moved.itertuples()
+            )
+            for day, moved in flagged.items()
+        )[:4000]
+        or f"no feature's score above {thresholds.warn_psi:g} ({days[0]} .. {days[-1]})",
+        metadata={"partitions_flagged": len(flagged), "max_score": round(worst, 4)},
+    )

@@ -6,7 +6,6 @@ import dagster as dg
 from m5_assets import reader, tables
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
-from m5_assets.forecast import store
 from m5_assets.model import registry
 
 PROMOTE_MODEL_JOB = "promote_model"
@@ -34,7 +33,7 @@ def promote_version(
         columns=tables.MODEL_CARDS.partition_column
     )
     card = card.assign(promoted=True, promotion_decision=f"promoted by hand: {config.reason.strip()}")
-    store.write_partition(m5_data.storage, tables.MODEL_CARDS, promoted.version, card)
+    tables.MODEL_CARDS.write_partition(m5_data.storage, promoted.version, card)
     context.log.info(
         f"version {promoted.version} (cutoff {promoted.cutoff}) is now promoted and the champion: {config.reason}"
     )

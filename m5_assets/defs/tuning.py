@@ -11,7 +11,7 @@ from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.model import DemandModelConfig
 from m5_assets.defs.resources import M5Data
 from m5_assets.features.catalog import HORIZON
-from m5_assets.model.tuning import SEARCH_SPACE, TrialResult, tune
+from m5_assets.model.tuning import SEARCH_SPACE, TrackedTuning, tracked_tuning
 
 TUNE_MODEL_JOB = "tune_model"
 
@@ -41,65 +41,41 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     def model_tuning(
         context: dg.AssetExecutionContext, config: TuningConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
     ):
-        cutoff = context.partition_time_window.start.date()
-        inputs = m5_data.feature_inputs()
-        with mlflow_tracking.run(f"model_tuning {cutoff}") as run:
-            run.set_tags({"cutoff": cutoff.isoformat(), "purpose": "tuning"})
-
-            def log_trial(result: TrialResult) -> None:
-                with mlflow_tracking.run(f"trial {result.number}", parent=run) as trial:
-                    trial.log_params(result.params)
-                    trial.log_metrics(
-                        {
-                            "wrmsse": result.wrmsse,
-                            "model_wrmsse": result.model_wrmsse,
-                            "best_iteration": result.best_iteration,
-                            "seconds": result.seconds,
-                        }
-                    )
-                    trial.set_tags({"issued_as": result.issued_as})
-                context.log.info(
-                    f"trial {result.number}: WRMSSE {result.wrmsse:.4f} in {result.seconds:.0f} s, {result.params}"
-                )
-
-            best, trials = tune(
-                m5_data.table(tables.FEATURES),
-                inputs,
-                cutoff,
-                config.training_params(),
-                config.budget_minutes * 60,
-                config.max_trials,
-                log_trial,
-            )
-            start_score, best_score = float(trials["wrmsse"].iloc[0]), float(trials["wrmsse"].min())
-            run.log_params({f"best_{k}": getattr(best, k) for k in SEARCH_SPACE})
-            run.log_metrics({"best_wrmsse": best_score, "default_wrmsse": start_score, "trials": len(trials)})
-            run.log_text(trials.to_csv(index=False), "trials.csv")
-        launchpad = {
-            "ops": {
-                "demand_model": {
-                    "config": {k: v for k, v in dataclasses.asdict(best).items() if k in DemandModelConfig.model_fields}
-                }
-            }
-        }
-        return dg.MaterializeResult(
-            metadata={
-                "cutoff": cutoff.isoformat(),
-                "trials": len(trials),
-                "default_wrmsse": round(start_score, 4),
-                "best_wrmsse": round(best_score, 4),
-                "improvement_pct": round(100 * (1 - best_score / start_score), 2),
-                "best_params": {k: getattr(best, k) for k in SEARCH_SPACE},
-                "trial_table": dg.MetadataValue.md(trials.round(4).to_markdown(index=False)),
-                "demand_model_launchpad_config": dg.MetadataValue.md(
-                    f"```yaml\n{yaml.safe_dump(launchpad, sort_keys=False)}```"
-                ),
-                "mlflow_run_id": run.run_id,
-                "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run)),
-            }
+        done = tracked_tuning(
+            m5_data.table(tables.FEATURES),
+            m5_data.feature_inputs(),
+            context.partition_time_window.start.date(),
+            config.training_params(),
+            config.budget_minutes * 60,
+            config.max_trials,
+            tracker=mlflow_tracking,
+            report=context.log.info,
         )
+        return dg.MaterializeResult(metadata=tuning_metadata(context.partition_time_window.start.date(), done))
 
     return model_tuning
+
+
+def tuning_metadata(cutoff, done: TrackedTuning) -> dict:
+    """What the UI shows of a search, with the launchpad config of its best settings."""
+    fields = DemandModelConfig.model_fields
+    launchpad = {
+        "ops": {"demand_model": {"config": {k: v for k, v in dataclasses.asdict(done.best).items() if k in fields}}}
+    }
+    return {
+        "cutoff": cutoff.isoformat(),
+        "trials": len(done.trials),
+        "default_wrmsse": round(done.start_score, 4),
+        "best_wrmsse": round(done.best_score, 4),
+        "improvement_pct": round(100 * (1 - done.best_score / done.start_score), 2),
+        "best_params": {k: getattr(done.best, k) for k in SEARCH_SPACE},
+        "trial_table": dg.MetadataValue.md(done.trials.round(4).to_markdown(index=False)),
+        "demand_model_launchpad_config": dg.MetadataValue.md(
+            f"```yaml\n{yaml.safe_dump(launchpad, sort_keys=False)}```"
+        ),
+        "mlflow_run_id": done.run_id,
+        "mlflow_run": dg.MetadataValue.url(done.run_url),
+    }
 
 
 tune_model = dg.define_asset_job(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from m5_assets import tables
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import COVERAGES, inside_counts
@@ -26,6 +27,7 @@ from m5_assets.metrics import (
 from m5_assets.model.baselines import BASELINES
 from m5_assets.model.evaluation import MODEL, forecast_matrix, validation_window, window_origin
 from m5_assets.reader import scorable
+from m5_assets.warehouse import PartitionFacts, Warehouse, partition_facts
 
 DEGRADATION_LIMIT = 0.10  # WRMSSE may rise this much above its trailing mean before a warning
 TRAILING_PARTITIONS = 28
@@ -219,3 +221,26 @@ def warnings_against_history(current: dict, earlier: pd.DataFrame) -> list[str]:
             f"95 % interval coverage is {current['coverage_95']:.1f} %, more than {COVERAGE_TOLERANCE:g} points off"
         )
     return problems
+
+
+def unscorable(inputs: FeatureInputs, days: list[dt.date]) -> str | None:
+    """Why some of ``days`` cannot be scored yet, saying when they can; None when all can."""
+    waiting = [d for d in days if not actuals_complete(inputs, d)]
+    if not waiting:
+        return None
+    last = inputs.dates[inputs.n_sales_days - 1].date()
+    return (
+        f"actuals end on {last}: forecasts issued from {waiting[0]} on cannot be scored until "
+        f"{waiting[0] + dt.timedelta(days=HORIZON - 1)} has sales"
+    )
+
+
+def publish_scored(storage: Warehouse, rows: list[dict]) -> list[tuple[dict, PartitionFacts]]:
+    """Each scored row as its forecast date's partition of ``forecast_accuracy``; its facts."""
+    published = []
+    for row in rows:
+        # Typed even when empty, so every partition's file has the same schema.
+        frame = pd.DataFrame([row]).astype({"shadow_model_version": "string"})
+        path = tables.FORECAST_ACCURACY.write_partition(storage, row["forecast_date"], frame)
+        published.append((row, partition_facts(path, frame.drop(columns="forecast_date"), preview_rows=1)))
+    return published

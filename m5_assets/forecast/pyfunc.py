@@ -102,3 +102,15 @@ def save_forecaster(
         input_example=example,
         pip_requirements=[f"{n}=={version(n)}" for n in ("lightgbm", "pandas", "pyarrow", "mlflow")],
     )
+
+
+class ForecasterPackaging:
+    """The registered model's packaging for ``model.pipeline``: this module's pyfunc."""
+
+    def example(self, features: Path, day: dt.date, series: list[str]) -> pd.DataFrame:
+        return forecaster_input(features, day, series=series)
+
+    def save(
+        self, path: Path, booster: lgb.Booster, rule: IssueRule, calibration: Calibration, example: pd.DataFrame
+    ) -> None:
+        save_forecaster(path, booster, rule, calibration, example)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
@@ -99,3 +100,13 @@ def load_lightgbm(client: MlflowClient, run_id: str, artifact_path: str):
         except (mlflow.exceptions.MlflowException, OSError) as error:
             raise FileNotFoundError(f"MLflow run {run_id} has no model {artifact_path}") from error
         return mlflow.lightgbm.load_model(local)
+
+
+class Tracker(Protocol):
+    """Where runs and registered versions go (the MLflow resource is one)."""
+
+    def client(self) -> MlflowClient: ...
+
+    def run(self, name: str, parent: TrackedRun | None = None) -> AbstractContextManager[TrackedRun]: ...
+
+    def run_url(self, run: TrackedRun) -> str: ...

@@ -22,6 +22,7 @@ import pandas as pd
 from m5_assets.features.build import FeatureInputs
 from m5_assets.model.evaluation import MODEL, PURE_MODEL
 from m5_assets.model.selection import validate
+from m5_assets.model.tracking import Tracker
 from m5_assets.model.training import TrainingParams, train
 
 # name -> (low, high, log scale, integer)
@@ -105,3 +106,58 @@ def tune(
         ]
     )
     return dataclasses.replace(start, **best.params), table
+
+
+@dataclass(frozen=True)
+class TrackedTuning:
+    """A search as recorded: the best settings, every trial, and its MLflow run."""
+
+    best: TrainingParams
+    trials: pd.DataFrame
+    run_id: str
+    run_url: str
+
+    @property
+    def start_score(self) -> float:
+        return float(self.trials["wrmsse"].iloc[0])
+
+    @property
+    def best_score(self) -> float:
+        return float(self.trials["wrmsse"].min())
+
+
+def tracked_tuning(
+    features: Path,
+    inputs: FeatureInputs,
+    cutoff: dt.date,
+    start: TrainingParams,
+    budget_seconds: float,
+    max_trials: int,
+    *,
+    tracker: Tracker,
+    report: Callable[[str], None] = print,
+) -> TrackedTuning:
+    """``tune`` under one MLflow run of ``tracker``, each trial a nested run."""
+    with tracker.run(f"model_tuning {cutoff}") as run:
+        run.set_tags({"cutoff": cutoff.isoformat(), "purpose": "tuning"})
+
+        def log_trial(result: TrialResult) -> None:
+            with tracker.run(f"trial {result.number}", parent=run) as trial:
+                trial.log_params(result.params)
+                trial.log_metrics(
+                    {
+                        "wrmsse": result.wrmsse,
+                        "model_wrmsse": result.model_wrmsse,
+                        "best_iteration": result.best_iteration,
+                        "seconds": result.seconds,
+                    }
+                )
+                trial.set_tags({"issued_as": result.issued_as})
+            report(f"trial {result.number}: WRMSSE {result.wrmsse:.4f} in {result.seconds:.0f} s, {result.params}")
+
+        best, trials = tune(features, inputs, cutoff, start, budget_seconds, max_trials, log_trial)
+        done = TrackedTuning(best, trials, run.run_id, tracker.run_url(run))
+        run.log_params({f"best_{k}": getattr(best, k) for k in SEARCH_SPACE})
+        run.log_metrics({"best_wrmsse": done.best_score, "default_wrmsse": done.start_score, "trials": len(trials)})
+        run.log_text(trials.to_csv(index=False), "trials.csv")
+    return done
