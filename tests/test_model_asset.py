@@ -197,3 +197,29 @@ def test_mlflow_links_follow_the_tracking_server_or_the_configured_ui(monkeypatc
     assert registry.run_url("http://mlflow:5000/", "1", "abc") == "http://mlflow:5000/#/experiments/1/runs/abc"
     monkeypatch.setenv("M5_MLFLOW_UI_URL", "https://ml.example.internal/")
     assert registry.ui_base("http://mlflow:5000") == "https://ml.example.internal"
+
+
+def test_issuing_loads_the_registered_bundle_in_one_download_and_older_versions_still_load(model_data, monkeypatch):
+    assert _train(model_data, QUICK).success
+    client = _client(model_data)
+    (version,) = registry.promoted_versions(client)
+    downloads = []
+    real = MlflowClient.download_artifacts
+
+    def counted(self, run_id, path, dst_path=None):
+        downloads.append(path)
+        return real(self, run_id, path, dst_path)
+
+    monkeypatch.setattr(MlflowClient, "download_artifacts", counted)
+    bundled = registry.load_issuing_model(client, version)
+    assert downloads == [registry.PYFUNC_MODEL]
+    # A version registered before the pyfunc bundled its parts: the run's loose artifacts, as then.
+    downloads.clear()
+    monkeypatch.setattr(registry, "PYFUNC_MODEL", "no-such-artifact")
+    loose = registry.load_issuing_model(client, version)
+    assert set(downloads) >= {"no-such-artifact", registry.INTERVALS_ARTIFACT, registry.BOOSTER_MODEL}
+    rows = np.random.default_rng(0).random((50, bundled.booster.num_feature()))
+    np.testing.assert_allclose(bundled.booster.predict(rows), loose.booster.predict(rows))
+    assert bundled.rule.to_json() == loose.rule.to_json()
+    assert bundled.calibration.to_json() == loose.calibration.to_json()
+    assert (bundled.version, bundled.cutoff, bundled.feature_catalog) == (loose.version, loose.cutoff, CATALOG_VERSION)

@@ -197,8 +197,8 @@ class _LoggedRun:
             )
             run.log_folder(Path(folder) / "booster", registry.BOOSTER_MODEL)
             packaging.save(Path(folder) / "model", self.model.booster, validated.rule, self.calibration, example)
-            run.log_folder(Path(folder) / "model", "model")
-        return run.register("model", registry.MODEL_NAME)
+            run.log_folder(Path(folder) / "model", registry.PYFUNC_MODEL)
+        return run.register(registry.PYFUNC_MODEL, registry.MODEL_NAME)
 
     def _tags(self) -> dict[str, str]:
         rule, decision = self.validated.rule, self.decision

@@ -8,8 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightgbm as lgb
 import mlflow
 import pandas as pd
+import yaml
 from mlflow.tracking import MlflowClient
 
 from m5_assets import library_env
@@ -23,6 +25,7 @@ MODEL_NAME = "m5-demand"
 EXPERIMENT = "m5-demand"
 CHAMPION = "champion"
 BOOSTER_MODEL = "booster"  # each run's LightGBM-flavoured model; the registered version is the pyfunc
+PYFUNC_MODEL = "model"  # the registered version: the pyfunc bundling booster, issue rule and intervals
 IMPORTANCE_ARTIFACT = "feature_importance.csv"  # the run's gain and split importance per feature
 INTERVALS_ARTIFACT = "intervals.json"  # the run's interval calibration, read when forecasting
 PROMOTION_MARGIN = 0.01  # a challenger must beat the model serving its cutoff by at least 1 %
@@ -227,17 +230,14 @@ def load_booster(client: MlflowClient, promoted: PromotedVersion):
 
 
 def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> IssuingModel:
-    """The booster, issue rule and interval calibration of a promoted version, ready to forecast."""
-    try:
-        calibration = Calibration.from_json(tracking.read_text(client, promoted.run_id, INTERVALS_ARTIFACT))
-    except FileNotFoundError as error:
-        raise FileNotFoundError(
-            f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
-        ) from error
-    rule = load_issue_rule(client, promoted.run_id)
+    """The booster, issue rule and interval calibration of a promoted version, ready to forecast:
+    read from the registered pyfunc's one bundle (a single download), or, for versions registered
+    before it bundled them, from the run's artifacts one at a time."""
+    bundle = _pyfunc_bundle(client, promoted.run_id)
+    booster, rule, calibration = bundle if bundle is not None else _loose_artifacts(client, promoted)
     catalog = client.get_run(promoted.run_id).data.params.get("feature_catalog_version")
     return IssuingModel(
-        load_booster(client, promoted),
+        booster,
         calibration,
         promoted.version,
         promoted.run_id,
@@ -245,3 +245,29 @@ def load_issuing_model(client: MlflowClient, promoted: PromotedVersion) -> Issui
         rule,
         int(catalog) if catalog else None,
     )
+
+
+def _pyfunc_bundle(client: MlflowClient, run_id: str) -> tuple[lgb.Booster, IssueRule, Calibration] | None:
+    """What the run's registered pyfunc bundles (see ``forecast.pyfunc``), or None without one."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            local = Path(client.download_artifacts(run_id, PYFUNC_MODEL, folder))
+            parts = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]["artifacts"]
+            found = {name: local / parts[name]["path"] for name in ("booster", "issue_rule", "intervals")}
+        except (mlflow.exceptions.MlflowException, OSError, KeyError, TypeError):
+            return None
+        return (
+            lgb.Booster(model_file=str(found["booster"])),
+            IssueRule.from_json(found["issue_rule"].read_text()),
+            Calibration.from_json(found["intervals"].read_text()),
+        )
+
+
+def _loose_artifacts(client: MlflowClient, promoted: PromotedVersion) -> tuple[lgb.Booster, IssueRule, Calibration]:
+    try:
+        calibration = Calibration.from_json(tracking.read_text(client, promoted.run_id, INTERVALS_ARTIFACT))
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"model version {promoted.version} (run {promoted.run_id}) has no {INTERVALS_ARTIFACT}; retrain its cutoff {promoted.cutoff}"
+        ) from error
+    return load_booster(client, promoted), load_issue_rule(client, promoted.run_id), calibration
