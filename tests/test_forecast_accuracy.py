@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import SHARED_M5
 from forecasting import QUICK, QUICK_PARAMS, issue, run_pipeline, score, train
+from mlflow.tracking import MlflowClient
 
 from m5_assets import reader, tables, warehouse
 from m5_assets.cli import main
@@ -17,10 +18,10 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.accuracy import score_forecast, warnings_against_history
 from m5_assets.forecast.issue import issue as issue_forecast
 from m5_assets.metrics import naive_scale
+from m5_assets.model import registry
 from m5_assets.model.baselines import BASELINES
 from m5_assets.model.forecaster import IssueRule, IssuingModel
 from m5_assets.model.selection import calibrate_validated, validate
-from m5_assets.model.training import TrainingParams
 from m5_assets.model.training import train as train_model
 
 
@@ -58,21 +59,31 @@ def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_si
     w = tmp_path / "warehouse"
     features = warehouse.table_path(w, "features")
     inputs = _inputs(w)
-    # The model a forecast of 2016-04-25 uses in the product: the newest monthly cutoff before it.
-    model = _issuing_model(w, inputs, dt.date(2016, 4, 1), TrainingParams())
+    # The product's path: the monthly model a forecast of 2016-04-25 uses (the newest cutoff
+    # before it) trained and registered by demand_model with its defaults, then the partition
+    # issued and published by the forecasts asset.
     day = dt.date(2016, 4, 25)  # d_1914, the day after the last day of the training file
+    assert train(tmp_path, "2016-04-01", {}).success
+    assert issue(tmp_path, day.isoformat(), day.isoformat()).success
+    client = MlflowClient(tracking_uri=registry.tracking_uri(tmp_path / "mlflow"))
+    (version,) = registry.promoted_versions(client)
+    model = registry.load_issuing_model(client, version)
     series = inputs.series["id"].astype(str).tolist()
 
-    def issued(issuing: IssuingModel) -> np.ndarray:
-        bottom = issue_forecast(features, day, issuing).bottom
+    def matrix(bottom: pd.DataFrame) -> np.ndarray:
         return bottom.pivot(index="id", columns="horizon", values="forecast").loc[series].to_numpy()
+
+    def issued(issuing: IssuingModel) -> np.ndarray:
+        return matrix(issue_forecast(features, day, issuing).bottom)
 
     truth = pd.read_csv(SHARED_M5 / "sales_test_validation_d1914-1941.csv")
     truth["id"] = truth["item_id"] + "_" + truth["store_id"] + "_validation"
     actual = truth.set_index("id").loc[series, [f"d_{k}" for k in range(1914, 1942)]].to_numpy(float)
     history = inputs.units[:, : inputs.n_sales_days].astype(float)
+    published = matrix(reader.read_partition(w, tables.FORECASTS, day))
+    np.testing.assert_allclose(published, issued(model), rtol=1e-5)  # what is served is what the model issues
     forecasts = {
-        "issued": issued(model),
+        "issued": published,
         "model alone, not refreshed": issued(dataclasses.replace(model, rule=IssueRule(relative=model.rule.relative))),
     }
     forecasts |= {name: baseline(history, HORIZON) for name, baseline in BASELINES.items()}
