@@ -14,7 +14,7 @@ export M5_DAGSTER_LOGS ?= $(M5_DATA_DIR)/dagster/logs
 help:
 	@echo "make run    - set up .venv, generate demo data if data/raw is empty, build the feature store, train the newest model"
 	@echo "make test   - set up .venv with dev extras, lint and run the test suite"
-	@echo "make lint   - ruff's lint and format checks, and the import layers (lint-imports)"
+	@echo "make lint   - ruff's lint and format checks, the import layers (lint-imports) and the types (mypy)"
 	@echo "make backtest - replay the last 52 weeks of \$$M5_DATA_DIR: a model each month, a forecast every 7 days, scored beside the peers"
 	@echo "make ui     - open the Dagster UI on http://127.0.0.1:3000"
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
@@ -53,6 +53,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 backtest: $(VENV)/.installed
 	$(BIN)/m5 backtest

@@ -130,6 +130,7 @@ def start_server(args: list[str], env: dict, port: int) -> tuple[subprocess.Pope
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     while time.perf_counter() - started < 120:
         if proc.poll() is not None:
+            assert proc.stderr is not None  # stderr=PIPE above
             raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -425,8 +426,8 @@ def main() -> int:
     ]
     if online_load_s is not None:
         checks.append(redis_summary(results, args.rate, online_load_s))
-    for target, measured, met in checks:
-        print(f"{target:60s} {measured:>20s}  {'met' if met else 'MISSED'}")
+    for goal, measured, met in checks:
+        print(f"{goal:60s} {measured:>20s}  {'met' if met else 'MISSED'}")
     return 0
 
 

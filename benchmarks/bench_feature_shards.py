@@ -25,14 +25,18 @@ HERE = Path(__file__).resolve().parent
 INPUTS = ("long.parquet", "cal.parquet", "prices.parquet")
 
 
+def _inputs(data: Path) -> tuple[Path, Path, Path]:
+    """The long table, calendar and prices in ``data``, in the order the feature code takes them."""
+    sales_long, calendar, prices = INPUTS
+    return data / sales_long, data / calendar, data / prices
+
+
 def _unsharded(data: Path, target: Path) -> dict:
     from m5_assets import warehouse
     from m5_assets.features.build import build_features
 
     started = time.perf_counter()
-    stats = build_features(
-        warehouse.connect(), *(data / name for name in INPUTS), target, storage=warehouse.Warehouse(target.parent)
-    )
+    stats = build_features(warehouse.connect(), *_inputs(data), target, storage=warehouse.Warehouse(target.parent))
     return {"seconds": time.perf_counter() - started, "rows": stats.rows, "peak_mib": peak_mib()}
 
 
@@ -44,7 +48,7 @@ def _group(data: Path, folder: Path, stores: list[str]) -> dict:
 
     started = time.perf_counter()
     staged = build_feature_group(
-        warehouse.connect(), *(data / name for name in INPUTS), folder, stores, storage=warehouse.Warehouse(folder)
+        warehouse.connect(), *_inputs(data), folder, stores, storage=warehouse.Warehouse(folder)
     )
     return {"seconds": time.perf_counter() - started, "staged": dataclasses.asdict(staged), "peak_mib": peak_mib()}
 

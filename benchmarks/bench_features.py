@@ -153,9 +153,16 @@ def _subset(engine: str, data: Path, series_limit: int | None, sample: Path) -> 
 
         transforms = [t for w in WINDOWS for t in (RollingMean(window_size=w), RollingStd(window_size=w))]
         forecaster = MLForecast(
-            models=[], freq="D", lags=list(LAGS), lag_transforms={MIN_LAG: transforms}, num_threads=2
+            models=[],
+            freq="D",
+            lags=list(LAGS),
+            # mlforecast's LagTransform alias lists only callables, but it takes (and documents)
+            # its own lag_transforms objects such as RollingMean here.
+            lag_transforms={MIN_LAG: transforms},  # type: ignore[dict-item]
+            num_threads=2,
         )
         prepared = forecaster.preprocess(frame, static_features=[], dropna=False)
+        assert not isinstance(prepared, tuple)  # return_X_y=False: the frame alone
         result = {c: prepared[c].to_numpy() for c in prepared.columns if c not in ("unique_id", "ds", "y")}
     else:
         groups = frame.groupby("unique_id", sort=False, observed=True)["y"]

@@ -76,7 +76,9 @@ def model_alone(features: Path, booster: lgb.Booster, origin: dt.date, weeks: li
     rows = read_rows(
         features, origin, origin + dt.timedelta(days=HORIZON), vocabulary=booster.pandas_categorical, labelled=False
     )
-    units = IssueRule().model_units(booster.predict(rows.matrix), row_levels(rows.matrix))
+    prediction = booster.predict(rows.matrix)
+    assert isinstance(prediction, np.ndarray)  # a dense matrix in, one prediction a row out
+    units = IssueRule().model_units(prediction, row_levels(rows.matrix))
     week = (pd.to_datetime(rows.keys["date"]) - pd.Timestamp(origin)).dt.days.to_numpy() // 7 + 1
     keep = np.isin(week, weeks)
     return rows.keys.loc[keep, ["id", "date"]].assign(prediction=units[keep])

@@ -38,7 +38,7 @@ def _drift(features: Path, day: dt.date, judge: bool) -> dict:
     cutoff = day.replace(day=1)
     reference = read_window(con, features, cutoff - dt.timedelta(days=28), cutoff)
     current = read_window(con, features, day, day + dt.timedelta(days=28))
-    out = {"reference_rows": len(reference["date"]), "current_rows": len(current["date"])}
+    out: dict[str, float] = {"reference_rows": len(reference["date"]), "current_rows": len(current["date"])}
     if judge:
         table = drift_table(prepare(reference), current)
         out |= {"features": len(table), "max_score": float(table["score"].max())}

@@ -28,6 +28,12 @@ INPUTS = ("long.parquet", "cal.parquet", "prices.parquet")
 FIRST, DAYS = dt.date(2016, 3, 1), 30
 
 
+def _inputs(data: Path) -> tuple[Path, Path, Path]:
+    """The long table, calendar and prices in ``data``, in the order the feature code takes them."""
+    sales_long, calendar, prices = INPUTS
+    return data / sales_long, data / calendar, data / prices
+
+
 def _days() -> list[dt.date]:
     return [FIRST + dt.timedelta(days=k) for k in range(DAYS)]
 
@@ -41,7 +47,7 @@ def _made_forecasts(data: Path, folder: Path) -> None:
     from m5_assets.features.catalog import HORIZON
     from m5_assets.intervals import COVERAGES, bound_columns
 
-    inputs = load_inputs(warehouse.connect(), *(data / name for name in INPUTS))
+    inputs = load_inputs(warehouse.connect(), *_inputs(data))
     ids = np.repeat(inputs.series["id"].astype(str).to_numpy(), HORIZON)
     for day in _days():
         origin = int(np.searchsorted(inputs.dates.to_numpy(), np.datetime64(day)))
@@ -73,7 +79,7 @@ def _unsharded(data: Path, forecasts: Path, out: Path) -> dict:
     from m5_assets.forecast.accuracy import score_forecast
 
     started = time.perf_counter()
-    inputs = load_inputs(warehouse.connect(), *(data / name for name in INPUTS))
+    inputs = load_inputs(warehouse.connect(), *_inputs(data))
     read = _reader(forecasts)
     rows = {day.isoformat(): score_forecast(inputs, day, read(day)) for day in _days()}
     seconds = time.perf_counter() - started
@@ -87,7 +93,7 @@ def _group(data: Path, forecasts: Path, out: Path, stores: list[str]) -> dict:
     from m5_assets.forecast.shards import score_group
 
     started = time.perf_counter()
-    inputs = load_inputs(warehouse.connect(), *(data / name for name in INPUTS), stores)
+    inputs = load_inputs(warehouse.connect(), *_inputs(data), stores)
     staged = score_group(inputs, _days(), _reader(forecasts), lambda day: None)
     out.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
     return {"seconds": time.perf_counter() - started, "peak_mib": peak_mib(), "staged_mib": out.stat().st_size // 2**20}

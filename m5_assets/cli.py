@@ -158,11 +158,16 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # The backtest's forecasts need a model whose cutoff is not after their first day; older first,
     # so the newer model meets it as the champion it must beat. Each model chooses how it issues
     # on its validation window and the stored ones of the months before: those are trained too.
-    first, last = backtest[0].replace(day=1), dt.date.fromisoformat(train.partitions_def.get_last_partition_key())
+    # demand_model, all the job selects, is partitioned by month from a fixed start: it has partitions.
+    monthly = train.partitions_def
+    assert monthly is not None
+    newest_month = monthly.get_last_partition_key()
+    assert newest_month is not None
+    first, last = backtest[0].replace(day=1), dt.date.fromisoformat(newest_month)
     months = [*months_before(first, WINDOWS), first]
     while months[-1] < last:
         months.append((months[-1] + dt.timedelta(days=31)).replace(day=1))
-    known = set(train.partitions_def.get_partition_keys())
+    known = set(monthly.get_partition_keys())
     cutoffs = [m.isoformat() for m in months if m.isoformat() in known]
     for cutoff in cutoffs:
         print(f"\ntraining model partition {cutoff} ...")

@@ -79,7 +79,7 @@ def _header_violations(path: Path, header: list[str], expected: dict[str, str]) 
 
 def _day_column_violations(path: Path, header: list[str]) -> list[Violation]:
     """Day columns must be consecutive ``d_k`` in increasing order."""
-    days = [int(DAY_COLUMN.match(c).group(1)) for c in header if DAY_COLUMN.match(c)]
+    days = [int(found.group(1)) for c in header if (found := DAY_COLUMN.match(c))]
     if not days:
         return [Violation(path.name, "d_1", "at least one day column d_k is required in the header", lines=(1,))]
     missing = sorted(set(range(min(days), max(days) + 1)) - set(days))

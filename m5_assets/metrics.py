@@ -11,7 +11,7 @@ dashboard all call it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +95,7 @@ def level_sums(
     history_prices: np.ndarray,
     actual: np.ndarray,
     forecasts: dict[str, np.ndarray],
-    local=_everywhere,
+    local: Callable[[tuple[str, ...]], bool] = _everywhere,
     keep_history: bool = True,
 ) -> list[LevelSums]:
     """Each level's sums over the bottom series given (rows of ``hierarchy``, ``history`` of units
@@ -135,7 +135,9 @@ def level_sums(
 LevelHistory = tuple[pd.DataFrame, np.ndarray]  # a level's groups and their units per day
 
 
-def level_histories(hierarchy: pd.DataFrame, units: np.ndarray, local=_everywhere) -> dict[int, LevelHistory]:
+def level_histories(
+    hierarchy: pd.DataFrame, units: np.ndarray, local: Callable[[tuple[str, ...]], bool] = _everywhere
+) -> dict[int, LevelHistory]:
     """The units per day of each level that is not ``local``, summed over the bottom series given."""
     out = {}
     for number, _, keys in LEVELS:
@@ -240,11 +242,17 @@ class WindowScorer:
     and ``mean_bottom_rmsse`` score them, with the levels, scales and weights formed once: a
     search over issue rules scores hundreds of forecasts of the same days."""
 
-    def __init__(self, hierarchy: pd.DataFrame, history: np.ndarray, history_prices: np.ndarray, actual: np.ndarray):
+    def __init__(
+        self, hierarchy: pd.DataFrame, history: np.ndarray, history_prices: np.ndarray, actual: np.ndarray
+    ) -> None:
         levels = level_sums(hierarchy, history, history_prices, actual, {})
         self._matrices = [aggregation(hierarchy, keys)[0] for _, _, keys in LEVELS]
         self._actual = [m @ actual for m in self._matrices]
-        self._scales = [lv.scale for lv in levels]
+        self._scales: list[np.ndarray] = []
+        for lv in levels:
+            # level_sums' default ``local`` makes every level local, and a local level has its scale.
+            assert lv.scale is not None
+            self._scales.append(lv.scale)
         self._weights = [_weights(lv.dollars) for lv in levels]
 
     def score(self, forecast: np.ndarray) -> tuple[float, float]:
@@ -261,13 +269,18 @@ class WindowScorer:
 def scores_of(levels: Sequence[LevelSums]) -> dict[str, WRMSSE]:
     """WRMSSE of each method from a whole hierarchy's sums."""
     methods = next(iter(lv.errors if lv.local else lv.forecasts for lv in levels))
-    rows, level_rows = {m: [] for m in methods}, {m: [] for m in methods}
+    # A local level is built with its scale and errors, any other with its actual and forecasts.
+    assert methods is not None
+    rows: dict[str, list[pd.DataFrame]] = {m: [] for m in methods}
+    level_rows: dict[str, list[dict[str, object]]] = {m: [] for m in methods}
     for lv in levels:
         if lv.local:
+            assert lv.scale is not None and lv.errors is not None
             scale, errors = lv.scale, lv.errors
         else:
             if lv.history is None:
                 raise ValueError(f"level {lv.number}: its history is needed to form the scale")
+            assert lv.actual is not None and lv.forecasts is not None
             scale = naive_scale(lv.history)
             errors = {m: ((lv.actual - f) ** 2).mean(axis=1) for m, f in lv.forecasts.items()}
         weight = _weights(lv.dollars)

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import calendar
 import fcntl
+import functools
 import json
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -47,6 +50,8 @@ VERSION_TIME = "%Y%m%dT%H%M%S"  # a version starts with its UTC time, then micro
 IN_FLIGHT_SECONDS = 3600
 NOT_MIRRORED = ("_tmp", "tmp")  # writers' staging folders: local only
 _THREADS = 8
+
+T = TypeVar("T")
 
 
 class RemoteError(RuntimeError):
@@ -70,7 +75,7 @@ class RemoteWarehouse:
     options as query parameters (``?endpoint_override=host:port&scheme=http`` for a store other
     than AWS); credentials come from the usual AWS variables."""
 
-    def __init__(self, url: str, filesystem: pafs.FileSystem | None = None):
+    def __init__(self, url: str, filesystem: pafs.FileSystem | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise ValueError(f"warehouse URL must look like s3://bucket/prefix, got {url!r}")
@@ -94,7 +99,7 @@ class RemoteWarehouse:
     def _manifest_key(self, relative: str) -> str:
         return self._key(f"{MANIFESTS}/{relative}.json")
 
-    def _call(self, what: str, key: str, action):
+    def _call(self, what: str, key: str, action: Callable[[], T]) -> T:
         try:
             return action()
         except OSError as exc:  # pyarrow's S3 errors are OSErrors
@@ -128,7 +133,7 @@ class RemoteWarehouse:
         self._drop_versions(relative, keep=set(), in_flight_seconds=0)
 
     def _write(self, key: str, data: bytes) -> None:
-        def put():
+        def put() -> None:
             with self.fs.open_output_stream(key) as out:
                 out.write(data)
 
@@ -155,7 +160,7 @@ class RemoteWarehouse:
             version = info.base_name[len(name) + 1 :]
             made = _version_time(version)
             if version < superseded_before or made is None or time.time() - made >= in_flight_seconds:
-                self._call("deleting", info.path, lambda path=info.path: self.fs.delete_file(path))
+                self._call("deleting", info.path, functools.partial(self.fs.delete_file, info.path))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -259,7 +264,7 @@ def mirrored_under(root: Path, folder: str) -> list[str]:
 
 
 @contextmanager
-def local_lock(root: Path):
+def local_lock(root: Path) -> Iterator[None]:
     """One process at a time publishes to, or pulls into, the local working copy at ``root``:
     a pull must not put an older version over a file another process has just pushed."""
     root.mkdir(parents=True, exist_ok=True)

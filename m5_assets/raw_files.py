@@ -103,6 +103,7 @@ def check_raw_folder(raw_dir: Path) -> RawFiles | KaggleArchive:
             f"{raw_dir}: missing raw file(s) {', '.join(missing)}. Put the whole Kaggle M5 file set there "
             f"(or the Kaggle archive, {KAGGLE_ARCHIVE}), or empty the folder so that `make run` generates the demo set into it."
         )
+    assert sales is not None  # else ``missing`` names it and we raised above
     return RawFiles(calendar=raw_dir / CALENDAR_FILE, prices=raw_dir / PRICES_FILE, sales=sales)
 
 

@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import duckdb
@@ -65,6 +65,7 @@ def read_partition(root: Path, table: Table, key: dt.date | str, stores: Sequenc
     if not path.exists():
         raise FileNotFoundError(f"{table.name}: no partition for {key} ({path})")
     filters = [("store_id", "in", list(stores))] if stores is not None else None
+    assert table.partition_column is not None  # ``table.path`` refused a key for an unpartitioned table
     return read_parquet(path, filters=filters).assign(**{table.partition_column: key})
 
 
@@ -126,7 +127,7 @@ def newest_forecast_date(paths: DataPaths) -> dt.date:
     return forecast_date_after(sales_span(paths)[1])
 
 
-def _hierarchy(columns) -> list[str]:
+def _hierarchy(columns: Collection[str]) -> list[str]:
     """Column names that may go into SQL: only the hierarchy's own."""
     unknown = [c for c in columns if c not in tables.SERIES_DESCRIPTIONS]
     if unknown:
@@ -138,7 +139,7 @@ class WarehouseReader:
     """The materialized outputs of one data folder; with a warehouse URL (``$M5_WAREHOUSE_URL``),
     of the object store that folder's warehouse is a working copy of (see ``sync``)."""
 
-    def __init__(self, paths: DataPaths, warehouse_url: str | None = None, sync_seconds: float = SYNC_SECONDS):
+    def __init__(self, paths: DataPaths, warehouse_url: str | None = None, sync_seconds: float = SYNC_SECONDS) -> None:
         self.paths = paths
         self.root = paths.warehouse
         self.warehouse_url = load_settings().warehouse_url if warehouse_url is None else warehouse_url

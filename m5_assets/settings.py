@@ -16,7 +16,7 @@ import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -148,7 +148,8 @@ class Settings(BaseSettings):
         return {cls.variable(name): "" if value is None else str(value) for name, value in fields.items()}
 
 
-def load_settings(**overrides: object) -> Settings:
+# ``Any``: pydantic validates and coerces each override against its field's type at run time.
+def load_settings(**overrides: Any) -> Settings:
     """The settings of this process's environment (and ``overrides``), or a ``SettingsError`` naming
     each refused variable, its value and the rule."""
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,7 @@ LEVEL_KEYS = {level: keys for level, _, keys in LEVELS}
 LEVEL_NAMES = {level: name for level, name, _ in LEVELS}
 
 
-def level_key(level: int, row) -> str:
+def level_key(level: int, row: Mapping[str, object]) -> str:
     """A level's group as one string, as the API and the dashboard name it: its key columns'
     values joined by '/' ('CA_1/FOODS' at level 8), 'total' for level 1."""
     keys = LEVEL_KEYS[level]
@@ -105,7 +106,10 @@ class Table:
         if (key is None) != (self.partition_column is None):
             raise ValueError(f"table {self.name}: a partition key is {'required' if key is None else 'not expected'}")
         value = key.isoformat() if isinstance(key, dt.date) else key
-        return warehouse.table_path(root, self.name, None if value is None else (self.partition_column, value))
+        if value is None:
+            return warehouse.table_path(root, self.name, None)
+        assert self.partition_column is not None  # the check above gives a key only to a partitioned table
+        return warehouse.table_path(root, self.name, (self.partition_column, value))
 
     def folder(self, root: Path) -> Path:
         return root / self.name

@@ -47,7 +47,7 @@ def table_path(warehouse: Path, name: str, partition: tuple[str, str] | None = N
 class Warehouse:
     """The warehouse folder at ``root``: a written file is published by renaming it into place."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = root
 
     def __repr__(self) -> str:
@@ -130,7 +130,7 @@ class ObjectStoreWarehouse(Warehouse):
     """The folder at ``root`` as the local working copy of a warehouse on an object store: each
     file is published to the store first, then renamed locally (see ``object_store``)."""
 
-    def __init__(self, root: Path, remote: RemoteWarehouse):
+    def __init__(self, root: Path, remote: RemoteWarehouse) -> None:
         super().__init__(root)
         self.remote = remote
 
@@ -171,7 +171,7 @@ def open_warehouse(root: Path, url: str = "") -> Warehouse:
 class StagedTable:
     """A table file built where no reader looks, published only when :meth:`publish` is called."""
 
-    def __init__(self, warehouse: Warehouse, target: Path, path: Path):
+    def __init__(self, warehouse: Warehouse, target: Path, path: Path) -> None:
         self.warehouse = warehouse
         self.target = target  # the published file
         self.path = path  # where it is built and checked
@@ -255,6 +255,6 @@ def connect(temp_dir: Path | None = None, memory_limit: str | None = None) -> du
     return con
 
 
-def scalar(con: duckdb.DuckDBPyConnection, query: str):
+def scalar(con: duckdb.DuckDBPyConnection, query: str) -> Any:
     """The single value a query returns (DuckDB 2 relations keep no result between calls)."""
     return con.sql(query).fetchall()[0][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import redis
@@ -20,7 +20,7 @@ from m5_serving import __version__, online_store
 from m5_serving.config import ServingSettings
 from m5_serving.deps import Services
 from m5_serving.routers import admin, data, forecasts, model, monitoring, predict, service
-from m5_serving.security import FailedAuthentication, FileRateLimiter, KeyRing, RateLimiter, parse_keys
+from m5_serving.security import FailedAuthentication, FileRateLimiter, KeyRing, Limiter, RateLimiter, parse_keys
 from m5_serving.state import ServingState
 from m5_serving.telemetry import Metrics, ServiceLayer
 
@@ -39,6 +39,7 @@ def create_app(
         log.setLevel(logging.INFO)
     metrics = Metrics()
     online = None
+    limiter: Limiter
     if settings.redis_url:
         client = online_store.connect(settings.redis_url)
         online = online_store.OnlineStore(client, settings.redis_prefix)
@@ -56,7 +57,7 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             outcome = state.reload()
         except redis.exceptions.RedisError as error:  # the watcher retries; /health says why meanwhile
@@ -120,7 +121,7 @@ def create_app(
     return app
 
 
-def json_safe(value):
+def json_safe(value: object) -> object:
     """``value`` with every non-finite number written as text ("NaN", "Infinity", "-Infinity"),
     which strict JSON cannot hold as a number."""
     if isinstance(value, float) and not math.isfinite(value):

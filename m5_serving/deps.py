@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -9,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from m5_serving.config import ServingSettings
 from m5_serving.lookup import LookupFailed, find_series
-from m5_serving.security import FailedAuthentication, KeyRing, RateLimiter, allows, retry_after
+from m5_serving.security import FailedAuthentication, KeyRing, Limiter, allows, retry_after
 from m5_serving.snapshot import Series
 from m5_serving.state import NotReady, Served, ServingState
 from m5_serving.telemetry import Metrics
@@ -22,7 +23,7 @@ class Services:
     settings: ServingSettings
     state: ServingState
     keys: KeyRing
-    limiter: RateLimiter  # or a FileRateLimiter, or the online store's SharedRateLimiter
+    limiter: Limiter  # a RateLimiter, a FileRateLimiter, or the online store's SharedRateLimiter
     metrics: Metrics
     failed_auth: FailedAuthentication
 
@@ -35,7 +36,7 @@ async def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def require(scope: str):
+def require(scope: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[str]]:
     """A dependency that admits a key with ``scope`` (admin includes read) within its rate limit.
     With no key configured the service is open, bound to loopback, limited per client address.
     Failed authentications are limited per client address too (429 past the limit)."""
@@ -82,7 +83,7 @@ def _too_many_failures(svc: Services, wait: float) -> HTTPException:
     )
 
 
-def open_or(scope: str):
+def open_or(scope: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[str | None]]:
     """Open by default; keyed like the rest when the setting says so (health and metrics)."""
     keyed = require(scope)
 

@@ -16,7 +16,7 @@ _BOUNDS = {level: (VALUE_COLUMNS.index(f"lo_{level}"), VALUE_COLUMNS.index(f"hi_
 
 
 class LookupFailed(Exception):
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
 
@@ -86,7 +86,7 @@ def predict(state: ServingState, served: Served, request: PredictRequest, now: d
     }
 
 
-def days_of(snapshot: Snapshot, values) -> list[ForecastDay]:
+def days_of(snapshot: Snapshot, values: np.ndarray) -> list[ForecastDay]:
     return [
         ForecastDay(
             date=snapshot.forecast_date + dt.timedelta(days=h),

@@ -25,12 +25,15 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
 import redis
+from redis.lock import Lock
+from redis.typing import EncodableT, FieldT
 
 from m5_assets import tables
 from m5_serving.snapshot import HORIZON, VALUE_COLUMNS, Series, Snapshot
@@ -42,6 +45,8 @@ SEP = "|"
 _SHAPE = (HORIZON, len(VALUE_COLUMNS))
 
 
+# The client is made without decode_responses, so every reply is bytes: redis-py's annotations say
+# ``bytes | str`` for either setting, hence the casts to bytes where replies are read.
 def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
 
@@ -49,7 +54,7 @@ def connect(url: str) -> redis.Redis:
 # --- JSON that keeps dates ---------------------------------------------------------------------
 
 
-def _default(value):
+def _default(value: object) -> object:
     if isinstance(value, pd.Timestamp):
         return {"__timestamp__": value.isoformat()}
     if isinstance(value, dt.date):
@@ -59,7 +64,7 @@ def _default(value):
     raise TypeError(f"cannot store {type(value).__name__} in the online store")
 
 
-def _hook(obj: dict):
+def _hook(obj: dict[str, Any]) -> dt.date | pd.Timestamp | dict[str, Any]:
     if len(obj) == 1:
         if "__date__" in obj:
             return dt.date.fromisoformat(obj["__date__"])
@@ -68,11 +73,11 @@ def _hook(obj: dict):
     return obj
 
 
-def dumps(value) -> bytes:
+def dumps(value: object) -> bytes:
     return json.dumps(value, default=_default, allow_nan=True).encode()
 
 
-def loads(data: bytes):
+def loads(data: bytes) -> Any:
     return json.loads(data, object_hook=_hook)
 
 
@@ -80,21 +85,21 @@ def loads(data: bytes):
 
 
 class OnlineStore:
-    def __init__(self, client: redis.Redis, root: str = "m5"):
+    def __init__(self, client: redis.Redis, root: str = "m5") -> None:
         self.client, self.root = client, root
 
     def key(self, token: str, part: str) -> str:
         return f"{self.root}:snap:{token}:{part}"
 
     def current_token(self) -> str | None:
-        token = self.client.get(f"{self.root}:current")
+        token = cast(bytes | None, self.client.get(f"{self.root}:current"))
         return token.decode() if token else None
 
     def published(self) -> tuple[dt.date, float] | None:
         """The forecast date and source file time of the snapshot that serves, or None. Asked by
         every process at every look, so it reads a key of its own, not the whole meta."""
         token = self.current_token()
-        source = self.client.get(self.key(token, "source")) if token else None
+        source = cast(bytes | None, self.client.get(self.key(token, "source"))) if token else None
         if source is None:
             return None
         source = loads(source)
@@ -150,19 +155,19 @@ class OnlineStore:
             expiring.execute()
         return token
 
-    def lock(self, seconds: int = 300):
+    def lock(self, seconds: int = 300) -> Lock:
         """Held by the one process that publishes a partition; it expires after ``seconds`` should
         that process die mid-publish (a full-scale publish takes seconds)."""
         return self.client.lock(f"{self.root}:publish-lock", timeout=seconds)
 
     def load(self, token: str) -> RedisServed | None:
         """The snapshot under ``token``, its per-series parts left in Redis; None if it is gone."""
-        meta = self.client.get(self.key(token, "meta"))
+        meta = cast(bytes | None, self.client.get(self.key(token, "meta")))
         if meta is None:
             return None
         meta = loads(meta)
         level_keys = {int(k): v for k, v in meta["level_keys"].items()}
-        stored = self.client.hgetall(self.key(token, "levels"))
+        stored = cast(dict[bytes, bytes], self.client.hgetall(self.key(token, "levels")))
         level_values = {
             int(k): np.frombuffer(v, np.float64).reshape(len(level_keys[int(k)]), *_SHAPE) for k, v in stored.items()
         }
@@ -207,7 +212,8 @@ def _unpack(data: bytes) -> tuple[Series, np.ndarray]:
     return series, np.frombuffer(values, np.float64).reshape(_SHAPE)
 
 
-def _chunks(mapping: dict, size: int = 2000):
+def _chunks(mapping: dict[str, bytes], size: int = 2000) -> Iterator[dict[FieldT, EncodableT]]:
+    # Chunks typed as HSET's own mapping: a dict[str, bytes] is not one, a dict's key type being invariant.
     items = list(mapping.items())
     for start in range(0, len(items), size):
         yield dict(items[start : start + size])
@@ -230,7 +236,8 @@ class RedisSnapshot(Snapshot):
         if self.fetched is not None and field in self.fetched:
             data = self.fetched[field]
         else:
-            data = self.store.client.hget(self.store.key(self.token, "series"), field)
+            assert self.store is not None  # set by OnlineStore.load, which makes every RedisSnapshot
+            data = cast(bytes | None, self.store.client.hget(self.store.key(self.token, "series"), field))
         return None if data is None else _unpack(data)
 
     def prefetched(self, pairs: list[tuple[str, str]]) -> RedisSnapshot:
@@ -238,7 +245,8 @@ class RedisSnapshot(Snapshot):
         fields = list(dict.fromkeys(f"{item_id}{SEP}{store_id}" for item_id, store_id in pairs))
         if not fields:
             return self
-        values = self.store.client.hmget(self.store.key(self.token, "series"), fields)
+        assert self.store is not None  # set by OnlineStore.load, which makes every RedisSnapshot
+        values = cast(list[bytes | None], self.store.client.hmget(self.store.key(self.token, "series"), fields))
         return dataclasses.replace(self, fetched=dict(zip(fields, values, strict=True)))
 
 
@@ -254,7 +262,8 @@ class RedisServed(Served):
         return self._row("inventory", series_id)
 
     def _row(self, part: str, series_id: str) -> dict | None:
-        data = self.store.client.hget(self.store.key(self.token, part), series_id)
+        assert self.store is not None  # set by OnlineStore.load, which makes every RedisServed
+        data = cast(bytes | None, self.store.client.hget(self.store.key(self.token, part), series_id))
         return None if data is None else loads(data)
 
 
@@ -280,7 +289,7 @@ return tostring(wait)
 class SharedRateLimiter:
     """The RateLimiter's contract (``take``, ``capacity``) over one bucket per client in Redis."""
 
-    def __init__(self, client: redis.Redis, per_minute: int, root: str = "m5"):
+    def __init__(self, client: redis.Redis, per_minute: int, root: str = "m5") -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.root = root

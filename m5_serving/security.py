@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 SCOPES = ("read", "admin")
 
@@ -52,7 +53,7 @@ def parse_keys(spec: str, keys_file: Path | None) -> list[ApiKey]:
 
 
 class KeyRing:
-    def __init__(self, keys: list[ApiKey]):
+    def __init__(self, keys: list[ApiKey]) -> None:
         self.keys = keys
 
     @property
@@ -83,11 +84,19 @@ def refill(held: tuple[float, float] | None, now: float, capacity: float, rate: 
     return tokens, (1 - tokens) / rate
 
 
+class Limiter(Protocol):
+    """The RateLimiter's contract, which FileRateLimiter and online_store.SharedRateLimiter keep too."""
+
+    capacity: float
+
+    def take(self, client: str) -> float: ...
+
+
 class RateLimiter:
     """A token bucket per client: ``per_minute`` requests, refilled evenly, held in this process.
     ``clock`` is injectable."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.clock = clock
@@ -110,7 +119,7 @@ class FileRateLimiter:
     that gunicorn's workers (which share no memory) share each client's bucket. A take is one
     short write transaction; the file holds nothing worth keeping (no fsync)."""
 
-    def __init__(self, path: Path, per_minute: int, clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, per_minute: int, clock: Callable[[], float] = time.time) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.clock = clock  # wall time: every process, and a restart, reads the same one
@@ -147,7 +156,7 @@ class FailedAuthentication:
     rate. The refusal is remembered in this process, so a request with a good key costs no second
     trip to a shared bucket; another worker learns it at that address's next failure there."""
 
-    def __init__(self, limiter, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limiter: Limiter, clock: Callable[[], float] = time.monotonic) -> None:
         self.limiter, self.clock = limiter, clock
         self._blocked: dict[str, float] = {}  # address -> until when (this process's clock)
 

@@ -13,15 +13,36 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pandas as pd
+import redis
+from redis.lock import Lock
 
 from m5_assets import tables
 from m5_assets.reader import WarehouseReader
 from m5_serving.snapshot import HORIZON, Snapshot, SnapshotRefused, build_snapshot
 
 log = logging.getLogger("m5_serving")
+
+
+class OnlineStore(Protocol):
+    """What serving needs of the online store (``online_store.OnlineStore`` is one; it imports
+    this module, so the dependency is stated here instead of imported)."""
+
+    client: redis.Redis
+
+    def current_token(self) -> str | None: ...
+
+    def published(self) -> tuple[dt.date, float] | None: ...
+
+    def publish(self, served: Served) -> str: ...
+
+    def lock(self, seconds: int = 300) -> Lock: ...
+
+    def load(self, token: str) -> Served | None: ...
 
 
 @dataclass
@@ -62,16 +83,28 @@ class NotReady(RuntimeError):
     """No snapshot can serve yet; the message says why and what to do."""
 
 
+class StateEvents(Protocol):
+    """Told of each snapshot loaded (``"loaded", snapshot=``) and partition refused (``"refused", reason=``)."""
+
+    def __call__(self, kind: str, *, snapshot: Snapshot | None = ..., reason: str | None = ...) -> None: ...
+
+
 class ServingState:
-    def __init__(self, reader: WarehouseReader, older_cached: int = 8, on_event=None, online=None):
+    def __init__(
+        self,
+        reader: WarehouseReader,
+        older_cached: int = 8,
+        on_event: StateEvents | None = None,
+        online: OnlineStore | None = None,
+    ) -> None:
         self.reader = reader
-        self.online = online  # an online_store.OnlineStore, or None: the snapshot lives in this process
+        self.online = online  # None: the snapshot lives in this process
         self.current: Served | None = None
         self.not_ready_reason = "no snapshot loaded yet"
         self._lock = threading.Lock()
         self._older: OrderedDict[dt.date, Snapshot] = OrderedDict()
         self._older_cached = older_cached
-        self._on_event = on_event or (lambda kind, **details: None)
+        self._on_event: StateEvents = on_event or (lambda kind, **details: None)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -106,6 +139,7 @@ class ServingState:
 
     def _reload_online(self, days: list[dt.date], force: bool) -> dict:
         online, refusal = self.online, None
+        assert online is not None  # reload() comes here only with an online store
         if days:
             newest = (days[-1], tables.FORECASTS.path(self.reader.root, days[-1]).stat().st_mtime)
             # One process publishes; one that finds another publishing does not wait (it would hold
@@ -272,7 +306,7 @@ class ServingState:
         gc.unfreeze()
 
 
-def _optional(read, day: dt.date) -> pd.DataFrame:
+def _optional(read: Callable[[dt.date], pd.DataFrame], day: dt.date) -> pd.DataFrame:
     """A partition written beside the forecasts (drift, inventory), or an empty frame when the
     pipeline has not written one for ``day``."""
     try:

@@ -6,12 +6,17 @@ import json
 import logging
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m5_assets import library_env
+
+if TYPE_CHECKING:
+    from m5_serving.snapshot import Snapshot
 
 access_log = logging.getLogger("m5_serving.access")
 
@@ -66,8 +71,9 @@ class Metrics:
             "m5_api_snapshot_refusals", "Partitions refused by validation", registry=self.registry
         )
 
-    def on_state_event(self, kind: str, snapshot=None, reason: str | None = None) -> None:
+    def on_state_event(self, kind: str, snapshot: Snapshot | None = None, reason: str | None = None) -> None:
         if kind == "loaded":
+            assert snapshot is not None  # ServingState sends "loaded" with the snapshot it loaded
             self.snapshot_loads.inc()
             self.snapshot_rows.set(snapshot.rows)
             self.snapshot_loaded_at.set(snapshot.loaded_at)
@@ -87,7 +93,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _route_of(scope) -> str:
+def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
 
@@ -96,10 +102,10 @@ class ServiceLayer:
     """Gives each request an id, refuses bodies over the limit (413), then counts, times and logs
     it. Pure ASGI: no per-request task or body copy, which a BaseHTTPMiddleware would add."""
 
-    def __init__(self, app, metrics: Metrics, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
@@ -108,7 +114,7 @@ class ServiceLayer:
         scope.setdefault("state", {})["request_id"] = request_id
         status = {"code": 500}
 
-        async def send_with_id(message):
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode("latin-1")))
@@ -121,7 +127,7 @@ class ServiceLayer:
             else:
                 received = {"bytes": 0}
 
-                async def limited_receive():
+                async def limited_receive() -> Message:
                     message = await receive()
                     if message["type"] == "http.request":
                         received["bytes"] += len(message.get("body", b""))
@@ -158,7 +164,7 @@ class _BodyTooLarge(HTTPException):
     because FastAPI turns any other exception raised while it reads a body into a 400."""
 
 
-async def _reply(send, status: int, body: dict) -> None:
+async def _reply(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
     await send(
         {

@@ -19,6 +19,7 @@ def available() -> bool:
 
 
 def open_browser(profile: Path) -> webdriver.Chrome:
+    assert CHROMIUM, "callers skip unless available()"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (

@@ -4,7 +4,9 @@ in process against a data folder, and the training presets the tests use."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypedDict
 
 import dagster as dg
 
@@ -15,10 +17,20 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.model.training import TrainingParams
 from m5_assets.settings import load_settings
 
-QUICK = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
+
+class Preset(TypedDict):
+    """A training preset: the demand model's run config, and ``TrainingParams``' keywords."""
+
+    learning_rate: float
+    max_rounds: int
+    early_stopping_rounds: int
+    train_days: int
+
+
+QUICK: Preset = {"learning_rate": 0.1, "max_rounds": 150, "early_stopping_rounds": 20, "train_days": 365}
 QUICK_PARAMS = TrainingParams(**QUICK)  # the same, as the model layer takes it
 # Five boosting rounds: beats seasonal naive on the tiny data, but clearly worse than QUICK.
-WEAK = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
+WEAK: Preset = {"learning_rate": 0.1, "max_rounds": 5, "early_stopping_rounds": 5, "train_days": 365}
 
 
 def copy_data(source: Path, target: Path) -> Path:
@@ -41,7 +53,9 @@ def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:
         return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
 
 
-def train(data_dir, cutoff: str, config: dict, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def train(
+    data_dir, cutoff: str, config: Mapping[str, object], raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
     defs = build_definitions(resource(data_dir))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(TRAIN_MODEL_JOB).execute_in_process(

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 
 def free_port() -> int:
@@ -51,14 +52,20 @@ def _output(process: subprocess.Popen) -> str:
     return Path(log).read_text(errors="replace")[-4000:] if log and Path(log).exists() else ""
 
 
+class LoggedProcess(subprocess.Popen[bytes]):
+    """A process whose output goes to the file ``log_path``, which failure messages quote."""
+
+    log_path: Path
+
+
 @contextlib.contextmanager
 def started(
     command: list[str], env: dict, log: Path, stop_signal: int = signal.SIGTERM, **kwargs
-) -> Iterator[subprocess.Popen]:
+) -> Iterator[LoggedProcess]:
     """``command`` in a process group of its own, its output in ``log``; the group is stopped by
     the leader's PID on exit (``stop_signal``, then SIGKILL after 20 s)."""
     with open(log, "wb") as out:
-        process = subprocess.Popen(
+        process = LoggedProcess(
             command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
         )
     process.log_path = log
@@ -88,6 +95,14 @@ def postgres_bin(name: str) -> str | None:
     return versions[-1] if versions else None
 
 
+class _RunAs(TypedDict, total=False):
+    """The subprocess arguments that run a program as another account (empty: as this one)."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
 @contextlib.contextmanager
 def postgres_server(user: str = "dagster", password: str = "s3cret-p@ss", database: str = "dagster") -> Iterator[dict]:
     """A PostgreSQL server on 127.0.0.1 with password authentication, in a temporary folder;
@@ -97,7 +112,7 @@ def postgres_server(user: str = "dagster", password: str = "s3cret-p@ss", databa
 
     initdb, postgres = postgres_bin("initdb"), postgres_bin("postgres")
     assert initdb and postgres, "callers skip when the PostgreSQL server is not installed"
-    run_as = {}
+    run_as: _RunAs = {}
     folder = Path(tempfile.mkdtemp(prefix="m5-postgres-"))
     if os.geteuid() == 0:
         account = next(a for a in ("postgres", "nobody") if _has_user(a))

@@ -188,3 +188,13 @@ def test_daily_forecast_skips_and_says_why_when_the_newest_date_has_no_partition
     assert (
         f"partition {NEWEST} is not open" in skipped.skip_message and "reload the code location" in skipped.skip_message
     )
+
+
+def test_a_new_feature_store_requests_the_newest_forecast_named_after_its_materialization(data_dir):
+    defs = _defs(data_dir)
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization("features"))
+        with dg.build_sensor_context(instance=instance, resources=dict(defs.resources), definitions=defs) as context:
+            (request,) = defs.get_sensor_def("features_refreshed").evaluate_tick(context).run_requests or []
+    assert request.partition_key == NEWEST
+    assert request.run_key.startswith("features-") and request.run_key.endswith(f"-{NEWEST}")

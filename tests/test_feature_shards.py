@@ -22,7 +22,7 @@ from m5_assets.warehouse import SHARDS_FOLDER
 
 
 def _inputs(root: Path) -> tuple[Path, Path, Path]:
-    return tuple(t.path(root) for t in (tables.SALES_LONG, tables.RAW_CALENDAR, tables.RAW_SELL_PRICES))
+    return tables.SALES_LONG.path(root), tables.RAW_CALENDAR.path(root), tables.RAW_SELL_PRICES.path(root)
 
 
 def _assert_same_file(expected: Path, got: Path) -> None:

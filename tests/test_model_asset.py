@@ -1,5 +1,6 @@
 import datetime as dt
 import shutil
+from collections.abc import Mapping
 
 import dagster as dg
 import mlflow
@@ -21,7 +22,7 @@ MEDIUM = {"learning_rate": 0.1, "max_rounds": 20, "early_stopping_rounds": 5, "t
 BAD = {"learning_rate": 0.001, "max_rounds": 1, "early_stopping_rounds": 1, "train_days": 365}
 
 
-def _train(data_dir, config: dict) -> dg.ExecuteInProcessResult:
+def _train(data_dir, config: Mapping[str, object]) -> dg.ExecuteInProcessResult:
     return train(data_dir, CUTOFF, config, raise_on_error=False)
 
 

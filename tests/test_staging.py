@@ -39,7 +39,7 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> set[tuple[str, str]]:
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
-    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    return {e.materialization.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
 
 def _materialize_only(data_dir: Path, *names: str) -> dg.ExecuteInProcessResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,9 @@ import pandas as pd
 from m5_assets.backtest.statistical import statistical_forecasts
 from m5_assets.model.baselines import exponential_smoothing, moving_average, seasonal_naive
 from m5_assets.model.training import TrainingParams
+
+if TYPE_CHECKING:  # mlforecast is imported when a peer fits (``fit``), not with this module
+    from mlforecast import MLForecast
 
 __all__ = ["MlforecastPeer", "simple_forecasts", "statistical_forecasts", "store_weekday_profile"]
 
@@ -70,6 +74,15 @@ def released(long: pd.DataFrame) -> pd.DataFrame:
     return ordered[on_shelf.to_numpy()]
 
 
+class _LightgbmArgs(TypedDict):
+    objective: str
+    n_estimators: int
+    learning_rate: float
+    verbosity: int
+    random_state: int
+    n_jobs: int
+
+
 class MlforecastPeer:
     """Nixtla mlforecast + LightGBM with a pinned configuration, so the peer cannot be weakened.
 
@@ -90,7 +103,7 @@ class MlforecastPeer:
     ROLLING_LAG, ROLLING_WINDOWS = 1, (7, 28)
     DATE_FEATURES = ("dayofweek", "month")
     SEED = 0
-    LIGHTGBM = {
+    LIGHTGBM: ClassVar[_LightgbmArgs] = {
         "objective": "tweedie",
         "n_estimators": 300,
         "learning_rate": 0.05,
@@ -102,7 +115,7 @@ class MlforecastPeer:
     PREDICT_DAYS = 56
 
     def __init__(self, train_days: int = TrainingParams.train_days) -> None:
-        self._forecaster = None
+        self._forecaster: MLForecast | None = None
         self.train_days = train_days
 
     @property
@@ -147,21 +160,21 @@ class MlforecastPeer:
         a series with no sale before ``origin`` (or not in ``long``) gets 0."""
         if self._forecaster is None:
             raise RuntimeError("fit the peer before predicting")
-        origin = pd.Timestamp(origin)
+        start = pd.Timestamp(origin)
         forecasts = np.zeros((len(ids), horizon))
-        history = released(long.loc[long["ds"] < origin, ["unique_id", "ds", "y"]])
-        history = history[history["ds"] >= origin - pd.Timedelta(days=self.PREDICT_DAYS)]
+        history = released(long.loc[long["ds"] < start, ["unique_id", "ds", "y"]])
+        history = history[history["ds"] >= start - pd.Timedelta(days=self.PREDICT_DAYS)]
         if history.empty:
             return forecasts
         last = history.groupby("unique_id")["ds"].max()
-        if (last != origin - pd.Timedelta(days=1)).any():
-            stale = list(last.index[last != origin - pd.Timedelta(days=1)][:3])
-            raise ValueError(f"series {stale} have no row for the day before {origin.date()}")
+        if (last != start - pd.Timedelta(days=1)).any():
+            stale = list(last.index[last != start - pd.Timedelta(days=1)][:3])
+            raise ValueError(f"series {stale} have no row for the day before {start.date()}")
         with warnings.catch_warnings():
             # A series on the shelf for less than 28 days has no lag 28 yet: LightGBM takes the
             # missing value as such, and mlforecast would warn at every step.
             warnings.filterwarnings("ignore", message="Found null values in", category=UserWarning)
             predicted = self._forecaster.predict(h=horizon, new_df=history)
         table = predicted.pivot(index="unique_id", columns="ds", values="lgbm")
-        table = table.reindex(index=pd.Index(ids), columns=pd.date_range(origin, periods=horizon, freq="D"))
+        table = table.reindex(index=pd.Index(ids), columns=pd.date_range(start, periods=horizon, freq="D"))
         return np.clip(table.fillna(0.0).to_numpy(np.float64), 0.0, None)

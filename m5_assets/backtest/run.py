@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -85,7 +86,7 @@ class Peers:
 class _MlforecastOnInputs:
     """The mlforecast peer on the feature inputs' sales."""
 
-    def __init__(self, inputs: FeatureInputs, train_days: int):
+    def __init__(self, inputs: FeatureInputs, train_days: int) -> None:
         from m5_assets.backtest.peers import MlforecastPeer
 
         days = inputs.n_sales_days
@@ -137,7 +138,11 @@ def mean_28_calibration(inputs: FeatureInputs, cutoffs: list[dt.date]) -> Calibr
 
 
 def fit_model(
-    features: Path, inputs: FeatureInputs, cutoff: dt.date, params: TrainingParams, boosters: dict
+    features: Path,
+    inputs: FeatureInputs,
+    cutoff: dt.date,
+    params: TrainingParams,
+    boosters: dict[dt.date, lgb.Booster],
 ) -> BacktestModel:
     """The monthly model of ``cutoff``, as the demand_model asset trains and validates it, its
     rule chosen on what the ``boosters`` of the months before (by cutoff) served."""
@@ -158,6 +163,7 @@ def issued_forecasts(
     28 per bound column), issued by ``model``."""
     rows = read_forecast_rows(features, origins[0], origins[-1], model)
     predictions = model.booster.predict(rows.matrix)
+    assert isinstance(predictions, np.ndarray)  # sparse only for feature contributions
     out = {}
     for origin in origins:
         bottom = issue_bottom(features, origin, model, rows, predictions)
@@ -209,7 +215,7 @@ def run_backtest(
     # The first months' rules are chosen on as many windows as the later ones': the models of the
     # months before are trained for the windows they serve, as the product would have them, and
     # logged like the others so that every model behind a figure can be looked up.
-    boosters = {}
+    boosters: dict[dt.date, lgb.Booster] = {}
     for cutoff in months_before(min(months), WINDOWS):
         warm_up = dataclasses.replace(fit_model(features, inputs, cutoff, params, boosters), warm_up=True)
         boosters[cutoff] = warm_up.trained.booster

@@ -40,7 +40,7 @@ def statistical_forecasts(history: np.ndarray, horizon: int) -> dict[str, np.nda
     """Croston (classic), TSB, ADIDA and ETS forecasts, each a series x ``horizon`` matrix >= 0."""
     from statsforecast.models import ADIDA, TSB, AutoETS, CrostonClassic
 
-    intermittent = {
+    intermittent: dict[str, CrostonClassic | TSB | ADIDA] = {
         "croston": CrostonClassic(),
         "tsb": TSB(alpha_d=TSB_ALPHA_D, alpha_p=TSB_ALPHA_P),
         "adida": ADIDA(),

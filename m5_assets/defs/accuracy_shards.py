@@ -13,7 +13,9 @@ The same ``forecast_accuracy`` asset, computed by a graph instead of one op:
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -29,7 +31,8 @@ from m5_assets.defs.forecasts import (
     run_days,
 )
 from m5_assets.defs.resources import M5Data
-from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
+from m5_assets.defs.results import OpEvents
+from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_group_outputs
 from m5_assets.forecast.accuracy import score_in_order
 from m5_assets.forecast.publish import read_shadow_of
 from m5_assets.forecast.shards import combine_group_scores, score_group
@@ -39,7 +42,7 @@ CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"
 
 def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in ACCURACY_INPUTS}, out=dg.DynamicOut(list))
-    def accuracy_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
+    def accuracy_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
         yield from store_group_outputs(context, long_table_stores(m5_data), groups)
 
     @dg.op
@@ -57,7 +60,7 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
         # Read back only by this run's combining step (or its re-execution), with the same code.
         path = (
             m5_data.storage.shard_folder(context.run_id, tables.FORECAST_ACCURACY.name)
-            / f"{context.get_mapping_key()}.pickle"
+            / f"{mapping_key(context)}.pickle"
         )
         m5_data.storage.write_with(
             path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
@@ -68,7 +71,7 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
         return str(path)
 
     @dg.op(out={tables.FORECAST_ACCURACY.name: dg.Out(dg.Nothing), CHECK_OUTPUT: dg.Out(dg.Nothing)})
-    def combine_store_group_scores(context: dg.AssetExecutionContext, m5_data: M5Data, staged: list[str]):
+    def combine_store_group_scores(context: dg.AssetExecutionContext, m5_data: M5Data, staged: list[str]) -> OpEvents:
         days = run_days(context)
         root = m5_data.paths.warehouse
         rows_by_day = combine_group_scores([pickle.loads(Path(path).read_bytes()) for path in sorted(staged)])
@@ -90,7 +93,9 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
         backfill_policy=BACKFILL_POLICY,
         check_specs=[ACCURACY_CHECK_SPEC],
     )
-    def forecast_accuracy(forecasts, sales_long, raw_calendar, raw_sell_prices):
+    def forecast_accuracy(
+        forecasts: Any, sales_long: Any, raw_calendar: Any, raw_sell_prices: Any
+    ) -> Any:  # op outputs
         groups_of_stores = accuracy_store_groups(
             forecasts=forecasts, sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices
         )

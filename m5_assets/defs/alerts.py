@@ -61,7 +61,7 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
         description=f"Posts one JSON message per failed or warning asset check to ${ALERT_URL_ENV} (off while unset). "
         "Its first tick starts the count: runs that finished before it are not reported.",
     )
-    def check_alerts(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook):
+    def check_alerts(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SkipReason:
         if not alert_webhook.url:
             return dg.SkipReason(f"no webhook: set {ALERT_URL_ENV} to post alerts")
         # Read run by run: a run-sharded event log (the SQLite default) takes no global cursor.
@@ -81,8 +81,8 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
             if run.run_id in cursor["runs"]:
                 continue
             for entry in context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-                evaluation = entry.dagster_event.event_specific_data
-                if not evaluation.passed:
+                evaluation = entry.asset_check_evaluation
+                if evaluation is not None and not evaluation.passed:
                     alert_webhook.post(
                         {
                             "event": "check_failed"
@@ -110,7 +110,7 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=f"Posts one JSON message per failed run to ${ALERT_URL_ENV} (off while unset).",
     )
-    def run_failure_alerts(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook):
+    def run_failure_alerts(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook) -> dg.SkipReason | None:
         if not alert_webhook.url:
             return dg.SkipReason(f"no webhook: set {ALERT_URL_ENV} to post alerts")
         run = context.dagster_run
@@ -125,5 +125,6 @@ def build_alert_sensors() -> list[dg.SensorDefinition]:
                 "run_url": alert_webhook.run_link(run.run_id),
             }
         )
+        return None
 
     return [check_alerts, run_failure_alerts]

@@ -18,6 +18,7 @@ from m5_assets import raw_files, reader, tables
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB, group_executor
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import ScheduleTick, TickResult
 from m5_assets.model import registry
 
 ISSUE_FORECAST_JOB = "issue_forecast"
@@ -46,7 +47,7 @@ def _read_cursor(cursor: str | None) -> tuple[dict, dict]:
 
 def forecast_jobs(store_groups: int = 1) -> list:
     # Store groups run as parallel steps; one group keeps the location's in-process executor.
-    sharded = {"executor_def": group_executor(store_groups)} if store_groups > 1 else {}
+    executor = group_executor(store_groups) if store_groups > 1 else None
     return [
         dg.define_asset_job(
             ISSUE_FORECAST_JOB,
@@ -57,13 +58,13 @@ def forecast_jobs(store_groups: int = 1) -> list:
                 tables.INVENTORY_PLAN.name,
             ),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
-            **sharded,
+            executor_def=executor,
         ),
         dg.define_asset_job(
             SCORE_FORECAST_JOB,
             selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
             description="Score forecasts whose 28 days all have actuals.",
-            **sharded,
+            executor_def=executor,
         ),
     ]
 
@@ -90,7 +91,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: the forecast issued on the day after the last sales day.",
     )
-    def daily_forecast(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
+    def daily_forecast(context: dg.ScheduleEvaluationContext, m5_data: M5Data) -> ScheduleTick:
         day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
@@ -104,7 +105,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: score each issued forecast whose 28 days now all have actuals.",
     )
-    def daily_scoring(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
+    def daily_scoring(context: dg.ScheduleEvaluationContext, m5_data: M5Data) -> ScheduleTick:
         last_sales = reader.newest_forecast_date(m5_data.paths) - dt.timedelta(days=1)
         root = m5_data.paths.warehouse
         scored = set(reader.partition_days(root, tables.FORECAST_ACCURACY))
@@ -123,7 +124,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="On the first of each month: the model with the newest cutoff the data allows.",
     )
-    def monthly_retrain(context: dg.ScheduleEvaluationContext, m5_data: M5Data):
+    def monthly_retrain(context: dg.ScheduleEvaluationContext, m5_data: M5Data) -> ScheduleTick:
         newest = monthly.get_last_partition_key()
         return dg.RunRequest(run_key=f"train-{newest}", partition_key=newest)
 
@@ -134,7 +135,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         description="New or changed files in the raw folder rebuild raw tables to features, once every file has settled "
         f"(unchanged since the last tick, or for {SETTLE_SECONDS} s) and looks whole (the features_refreshed sensor then re-issues the newest forecast).",
     )
-    def raw_files_changed(context: dg.SensorEvaluationContext, m5_data: M5Data):
+    def raw_files_changed(context: dg.SensorEvaluationContext, m5_data: M5Data) -> TickResult:
         raw = m5_data.paths.raw
         now = snapshot(raw)
         handled, last_tick = _read_cursor(context.cursor)
@@ -174,11 +175,15 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="A new feature store re-issues the newest forecast.",
     )
-    def features_refreshed(context: dg.SensorEvaluationContext, asset_event, m5_data: M5Data):
+    def features_refreshed(
+        context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, m5_data: M5Data
+    ) -> TickResult:
         day = reader.newest_forecast_date(m5_data.paths)
         if not _in_partitions(daily, day):
             return _stale(day)
-        return dg.RunRequest(run_key=f"features-{asset_event.storage_id}-{day}", partition_key=day.isoformat())
+        return dg.RunRequest(
+            run_key=f"features-{asset_event.run_id}-{asset_event.timestamp}-{day}", partition_key=day.isoformat()
+        )
 
     @dg.sensor(
         job_name=ISSUE_FORECAST_JOB,
@@ -186,7 +191,9 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="A new champion in the registry re-issues the newest forecast with it.",
     )
-    def champion_changed(context: dg.SensorEvaluationContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+    def champion_changed(
+        context: dg.SensorEvaluationContext, m5_data: M5Data, mlflow_tracking: MlflowTracking
+    ) -> TickResult:
         champion = registry.current_champion(mlflow_tracking.client())
         if champion is None or champion.version == context.cursor:
             return dg.SkipReason("the champion has not changed")

@@ -2,6 +2,7 @@
 # Dagster resolves the config class from the real annotation, so annotations are not postponed here.
 
 import dagster as dg
+import pandas as pd
 
 from m5_assets import tables
 from m5_assets.backtest import report
@@ -11,6 +12,7 @@ from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.model import DemandModelConfig
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.model import registry
 from m5_assets.model.evaluation import MODEL
 
@@ -45,7 +47,7 @@ class BacktestConfig(DemandModelConfig):
 )
 def backtest_report(
     context: dg.AssetExecutionContext, config: BacktestConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
-):
+) -> AssetEvents:
     done = tracked_backtest(
         m5_data.table(tables.FEATURES),
         m5_data.feature_inputs(),
@@ -94,7 +96,7 @@ def backtest_metadata(done: TrackedBacktest) -> dict:
     }
 
 
-def targets_result(targets) -> dg.AssetCheckResult:
+def targets_result(targets: pd.DataFrame) -> dg.AssetCheckResult:
     missed = targets[targets["met"] != "met"]
     return dg.AssetCheckResult(
         check_name=MEETS_TARGETS,

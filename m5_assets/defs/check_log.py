@@ -1,8 +1,6 @@
 """Every check result is also written to the warehouse (``check_results``), so the dashboard shows
 checks through the read side without opening the Dagster instance."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
@@ -10,9 +8,12 @@ import pandas as pd
 
 from m5_assets import tables
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import StepContext
 
 
-def recorded(m5_data: M5Data, context, asset: str, check: str, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+def recorded(
+    m5_data: M5Data, context: StepContext, asset: str, check: str, result: dg.AssetCheckResult
+) -> dg.AssetCheckResult:
     """``result``, after writing it as the latest result of ``asset.check``."""
     row = {
         "asset": asset,

@@ -10,8 +10,6 @@ A failed check's description names the file, the column and the rule, and its me
 few offending rows.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import duckdb
 from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import StepContext
 from m5_assets.features import outliers
 from m5_assets.features.catalog import FEATURES
 from m5_assets.tables import Table
@@ -73,7 +72,7 @@ class Refused(Exception):
 
 
 def publish_checked(
-    context,
+    context: StepContext,
     m5_data: M5Data,
     table: Table,
     build: Callable[[duckdb.DuckDBPyConnection, Path], Any],
@@ -116,7 +115,7 @@ def _raw_rule(table: Table, name: str, rule: Callable, inputs: tuple[Table, ...]
     """A check that applies ``rule`` to the raw tables ``inputs``: ``table`` as staged, read from
     the file the build returns, the others as published."""
 
-    def evaluate(m5_data: M5Data, con, staged: Path, source: Path) -> dg.AssetCheckResult:
+    def evaluate(m5_data: M5Data, con: duckdb.DuckDBPyConnection, staged: Path, source: Path) -> dg.AssetCheckResult:
         raw = [RawTable(staged, source.name) if t == table else m5_data.raw_table(t) for t in inputs]
         return result_from(rule(con, *raw))
 

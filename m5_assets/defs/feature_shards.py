@@ -15,15 +15,19 @@ re-executing the run from failure reruns that group only.
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import duckdb
 
 from m5_assets import tables
 from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
 from m5_assets.defs.features import FEATURE_CHECK_SPECS, FEATURE_INPUTS, FEATURES_DESCRIPTION, describe_features
 from m5_assets.defs.resources import M5Data
-from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
+from m5_assets.defs.results import OpEvents
+from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_group_outputs
 from m5_assets.features import shards as feature_shards
 from m5_assets.features.build import FeatureStats
 from m5_assets.features.shards import StagedGroup, build_feature_group
@@ -31,12 +35,12 @@ from m5_assets.features.shards import StagedGroup, build_feature_group
 
 def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(list))
-    def feature_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
+    def feature_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
         yield from store_group_outputs(context, long_table_stores(m5_data), groups)
 
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
-        folder = m5_data.storage.shard_folder(context.run_id, tables.FEATURES.name) / context.get_mapping_key()
+        folder = m5_data.storage.shard_folder(context.run_id, tables.FEATURES.name) / mapping_key(context)
         staged = build_feature_group(
             m5_data.connect(),
             *m5_data.feature_input_paths(),
@@ -52,10 +56,10 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
     check_outs = {spec.get_python_identifier(): dg.Out(dg.Nothing, is_required=False) for spec in FEATURE_CHECK_SPECS}
 
     @dg.op(out={tables.FEATURES.name: dg.Out(dg.Nothing), **check_outs})
-    def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[dict]):
+    def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[dict]) -> OpEvents:
         parts = [StagedGroup(**part) for part in sorted(staged, key=lambda part: part["rows"])]
 
-        def build(con, target: Path) -> FeatureStats:
+        def build(con: duckdb.DuckDBPyConnection, target: Path) -> FeatureStats:
             return feature_shards.combine_feature_groups(parts, target, storage=m5_data.storage)
 
         metadata = yield from publish_checked(
@@ -72,7 +76,7 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
         ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in FEATURE_INPUTS},
         check_specs=FEATURE_CHECK_SPECS,
     )
-    def features(sales_long, raw_calendar, raw_sell_prices, feature_catalog):
+    def features(sales_long: Any, raw_calendar: Any, raw_sell_prices: Any, feature_catalog: Any) -> Any:  # op outputs
         groups_of_stores = feature_store_groups(
             sales_long=sales_long,
             raw_calendar=raw_calendar,

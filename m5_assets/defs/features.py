@@ -1,15 +1,15 @@
 """The offline feature store and its catalog; the store is published only once its checks pass."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from m5_assets import tables
 from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.features.build import FeatureStats, build_features
 from m5_assets.features.catalog import (
     CATALOG_VERSION,
@@ -72,7 +72,7 @@ FEATURE_INPUTS = (
 )
 
 
-def describe_features(con, path: Path, stats: FeatureStats) -> dict:
+def describe_features(con: duckdb.DuckDBPyConnection, path: Path, stats: FeatureStats) -> dict:
     """What the UI shows of the feature store, read back from its file as checked."""
     metadata = table_metadata(con, path, _DESCRIPTIONS.get, preview_columns=16)
     stocked_out_days, series_hit = con.sql(
@@ -112,8 +112,8 @@ def unsharded_features() -> dg.AssetsDefinition:
         description=FEATURES_DESCRIPTION,
         check_specs=FEATURE_CHECK_SPECS,
     )
-    def features(context, m5_data: M5Data):
-        def build(con, target: Path) -> FeatureStats:
+    def features(context: dg.AssetExecutionContext, m5_data: M5Data) -> AssetEvents:
+        def build(con: duckdb.DuckDBPyConnection, target: Path) -> FeatureStats:
             try:
                 return build_features(
                     con,

@@ -21,9 +21,13 @@ A forecast's rows depend on their own series only, so the result equals the unsh
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import datetime as dt
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
@@ -40,12 +44,14 @@ from m5_assets.defs.forecasts import (
 )
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
-from m5_assets.defs.store_groups import long_table_stores, store_group_outputs
+from m5_assets.defs.results import OpEvents
+from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_group_outputs
 from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.forecast.plausibility import history_highs
 from m5_assets.forecast.publish import Published, issue_shadows, issued_bottoms, publish_days
 from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
+from m5_assets.model.forecaster import IssuingModel
 
 # Each check's output, named as Dagster names a check spec's: <asset>_<check>.
 LEVELS_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
@@ -56,7 +62,7 @@ def build_sharded_forecasts(
     daily: dg.DailyPartitionsDefinition, outs: dict[str, dg.AssetOut], check_specs: list[dg.AssetCheckSpec], groups: int
 ) -> dg.AssetsDefinition:
     @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(list))
-    def forecast_store_groups(context: dg.OpExecutionContext, m5_data: M5Data):
+    def forecast_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
         yield from store_group_outputs(context, long_table_stores(m5_data), groups)
 
     @dg.op
@@ -66,12 +72,10 @@ def build_sharded_forecasts(
         days = run_days(context)
         client = mlflow_tracking.client()
         _, chosen = serving_for(client, days)
-        folder = m5_data.storage.shard_folder(context.run_id, context.get_mapping_key())
+        folder = m5_data.storage.shard_folder(context.run_id, mapping_key(context))
         rows = 0
         for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), chosen, stores):
-            m5_data.storage.write_with(
-                staged_path(folder, day), lambda partial, frame=bottom: frame.to_parquet(partial, index=False)
-            )
+            m5_data.storage.write_with(staged_path(folder, day), partial(_write_parquet, bottom))
             rows += len(bottom)
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(days)} days staged in {folder}")
         return str(folder)
@@ -79,7 +83,7 @@ def build_sharded_forecasts(
     @dg.op(out=dg.DynamicOut(dict))
     def plan_publishing(
         context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]
-    ):
+    ) -> Iterator[dg.DynamicOutput]:
         """Challengers in shadow first (their partitions beside the champion's), then the run's days
         in groups: days are independent, so they are combined and published side by side too."""
         days = run_days(context)
@@ -104,9 +108,9 @@ def build_sharded_forecasts(
         days = [dt.date.fromisoformat(d) for d in plan["days"]]
         client = mlflow_tracking.client()
         _, chosen = serving_for(client, days)
-        models = {}
+        models: dict[registry.PromotedVersion, IssuingModel] = {}
 
-        def combined():
+        def combined() -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
             for day in days:
                 version = chosen[day]
                 if version not in models:
@@ -131,7 +135,7 @@ def build_sharded_forecasts(
     )
     def publish_store_groups(
         context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[str]
-    ):
+    ) -> OpEvents:
         days = run_days(context)
         done = Published()
         for part in published:
@@ -163,10 +167,14 @@ def build_sharded_forecasts(
         backfill_policy=BACKFILL_POLICY,
         check_specs=check_specs,
     )
-    def forecasts(features, demand_model):
+    def forecasts(features: Any, demand_model: Any) -> Any:  # op outputs
         shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()
         published = plan_publishing(shards).map(publish_day_group).collect()
         *assets, levels, within = publish_store_groups(published, shards)
         return {**dict(zip(outs, assets, strict=True)), LEVELS_OUTPUT: levels, BAND_OUTPUT: within}
 
     return forecasts
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)

@@ -5,12 +5,15 @@ import datetime as dt
 
 import dagster as dg
 import pandas as pd
+from mlflow.tracking import MlflowClient
 
 from m5_assets import reader, tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.metadata import facts_metadata
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents, StepContext
+from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import publish
 from m5_assets.forecast.accuracy import publish_scored, score_forecast, score_in_order, unscorable
@@ -36,14 +39,14 @@ SCORE_METADATA = (
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=30)
 
 
-def run_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+def run_days(context: StepContext) -> list[dt.date]:
     """The forecast dates of this run: one, or a backfill's range."""
     window = context.partition_time_window
     first, end = window.start.date(), window.end.date()
     return [first + dt.timedelta(days=k) for k in range((end - first).days)]
 
 
-def serving_for(client, days: list[dt.date]) -> tuple[list, dict]:
+def serving_for(client: MlflowClient, days: list[dt.date]) -> tuple[list, dict]:
     """Every registered version, and the promoted one that serves each day."""
     try:
         return publish.serving_for(client, days)
@@ -60,13 +63,15 @@ def attach(context: dg.AssetExecutionContext, done: Published) -> None:
             context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
 
 
-def log_shadows(context, shadows: dict[dt.date, str]) -> None:
+def log_shadows(context: StepContext, shadows: dict[dt.date, str]) -> None:
     if shadows:
         issued_by = sorted(set(shadows.values()))
         context.log.info(f"challengers issued in shadow: {issued_by} for {min(shadows)} .. {max(shadows)}")
 
 
-def levels_check(m5_data: M5Data, context, days: list[dt.date], problems: list[str]) -> dg.AssetCheckResult:
+def levels_check(
+    m5_data: M5Data, context: StepContext, days: list[dt.date], problems: list[str]
+) -> dg.AssetCheckResult:
     return recorded(
         m5_data,
         context,
@@ -132,11 +137,13 @@ def band_result(days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetChec
     )
 
 
-def band_check(m5_data: M5Data, context, days: list[dt.date], judged: list[pd.DataFrame]) -> dg.AssetCheckResult:
+def band_check(
+    m5_data: M5Data, context: StepContext, days: list[dt.date], judged: list[pd.DataFrame]
+) -> dg.AssetCheckResult:
     return recorded(m5_data, context, tables.FORECASTS.name, WITHIN_HISTORY, band_result(days, judged))
 
 
-def log_issued(context, summary: list[dict], problems: list[str]) -> None:
+def log_issued(context: StepContext, summary: list[dict], problems: list[str]) -> None:
     if summary:
         context.log.info("issued:\n" + pd.DataFrame(summary).to_markdown(index=False))
     for warning in catalog_warnings(summary):
@@ -200,7 +207,7 @@ def unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinit
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
     )
-    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking):
+    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking) -> AssetEvents:
         days, features = run_days(context), m5_data.table(tables.FEATURES)
         highs = history_highs(m5_data.connect(), features, days)
         try:
@@ -233,7 +240,7 @@ ACCURACY_DESCRIPTION = (
 ACCURACY_INPUTS = (tables.FORECASTS.name, tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name)
 
 
-def refuse_unscorable(inputs, days: list[dt.date]) -> None:
+def refuse_unscorable(inputs: FeatureInputs, days: list[dt.date]) -> None:
     """Fail, saying when they can be scored, if some of ``days`` lack actuals on one of their days."""
     waiting = unscorable(inputs, days)
     if waiting is not None:
@@ -241,7 +248,7 @@ def refuse_unscorable(inputs, days: list[dt.date]) -> None:
 
 
 def publish_scores(
-    context, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict
+    context: dg.AssetExecutionContext, m5_data: M5Data, days: list[dt.date], rows: list[dict], problems: dict
 ) -> dg.AssetCheckResult:
     """Write each scored partition with its metadata in the UI; the check's recorded result."""
     for row, facts in publish_scored(m5_data.storage, rows):
@@ -287,7 +294,7 @@ def unsharded_accuracy(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefiniti
         check_specs=[ACCURACY_CHECK_SPEC],
         description=ACCURACY_DESCRIPTION,
     )
-    def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data):
+    def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data) -> AssetEvents:
         days = run_days(context)
         inputs = m5_data.feature_inputs()
         refuse_unscorable(inputs, days)

@@ -53,16 +53,18 @@ class DataFolderOrPostgresStorage(DagsterStorage, ConfigurableClass):
     storage (it subclasses DagsterStorage because Dagster checks the configured class)."""
 
     @classmethod
-    def config_type(cls):
+    def config_type(cls) -> dict:
         from dagster import StringSource
 
         return {"sqlite_base_dir": StringSource}
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> DagsterStorage:  # type: ignore[override]
+    def from_config_value(  # type: ignore[override]  # Dagster declares it returning Self; this class stands in for another
+        cls, inst_data: ConfigurableClassData | None, config_value: dict
+    ) -> DagsterStorage:
         url = postgres_url(library_env.dagster_postgres_variables())
         if url is None:
-            return DagsterSqliteStorage.from_config_value(None, {"base_dir": config_value["sqlite_base_dir"]})
+            return DagsterSqliteStorage.from_config_value(None, {"base_dir": config_value["sqlite_base_dir"]})  # type: ignore[arg-type]  # its inst_data may be None (the SQLite storage only keeps it)
         try:
             from dagster_postgres import DagsterPostgresStorage
         except ImportError as error:  # pragma: no cover - dagster-postgres is a dependency

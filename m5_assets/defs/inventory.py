@@ -12,6 +12,7 @@ from m5_assets.defs.check_log import recorded
 from m5_assets.defs.forecasts import BACKFILL_POLICY, run_days
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.forecast.inventory import RECORD_MULTIPLE, Policy, read_overrides
 from m5_assets.forecast.planning import PlannedDays, plan_days, publish_plans
 
@@ -66,7 +67,7 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             )
         ],
     )
-    def inventory_plan(context: dg.AssetExecutionContext, config: InventoryConfig, m5_data: M5Data):
+    def inventory_plan(context: dg.AssetExecutionContext, config: InventoryConfig, m5_data: M5Data) -> AssetEvents:
         default, days = config.policy(), run_days(context)
         try:
             overrides = read_overrides(Path(config.overrides_csv), default) if config.overrides_csv else None

@@ -25,12 +25,11 @@ FEATURE_STORE_JOB = "build_feature_store"
 
 def feature_store_job(store_groups: int = 1) -> dg.UnresolvedAssetJobDefinition:
     # Store groups run as parallel steps; one group keeps the location's in-process executor.
-    sharded = {"executor_def": group_executor(store_groups)} if store_groups > 1 else {}
     return dg.define_asset_job(
         FEATURE_STORE_JOB,
         selection=dg.AssetSelection.groups("raw", "sales", "features"),
         description="Raw files to validated long table to offline feature store, with every check.",
-        **sharded,
+        executor_def=group_executor(store_groups) if store_groups > 1 else None,
     )
 
 

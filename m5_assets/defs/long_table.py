@@ -1,19 +1,19 @@
 """The validated long table: one row per series and day, published only once its checks pass."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from m5_assets import tables
 from m5_assets.defs.checks import SALES_LONG_CHECKS, publish_checked
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.long_table import build_sales_long
 
 
-def _describe(con, path: Path, _) -> dict:
+def _describe(con: duckdb.DuckDBPyConnection, path: Path, _: None) -> dict:
     metadata = table_metadata(con, path, tables.SALES_LONG.describe)
     zero_share, mean_units, released = con.sql(
         f"SELECT avg((units = 0)::DOUBLE), avg(units), avg((sell_price IS NOT NULL)::DOUBLE) FROM read_parquet('{path}')"
@@ -32,8 +32,8 @@ def _describe(con, path: Path, _) -> dict:
     description=tables.SALES_LONG.description,
     check_specs=[check.spec(tables.SALES_LONG.name) for check in SALES_LONG_CHECKS],
 )
-def sales_long(context, m5_data: M5Data):
-    def build(con, target: Path) -> None:
+def sales_long(context: dg.AssetExecutionContext, m5_data: M5Data) -> AssetEvents:
+    def build(con: duckdb.DuckDBPyConnection, target: Path) -> None:
         build_sales_long(
             con,
             m5_data.table(tables.RAW_SALES),

@@ -12,6 +12,7 @@ from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.defs.summary import compared
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.pyfunc import ForecasterPackaging
@@ -30,13 +31,17 @@ class _TrainingConfig(dg.Config):
         return TrainingParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainingParams)})
 
 
-# The launchpad's fields are TrainingParams' own, with its defaults: declared once, in training.
-DemandModelConfig = pydantic.create_model(
-    "DemandModelConfig",
-    __base__=_TrainingConfig,
-    __doc__="LightGBM settings a user can change from the launchpad.",
-    **{f.name: (_HINTS[f.name], f.default) for f in dataclasses.fields(TrainingParams)},
-)
+if typing.TYPE_CHECKING:
+    # A type checker cannot follow fields made at run time; to it the config is its base class.
+    DemandModelConfig = _TrainingConfig
+else:
+    # The launchpad's fields are TrainingParams' own, with its defaults: declared once, in training.
+    DemandModelConfig = pydantic.create_model(
+        "DemandModelConfig",
+        __base__=_TrainingConfig,
+        __doc__="LightGBM settings a user can change from the launchpad.",
+        **{f.name: (_HINTS[f.name], f.default) for f in dataclasses.fields(TrainingParams)},
+    )
 
 
 def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
@@ -66,7 +71,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     )
     def demand_model(
         context: dg.AssetExecutionContext, config: DemandModelConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
-    ):
+    ) -> AssetEvents:
         done = train_demand_model(
             m5_data.table(tables.FEATURES),
             m5_data.feature_inputs(),

@@ -14,6 +14,7 @@ from m5_assets.defs.forecasts import BACKFILL_POLICY, run_days
 from m5_assets.defs.metadata import partition_metadata
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.drift import DayDrift, drift_days
 from m5_assets.monitoring.drift import CALENDAR_STATUS, DRIFT_FAMILIES, Thresholds
@@ -68,7 +69,7 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     )
     def feature_drift_asset(
         context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
-    ):
+    ) -> AssetEvents:
         days, thresholds = run_days(context), Thresholds(config.warn_psi, config.fail_psi)
         con, features, client = m5_data.connect(), m5_data.table(tables.FEATURES), mlflow_tracking.client()
         try:

@@ -44,5 +44,5 @@ def promote_version(
     description="Promote one model version by hand (for example a challenger that did better in shadow): it serves "
     "forecast dates from its cutoff on and takes the champion alias; the reason goes into the registry and its model card.",
 )
-def promote_model():
+def promote_model() -> None:
     promote_version()

@@ -5,17 +5,17 @@ row fails it with the file, column and rule. The copy is then checked (``defs/ch
 published only if every check passes; otherwise the last good copy stays.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from m5_assets import ingest, raw_files, tables
 from m5_assets.defs.checks import RAW_CHECKS, BlockingCheck, Refused, publish_checked
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
+from m5_assets.defs.results import AssetEvents
 from m5_assets.tables import Table
 from m5_assets.validation.violations import DataValidationError, describe
 
@@ -28,7 +28,9 @@ _PARSED = BlockingCheck(
 )
 
 
-def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: Callable[[list[str]], dict]):
+def _raw_asset(
+    table: Table, pick: Callable[[raw_files.RawFiles], Path], types: Callable[[list[str]], dict]
+) -> dg.AssetsDefinition:
     name = table.name
     checks = [_PARSED, *RAW_CHECKS[name]]
 
@@ -41,8 +43,8 @@ def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: 
         deps=sorted({t.name for check in checks for t in check.reads}),
         check_specs=[check.spec(name) for check in checks],
     )
-    def _asset(context, m5_data: M5Data):
-        def build(con, target: Path) -> Path:
+    def _asset(context: dg.AssetExecutionContext, m5_data: M5Data) -> AssetEvents:
+        def build(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
             try:
                 source = pick(m5_data.raw_files())
             except FileNotFoundError as error:
@@ -64,8 +66,8 @@ def _raw_asset(table: Table, pick: Callable[[raw_files.RawFiles], Path], types: 
     return _asset
 
 
-def _describe(table: Table):
-    def describe_copy(con, path: Path, source: Path) -> dict:
+def _describe(table: Table) -> Callable[[duckdb.DuckDBPyConnection, Path, Path], dict]:
+    def describe_copy(con: duckdb.DuckDBPyConnection, path: Path, source: Path) -> dict:
         metadata = table_metadata(con, path, table.describe)
         days = [c for c in metadata["dagster/column_schema"].columns if raw_files.DAY_COLUMN.match(c.name)]
         if days:  # the wide sales file: its days are columns, dated by the calendar

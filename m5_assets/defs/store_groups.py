@@ -1,7 +1,5 @@
 """The fan-out every step-by-store-group graph starts with: the data's stores, in N groups."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg
@@ -18,7 +16,15 @@ def long_table_stores(m5_data: M5Data) -> list[str]:
     )
 
 
-def store_group_outputs(context, stores: list[str], groups: int) -> Iterator[dg.DynamicOutput]:
+def mapping_key(context: dg.OpExecutionContext) -> str:
+    """The key of the dynamic output a mapped step runs for (every mapped step has one)."""
+    key = context.get_mapping_key()
+    if key is None:
+        raise RuntimeError(f"step {context.op.name} is not mapped over store groups")
+    return key
+
+
+def store_group_outputs(context: dg.OpExecutionContext, stores: list[str], groups: int) -> Iterator[dg.DynamicOutput]:
     """One dynamic output per group of ``stores`` (sorted, contiguous), logged."""
     split = store_groups_of(stores, groups)
     context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))

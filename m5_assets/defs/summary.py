@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import typing
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+
+if typing.TYPE_CHECKING:
+    from dagster._core.execution.plan.objects import StepFailureData
 
 _SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
 
@@ -18,9 +22,7 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
     for event in result.get_asset_materialization_events():
         shown = {k: v.value for k, v in event.materialization.metadata.items() if k in _SHOWN}
         if shown:
-            tables.setdefault(event.asset_key.to_user_string(), []).append(
-                shown | {"partitioned": event.partition is not None}
-            )
+            tables.setdefault(_name(event.asset_key), []).append(shown | {"partitioned": event.partition is not None})
     if tables:
         print(
             f"{'asset':20s} {'partitions':>10s} {'rows':>12s} {'series':>8s} {'first day':>11s} {'last day':>11s} {'MiB':>8s}"
@@ -38,7 +40,7 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
         metadata = event.materialization.metadata
         if "validation_scores" in metadata:
             print(
-                f"\n{event.asset_key.to_user_string()} (cutoff {metadata['cutoff'].value}), "
+                f"\n{_name(event.asset_key)} (cutoff {metadata['cutoff'].value}), "
                 f"validation {metadata['validation_window'].value}:"
             )
             print(metadata["validation_scores"].value)
@@ -62,21 +64,30 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
         if event.is_step_failure:
             text = _failure_text(event.step_failure_data)
             # A failure that repeats a failed check's description was said just above.
-            shown = text.splitlines()[0] if any(d in text for d in said) else text[:4000]
-            print(f"  step {event.step_key} failed: {shown}")
+            first = text.splitlines()[0] if any(d in text for d in said) else text[:4000]
+            print(f"  step {event.step_key} failed: {first}")
 
 
-def _failure_text(failure) -> str:
+def _name(key: dg.AssetKey | None) -> str:
+    return key.to_user_string() if key is not None else "?"
+
+
+def _failure_text(failure: StepFailureData) -> str:
     """A failure the pipeline raised on purpose (bad data, a missing model) or a failed blocking
     check is the user's to fix: its message says all. Anything else is a bug, and its stack trace
     is shown as well."""
+    error = failure.error
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return failure.user_failure_data.description.strip()
+    if error is None:
+        return "(no error recorded)"
     if failure.user_failure_data is not None:
-        return (failure.user_failure_data.description or failure.error.message).strip()
-    if failure.error.cls_name == "DagsterAssetCheckFailedError":
+        return error.message.strip()
+    if error.cls_name == "DagsterAssetCheckFailedError":
         # A blocking check stopped the step: its description is printed above, and the stack is
         # Dagster's own (it stays in the run's view in the UI).
-        return failure.error.message.split(": ", 1)[-1].strip().replace("\n", " ")
-    return failure.error.to_string().strip()
+        return error.message.split(": ", 1)[-1].strip().replace("\n", " ")
+    return error.to_string().strip()
 
 
 def print_backtest(scores: pd.DataFrame, days: list[dt.date]) -> None:

@@ -2,6 +2,7 @@
 # Dagster resolves the config class from the real annotation, so annotations are not postponed here.
 
 import dataclasses
+import datetime as dt
 
 import dagster as dg
 import yaml
@@ -40,7 +41,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     )
     def model_tuning(
         context: dg.AssetExecutionContext, config: TuningConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
-    ):
+    ) -> dg.MaterializeResult:
         done = tracked_tuning(
             m5_data.table(tables.FEATURES),
             m5_data.feature_inputs(),
@@ -56,7 +57,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     return model_tuning
 
 
-def tuning_metadata(cutoff, done: TrackedTuning) -> dict:
+def tuning_metadata(cutoff: dt.date, done: TrackedTuning) -> dict:
     """What the UI shows of a search, with the launchpad config of its best settings."""
     fields = DemandModelConfig.model_fields
     launchpad = {

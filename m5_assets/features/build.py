@@ -12,7 +12,7 @@ after the data needs exist already (their label, ``units``, is null).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,7 +217,7 @@ def write_features(inputs: FeatureInputs, target: Path, *, storage: Warehouse) -
     per_block = series_per_block(len(inputs.dates))
     capped: list[pd.DataFrame] = []
 
-    def blocks():
+    def blocks() -> Iterator[pa.Table]:
         for start in range(0, n_series, per_block):
             rows = slice(start, start + per_block)
             units, found = capped_units(inputs, rows)

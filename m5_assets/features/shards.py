@@ -66,7 +66,7 @@ def build_feature_group(
 class _Rows:
     """A group's staged rows read forward, row group by row group, without the id columns."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self._file = pq.ParquetFile(path)
         self._columns = [c for c in self._file.schema_arrow.names if c not in ID_COLUMNS]
         self._next_group = 0

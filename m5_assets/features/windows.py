@@ -17,7 +17,7 @@ EXACT_SUM = 2.0**53
 
 def lag(values: np.ndarray, k: int, dtype: type = np.float32) -> np.ndarray:
     """``values`` shifted ``k`` days later along each row; the first ``k`` days are NaN."""
-    out = np.full(values.shape, np.nan, dtype=dtype)
+    out: np.ndarray = np.full(values.shape, np.nan, dtype=dtype)
     if k < values.shape[1]:
         out[:, k:] = values[:, : values.shape[1] - k]
     return out

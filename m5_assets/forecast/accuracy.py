@@ -66,7 +66,7 @@ def score_parts(
     day: dt.date,
     bottom: pd.DataFrame,
     shadow: pd.DataFrame | None = None,
-    local=lambda keys: True,
+    local: Callable[[tuple[str, ...]], bool] = lambda keys: True,
     keep_history: bool = True,
 ) -> ScoreParts:
     """The parts of scoring the forecast issued on ``day`` (its bottom-level rows, and a

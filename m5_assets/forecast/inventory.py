@@ -85,7 +85,8 @@ def read_overrides(path: Path, default: Policy) -> pd.DataFrame:
                 f"{path.name}, line 1: columns must be store_id and/or dept_id and any of {list(_TYPES)}"
                 + (f"; unknown: {unknown}" if unknown else "")
             )
-        rows, errors, seen = [], [], {}
+        rows, errors = [], []
+        seen: dict[tuple[str, ...], int] = {}
         for line, raw in enumerate(reader, start=2):
             if None in raw:
                 errors.append(f"{path.name}, line {line}: more cells than the header's {len(header)}")

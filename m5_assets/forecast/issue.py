@@ -84,7 +84,11 @@ def issue_bottom(
             f"{features}: feature rows reach {last}; forecasting {day} needs them to {end - dt.timedelta(days=1)}"
         )
     keys, matrix = rows.keys.loc[inside], rows.matrix[inside]
-    booster_says = predictions[inside] if predictions is not None else model.booster.predict(matrix)
+    if predictions is not None:
+        booster_says = predictions[inside]
+    else:
+        booster_says = model.booster.predict(matrix)
+        assert isinstance(booster_says, np.ndarray)  # sparse only for feature contributions
     bottom = bottom_forecast(keys, matrix, booster_says, day, model.rule, model.calibration)
     return bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
 
@@ -126,7 +130,8 @@ def levels_of(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> p
     row = pd.Series(np.arange(len(hierarchy)), index=hierarchy["id"]).loc[bottom["id"]].to_numpy()
     matrix = np.zeros((len(hierarchy), HORIZON))
     matrix[row, bottom["horizon"].to_numpy() - 1] = bottom["forecast"].to_numpy()
-    dates = [day + dt.timedelta(days=h) for h in range(HORIZON)]
+    # An object array of dates, as np.tile made of the list (numpy's annotations refuse the list).
+    dates = np.array([day + dt.timedelta(days=h) for h in range(HORIZON)])
     frames = []
     for sums in level_sums(hierarchy, matrix):
         if sums.level == BOTTOM_LEVEL:

@@ -9,10 +9,11 @@ Dagster.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -27,7 +28,8 @@ from m5_assets.warehouse import PartitionFacts, Warehouse, partition_facts
 
 BAND_SHOWN = 10  # series beyond the band kept per day, and the farthest out shown
 NOT_RECORDED = "not recorded"
-Versions = dict[dt.date, registry.PromotedVersion | None]
+# Read-only, so a dict of versions that are never None is one too.
+Versions = Mapping[dt.date, registry.PromotedVersion | None]
 
 
 def serving_for(client: MlflowClient, days: list[dt.date]) -> tuple[list, dict[dt.date, registry.PromotedVersion]]:
@@ -146,6 +148,7 @@ def issued_bottoms(
         its_days = sorted(d for d, v in versions.items() if v == version)
         rows = read_forecast_rows(features, its_days[0], its_days[-1], model, stores)
         predictions = model.booster.predict(rows.matrix)
+        assert isinstance(predictions, np.ndarray)  # sparse only for feature contributions
         for day in its_days:
             yield model, day, issue_bottom(features, day, model, rows, predictions)
 

@@ -16,14 +16,17 @@ import datetime as dt
 import warnings
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import mlflow
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
 from m5_assets.forecast.issue import bottom_forecast
@@ -57,21 +60,27 @@ def forecast(rows: pd.DataFrame, booster: lgb.Booster, rule: IssueRule, calibrat
     """The forecast issued on the first date of ``rows`` (``forecaster_input``'s columns)."""
     rows = rows[rows["sell_price"].notna()].reset_index(drop=True)
     rows = rows.assign(date=pd.to_datetime(rows["date"]))
+    # The project's boosters carry their vocabulary (``model.training``), in the model file too.
+    assert booster.pandas_categorical is not None
     matrix = fill_matrix(
         pa.Table.from_pandas(rows[list(FEATURE_NAMES)], preserve_index=False), booster.pandas_categorical
     )
-    return bottom_forecast(rows, matrix, booster.predict(matrix), rows["date"].min().date(), rule, calibration)
+    predicted = booster.predict(matrix)
+    assert isinstance(predicted, np.ndarray)  # sparse only for feature contributions
+    return bottom_forecast(rows, matrix, predicted, rows["date"].min().date(), rule, calibration)
 
 
-class DemandForecaster(mlflow.pyfunc.PythonModel):
+class DemandForecaster(PythonModel):
     """Feature rows of one forecast (D .. D+27) -> id, hierarchy, date, horizon, forecast, bounds."""
 
-    def load_context(self, context) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.booster = lgb.Booster(model_file=context.artifacts["booster"])
         self.rule = IssueRule.from_json(Path(context.artifacts["issue_rule"]).read_text())
         self.calibration = Calibration.from_json(Path(context.artifacts["intervals"]).read_text())
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return forecast(model_input, self.booster, self.rule, self.calibration)
 
 

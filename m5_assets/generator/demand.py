@@ -10,13 +10,23 @@ are released part-way through for some series, with no prices before release as 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
 
+
+class CategoryParams(TypedDict):
+    level: float
+    weekly: tuple[float, ...]
+    yearly: tuple[float, float]
+    snap: float
+    price: float
+
+
 # Per-category parameters: level shift (log), weekly profile from Saturday, yearly amplitude and
 # phase (day of year of the peak), SNAP lift, typical price.
-CATEGORY = {
+CATEGORY: dict[str, CategoryParams] = {
     "FOODS": dict(
         level=0.45, weekly=(1.22, 1.25, 0.98, 0.90, 0.88, 0.90, 1.02), yearly=(0.08, 200), snap=0.18, price=3.0
     ),
@@ -27,7 +37,7 @@ CATEGORY = {
         level=-0.35, weekly=(1.25, 1.15, 0.95, 0.92, 0.90, 0.93, 1.02), yearly=(0.15, 350), snap=0.0, price=6.0
     ),
 }
-UNKNOWN_CATEGORY = dict(level=0.0, weekly=(1.0,) * 7, yearly=(0.05, 180), snap=0.0, price=4.0)
+UNKNOWN_CATEGORY: CategoryParams = dict(level=0.0, weekly=(1.0,) * 7, yearly=(0.05, 180), snap=0.0, price=4.0)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,9 @@ def generate(
     return paths
 
 
-def _prices_table(items, stores, weeks, prices: np.ndarray) -> pa.Table:
+def _prices_table(
+    items: list[tuple[str, str, str]], stores: list[str], weeks: np.ndarray, prices: np.ndarray
+) -> pa.Table:
     """Long price rows (store, item, week) for the weeks each series has a price, store-major."""
     store_idx, item_idx, week_idx = np.nonzero(~np.isnan(prices.transpose(1, 0, 2)))
     item_names = np.array([i[0] for i in items])
@@ -96,7 +98,9 @@ def _prices_table(items, stores, weeks, prices: np.ndarray) -> pa.Table:
     )
 
 
-def _write_sales(items, stores, units: np.ndarray, path: Path, progress: bool) -> None:
+def _write_sales(
+    items: list[tuple[str, str, str]], stores: list[str], units: np.ndarray, path: Path, progress: bool
+) -> None:
     """The wide sales file, one row per item-store in Kaggle's store-major order."""
     partial = path.with_name(path.name + ".partial")
     n_days = units.shape[2]

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import lightgbm as lgb
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -155,9 +156,9 @@ def _version_score(features: Path, inputs: FeatureInputs, window: Window, servin
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
     rows = read_rows(features, window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
     partners = Partners.at_origin(rows.keys, rows.matrix, window.validation_start)
-    predictions = rows.keys.assign(
-        prediction=serving.rule.units(serving.booster.predict(rows.matrix), row_levels(rows.matrix), partners)
-    )
+    predicted = serving.booster.predict(rows.matrix)
+    assert isinstance(predicted, np.ndarray)  # sparse only for feature contributions
+    predictions = rows.keys.assign(prediction=serving.rule.units(predicted, row_levels(rows.matrix), partners))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 
 

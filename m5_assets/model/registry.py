@@ -90,6 +90,7 @@ def current_champion(client: MlflowClient) -> PromotedVersion | None:
         version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except mlflow.exceptions.MlflowException:
         return None
+    assert version.run_id is not None  # every version is registered from its training run (TrackedRun.register)
     cutoff = client.get_run(version.run_id).data.tags["cutoff"]
     return PromotedVersion(str(version.version), version.run_id, dt.date.fromisoformat(cutoff))
 
@@ -134,6 +135,7 @@ def registered_versions(client: MlflowClient) -> list[PromotedVersion]:
     """Every registered version with the gate's decision, oldest cutoff first."""
     found = []
     for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        assert version.run_id is not None  # every version is registered from its training run (TrackedRun.register)
         tags = client.get_run(version.run_id).data.tags
         if tags.get("cutoff"):
             cutoff = dt.date.fromisoformat(tags["cutoff"])
@@ -159,6 +161,7 @@ def promote_by_hand(client: MlflowClient, version: str, reason: str) -> Promoted
     if not reason.strip():
         raise ValueError("a promotion by hand needs a reason: it is recorded with the version")
     registered = client.get_model_version(MODEL_NAME, version)
+    assert registered.run_id is not None  # every version is registered from its training run (TrackedRun.register)
     decision = f"promoted by hand: {reason.strip()}"
     # The run's tags decide which versions serve (``promoted_versions``); the version's tell a
     # registry reader the same. Which version is champion is the alias alone.
@@ -188,7 +191,8 @@ def serving_versions(versions: list[PromotedVersion], days: list[dt.date]) -> di
             f"no promoted model has a cutoff on or before {missing[0]}: materialize demand_model for "
             f"{missing[0]:%Y-%m}-01 or an earlier month first (promoted cutoffs: {[str(v.cutoff) for v in versions] or 'none'})"
         )
-    return chosen
+    # Past the check no version is None: the filter drops nothing, it tells mypy so.
+    return {day: version for day, version in chosen.items() if version is not None}
 
 
 def validation_start(client: MlflowClient, version: PromotedVersion) -> dt.date:
@@ -217,7 +221,7 @@ def load_issue_rule(client: MlflowClient, run_id: str) -> IssueRule:
         return LEGACY
 
 
-def load_booster(client: MlflowClient, promoted: PromotedVersion):
+def load_booster(client: MlflowClient, promoted: PromotedVersion) -> lgb.Booster:
     try:
         return tracking.load_lightgbm(client, promoted.run_id, BOOSTER_MODEL)
     except FileNotFoundError:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,9 +107,9 @@ def served_forecast(features: Path, booster: lgb.Booster, relative: bool, cutoff
     of that day; the rule being chosen blends them as the new model's will be."""
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=booster.pandas_categorical, labelled=False)
-    return ValidationForecast(
-        cutoff, window_forecast(rows.keys, rows.matrix, booster.predict(rows.matrix), start, relative)
-    )
+    predicted = booster.predict(rows.matrix)
+    assert isinstance(predicted, np.ndarray)  # sparse only for feature contributions
+    return ValidationForecast(cutoff, window_forecast(rows.keys, rows.matrix, predicted, start, relative))
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ def validate(
     cutoff: dt.date,
     validation: pd.DataFrame,
     relative: bool = True,
-    served: list[ValidationForecast] = (),
+    served: Sequence[ValidationForecast] = (),
 ) -> Validated:
     """Choose how the model issues on the ``served`` windows (``served_forecast``: the previous
     models' forecasts of the windows up to ``cutoff``, at most ``WINDOWS``), or on its own

@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:  # annotations only: mlflow.lightgbm imports LightGBM when a model loads
+    import lightgbm as lgb
 
 _BATCH = 100  # MLflow takes at most this many params in one call
 
@@ -92,7 +95,7 @@ def read_text(client: MlflowClient, run_id: str, path: str) -> str:
         return Path(local).read_text()
 
 
-def load_lightgbm(client: MlflowClient, run_id: str, artifact_path: str):
+def load_lightgbm(client: MlflowClient, run_id: str, artifact_path: str) -> lgb.Booster:
     """The LightGBM booster a run logged at ``artifact_path``; FileNotFoundError when it has none."""
     with tempfile.TemporaryDirectory() as folder:
         try:

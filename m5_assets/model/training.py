@@ -151,7 +151,11 @@ def progress_every(
         if now - last[0] < seconds:
             return
         last[0] = now
-        scores = ", ".join(f"{metric} {value:.5f}" for _, metric, value, _ in env.evaluation_result_list)
+        # LightGBM gives None only to callbacks that run before an iteration; this one runs after.
+        assert env.evaluation_result_list is not None
+        # EvalResult is a 5-field NamedTuple whose __iter__ yields 4 values for a train() result
+        # (5 only from cv()), which its annotation cannot say.
+        scores = ", ".join(f"{metric} {value:.5f}" for _, metric, value, _ in env.evaluation_result_list)  # type: ignore[misc]
         report(
             f"round {env.iteration + 1} of at most {env.end_iteration}" + (f": validation {scores}" if scores else "")
         )
@@ -197,7 +201,7 @@ def train(
     # values, which no tree looks at. The offset above still starts from the level if it is ignored.
     rows.matrix[:, ignored] = 0.0
     everything = _dataset(rows.matrix, rows.label, rows.vocabulary, lgb_params, init).construct()
-    rows.matrix = None
+    del rows.matrix
     stages = {"read": time.perf_counter() - started}
     say(
         f"{n_train:,} training and {n_rows - n_train:,} validation rows read in {stages['read']:.0f} s; fitting with early stopping"
@@ -205,9 +209,11 @@ def train(
 
     fit = lgb.train(
         lgb_params,
-        everything.subset(range(n_train)),
+        # subset() is annotated list[int] but only sorts what it gets into a list of its own: a range
+        # spares a second list of every row index.
+        everything.subset(range(n_train)),  # type: ignore[arg-type]
         num_boost_round=params.max_rounds,
-        valid_sets=[everything.subset(range(n_train, n_rows))],
+        valid_sets=[everything.subset(range(n_train, n_rows))],  # type: ignore[arg-type]
         callbacks=[
             lgb.early_stopping(params.early_stopping_rounds, verbose=False),
             progress_every(PROGRESS_SECONDS, say),
@@ -215,10 +221,12 @@ def train(
     )
     best = max(1, fit.best_iteration)
     valid_keys = rows.keys.iloc[n_train:].reset_index(drop=True)
+    predicted = fit.predict(valid_x, num_iteration=best)
+    assert isinstance(predicted, np.ndarray)  # sparse only for feature contributions
     validation = window_forecast(
         valid_keys.assign(**{LABEL_COLUMN: rows.label[n_train:]}),
         valid_x,
-        fit.predict(valid_x, num_iteration=best),
+        predicted,
         window.validation_start,
         params.level_offset,
     )
@@ -250,7 +258,7 @@ def train(
 
 
 def _dataset(
-    matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict, init: np.ndarray
+    matrix: np.ndarray, label: np.ndarray, vocabulary: Vocabulary, params: dict, init: np.ndarray | None
 ) -> lgb.Dataset:
     data = lgb.Dataset(
         matrix,

@@ -49,10 +49,12 @@ class TrialResult:
 
 
 def _suggest(trial: optuna.Trial) -> dict:
-    values = {}
+    values: dict[str, float] = {}
     for name, (low, high, log, integer) in SEARCH_SPACE.items():
-        suggest = trial.suggest_int if integer else trial.suggest_float
-        values[name] = suggest(name, int(low) if integer else low, int(high) if integer else high, log=log)
+        if integer:
+            values[name] = trial.suggest_int(name, int(low), int(high), log=log)
+        else:
+            values[name] = trial.suggest_float(name, low, high, log=log)
     return values
 
 

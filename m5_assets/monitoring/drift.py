@@ -71,6 +71,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -316,9 +317,9 @@ def _judged(
     ref_items: np.ndarray,
     cur_items: np.ndarray,
     swaps: np.ndarray,
-) -> dict:
+) -> dict[str, Any]:
     """The segment where feature ``name`` moved most beyond its no-change PSI, with its figures."""
-    best = None
+    best: dict[str, Any] | None = None
     for segment, ref_rows in reference.segments.items():
         cur_rows = (
             np.ones(len(current[CLUSTER_COLUMN]), dtype=bool)
@@ -341,6 +342,9 @@ def _judged(
                 "no_change_psi": baseline,
                 "excess": excess,
             }
+    # The all-series segment holds every current row, so ``best`` is set unless the current window
+    # is empty, which drift_table does not handle (it failed on the None before).
+    assert best is not None
     return best
 
 

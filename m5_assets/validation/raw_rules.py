@@ -35,7 +35,15 @@ class RawTable:
         )
 
 
-def _sql_violation(con, table: RawTable, column: str, rule: str, where: str, select: str, source: str | None = None):
+def _sql_violation(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    column: str,
+    rule: str,
+    where: str,
+    select: str,
+    source: str | None = None,
+) -> list[Violation]:
     """Count rows of ``source`` (default: the table) matching ``where``; a violation if any."""
     source = source or table.scan()
     count = scalar(con, f"SELECT count(*) FROM {source} WHERE {where}")

@@ -70,7 +70,7 @@ class Violation:
 class DataValidationError(Exception):
     """Raised when input cannot be read under its contract; carries every violation found."""
 
-    def __init__(self, violations: list[Violation]):
+    def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         super().__init__("\n".join(v.message() for v in violations))
 

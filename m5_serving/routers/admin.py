@@ -12,5 +12,5 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[ADMIN])
 
 
 @router.post("/reload", response_model=ReloadResult, summary="Load the newest published partition now")
-async def reload(svc: Services = Depends(services)):
+async def reload(svc: Services = Depends(services)) -> dict:
     return await run_in_threadpool(svc.state.reload)

@@ -34,7 +34,7 @@ def level_forecast(
         description="the group, its key columns joined by '/': 'CA', 'CA_1/FOODS'; 'total' for level 1",
     ),
     served: Served = Depends(serving),
-):
+) -> LevelForecast | LevelKeys:
     snapshot = served.snapshot
     held = snapshot.level(level)
     if held is None:
@@ -65,7 +65,7 @@ def series_forecast(
     as_of: dt.date | None = Query(None, description="the forecast issued on this day (or the newest before it)"),
     served: Served = Depends(serving),
     svc: Services = Depends(services),
-):
+) -> SeriesForecast:
     try:
         snapshot = snapshot_for(svc.state, served, as_of or served.snapshot.forecast_date, as_of)
         series, days = find_series(snapshot, item_id, store_id)

@@ -27,7 +27,9 @@ router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
     summary="Forecast and interval of one item at one store on one day",
     responses={404: {"description": "unknown item or store, or a day no forecast covers"}},
 )
-async def predict_one(request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
+async def predict_one(
+    request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)
+) -> JSONResponse:
     now = dt.datetime.now(dt.UTC)
     try:
         if blocks(served, request):
@@ -47,12 +49,14 @@ def _answer_batch(svc: Services, served: Served, batch: BatchRequest) -> dict:
             results.append({"index": index, "prediction": predict(svc.state, served, item, now)})
         except LookupFailed as failed:
             results.append({"index": index, "error": {"status": failed.status, "detail": failed.detail}})
-    failed = sum(1 for r in results if "error" in r)
-    return {"results": results, "succeeded": len(results) - failed, "failed": failed}
+    failures = sum(1 for r in results if "error" in r)
+    return {"results": results, "succeeded": len(results) - failures, "failed": failures}
 
 
 @router.post("/batch", response_model=BatchResponse, summary="Many lookups; a bad one fails only its own entry")
-async def predict_batch(batch: BatchRequest, served: Served = Depends(serving), svc: Services = Depends(services)):
+async def predict_batch(
+    batch: BatchRequest, served: Served = Depends(serving), svc: Services = Depends(services)
+) -> JSONResponse:
     limit = svc.settings.batch_limit
     if len(batch.items) > limit:
         raise HTTPException(422, f"a batch holds at most {limit} items; this one holds {len(batch.items)}")

@@ -40,11 +40,12 @@ def root() -> dict:
     responses={503: {"model": Health}},
     dependencies=[Depends(open_or("read"))],
 )
-async def health(svc: Services = Depends(services)):
+async def health(svc: Services = Depends(services)) -> Health | JSONResponse:
     served = svc.state.current
     reason = svc.state.not_ready_reason if served is None else svc.state.online_store_problem()
     if reason:
         return JSONResponse(Health(live=True, ready=False, reason=reason).model_dump(mode="json"), 503)
+    assert served is not None  # without a snapshot, not_ready_reason (never empty) was answered above
     snapshot = served.snapshot
     return Health(
         live=True,
