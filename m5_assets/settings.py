@@ -234,8 +234,14 @@ def _type_name(annotation: object) -> str:
         return "comma-separated list"
     if len(args) == 1:
         return _type_name(args[0])
-    names = {Path: "path", dt.date: "date (YYYY-MM-DD)", bool: "true or false", int: "whole number", float: "number"}
-    return names.get(annotation, "text")  # type: ignore[call-overload]
+    names: dict[object, str] = {
+        Path: "path",
+        dt.date: "date (YYYY-MM-DD)",
+        bool: "true or false",
+        int: "whole number",
+        float: "number",
+    }
+    return names.get(annotation, "text")
 
 
 if __name__ == "__main__":

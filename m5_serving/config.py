@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from m5_assets.settings import DataPaths, Settings, load_settings
 
@@ -31,8 +33,8 @@ class ServingSettings:
     rate_limit_file: Path | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: object) -> ServingSettings:
-        values: dict[str, object] = dict(
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ServingSettings:
+        served = cls(
             paths=settings.paths,
             keys=settings.api_keys,
             keys_file=settings.api_keys_file,
@@ -46,8 +48,7 @@ class ServingSettings:
             redis_prefix=settings.api_redis_prefix,
             rate_limit_file=settings.api_rate_limit_file,
         )
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return dataclasses.replace(served, **overrides)
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServingSettings:
