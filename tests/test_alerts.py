@@ -94,3 +94,14 @@ def test_a_failed_run_posts_one_message_naming_the_job_and_the_error(data_dir, r
         message["event"] == "run_failed" and message["job"] == FEATURE_STORE_JOB and message["run_id"] == result.run_id
     )
     assert message["description"]
+
+
+def test_the_configured_webhook_reaches_sensors_but_the_ui_sees_only_its_variable(data_dir, receiver, monkeypatch):
+    url, received = receiver
+    monkeypatch.setenv("M5_ALERT_WEBHOOK_URL", url)
+    defs = build_definitions(M5Data(data_dir=str(data_dir)))
+    resource = defs.resources["alert_webhook"]
+    assert isinstance(resource.url, dg.EnvVar) and resource.url.env_var_name == "M5_ALERT_WEBHOOK_URL"  # the UI's view
+    with dg.instance_for_test() as instance:
+        _, cursor = _tick(defs, instance, "check_alerts", None, resource)
+        assert cursor is not None  # a URL resolved from the variable: the sensor runs, it does not skip

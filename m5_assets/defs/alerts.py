@@ -39,9 +39,11 @@ class AlertWebhook(dg.ConfigurableResource):
 
 
 def alert_webhook() -> AlertWebhook:
-    """The webhook the environment names, read when the code location loads."""
+    """The webhook the settings name. A webhook URL usually carries its token, so the resource
+    takes it from the variable: the UI shows the variable's name, never the URL."""
     settings = load_settings()
-    return AlertWebhook(url=settings.alert_webhook_url, ui_url=settings.dagster_ui_url)
+    url = dg.EnvVar(ALERT_URL_ENV) if settings.alert_webhook_url else ""
+    return AlertWebhook(url=url, ui_url=settings.dagster_ui_url)
 
 
 def _partition(run: dg.DagsterRun | None) -> str | None:
