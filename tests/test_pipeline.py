@@ -350,7 +350,7 @@ def test_two_data_folders_keep_their_own_run_history(tmp_path, tiny_raw, monkeyp
 def test_m5_run_scores_the_backtest_when_only_its_inventory_plans_were_withheld_and_exits_1(
     tmp_path, monkeypatch, capsys
 ):
-    from m5_assets.defs import inventory
+    from m5_assets.forecast import planning
 
     def every_order_beyond(planned, highest_day):  # as a blown-up forecast would make them
         return pd.DataFrame(
@@ -363,7 +363,7 @@ def test_m5_run_scores_the_backtest_when_only_its_inventory_plans_were_withheld_
             }
         )
 
-    monkeypatch.setattr(inventory, "orders_beyond_history", every_order_beyond)
+    monkeypatch.setattr(planning, "orders_beyond_history", every_order_beyond)
     monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     os.makedirs(tmp_path / "home")
