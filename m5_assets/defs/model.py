@@ -4,6 +4,7 @@
 import dataclasses
 import datetime as dt
 import typing
+from pathlib import Path
 
 import dagster as dg
 import pydantic
@@ -82,14 +83,14 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             storage=m5_data.storage,
             report=context.log.info,
         )
-        yield dg.MaterializeResult(metadata=training_metadata(done, mlflow_tracking))
+        yield dg.MaterializeResult(metadata=training_metadata(done, m5_data.paths.mlflow))
         passed = bool(done.model_score < done.naive_score)
         yield recorded(m5_data, context, "demand_model", BEATS_SEASONAL_NAIVE, beats_naive_result(done, passed))
 
     return demand_model
 
 
-def training_metadata(done: TrainingReport, mlflow_tracking: MlflowTracking) -> dict:
+def training_metadata(done: TrainingReport, mlflow_folder: Path) -> dict:
     """What the UI shows of a trained model."""
     model, validated, decision, serving = done.model, done.validated, done.decision, done.serving
     scores, model_score, naive_score = validated.scores, done.model_score, done.naive_score
@@ -124,7 +125,7 @@ def training_metadata(done: TrainingReport, mlflow_tracking: MlflowTracking) -> 
         "serving_wrmsse_same_window": done.serving_score if done.serving_score is not None else float("nan"),
         "mlflow_run_id": done.run_id,
         "mlflow_run": dg.MetadataValue.url(done.run_url),
-        "mlflow_store": mlflow_tracking.tracking_uri,
+        "mlflow_store": str(mlflow_folder),
         "model_card": dg.MetadataValue.path(str(done.card_path)),
     }
 
