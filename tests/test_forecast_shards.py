@@ -16,6 +16,7 @@ from shard_job import killing_group_1
 
 from m5_assets import tables
 from m5_assets.definitions import build_definitions
+from m5_assets.defs import forecast_shards
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
 from m5_assets.defs.forecasts import WITHIN_HISTORY
 from m5_assets.defs.jobs import group_executor
@@ -70,12 +71,18 @@ def test_store_groups_split_every_store_once_in_order():
     assert store_groups_of(stores, 1) == [["CA_1", "CA_2", "TX_1", "WI_1"]]
 
 
-def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data):
+def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data, monkeypatch):
     train(model_data, MAY, QUICK)
     one_step = issue(model_data, *DAYS)
     unsharded = _published(model_data)
+    lookups = []
+    real = forecast_shards.serving_for
+    monkeypatch.setattr(forecast_shards, "serving_for", lambda *args: lookups.append(args) or real(*args))
     result = issue(model_data, *DAYS, store_groups=2)
     _assert_same(unsharded, _published(model_data))
+    # Which model serves each day is fixed once, when the run is planned: every step of the
+    # forecasts asset uses it (it was looked up in each group's step and each day group's).
+    assert len(lookups) == 1
     steps = {e.step_key for e in result.get_step_success_events()}
     assert {
         "forecasts.issue_store_group[group_0]",

@@ -20,6 +20,7 @@ A forecast's rows depend on their own series only, so the result equals the unsh
 
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from functools import partial
@@ -49,7 +50,7 @@ from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_gr
 from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.forecast.plausibility import history_highs
 from m5_assets.forecast.publish import Published, issue_shadows, issued_bottoms, publish_days
-from m5_assets.forecast.shards import combine_shards, split_evenly, staged_path
+from m5_assets.forecast.shards import ServingPlan, combine_shards, split_evenly, staged_path
 from m5_assets.model import registry
 from m5_assets.model.forecaster import IssuingModel
 
@@ -61,41 +62,46 @@ BAND_OUTPUT = f"{tables.FORECASTS.name}_{WITHIN_HISTORY}"
 def build_sharded_forecasts(
     daily: dg.DailyPartitionsDefinition, outs: dict[str, dg.AssetOut], check_specs: list[dg.AssetCheckSpec], groups: int
 ) -> dg.AssetsDefinition:
-    @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(list))
-    def forecast_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
-        yield from store_group_outputs(context, long_table_stores(m5_data), groups)
+    @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(ServingPlan))
+    def forecast_store_groups(
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking
+    ) -> Iterator[dg.DynamicOutput]:
+        """Which model serves each day is looked up here, once for the run, and handed to every
+        later step: a promotion while the run goes on never mixes versions within it."""
+        registered, chosen = serving_for(mlflow_tracking.client(), run_days(context))
+        for group in store_group_outputs(context, long_table_stores(m5_data), groups):
+            plan = ServingPlan(group.value, chosen, registered)
+            yield dg.DynamicOutput(plan, mapping_key=group.mapping_key)
 
     @dg.op
     def issue_store_group(
-        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, stores: list
-    ) -> str:
-        days = run_days(context)
-        client = mlflow_tracking.client()
-        _, chosen = serving_for(client, days)
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: ServingPlan
+    ) -> ServingPlan:
+        client, stores = mlflow_tracking.client(), plan.stores
         folder = m5_data.storage.shard_folder(context.run_id, mapping_key(context))
         rows = 0
-        for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), chosen, stores):
+        for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), plan.chosen, stores):
             m5_data.storage.write_with(staged_path(folder, day), partial(_write_parquet, bottom))
             rows += len(bottom)
-        context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(days)} days staged in {folder}")
-        return str(folder)
+        context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(plan.chosen)} days in {folder}")
+        return dataclasses.replace(plan, folder=str(folder))
 
     @dg.op(out=dg.DynamicOut(dict))
     def plan_publishing(
-        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[str]
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[ServingPlan]
     ) -> Iterator[dg.DynamicOutput]:
         """Challengers in shadow first (their partitions beside the champion's), then the run's days
         in groups: days are independent, so they are combined and published side by side too."""
-        days = run_days(context)
-        client = mlflow_tracking.client()
-        registered, chosen = serving_for(client, days)
-        shadows = issue_shadows(client, m5_data.table(tables.FEATURES), m5_data.storage, registered, chosen, days)
+        days, client = run_days(context), mlflow_tracking.client()
+        plan, features = shards[0], m5_data.table(tables.FEATURES)
+        shadows = issue_shadows(client, features, m5_data.storage, plan.registered, plan.chosen, days)
         log_shadows(context, shadows)
         for number, part in enumerate(split_evenly(days, groups)):
             yield dg.DynamicOutput(
                 {
-                    "shards": shards,
+                    "shards": [shard.folder for shard in shards],
                     "days": [d.isoformat() for d in part],
+                    "chosen": {d: plan.chosen[d] for d in part},
                     "shadows": {d.isoformat(): v for d, v in shadows.items()},
                 },
                 mapping_key=f"days_{number}",
@@ -106,8 +112,7 @@ def build_sharded_forecasts(
         context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: dict
     ) -> Published:
         days = [dt.date.fromisoformat(d) for d in plan["days"]]
-        client = mlflow_tracking.client()
-        _, chosen = serving_for(client, days)
+        client, chosen = mlflow_tracking.client(), plan["chosen"]
         models: dict[registry.PromotedVersion, IssuingModel] = {}
 
         def combined() -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
@@ -134,7 +139,7 @@ def build_sharded_forecasts(
         }
     )
     def publish_store_groups(
-        context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[str]
+        context: dg.AssetExecutionContext, m5_data: M5Data, published: list[Published], shards: list[ServingPlan]
     ) -> OpEvents:
         days = run_days(context)
         done = Published()
@@ -149,7 +154,7 @@ def build_sharded_forecasts(
         yield check
         yield within
         # A re-execution's shards may be its parent run's: each one's run folder goes.
-        m5_data.storage.drop_shard_runs(Path(f).parent for f in shards)
+        m5_data.storage.drop_shard_runs(Path(shard.folder).parent for shard in shards)
 
     @dg.graph_multi_asset(
         name="forecasts",

@@ -27,8 +27,20 @@ import pyarrow.parquet as pq
 from m5_assets.features.build import FeatureInputs
 from m5_assets.forecast.accuracy import ScoreParts, add_score_parts, row_of, score_parts
 from m5_assets.metrics import LevelHistory, add_level_histories, level_histories
+from m5_assets.model import registry
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """One store group's part of a sharded forecast run: its stores, and the run's model for each
+    day, looked up once when the run is planned so every step issues with the same versions."""
+
+    stores: list[str]
+    chosen: dict[dt.date, registry.PromotedVersion]  # the promoted version that serves each day
+    registered: list[registry.PromotedVersion]  # every registered one (for the challengers in shadow)
+    folder: str = ""  # where the group's bottom levels are staged, once issued
 
 
 def split_evenly(items: Sequence[T], groups: int) -> list[list[T]]:
