@@ -8,6 +8,7 @@ needs Dagster.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class TrackedBacktest:
     """A backtest run as recorded: its result, the tables it is judged by, and where it is."""
 
     result: Backtest
-    origins: list
+    origins: list[dt.date]
     methods: pd.DataFrame  # one row per method: WRMSSE, mean RMSSE, bias
     targets: pd.DataFrame  # one row per accuracy target: the figure, the bound, met or missed
     run_url: str

@@ -57,9 +57,8 @@ def serving_for(client: MlflowClient, days: list[dt.date]) -> tuple[list, dict]:
 def attach(context: dg.AssetExecutionContext, done: Published) -> None:
     """Each published partition's own metadata, on the partition in the UI."""
     for asset, partitions in done.partitions.items():
-        table = tables.FORECASTS if asset == tables.FORECASTS.name else tables.FORECAST_LEVELS
         for key, (facts, about) in sorted(partitions.items()):
-            metadata = facts_metadata(facts, table.describe) | about
+            metadata = facts_metadata(facts, tables.named(asset).describe) | about
             context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
 
 
