@@ -116,14 +116,22 @@ class Warehouse:
         them: ``_shards/<run>/<name>``, beside the tables, so no reader of a table sees a part."""
         return self.root / SHARDS_FOLDER / run_id / name
 
-    def drop_shard_runs(self, run_folders: Iterable[Path]) -> None:
-        """Delete runs' staged parts once they are published, then the shards folder if no other
-        run is staging there. A run that failed keeps its parts for its re-execution."""
-        for folder in set(run_folders):
+    def drop_shard_runs(self, staged: Iterable[Path]) -> None:
+        """Delete the runs whose parts ``staged`` are (any path under ``_shards/<run>/``) once they
+        are published, then the shards folder if no other run is staging there. A run that failed
+        keeps its parts for its re-execution; a re-execution's parts may be its parent run's, so
+        each part names its own run."""
+        for folder in {self._shard_run(Path(path)) for path in staged}:
             self._unpublish(folder)
             shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):  # not empty: another run is staging
             (self.root / SHARDS_FOLDER).rmdir()
+
+    def _shard_run(self, path: Path) -> Path:
+        """The ``_shards/<run>`` folder that ``path`` was staged in."""
+        shards = self.root / SHARDS_FOLDER
+        relative = path.relative_to(shards)  # ValueError for a path staged anywhere else
+        return shards / relative.parts[0]
 
 
 class ObjectStoreWarehouse(Warehouse):

@@ -92,7 +92,7 @@ def test_withdrawn_files_leave_every_copy_and_errors_name_the_store(mirrored, tm
     _write(storage, "features/data.parquet", "kept")
     reader = tmp_path / "reader"
     remote.pull(reader)
-    storage.drop_shard_runs([storage.root / "_shards" / "run-1"])
+    storage.drop_shard_runs([storage.root / "_shards/run-1/group_0/forecast_date=2016-05-20.parquet"])
     assert set(remote.manifests()) == {"features/data.parquet"}
     assert remote.pull(reader) == ["_shards/run-1/group_0/forecast_date=2016-05-20.parquet"]
     assert not (reader / "_shards/run-1/group_0/forecast_date=2016-05-20.parquet").exists()

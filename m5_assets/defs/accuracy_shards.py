@@ -79,8 +79,7 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
         check = publish_scores(context, m5_data, days, rows, problems)
         yield dg.Output(None, tables.FORECAST_ACCURACY.name)
         yield check
-        # A re-execution's groups may be its parent run's: each one's run folder goes.
-        m5_data.storage.drop_shard_runs(Path(path).parents[1] for path in staged)
+        m5_data.storage.drop_shard_runs(Path(path) for path in staged)
 
     @dg.graph_multi_asset(
         name=tables.FORECAST_ACCURACY.name,

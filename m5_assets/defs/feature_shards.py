@@ -65,8 +65,7 @@ def build_sharded_features(groups: int) -> dg.AssetsDefinition:
         metadata = yield from publish_checked(
             context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features
         )
-        # A re-execution's groups may be its parent run's: each one's run folder goes.
-        m5_data.storage.drop_shard_runs(Path(part.rows).parents[2] for part in parts)
+        m5_data.storage.drop_shard_runs(Path(part.rows) for part in parts)
         yield dg.Output(None, output_name=tables.FEATURES.name, metadata=metadata | {"store_groups": len(parts)})
 
     @dg.graph_multi_asset(

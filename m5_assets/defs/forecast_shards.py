@@ -153,8 +153,7 @@ def build_sharded_forecasts(
             yield dg.Output(None, name)
         yield check
         yield within
-        # A re-execution's shards may be its parent run's: each one's run folder goes.
-        m5_data.storage.drop_shard_runs(Path(shard.folder).parent for shard in shards)
+        m5_data.storage.drop_shard_runs(Path(shard.folder) for shard in shards)
 
     @dg.graph_multi_asset(
         name="forecasts",
