@@ -11,13 +11,14 @@ import ipaddress
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import uvicorn
 
 from m5_assets import library_env
 from m5_assets.settings import Settings, SettingsError
 from m5_serving.config import ServingSettings
-from m5_serving.security import parse_keys
+from m5_serving.security import open_bucket_file, parse_keys
 
 
 def is_loopback(host: str) -> bool:
@@ -69,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         library_env.hand_to_child_processes({library_env.PROMETHEUS_MULTIPROC_DIR: metrics})
         # Without Redis, the workers share their rate-limit buckets through one SQLite file; a
         # fresh one, so a restart forgets the last server's counts.
-        if not settings.redis_url and not settings.rate_limit_file:
-            buckets = os.path.join(tempfile.mkdtemp(prefix="m5-api-ratelimit-"), "buckets.sqlite")
+        if not settings.redis_url:
+            buckets = settings.rate_limit_file or Path(tempfile.mkdtemp(prefix="m5-api-ratelimit-")) / "buckets.sqlite"
+            open_bucket_file(buckets).close()  # before the workers fork: they would race to create it
             library_env.hand_to_child_processes(Settings.exported(api_rate_limit_file=buckets))
         os.execvp(
             "gunicorn",

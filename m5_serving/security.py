@@ -114,6 +114,31 @@ class RateLimiter:
             return wait
 
 
+BUSY_SECONDS = 10
+
+
+def open_bucket_file(path: Path) -> sqlite3.Connection:
+    """Open (creating if need be) the shared bucket file.
+
+    Switching a file to WAL takes an exclusive lock, and SQLite answers "database is locked" at once
+    to a second connection switching it at the same moment (the busy timeout does not cover it): two
+    gunicorn workers booting together did exactly that. So the server's master prepares the file
+    before it forks any worker, the switch is made only when the file is not in WAL yet (the mode is
+    stored in the file), and a switch that meets another one waits its turn like any other lock."""
+    db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+    deadline = time.monotonic() + BUSY_SECONDS
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("CREATE TABLE IF NOT EXISTS buckets (client TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL)")
+    return db
+
+
 class FileRateLimiter:
     """The RateLimiter's contract over one SQLite file that every worker of a server opens, so
     that gunicorn's workers (which share no memory) share each client's bucket. A take is one
@@ -124,12 +149,7 @@ class FileRateLimiter:
         self.rate = per_minute / 60.0
         self.clock = clock  # wall time: every process, and a restart, reads the same one
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS buckets (client TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL)"
-        )
+        self._db = open_bucket_file(path)
 
     def take(self, client: str) -> float:
         if self.capacity <= 0:
