@@ -1,5 +1,7 @@
 """The feature store by store group at full scale: ``sales_long`` -> ``features`` in one process
-against two store groups in two processes at once, then the combining step, in one run.
+(the baseline: the one-step asset before every count ran the same graph) against two store groups
+in two processes at once, then the combining step, and against one group (the default run's
+steps), in one run.
 
 Uses the warehouse of ``bench_features.py`` (``benchmarks/.cache/full-seed42``; run that first).
 Each process does what its Dagster step does: the unsharded one is the ``features`` op; a group
@@ -97,17 +99,20 @@ def _compare(work: Path, stores: list[str], groups: list[list[str]]) -> int:
     parts, parts_wall = side_by_side(
         __file__, [["--worker", "group", str(work / f"group_{k}"), ",".join(g)] for k, g in enumerate(groups)]
     )
-    combined = run_worker(
-        __file__,
-        "--worker",
-        "combine",
-        str(work / "combined" / "data.parquet"),
-        str(work / "unsharded" / "data.parquet"),
-        json.dumps([p["staged"] for p in parts]),
-    )
+    unsharded_file = work / "unsharded" / "data.parquet"
+
+    def combine(name: str, staged: list[dict]) -> dict:
+        return run_worker(
+            __file__, "--worker", "combine", str(work / name / "data.parquet"), str(unsharded_file), json.dumps(staged)
+        )
+
+    combined = combine("combined", [p["staged"] for p in parts])
+    # The default run: the same steps with one group, whose staged file is linked, not rewritten.
+    alone = run_worker(__file__, "--worker", "group", str(work / "one_group"), ",".join(stores))
+    linked = combine("one_group_combined", [alone["staged"]])
     title = f"sales_long -> features ({unsharded['rows']:,} rows)"
-    agreement = f"combined file identical to unsharded: {combined['identical']}"
-    report_store_groups(title, stores, groups, unsharded, parts, parts_wall, combined, agreement)
+    agreement = f"combined file identical to unsharded: {combined['identical']}; one group's: {linked['identical']}"
+    report_store_groups(title, stores, groups, unsharded, parts, parts_wall, combined, agreement, (alone, linked))
     return 0
 
 

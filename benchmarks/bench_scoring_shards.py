@@ -1,5 +1,7 @@
-"""Scoring by store group at full scale: 30 forecast partitions scored in one process against two
-store groups in two processes at once, then the combining step, in one run.
+"""Scoring by store group at full scale: 30 forecast partitions scored in one process (the
+baseline: the one-step asset before every count ran the same graph) against two store groups in
+two processes at once, then the combining step, and against one group (the default run's steps),
+in one run.
 
 Uses the warehouse of ``bench_features.py`` (``benchmarks/.cache/full-seed42``; run that first).
 The forecasts scored are made here, for every series and the 30 days from 2016-03-01: last year's
@@ -146,9 +148,23 @@ def _compare(work: Path, stores: list[str], groups: list[list[str]]) -> int:
         __file__, [["--worker", "group", forecasts, staged[k], ",".join(g)] for k, g in enumerate(groups)]
     )
     combined = run_worker(__file__, "--worker", "combine", str(work / "unsharded.pickle"), *staged)
-    agreement = f"largest relative difference of a score: {combined['largest_relative_difference']:.1e} over {combined['days']} days"
+    # The default run: the same steps with one group.
+    alone = run_worker(__file__, "--worker", "group", forecasts, str(work / "one_group.pickle"), ",".join(stores))
+    joined = run_worker(__file__, "--worker", "combine", str(work / "unsharded.pickle"), str(work / "one_group.pickle"))
+    agreement = (
+        f"largest relative difference of a score: {combined['largest_relative_difference']:.1e} over {combined['days']} days"
+        f" (one group: {joined['largest_relative_difference']:.1e})"
+    )
     report_store_groups(
-        f"scoring {DAYS} forecast partitions", stores, groups, unsharded, parts, parts_wall, combined, agreement
+        f"scoring {DAYS} forecast partitions",
+        stores,
+        groups,
+        unsharded,
+        parts,
+        parts_wall,
+        combined,
+        agreement,
+        (alone, joined),
     )
     return 0
 

@@ -1,10 +1,11 @@
-"""Forecast issuing by store group at full scale: a 30-partition backfill, unsharded against two
+"""Forecast issuing by store group at full scale: a 30-partition backfill, issued in one process
+(the baseline: what the one-step asset did before every count ran the same graph) against two
 store groups in two processes at once, then the combining in two processes (one per group of
-days), in one run.
+days), and against one group (the default run's steps, one after another), in one run.
 
 Uses the warehouse and the benchmark model of ``bench_forecast.py`` (trained there if missing).
-Each process does what its Dagster step does: the unsharded one is the ``forecasts`` op (read the
-feature rows, predict, issue, sum to the levels, publish); a group reads its stores' rows,
+Each process does what its Dagster step does: the unsharded one what the one-step ``forecasts`` op
+did (read the feature rows, predict, issue, sum to the levels, publish); a group reads its stores' rows,
 predicts and stages its bottom level per day; a combining step puts the groups together for its
 days, builds the levels, checks that they add up and publishes. Not measured here: the Dagster
 executor's own cost of starting a process per step and loading the code location, a few seconds a
@@ -156,6 +157,11 @@ def _compare(work: Path, args, stores: list[str], groups: list[list[str]], base:
         "max_abs_diff": max(c["max_abs_diff"] for c in combines),
     }
     sharded_total = shards_wall + combine_wall
+    # The default run: the same graph with one group (every store, then every day), step by step.
+    whole = str(work / "one_group")
+    one_issue = run_worker(__file__, *base, "shard", whole, ",".join(stores))
+    one_combine = run_worker(__file__, *base, "combine", str(work / "unsharded"), first.isoformat(), str(DAYS), whole)
+    one_group_total = one_issue["seconds"] + one_combine["seconds"]
 
     print(
         f"\n== forecast backfill of {DAYS} partitions, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores =="
@@ -175,6 +181,12 @@ def _compare(work: Path, args, stores: list[str], groups: list[list[str]], base:
     print(
         f"sharded total {sharded_total:.1f} s = {unsharded['seconds'] / sharded_total:.2f}x faster than unsharded; "
         f"same rows as unsharded: {combined['same_rows']}, largest difference {combined['max_abs_diff']:.2e}; levels off: {combined['problems']}"
+    )
+    print(
+        f"one group (the default run, same graph): issuing {one_issue['seconds']:.1f} s + combining "
+        f"{one_combine['seconds']:.1f} s = {one_group_total:.1f} s, {unsharded['seconds'] / one_group_total:.2f}x the "
+        f"one-process speed; peak {max(one_issue['peak_mib'], one_combine['peak_mib'])} MiB; "
+        f"same rows: {one_combine['same_rows']}, largest difference {one_combine['max_abs_diff']:.2e}"
     )
     per_store = sum(s["seconds"] for s in shards) / len(stores)
     combine_per_store = sum(c["seconds"] for c in combines) / len(stores)

@@ -62,10 +62,12 @@ def report_store_groups(
     parts_wall: float,
     combined: dict,
     agreement: str,
+    one_group: tuple[dict, dict] | None = None,
 ) -> None:
     """The figures of a one-process run against store groups side by side then one combining
     process: times, peaks, the speed-up, ``agreement`` (how the results compare), per-store
-    costs and the projection."""
+    costs and the projection; and, given ``one_group`` (its group step's and its combining step's
+    figures), what the default run of the same graph costs against the one process."""
     total = parts_wall + combined["seconds"]
     print(f"\n== {title}, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores ==")
     print(f"unsharded, one process: {unsharded['seconds']:.1f} s, peak {unsharded['peak_mib']} MiB")
@@ -79,6 +81,14 @@ def report_store_groups(
         f"sharded total {total:.1f} s = {unsharded['seconds'] / total:.2f}x the unsharded speed "
         f"(groups alone {unsharded['seconds'] / parts_wall:.2f}x); {agreement}"
     )
+    if one_group is not None:
+        part, joined = one_group
+        alone = part["seconds"] + joined["seconds"]
+        print(
+            f"one group (the default run, same graph): {part['seconds']:.1f} s + combining {joined['seconds']:.1f} s "
+            f"= {alone:.1f} s, {unsharded['seconds'] / alone:.2f}x the one-process speed; "
+            f"peak {max(part['peak_mib'], joined['peak_mib'])} MiB"
+        )
     per_store = sum(p["seconds"] for p in parts) / len(stores)
     combine_per_store = combined["seconds"] / len(stores)
     print(

@@ -3,9 +3,14 @@
 import dagster as dg
 
 from m5_assets.defs import jobs, long_table, raw
+from m5_assets.defs.accuracy_shards import build_accuracy_asset
 from m5_assets.defs.alerts import alert_webhook, build_alert_sensors
 from m5_assets.defs.automation import build_automation, forecast_jobs
 from m5_assets.defs.backtest import backtest_job, backtest_report
+from m5_assets.defs.beta import known_beta_apis
+from m5_assets.defs.feature_shards import build_features_asset
+from m5_assets.defs.features import feature_catalog
+from m5_assets.defs.forecast_shards import build_forecasts_asset
 from m5_assets.defs.inventory import build_inventory_assets
 from m5_assets.defs.mlflow import mlflow_tracking
 from m5_assets.defs.model import build_demand_model
@@ -13,8 +18,13 @@ from m5_assets.defs.monitoring import build_monitoring_assets
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.promotion import promote_model
 from m5_assets.defs.resources import M5Data, default_data_resource
-from m5_assets.defs.scaled import build_feature_assets, build_forecast_assets
 from m5_assets.defs.tuning import build_model_tuning, tune_model
+
+
+def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The forecasts (with their levels) and their scores."""
+    with known_beta_apis():
+        return [build_forecasts_asset(daily), build_accuracy_asset(daily)]
 
 
 def build_definitions(m5_data: M5Data) -> dg.Definitions:
@@ -24,19 +34,20 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules([raw, long_table]),
-            *build_feature_assets(m5_data.store_groups),
+            feature_catalog,
+            build_features_asset(),
             build_demand_model(monthly),
             build_model_tuning(monthly),
-            *build_forecast_assets(daily, m5_data.store_groups),
+            *build_forecast_assets(daily),
             *build_monitoring_assets(daily),
             *build_inventory_assets(daily),
             backtest_report,
         ],
         jobs=[
-            jobs.feature_store_job(m5_data.store_groups),
+            jobs.feature_store_job,
             jobs.train_model,
             tune_model,
-            *forecast_jobs(m5_data.store_groups),
+            *forecast_jobs(),
             promote_model,
             backtest_job,
         ],
@@ -47,8 +58,9 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
             "mlflow_tracking": mlflow_tracking(m5_data.paths),
             "alert_webhook": alert_webhook(),
         },
-        # Steps are short and share one disk; one process avoids a subprocess start per step.
-        executor=dg.in_process_executor,
+        # From the settings, never from the store-group count: a run's groups are steps of the
+        # same graph on any executor, in one process by default.
+        executor=jobs.step_executor(),
     )
 
 

@@ -45,11 +45,15 @@ class Settings(BaseSettings):
         "its local working copy. Empty: the data folder's warehouse is the warehouse.",
     )
     store_groups: int = Field(
-        1, ge=1, description="Forecast, feature and scoring steps split into this many groups of stores (1: one step)."
+        1,
+        ge=1,
+        description="How many groups of stores a run computes features, forecasts and scores in, unless its run config "
+        "says otherwise (`resources: m5_data: config: store_groups`). 1: one group.",
     )
-    step_executor: Literal["multiprocess", "k8s"] = Field(
-        "multiprocess",
-        description="Where the store groups' steps run: processes of this machine, or a Kubernetes Job each.",
+    step_executor: Literal["in_process", "multiprocess", "k8s"] | None = Field(
+        None,
+        description="Where a run's steps run: all in the run's process, a process each (store groups side by side), "
+        "or a Kubernetes Job each. Unset: `in_process` with one store group, `multiprocess` with more.",
     )
     forecast_start: dt.date | None = Field(
         None,
@@ -122,6 +126,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "forecast_start",
+        "step_executor",
         "api_keys_file",
         "api_rate_limit_file",
         "dagster_storage",
@@ -133,6 +138,11 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # Compose and Helm pass an unset optional variable as an empty string.
         return None if value == "" else value
+
+    @property
+    def executor(self) -> str:
+        """Where a run's steps run (``step_executor``, or its default for ``store_groups``)."""
+        return self.step_executor or ("multiprocess" if self.store_groups > 1 else "in_process")
 
     @property
     def paths(self) -> DataPaths:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STAGING_FOLDER = "_tmp"
+SHARDS_FOLDER = "_shards"  # beside the tables: a run's store groups' parts, before one step publishes them
 # Another host's staging folder cannot be checked for a live writer; past this age it is stale.
 STALE_AFTER_SECONDS = 24 * 3600
 
@@ -28,6 +29,8 @@ def staging_folder(path: Path) -> Path:
     Outside every table's folder, no glob over a table (``forecasts/**``) ever sees a file being
     written; on the same file system, publishing it is an atomic rename.
     """
+    if SHARDS_FOLDER in path.parts:  # a part staged in _shards/<run>/...: the warehouse's staging folder
+        return Path(*path.parts[: path.parts.index(SHARDS_FOLDER)]) / STAGING_FOLDER
     table_folder = path.parent.parent if "=" in path.parent.name else path.parent
     return table_folder.parent / STAGING_FOLDER
 

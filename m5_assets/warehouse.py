@@ -30,10 +30,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from m5_assets.object_store import RemoteWarehouse, local_lock, mirrored_under, record_versions, relative_to_root
-from m5_assets.staging import partial_path, writer_folder
+from m5_assets.staging import SHARDS_FOLDER, partial_path, writer_folder
 
 DATA_FILE = "data.parquet"
-SHARDS_FOLDER = "_shards"
 
 
 def table_path(warehouse: Path, name: str, partition: tuple[str, str] | None = None) -> Path:
@@ -111,10 +110,11 @@ class Warehouse:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def shard_folder(self, run_id: str, name: str) -> Path:
-        """Where a run's parallel steps stage their parts before one step combines and publishes
-        them: ``_shards/<run>/<name>``, beside the tables, so no reader of a table sees a part."""
-        return self.root / SHARDS_FOLDER / run_id / name
+    def shard_folder(self, run_id: str, asset: str, shard: str) -> Path:
+        """Where one step of a run stages its part of ``asset`` before one step combines and
+        publishes the parts: ``_shards/<run>/<asset>/<shard>/``, beside the tables, so no reader of
+        a table sees a part."""
+        return self.root / SHARDS_FOLDER / run_id / asset / shard
 
     def drop_shard_runs(self, staged: Iterable[Path]) -> None:
         """Delete the runs whose parts ``staged`` are (any path under ``_shards/<run>/``) once they

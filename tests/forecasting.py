@@ -41,16 +41,25 @@ def copy_data(source: Path, target: Path) -> Path:
     return target
 
 
-def resource(data_dir, store_groups: int = 1) -> M5Data:
+def resource(data_dir) -> M5Data:
     """The data resource of ``data_dir``; on the object store in $M5_WAREHOUSE_URL when it is set."""
-    return M5Data(data_dir=str(data_dir), store_groups=store_groups, warehouse_url=load_settings().warehouse_url)
+    return M5Data(data_dir=str(data_dir), warehouse_url=load_settings().warehouse_url)
+
+
+def in_groups(data_dir, store_groups: int) -> dict:
+    """The run config that computes a run in ``store_groups`` groups of stores: chosen when the run
+    starts, on definitions that do not depend on it (a resource's run config is given whole)."""
+    config = resource(data_dir).model_dump() | {"store_groups": store_groups}
+    return {"resources": {"m5_data": {"config": config}}}
 
 
 def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:
     """Materialize the feature-store job with every check against ``data_dir``, in process."""
-    defs = build_definitions(resource(data_dir, store_groups))
+    defs = build_definitions(resource(data_dir))
     with dg.instance_for_test() as instance:
-        return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=in_groups(data_dir, store_groups)
+        )
 
 
 def train(
@@ -70,11 +79,12 @@ def run_range(
     data_dir, job: str, first: str, last: str, raise_on_error: bool = True, store_groups: int = 1
 ) -> dg.ExecuteInProcessResult:
     """One run over partitions ``first`` .. ``last``, as a backfill under the assets' policy runs."""
-    defs = build_definitions(resource(data_dir, store_groups))
+    defs = build_definitions(resource(data_dir))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             raise_on_error=raise_on_error,
+            run_config=in_groups(data_dir, store_groups),
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         )
 

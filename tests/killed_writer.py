@@ -1,4 +1,4 @@
-"""Run the feature-store job and stop, never to return, while the features file is half written.
+"""Run the feature-store job and stop, never to return, while the feature rows are half written.
 
 Used by test_fault.py, which starts this as a subprocess and kills it with SIGKILL: the Parquet
 writer has written its row groups but not yet its footer, so the staged file is truly partial.
@@ -16,7 +16,9 @@ close = pq.ParquetWriter.close
 
 
 def close_or_hang(writer):
-    if Path(str(writer.where)).name.startswith("features."):
+    # The feature rows a store group stages (group_0.rows.parquet.<id>.partial): the feature
+    # store's only writer, whatever the group count (one group's file is then linked into place).
+    if ".rows.parquet." in Path(str(writer.where)).name:
         ready.write_text(str(writer.where))
         time.sleep(600)
     close(writer)

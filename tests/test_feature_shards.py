@@ -32,25 +32,52 @@ def _assert_same_file(expected: Path, got: Path) -> None:
     assert pq.ParquetFile(expected).metadata.num_row_groups == pq.ParquetFile(got).metadata.num_row_groups
 
 
-def _graph_as_shown(store_groups: int) -> dict:
-    graph = build_definitions(M5Data(data_dir="/nonexistent", store_groups=store_groups)).resolve_asset_graph()
-    return {
+def _definitions_as_shown(store_groups: int) -> dict:
+    """What the UI and a run's plan are made of: every asset (group, kinds, inputs), every check
+    (blocking or not), and every job's graph, ops and executor."""
+    defs = build_definitions(M5Data(data_dir="/nonexistent", store_groups=store_groups))
+    graph = defs.resolve_asset_graph()
+    shown: dict = {
         key.to_user_string(): (
             graph.get(key).group_name,
+            sorted(graph.get(key).kinds),
             sorted(p.to_user_string() for p in graph.get(key).parent_keys),
         )
         for key in graph.get_all_asset_keys()
-    } | {"checks": sorted(c.to_user_string() for c in graph.asset_check_keys)}
+    }
+    for assets in defs.resolve_all_asset_specs():
+        shown[f"description of {assets.key.to_user_string()}"] = assets.description
+    shown["checks"] = sorted(
+        (spec.key.to_user_string(), spec.blocking)
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_materializable
+        for spec in defs.resolve_assets_def(key).check_specs
+        if spec.asset_key == key
+    )
+    for job in defs.resolve_all_job_defs():
+        snap = job.get_job_snapshot()
+        # The whole snapshot but its config schema, where the resource's configured default (the
+        # shard count itself) is.
+        shown[job.name] = (
+            snap.dep_structure_snapshot,
+            snap.node_defs_snapshot,
+            snap.lineage_snapshot,
+            snap.tags,
+            job.executor_def.name,
+        )
+    return shown
 
 
-def test_store_groups_change_how_assets_run_not_what_the_ui_shows():
-    # Groups, upstream edges and checks as with one step. Known exception: issued by store group,
-    # forecast_levels comes out of the same graph as forecasts, so it shows forecasts' inputs.
-    one, many = _graph_as_shown(1), _graph_as_shown(3)
-    assert one.pop("forecast_levels") == ("forecasts", ["forecasts"])
-    assert many.pop("forecast_levels") == ("forecasts", many["forecasts"][1])
-    assert one == many
-    assert many["features"] == ("features", ["feature_catalog", "raw_calendar", "raw_sell_prices", "sales_long"])
+def test_any_store_group_count_has_the_same_assets_checks_and_jobs():
+    one, three = _definitions_as_shown(1), _definitions_as_shown(3)
+    assert one == three
+    assert one["features"] == (
+        "features",
+        ["numpy", "parquet"],
+        ["feature_catalog", "raw_calendar", "raw_sell_prices", "sales_long"],
+    )
+    assert one["forecast_levels"][0] == "forecasts"
+    assert ("forecast_levels:levels_add_up", True) in one["checks"]
 
 
 @pytest.mark.parametrize("rows_per_block", [build.ROWS_PER_BLOCK, 3_000])
@@ -84,19 +111,27 @@ def test_combining_refuses_groups_that_share_a_series_or_miss_every_store(built,
         build_feature_group(con, *inputs, tmp_path / "c", ["XX_9"], storage=local)
 
 
-def test_the_feature_store_job_by_store_group_publishes_the_unsharded_file(data_dir, tmp_path):
-    assert run_pipeline(data_dir).success
+def _steps(result: dg.ExecuteInProcessResult) -> set[str | None]:
+    return {e.step_key for e in result.get_step_success_events()}
+
+
+def test_the_feature_store_job_by_store_group_publishes_the_one_group_file(data_dir, tmp_path):
+    one_group = run_pipeline(data_dir)
+    assert one_group.success
     features = tables.FEATURES.path(data_dir / "warehouse")
-    shutil.copy(features, tmp_path / "unsharded.parquet")
+    shutil.copy(features, tmp_path / "one_group.parquet")
+    # The group count is the run's (its run config), on the same definitions.
     result = run_pipeline(data_dir, store_groups=2)
     assert result.success
-    _assert_same_file(tmp_path / "unsharded.parquet", features)
-    steps = {e.step_key for e in result.get_step_success_events()}
+    _assert_same_file(tmp_path / "one_group.parquet", features)
+    # The same steps, but for the fan-out.
+    assert _steps(result) - _steps(one_group) == {"features.compute_feature_group[group_1]"}
+    assert _steps(one_group) - _steps(result) == set()
     assert {
         "features.compute_feature_group[group_0]",
         "features.compute_feature_group[group_1]",
         "features.combine_feature_groups",
-    } <= steps
+    } <= _steps(result)
     (shown,) = [
         e.materialization.metadata
         for e in result.get_asset_materialization_events()

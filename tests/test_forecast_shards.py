@@ -19,10 +19,11 @@ from m5_assets.definitions import build_definitions
 from m5_assets.defs import forecast_shards
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
 from m5_assets.defs.forecasts import WITHIN_HISTORY
-from m5_assets.defs.jobs import group_executor
+from m5_assets.defs.jobs import step_executor
 from m5_assets.defs.resources import M5Data
 from m5_assets.forecast.shards import store_groups_of
 from m5_assets.reader import read_partition
+from m5_assets.settings import load_settings
 from m5_assets.warehouse import SHARDS_FOLDER
 
 DAYS = ("2016-05-18", "2016-05-20")
@@ -44,24 +45,29 @@ def _assert_same(expected: dict, got: dict) -> None:
         pd.testing.assert_frame_equal(got[key], frame, check_exact=False, rtol=1e-12, obj=str(key))
 
 
-def test_the_group_steps_run_in_processes_or_as_kubernetes_jobs_and_one_group_stays_in_process(monkeypatch):
-    assert group_executor(3).name == "multiprocess" and group_executor(3, "k8s").name == "k8s"
-    with pytest.raises(ValueError, match="M5_STEP_EXECUTOR must be multiprocess or k8s"):
-        group_executor(2, "celery")
-    defs = build_definitions(M5Data(data_dir="/nonexistent", store_groups=1))
-    assert defs.resolve_job_def(ISSUE_FORECAST_JOB).executor_def.name == "in_process"
+def test_the_steps_run_where_the_settings_say_whatever_the_store_group_count(monkeypatch):
+    assert step_executor("in_process").name == "in_process"
+    assert step_executor("multiprocess").name == "multiprocess" and step_executor("k8s").name == "k8s"
+    with pytest.raises(ValueError, match="M5_STEP_EXECUTOR must be in_process, multiprocess or k8s"):
+        step_executor("celery")
+    # Unset, the executor follows the deployment's default group count: side by side when it splits.
+    assert load_settings().executor == "in_process"
+    monkeypatch.setenv("M5_STORE_GROUPS", "3")
+    assert load_settings().executor == "multiprocess"
     monkeypatch.setenv("M5_STEP_EXECUTOR", "k8s")
-    defs = build_definitions(M5Data(data_dir="/nonexistent", store_groups=4))
-    job = defs.resolve_job_def(ISSUE_FORECAST_JOB)
-    assert job.executor_def.name == "k8s"
-    (graph,) = [d for d in job.graph.node_defs if d.name == "forecasts"]
-    assert {d.name for d in graph.node_defs} == {
-        "forecast_store_groups",
-        "issue_store_group",
-        "plan_publishing",
-        "publish_day_group",
-        "publish_store_groups",
-    }
+    for groups in (1, 4):
+        job = build_definitions(M5Data(data_dir="/nonexistent", store_groups=groups)).resolve_job_def(
+            ISSUE_FORECAST_JOB
+        )
+        assert job.executor_def.name == "k8s"
+        (graph,) = [d for d in job.graph.node_defs if d.name == "forecasts"]
+        assert {d.name for d in graph.node_defs} == {
+            "forecast_store_groups",
+            "issue_store_group",
+            "plan_publishing",
+            "publish_day_group",
+            "publish_store_groups",
+        }
 
 
 def test_store_groups_split_every_store_once_in_order():
@@ -104,9 +110,7 @@ def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data, m
     # The band check is carried too, and judges the combined days as the one step does.
     (spec,) = [
         s
-        for s in build_definitions(M5Data(data_dir=str(model_data), store_groups=2))
-        .resolve_assets_def("forecasts")
-        .check_specs
+        for s in build_definitions(M5Data(data_dir=str(model_data))).resolve_assets_def("forecasts").check_specs
         if s.name == WITHIN_HISTORY
     ]
     assert spec.asset_key.to_user_string() == "forecasts" and not spec.blocking

@@ -1,13 +1,14 @@
-"""Forecast scoring spread over processes by store (``M5_STORE_GROUPS`` > 1).
+"""The ``forecast_accuracy`` asset: a graph that scores by store group, at any number of groups
+(the run's ``m5_data`` resource says how many; one by default).
 
-The same ``forecast_accuracy`` asset, computed by a graph instead of one op:
 1. ``accuracy_store_groups`` splits the long table's stores into N groups, one dynamic output each;
-2. ``score_store_group`` (one step per group, on the multiprocess or the k8s executor) loads its
-   stores' sales, computes the scored baselines, sums its series into every level for each of the
-   run's days and stages those sums under ``warehouse/_shards/<run>/``;
+2. ``score_store_group`` (one step per group: in the run's process, or side by side on the
+   multiprocess or k8s executor) loads its stores' sales, computes the scored baselines, sums its
+   series into every level for each of the run's days and stages those sums under
+   ``warehouse/_shards/<run>/``;
 3. ``combine_store_group_scores`` adds the groups' sums, scores the whole hierarchy (WRMSSE needs
    every level) day by day against the partitions before, and publishes each partition and the
-   check, as the one-step asset does.
+   check.
 """
 
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
@@ -32,7 +33,7 @@ from m5_assets.defs.forecasts import (
 )
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import OpEvents
-from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_group_outputs
+from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.forecast.accuracy import score_in_order
 from m5_assets.forecast.publish import read_shadow_of
 from m5_assets.forecast.shards import combine_group_scores, score_group
@@ -40,10 +41,10 @@ from m5_assets.forecast.shards import combine_group_scores, score_group
 CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"
 
 
-def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> dg.AssetsDefinition:
+def build_accuracy_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in ACCURACY_INPUTS}, out=dg.DynamicOut(list))
     def accuracy_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
-        yield from store_group_outputs(context, long_table_stores(m5_data), groups)
+        yield from store_group_outputs(context, long_table_stores(m5_data), m5_data.store_groups)
 
     @dg.op
     def score_store_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> str:
@@ -58,10 +59,7 @@ def build_sharded_accuracy(daily: dg.DailyPartitionsDefinition, groups: int) -> 
             read_shadow_of(root, stores),
         )
         # Read back only by this run's combining step (or its re-execution), with the same code.
-        path = (
-            m5_data.storage.shard_folder(context.run_id, tables.FORECAST_ACCURACY.name)
-            / f"{mapping_key(context)}.pickle"
-        )
+        path = group_folder(context, m5_data, tables.FORECAST_ACCURACY.name) / "scores.pickle"
         m5_data.storage.write_with(
             path, lambda partial: partial.write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import raw_files, reader, tables
-from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB, group_executor
+from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import ScheduleTick, TickResult
@@ -45,9 +45,7 @@ def _read_cursor(cursor: str | None) -> tuple[dict, dict]:
     return state["handled"], state["last_tick"]
 
 
-def forecast_jobs(store_groups: int = 1) -> list:
-    # Store groups run as parallel steps; one group keeps the location's in-process executor.
-    executor = group_executor(store_groups) if store_groups > 1 else None
+def forecast_jobs() -> list:
     return [
         dg.define_asset_job(
             ISSUE_FORECAST_JOB,
@@ -58,13 +56,11 @@ def forecast_jobs(store_groups: int = 1) -> list:
                 tables.INVENTORY_PLAN.name,
             ),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
-            executor_def=executor,
         ),
         dg.define_asset_job(
             SCORE_FORECAST_JOB,
             selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
             description="Score forecasts whose 28 days all have actuals.",
-            executor_def=executor,
         ),
     ]
 

@@ -1,12 +1,13 @@
-"""The feature store built by store group in parallel steps (``M5_STORE_GROUPS`` > 1).
+"""The ``features`` asset: a graph that computes the feature store by store group, at any number
+of groups (the run's ``m5_data`` resource says how many; one by default).
 
-The same ``features`` asset, computed by a graph instead of one op:
 1. ``feature_store_groups`` splits the long table's stores into N groups, one dynamic output each
-   (dynamic, as for forecast issuing: the stores are the data's);
-2. ``compute_feature_group`` (one step per group, on Dagster's multiprocess executor or its k8s
-   executor) computes its series' feature rows and stages them under ``warehouse/_shards/<run>/``;
-3. ``combine_feature_groups`` writes every group's rows into the feature store in the unsharded
-   order, checks it and publishes it atomically, as the unsharded build does.
+   (dynamic, as for forecast issuing: the stores are the data's, and N is the run's);
+2. ``compute_feature_group`` (one step per group: in the run's process, or side by side on the
+   multiprocess or k8s executor) computes its series' feature rows and stages them under
+   ``warehouse/_shards/<run>/``;
+3. ``combine_feature_groups`` writes every group's rows into the feature store in id order, checks
+   it and publishes it atomically (one group's rows are that file already: linked, not rewritten).
 
 Nothing is published before step 3, so a group killed mid-write changes nothing, and
 re-executing the run from failure reruns that group only.
@@ -14,7 +15,6 @@ re-executing the run from failure reruns that group only.
 
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,37 +27,40 @@ from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
 from m5_assets.defs.features import FEATURE_CHECK_SPECS, FEATURE_INPUTS, FEATURES_DESCRIPTION, describe_features
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import OpEvents
-from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_group_outputs
+from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
 from m5_assets.features.build import FeatureStats
 from m5_assets.features.shards import StagedGroup, build_feature_group
 
 
-def build_sharded_features(groups: int) -> dg.AssetsDefinition:
+def build_features_asset() -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(list))
     def feature_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
-        yield from store_group_outputs(context, long_table_stores(m5_data), groups)
+        yield from store_group_outputs(context, long_table_stores(m5_data), m5_data.store_groups)
 
     @dg.op
-    def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> dict:
-        folder = m5_data.storage.shard_folder(context.run_id, tables.FEATURES.name) / mapping_key(context)
-        staged = build_feature_group(
-            m5_data.connect(),
-            *m5_data.feature_input_paths(),
-            folder,
-            stores,
-            m5_data.paths.genuine_days,
-            storage=m5_data.storage,
-        )
+    def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> StagedGroup:
+        folder = group_folder(context, m5_data, tables.FEATURES.name)
+        try:
+            staged = build_feature_group(
+                m5_data.connect(),
+                *m5_data.feature_input_paths(),
+                folder,
+                stores,
+                m5_data.paths.genuine_days,
+                storage=m5_data.storage,
+            )
+        except ValueError as error:  # a known-genuine-days file that names no day of the data
+            raise dg.Failure(description=str(error)) from error
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
-        return dataclasses.asdict(staged)
+        return staged
 
     # The check results are outputs of the op that computes them, named as the graph asset expects.
     check_outs = {spec.get_python_identifier(): dg.Out(dg.Nothing, is_required=False) for spec in FEATURE_CHECK_SPECS}
 
     @dg.op(out={tables.FEATURES.name: dg.Out(dg.Nothing), **check_outs})
-    def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[dict]) -> OpEvents:
-        parts = [StagedGroup(**part) for part in sorted(staged, key=lambda part: part["rows"])]
+    def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[StagedGroup]) -> OpEvents:
+        parts = sorted(staged, key=lambda part: part.rows)
 
         def build(con: duckdb.DuckDBPyConnection, target: Path) -> FeatureStats:
             return feature_shards.combine_feature_groups(parts, target, storage=m5_data.storage)

@@ -6,11 +6,10 @@ import dagster as dg
 import duckdb
 
 from m5_assets import tables
-from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
+from m5_assets.defs.checks import FEATURE_CHECKS
 from m5_assets.defs.metadata import table_metadata
 from m5_assets.defs.resources import M5Data
-from m5_assets.defs.results import AssetEvents
-from m5_assets.features.build import FeatureStats, build_features
+from m5_assets.features.build import FeatureStats
 from m5_assets.features.catalog import (
     CATALOG_VERSION,
     FEATURES,
@@ -101,33 +100,3 @@ def describe_features(con: duckdb.DuckDBPyConnection, path: Path, stats: Feature
 
 
 FEATURE_CHECK_SPECS = [check.spec(tables.FEATURES.name) for check in FEATURE_CHECKS]
-
-
-def unsharded_features() -> dg.AssetsDefinition:
-    @dg.asset(
-        name=tables.FEATURES.name,
-        group_name="features",
-        kinds={"numpy", "parquet"},
-        deps=list(FEATURE_INPUTS),
-        description=FEATURES_DESCRIPTION,
-        check_specs=FEATURE_CHECK_SPECS,
-    )
-    def features(context: dg.AssetExecutionContext, m5_data: M5Data) -> AssetEvents:
-        def build(con: duckdb.DuckDBPyConnection, target: Path) -> FeatureStats:
-            try:
-                return build_features(
-                    con,
-                    *m5_data.feature_input_paths(),
-                    target,
-                    genuine_days=m5_data.paths.genuine_days,
-                    storage=m5_data.storage,
-                )
-            except ValueError as error:  # a known-genuine-days file that names no day of the data
-                raise dg.Failure(description=str(error)) from error
-
-        metadata = yield from publish_checked(
-            context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features
-        )
-        yield dg.MaterializeResult(metadata=metadata)
-
-    return features

@@ -1,27 +1,27 @@
-"""Forecast issuing spread over processes by store (``M5_STORE_GROUPS`` > 1).
+"""The ``forecasts`` and ``forecast_levels`` assets: a graph that issues by store group, at any
+number of groups (the run's ``m5_data`` resource says how many; one by default).
 
-The same ``forecasts`` and ``forecast_levels`` assets, computed by a graph instead of one op:
-1. ``forecast_store_groups`` splits the long table's stores into N groups, one dynamic output
-   each (dynamic rather than a static store partition: the stores are the data's, and a
-   partition per store would multiply every daily partition by the number of stores in the UI);
-2. ``issue_store_group`` (one step per group; the issue job runs them on Dagster's multiprocess
-   executor, or on its k8s executor across machines) reads its stores' feature rows, predicts and
-   stages each day's bottom level under ``warehouse/_shards/<run>/<group>/``;
+1. ``forecast_store_groups`` looks up the model that serves each day, once for the run, and
+   splits the long table's stores into N groups, one dynamic output each (dynamic rather than a
+   static store partition: the stores are the data's, and a partition per store would multiply
+   every daily partition by the number of stores in the UI);
+2. ``issue_store_group`` (one step per group: in the run's process, or side by side on the
+   multiprocess or k8s executor) reads its stores' feature rows, predicts and stages each day's
+   bottom level under ``warehouse/_shards/<run>/<group>/``;
 3. ``plan_publishing`` issues any challenger in shadow and splits the run's days into N groups;
 4. ``publish_day_group`` (one step per group of days: days are independent) combines every store
    group's rows per day, builds the levels over the whole hierarchy, publishes each partition
-   whose levels add up and judges it against its series' history, as the unsharded path does;
+   whose levels add up and judges it against its series' history;
 5. ``publish_store_groups`` puts each partition's metadata on it and records the checks.
 
 Nothing is published before step 4, so a shard killed mid-write leaves no partial partition, and
 re-executing the run from failure reruns that shard only (the others' staged files are reused).
-A forecast's rows depend on their own series only, so the result equals the unsharded run.
+A forecast's rows depend on their own series only, so any number of groups gives the same rows.
 """
 
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -33,7 +33,10 @@ import pandas as pd
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
     BACKFILL_POLICY,
+    CHECK_SPECS,
+    FORECASTS_DESCRIPTION,
     LEVELS_ADD_UP,
+    LEVELS_DESCRIPTION,
     WITHIN_HISTORY,
     attach,
     band_check,
@@ -46,22 +49,22 @@ from m5_assets.defs.forecasts import (
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import OpEvents
-from m5_assets.defs.store_groups import long_table_stores, mapping_key, store_group_outputs
-from m5_assets.forecast.issue import Forecast, levels_of
+from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.forecast.plausibility import history_highs
 from m5_assets.forecast.publish import Published, issue_shadows, issued_bottoms, publish_days
-from m5_assets.forecast.shards import ServingPlan, combine_shards, split_evenly, staged_path
-from m5_assets.model import registry
-from m5_assets.model.forecaster import IssuingModel
+from m5_assets.forecast.shards import DayGroup, ServingPlan, combined_forecasts, day_groups, staged_path
 
 # Each check's output, named as Dagster names a check spec's: <asset>_<check>.
 LEVELS_OUTPUT = f"{tables.FORECAST_LEVELS.name}_{LEVELS_ADD_UP}"
 BAND_OUTPUT = f"{tables.FORECASTS.name}_{WITHIN_HISTORY}"
 
 
-def build_sharded_forecasts(
-    daily: dg.DailyPartitionsDefinition, outs: dict[str, dg.AssetOut], check_specs: list[dg.AssetCheckSpec], groups: int
-) -> dg.AssetsDefinition:
+def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
+    outs = {
+        tables.FORECASTS.name: dg.AssetOut(kinds={"lightgbm", "parquet"}, description=FORECASTS_DESCRIPTION),
+        tables.FORECAST_LEVELS.name: dg.AssetOut(kinds={"pandas", "parquet"}, description=LEVELS_DESCRIPTION),
+    }
+
     @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(ServingPlan))
     def forecast_store_groups(
         context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking
@@ -69,7 +72,7 @@ def build_sharded_forecasts(
         """Which model serves each day is looked up here, once for the run, and handed to every
         later step: a promotion while the run goes on never mixes versions within it."""
         registered, chosen = serving_for(mlflow_tracking.client(), run_days(context))
-        for group in store_group_outputs(context, long_table_stores(m5_data), groups):
+        for group in store_group_outputs(context, long_table_stores(m5_data), m5_data.store_groups):
             plan = ServingPlan(group.value, chosen, registered)
             yield dg.DynamicOutput(plan, mapping_key=group.mapping_key)
 
@@ -78,7 +81,7 @@ def build_sharded_forecasts(
         context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: ServingPlan
     ) -> ServingPlan:
         client, stores = mlflow_tracking.client(), plan.stores
-        folder = m5_data.storage.shard_folder(context.run_id, mapping_key(context))
+        folder = group_folder(context, m5_data, tables.FORECASTS.name)
         rows = 0
         for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), plan.chosen, stores):
             m5_data.storage.write_with(staged_path(folder, day), partial(_write_parquet, bottom))
@@ -86,7 +89,7 @@ def build_sharded_forecasts(
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(plan.chosen)} days in {folder}")
         return dataclasses.replace(plan, folder=str(folder))
 
-    @dg.op(out=dg.DynamicOut(dict))
+    @dg.op(out=dg.DynamicOut(DayGroup))
     def plan_publishing(
         context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[ServingPlan]
     ) -> Iterator[dg.DynamicOutput]:
@@ -96,40 +99,15 @@ def build_sharded_forecasts(
         plan, features = shards[0], m5_data.table(tables.FEATURES)
         shadows = issue_shadows(client, features, m5_data.storage, plan.registered, plan.chosen, days)
         log_shadows(context, shadows)
-        for number, part in enumerate(split_evenly(days, groups)):
-            yield dg.DynamicOutput(
-                {
-                    "shards": [shard.folder for shard in shards],
-                    "days": [d.isoformat() for d in part],
-                    "chosen": {d: plan.chosen[d] for d in part},
-                    "shadows": {d.isoformat(): v for d, v in shadows.items()},
-                },
-                mapping_key=f"days_{number}",
-            )
+        for number, group in enumerate(day_groups(shards, days, shadows, m5_data.store_groups)):
+            yield dg.DynamicOutput(group, mapping_key=f"days_{number}")
 
     @dg.op
     def publish_day_group(
-        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, plan: dict
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, group: DayGroup
     ) -> Published:
-        days = [dt.date.fromisoformat(d) for d in plan["days"]]
-        client, chosen = mlflow_tracking.client(), plan["chosen"]
-        models: dict[registry.PromotedVersion, IssuingModel] = {}
-
-        def combined() -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
-            for day in days:
-                version = chosen[day]
-                if version not in models:
-                    models[version] = registry.load_issuing_model(client, version)
-                bottom = combine_shards(plan["shards"], day)
-                yield (
-                    models[version],
-                    day,
-                    Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration)),
-                )
-
-        shadows = {dt.date.fromisoformat(d): v for d, v in plan["shadows"].items()}
-        highs = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), days)
-        return publish_days(m5_data.storage, combined(), shadows, highs)
+        highs = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), group.days)
+        return publish_days(m5_data.storage, combined_forecasts(mlflow_tracking.client(), group), group.shadows, highs)
 
     @dg.op(
         out={
@@ -169,7 +147,7 @@ def build_sharded_forecasts(
         },
         partitions_def=daily,
         backfill_policy=BACKFILL_POLICY,
-        check_specs=check_specs,
+        check_specs=CHECK_SPECS,
     )
     def forecasts(features: Any, demand_model: Any) -> Any:  # op outputs
         shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()

@@ -7,18 +7,17 @@ import dagster as dg
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from m5_assets import reader, tables
+from m5_assets import tables
 from m5_assets.defs.check_log import recorded
 from m5_assets.defs.metadata import facts_metadata
-from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
-from m5_assets.defs.results import AssetEvents, StepContext
+from m5_assets.defs.results import StepContext
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast import publish
-from m5_assets.forecast.accuracy import publish_scored, score_forecast, score_in_order, unscorable
-from m5_assets.forecast.plausibility import FLOOR, MULTIPLE, history_highs
-from m5_assets.forecast.publish import BAND_SHOWN, Published, catalog_warnings, issue_range, read_shadow_of
+from m5_assets.forecast.accuracy import publish_scored, unscorable
+from m5_assets.forecast.plausibility import FLOOR, MULTIPLE
+from m5_assets.forecast.publish import BAND_SHOWN, Published, catalog_warnings
 from m5_assets.intervals import COVERAGES
 
 ACCURACY_CHECK = "accuracy_in_line_with_history"
@@ -177,55 +176,6 @@ BAND_CHECK_SPEC = dg.AssetCheckSpec(
 CHECK_SPECS = [LEVELS_CHECK_SPEC, BAND_CHECK_SPEC]
 
 
-def unsharded_forecasts(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                tables.FORECASTS.name,
-                group_name="forecasts",
-                kinds={"lightgbm", "parquet"},
-                deps=[
-                    tables.FEATURES.name,
-                    # The month's model partition, whose cutoff is on or before the forecast date.
-                    dg.AssetDep(
-                        "demand_model",
-                        partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
-                    ),
-                ],
-                description=FORECASTS_DESCRIPTION,
-            ),
-            dg.AssetSpec(
-                tables.FORECAST_LEVELS.name,
-                group_name="forecasts",
-                kinds={"pandas", "parquet"},
-                deps=[tables.FORECASTS.name],
-                description=LEVELS_DESCRIPTION,
-            ),
-        ],
-        check_specs=CHECK_SPECS,
-        partitions_def=daily,
-        backfill_policy=BACKFILL_POLICY,
-    )
-    def forecasts(context: dg.AssetExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking) -> AssetEvents:
-        days, features = run_days(context), m5_data.table(tables.FEATURES)
-        highs = history_highs(m5_data.connect(), features, days)
-        try:
-            done, shadows = issue_range(mlflow_tracking.client(), features, m5_data.storage, days, highs)
-        except LookupError as error:
-            raise dg.Failure(str(error)) from error
-        log_shadows(context, shadows)
-        attach(context, done)
-        check = levels_check(m5_data, context, days, done.problems)
-        within = band_check(m5_data, context, days, done.band)
-        log_issued(context, done.summary, done.problems)
-        yield dg.MaterializeResult(asset_key=tables.FORECASTS.name)
-        yield dg.MaterializeResult(asset_key=tables.FORECAST_LEVELS.name)
-        yield check
-        yield within
-
-    return forecasts
-
-
 ACCURACY_CHECK_SPEC = dg.AssetCheckSpec(
     ACCURACY_CHECK,
     asset=tables.FORECAST_ACCURACY.name,
@@ -280,31 +230,3 @@ def publish_scores(
             metadata={"partitions_with_warnings": len(problems)},
         ),
     )
-
-
-def unsharded_accuracy(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=tables.FORECAST_ACCURACY.name,
-        group_name="forecasts",
-        kinds={"pandas", "parquet"},
-        partitions_def=daily,
-        backfill_policy=BACKFILL_POLICY,
-        deps=list(ACCURACY_INPUTS),
-        check_specs=[ACCURACY_CHECK_SPEC],
-        description=ACCURACY_DESCRIPTION,
-    )
-    def forecast_accuracy(context: dg.AssetExecutionContext, m5_data: M5Data) -> AssetEvents:
-        days = run_days(context)
-        inputs = m5_data.feature_inputs()
-        refuse_unscorable(inputs, days)
-        root, shadow = m5_data.paths.warehouse, read_shadow_of(m5_data.paths.warehouse)
-        rows, problems = score_in_order(
-            days,
-            lambda day: score_forecast(inputs, day, reader.read_partition(root, tables.FORECASTS, day), shadow(day)),
-            reader.read_accuracy(root),
-        )
-        check = publish_scores(context, m5_data, days, rows, problems)
-        yield dg.MaterializeResult()
-        yield check
-
-    return forecast_accuracy

@@ -22,8 +22,8 @@ class M5Data(dg.ConfigurableResource):
 
     data_dir: str
     duckdb_memory_limit: str = "12GB"
-    # Forecast issuing in this many parallel steps, each a group of stores (1: one step, the
-    # default; see defs/forecast_shards.py). Read from M5_STORE_GROUPS when definitions load.
+    # How many groups of stores a run computes features, forecasts and scores in: the run's
+    # choice (its run config), defaulting to M5_STORE_GROUPS. The graphs are the same at any count.
     store_groups: int = 1
     # The warehouse on an object store (s3://bucket/prefix, see object_store.py): each run's
     # process pulls it into the data folder's warehouse first and publishes every file it writes

@@ -1,6 +1,7 @@
 """The fan-out every step-by-store-group graph starts with: the data's stores, in N groups."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 
@@ -22,6 +23,11 @@ def mapping_key(context: dg.OpExecutionContext) -> str:
     if key is None:
         raise RuntimeError(f"step {context.op.name} is not mapped over store groups")
     return key
+
+
+def group_folder(context: dg.OpExecutionContext, m5_data: M5Data, asset: str) -> Path:
+    """Where this mapped step stages its group's part of ``asset`` (every group's step stages there)."""
+    return m5_data.storage.shard_folder(context.run_id, asset, mapping_key(context))
 
 
 def store_group_outputs(context: dg.OpExecutionContext, stores: list[str], groups: int) -> Iterator[dg.DynamicOutput]:

@@ -13,6 +13,8 @@ from them without reading a row.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +103,9 @@ def combine_feature_groups(groups: Sequence[StagedGroup], target: Path, *, stora
     order = np.argsort(series["id"].to_numpy(), kind="stable")
     series, owner = series.iloc[order].reset_index(drop=True), owner[order]
     template = pq.read_schema(groups[0].rows)
+    if len(groups) == 1:  # its rows are in id order with the whole build's row groups already
+        storage.write_with(target, lambda partial: _link_or_copy(Path(groups[0].rows), partial))
+        return _stats(groups, series, n_days)
 
     def blocks() -> Iterator[pa.Table]:
         readers = [_Rows(Path(g.rows)) for g in groups]
@@ -117,6 +122,19 @@ def combine_feature_groups(groups: Sequence[StagedGroup], target: Path, *, stora
             yield pa.table({name: ids[name] if name in ids else body.column(name) for name in template.names})
 
     storage.write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
+    return _stats(groups, series, n_days)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a second name of ``source`` (no copy: the staged file stays for a re-execution
+    until the run is published), or a copy where the two are on different file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _stats(groups: Sequence[StagedGroup], series: pd.DataFrame, n_days: int) -> FeatureStats:
     first = groups[0]
     return FeatureStats(
         rows=len(series) * n_days,

@@ -63,15 +63,6 @@ class Published:
         return self
 
 
-def issue_range(
-    client: MlflowClient, features: Path, storage: Warehouse, days: list[dt.date], highs: dict[dt.date, pd.DataFrame]
-) -> tuple[Published, dict[dt.date, str]]:
-    """Issue and publish every day's forecast in this process; the report and the shadows issued."""
-    registered, chosen = serving_for(client, days)
-    shadows = issue_shadows(client, features, storage, registered, chosen, days)
-    return publish_days(storage, issued(client, features, chosen), shadows, highs), shadows
-
-
 def issue_shadows(
     client: MlflowClient,
     features: Path,

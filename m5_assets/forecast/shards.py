@@ -14,7 +14,7 @@ adds the groups' sums and scores the whole hierarchy, as the one-step scoring do
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,11 +23,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from mlflow.tracking import MlflowClient
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.forecast.accuracy import ScoreParts, add_score_parts, row_of, score_parts
+from m5_assets.forecast.issue import Forecast, levels_of
 from m5_assets.metrics import LevelHistory, add_level_histories, level_histories
 from m5_assets.model import registry
+from m5_assets.model.forecaster import IssuingModel
 
 T = TypeVar("T")
 
@@ -41,6 +44,40 @@ class ServingPlan:
     chosen: dict[dt.date, registry.PromotedVersion]  # the promoted version that serves each day
     registered: list[registry.PromotedVersion]  # every registered one (for the challengers in shadow)
     folder: str = ""  # where the group's bottom levels are staged, once issued
+
+
+@dataclass(frozen=True)
+class DayGroup:
+    """Some of a run's days, to combine and publish in one step: where every store group staged
+    them, the version serving each, and the challenger issued in shadow on any."""
+
+    days: list[dt.date]
+    folders: list[str]
+    chosen: dict[dt.date, registry.PromotedVersion]
+    shadows: dict[dt.date, str]
+
+
+def day_groups(
+    shards: Sequence[ServingPlan], days: list[dt.date], shadows: dict[dt.date, str], groups: int
+) -> list[DayGroup]:
+    """The run's days in at most ``groups`` groups, each with what combining it needs."""
+    chosen, folders = shards[0].chosen, [shard.folder for shard in shards]
+    return [
+        DayGroup(part, folders, {d: chosen[d] for d in part}, {d: shadows[d] for d in part if d in shadows})
+        for part in split_evenly(days, groups)
+    ]
+
+
+def combined_forecasts(client: MlflowClient, group: DayGroup) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
+    """Each day of ``group`` put together from every store group, with its levels, and the model
+    that issued it (each version loaded once)."""
+    models: dict[registry.PromotedVersion, IssuingModel] = {}
+    for day in group.days:
+        version = group.chosen[day]
+        if version not in models:
+            models[version] = registry.load_issuing_model(client, version)
+        bottom = combine_shards(group.folders, day)
+        yield models[version], day, Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration))
 
 
 def split_evenly(items: Sequence[T], groups: int) -> list[list[T]]:
