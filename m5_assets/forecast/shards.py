@@ -108,6 +108,8 @@ def combine_shards(folders: list[str] | list[Path], day: dt.date) -> pd.DataFram
     sort on the ids' ranks gives that order: a tenth of the time of sorting the id strings with
     the dates (0.9 s a day at full scale), the largest cost of combining."""
     frame = pa.concat_tables([pq.read_table(staged_path(Path(folder), day)) for folder in folders]).to_pandas()
+    if len(folders) == 1:  # one group's rows are in that order already
+        return frame
     ranks, _ = pd.factorize(frame["id"], sort=True)
     return frame.take(np.argsort(ranks, kind="stable")).reset_index(drop=True)
 
