@@ -17,7 +17,7 @@ from m5_assets.defs.model import build_demand_model
 from m5_assets.defs.monitoring import build_monitoring_assets
 from m5_assets.defs.partitions import forecast_partitions, model_partitions
 from m5_assets.defs.promotion import promote_model
-from m5_assets.defs.resources import M5Data, default_data_resource
+from m5_assets.defs.resources import M5Data, StoreGroups, default_data_resource, default_store_groups
 from m5_assets.defs.tuning import build_model_tuning, tune_model
 
 
@@ -27,8 +27,9 @@ def build_forecast_assets(daily: dg.DailyPartitionsDefinition) -> list[dg.Assets
         return [build_forecasts_asset(daily), build_accuracy_asset(daily)]
 
 
-def build_definitions(m5_data: M5Data) -> dg.Definitions:
-    """The whole code location bound to one data folder (tests bind a temporary one)."""
+def build_definitions(m5_data: M5Data, store_groups: StoreGroups | None = None) -> dg.Definitions:
+    """The whole code location bound to one data folder (tests bind a temporary one), computing
+    in ``store_groups`` groups of stores unless a run says otherwise (default M5_STORE_GROUPS)."""
     monthly, daily = model_partitions(m5_data.paths), forecast_partitions(m5_data.paths)
     schedules, sensors = build_automation(daily, monthly)
     return dg.Definitions(
@@ -55,6 +56,7 @@ def build_definitions(m5_data: M5Data) -> dg.Definitions:
         sensors=[*sensors, *build_alert_sensors()],
         resources={
             "m5_data": m5_data,
+            "store_groups": store_groups or default_store_groups(),
             "mlflow_tracking": mlflow_tracking(m5_data.paths),
             "alert_webhook": alert_webhook(),
         },

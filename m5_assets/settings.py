@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         1,
         ge=1,
         description="How many groups of stores a run computes features, forecasts and scores in, unless its run config "
-        "says otherwise (`resources: m5_data: config: store_groups`). 1: one group.",
+        "says otherwise (`resources: store_groups: config: count`). 1: one group.",
     )
     step_executor: Literal["in_process", "multiprocess", "k8s"] | None = Field(
         None,

@@ -46,11 +46,10 @@ def resource(data_dir) -> M5Data:
     return M5Data(data_dir=str(data_dir), warehouse_url=load_settings().warehouse_url)
 
 
-def in_groups(data_dir, store_groups: int) -> dict:
+def in_groups(store_groups: int) -> dict:
     """The run config that computes a run in ``store_groups`` groups of stores: chosen when the run
-    starts, on definitions that do not depend on it (a resource's run config is given whole)."""
-    config = resource(data_dir).model_dump() | {"store_groups": store_groups}
-    return {"resources": {"m5_data": {"config": config}}}
+    starts, on definitions that do not depend on it."""
+    return {"resources": {"store_groups": {"config": {"count": store_groups}}}}
 
 
 def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:
@@ -58,7 +57,7 @@ def run_pipeline(data_dir, store_groups: int = 1) -> dg.ExecuteInProcessResult:
     defs = build_definitions(resource(data_dir))
     with dg.instance_for_test() as instance:
         return defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=in_groups(data_dir, store_groups)
+            instance=instance, raise_on_error=False, run_config=in_groups(store_groups)
         )
 
 
@@ -84,7 +83,7 @@ def run_range(
         return defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             raise_on_error=raise_on_error,
-            run_config=in_groups(data_dir, store_groups),
+            run_config=in_groups(store_groups),
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         )
 

@@ -14,7 +14,7 @@ from shard_job import killing_group_1
 
 from m5_assets import tables, warehouse
 from m5_assets.definitions import build_definitions
-from m5_assets.defs.resources import M5Data
+from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.features import build
 from m5_assets.features.shards import build_feature_group, combine_feature_groups
 from m5_assets.forecast.shards import store_groups_of
@@ -35,7 +35,7 @@ def _assert_same_file(expected: Path, got: Path) -> None:
 def _definitions_as_shown(store_groups: int) -> dict:
     """What the UI and a run's plan are made of: every asset (group, kinds, inputs), every check
     (blocking or not), and every job's graph, ops and executor."""
-    defs = build_definitions(M5Data(data_dir="/nonexistent", store_groups=store_groups))
+    defs = build_definitions(M5Data(data_dir="/nonexistent"), StoreGroups(count=store_groups))
     graph = defs.resolve_asset_graph()
     shown: dict = {
         key.to_user_string(): (
@@ -56,8 +56,8 @@ def _definitions_as_shown(store_groups: int) -> dict:
     )
     for job in defs.resolve_all_job_defs():
         snap = job.get_job_snapshot()
-        # The whole snapshot but its config schema, where the resource's configured default (the
-        # shard count itself) is.
+        # The whole snapshot but its config schema, where the store_groups resource's configured
+        # default (the count itself) is.
         shown[job.name] = (
             snap.dep_structure_snapshot,
             snap.node_defs_snapshot,

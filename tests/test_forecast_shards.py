@@ -20,7 +20,7 @@ from m5_assets.defs import forecast_shards
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
 from m5_assets.defs.forecasts import WITHIN_HISTORY
 from m5_assets.defs.jobs import step_executor
-from m5_assets.defs.resources import M5Data
+from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.forecast.shards import store_groups_of
 from m5_assets.reader import read_partition
 from m5_assets.settings import load_settings
@@ -56,7 +56,7 @@ def test_the_steps_run_where_the_settings_say_whatever_the_store_group_count(mon
     assert load_settings().executor == "multiprocess"
     monkeypatch.setenv("M5_STEP_EXECUTOR", "k8s")
     for groups in (1, 4):
-        job = build_definitions(M5Data(data_dir="/nonexistent", store_groups=groups)).resolve_job_def(
+        job = build_definitions(M5Data(data_dir="/nonexistent"), StoreGroups(count=groups)).resolve_job_def(
             ISSUE_FORECAST_JOB
         )
         assert job.executor_def.name == "k8s"

@@ -31,7 +31,7 @@ from m5_assets.defs.forecasts import (
     refuse_unscorable,
     run_days,
 )
-from m5_assets.defs.resources import M5Data
+from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.defs.results import OpEvents
 from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.forecast.accuracy import score_in_order
@@ -43,8 +43,10 @@ CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"
 
 def build_accuracy_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in ACCURACY_INPUTS}, out=dg.DynamicOut(list))
-    def accuracy_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
-        yield from store_group_outputs(context, long_table_stores(m5_data), m5_data.store_groups)
+    def accuracy_store_groups(
+        context: dg.OpExecutionContext, m5_data: M5Data, store_groups: StoreGroups
+    ) -> Iterator[dg.DynamicOutput]:
+        yield from store_group_outputs(context, long_table_stores(m5_data), store_groups.count)
 
     @dg.op
     def score_store_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> str:

@@ -25,7 +25,7 @@ import duckdb
 from m5_assets import tables
 from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
 from m5_assets.defs.features import FEATURE_CHECK_SPECS, FEATURE_INPUTS, FEATURES_DESCRIPTION, describe_features
-from m5_assets.defs.resources import M5Data
+from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.defs.results import OpEvents
 from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
@@ -35,8 +35,10 @@ from m5_assets.features.shards import StagedGroup, build_feature_group
 
 def build_features_asset() -> dg.AssetsDefinition:
     @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(list))
-    def feature_store_groups(context: dg.OpExecutionContext, m5_data: M5Data) -> Iterator[dg.DynamicOutput]:
-        yield from store_group_outputs(context, long_table_stores(m5_data), m5_data.store_groups)
+    def feature_store_groups(
+        context: dg.OpExecutionContext, m5_data: M5Data, store_groups: StoreGroups
+    ) -> Iterator[dg.DynamicOutput]:
+        yield from store_group_outputs(context, long_table_stores(m5_data), store_groups.count)
 
     @dg.op
     def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> StagedGroup:

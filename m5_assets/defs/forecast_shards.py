@@ -47,7 +47,7 @@ from m5_assets.defs.forecasts import (
     serving_for,
 )
 from m5_assets.defs.mlflow import MlflowTracking
-from m5_assets.defs.resources import M5Data
+from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.defs.results import OpEvents
 from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.forecast.plausibility import history_highs
@@ -67,12 +67,12 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
 
     @dg.op(ins={"features": dg.In(dg.Nothing), "demand_model": dg.In(dg.Nothing)}, out=dg.DynamicOut(ServingPlan))
     def forecast_store_groups(
-        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking
+        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, store_groups: StoreGroups
     ) -> Iterator[dg.DynamicOutput]:
         """Which model serves each day is looked up here, once for the run, and handed to every
         later step: a promotion while the run goes on never mixes versions within it."""
         registered, chosen = serving_for(mlflow_tracking.client(), run_days(context))
-        for group in store_group_outputs(context, long_table_stores(m5_data), m5_data.store_groups):
+        for group in store_group_outputs(context, long_table_stores(m5_data), store_groups.count):
             plan = ServingPlan(group.value, chosen, registered)
             yield dg.DynamicOutput(plan, mapping_key=group.mapping_key)
 
@@ -91,7 +91,11 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
 
     @dg.op(out=dg.DynamicOut(DayGroup))
     def plan_publishing(
-        context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, shards: list[ServingPlan]
+        context: dg.OpExecutionContext,
+        m5_data: M5Data,
+        mlflow_tracking: MlflowTracking,
+        store_groups: StoreGroups,
+        shards: list[ServingPlan],
     ) -> Iterator[dg.DynamicOutput]:
         """Challengers in shadow first (their partitions beside the champion's), then the run's days
         in groups: days are independent, so they are combined and published side by side too."""
@@ -99,7 +103,7 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         plan, features = shards[0], m5_data.table(tables.FEATURES)
         shadows = issue_shadows(client, features, m5_data.storage, plan.registered, plan.chosen, days)
         log_shadows(context, shadows)
-        for number, group in enumerate(day_groups(shards, days, shadows, m5_data.store_groups)):
+        for number, group in enumerate(day_groups(shards, days, shadows, store_groups.count)):
             yield dg.DynamicOutput(group, mapping_key=f"days_{number}")
 
     @dg.op

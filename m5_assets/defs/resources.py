@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from m5_assets import raw_files, tables, warehouse
 from m5_assets.features.build import FeatureInputs, load_inputs
@@ -22,9 +22,6 @@ class M5Data(dg.ConfigurableResource):
 
     data_dir: str
     duckdb_memory_limit: str = "12GB"
-    # How many groups of stores a run computes features, forecasts and scores in: the run's
-    # choice (its run config), defaulting to M5_STORE_GROUPS. The graphs are the same at any count.
-    store_groups: int = 1
     # The warehouse on an object store (s3://bucket/prefix, see object_store.py): each run's
     # process pulls it into the data folder's warehouse first and publishes every file it writes
     # to it. Empty: the data folder's warehouse is the warehouse. Read from M5_WAREHOUSE_URL.
@@ -78,11 +75,23 @@ class M5Data(dg.ConfigurableResource):
         return load_inputs(self.connect(), *self.feature_input_paths(), stores)
 
 
+class StoreGroups(dg.ConfigurableResource):
+    """How many groups of stores a run computes features, forecasts and scores in, one step per
+    group: the run's choice (``resources: store_groups: config: count: N`` in its run config),
+    defaulting to M5_STORE_GROUPS. The graphs are the same at any count. A resource of its own, so
+    a run that changes it gives this block alone and keeps the data folder's configuration."""
+
+    count: int = Field(1, ge=1, description="groups of stores (1: every store in one step)")
+
+
+def default_store_groups() -> StoreGroups:
+    return StoreGroups(count=load_settings().store_groups)
+
+
 def default_data_resource() -> M5Data:
     """The resource for ``$M5_DATA_DIR`` (default ``./data``), resolved when definitions load."""
     settings = load_settings()
     return M5Data(
         data_dir=os.fspath(settings.paths.root),
-        store_groups=settings.store_groups,
         warehouse_url=settings.warehouse_url,
     )
