@@ -1,5 +1,5 @@
 """The ``forecast_accuracy`` asset: a graph that scores by store group, at any number of groups
-(the run's ``m5_data`` resource says how many; one by default).
+(the run's ``store_groups`` resource says how many; one by default).
 
 1. ``accuracy_store_groups`` splits the long table's stores into N groups, one dynamic output each;
 2. ``score_store_group`` (one step per group: in the run's process, or side by side on the

@@ -1,5 +1,5 @@
 """The ``features`` asset: a graph that computes the feature store by store group, at any number
-of groups (the run's ``m5_data`` resource says how many; one by default).
+of groups (the run's ``store_groups`` resource says how many; one by default).
 
 1. ``feature_store_groups`` splits the long table's stores into N groups, one dynamic output each
    (dynamic, as for forecast issuing: the stores are the data's, and N is the run's);

@@ -1,5 +1,5 @@
 """The ``forecasts`` and ``forecast_levels`` assets: a graph that issues by store group, at any
-number of groups (the run's ``m5_data`` resource says how many; one by default).
+number of groups (the run's ``store_groups`` resource says how many; one by default).
 
 1. ``forecast_store_groups`` looks up the model that serves each day, once for the run, and
    splits the long table's stores into N groups, one dynamic output each (dynamic rather than a
