@@ -312,9 +312,9 @@ def main() -> int:
     series = write_partition(data)
     # The snapshot also holds each series' newest feature row: with the full-scale feature store
     # of bench_features (if it ran), the load time includes reading them.
-    features = HERE / ".cache" / "full-seed42" / "warehouse" / "features.parquet"
-    target = data / "warehouse" / "features" / "data.parquet"
-    if features.exists() and not target.exists():
+    features = HERE / ".cache" / "full-seed42" / "warehouse" / "features"
+    target = data / "warehouse" / "features"
+    if features.is_dir() and not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(features, target)
     rng = random.Random(0)
@@ -382,7 +382,7 @@ def main() -> int:
     print(f"\n== API on loopback, 1 server process, full-scale snapshot ({len(series):,} series x 28 days + levels) ==")
     with_features = (
         "with"
-        if (data / "warehouse" / "features" / "data.parquet").exists()
+        if (data / "warehouse" / "features" / "_manifest.json").exists()  # table_files.MANIFEST
         else "WITHOUT (run bench_features.py first)"
     )
     print(

@@ -43,11 +43,12 @@ def build(data: Path) -> None:
     for name in ("calendar.csv", "sell_prices.csv", "sales_train_evaluation.csv"):
         if not (data / "raw" / name).exists():
             os.symlink(full / "raw" / name, data / "raw" / name)
-    for table, source in ((tables.SALES_LONG, "long.parquet"), (tables.FEATURES, "features.parquet")):
-        target = table.path(root)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(full / "warehouse" / source, target)
+    if not tables.SALES_LONG.path(root).exists():
+        tables.SALES_LONG.path(root).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(full / "warehouse" / "long.parquet", tables.SALES_LONG.path(root))
+    if not tables.FEATURES.folder(root).exists():  # the feature store's folder: its manifest and files
+        root.mkdir(parents=True, exist_ok=True)
+        os.symlink(full / "warehouse" / "features", tables.FEATURES.folder(root))
     catalog = catalog_frame()
     tables.FEATURE_CATALOG.path(root).parent.mkdir(parents=True, exist_ok=True)
     catalog.to_parquet(tables.FEATURE_CATALOG.path(root), index=False)

@@ -1,15 +1,17 @@
 """The feature store by store group at full scale: ``sales_long`` -> ``features`` in one process
-(the baseline: the one-step asset before every count ran the same graph) against two store groups
-in two processes at once, then the combining step, and against one group (the default run's
-steps), in one run.
+writing one file (the baseline: the one-step asset before the store layout) against two store
+groups in two processes at once, then the combining step, and against one group (the default
+run's steps), in one run.
 
 Uses the warehouse of ``bench_features.py`` (``benchmarks/.cache/full-seed42``; run that first).
-Each process does what its Dagster step does: the unsharded one is the ``features`` op; a group
-computes its stores' feature rows and stages them; the combining step writes every group's rows
-into one file in the unsharded order, which is then compared with the unsharded file. Not measured
-here: the Dagster executor's own cost of starting a process per step (a few seconds a step).
-Prints the speed-up, each process's peak memory, the combining cost, and a projection to 10x and
-100x the stores from the per-store costs measured.
+Each process does what its Dagster step does: the baseline is the ``features`` op of before; a
+group computes its stores' feature rows into their files of a new generation; the combining step
+checks that the groups fit together and publishes the generation (its manifest). The blocking
+checks, which scan the published rows in both layouts, are not in either figure. Every store's
+rows are then compared with the baseline file's. Not measured here: the Dagster executor's own
+cost of starting a process per step (a few seconds a step). Prints the speed-up, each process's
+peak memory, the combining cost, and a projection to 10x and 100x the stores from the per-store
+costs measured.
 """
 
 from __future__ import annotations
@@ -42,43 +44,64 @@ def _unsharded(data: Path, target: Path) -> dict:
     return {"seconds": time.perf_counter() - started, "rows": stats.rows, "peak_mib": peak_mib()}
 
 
-def _group(data: Path, folder: Path, stores: list[str]) -> dict:
+def _group(data: Path, folder: Path, generation: str, stores: list[str]) -> dict:
     import dataclasses
 
     from m5_assets import warehouse
     from m5_assets.features.shards import build_feature_group
+    from m5_assets.table_files import StoreFiles
 
     started = time.perf_counter()
+    files = StoreFiles(folder, generation, stores)
     staged = build_feature_group(
-        warehouse.connect(), *_inputs(data), folder, stores, storage=warehouse.Warehouse(folder)
+        warehouse.connect(),
+        *_inputs(data),
+        files,
+        folder.parent / "_shards" / stores[0],
+        storage=warehouse.Warehouse(folder.parent),
     )
     return {"seconds": time.perf_counter() - started, "staged": dataclasses.asdict(staged), "peak_mib": peak_mib()}
 
 
-def _combine(target: Path, unsharded: Path, staged: list[dict]) -> dict:
-    import pyarrow.parquet as pq
-
+def _combine(folder: Path, unsharded: Path, staged: list[dict]) -> dict:
     from m5_assets import warehouse
     from m5_assets.features.shards import StagedGroup, combine_feature_groups
+    from m5_assets.table_files import StoreFiles, publish_store_files
 
     started = time.perf_counter()
-    combine_feature_groups([StagedGroup(**s) for s in staged], target, storage=warehouse.Warehouse(target.parent))
+    groups = [StagedGroup(**{**s, "stores": tuple(s["stores"])}) for s in staged]
+    files = StoreFiles(folder, groups[0].generation, [store for g in groups for store in g.stores])
+    combine_feature_groups(groups, files)
+    publish_store_files(warehouse.Warehouse(folder.parent), files)
     seconds = time.perf_counter() - started
-    peak = peak_mib()
-    # Every row group of both files, one at a time: the same schema and the same values.
-    mine, theirs = pq.ParquetFile(target), pq.ParquetFile(unsharded)
-    same = (
-        mine.schema_arrow.equals(theirs.schema_arrow) and mine.metadata.num_row_groups == theirs.metadata.num_row_groups
-    )
-    for k in range(theirs.metadata.num_row_groups if same else 0):
-        same = same and mine.read_row_group(k).equals(theirs.read_row_group(k))
-    return {"seconds": seconds, "peak_mib": peak, "identical": bool(same)}
+    return {"seconds": seconds, "peak_mib": peak_mib(), "identical": _same_rows(files, unsharded)}
+
+
+def _same_rows(files, unsharded: Path) -> bool:
+    """Each store's rows, put in (id, date) order, equal the baseline file's rows of that store
+    (which are in that order), value for value and type for type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def plain(table: pa.Table) -> pa.Table:
+        return table.cast(
+            pa.schema([f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema])
+        )
+
+    same = files.schema.equals(pq.read_schema(unsharded), check_metadata=False)
+    for store, path in zip(files.stores, files.paths, strict=True):
+        mine = plain(pq.read_table(path))
+        mine = mine.take(pc.sort_indices(mine, sort_keys=[("id", "ascending"), ("date", "ascending")]))
+        theirs = plain(pq.read_table(unsharded, filters=pc.field("store_id") == store))
+        same = same and mine.equals(theirs)
+    return bool(same)
 
 
 def main() -> int:
     workers = {
         "unsharded": lambda data, rest: _unsharded(data, Path(rest[0])),
-        "group": lambda data, rest: _group(data, Path(rest[0]), rest[1].split(",")),
+        "group": lambda data, rest: _group(data, Path(rest[0]), rest[1], rest[2].split(",")),
         "combine": lambda data, rest: _combine(Path(rest[0]), Path(rest[1]), json.loads(rest[2])),
     }
     return store_group_bench(
@@ -95,23 +118,26 @@ def _in_a_folder(stores: list[str], groups: list[list[str]]) -> int:
 
 
 def _compare(work: Path, stores: list[str], groups: list[list[str]]) -> int:
+    from m5_assets.table_files import new_generation
+
     unsharded = run_worker(__file__, "--worker", "unsharded", str(work / "unsharded" / "data.parquet"))
-    parts, parts_wall = side_by_side(
-        __file__, [["--worker", "group", str(work / f"group_{k}"), ",".join(g)] for k, g in enumerate(groups)]
-    )
     unsharded_file = work / "unsharded" / "data.parquet"
 
-    def combine(name: str, staged: list[dict]) -> dict:
-        return run_worker(
-            __file__, "--worker", "combine", str(work / name / "data.parquet"), str(unsharded_file), json.dumps(staged)
-        )
+    def group_command(name: str, generation: str, group: list[str]) -> list[str]:
+        return ["--worker", "group", str(work / name / "features"), generation, ",".join(group)]
 
-    combined = combine("combined", [p["staged"] for p in parts])
-    # The default run: the same steps with one group, whose staged file is linked, not rewritten.
-    alone = run_worker(__file__, "--worker", "group", str(work / "one_group"), ",".join(stores))
-    linked = combine("one_group_combined", [alone["staged"]])
+    def combine(name: str, staged: list[dict]) -> dict:
+        folder = str(work / name / "features")
+        return run_worker(__file__, "--worker", "combine", folder, str(unsharded_file), json.dumps(staged))
+
+    generation = new_generation()
+    parts, parts_wall = side_by_side(__file__, [group_command("groups", generation, g) for g in groups])
+    combined = combine("groups", [p["staged"] for p in parts])
+    # The default run: the same steps with one group.
+    alone = run_worker(__file__, *group_command("one_group", generation, stores))
+    linked = combine("one_group", [alone["staged"]])
     title = f"sales_long -> features ({unsharded['rows']:,} rows)"
-    agreement = f"combined file identical to unsharded: {combined['identical']}; one group's: {linked['identical']}"
+    agreement = f"every store's rows equal the one file's: {combined['identical']}; one group's: {linked['identical']}"
     report_store_groups(title, stores, groups, unsharded, parts, parts_wall, combined, agreement, (alone, linked))
     return 0
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from workers import peak_mib, run_worker
+from workers import feature_store, peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGET_SECONDS = 60
@@ -36,7 +36,7 @@ def _train(data: Path, model_dir: Path, cutoff: dt.date, rounds: int) -> None:
     from m5_assets.model.matrix import read_rows
     from m5_assets.model.training import TrainingParams, _dataset
 
-    rows = read_rows(data / "features.parquet", cutoff - dt.timedelta(days=60), cutoff)
+    rows = read_rows(feature_store(data), cutoff - dt.timedelta(days=60), cutoff)
     params = TrainingParams().lightgbm()
     booster = lgb.train(
         params, _dataset(rows.matrix, rows.label, rows.vocabulary, params, None), num_boost_round=rounds
@@ -76,12 +76,12 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int, keep: Path | 
     model = load_model(model_dir)
     out = keep or Path(tempfile.mkdtemp(prefix="bench-forecasts-"))
     started = time.perf_counter()
-    rows = read_forecast_rows(data / "features.parquet", first, first + dt.timedelta(days=days - 1), model)
+    rows = read_forecast_rows(feature_store(data), first, first + dt.timedelta(days=days - 1), model)
     read = time.perf_counter() - started
     predictions = model.booster.predict(rows.matrix)
     n = 0
     for k in range(days):
-        forecast = issue(data / "features.parquet", first + dt.timedelta(days=k), model, rows, predictions)
+        forecast = issue(feature_store(data), first + dt.timedelta(days=k), model, rows, predictions)
         tables.FORECAST_LEVELS.write_partition(warehouse.Warehouse(out), first + dt.timedelta(days=k), forecast.levels)
         tables.FORECASTS.write_partition(warehouse.Warehouse(out), first + dt.timedelta(days=k), forecast.bottom)
         n += len(forecast.bottom)
@@ -98,9 +98,7 @@ def model_folder(data: Path, cutoff: str, rounds: int) -> Path:
 
 def ready_model(data: Path, cutoff: str, rounds: int) -> bool:
     """Whether the benchmark model is there, training it first if only the feature store is."""
-    if not (data / "features.parquet").exists():
-        print(f"{data}/features.parquet is missing: run benchmarks/bench_features.py first")
-        return False
+    feature_store(data)  # there, or exits saying what to run first
     if not (model_folder(data, cutoff, rounds) / "model.txt").exists():
         print(f"training the benchmark model ({rounds} rounds, cutoff {cutoff}) ...", flush=True)
         _train(data, model_folder(data, cutoff, rounds), dt.date.fromisoformat(cutoff), rounds)

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from workers import peak_mib, run_worker
+from workers import feature_store, peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"seconds": 15 * 60, "peak_mib": 12 * 1024, "vs_seasonal_naive": 0.70, "vs_mlforecast": 0.95}
@@ -30,7 +30,7 @@ def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
     from m5_assets.model.training import TrainingParams, train
 
     started = time.perf_counter()
-    model = train(data / "features.parquet", cutoff, TrainingParams())
+    model = train(feature_store(data), cutoff, TrainingParams())
     seconds = time.perf_counter() - started
     model.validation.drop(columns=["units"]).to_parquet(out)
     return {
@@ -59,7 +59,7 @@ def _mlforecast(data: Path, cutoff: dt.date, out: Path, rounds: int) -> dict:
     # History back to a year before the training window, so the 364-day lag exists on its first day.
     history_start = window.train_start - dt.timedelta(days=max(LAGS))
     table = pq.read_table(
-        data / "features.parquet",
+        feature_store(data),
         columns=["id", "date", "units", "sell_price", "snap", *statics],
         filters=(pc.field("date") >= history_start) & (pc.field("date") < cutoff) & pc.field("sell_price").is_valid(),
     )
@@ -110,7 +110,7 @@ def main() -> int:
         )
         print(json.dumps(report))
         return 0
-    if not (data / "features.parquet").exists():
+    if not (feature_store(data)).exists():
         print(f"{data}/features.parquet is missing: run benchmarks/bench_features.py first")
         return 1
 

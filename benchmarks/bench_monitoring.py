@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers import peak_mib, run_worker
+from workers import feature_store, peak_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGET_SECONDS, TARGET_MIB = 30, 3 * 1024
@@ -89,7 +89,7 @@ def main() -> int:
     parser.add_argument("--day", default="2016-04-25", help="the forecast date measured")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    features = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse" / "features.parquet"
+    features = feature_store(HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse")
     if args.worker:
         kind, day = args.worker[0], dt.date.fromisoformat(args.worker[1])
         result = {

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench_forecast import _issue, load_model, model_folder, ready_model
-from workers import peak_mib, print_projection, run_worker, side_by_side
+from workers import feature_store, peak_mib, print_projection, run_worker, side_by_side
 
 HERE = Path(__file__).resolve().parent
 DAYS = 30
@@ -37,13 +37,13 @@ def _shard(data: Path, model_dir: Path, first: dt.date, stores: list[str], out: 
 
     model = load_model(model_dir)
     started = time.perf_counter()
-    rows = read_forecast_rows(data / "features.parquet", first, first + dt.timedelta(days=DAYS - 1), model, stores)
+    rows = read_forecast_rows(feature_store(data), first, first + dt.timedelta(days=DAYS - 1), model, stores)
     read = time.perf_counter() - started
     predictions = model.booster.predict(rows.matrix)
     n = 0
     for k in range(DAYS):
         day = first + dt.timedelta(days=k)
-        bottom = issue_bottom(data / "features.parquet", day, model, rows, predictions)
+        bottom = issue_bottom(feature_store(data), day, model, rows, predictions)
         staged_path(out, day).parent.mkdir(parents=True, exist_ok=True)
         bottom.to_parquet(staged_path(out, day), index=False)
         n += len(bottom)
@@ -111,11 +111,9 @@ def main() -> int:
     if not ready_model(data, args.cutoff, args.rounds):
         return 1
 
-    import pyarrow.parquet as pq
-
     from m5_assets.forecast.shards import store_groups_of
 
-    stores = pq.read_table(data / "features.parquet", columns=["store_id"]).column("store_id").unique().to_pylist()
+    stores = list(feature_store(data).stores)
     groups = store_groups_of(stores, args.groups)
     base = ["--cutoff", args.cutoff, "--first", args.first, "--rounds", str(args.rounds), "--worker"]
     work = Path(tempfile.mkdtemp(prefix="bench-shards-"))

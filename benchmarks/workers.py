@@ -127,3 +127,14 @@ def store_group_bench(description: str, data, workers: dict, compare) -> int:
         return 0
     found = full_scale_store_groups(data, ("long.parquet", "cal.parquet", "prices.parquet"), args.groups)
     return 1 if found is None else compare(*found)
+
+
+def feature_store(warehouse):
+    """The published feature store ``bench_features.py`` leaves in the ``warehouse`` folder (a
+    file per store); SystemExit saying what to run first when it is not there."""
+    from m5_assets.table_files import read_store_files
+
+    try:
+        return read_store_files(warehouse / "features")
+    except FileNotFoundError as missing:
+        raise SystemExit(f"{missing}: run benchmarks/bench_features.py first") from None

@@ -224,13 +224,14 @@ def _backtest_locked(args: argparse.Namespace) -> int:
     from m5_assets.defs.resources import M5Data
     from m5_assets.defs.summary import print_backtest_report, print_summary
     from m5_assets.reader import read_backtest
+    from m5_assets.table_files import MANIFEST
 
     paths = data_paths()
     _quiet_libraries(paths)
     defs = build_definitions(M5Data(data_dir=str(paths.root)))
     instance = dg.DagsterInstance.get()
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    if not tables.FEATURES.path(paths.warehouse).exists():
+    if not (tables.FEATURES.folder(paths.warehouse) / MANIFEST).exists():
         print(f"no feature store in {paths.warehouse}: building it first ...")
         started = time.perf_counter()
         result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
@@ -254,6 +255,34 @@ def _backtest_locked(args: argparse.Namespace) -> int:
         return 1
     print_backtest_report(read_backtest(paths.warehouse), DESIGN_ORIGINS_BEFORE)
     print(f"\ntable: {tables.BACKTEST_REPORT.path(paths.warehouse)}; the dashboard's Performance page shows it")
+    return 0
+
+
+def _migrate_warehouse(args: argparse.Namespace) -> int:
+    from m5_assets.features.build import days_per_row_group
+    from m5_assets.grid import SERIES_COLUMNS
+    from m5_assets.table_files import migrate_to_store_files
+    from m5_assets.warehouse import open_warehouse
+
+    settings = load_settings()
+    paths = data_paths()
+    storage = open_warehouse(paths.warehouse, settings.warehouse_url)
+    storage.pull()
+    moved = 0
+    for table in tables.ALL:
+        if not table.by_store:
+            continue
+        started = time.perf_counter()
+        files = migrate_to_store_files(storage, table.folder(paths.warehouse), days_per_row_group, SERIES_COLUMNS)
+        if files is None:
+            print(f"{table.name}: already stored by store (or not built yet); nothing to move")
+            continue
+        moved += 1
+        print(
+            f"{table.name}: {files.rows:,} rows moved to {len(files.stores)} files by store "
+            f"(generation {files.generation}) in {time.perf_counter() - started:.1f} s"
+        )
+    print(f"{moved} table(s) moved in {storage.display}")
     return 0
 
 
@@ -288,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         help="leave the mlforecast peer out (it trains a second model each month)",
     )
     back.set_defaults(handler=_backtest)
+
+    migrate = commands.add_parser(
+        "migrate-warehouse",
+        help="move tables written before the feature store was stored by store to the current layout",
+    )
+    migrate.set_defaults(handler=_migrate_warehouse)
 
     args = parser.parse_args(argv)
     try:

@@ -258,9 +258,10 @@ def record_versions(root: Path, versions: dict[str, str | None]) -> None:
 
 
 def mirrored_under(root: Path, folder: str) -> list[str]:
-    """The mirrored files under ``folder`` (a path under ``root``), from the local index."""
+    """The mirrored files under ``folder`` (a path under ``root``; the file itself if it is one),
+    from the local index."""
     prefix = folder.rstrip("/") + "/"
-    return [path for path in _read_index(root) if path.startswith(prefix)]
+    return [path for path in _read_index(root) if path.startswith(prefix) or path == folder]
 
 
 @contextmanager

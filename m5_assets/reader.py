@@ -163,7 +163,7 @@ class WarehouseReader:
         return changed
 
     def _scan(self, table: Table) -> str:
-        return f"read_parquet('{table.path(self.root)}')"
+        return table.files(self.root).scan()
 
     def forecast_dates(self) -> list[dt.date]:
         return partition_days(self.root, tables.FORECASTS)
@@ -278,7 +278,7 @@ class WarehouseReader:
         return read_parquet(tables.FEATURE_CATALOG.path(self.root))
 
     def feature_rows(self, day: dt.date) -> pd.DataFrame:
-        """Every series' feature row of one day (the store is ordered by series, then day)."""
+        """Every series' feature row of one day (each store's file skips the row groups of other days)."""
         return duckdb.connect().execute(f"SELECT * FROM {self._scan(tables.FEATURES)} WHERE date = ?", [day]).df()
 
     def newest_feature_row(self, series_id: str) -> dict | None:

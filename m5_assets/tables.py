@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from m5_assets import warehouse
+from m5_assets.table_files import StoreFiles, TableFiles, read_store_files
 
 SERIES_DESCRIPTIONS = {
     "id": "series id: item_id + store_id + _validation/_evaluation",
@@ -90,6 +91,8 @@ class Table:
     # Columns that come in families (one per day, state or level): (full-match pattern, description
     # with {0} for the column's name and {1} for the pattern's group).
     column_families: tuple[tuple[str, str], ...] = ()
+    # Stored a file per store, published by a manifest (``table_files``), not as one data file.
+    by_store: bool = False
 
     def describe(self, column: str) -> str | None:
         """The description of ``column``: its own, or its family's."""
@@ -103,6 +106,8 @@ class Table:
 
     def path(self, root: Path, key: dt.date | str | None = None) -> Path:
         """The data file: the table's, or one partition's when the table is partitioned."""
+        if self.by_store:
+            raise ValueError(f"table {self.name} is stored a file per store: read it through files()")
         if (key is None) != (self.partition_column is None):
             raise ValueError(f"table {self.name}: a partition key is {'required' if key is None else 'not expected'}")
         value = key.isoformat() if isinstance(key, dt.date) else key
@@ -113,6 +118,16 @@ class Table:
 
     def folder(self, root: Path) -> Path:
         return root / self.name
+
+    def files(self, root: Path) -> TableFiles:
+        """The files of the table's published version (an unpartitioned table's)."""
+        return read_store_files(self.folder(root)) if self.by_store else TableFiles.of(self.path(root))
+
+    def new_store_files(self, root: Path, generation: str, stores: Sequence[str]) -> StoreFiles:
+        """Where a generation of a table stored by store is written before it is published."""
+        if not self.by_store:
+            raise ValueError(f"table {self.name} is one file, not stored by store")
+        return StoreFiles(self.folder(root), generation, stores)
 
     def write_partition(self, storage: warehouse.Warehouse, key: dt.date | str, frame: pd.DataFrame) -> Path:
         """Publish one partition's file whole or not at all (a reader never sees half of it)."""
@@ -199,6 +214,7 @@ FEATURES = Table(
         "units": "label: units sold that day; null for the days after the data",
         "stocked_out": "1 on days of a likely stock-out (an improbably long run of zero sales): training skips them",
     },
+    by_store=True,
 )
 FORECASTS = Table(
     "forecasts",

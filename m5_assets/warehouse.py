@@ -96,6 +96,16 @@ class Warehouse:
         """
         self.write_with(path, lambda partial: _write_blocks(partial, blocks, dictionary_columns))
 
+    def remove_folder(self, folder: Path) -> None:
+        """Delete ``folder`` and its files, wherever they were published."""
+        self._unpublish(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def remove(self, path: Path) -> None:
+        """Delete the file at ``path``, wherever it was published."""
+        self._unpublish(path)
+        path.unlink(missing_ok=True)
+
     @contextmanager
     def staged_table(self, target: Path) -> Iterator[StagedTable]:
         """Yield a :class:`StagedTable` for ``target``: build its file at ``.path`` (a table path

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import TypedDict
 
 import dagster as dg
+import pandas as pd
 
+from m5_assets import tables
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
 from m5_assets.model.training import TrainingParams
 from m5_assets.settings import load_settings
+from m5_assets.table_files import TableFiles
 
 
 class Preset(TypedDict):
@@ -102,3 +105,18 @@ def metadata(result: dg.ExecuteInProcessResult) -> dict:
     """The metadata of the run's (first) materialization, as plain values."""
     (event, *_) = result.get_asset_materialization_events()
     return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def feature_rows(source: Path | TableFiles) -> pd.DataFrame:
+    """The feature store's rows in (id, date) order with plain string ids, however it is stored:
+    a warehouse folder's published generation, files, or one file (the whole build's)."""
+    files = tables.FEATURES.files(source) if isinstance(source, Path) and source.is_dir() else TableFiles.of(source)
+    frame = files.read().to_pandas()
+    categorical = [c for c in frame if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    frame[categorical] = frame[categorical].astype(str)
+    return frame.sort_values(["id", "date"], ignore_index=True)
+
+
+def table_bytes(warehouse: Path, name: str) -> bytes:
+    """The bytes of a table's published version: its file's, or its files' one after the other."""
+    return b"".join(path.read_bytes() for path in tables.named(name).files(warehouse).paths)

@@ -16,9 +16,9 @@ close = pq.ParquetWriter.close
 
 
 def close_or_hang(writer):
-    # The feature rows a store group stages (group_0.rows.parquet.<id>.partial): the feature
-    # store's only writer, whatever the group count (one group's file is then linked into place).
-    if ".rows.parquet." in Path(str(writer.where)).name:
+    # A store's file of the feature store's new generation (generation=<g>.<store>.parquet.<id>.partial):
+    # the feature store's only writer, whatever the group count.
+    if Path(str(writer.where)).name.startswith("generation="):
         ready.write_text(str(writer.where))
         time.sleep(600)
     close(writer)

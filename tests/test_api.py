@@ -20,6 +20,7 @@ import pytest
 import servers
 from conftest import NEWEST, OLDER
 from fastapi.testclient import TestClient
+from forecasting import feature_rows
 from served import republish, serving_app, stored_partition
 
 from m5_assets import tables
@@ -192,7 +193,7 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     catalog = client.get("/features").json()["features"]
     assert "roll_mean_28" in {f["name"] for f in catalog}
     row = client.get("/features/CA_1/FOODS_1_001").json()
-    features = pd.read_parquet(tables.FEATURES.path(warehouse_dir / "warehouse"))
+    features = feature_rows(warehouse_dir / "warehouse")
     expected = features[(features["id"] == row["id"]) & (features["date"] == NEWEST)].iloc[0]
     assert row["features"]["roll_mean_28"] == pytest.approx(expected["roll_mean_28"])
     info = client.get("/model/info").json()

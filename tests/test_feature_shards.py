@@ -1,15 +1,16 @@
-"""The feature store built by store group: the same file as the unsharded build (rows, values,
-schema, row groups), and a group killed mid-write publishes nothing until its retry."""
+"""The feature store built by store group: the rows and values of the whole build at any group
+count, a file per store with date-ordered row groups, published by one manifest write; a group
+killed mid-write publishes nothing until its retry."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from forecasting import run_pipeline
+from forecasting import feature_rows, run_pipeline
 from shard_job import killing_group_1
 
 from m5_assets import tables, warehouse
@@ -18,6 +19,7 @@ from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.features import build
 from m5_assets.features.shards import build_feature_group, combine_feature_groups
 from m5_assets.forecast.shards import store_groups_of
+from m5_assets.table_files import StoreFiles, generations, new_generation, read_store_files
 from m5_assets.warehouse import SHARDS_FOLDER
 
 
@@ -25,11 +27,23 @@ def _inputs(root: Path) -> tuple[Path, Path, Path]:
     return tables.SALES_LONG.path(root), tables.RAW_CALENDAR.path(root), tables.RAW_SELL_PRICES.path(root)
 
 
-def _assert_same_file(expected: Path, got: Path) -> None:
-    a, b = pq.read_table(expected), pq.read_table(got)
-    assert a.schema.equals(b.schema, check_metadata=False)
-    assert a.num_rows == b.num_rows and a.equals(b)
-    assert pq.ParquetFile(expected).metadata.num_row_groups == pq.ParquetFile(got).metadata.num_row_groups
+def _assert_by_store_in_date_order(files: StoreFiles) -> None:
+    """Each store's file holds that store's rows only, its row groups whole blocks of days in date
+    order: the statistics of a read of some days rule every other row group out."""
+    for store, path in zip(files.stores, files.paths, strict=True):
+        meta = pq.ParquetFile(path).metadata
+        series = len(pq.read_table(path, columns=["id"]).column("id").unique())
+        days_per_group = build.days_per_row_group(series)
+        assert days_per_group % build.DAYS_PER_ROW_GROUP == 0
+        columns = meta.schema.to_arrow_schema().names
+        spans = []
+        for k in range(meta.num_row_groups):
+            group = meta.row_group(k)
+            stats = group.column(columns.index("date")).statistics
+            spans.append((stats.min, stats.max))
+            assert (stats.max - stats.min).days < days_per_group
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
+        assert set(pq.read_table(path, columns=["store_id"]).column("store_id").to_pylist()) == {store}
 
 
 def _definitions_as_shown(store_groups: int) -> dict:
@@ -80,50 +94,73 @@ def test_any_store_group_count_has_the_same_assets_checks_and_jobs():
     assert ("forecast_levels:levels_add_up", True) in one["checks"]
 
 
-@pytest.mark.parametrize("rows_per_block", [build.ROWS_PER_BLOCK, 3_000])
-def test_combined_groups_equal_the_whole_build_even_when_a_block_spans_groups(
-    built, tmp_path, monkeypatch, rows_per_block
-):
-    # 3,000 rows is one or two series a block: blocks start and end inside every group.
-    monkeypatch.setattr(build, "ROWS_PER_BLOCK", rows_per_block)
+def test_groups_write_the_whole_builds_rows_a_file_per_store_in_date_order(built, tmp_path):
     inputs, con = _inputs(built["small"]), warehouse.connect()
     local = warehouse.Warehouse(tmp_path)
     build.build_features(con, *inputs, tmp_path / "whole" / "data.parquet", storage=local)
     stores = pq.read_table(inputs[0], columns=["store_id"]).column("store_id").unique().to_pylist()
-    # Groups staged in reverse order: combining must not depend on the order they come in.
+    # Groups in reverse order: the generation does not depend on the order they come in.
     groups = store_groups_of(stores, 3)[::-1]
+    generation = new_generation()
     staged = [
-        build_feature_group(con, *inputs, tmp_path / "stage" / f"g{k}", g, storage=local) for k, g in enumerate(groups)
+        build_feature_group(
+            con, *inputs, StoreFiles(tmp_path / "features", generation, g), tmp_path / "stage" / f"g{k}", storage=local
+        )
+        for k, g in enumerate(groups)
     ]
-    stats = combine_feature_groups(staged, tmp_path / "combined" / "data.parquet", storage=local)
-    _assert_same_file(tmp_path / "whole" / "data.parquet", tmp_path / "combined" / "data.parquet")
-    assert stats.series == len(pq.read_table(tmp_path / "whole" / "data.parquet", columns=["id"]).column("id").unique())
+    files = StoreFiles(tmp_path / "features", generation, stores)
+    stats = combine_feature_groups(staged, files)
+    pd.testing.assert_frame_equal(feature_rows(files), feature_rows(tmp_path / "whole" / "data.parquet"))
+    assert files.schema.equals(pq.read_schema(tmp_path / "whole" / "data.parquet"), check_metadata=False)
+    _assert_by_store_in_date_order(files)
+    assert all(pq.ParquetFile(path).metadata.num_row_groups > 1 for path in files.paths)
+    assert stats.rows == files.rows and stats.series == feature_rows(files)["id"].nunique()
 
 
-def test_combining_refuses_groups_that_share_a_series_or_miss_every_store(built, tmp_path):
+def test_combining_refuses_groups_that_overlap_or_leave_a_store_out(built, tmp_path):
     inputs, con, local = _inputs(built["tiny"]), warehouse.connect(), warehouse.Warehouse(tmp_path)
-    store = pq.read_table(inputs[0], columns=["store_id"]).column("store_id")[0].as_py()
-    twice = [build_feature_group(con, *inputs, tmp_path / name, [store], storage=local) for name in ("a", "b")]
-    with pytest.raises(ValueError, match="feature groups share series"):
-        combine_feature_groups(twice, tmp_path / "out" / "data.parquet", storage=local)
-    assert not (tmp_path / "out").exists()
+    stores = sorted(pq.read_table(inputs[0], columns=["store_id"]).column("store_id").unique().to_pylist())
+    generation = new_generation()
+    twice = [
+        build_feature_group(
+            con, *inputs, StoreFiles(tmp_path / "f", generation, stores[:1]), tmp_path / name, storage=local
+        )
+        for name in ("a", "b")
+    ]
+    with pytest.raises(ValueError, match="the groups wrote stores"):
+        combine_feature_groups(twice, StoreFiles(tmp_path / "f", generation, stores[:1]))
+    with pytest.raises(ValueError, match="the groups wrote stores"):
+        combine_feature_groups(twice[:1], StoreFiles(tmp_path / "f", generation, stores))
     with pytest.raises(ValueError, match=r"no series of stores \['XX_9'\]"):
-        build_feature_group(con, *inputs, tmp_path / "c", ["XX_9"], storage=local)
+        build_feature_group(
+            con, *inputs, StoreFiles(tmp_path / "f", generation, ["XX_9"]), tmp_path / "c", storage=local
+        )
 
 
 def _steps(result: dg.ExecuteInProcessResult) -> set[str | None]:
     return {e.step_key for e in result.get_step_success_events()}
 
 
-def test_the_feature_store_job_by_store_group_publishes_the_one_group_file(data_dir, tmp_path):
+def test_the_feature_store_job_by_store_group_publishes_the_one_group_rows(data_dir, monkeypatch):
+    # Row groups of 28 days even for the tiny data's ten series a store.
+    monkeypatch.setattr(build, "MIN_ROWS_PER_ROW_GROUP", 1)
+    warehouse_dir = data_dir / "warehouse"
     one_group = run_pipeline(data_dir)
     assert one_group.success
-    features = tables.FEATURES.path(data_dir / "warehouse")
-    shutil.copy(features, tmp_path / "one_group.parquet")
+    first = read_store_files(tables.FEATURES.folder(warehouse_dir))
+    expected = feature_rows(first)
     # The group count is the run's (its run config), on the same definitions.
     result = run_pipeline(data_dir, store_groups=2)
     assert result.success
-    _assert_same_file(tmp_path / "one_group.parquet", features)
+    second = read_store_files(tables.FEATURES.folder(warehouse_dir))
+    assert second.generation != first.generation and second.stores == first.stores
+    pd.testing.assert_frame_equal(feature_rows(second), expected)
+    _assert_by_store_in_date_order(second)
+    assert all(pq.ParquetFile(path).metadata.num_row_groups >= 18 for path in second.paths)  # 528 days
+    # The generation replaced stays for readers still on it; the one before that goes.
+    assert set(generations(second.folder)) == {first.generation, second.generation}
+    assert run_pipeline(data_dir).success
+    assert set(generations(second.folder)) == {second.generation, read_store_files(second.folder).generation}
     # The same steps, but for the fan-out.
     assert _steps(result) - _steps(one_group) == {"features.compute_feature_group[group_1]"}
     assert _steps(one_group) - _steps(result) == set()
@@ -137,31 +174,32 @@ def test_the_feature_store_job_by_store_group_publishes_the_one_group_file(data_
         for e in result.get_asset_materialization_events()
         if e.asset_key.path == ["features"]
     ]
-    assert (
-        shown["dagster/row_count"].value == pq.ParquetFile(features).metadata.num_rows
-        and shown["store_groups"].value == 2
-    )
+    assert shown["dagster/row_count"].value == second.rows == len(expected) and shown["store_groups"].value == 2
+    assert shown["files"].value == len(second.stores) and shown["generation"].value == second.generation
     (check,) = [
         c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "features_within_catalog_rules"
     ]
     assert check.passed
-    assert not (data_dir / "warehouse" / SHARDS_FOLDER).exists()  # staged files are gone once published
+    assert not (warehouse_dir / SHARDS_FOLDER).exists()  # staged files are gone once published
 
 
 def test_a_feature_group_killed_mid_write_publishes_nothing_and_its_retry_completes_the_run(
     data_dir, tmp_path, monkeypatch
 ):
     assert run_pipeline(data_dir).success
-    features = tables.FEATURES.path(data_dir / "warehouse")
-    shutil.move(features, tmp_path / "unsharded.parquet")
+    folder = tables.FEATURES.folder(data_dir / "warehouse")
+    before = read_store_files(folder)
+    expected = feature_rows(before)
     marker = tmp_path / "killed"
+    # The first store of group 1 dies mid-write of its file.
+    monkeypatch.setenv("M5_KILL_NAME", f".{store_groups_of(before.stores, 2)[1][0]}.parquet.")
     job = killing_group_1(monkeypatch, data_dir, marker, "feature_store_job")
     with dg.instance_for_test() as instance:
         with dg.execute_job(job, instance, raise_on_error=False) as first:
             assert not first.success and marker.exists()
             failed = {e.step_key for e in first.get_step_failure_events()}
         assert "features.compute_feature_group[group_1]" in failed, failed
-        assert not features.exists()  # nothing published
+        assert read_store_files(folder) == before  # nothing published
         options = dg.ReexecutionOptions.from_failure(first.run_id, instance)
         with dg.execute_job(job, instance, reexecution_options=options, raise_on_error=False) as retry:
             assert retry.success
@@ -169,5 +207,7 @@ def test_a_feature_group_killed_mid_write_publishes_nothing_and_its_retry_comple
     assert (
         "features.compute_feature_group[group_1]" in reran and "features.compute_feature_group[group_0]" not in reran
     ), reran
-    _assert_same_file(tmp_path / "unsharded.parquet", features)
+    after = read_store_files(folder)
+    assert after.generation != before.generation
+    pd.testing.assert_frame_equal(feature_rows(after), expected)
     assert not (data_dir / "warehouse" / SHARDS_FOLDER).exists()

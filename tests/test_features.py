@@ -3,9 +3,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from forecasting import run_pipeline
+from forecasting import feature_rows, run_pipeline
 from handmade import N_CALENDAR_DAYS, N_SALES_DAYS
 
+from m5_assets import tables
 from m5_assets.features.catalog import (
     FEATURE_NAMES,
     FEATURES,
@@ -23,7 +24,8 @@ FOODS, HOBBIES = "FOODS_1_001_CA_1_validation", "HOBBIES_1_001_TX_1_validation"
 
 @pytest.fixture(scope="module")
 def handmade_features(handmade_warehouse) -> pd.DataFrame:
-    frame = pd.read_parquet(table_path(handmade_warehouse, "features"))
+    # As read: the id columns stay categories (each store's file has its own dictionary).
+    frame = tables.FEATURES.files(handmade_warehouse).read().to_pandas()
     frame["d"] = (pd.to_datetime(frame["date"]) - pd.Timestamp("2011-01-29")).dt.days + 1
     return frame.set_index([frame["id"].astype(str), "d"])
 
@@ -83,7 +85,7 @@ def test_categorical_ids_are_categories(handmade_features):
 def test_features_usable_for_a_forecast_ignore_sales_on_or_after_its_date(data_dir, tmp_path):
     """Rows of days before D + 28 are unchanged when every sale on or after D changes."""
     assert run_pipeline(data_dir).success
-    original = pd.read_parquet(table_path(data_dir / "warehouse", "features"))
+    original = feature_rows(data_dir / "warehouse")
 
     changed_dir = tmp_path / "changed"
     shutil.copytree(data_dir / "raw", changed_dir / "raw")
@@ -94,7 +96,7 @@ def test_features_usable_for_a_forecast_ignore_sales_on_or_after_its_date(data_d
     sales[on_or_after] = sales[on_or_after] * 3 + 5
     sales.to_csv(sales_path, index=False)
     assert run_pipeline(changed_dir).success
-    changed = pd.read_parquet(table_path(changed_dir / "warehouse", "features"))
+    changed = feature_rows(changed_dir / "warehouse")
 
     calendar = pd.read_csv(data_dir / "raw" / "calendar.csv")
     forecast_date = pd.Timestamp(calendar.loc[calendar["d"] == f"d_{forecast_day}", "date"].item())

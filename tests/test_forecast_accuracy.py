@@ -32,7 +32,7 @@ def _inputs(w):
 
 def _issuing_model(w, inputs, cutoff: dt.date, params=QUICK_PARAMS) -> IssuingModel:
     """Trained, its issue rule chosen and its intervals calibrated as the demand_model asset does."""
-    model = train_model(warehouse.table_path(w, "features"), cutoff, params)
+    model = train_model(tables.FEATURES.files(w), cutoff, params)
     validated = validate(inputs, cutoff, model.validation, params.level_offset)
     calibration = calibrate_validated(inputs, validated)
     return IssuingModel(model.booster, calibration, "1", "run", cutoff, validated.rule)
@@ -43,9 +43,7 @@ def test_interval_coverage_is_within_5_points_of_nominal_on_generated_data(built
     inputs = _inputs(w)
     model = _issuing_model(w, inputs, dt.date(2016, 3, 1))
     days = [dt.date(2016, 3, 1), dt.date(2016, 3, 15), dt.date(2016, 4, 1), dt.date(2016, 4, 20)]
-    rows = [
-        score_forecast(inputs, d, issue_forecast(warehouse.table_path(w, "features"), d, model).bottom) for d in days
-    ]
+    rows = [score_forecast(inputs, d, issue_forecast(tables.FEATURES.files(w), d, model).bottom) for d in days]
     for coverage in (80, 95):
         got = np.mean([r[f"coverage_{coverage}"] for r in rows])
         assert abs(got - coverage) <= 5, f"{coverage} % intervals cover {got:.1f} %"
@@ -57,7 +55,7 @@ def test_the_genuine_forecast_of_2016_04_25_follows_the_level_and_beats_every_si
     shutil.copytree(real_subset, tmp_path / "raw")
     assert run_pipeline(tmp_path).success
     w = tmp_path / "warehouse"
-    features = warehouse.table_path(w, "features")
+    features = tables.FEATURES.files(w)
     inputs = _inputs(w)
     # The product's path: the monthly model a forecast of 2016-04-25 uses (the newest cutoff
     # before it) trained and registered by demand_model with its defaults, then the partition

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from forecasting import QUICK, WEAK, copy_data, issue, metadata, resource, train
+from forecasting import QUICK, WEAK, copy_data, feature_rows, issue, metadata, resource, train
 from mlflow.tracking import MlflowClient
 from served import serving_app
 
@@ -100,7 +100,7 @@ def test_the_levels_check_passes_on_sums_and_names_a_level_that_does_not_add_up(
 
 def test_each_series_gets_28_days_from_the_forecast_date_with_nested_intervals(issued, built):
     bottom = _bottom(issued, FIRST)
-    released = pd.read_parquet(built["tiny"] / "features" / "data.parquet", columns=["id", "date", "sell_price"])
+    released = feature_rows(built["tiny"])[["id", "date", "sell_price"]]
     released = released[(released["date"] >= dt.date(2016, 4, 27)) & (released["date"] < dt.date(2016, 5, 25))]
     assert len(bottom) == released["sell_price"].notna().sum()
     assert bottom["date"].min() == dt.date(2016, 4, 27) and bottom["date"].max() == dt.date(2016, 5, 24)
@@ -189,7 +189,7 @@ def test_the_champion_loaded_through_mlflow_forecasts_the_stored_partition_with_
     # As a user would point MLflow at the store; the pipeline itself never sets it process-wide.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri(model_data / "mlflow"))
     champion = mlflow.pyfunc.load_model(f"models:/{registry.MODEL_NAME}@{registry.CHAMPION}")
-    rows = forecaster_input(model_data / "warehouse" / "features" / "data.parquet", day)
+    rows = forecaster_input(tables.FEATURES.files(model_data / "warehouse"), day)
     served = champion.predict(rows)
 
     assert champion.metadata.signature is not None and champion.metadata.signature.inputs.input_names()[0] == "id"
@@ -256,7 +256,7 @@ def test_the_band_check_on_forecasts_warns_without_blocking_and_passes_on_health
 
 def test_the_band_check_names_a_series_forecast_beyond_its_history_and_the_day(issued):
     root, day = issued["dir"] / "warehouse", dt.date.fromisoformat(LAST)
-    highs = history_highs(duckdb.connect(), tables.FEATURES.path(root), [day])[day]
+    highs = history_highs(duckdb.connect(), tables.FEATURES.files(root), [day])[day]
     bottom = _bottom(issued, LAST)
     busiest = highs["highest_28d_mean"].reindex(bottom["id"].unique()).idxmax()
     # Its forecast at 3 x its best month on every day: beyond the month, and beyond the day only

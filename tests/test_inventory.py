@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from forecasting import QUICK, issue, resource, train
+from forecasting import QUICK, feature_rows, issue, resource, train
 
 from m5_assets import reader, tables
 from m5_assets.definitions import build_definitions
@@ -125,7 +125,7 @@ def test_inventory_plan_is_issued_with_each_forecast_partition(model_data):
     bottom = reader.read_partition(root, tables.FORECASTS, day)
     assert sorted(held["id"]) == sorted(bottom["id"].unique())
     assert (held["reorder_point"] >= held["lead_time_demand"]).all() and (held["safety_stock"] >= 0).all()
-    prices = pd.read_parquet(root / "features" / "data.parquet", columns=["id", "date", "sell_price"])
+    prices = feature_rows(root)[["id", "date", "sell_price"]]
     on_day = prices[prices["date"] == day].set_index("id")["sell_price"]
     np.testing.assert_allclose(held.set_index("id")["unit_price"], on_day.loc[held["id"]].to_numpy())
     (event,) = [

@@ -1,9 +1,8 @@
 import datetime as dt
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from m5_assets import warehouse
+from m5_assets import tables
 from m5_assets.features.catalog import FEATURE_NAMES
 from m5_assets.model.matrix import CATEGORICAL, fill_matrix, read_rows, vocabulary_of
 from m5_assets.model.training import TrainingParams, train
@@ -13,11 +12,11 @@ CUTOFF = dt.date(2016, 3, 1)
 
 
 def _features(built):
-    return warehouse.table_path(built["tiny"], "features")
+    return tables.FEATURES.files(built["tiny"])
 
 
 def test_matrix_holds_every_value_as_float32_and_categories_as_their_sorted_index(built):
-    table = pq.read_table(_features(built), filters=[("date", "=", dt.date(2016, 1, 5))])
+    table = _features(built).read(filters=[("date", "=", dt.date(2016, 1, 5))])
     vocabulary = vocabulary_of(table)
     matrix = fill_matrix(table, vocabulary)
     assert matrix.dtype == np.float32 and matrix.shape == (table.num_rows, len(FEATURE_NAMES))
@@ -30,7 +29,7 @@ def test_matrix_holds_every_value_as_float32_and_categories_as_their_sorted_inde
 
 
 def test_a_category_keeps_its_code_when_other_values_are_absent(built):
-    table = pq.read_table(_features(built), filters=[("date", "=", dt.date(2016, 1, 5))])
+    table = _features(built).read(filters=[("date", "=", dt.date(2016, 1, 5))])
     vocabulary = vocabulary_of(table)
     store = table.column("store_id").to_pylist()
     last_store = table.filter(np.array([s == vocabulary[CATEGORICAL.index("store_id")][-1] for s in store]))
@@ -44,10 +43,12 @@ def test_a_category_keeps_its_code_when_other_values_are_absent(built):
 
 def test_model_predicts_the_same_from_its_matrix_and_from_a_pandas_frame(built):
     model = train(_features(built), CUTOFF, QUICK)
-    assert model.booster.pandas_categorical == vocabulary_of(pq.read_table(_features(built), columns=list(CATEGORICAL)))
-    frame = pq.read_table(
-        _features(built), filters=[("date", ">=", CUTOFF - dt.timedelta(days=28)), ("date", "<", CUTOFF)]
-    ).to_pandas()
+    assert model.booster.pandas_categorical == vocabulary_of(_features(built).read(columns=list(CATEGORICAL)))
+    frame = (
+        _features(built)
+        .read(filters=[("date", ">=", CUTOFF - dt.timedelta(days=28)), ("date", "<", CUTOFF)])
+        .to_pandas()
+    )
     frame = frame[frame["sell_price"].notna() & (frame["stocked_out"] == 0)]
     from_frame = model.booster.predict(frame[list(FEATURE_NAMES)])
     rows = read_rows(

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from forecasting import QUICK, issue, train
+from forecasting import QUICK, feature_rows, issue, train
 
 from m5_assets import reader, tables, warehouse
 from m5_assets.monitoring.drift import DRIFT_FEATURES, Thresholds, feature_drift, ks, psi
@@ -55,7 +55,7 @@ def test_thresholds(value, status):
 
 def _features_with(path, built, change=lambda table: table):
     """The small data's feature store, changed by ``change``, written to ``path``."""
-    change(pd.read_parquet(warehouse.table_path(built["small"], "features"))).to_parquet(path, index=False)
+    change(feature_rows(built["small"])).to_parquet(path, index=False)
     return path
 
 
@@ -159,13 +159,12 @@ def test_the_drift_of_a_forecast_date_reads_only_its_forecast_rows_and_the_model
     day, root = dt.date(2016, 5, 2), model_data / "warehouse"
     issue(model_data, day.isoformat())
     honest = reader.read_partition(root, tables.FEATURE_DRIFT, day)
-    path = warehouse.table_path(root, "features")
-    table = pd.read_parquet(path)
-    dates = pd.to_datetime(table["date"])
-    read = dates.between("2016-04-03", "2016-04-30") | dates.between("2016-05-02", "2016-05-29")
-    table.assign(**{f.name: table[f.name].where(read, table[f.name] * 10 + 7) for f in DRIFT_FEATURES}).to_parquet(
-        path, index=False
-    )
+    for path in tables.FEATURES.files(root).paths:  # the published store files, changed in place
+        table = pd.read_parquet(path)
+        dates = pd.to_datetime(table["date"])
+        read = dates.between("2016-04-03", "2016-04-30") | dates.between("2016-05-02", "2016-05-29")
+        changed = {f.name: table[f.name].where(read, table[f.name] * 10 + 7) for f in DRIFT_FEATURES}
+        table.assign(**changed).to_parquet(path, index=False)
 
     issue(model_data, day.isoformat())
 

@@ -9,19 +9,18 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import pytest
 from conftest import BUCKET
 from fastapi.testclient import TestClient
-from forecasting import QUICK, issue, resource, run_pipeline, score, train
+from forecasting import QUICK, feature_rows, issue, resource, run_pipeline, score, train
 from served import serving_app
 from shard_job import store_group_job
 
 from m5_assets import tables, warehouse
 from m5_assets.object_store import MANIFESTS, RemoteError, RemoteWarehouse
 from m5_assets.reader import read_partition
+from m5_assets.table_files import MANIFEST
 from m5_assets.warehouse import SHARDS_FOLDER
 
 APRIL = "2016-04-01"
@@ -127,9 +126,9 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
     written = _warehouse_files(data_dir / "warehouse")
     # Everything the pipeline wrote is in the bucket under the same path, and only that.
     assert set(published) == set(written)
-    assert {tables.FEATURES.path(Path()).as_posix(), "forecasts/forecast_date=2016-04-20/data.parquet"} <= set(
-        published
-    )
+    assert f"features/{MANIFEST}" in published and "forecasts/forecast_date=2016-04-20/data.parquet" in published
+    generation = tables.FEATURES.files(data_dir / "warehouse")
+    assert {p.relative_to(data_dir / "warehouse").as_posix() for p in generation.paths} <= set(published)
 
     # Another machine: an empty data folder with the same warehouse URL. Its first run pulls the
     # warehouse, scores the two forecasts (no model needed) and publishes the scores.
@@ -176,9 +175,9 @@ def test_store_group_steps_in_processes_of_their_own_publish_through_the_store(d
     # through the store too (a step on another machine would read them there), and are withdrawn.
     monkeypatch.setenv("M5_WAREHOUSE_URL", url)
     assert run_pipeline(data_dir).success
-    one_step = tables.FEATURES.path(data_dir / "warehouse").read_bytes()
+    one_step = feature_rows(data_dir / "warehouse")
     remote = RemoteWarehouse(url)
-    before = remote.manifests()[tables.FEATURES.path(Path()).as_posix()]
+    before = remote.manifests()[f"features/{MANIFEST}"]
     job = store_group_job(monkeypatch, data_dir, "feature_store_job")
     with dg.instance_for_test() as instance:
         with dg.execute_job(job, instance, raise_on_error=False) as result:
@@ -186,12 +185,10 @@ def test_store_group_steps_in_processes_of_their_own_publish_through_the_store(d
             steps = {e.step_key for e in result.get_step_success_events()}
     assert "features.compute_feature_group[group_1]" in steps
     published = remote.manifests()
-    assert published[tables.FEATURES.path(Path()).as_posix()].version != before.version
+    assert published[f"features/{MANIFEST}"].version != before.version
     assert not any(path.startswith(SHARDS_FOLDER) for path in published)
     other = tmp_path / "other"
     remote.pull(other / "warehouse")
-    assert (
-        tables.FEATURES.path(other / "warehouse").read_bytes()
-        == tables.FEATURES.path(data_dir / "warehouse").read_bytes()
-    )
-    assert pq.read_table(tables.FEATURES.path(other / "warehouse")).equals(pq.read_table(pa.BufferReader(one_step)))
+    here, there = (tables.FEATURES.files(w / "warehouse") for w in (data_dir, other))
+    assert [p.read_bytes() for p in here.paths] == [p.read_bytes() for p in there.paths]
+    pd.testing.assert_frame_equal(feature_rows(other / "warehouse"), one_step)

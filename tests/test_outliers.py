@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import SHARED_M5
-from forecasting import run_pipeline
+from forecasting import feature_rows, run_pipeline
 
+from m5_assets import tables
 from m5_assets.features.catalog import MIN_LAG, WINDOWS
 from m5_assets.features.outliers import (
     ABSURD_UNITS,
@@ -16,6 +17,7 @@ from m5_assets.features.outliers import (
     cap_outliers,
     read_genuine_days,
 )
+from m5_assets.table_files import MANIFEST
 from m5_assets.warehouse import table_path
 
 SPIKE = 1_000_000_000
@@ -138,7 +140,7 @@ def test_a_billion_unit_day_is_refused_naming_file_line_column_and_value(data_di
     assert "sales_train_evaluation.csv, line 6, column 'd_200'" in refused.description  # row 5 after the header
     assert "1000000000" in refused.description.replace(",", "")
     # Nothing downstream was built from it.
-    assert not table_path(data_dir / "warehouse", "features").exists()
+    assert not (tables.FEATURES.folder(data_dir / "warehouse") / MANIFEST).exists()
 
 
 def _steady_series_row(raw) -> int:
@@ -156,7 +158,7 @@ def test_an_outlier_below_the_error_bound_is_capped_in_features_and_kept_in_the_
 
     long = pd.read_parquet(table_path(data_dir / "warehouse", "sales_long"), columns=["id", "date", "units"])
     sold = long[long["units"] == 9_999].iloc[0]
-    features = pd.read_parquet(table_path(data_dir / "warehouse", "features"))
+    features = feature_rows(data_dir / "warehouse")
     series = features[features["id"] == sold["id"]].sort_values("date").reset_index(drop=True)
     day = int(np.flatnonzero(pd.to_datetime(series["date"]) == pd.Timestamp(sold["date"]))[0])
     assert 0 < series.loc[day, "units"] < 9_999  # the label is read capped

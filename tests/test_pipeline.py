@@ -14,10 +14,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from forecasting import run_pipeline
+from forecasting import feature_rows, run_pipeline
 
+from m5_assets import tables
 from m5_assets.cli import main
 from m5_assets.settings import data_paths
+from m5_assets.table_files import MANIFEST
 from m5_assets.warehouse import table_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,8 +96,8 @@ def test_every_asset_reports_rows_schema_and_size(data_dir):
     }
     assert set(metadata) == FEATURE_STORE_ASSETS
     for name in FEATURE_STORE_ASSETS:
-        held = pq.read_metadata(table_path(data_dir / "warehouse", name))
-        assert metadata[name]["dagster/row_count"].value == held.num_rows > 0
+        held = tables.named(name).files(data_dir / "warehouse")
+        assert metadata[name]["dagster/row_count"].value == held.rows > 0
         columns = metadata[name]["dagster/column_schema"].value.columns
         assert [c.name for c in columns] == held.schema.names
         undescribed = [c.name for c in columns if not c.description]
@@ -109,7 +111,7 @@ def test_every_asset_reports_rows_schema_and_size(data_dir):
     types = {c.name: c.type for c in metadata["sales_long"]["dagster/column_schema"].value.columns}
     assert (types["id"], types["date"], types["units"]) == ("category of string", "date", "int32")
     assert metadata["features"]["future_days"].value == 28
-    flags = pd.read_parquet(table_path(data_dir / "warehouse", "features"), columns=["id", "stocked_out"])
+    flags = feature_rows(data_dir / "warehouse")[["id", "stocked_out"]]
     flagged = flags[flags["stocked_out"] == 1]
     assert metadata["features"]["stocked_out_days"].value == len(flagged)
     assert metadata["features"]["series_with_stock_outs"].value == flagged["id"].nunique()
@@ -123,7 +125,7 @@ def test_genuine_m5_subset_passes_every_check_and_runs_through(tmp_path, real_su
 
     long = pd.read_parquet(table_path(tmp_path / "warehouse", "sales_long"))
     assert len(long) == 10 * 1913 and long["id"].nunique() == 10
-    features = pd.read_parquet(table_path(tmp_path / "warehouse", "features"))
+    features = feature_rows(tmp_path / "warehouse")
     # The validation file ends on 2016-04-24 (d_1913); the store reaches 28 days past it.
     assert str(features["date"].max()) == "2016-05-22"
     real = pd.read_csv(real_subset / "sales_train_validation.csv").set_index("id")
@@ -184,7 +186,7 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     captured = SimpleNamespace(out=demo_run.out, err=demo_run.err)
     out = captured.out
     assert "generating the 'tiny' demo data set" in out and "checks: 14 of 14 passed" in out
-    assert table_path(tmp_path / "data" / "warehouse", "features").exists()
+    assert (tables.FEATURES.folder(tmp_path / "data" / "warehouse") / MANIFEST).exists()
     # The demo data ends yesterday, so the newest forecast partition is today's.
     today = dt.date.today()
     assert f"training model partition {today.replace(day=1)}" in out

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from forecasting import run_pipeline
+from forecasting import run_pipeline, table_bytes
 
+from m5_assets import tables
+from m5_assets.table_files import MANIFEST
 from m5_assets.warehouse import table_path
 
 SALES, PRICES, CALENDAR = "sales_train_evaluation.csv", "sell_prices.csv", "calendar.csv"
@@ -327,7 +329,7 @@ def test_malformed_input_fails_the_right_check_and_leaves_nothing_downstream(cas
     assert not materialized & {"sales_long", "features"}
     warehouse = data_dir / "warehouse"
     assert not table_path(warehouse, "sales_long").exists()
-    assert not table_path(warehouse, "features").exists()
+    assert not (tables.FEATURES.folder(warehouse) / MANIFEST).exists()
     assert not [p for p in warehouse.rglob("*") if p.is_file() and "_tmp" in p.parts]
     assert _fingerprint(raw) == before
 
@@ -388,12 +390,12 @@ def test_a_clean_tiny_data_set_passes_every_check(data_dir):
 def test_a_file_that_turns_bad_between_two_runs_keeps_the_last_good_tables(data_dir):
     assert run_pipeline(data_dir).success
     warehouse = data_dir / "warehouse"
-    tables = {t: table_path(warehouse, t).read_bytes() for t in ("raw_sales", "sales_long", "features")}
+    published = {t: table_bytes(warehouse, t) for t in ("raw_sales", "sales_long", "features")}
     _set_cell(data_dir / "raw" / SALES, 3, "d_7", "2.5")
     before = _fingerprint(data_dir / "raw")
 
     result = run_pipeline(data_dir)
 
     assert not result.success
-    assert {t: table_path(warehouse, t).read_bytes() for t in tables} == tables
+    assert {t: table_bytes(warehouse, t) for t in published} == published
     assert _fingerprint(data_dir / "raw") == before

@@ -5,6 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 from conftest import NEWEST, OLDER
+from forecasting import feature_rows
 
 from m5_assets import tables
 from m5_assets.reader import DEFAULT_SPAN, WarehouseReader, newest_forecast_date, sales_span
@@ -40,7 +41,7 @@ def test_actuals_are_the_long_tables_units_for_just_the_series_and_days_asked(re
 
 
 def test_the_newest_feature_row_is_the_stores_row_of_the_newest_forecast_date(reader, warehouse_dir):
-    features = pd.read_parquet(tables.FEATURES.path(warehouse_dir / "warehouse"))
+    features = feature_rows(warehouse_dir / "warehouse")
     series = str(features["id"].iloc[0])
     row = reader.newest_feature_row(series)
     expected = features[(features["id"] == series) & (features["date"] == NEWEST)].iloc[0]

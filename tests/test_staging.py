@@ -20,13 +20,21 @@ from m5_assets.defs import long_table as long_table_defs
 from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
 from m5_assets.staging import STAGING_FOLDER
+from m5_assets.table_files import StoreFiles, TableFiles, generations
 from m5_assets.warehouse import table_path
 
 STAGED = ("raw_sell_prices", "sales_long", "features")
 
 
 def _hashes(data_dir: Path, names=STAGED) -> dict[str, str]:
-    return {name: hashlib.sha256(table_path(data_dir / "warehouse", name).read_bytes()).hexdigest() for name in names}
+    """Each table's data as published: its file's bytes, or its files' (a table stored by store)."""
+    hashes = {}
+    for name in names:
+        digest = hashlib.sha256()
+        for path in tables.named(name).files(data_dir / "warehouse").paths:
+            digest.update(path.read_bytes())
+        hashes[name] = digest.hexdigest()
+    return hashes
 
 
 def _staged_files(data_dir: Path) -> list[Path]:
@@ -120,7 +128,8 @@ def test_a_refused_long_table_keeps_the_last_good_one_and_features_are_rebuilt_f
     assert later.success and _hashes(data_dir) == good
 
 
-def _bad_weekday_on_the_first_row(path: Path) -> None:
+def _bad_weekday_on_the_first_row(files: TableFiles) -> None:
+    path = files.paths[0]
     table = pq.read_table(path)
     column = table.schema.get_field_index("day_of_week")
     bad = pc.if_else(pa.array([k == 0 for k in range(table.num_rows)]), pa.scalar(9, pa.int8()), table.column(column))
@@ -137,14 +146,16 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
     (shown,) = [
         e.materialization.metadata for e in first.get_asset_materialization_events() if e.asset_key.path == ["features"]
     ]
-    published = table_path(data_dir / "warehouse", "features")
-    assert shown["path"].value == str(published)  # not the staged file's
-    assert shown["dagster/row_count"].value == pq.ParquetFile(published).metadata.num_rows
-    # What writes the feature store: the step that combines the groups (one group's file is linked).
+    published = tables.FEATURES.files(data_dir / "warehouse")
+    assert isinstance(published, StoreFiles)
+    assert shown["path"].value == str(published.folder) and shown["generation"].value == published.generation
+    assert shown["dagster/row_count"].value == published.rows
+    # What publishes the feature store: the step that combines the groups, once they have written
+    # the new generation's files.
     module, name = feature_shards, "combine_feature_groups"
     real = getattr(module, name)
 
-    def write_out_of_range(*args, **kwargs):  # the writer, then a weekday no calendar has; the target comes last
+    def write_out_of_range(*args, **kwargs):  # the groups' files get a weekday no calendar has; the files come last
         stats = real(*args, **kwargs)
         _bad_weekday_on_the_first_row(args[-1])
         return stats
@@ -158,6 +169,8 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
     ]
     assert "day_of_week" in evaluation.description
     monkeypatch.undo()
+    # The refused generation is gone; the good one is still the published one.
+    assert set(generations(published.folder)) == {published.generation}
     later = _materialize_only(data_dir, "features")
     assert later.success and _hashes(data_dir) == good
 

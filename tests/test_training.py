@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from forecasting import QUICK_PARAMS
 
-from m5_assets import warehouse
+from m5_assets import tables, warehouse
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
 from m5_assets.model.evaluation import MODEL, score_validation
@@ -19,7 +19,7 @@ from m5_assets.model.training import progress_every, train
 
 
 def _features(built, scale):
-    return warehouse.table_path(built[scale], "features")
+    return tables.FEATURES.files(built[scale])
 
 
 def _inputs(built, scale):
@@ -82,7 +82,7 @@ def test_a_model_trained_before_a_cutoff_ignores_every_sale_on_or_after_it(tmp_p
             sales[[c for c in later if c in sales.columns]] = 0
             sales.to_csv(data / "raw" / "sales_train_evaluation.csv", index=False)
         assert run_pipeline(data).success
-        models.append(train(warehouse.table_path(data / "warehouse", "features"), cutoff, QUICK_PARAMS))
+        models.append(train(tables.FEATURES.files(data / "warehouse"), cutoff, QUICK_PARAMS))
     assert models[0].booster.model_to_string() == models[1].booster.model_to_string()
     pd.testing.assert_frame_equal(models[0].validation, models[1].validation)
 

@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import duckdb
@@ -46,6 +45,7 @@ from m5_assets.model.selection import (
     validate,
 )
 from m5_assets.model.training import TrainedModel, TrainingParams, train
+from m5_assets.table_files import TableSource
 
 progress_log = logging.getLogger("m5_assets.progress")
 
@@ -138,7 +138,7 @@ def mean_28_calibration(inputs: FeatureInputs, cutoffs: list[dt.date]) -> Calibr
 
 
 def fit_model(
-    features: Path,
+    features: TableSource,
     inputs: FeatureInputs,
     cutoff: dt.date,
     params: TrainingParams,
@@ -157,7 +157,7 @@ def fit_model(
 
 
 def issued_forecasts(
-    features: Path, inputs: FeatureInputs, model: IssuingModel, origins: list[dt.date]
+    features: TableSource, inputs: FeatureInputs, model: IssuingModel, origins: list[dt.date]
 ) -> dict[dt.date, tuple[np.ndarray, dict[str, np.ndarray]]]:
     """The product's forecast of each origin (series x 28 days) and its interval bounds (series x
     28 per bound column), issued by ``model``."""
@@ -194,7 +194,7 @@ def band_figures(inputs: FeatureInputs, forecast: np.ndarray, highs: pd.DataFram
 
 
 def run_backtest(
-    features: Path,
+    features: TableSource,
     inputs: FeatureInputs,
     origins: list[dt.date],
     params: TrainingParams,

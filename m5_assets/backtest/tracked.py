@@ -27,6 +27,7 @@ from m5_assets.model import registry
 from m5_assets.model.forecaster import RULE_ARTIFACT
 from m5_assets.model.tracking import TrackedRun, Tracker
 from m5_assets.model.training import TrainingParams
+from m5_assets.table_files import TableSource
 from m5_assets.warehouse import Warehouse
 
 EXPERIMENT = "m5-backtest"  # never the production experiment, and
@@ -46,7 +47,7 @@ class TrackedBacktest:
 
 
 def tracked_backtest(
-    features: Path,
+    features: TableSource,
     inputs: FeatureInputs,
     weeks: int,
     params: TrainingParams,

@@ -49,7 +49,7 @@ def backtest_report(
     context: dg.AssetExecutionContext, config: BacktestConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
 ) -> AssetEvents:
     done = tracked_backtest(
-        m5_data.table(tables.FEATURES),
+        m5_data.files(tables.FEATURES),
         m5_data.feature_inputs(),
         config.weeks,
         config.training_params(),

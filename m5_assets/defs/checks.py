@@ -24,6 +24,7 @@ from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import StepContext
 from m5_assets.features import outliers
 from m5_assets.features.catalog import FEATURES
+from m5_assets.table_files import StoreFiles, TableFiles, drop_generation, publish_store_files
 from m5_assets.tables import Table
 from m5_assets.validation import feature_rules, long_rules, raw_rules
 from m5_assets.validation.raw_rules import RawTable
@@ -48,7 +49,7 @@ def result_from(violations: list[Violation]) -> dg.AssetCheckResult:
 # --- blocking checks: run on the staged file before it is published --------------------------
 
 # What a check is given: the resource, a connection, the staged file and what the build returned.
-Evaluate = Callable[[M5Data, duckdb.DuckDBPyConnection, Path, Any], dg.AssetCheckResult]
+Evaluate = Callable[[M5Data, duckdb.DuckDBPyConnection, Any, Any], dg.AssetCheckResult]
 
 
 @dataclass(frozen=True)
@@ -86,29 +87,69 @@ def publish_checked(
     ``build(con, path)`` writes the table at ``path`` and returns what the checks and
     ``describe_table`` are also given."""
     target, con = m5_data.table(table), m5_data.connect()
-    key = dg.AssetKey(table.name)
-
-    def record(check: str, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
-        result = result._replace(asset_key=key, check_name=check)  # ops of graph assets need both
-        return recorded(m5_data, context, table.name, check, result)
-
     with m5_data.storage.staged_table(target) as staged:
         try:
             built = build(con, staged.path)
         except Refused as refusal:
-            yield record(refusal.check, refusal.result)
+            yield _recorded(context, m5_data, table, refusal.check, refusal.result)
             raise dg.Failure(description=refusal.message) from refusal
-        results = [record(check.name, check.evaluate(m5_data, con, staged.path, built)) for check in checks]
-        yield from results
-        refused = [check.name for check, result in zip(checks, results, strict=True) if not result.passed]
-        if refused:
-            raise dg.Failure(
-                description=f"{table.name} refused by its check(s) {', '.join(refused)}; the table of the last good run "
-                f"stays published at {target}, unchanged."
-            )
+        yield from run_blocking_checks(context, m5_data, con, table, staged.path, built, checks, str(target))
         metadata = describe_table(con, staged.path, built) | {"path": dg.MetadataValue.path(str(target))}
         staged.publish()
     return metadata
+
+
+def publish_checked_files(
+    context: StepContext,
+    m5_data: M5Data,
+    table: Table,
+    files: StoreFiles,
+    built: Any,
+    checks: Sequence[BlockingCheck],
+    describe_table: Callable[[duckdb.DuckDBPyConnection, TableFiles, Any], dict],
+) -> Generator[dg.AssetCheckResult, None, dict]:
+    """``publish_checked`` for a table stored by store, whose unpublished generation ``files``
+    is written already: check it, publish it if every check passes, drop it otherwise."""
+    con = m5_data.connect()
+    try:
+        yield from run_blocking_checks(context, m5_data, con, table, files, built, checks, str(files.folder))
+        metadata = describe_table(con, files, built)
+    except BaseException:
+        drop_generation(m5_data.storage, files)
+        raise
+    publish_store_files(m5_data.storage, files)
+    return metadata | {"path": dg.MetadataValue.path(str(files.folder)), "generation": files.generation}
+
+
+def run_blocking_checks(
+    context: StepContext,
+    m5_data: M5Data,
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    staged: Path | TableFiles,
+    built: Any,
+    checks: Sequence[BlockingCheck],
+    published: str,
+) -> Generator[dg.AssetCheckResult, None, None]:
+    """Run ``checks`` on ``staged`` and yield their results (recorded); raise ``dg.Failure``
+    naming the refusing checks if any fails, the last good table staying at ``published``."""
+    results = [
+        _recorded(context, m5_data, table, check.name, check.evaluate(m5_data, con, staged, built)) for check in checks
+    ]
+    yield from results
+    refused = [check.name for check, result in zip(checks, results, strict=True) if not result.passed]
+    if refused:
+        raise dg.Failure(
+            description=f"{table.name} refused by its check(s) {', '.join(refused)}; the table of the last good run "
+            f"stays published at {published}, unchanged."
+        )
+
+
+def _recorded(
+    context: StepContext, m5_data: M5Data, table: Table, check: str, result: dg.AssetCheckResult
+) -> dg.AssetCheckResult:
+    result = result._replace(asset_key=dg.AssetKey(table.name), check_name=check)  # ops of graph assets need both
+    return recorded(m5_data, context, table.name, check, result)
 
 
 def _raw_rule(table: Table, name: str, rule: Callable, inputs: tuple[Table, ...], description: str) -> BlockingCheck:

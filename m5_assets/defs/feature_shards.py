@@ -1,16 +1,17 @@
 """The ``features`` asset: a graph that computes the feature store by store group, at any number
 of groups (the run's ``store_groups`` resource says how many; one by default).
 
-1. ``feature_store_groups`` splits the long table's stores into N groups, one dynamic output each
-   (dynamic, as for forecast issuing: the stores are the data's, and N is the run's);
+1. ``feature_store_groups`` names the run's new generation of the feature store and splits the
+   long table's stores into N groups, one dynamic output each (dynamic, as for forecast issuing:
+   the stores are the data's, and N is the run's);
 2. ``compute_feature_group`` (one step per group: in the run's process, or side by side on the
-   multiprocess or k8s executor) computes its series' feature rows and stages them under
-   ``warehouse/_shards/<run>/``;
-3. ``combine_feature_groups`` writes every group's rows into the feature store in id order, checks
-   it and publishes it atomically (one group's rows are that file already: linked, not rewritten).
+   multiprocess or k8s executor) writes its stores' files of that generation, which no reader
+   sees yet;
+3. ``combine_feature_groups`` checks the generation and publishes it by writing the table's
+   manifest (``table_files``): no row is read back or rewritten.
 
 Nothing is published before step 3, so a group killed mid-write changes nothing, and
-re-executing the run from failure reruns that group only.
+re-executing the run from failure reruns that group only, into the same generation.
 """
 
 # Dagster resolves the context and resource types from real annotations: none are postponed here.
@@ -20,41 +21,45 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 
 from m5_assets import tables
-from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked
+from m5_assets.defs.checks import FEATURE_CHECKS, publish_checked_files
 from m5_assets.defs.features import FEATURE_CHECK_SPECS, FEATURE_INPUTS, FEATURES_DESCRIPTION, describe_features
 from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.defs.results import OpEvents
 from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
 from m5_assets.features import shards as feature_shards
-from m5_assets.features.build import FeatureStats
-from m5_assets.features.shards import StagedGroup, build_feature_group
+from m5_assets.features.shards import FeatureGroup, StagedGroup, build_feature_group
+from m5_assets.table_files import new_generation
 
 
 def build_features_asset() -> dg.AssetsDefinition:
-    @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(list))
+    @dg.op(ins={name: dg.In(dg.Nothing) for name in FEATURE_INPUTS}, out=dg.DynamicOut(FeatureGroup))
     def feature_store_groups(
         context: dg.OpExecutionContext, m5_data: M5Data, store_groups: StoreGroups
     ) -> Iterator[dg.DynamicOutput]:
-        yield from store_group_outputs(context, long_table_stores(m5_data), store_groups.count)
+        generation = new_generation(context.run_id)
+        context.log.info(f"writing generation {generation} of the feature store")
+        stores = long_table_stores(m5_data)
+        yield from store_group_outputs(
+            context, stores, store_groups.count, lambda g: FeatureGroup(generation, tuple(g))
+        )
 
     @dg.op
-    def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, stores: list) -> StagedGroup:
-        folder = group_folder(context, m5_data, tables.FEATURES.name)
+    def compute_feature_group(context: dg.OpExecutionContext, m5_data: M5Data, group: FeatureGroup) -> StagedGroup:
+        files = tables.FEATURES.new_store_files(m5_data.paths.warehouse, group.generation, group.stores)
         try:
             staged = build_feature_group(
                 m5_data.connect(),
                 *m5_data.feature_input_paths(),
-                folder,
-                stores,
+                files,
+                group_folder(context, m5_data, tables.FEATURES.name),
                 m5_data.paths.genuine_days,
                 storage=m5_data.storage,
             )
         except ValueError as error:  # a known-genuine-days file that names no day of the data
             raise dg.Failure(description=str(error)) from error
-        context.log.info(f"stores {stores[0]} .. {stores[-1]}: feature rows staged in {staged.rows}")
+        context.log.info(f"stores {group.stores[0]} .. {group.stores[-1]}: {staged.rows:,} feature rows written")
         return staged
 
     # The check results are outputs of the op that computes them, named as the graph asset expects.
@@ -62,16 +67,14 @@ def build_features_asset() -> dg.AssetsDefinition:
 
     @dg.op(out={tables.FEATURES.name: dg.Out(dg.Nothing), **check_outs})
     def combine_feature_groups(context: dg.OpExecutionContext, m5_data: M5Data, staged: list[StagedGroup]) -> OpEvents:
-        parts = sorted(staged, key=lambda part: part.rows)
-
-        def build(con: duckdb.DuckDBPyConnection, target: Path) -> FeatureStats:
-            return feature_shards.combine_feature_groups(parts, target, storage=m5_data.storage)
-
-        metadata = yield from publish_checked(
-            context, m5_data, tables.FEATURES, build, FEATURE_CHECKS, describe_features
+        stores = [store for part in staged for store in part.stores]
+        files = tables.FEATURES.new_store_files(m5_data.paths.warehouse, staged[0].generation, stores)
+        stats = feature_shards.combine_feature_groups(staged, files)
+        metadata = yield from publish_checked_files(
+            context, m5_data, tables.FEATURES, files, stats, FEATURE_CHECKS, describe_features
         )
-        m5_data.storage.drop_shard_runs(Path(part.rows) for part in parts)
-        yield dg.Output(None, output_name=tables.FEATURES.name, metadata=metadata | {"store_groups": len(parts)})
+        m5_data.storage.drop_shard_runs(Path(part.capped) for part in staged)
+        yield dg.Output(None, output_name=tables.FEATURES.name, metadata=metadata | {"store_groups": len(staged)})
 
     @dg.graph_multi_asset(
         name=tables.FEATURES.name,

@@ -1,7 +1,5 @@
 """The offline feature store and its catalog; the store is published only once its checks pass."""
 
-from pathlib import Path
-
 import dagster as dg
 import duckdb
 
@@ -21,6 +19,7 @@ from m5_assets.features.catalog import (
     STOCKED_OUT_DESCRIPTION,
     catalog_frame,
 )
+from m5_assets.table_files import TableFiles
 
 _DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
 _DESCRIPTIONS |= {
@@ -71,12 +70,12 @@ FEATURE_INPUTS = (
 )
 
 
-def describe_features(con: duckdb.DuckDBPyConnection, path: Path, stats: FeatureStats) -> dict:
-    """What the UI shows of the feature store, read back from its file as checked."""
-    metadata = table_metadata(con, path, _DESCRIPTIONS.get, preview_columns=16)
+def describe_features(con: duckdb.DuckDBPyConnection, files: TableFiles, stats: FeatureStats) -> dict:
+    """What the UI shows of the feature store, read back from its files as checked."""
+    metadata = table_metadata(con, files, _DESCRIPTIONS.get, preview_columns=16)
     stocked_out_days, series_hit = con.sql(
         f"SELECT count(*) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1), count(DISTINCT id) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1) "
-        f"FROM read_parquet('{path}')"
+        f"FROM {files.scan()}"
     ).fetchall()[0]
     return metadata | {
         "features": len(FEATURES),

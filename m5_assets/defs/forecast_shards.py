@@ -83,7 +83,7 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         client, stores = mlflow_tracking.client(), plan.stores
         folder = group_folder(context, m5_data, tables.FORECASTS.name)
         rows = 0
-        for _, day, bottom in issued_bottoms(client, m5_data.table(tables.FEATURES), plan.chosen, stores):
+        for _, day, bottom in issued_bottoms(client, m5_data.files(tables.FEATURES), plan.chosen, stores):
             m5_data.storage.write_with(staged_path(folder, day), partial(_write_parquet, bottom))
             rows += len(bottom)
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(plan.chosen)} days in {folder}")
@@ -100,7 +100,7 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         """Challengers in shadow first (their partitions beside the champion's), then the run's days
         in groups: days are independent, so they are combined and published side by side too."""
         days, client = run_days(context), mlflow_tracking.client()
-        plan, features = shards[0], m5_data.table(tables.FEATURES)
+        plan, features = shards[0], m5_data.files(tables.FEATURES)
         shadows = issue_shadows(client, features, m5_data.storage, plan.registered, plan.chosen, days)
         log_shadows(context, shadows)
         for number, group in enumerate(day_groups(shards, days, shadows, store_groups.count)):
@@ -110,7 +110,7 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
     def publish_day_group(
         context: dg.OpExecutionContext, m5_data: M5Data, mlflow_tracking: MlflowTracking, group: DayGroup
     ) -> Published:
-        highs = history_highs(m5_data.connect(), m5_data.table(tables.FEATURES), group.days)
+        highs = history_highs(m5_data.connect(), m5_data.files(tables.FEATURES), group.days)
         return publish_days(m5_data.storage, combined_forecasts(mlflow_tracking.client(), group), group.shadows, highs)
 
     @dg.op(

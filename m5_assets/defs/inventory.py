@@ -73,7 +73,7 @@ def _inventory_plan(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
             overrides = read_overrides(Path(config.overrides_csv), default) if config.overrides_csv else None
         except (OSError, ValueError) as error:
             raise dg.Failure(str(error)) from error
-        features = m5_data.table(tables.FEATURES)
+        features = m5_data.files(tables.FEATURES)
         planned = plan_days(m5_data.connect(), features, m5_data.paths.warehouse, days, default, overrides)
         problem = planned.problem(AT_RISK_SHOWN)
         if problem is not None:

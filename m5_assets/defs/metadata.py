@@ -10,7 +10,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from m5_assets.warehouse import PartitionFacts, parquet_summary, partition_facts
+from m5_assets.table_files import TableFiles
+from m5_assets.warehouse import PartitionFacts, partition_facts
 
 Describe = Callable[[str], str | None]  # a column's description, by its name
 
@@ -32,22 +33,24 @@ def column_schema(schema: pa.Schema, describe: Describe) -> dg.TableSchema:
 
 def table_metadata(
     con: duckdb.DuckDBPyConnection,
-    path: Path,
+    path: Path | TableFiles,
     describe: Describe,
     preview_columns: int = 12,
 ) -> dict:
-    """Standard metadata of a warehouse table read back from its Parquet file."""
-    summary = parquet_summary(path)
-    scan = f"read_parquet('{path}')"
+    """Standard metadata of a warehouse table read back from its Parquet file(s)."""
+    files = TableFiles.of(path)
+    scan = files.scan()
     preview = con.sql(f"SELECT * FROM {scan} LIMIT 5").df().iloc[:, :preview_columns]
     metadata = {
-        "dagster/row_count": summary["rows"],
-        "dagster/column_schema": column_schema(summary["schema"], describe),
-        "path": dg.MetadataValue.path(str(path)),
-        "size_mb": round(summary["bytes"] / 2**20, 2),
+        "dagster/row_count": files.rows,
+        "dagster/column_schema": column_schema(files.schema, describe),
+        "path": dg.MetadataValue.path(str(files)),
+        "size_mb": round(files.bytes / 2**20, 2),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
     }
-    names = summary["schema"].names
+    if len(files.paths) > 1:
+        metadata["files"] = len(files.paths)
+    names = files.schema.names
     if "id" in names:
         metadata["series"] = con.sql(f"SELECT count(DISTINCT id) FROM {scan}").fetchall()[0][0]
     if "date" in names:

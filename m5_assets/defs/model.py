@@ -74,7 +74,7 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         context: dg.AssetExecutionContext, config: DemandModelConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
     ) -> AssetEvents:
         done = train_demand_model(
-            m5_data.table(tables.FEATURES),
+            m5_data.files(tables.FEATURES),
             m5_data.feature_inputs(),
             context.partition_time_window.start.date(),
             config.training_params(),

@@ -71,7 +71,7 @@ def _feature_drift(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: DriftConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
     ) -> AssetEvents:
         days, thresholds = run_days(context), Thresholds(config.warn_psi, config.fail_psi)
-        con, features, client = m5_data.connect(), m5_data.table(tables.FEATURES), mlflow_tracking.client()
+        con, features, client = m5_data.connect(), m5_data.files(tables.FEATURES), mlflow_tracking.client()
         try:
             drifts = drift_days(con, features, client, days, thresholds, m5_data.storage)
         except LookupError as error:

@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr
 from m5_assets import raw_files, tables, warehouse
 from m5_assets.features.build import FeatureInputs, load_inputs
 from m5_assets.settings import DataPaths, data_paths, load_settings
+from m5_assets.table_files import TableFiles
 from m5_assets.tables import Table
 from m5_assets.validation.raw_rules import RawTable
 from m5_assets.warehouse import Warehouse, open_warehouse
@@ -51,6 +52,10 @@ class M5Data(dg.ConfigurableResource):
     def table(self, table: Table) -> Path:
         """Data file of an unpartitioned warehouse table."""
         return table.path(self.paths.warehouse)
+
+    def files(self, table: Table) -> TableFiles:
+        """The files of an unpartitioned table's published version (one, or one per store)."""
+        return table.files(self.paths.warehouse)
 
     def raw_table(self, table: Table) -> RawTable:
         """A typed raw table together with the name of the file it was read from."""

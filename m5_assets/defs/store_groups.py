@@ -1,7 +1,8 @@
 """The fan-out every step-by-store-group graph starts with: the data's stores, in N groups."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -30,9 +31,12 @@ def group_folder(context: dg.OpExecutionContext, m5_data: M5Data, asset: str) ->
     return m5_data.storage.shard_folder(context.run_id, asset, mapping_key(context))
 
 
-def store_group_outputs(context: dg.OpExecutionContext, stores: list[str], groups: int) -> Iterator[dg.DynamicOutput]:
-    """One dynamic output per group of ``stores`` (sorted, contiguous), logged."""
+def store_group_outputs(
+    context: dg.OpExecutionContext, stores: list[str], groups: int, value: Callable[[list[str]], Any] = list
+) -> Iterator[dg.DynamicOutput]:
+    """One dynamic output per group of ``stores`` (sorted, contiguous), logged: ``value`` of the
+    group's stores (the stores themselves by default)."""
     split = store_groups_of(stores, groups)
     context.log.info(f"{len(stores)} stores in {len(split)} groups: " + "; ".join(f"{g[0]} .. {g[-1]}" for g in split))
     for number, group in enumerate(split):
-        yield dg.DynamicOutput(group, mapping_key=f"group_{number}")
+        yield dg.DynamicOutput(value(group), mapping_key=f"group_{number}")

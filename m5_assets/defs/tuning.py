@@ -43,7 +43,7 @@ def build_model_tuning(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         context: dg.AssetExecutionContext, config: TuningConfig, m5_data: M5Data, mlflow_tracking: MlflowTracking
     ) -> dg.MaterializeResult:
         done = tracked_tuning(
-            m5_data.table(tables.FEATURES),
+            m5_data.files(tables.FEATURES),
             m5_data.feature_inputs(),
             context.partition_time_window.start.date(),
             config.training_params(),

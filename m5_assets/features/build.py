@@ -1,12 +1,14 @@
 """Build the offline feature store from the long table, the calendar and the prices.
 
 The long table is read once as a dense series-by-day matrix of units (it is stored ordered by
-series, then day), features are computed a block of series at a time, and each block is
-appended to one Parquet file that is published atomically at the end. Features and the label
-read units with outliers for modelling capped (``features.outliers``); the long table keeps
-what was sold. The grid runs up to
-``HORIZON`` calendar days past the last sales day, so that the rows a forecast of the days just
-after the data needs exist already (their label, ``units``, is null).
+series, then day). The feature store is written a store at a time (``write_store_features``):
+every feature of the store's series is computed at once, then written to the store's file in row
+groups of ``DAYS_PER_ROW_GROUP`` days, so a read of some days skips the others by their
+statistics. ``write_features`` writes the same rows as one file in series order (the layout
+before the store files, kept as a reference for tests and benchmarks). Features and the label
+read units with outliers for modelling capped (``features.outliers``); the long table keeps what
+was sold. The grid runs up to ``HORIZON`` calendar days past the last sales day, so that the rows
+a forecast of the days just after the data needs exist already (their label, ``units``, is null).
 """
 
 from __future__ import annotations
@@ -39,9 +41,15 @@ from m5_assets.features.price import price_features
 from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
 from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
+from m5_assets.table_files import StoreFiles
 from m5_assets.warehouse import Warehouse
 
 ROWS_PER_BLOCK = 2_000_000
+# A row group of a store's file: a whole number of these days of every series of the store, so a
+# forecast's 28 days touch two row groups of a file at most; as many as it takes to hold at least
+# MIN_ROWS_PER_ROW_GROUP rows, since small row groups compress worse and cost metadata.
+DAYS_PER_ROW_GROUP = 28
+MIN_ROWS_PER_ROW_GROUP = 65_536
 _ARROW_TYPES = {"float32": pa.float32(), "int8": pa.int8(), "int16": pa.int16()}
 
 
@@ -137,13 +145,13 @@ def _arrow_column(values: np.ndarray, dtype: str) -> pa.Array:
     """NaN becomes null; integer columns keep their width."""
     flat = np.ravel(values)
     if dtype == "float32":
-        return pa.array(flat.astype(np.float32), from_pandas=True)
+        return pa.array(flat.astype(np.float32, copy=False), from_pandas=True)
     missing = np.isnan(flat) if flat.dtype.kind == "f" else None
     filled = np.nan_to_num(flat) if missing is not None else flat
     return pa.array(filled.astype(dtype), type=_ARROW_TYPES[dtype], mask=missing)
 
 
-def capped_units(inputs: FeatureInputs, rows: slice) -> tuple[np.ndarray, pd.DataFrame]:
+def capped_units(inputs: FeatureInputs, rows: slice | np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """The units of the series in ``rows`` as features and training read them (outliers for
     modelling capped), and the capped days: id, date, units sold, units read."""
     keep = inputs.genuine_days[rows] if inputs.genuine_days is not None else None
@@ -160,25 +168,40 @@ def capped_units(inputs: FeatureInputs, rows: slice) -> tuple[np.ndarray, pd.Dat
     return capped.astype(np.float32), found
 
 
-def feature_block(inputs: FeatureInputs, rows: slice, units: np.ndarray) -> pa.Table:
-    """The feature table of the series in ``rows`` from their ``units`` (as ``capped_units``
-    returns them): keys, label, then every catalog feature."""
-    block = inputs.series.iloc[rows]
-    n_days = len(inputs.dates)
+def feature_arrays(inputs: FeatureInputs, rows: slice | np.ndarray, units: np.ndarray) -> dict[str, np.ndarray]:
+    """The label and every feature of the series in ``rows`` that varies by series, each a series x
+    days matrix, from their ``units`` (as ``capped_units`` returns them)."""
     computed = sales_features(units) | price_features(inputs.price[rows])
-    computed["snap"] = inputs.snap_by_state[block["state_idx"].to_numpy()]
-    for name, per_day in inputs.day_features.items():
-        computed[name] = np.tile(per_day, len(block))
+    computed["snap"] = inputs.snap_by_state[inputs.series["state_idx"].to_numpy()[rows]]
+    computed["units"] = units
+    return computed
 
-    series_of_row = np.repeat(np.arange(len(inputs.series))[rows], n_days)
-    columns: dict[str, pa.Array] = {name: dictionary_array(inputs.series[name], series_of_row) for name in ID_COLUMNS}
-    columns["date"] = pa.array(np.tile(inputs.dates.to_numpy("datetime64[D]"), len(block)))
-    columns["units"] = _arrow_column(units, "float32")
-    columns[STOCKED_OUT_COLUMN] = _arrow_column(computed[STOCKED_OUT_COLUMN], "int8")
+
+def feature_rows(
+    inputs: FeatureInputs, rows: slice | np.ndarray, arrays: dict[str, np.ndarray], days: slice = slice(None)
+) -> pa.Table:
+    """The feature table of the series in ``rows`` on ``days``, series by series and each series'
+    days in order: keys, label, then every catalog feature."""
+    series = inputs.series.iloc[rows]
+    dates = inputs.dates[days]
+    # The id columns' dictionaries hold the series written only, not every series of the inputs.
+    series_of_row = np.repeat(np.arange(len(series)), len(dates))
+    columns: dict[str, pa.Array] = {name: dictionary_array(series[name], series_of_row) for name in ID_COLUMNS}
+    columns["date"] = pa.array(np.tile(dates.to_numpy("datetime64[D]"), len(series)))
+    columns["units"] = _arrow_column(arrays["units"][:, days], "float32")
+    columns[STOCKED_OUT_COLUMN] = _arrow_column(arrays[STOCKED_OUT_COLUMN][:, days], "int8")
     for spec in FEATURES:
-        if spec.family != "ids":
-            columns[spec.name] = _arrow_column(computed[spec.name], spec.dtype)
+        if spec.family == "ids":
+            continue
+        per_day = inputs.day_features.get(spec.name)
+        values = np.tile(per_day[days], len(series)) if per_day is not None else arrays[spec.name][:, days]
+        columns[spec.name] = _arrow_column(values, spec.dtype)
     return pa.table(columns)
+
+
+def feature_block(inputs: FeatureInputs, rows: slice, units: np.ndarray) -> pa.Table:
+    """The feature table of the series in ``rows``, every day, from their ``units``."""
+    return feature_rows(inputs, rows, feature_arrays(inputs, rows, units))
 
 
 def series_per_block(n_days: int) -> int:
@@ -228,6 +251,41 @@ def write_features(inputs: FeatureInputs, target: Path, *, storage: Warehouse) -
     return FeatureStats(
         rows=n_series * len(inputs.dates),
         series=n_series,
+        first_date=inputs.dates[0],
+        last_date=inputs.dates[-1],
+        last_sales_date=inputs.dates[inputs.n_sales_days - 1],
+        capped=pd.concat(capped, ignore_index=True),
+    )
+
+
+def days_per_row_group(n_series: int) -> int:
+    """Days in a row group of a store file holding ``n_series`` series."""
+    blocks = max(1, MIN_ROWS_PER_ROW_GROUP // max(1, n_series * DAYS_PER_ROW_GROUP))
+    return blocks * DAYS_PER_ROW_GROUP
+
+
+def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: Warehouse) -> FeatureStats:
+    """Compute the feature rows of ``inputs``' series into one file per store of ``files``, each
+    file's row groups ``days_per_row_group`` days of every series of the store, in date order: a
+    read of some days skips the other row groups by their statistics."""
+    store_of = inputs.series["store_id"].to_numpy()
+    unknown = set(store_of) - set(files.stores)
+    if unknown:
+        raise ValueError(f"{files.folder}: series of stores {sorted(unknown)} have no file in {files.stores}")
+    capped: list[pd.DataFrame] = []
+    n_days = len(inputs.dates)
+    for store in files.stores:
+        rows = np.flatnonzero(store_of == store)
+        units, found = capped_units(inputs, rows)
+        capped.append(found)
+        arrays = feature_arrays(inputs, rows, units)
+        days = days_per_row_group(len(rows))
+        blocks = (feature_rows(inputs, rows, arrays, slice(start, start + days)) for start in range(0, n_days, days))
+        storage.write_parquet_blocks(files.path(store), blocks, dictionary_columns=ID_COLUMNS)
+        del arrays, units
+    return FeatureStats(
+        rows=len(inputs.series) * n_days,
+        series=len(inputs.series),
         first_date=inputs.dates[0],
         last_date=inputs.dates[-1],
         last_sales_date=inputs.dates[inputs.n_sales_days - 1],

@@ -23,6 +23,7 @@ from m5_assets.monitoring.drift import (
     prepare,
     read_window,
 )
+from m5_assets.table_files import TableSource
 from m5_assets.warehouse import Warehouse
 
 
@@ -43,7 +44,7 @@ class DayDrift:
 
 def drift_days(
     con: duckdb.DuckDBPyConnection,
-    features: Path,
+    features: TableSource,
     client: MlflowClient,
     days: list[dt.date],
     thresholds: Thresholds,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.intervals import Calibration
 from m5_assets.model.forecaster import IssueRule, IssuingModel, Partners, row_levels
 from m5_assets.model.matrix import Rows, read_rows
+from m5_assets.table_files import TableSource
 
 HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
 
@@ -34,7 +34,11 @@ class Forecast:
 
 
 def read_forecast_rows(
-    features: Path, first_day: dt.date, last_day: dt.date, model: IssuingModel, stores: Sequence[str] | None = None
+    features: TableSource,
+    first_day: dt.date,
+    last_day: dt.date,
+    model: IssuingModel,
+    stores: Sequence[str] | None = None,
 ) -> Rows:
     """Feature rows of every forecast issued from ``first_day`` to ``last_day`` (of ``stores``
     only, for one shard of a sharded run), read once."""
@@ -53,7 +57,11 @@ def read_forecast_rows(
 
 
 def issue(
-    features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None, predictions: np.ndarray | None = None
+    features: TableSource,
+    day: dt.date,
+    model: IssuingModel,
+    rows: Rows | None = None,
+    predictions: np.ndarray | None = None,
 ) -> Forecast:
     """Forecasts for ``day`` .. ``day + 27`` of every series released by then, with intervals.
 
@@ -68,7 +76,11 @@ def issue(
 
 
 def issue_bottom(
-    features: Path, day: dt.date, model: IssuingModel, rows: Rows | None = None, predictions: np.ndarray | None = None
+    features: TableSource,
+    day: dt.date,
+    model: IssuingModel,
+    rows: Rows | None = None,
+    predictions: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The bottom level of ``issue``: of every series in ``rows`` (all of them, or one shard's)."""
     if model.cutoff > day:

@@ -13,6 +13,7 @@ import pandas as pd
 from m5_assets import reader, tables
 from m5_assets.forecast.inventory import Policy, orders_beyond_history, plan, policies_for
 from m5_assets.forecast.plausibility import history_highs
+from m5_assets.table_files import TableFiles, TableSource
 from m5_assets.warehouse import Warehouse
 
 
@@ -33,7 +34,7 @@ class PlannedDays:
 
 def plan_days(
     con: duckdb.DuckDBPyConnection,
-    features: Path,
+    features: TableSource,
     warehouse: Path,
     days: list[dt.date],
     default: Policy,
@@ -44,7 +45,7 @@ def plan_days(
     # every date of the run in one scan.
     prices = (
         con.sql(
-            f"SELECT date, id, sell_price FROM read_parquet('{features}') "
+            f"SELECT date, id, sell_price FROM {TableFiles.of(features).scan()} "
             f"WHERE date BETWEEN DATE '{days[0]}' AND DATE '{days[-1]}'"
         )
         .df()

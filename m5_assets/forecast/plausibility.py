@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import HORIZON, MIN_LAG
+from m5_assets.table_files import TableFiles, TableSource
 
 MULTIPLE = 2.0
 FLOOR = 1.0  # units a day: the least either highest is taken to be
@@ -32,7 +32,7 @@ MONTH_FEATURE = f"roll_mean_{HORIZON}"
 
 
 def history_highs(
-    con: duckdb.DuckDBPyConnection, features: Path, days: Sequence[dt.date]
+    con: duckdb.DuckDBPyConnection, features: TableSource, days: Sequence[dt.date]
 ) -> dict[dt.date, pd.DataFrame]:
     """Per forecast date, each series' highest day and highest 28-day mean of units dated before
     it (by id; NaN where the history holds no such day or window), in one query whatever the
@@ -43,15 +43,16 @@ def history_highs(
     D + ``MIN_LAG``. Nothing dated on or after D widens the band.
     """
     first, last = min(days), max(days)
+    scan = TableFiles.of(features).scan()
     # Each value goes to the last day before a forecast date it may count for (everything older
     # than the first such day to the day before it); a running max over those days is then the
     # highest before every date of the range, whatever its length.
     frame = con.sql(f"""
         SELECT id, 'highest_day' AS kind, greatest(date, DATE '{first}' - 1) AS upto, max(units) AS high
-        FROM read_parquet('{features}') WHERE date < DATE '{last}' GROUP BY ALL
+        FROM {scan} WHERE date < DATE '{last}' GROUP BY ALL
         UNION ALL
         SELECT id, 'highest_28d_mean', greatest(date - {MIN_LAG}, DATE '{first}' - 1), max({MONTH_FEATURE})
-        FROM read_parquet('{features}') WHERE date < DATE '{last}' + {MIN_LAG} GROUP BY ALL
+        FROM {scan} WHERE date < DATE '{last}' + {MIN_LAG} GROUP BY ALL
     """).df()
     frame["upto"] = pd.to_datetime(frame["upto"]).dt.date
     before = [first - dt.timedelta(days=1) + dt.timedelta(days=k) for k in range((last - first).days + 1)]

@@ -24,6 +24,7 @@ from m5_assets.forecast.plausibility import band
 from m5_assets.hierarchy import level_sum_problems
 from m5_assets.model import registry
 from m5_assets.model.forecaster import IssuingModel
+from m5_assets.table_files import TableSource
 from m5_assets.warehouse import PartitionFacts, Warehouse, partition_facts
 
 BAND_SHOWN = 10  # series beyond the band kept per day, and the farthest out shown
@@ -65,7 +66,7 @@ class Published:
 
 def issue_shadows(
     client: MlflowClient,
-    features: Path,
+    features: TableSource,
     storage: Warehouse,
     registered: list,
     chosen: dict[dt.date, registry.PromotedVersion],
@@ -122,7 +123,7 @@ def publish_days(
 
 
 def issued(
-    client: MlflowClient, features: Path, versions: Versions
+    client: MlflowClient, features: TableSource, versions: Versions
 ) -> Iterator[tuple[IssuingModel, dt.date, Forecast]]:
     """Each day's forecast by its version (days mapped to None are skipped): every version is
     loaded once, and its days' feature rows are read and predicted in one pass."""
@@ -131,7 +132,7 @@ def issued(
 
 
 def issued_bottoms(
-    client: MlflowClient, features: Path, versions: Versions, stores: list[str] | None = None
+    client: MlflowClient, features: TableSource, versions: Versions, stores: list[str] | None = None
 ) -> Iterator[tuple[IssuingModel, dt.date, pd.DataFrame]]:
     """Each day's bottom level (of ``stores`` only, for a shard), as ``issued``."""
     for version in sorted({v for v in versions.values() if v is not None}, key=lambda v: (v.cutoff, int(v.version))):

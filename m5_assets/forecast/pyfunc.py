@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
@@ -34,18 +33,19 @@ from m5_assets.grid import SERIES_COLUMNS
 from m5_assets.intervals import Calibration
 from m5_assets.model.forecaster import IssueRule
 from m5_assets.model.matrix import fill_matrix
+from m5_assets.table_files import TableFiles, TableSource
 
 BOOSTER, RULE, INTERVALS = "booster.txt", "issue_rule.json", "intervals.json"
 INPUT_COLUMNS = tuple(dict.fromkeys((*SERIES_COLUMNS, "date", "sell_price", *FEATURE_NAMES)))
 
 
-def forecaster_input(features: Path, day: dt.date, series: list[str] | None = None) -> pd.DataFrame:
+def forecaster_input(features: TableSource, day: dt.date, series: list[str] | None = None) -> pd.DataFrame:
     """The pyfunc's input for the forecast issued on ``day``: every released row of ``day`` ..
     ``day + 27`` in the feature store (of ``series`` only, if given), with plain string ids."""
     wanted = (pc.field("date") >= day) & (pc.field("date") < day + dt.timedelta(days=HORIZON))
     if series is not None:
         wanted &= pc.field("id").isin(series)
-    frame = pq.read_table(features, columns=list(INPUT_COLUMNS), filters=wanted).to_pandas()
+    frame = TableFiles.of(features).read(columns=list(INPUT_COLUMNS), filters=wanted).to_pandas()
     frame = frame[frame["sell_price"].notna()]
     categorical = [c for c in frame if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     frame[categorical] = frame[categorical].astype(str)
@@ -116,7 +116,7 @@ def save_forecaster(
 class ForecasterPackaging:
     """The registered model's packaging for ``model.pipeline``: this module's pyfunc."""
 
-    def example(self, features: Path, day: dt.date, series: list[str]) -> pd.DataFrame:
+    def example(self, features: TableSource, day: dt.date, series: list[str]) -> pd.DataFrame:
         return forecaster_input(features, day, series=series)
 
     def save(

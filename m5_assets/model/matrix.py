@@ -14,15 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from m5_assets.features.catalog import FEATURE_NAMES, FEATURES, LABEL_COLUMN, STOCKED_OUT_COLUMN
+from m5_assets.table_files import StoreFiles, TableFiles, TableSource
 
 CATEGORICAL = tuple(f.name for f in FEATURES if f.dtype == "category")
 CATEGORICAL_INDEX = tuple(FEATURE_NAMES.index(name) for name in CATEGORICAL)
@@ -74,7 +73,7 @@ def fill_matrix(table: pa.Table, vocabulary: Vocabulary, order: np.ndarray | Non
 
 
 def read_rows(
-    features: Path,
+    features: TableSource,
     start: dt.date,
     end: dt.date,
     vocabulary: Vocabulary | None = None,
@@ -92,10 +91,13 @@ def read_rows(
     wanted = (pc.field("date") >= start) & (pc.field("date") < end) & pc.field("sell_price").is_valid()
     if labelled:
         wanted &= pc.field(LABEL_COLUMN).is_valid() & (pc.field(STOCKED_OUT_COLUMN) == 0)
-    if stores is not None:
-        wanted &= pc.field("store_id").isin(list(stores))
     extra_keys = [c for c in key_columns if c not in FEATURE_NAMES]
-    table = pq.read_table(features, columns=[*extra_keys, LABEL_COLUMN, *FEATURE_NAMES], filters=wanted)
+    files = TableFiles.of(features)
+    if stores is not None and isinstance(files, StoreFiles):
+        files = files.of_stores(stores)  # their files hold their rows and no other
+    elif stores is not None:
+        wanted &= pc.field("store_id").isin(list(stores))
+    table = files.read(columns=[*extra_keys, LABEL_COLUMN, *FEATURE_NAMES], filters=wanted)
     vocabulary = vocabulary if vocabulary is not None else vocabulary_of(table)
     order = None
     if last_from is not None:

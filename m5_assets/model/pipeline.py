@@ -40,6 +40,7 @@ from m5_assets.model.selection import (
 )
 from m5_assets.model.tracking import TrackedRun, Tracker
 from m5_assets.model.training import TrainedModel, TrainingParams, Window, train
+from m5_assets.table_files import TableSource
 from m5_assets.warehouse import Warehouse
 
 
@@ -47,7 +48,7 @@ class Packaging(Protocol):
     """How the registered model is saved: the forecasting pyfunc (``forecast.pyfunc``), which
     issues as the forecast partitions do. Passed in, so the model layer never imports forecasting."""
 
-    def example(self, features: Path, day: dt.date, series: list[str]) -> pd.DataFrame: ...
+    def example(self, features: TableSource, day: dt.date, series: list[str]) -> pd.DataFrame: ...
 
     def save(
         self, path: Path, booster: lgb.Booster, rule: IssueRule, calibration: Calibration, example: pd.DataFrame
@@ -80,7 +81,7 @@ class TrainingReport:
 
 
 def train_demand_model(
-    features: Path,
+    features: TableSource,
     inputs: FeatureInputs,
     cutoff: dt.date,
     params: TrainingParams,
@@ -138,7 +139,7 @@ def train_demand_model(
     )
 
 
-def served_by_earlier_models(client: MlflowClient, features: Path, cutoff: dt.date) -> list[ValidationForecast]:
+def served_by_earlier_models(client: MlflowClient, features: TableSource, cutoff: dt.date) -> list[ValidationForecast]:
     """The windows ``cutoff``'s issue rule is chosen on, as the registered models of the months
     before forecast them (the newest version of each month, its units formed as a new model's
     are; a month without one is left out)."""
@@ -152,7 +153,7 @@ def served_by_earlier_models(client: MlflowClient, features: Path, cutoff: dt.da
     return out
 
 
-def _version_score(features: Path, inputs: FeatureInputs, window: Window, serving: IssuingModel) -> float:
+def _version_score(features: TableSource, inputs: FeatureInputs, window: Window, serving: IssuingModel) -> float:
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
     rows = read_rows(features, window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
     partners = Partners.at_origin(rows.keys, rows.matrix, window.validation_start)

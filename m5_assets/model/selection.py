@@ -31,7 +31,6 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -60,6 +59,7 @@ from m5_assets.model.forecaster import (
     window_forecast,
 )
 from m5_assets.model.matrix import read_rows
+from m5_assets.table_files import TableSource
 
 # The windows before this cutoff and the two before it, each as the month's model forecast it
 # (its booster, its units formed as a new model's are: ``served_forecast``).
@@ -100,7 +100,7 @@ def served_windows(cutoff: dt.date) -> list[tuple[dt.date, dt.date]]:
     return [(months[k - 1], months[k]) for k in range(WINDOWS, 0, -1)]
 
 
-def served_forecast(features: Path, booster: lgb.Booster, relative: bool, cutoff: dt.date) -> ValidationForecast:
+def served_forecast(features: TableSource, booster: lgb.Booster, relative: bool, cutoff: dt.date) -> ValidationForecast:
     """What ``booster`` (a model trained before the window) forecasts for the 28 days before
     ``cutoff``, issued on their first day: the model's units, formed as a new model's are
     (``new_model_rule``: refreshed, whatever rule that version issued with), and the partners

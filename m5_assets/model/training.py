@@ -17,7 +17,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -26,6 +25,7 @@ import pandas as pd
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LABEL_COLUMN
 from m5_assets.model.forecaster import offset, row_levels, window_forecast
 from m5_assets.model.matrix import CATEGORICAL_INDEX, Vocabulary, read_rows
+from m5_assets.table_files import TableSource
 
 PROGRESS_SECONDS = 30.0
 # Training's progress also goes to this Python logger: `m5 run` prints it in the terminal, where
@@ -164,7 +164,7 @@ def progress_every(
 
 
 def train(
-    features: Path,
+    features: TableSource,
     cutoff: dt.date,
     params: TrainingParams,
     refit: bool = True,

@@ -14,7 +14,6 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -24,6 +23,7 @@ from m5_assets.model.evaluation import MODEL, PURE_MODEL
 from m5_assets.model.selection import validate
 from m5_assets.model.tracking import Tracker
 from m5_assets.model.training import TrainingParams, train
+from m5_assets.table_files import TableSource
 
 # name -> (low, high, log scale, integer)
 SEARCH_SPACE: dict[str, tuple[float, float, bool, bool]] = {
@@ -59,7 +59,7 @@ def _suggest(trial: optuna.Trial) -> dict:
 
 
 def tune(
-    features: Path,
+    features: TableSource,
     inputs: FeatureInputs,
     cutoff: dt.date,
     start: TrainingParams,
@@ -129,7 +129,7 @@ class TrackedTuning:
 
 
 def tracked_tuning(
-    features: Path,
+    features: TableSource,
     inputs: FeatureInputs,
     cutoff: dt.date,
     start: TrainingParams,

@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -78,6 +77,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURES, HORIZON
+from m5_assets.table_files import TableFiles, TableSource
 
 PSI_BINS = 10
 EMPTY_SHARE = 1e-4
@@ -255,12 +255,14 @@ SEGMENT_COLUMN = "dept_id"  # a change in one department can hide in the pooled 
 CLUSTER_COLUMN = "item_id"  # what the no-change draws swap between the windows (see the module docstring)
 
 
-def read_window(con: duckdb.DuckDBPyConnection, features: Path, start: dt.date, end: dt.date) -> dict[str, np.ndarray]:
+def read_window(
+    con: duckdb.DuckDBPyConnection, features: TableSource, start: dt.date, end: dt.date
+) -> dict[str, np.ndarray]:
     """Every drift feature's values (floats, NaN where null), the item, department and ``date`` of
     the released rows dated in [start, end)."""
     columns = ", ".join(f.name for f in DRIFT_FEATURES)
     query = (
-        f"SELECT {CLUSTER_COLUMN}, {SEGMENT_COLUMN}, date, {columns} FROM read_parquet('{features}') "
+        f"SELECT {CLUSTER_COLUMN}, {SEGMENT_COLUMN}, date, {columns} FROM {TableFiles.of(features).scan()} "
         f"WHERE date >= DATE '{start}' AND date < DATE '{end}' AND sell_price IS NOT NULL"
     )
     found = con.sql(query).fetchnumpy()
@@ -423,7 +425,7 @@ def drift_table(
 
 def feature_drift(
     con: duckdb.DuckDBPyConnection,
-    features: Path,
+    features: TableSource,
     reference: tuple[dt.date, dt.date],
     current: tuple[dt.date, dt.date],
     thresholds: Thresholds = Thresholds(),

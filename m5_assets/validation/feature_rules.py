@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 import duckdb
 
 from m5_assets import tables
 from m5_assets.features.catalog import FeatureSpec
+from m5_assets.table_files import TableFiles, TableSource
 from m5_assets.validation.violations import Violation
 
 FEATURES_FILE = tables.FEATURES.name
@@ -28,9 +28,11 @@ def _broken_when(spec: FeatureSpec) -> str | None:
     return " OR ".join(parts) or None
 
 
-def catalog_violations(con: duckdb.DuckDBPyConnection, features: Path, specs: Iterable[FeatureSpec]) -> list[Violation]:
+def catalog_violations(
+    con: duckdb.DuckDBPyConnection, features: TableSource, specs: Iterable[FeatureSpec]
+) -> list[Violation]:
     """One violation per feature whose values break its rule, missing columns included."""
-    scan = f"read_parquet('{features}')"
+    scan = TableFiles.of(features).scan()
     present = set(con.sql(f"SELECT * FROM {scan} LIMIT 0").columns)
     found, conditions = [], {}
     for spec in specs:
