@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from m5_assets.features.outliers import cap_outliers, read_genuine_days
 from m5_assets.features.price import price_features
 from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
-from m5_assets.grid import daily_prices, dictionary_array, read_calendar, snap_by_state
+from m5_assets.grid import daily_prices, read_calendar, snap_by_state
 from m5_assets.table_files import StoreFiles
 from m5_assets.warehouse import Warehouse
 
@@ -177,24 +178,57 @@ def feature_arrays(inputs: FeatureInputs, rows: slice | np.ndarray, units: np.nd
     return computed
 
 
+@dataclass(frozen=True)
+class IdColumns:
+    """The id columns of a set of series (ordered as the inputs), dictionary-encoded once: each
+    block of rows takes its codes, all blocks share the dictionaries."""
+
+    rows: np.ndarray  # the series, as positions in the inputs' series, ascending
+    codes: dict[str, np.ndarray]
+    values: dict[str, pa.Array]
+
+    @classmethod
+    def of(cls, inputs: FeatureInputs, rows: slice | np.ndarray) -> IdColumns:
+        positions = np.arange(len(inputs.series))[rows]
+        series = inputs.series.iloc[positions]
+        categories = {name: pd.Categorical(series[name]) for name in ID_COLUMNS}
+        return cls(
+            rows=positions,
+            codes={name: c.codes.astype(np.int32) for name, c in categories.items()},
+            values={name: pa.array(c.categories.astype(str), type=pa.string()) for name, c in categories.items()},
+        )
+
+    def columns(self, rows: np.ndarray, per_series: int) -> dict[str, pa.Array]:
+        """The id columns of ``rows`` (some of these series), each repeated ``per_series`` times."""
+        at = np.repeat(np.searchsorted(self.rows, rows), per_series)
+        return {
+            name: pa.DictionaryArray.from_arrays(pa.array(self.codes[name][at]), self.values[name])
+            for name in ID_COLUMNS
+        }
+
+
 def feature_rows(
-    inputs: FeatureInputs, rows: slice | np.ndarray, arrays: dict[str, np.ndarray], days: slice = slice(None)
+    inputs: FeatureInputs,
+    rows: slice | np.ndarray,
+    arrays: dict[str, np.ndarray],
+    days: slice = slice(None),
+    ids: IdColumns | None = None,
 ) -> pa.Table:
     """The feature table of the series in ``rows`` on ``days``, series by series and each series'
-    days in order: keys, label, then every catalog feature."""
-    series = inputs.series.iloc[rows]
+    days in order: keys, label, then every catalog feature. ``arrays`` hold those days only (a
+    series x days matrix each). The id columns' dictionaries are ``ids``' (the series of ``rows``
+    only, by default)."""
+    positions = np.arange(len(inputs.series))[rows]
     dates = inputs.dates[days]
-    # The id columns' dictionaries hold the series written only, not every series of the inputs.
-    series_of_row = np.repeat(np.arange(len(series)), len(dates))
-    columns: dict[str, pa.Array] = {name: dictionary_array(series[name], series_of_row) for name in ID_COLUMNS}
-    columns["date"] = pa.array(np.tile(dates.to_numpy("datetime64[D]"), len(series)))
-    columns["units"] = _arrow_column(arrays["units"][:, days], "float32")
-    columns[STOCKED_OUT_COLUMN] = _arrow_column(arrays[STOCKED_OUT_COLUMN][:, days], "int8")
+    columns = (ids or IdColumns.of(inputs, positions)).columns(positions, len(dates))
+    columns["date"] = pa.array(np.tile(dates.to_numpy("datetime64[D]"), len(positions)))
+    columns["units"] = _arrow_column(arrays["units"], "float32")
+    columns[STOCKED_OUT_COLUMN] = _arrow_column(arrays[STOCKED_OUT_COLUMN], "int8")
     for spec in FEATURES:
         if spec.family == "ids":
             continue
         per_day = inputs.day_features.get(spec.name)
-        values = np.tile(per_day[days], len(series)) if per_day is not None else arrays[spec.name][:, days]
+        values = np.tile(per_day[days], len(positions)) if per_day is not None else arrays[spec.name]
         columns[spec.name] = _arrow_column(values, spec.dtype)
     return pa.table(columns)
 
@@ -258,6 +292,53 @@ def write_features(inputs: FeatureInputs, target: Path, *, storage: Warehouse) -
     )
 
 
+class DateBlocks:
+    """A store's feature matrices held block of days by block of days: each column of a block is
+    one contiguous run (series by series, each series' days of the block), so a row group of the
+    store's file is built without gathering its values from every series' row.
+
+    Reused from store to store (``reset``): fresh matrices of a store's size cost more in page
+    faults than filling them."""
+
+    def __init__(self, n_days: int) -> None:
+        self.n_days = n_days
+        self.n_series, self.days, self.capacity = 0, 0, 0
+        self.blocks: dict[str, np.ndarray] = {}  # name -> whole blocks x series x days
+        self.rest: dict[str, np.ndarray] = {}  # name -> series x the days after the whole blocks
+
+    def reset(self, n_series: int, days: int) -> None:
+        """Hold ``n_series`` series next, in blocks of ``days`` days."""
+        if n_series > self.capacity or days != self.days:
+            self.blocks, self.rest, self.capacity = {}, {}, n_series
+        self.n_series, self.days = n_series, days
+
+    @property
+    def whole(self) -> int:
+        return self.n_days // self.days
+
+    def put(self, first: int, arrays: dict[str, np.ndarray]) -> None:
+        """Store ``arrays`` (series x every day) of the series from position ``first`` on."""
+        edge = self.whole * self.days
+        for name, values in arrays.items():
+            # Every float feature is stored as float32: held so, at half the memory of float64.
+            dtype = np.dtype(np.float32) if values.dtype == np.float64 else values.dtype
+            if name not in self.blocks or self.blocks[name].dtype != dtype:
+                self.blocks[name] = np.empty((self.whole, self.capacity, self.days), dtype)
+                self.rest[name] = np.empty((self.capacity, self.n_days - edge), dtype)
+            n = len(values)
+            by_block = values[:, :edge].reshape(n, self.whole, self.days).transpose(1, 0, 2)
+            self.blocks[name][:, first : first + n, :] = by_block
+            self.rest[name][first : first + n] = values[:, edge:]
+
+    def __iter__(self) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+        """Each block's days and matrices (series x its days), in date order."""
+        n = self.n_series
+        for k in range(self.whole):
+            yield slice(k * self.days, (k + 1) * self.days), {name: b[k][:n] for name, b in self.blocks.items()}
+        if self.whole * self.days < self.n_days:
+            yield slice(self.whole * self.days, self.n_days), {name: r[:n] for name, r in self.rest.items()}
+
+
 def days_per_row_group(n_series: int) -> int:
     """Days in a row group of a store file holding ``n_series`` series."""
     blocks = max(1, MIN_ROWS_PER_ROW_GROUP // max(1, n_series * DAYS_PER_ROW_GROUP))
@@ -273,16 +354,34 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
     if unknown:
         raise ValueError(f"{files.folder}: series of stores {sorted(unknown)} have no file in {files.stores}")
     capped: list[pd.DataFrame] = []
-    n_days = len(inputs.dates)
-    for store in files.stores:
-        rows = np.flatnonzero(store_of == store)
-        units, found = capped_units(inputs, rows)
-        capped.append(found)
-        arrays = feature_arrays(inputs, rows, units)
-        days = days_per_row_group(len(rows))
-        blocks = (feature_rows(inputs, rows, arrays, slice(start, start + days)) for start in range(0, n_days, days))
-        storage.write_parquet_blocks(files.path(store), blocks, dictionary_columns=ID_COLUMNS)
-        del arrays, units
+    n_days, per_chunk = len(inputs.dates), series_per_block(len(inputs.dates))
+
+    def write(store: str, rows: np.ndarray, blocks: DateBlocks) -> None:
+        ids = IdColumns.of(inputs, rows)
+        tables = (feature_rows(inputs, rows, arrays, days, ids) for days, arrays in blocks)
+        storage.write_parquet_blocks(files.path(store), tables, dictionary_columns=ID_COLUMNS)
+
+    # Encoding a store's file (on a thread, as pyarrow releases the GIL) overlaps computing the
+    # next store's features: two stores' matrices are held at most.
+    buffers = (DateBlocks(n_days), DateBlocks(n_days))  # one filled while the other is written
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        writing: Future | None = None
+        for k, store in enumerate(files.stores):
+            rows = np.flatnonzero(store_of == store)
+            blocks = buffers[k % 2]
+            blocks.reset(len(rows), days_per_row_group(len(rows)))
+            # A chunk of series at a time: a store's whole matrices at once run a third slower,
+            # out of cache.
+            for start in range(0, len(rows), per_chunk):
+                chunk = rows[start : start + per_chunk]
+                units, found = capped_units(inputs, chunk)
+                capped.append(found)
+                blocks.put(start, feature_arrays(inputs, chunk, units))
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(write, store, rows, blocks)
+        if writing is not None:
+            writing.result()
     return FeatureStats(
         rows=len(inputs.series) * n_days,
         series=len(inputs.series),

@@ -28,6 +28,7 @@ class FeatureGroup:
 
     generation: str
     stores: tuple[str, ...]
+    every_store: bool = False  # the only group: its series are the whole long table's, unfiltered
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,13 @@ def build_feature_group(
     genuine_days: Path | None = None,
     *,
     storage: Warehouse,
+    every_store: bool = False,
 ) -> StagedGroup:
     """Compute the feature rows of the series of ``files``' stores into those files, and stage
-    the capped days in ``folder``; each file is written atomically."""
-    inputs = with_genuine_days(load_inputs(con, sales_long, calendar, prices, files.stores), genuine_days)
+    the capped days in ``folder``; each file is written atomically. With ``every_store`` the
+    stores are the long table's all, which is then read without a filter."""
+    stores = None if every_store else files.stores
+    inputs = with_genuine_days(load_inputs(con, sales_long, calendar, prices, stores), genuine_days)
     stats = write_store_features(inputs, files, storage=storage)
     capped = folder / "capped.parquet"
     storage.write_with(capped, lambda partial: stats.capped.to_parquet(partial, index=False))
