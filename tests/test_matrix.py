@@ -1,8 +1,10 @@
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 
-from m5_assets import tables
+from m5_assets import tables, warehouse
+from m5_assets.features import build
 from m5_assets.features.catalog import FEATURE_NAMES
 from m5_assets.model.matrix import CATEGORICAL, fill_matrix, read_rows, vocabulary_of
 from m5_assets.model.training import TrainingParams, train
@@ -50,6 +52,8 @@ def test_model_predicts_the_same_from_its_matrix_and_from_a_pandas_frame(built):
         .to_pandas()
     )
     frame = frame[frame["sell_price"].notna() & (frame["stocked_out"] == 0)]
+    # In the order read_rows gives: series, then day.
+    frame = frame.assign(key=frame["id"].astype(str)).sort_values(["key", "date"], kind="stable")
     from_frame = model.booster.predict(frame[list(FEATURE_NAMES)])
     rows = read_rows(
         _features(built), CUTOFF - dt.timedelta(days=28), CUTOFF, vocabulary=model.booster.pandas_categorical
@@ -57,7 +61,7 @@ def test_model_predicts_the_same_from_its_matrix_and_from_a_pandas_frame(built):
     np.testing.assert_allclose(model.booster.predict(rows.matrix), from_frame, rtol=1e-6)
 
 
-def test_late_rows_come_last_in_file_order(built):
+def test_late_rows_come_last_in_series_and_day_order(built):
     start, split = CUTOFF - dt.timedelta(days=60), CUTOFF - dt.timedelta(days=28)
     rows = read_rows(_features(built), start, CUTOFF, last_from=split)
     dates = rows.keys["date"].to_numpy()
@@ -67,3 +71,21 @@ def test_late_rows_come_last_in_file_order(built):
     early = plain.keys["date"].to_numpy() < split
     np.testing.assert_array_equal(rows.matrix[:n_early], plain.matrix[early])
     np.testing.assert_array_equal(rows.label[n_early:], plain.label[~early])
+
+
+def test_training_reads_the_one_file_stores_rows_in_its_order_from_the_store_files(built, tmp_path):
+    """LightGBM's result depends on the row order: the store files must give the rows in the order
+    the one-file store (series, then day) gave them, validation days last."""
+    root = built["small"]
+    one_file = tmp_path / "features" / "data.parquet"
+    inputs = (tables.SALES_LONG.path(root), tables.RAW_CALENDAR.path(root), tables.RAW_SELL_PRICES.path(root))
+    build.build_features(warehouse.connect(), *inputs, one_file, storage=warehouse.Warehouse(tmp_path))
+    start, split = CUTOFF - dt.timedelta(days=400), CUTOFF - dt.timedelta(days=28)
+    by_store = tables.FEATURES.files(root)
+    assert len(by_store.paths) == 10
+    for last_from in (None, split):
+        expected, got = (read_rows(f, start, CUTOFF, last_from=last_from) for f in (one_file, by_store))
+        pd.testing.assert_frame_equal(got.keys.astype(str), expected.keys.astype(str))
+        np.testing.assert_array_equal(got.label, expected.label)
+        np.testing.assert_array_equal(got.matrix, expected.matrix)
+        assert got.vocabulary == expected.vocabulary

@@ -97,15 +97,45 @@ def read_rows(
         files = files.of_stores(stores)  # their files hold their rows and no other
     elif stores is not None:
         wanted &= pc.field("store_id").isin(list(stores))
-    table = files.read(columns=[*extra_keys, LABEL_COLUMN, *FEATURE_NAMES], filters=wanted)
+    by_store = len(files.paths) > 1
+    # Files by store run store by store, then by blocks of days: put back in series, then day
+    # order, as the one-file store was, so a model trains on the same rows in the same order
+    # however the store is laid out (LightGBM's result depends on the row order).
+    read_keys = list(dict.fromkeys([*extra_keys, *(("id", "date") if by_store else ())]))
+    table = files.read(columns=[*read_keys, LABEL_COLUMN, *FEATURE_NAMES], filters=wanted)
     vocabulary = vocabulary if vocabulary is not None else vocabulary_of(table)
-    order = None
+    late = None
     if last_from is not None:
         late = pc.greater_equal(table.column("date"), pa.scalar(last_from, pa.date32())).to_numpy(zero_copy_only=False)
+    order = series_day_order(table, late) if by_store else None
+    if order is None and late is not None:
         order = np.argsort(late, kind="stable")
     keys = table.select(list(key_columns)).to_pandas()
     label = _column(table, LABEL_COLUMN)
     if order is not None:
         keys, label = keys.iloc[order].reset_index(drop=True), label[order]
-    matrix = fill_matrix(table.drop_columns([*extra_keys, LABEL_COLUMN]), vocabulary, order)
+    matrix = fill_matrix(table.drop_columns([*read_keys, LABEL_COLUMN]), vocabulary, order)
     return Rows(keys=keys, label=label, matrix=matrix, vocabulary=vocabulary)
+
+
+def series_day_order(table: pa.Table, late: np.ndarray | None = None) -> np.ndarray:
+    """The permutation that puts ``table``'s rows in series (id), then day order; with ``late``
+    (a flag per row), the flagged rows after the others, each part in that order."""
+    if not table.num_rows:
+        return np.arange(0)
+    ids = table.column("id")
+    if pa.types.is_dictionary(ids.type):  # each file's dictionary ranked in one sorted vocabulary
+        values = np.unique(np.concatenate([c.dictionary.to_numpy(zero_copy_only=False) for c in ids.chunks]))
+        rank = np.concatenate(
+            [
+                np.searchsorted(values, c.dictionary.to_numpy(zero_copy_only=False))[c.indices.to_numpy()]
+                for c in ids.chunks
+            ]
+        )
+    else:
+        values, rank = np.unique(ids.to_numpy(zero_copy_only=False), return_inverse=True)
+    day = table.column("date").cast(pa.int32()).to_numpy().astype(np.int64)
+    key = rank.astype(np.int64) * (int(day.max()) + 1 - int(day.min())) + (day - day.min())
+    if late is not None:
+        key += late.astype(np.int64) * len(values) * (int(day.max()) + 1 - int(day.min()))
+    return np.argsort(key, kind="stable")
