@@ -118,10 +118,6 @@ class StoreFiles(TableFiles):
             raise ValueError(f"{self.folder}: no store {sorted(unknown)} in generation {self.generation}")
         return StoreFiles(self.folder, self.generation, wanted)
 
-    def with_stores(self, stores: Iterable[str]) -> StoreFiles:
-        """The same generation holding ``stores`` (a group's part of it, before it is published)."""
-        return StoreFiles(self.folder, self.generation, stores)
-
 
 def new_generation(tag: str = "") -> str:
     """A generation name that sorts in time: UTC time, then ``tag`` (a run id) or a random part."""
