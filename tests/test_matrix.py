@@ -89,3 +89,12 @@ def test_training_reads_the_one_file_stores_rows_in_its_order_from_the_store_fil
         np.testing.assert_array_equal(got.label, expected.label)
         np.testing.assert_array_equal(got.matrix, expected.matrix)
         assert got.vocabulary == expected.vocabulary
+
+
+def test_one_stores_file_is_read_in_series_and_day_order_too(built):
+    # A store of the small data: 115 series, row groups of 560 days, so its file is not in id order.
+    (store, *_) = tables.FEATURES.files(built["small"]).stores
+    rows = read_rows(tables.FEATURES.files(built["small"]), CUTOFF - dt.timedelta(days=900), CUTOFF, stores=[store])
+    keys = rows.keys.assign(id=rows.keys["id"].astype(str))
+    assert keys["id"].str.contains(store).all()
+    pd.testing.assert_frame_equal(keys, keys.sort_values(["id", "date"], ignore_index=True))

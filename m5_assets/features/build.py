@@ -2,9 +2,9 @@
 
 The long table is read once as a dense series-by-day matrix of units (it is stored ordered by
 series, then day). The feature store is written a store at a time (``write_store_features``):
-every feature of the store's series is computed at once, then written to the store's file in row
-groups of ``DAYS_PER_ROW_GROUP`` days, so a read of some days skips the others by their
-statistics. ``write_features`` writes the same rows as one file in series order (the layout
+the store's features are computed a chunk of series at a time, held by blocks of days, then
+written to the store's file in row groups of whole ``DAYS_PER_ROW_GROUP``-day blocks, so a read of
+some days skips the others by their statistics. ``write_features`` writes the same rows as one file in series order (the layout
 before the store files, kept as a reference for tests and benchmarks). Features and the label
 read units with outliers for modelling capped (``features.outliers``); the long table keeps what
 was sold. The grid runs up to ``HORIZON`` calendar days past the last sales day, so that the rows

@@ -97,7 +97,7 @@ def read_rows(
         files = files.of_stores(stores)  # their files hold their rows and no other
     elif stores is not None:
         wanted &= pc.field("store_id").isin(list(stores))
-    by_store = len(files.paths) > 1
+    by_store = isinstance(files, StoreFiles)  # even one store's file runs by blocks of days
     # Files by store run store by store, then by blocks of days: put back in series, then day
     # order, as the one-file store was, so a model trains on the same rows in the same order
     # however the store is laid out (LightGBM's result depends on the row order).
