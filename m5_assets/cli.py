@@ -259,7 +259,7 @@ def _backtest_locked(args: argparse.Namespace) -> int:
 
 
 def _migrate_warehouse(args: argparse.Namespace) -> int:
-    from m5_assets.features.build import days_per_row_group
+    from m5_assets.features.build import row_groups_of
     from m5_assets.grid import SERIES_COLUMNS
     from m5_assets.table_files import migrate_to_store_files
     from m5_assets.warehouse import open_warehouse
@@ -273,7 +273,7 @@ def _migrate_warehouse(args: argparse.Namespace) -> int:
         if not table.by_store:
             continue
         started = time.perf_counter()
-        files = migrate_to_store_files(storage, table.folder(paths.warehouse), days_per_row_group, SERIES_COLUMNS)
+        files = migrate_to_store_files(storage, table.folder(paths.warehouse), row_groups_of, SERIES_COLUMNS)
         if files is None:
             print(f"{table.name}: already stored by store (or not built yet); nothing to move")
             continue

@@ -35,6 +35,9 @@ MANIFEST = "_manifest.json"
 GENERATION_PREFIX = "generation="
 LEGACY_FILE = "data.parquet"
 MIGRATE_COMMAND = "m5 migrate-warehouse"
+# A store file's layout: each row's row group from its series' and day's positions, and the
+# store's numbers of series and days.
+RowGroupsOf = Callable[[np.ndarray, np.ndarray, int, int], np.ndarray]
 
 
 class LegacyLayout(RuntimeError):
@@ -191,18 +194,20 @@ def drop_generation(storage: Warehouse, files: StoreFiles) -> None:
 
 
 def migrate_to_store_files(
-    storage: Warehouse, folder: Path, days_per_row_group: Callable[[int], int], dictionary_columns: Sequence[str]
+    storage: Warehouse, folder: Path, row_groups_of: RowGroupsOf, dictionary_columns: Sequence[str]
 ) -> StoreFiles | None:
     """Move the one-file table in ``folder`` (``data.parquet``, from before it was stored by
-    store) to a generation of one file per store, row groups of ``days_per_row_group(series of
-    the store)`` days in date order, and publish it; None if there is no such file. Rows and
-    values are unchanged."""
+    store) to a generation of one file per store, in the row groups ``row_groups_of`` gives a
+    store's rows (from each row's series position in the store and day position, and the store's
+    series and days), and publish it; None if there is no such file. Rows and values are
+    unchanged."""
     legacy = folder / LEGACY_FILE
     if (folder / MANIFEST).exists() or not legacy.exists():
         return None
     keys = pq.read_table(legacy, columns=["store_id", "date"])
     stores = sorted(str(s) for s in pc.unique(keys.column("store_id").cast(pa.string())).to_pylist())
     first = pc.min(keys.column("date")).as_py()
+    n_days = (pc.max(keys.column("date")).as_py() - first).days + 1
     files = StoreFiles(folder, new_generation("migrate"), stores)
     for store in stores:
         table = pq.read_table(legacy, filters=pc.field("store_id") == store)
@@ -216,10 +221,16 @@ def migrate_to_store_files(
             }
         )
         days = pc.days_between(pa.scalar(first, pa.date32()), table.column("date")).to_numpy()
-        block = days // days_per_row_group(len(pc.unique(table.column("id"))))
+        ids, series = np.unique(
+            table.column("id").cast(pa.string()).to_numpy(zero_copy_only=False), return_inverse=True
+        )
+        group = row_groups_of(series, days, len(ids), n_days)
+        order = np.lexsort((days, series, group))  # each row group's rows series by series, in date order
+        table, group = table.take(pa.array(order)), group[order]
+        bounds = np.flatnonzero(np.diff(group)) + 1
         storage.write_parquet_blocks(
             files.path(store),
-            (table.filter(pa.array(block == b)) for b in np.unique(block)),
+            (table.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, len(group)], strict=True)),
             dictionary_columns=dictionary_columns,
         )
     publish_store_files(storage, files)

@@ -86,15 +86,22 @@ class Warehouse:
             write(partial)
 
     def write_parquet_blocks(
-        self, path: Path, blocks: Iterable[pa.Table], dictionary_columns: Sequence[str] = ()
+        self,
+        path: Path,
+        blocks: Iterable[pa.Table],
+        dictionary_columns: Sequence[str] = (),
+        *,
+        overlap: bool = True,
     ) -> None:
         """Write blocks of one schema to a single Parquet file (a row group each), atomically.
 
-        Encoding a block runs on a writer thread while the caller computes the next one (pyarrow
-        releases the GIL), so building and writing overlap on two cores. Dictionary encoding is
-        kept to the named columns: on float columns it costs time and saves nothing.
+        With ``overlap``, encoding a block runs on a writer thread while the caller computes the
+        next one (pyarrow releases the GIL), so building and writing overlap on two cores; without
+        it, each block is encoded before the next is asked for (a caller that reuses a block's
+        memory once it is written needs that). Dictionary encoding is kept to the named columns: on
+        float columns it costs time and saves nothing.
         """
-        self.write_with(path, lambda partial: _write_blocks(partial, blocks, dictionary_columns))
+        self.write_with(path, lambda partial: _write_blocks(partial, blocks, dictionary_columns, overlap))
 
     def remove_folder(self, folder: Path) -> None:
         """Delete ``folder`` and its files, wherever they were published."""
@@ -199,7 +206,7 @@ class StagedTable:
         self.warehouse._publish(self.path, self.target)
 
 
-def _write_blocks(partial: Path, blocks: Iterable[pa.Table], dictionary_columns: Sequence[str]) -> None:
+def _write_blocks(partial: Path, blocks: Iterable[pa.Table], dictionary_columns: Sequence[str], overlap: bool) -> None:
     writer, pending = None, None
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
@@ -215,6 +222,8 @@ def _write_blocks(partial: Path, blocks: Iterable[pa.Table], dictionary_columns:
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(writer.write_table, block, row_group_size=len(block))
+                if not overlap:
+                    pending.result()
             if pending is not None:
                 pending.result()
         finally:

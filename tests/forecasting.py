@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import TypedDict
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from m5_assets import tables
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.resources import M5Data
+from m5_assets.features import build
 from m5_assets.model.training import TrainingParams
 from m5_assets.settings import load_settings
-from m5_assets.table_files import TableFiles
+from m5_assets.table_files import StoreFiles, TableFiles
 
 
 class Preset(TypedDict):
@@ -115,6 +118,33 @@ def feature_rows(source: Path | TableFiles) -> pd.DataFrame:
     categorical = [c for c in frame if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     frame[categorical] = frame[categorical].astype(str)
     return frame.sort_values(["id", "date"], ignore_index=True)
+
+
+def assert_store_file_layout(files: StoreFiles) -> None:
+    """Each store's file holds that store's rows only, in row groups that are each a run of its
+    series (``series_runs``) by a whole block of days, run after run, each run's in date order:
+    the statistics of a read of some days rule every other row group out."""
+    for store, path in zip(files.stores, files.paths, strict=True):
+        file = pq.ParquetFile(path)
+        frame = pd.concat(
+            [
+                file.read_row_group(k, columns=["id", "date", "store_id"]).to_pandas().assign(group=k)
+                for k in range(file.num_row_groups)
+            ],
+            ignore_index=True,
+        )
+        frame["date"] = pd.to_datetime(frame["date"])
+        assert set(frame["store_id"].astype(str)) == {store}
+        ids, series = np.unique(frame["id"].astype(str), return_inverse=True)
+        days = (frame["date"] - frame["date"].min()).dt.days.to_numpy()
+        expected = build.row_groups_of(series, days, len(ids), int(days.max()) + 1)
+        np.testing.assert_array_equal(frame["group"].to_numpy(), expected)
+        # Within a row group: series by series, each series' days in order.
+        assert (np.lexsort((days, series, expected)) == np.arange(len(frame))).all()
+        for run in build.series_runs(len(ids), int(days.max()) + 1):
+            spans = frame[(series >= run.start) & (series < run.stop)].groupby("group")["date"].agg(["min", "max"])
+            assert ((spans["max"] - spans["min"]).dt.days < build.days_per_row_group(run.stop - run.start)).all()
+            assert (spans["max"].to_numpy()[:-1] < spans["min"].to_numpy()[1:]).all()
 
 
 def table_bytes(warehouse: Path, name: str) -> bytes:

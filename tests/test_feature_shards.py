@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from forecasting import feature_rows, run_pipeline
+from forecasting import assert_store_file_layout, feature_rows, run_pipeline
 from shard_job import killing_group_1
 
 from m5_assets import tables, warehouse
@@ -25,25 +25,6 @@ from m5_assets.warehouse import SHARDS_FOLDER
 
 def _inputs(root: Path) -> tuple[Path, Path, Path]:
     return tables.SALES_LONG.path(root), tables.RAW_CALENDAR.path(root), tables.RAW_SELL_PRICES.path(root)
-
-
-def _assert_by_store_in_date_order(files: StoreFiles) -> None:
-    """Each store's file holds that store's rows only, its row groups whole blocks of days in date
-    order: the statistics of a read of some days rule every other row group out."""
-    for store, path in zip(files.stores, files.paths, strict=True):
-        meta = pq.ParquetFile(path).metadata
-        series = len(pq.read_table(path, columns=["id"]).column("id").unique())
-        days_per_group = build.days_per_row_group(series)
-        assert days_per_group % build.DAYS_PER_ROW_GROUP == 0
-        columns = meta.schema.to_arrow_schema().names
-        spans = []
-        for k in range(meta.num_row_groups):
-            group = meta.row_group(k)
-            stats = group.column(columns.index("date")).statistics
-            spans.append((stats.min, stats.max))
-            assert (stats.max - stats.min).days < days_per_group
-        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
-        assert set(pq.read_table(path, columns=["store_id"]).column("store_id").to_pylist()) == {store}
 
 
 def _definitions_as_shown(store_groups: int) -> dict:
@@ -94,7 +75,11 @@ def test_any_store_group_count_has_the_same_assets_checks_and_jobs():
     assert ("forecast_levels:levels_add_up", True) in one["checks"]
 
 
-def test_groups_write_the_whole_builds_rows_a_file_per_store_in_date_order(built, tmp_path):
+def test_groups_write_the_whole_builds_rows_a_file_per_store_in_date_order(built, tmp_path, monkeypatch):
+    # Stores of several runs of series (the small data's 115 series a store in runs of 38 or 39),
+    # as at full scale, each run's row groups of 56 days (3,000 rows at least).
+    monkeypatch.setattr(build, "ROWS_PER_BLOCK", 40 * 1969)
+    monkeypatch.setattr(build, "MIN_ROWS_PER_ROW_GROUP", 3_000)
     inputs, con = _inputs(built["small"]), warehouse.connect()
     local = warehouse.Warehouse(tmp_path)
     build.build_features(con, *inputs, tmp_path / "whole" / "data.parquet", storage=local)
@@ -112,9 +97,36 @@ def test_groups_write_the_whole_builds_rows_a_file_per_store_in_date_order(built
     stats = combine_feature_groups(staged, files)
     pd.testing.assert_frame_equal(feature_rows(files), feature_rows(tmp_path / "whole" / "data.parquet"))
     assert files.schema.equals(pq.read_schema(tmp_path / "whole" / "data.parquet"), check_metadata=False)
-    _assert_by_store_in_date_order(files)
-    assert all(pq.ParquetFile(path).metadata.num_row_groups > 1 for path in files.paths)
+    assert_store_file_layout(files)
+    assert all(pq.ParquetFile(path).metadata.num_row_groups == 3 * 36 for path in files.paths)
     assert stats.rows == files.rows and stats.series == feature_rows(files)["id"].nunique()
+
+
+@pytest.mark.parametrize("fails", ["computing", "writing"])
+def test_a_failure_on_either_side_of_the_writer_publishes_no_file_and_raises(built, tmp_path, monkeypatch, fails):
+    """Computing and encoding run on two threads: an error on either stops both (no hang), and
+    the store file being written is not published."""
+    monkeypatch.setattr(build, "ROWS_PER_BLOCK", 4 * 528)  # runs of 3 or 4 series: 3 runs a store
+    inputs = build.load_inputs(warehouse.connect(), *_inputs(built["tiny"]))
+    calls = {"n": 0}
+
+    def third_run_fails(original):
+        def wrapped(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError(f"{fails} failed")
+            return original(*args, **kwargs)
+
+        return wrapped
+
+    if fails == "computing":
+        monkeypatch.setattr(build, "feature_arrays", third_run_fails(build.feature_arrays))
+    else:
+        monkeypatch.setattr(build, "feature_rows", third_run_fails(build.feature_rows))
+    files = StoreFiles(tmp_path / "features", new_generation(), sorted(set(inputs.series["store_id"])))
+    with pytest.raises(OSError, match=f"{fails} failed"):
+        build.write_store_features(inputs, files, storage=warehouse.Warehouse(tmp_path))
+    assert not any(path.exists() for path in files.paths)
 
 
 def test_combining_refuses_groups_that_overlap_or_leave_a_store_out(built, tmp_path):
@@ -155,7 +167,7 @@ def test_the_feature_store_job_by_store_group_publishes_the_one_group_rows(data_
     second = read_store_files(tables.FEATURES.folder(warehouse_dir))
     assert second.generation != first.generation and second.stores == first.stores
     pd.testing.assert_frame_equal(feature_rows(second), expected)
-    _assert_by_store_in_date_order(second)
+    assert_store_file_layout(second)
     assert all(pq.ParquetFile(path).metadata.num_row_groups >= 18 for path in second.paths)  # 528 days
     # The generation replaced stays for readers still on it; the one before that goes.
     assert set(generations(second.folder)) == {first.generation, second.generation}

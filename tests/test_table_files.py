@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from forecasting import copy_data, feature_rows
+from forecasting import assert_store_file_layout, copy_data, feature_rows
 
 from m5_assets import tables, warehouse
 from m5_assets.cli import main
@@ -107,16 +107,20 @@ def test_a_warehouse_from_before_the_move_is_refused_by_name_then_migrated_row_f
             read()
 
     monkeypatch.setenv("M5_DATA_DIR", str(legacy_data))
+    # Stores of several runs of series (the tiny data's ten a store in runs of 3 or 4), as at
+    # full scale, in row groups of 28 days: the migration lays them out as a build does.
+    monkeypatch.setattr(build, "ROWS_PER_BLOCK", 4 * 528)
+    monkeypatch.setattr(build, "MIN_ROWS_PER_ROW_GROUP", 1)
     assert main(["migrate-warehouse"]) == 0
     assert "features: " in capsys.readouterr().out
     files = tables.FEATURES.files(root)
     assert isinstance(files, StoreFiles) and not (root / "features" / "data.parquet").exists()
     pd.testing.assert_frame_equal(feature_rows(root), expected)
-    # As a build writes them: the same stores, each file's row groups whole blocks of days in order.
+    # As a build writes them: the same stores and schema, each file in runs of series by blocks of days.
     built_files = tables.FEATURES.files(built["tiny"])
     assert files.stores == built_files.stores and files.schema.equals(built_files.schema, check_metadata=False)
-    for moved, fresh in zip(files.paths, built_files.paths, strict=True):
-        assert pq.ParquetFile(moved).metadata.num_row_groups == pq.ParquetFile(fresh).metadata.num_row_groups
+    assert_store_file_layout(files)
+    assert all(pq.ParquetFile(path).metadata.num_row_groups == 3 * 19 for path in files.paths)
     day = expected["date"].iloc[-1]
     assert len(WarehouseReader(data_paths(legacy_data)).feature_rows(day)) == (expected["date"] == day).sum()
     # Twice is harmless.

@@ -1,10 +1,10 @@
 """Build the offline feature store from the long table, the calendar and the prices.
 
 The long table is read once as a dense series-by-day matrix of units (it is stored ordered by
-series, then day). The feature store is written a store at a time (``write_store_features``):
-the store's features are computed a chunk of series at a time, held by blocks of days, then
-written to the store's file in row groups of whole ``DAYS_PER_ROW_GROUP``-day blocks, so a read of
-some days skips the others by their statistics. ``write_features`` writes the same rows as one file in series order (the layout
+series, then day). The feature store is written a file per store (``write_store_features``),
+a run of series at a time: a run's features are computed, held by blocks of days, then written
+to the store's file as row groups of whole ``DAYS_PER_ROW_GROUP``-day blocks, so a read of some
+days skips the others by their statistics. ``write_features`` writes the same rows as one file in series order (the layout
 before the store files, kept as a reference for tests and benchmarks). Features and the label
 read units with outliers for modelling capped (``features.outliers``); the long table keeps what
 was sold. The grid runs up to ``HORIZON`` calendar days past the last sales day, so that the rows
@@ -14,6 +14,7 @@ a forecast of the days just after the data needs exist already (their label, ``u
 from __future__ import annotations
 
 import dataclasses
+import queue
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -293,12 +294,12 @@ def write_features(inputs: FeatureInputs, target: Path, *, storage: Warehouse) -
 
 
 class DateBlocks:
-    """A store's feature matrices held block of days by block of days: each column of a block is
-    one contiguous run (series by series, each series' days of the block), so a row group of the
+    """A run of series' feature matrices held block of days by block of days: each column of a
+    block is contiguous (series by series, each series' days of the block), so a row group of the
     store's file is built without gathering its values from every series' row.
 
-    Reused from store to store (``reset``): fresh matrices of a store's size cost more in page
-    faults than filling them."""
+    Reused from run to run (``reset``): fresh matrices of a run's size cost more in page faults
+    than filling them."""
 
     def __init__(self, n_days: int) -> None:
         self.n_days = n_days
@@ -340,48 +341,86 @@ class DateBlocks:
 
 
 def days_per_row_group(n_series: int) -> int:
-    """Days in a row group of a store file holding ``n_series`` series."""
+    """Days in a row group of a store file, for a run of ``n_series`` series."""
     blocks = max(1, MIN_ROWS_PER_ROW_GROUP // max(1, n_series * DAYS_PER_ROW_GROUP))
     return blocks * DAYS_PER_ROW_GROUP
 
 
+def series_runs(n_series: int, n_days: int) -> list[slice]:
+    """A store's series (positions among its own, in id order) in the runs that are computed and
+    written together: near-equal, of at most ``series_per_block`` series each. A store file's row
+    groups are each one run's block of days, so what a writer holds is a run's, not a store's."""
+    count = -(-n_series // series_per_block(n_days))
+    bounds = [n_series * k // count for k in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def row_groups_of(series: np.ndarray, days: np.ndarray, n_series: int, n_days: int) -> np.ndarray:
+    """Each row's row group in its store's file (numbered in file order: run by run, each run's
+    blocks of days in date order), from its series' position in the store and its day's position
+    among the feature days."""
+    runs = series_runs(n_series, n_days)
+    run = np.searchsorted([r.start for r in runs], series, side="right") - 1
+    per_group = np.array([days_per_row_group(r.stop - r.start) for r in runs])
+    groups_before = np.concatenate([[0], np.cumsum(-(-n_days // per_group))])
+    return groups_before[run] + days // per_group[run]
+
+
+# Ends a store's runs for the writer, or (ABORT) tells it to give up the file it is writing.
+_END_OF_STORE, _ABORT = "end of store", "abort"
+
+
 def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: Warehouse) -> FeatureStats:
     """Compute the feature rows of ``inputs``' series into one file per store of ``files``, each
-    file's row groups ``days_per_row_group`` days of every series of the store, in date order: a
-    read of some days skips the other row groups by their statistics."""
+    file's row groups a run of series (``series_runs``) by ``days_per_row_group`` days, each
+    run's in date order: a read of some days skips the other row groups by their statistics."""
     store_of = inputs.series["store_id"].to_numpy()
     unknown = set(store_of) - set(files.stores)
     if unknown:
         raise ValueError(f"{files.folder}: series of stores {sorted(unknown)} have no file in {files.stores}")
     capped: list[pd.DataFrame] = []
-    n_days, per_chunk = len(inputs.dates), series_per_block(len(inputs.dates))
+    n_days = len(inputs.dates)
+    # Encoding a run's row groups (on a thread, as pyarrow releases the GIL) overlaps computing
+    # the next run: two runs' matrices are held at most, whatever the size of a store.
+    free: queue.Queue[DateBlocks] = queue.Queue()
+    for _ in range(2):
+        free.put(DateBlocks(n_days))
+    runs: queue.Queue[tuple[np.ndarray, DateBlocks] | str] = queue.Queue()
 
-    def write(store: str, rows: np.ndarray, blocks: DateBlocks) -> None:
-        ids = IdColumns.of(inputs, rows)
-        tables = (feature_rows(inputs, rows, arrays, days, ids) for days, arrays in blocks)
-        storage.write_parquet_blocks(files.path(store), tables, dictionary_columns=ID_COLUMNS)
+    def row_groups(ids: IdColumns) -> Iterator[pa.Table]:
+        while (item := runs.get()) != _END_OF_STORE:
+            if isinstance(item, str):
+                raise RuntimeError("feature computation failed: the store's file is not published")
+            rows, blocks = item
+            for days, arrays in blocks:
+                yield feature_rows(inputs, rows, arrays, days, ids)
+            free.put(blocks)  # each table is encoded before the next is asked for
 
-    # Encoding a store's file (on a thread, as pyarrow releases the GIL) overlaps computing the
-    # next store's features: two stores' matrices are held at most.
-    buffers = (DateBlocks(n_days), DateBlocks(n_days))  # one filled while the other is written
+    def write_files() -> None:
+        for store in files.stores:
+            ids = IdColumns.of(inputs, np.flatnonzero(store_of == store))
+            storage.write_parquet_blocks(
+                files.path(store), row_groups(ids), dictionary_columns=ID_COLUMNS, overlap=False
+            )
+
     with ThreadPoolExecutor(max_workers=1) as writer:
-        writing: Future | None = None
-        for k, store in enumerate(files.stores):
-            rows = np.flatnonzero(store_of == store)
-            blocks = buffers[k % 2]
-            blocks.reset(len(rows), days_per_row_group(len(rows)))
-            # A chunk of series at a time: a store's whole matrices at once run a third slower,
-            # out of cache.
-            for start in range(0, len(rows), per_chunk):
-                chunk = rows[start : start + per_chunk]
-                units, found = capped_units(inputs, chunk)
-                capped.append(found)
-                blocks.put(start, feature_arrays(inputs, chunk, units))
-            if writing is not None:
-                writing.result()
-            writing = writer.submit(write, store, rows, blocks)
-        if writing is not None:
-            writing.result()
+        writing = writer.submit(write_files)
+        try:
+            for store in files.stores:
+                rows = np.flatnonzero(store_of == store)
+                for run in series_runs(len(rows), n_days):
+                    chunk = rows[run]
+                    units, found = capped_units(inputs, chunk)
+                    capped.append(found)
+                    blocks = _free_blocks(free, writing)
+                    blocks.reset(len(chunk), days_per_row_group(len(chunk)))
+                    blocks.put(0, feature_arrays(inputs, chunk, units))
+                    runs.put((chunk, blocks))
+                runs.put(_END_OF_STORE)
+        except BaseException:
+            runs.put(_ABORT)
+            raise
+        writing.result()
     return FeatureStats(
         rows=len(inputs.series) * n_days,
         series=len(inputs.series),
@@ -390,3 +429,14 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
         last_sales_date=inputs.dates[inputs.n_sales_days - 1],
         capped=pd.concat(capped, ignore_index=True),
     )
+
+
+def _free_blocks(free: queue.Queue[DateBlocks], writing: Future) -> DateBlocks:
+    """The next buffer the writer is done with, or its error if it stopped."""
+    while True:
+        try:
+            return free.get(timeout=1)
+        except queue.Empty:
+            if writing.done():
+                writing.result()
+                raise RuntimeError("the feature writer stopped before every store was written") from None
