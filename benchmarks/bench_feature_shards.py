@@ -4,11 +4,12 @@ groups in two processes at once, then the combining step, and against one group 
 run's steps), in one run.
 
 Uses the warehouse of ``bench_features.py`` (``benchmarks/.cache/full-seed42``; run that first).
-Each process does what its Dagster step does: the baseline is the ``features`` op of before; a
-group computes its stores' feature rows into their files of a new generation; the combining step
-checks that the groups fit together and publishes the generation (its manifest). The blocking
-checks, which scan the published rows in both layouts, are not in either figure. Every store's
-rows are then compared with the baseline file's. Not measured here: the Dagster executor's own
+Each process does what its Dagster step does: the baseline is the ``features`` op of before
+(build the file, then hold it to the catalog's rules); a group computes its stores' feature rows
+into their files of a new generation and holds those to the rules; the combining step checks that
+the groups fit together, merges what they found, reads back the metadata the UI shows and
+publishes the generation (its manifest). Every store's rows are then compared with the baseline
+file's. Not measured here: the Dagster executor's own
 cost of starting a process per step (a few seconds a step). Prints the speed-up, each process's
 peak memory, the combining cost, and a projection to 10x and 100x the stores from the per-store
 costs measured.
@@ -38,40 +39,56 @@ def _inputs(data: Path) -> tuple[Path, Path, Path]:
 def _unsharded(data: Path, target: Path) -> dict:
     from m5_assets import warehouse
     from m5_assets.features.build import build_features
+    from m5_assets.features.catalog import FEATURES
+    from m5_assets.validation.feature_rules import catalog_violations
 
     started = time.perf_counter()
-    stats = build_features(warehouse.connect(), *_inputs(data), target, storage=warehouse.Warehouse(target.parent))
-    return {"seconds": time.perf_counter() - started, "rows": stats.rows, "peak_mib": peak_mib()}
+    con = warehouse.connect()
+    stats = build_features(con, *_inputs(data), target, storage=warehouse.Warehouse(target.parent))
+    checking = time.perf_counter()
+    assert not catalog_violations(con, target, FEATURES)
+    done = time.perf_counter()
+    return {"seconds": done - started, "check_seconds": done - checking, "rows": stats.rows, "peak_mib": peak_mib()}
 
 
 def _group(data: Path, folder: Path, generation: str, stores: list[str]) -> dict:
     import dataclasses
 
     from m5_assets import warehouse
+    from m5_assets.features.catalog import FEATURES
     from m5_assets.features.shards import build_feature_group
     from m5_assets.table_files import StoreFiles
+    from m5_assets.validation.feature_rules import catalog_violations
 
     started = time.perf_counter()
+    con = warehouse.connect()
     files = StoreFiles(folder, generation, stores)
     staged = build_feature_group(
-        warehouse.connect(),
-        *_inputs(data),
-        files,
-        folder.parent / "_shards" / stores[0],
-        storage=warehouse.Warehouse(folder.parent),
+        con, *_inputs(data), files, folder.parent / "_shards" / stores[0], storage=warehouse.Warehouse(folder.parent)
     )
-    return {"seconds": time.perf_counter() - started, "staged": dataclasses.asdict(staged), "peak_mib": peak_mib()}
+    checking = time.perf_counter()
+    assert not catalog_violations(con, files, FEATURES)
+    done = time.perf_counter()
+    return {
+        "seconds": done - started,
+        "check_seconds": done - checking,
+        "staged": dataclasses.asdict(staged),
+        "peak_mib": peak_mib(),
+    }
 
 
 def _combine(folder: Path, unsharded: Path, staged: list[dict]) -> dict:
     from m5_assets import warehouse
+    from m5_assets.defs.features import FeatureBuild, describe_features
     from m5_assets.features.shards import StagedGroup, combine_feature_groups
     from m5_assets.table_files import StoreFiles, publish_store_files
+    from m5_assets.validation.violations import merged
 
     started = time.perf_counter()
     groups = [StagedGroup(**{**s, "stores": tuple(s["stores"])}) for s in staged]
     files = StoreFiles(folder, groups[0].generation, [store for g in groups for store in g.stores])
-    combine_feature_groups(groups, files)
+    build = FeatureBuild(combine_feature_groups(groups, files), merged([] for _ in groups))
+    describe_features(warehouse.connect(), files, build)  # what the UI shows, read back from the files
     publish_store_files(warehouse.Warehouse(folder.parent), files)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_mib": peak_mib(), "identical": _same_rows(files, unsharded)}

@@ -70,10 +70,14 @@ def report_store_groups(
     figures), what the default run of the same graph costs against the one process."""
     total = parts_wall + combined["seconds"]
     print(f"\n== {title}, full scale ({len(stores)} stores), {len(groups)} store groups on 2 cores ==")
-    print(f"unsharded, one process: {unsharded['seconds']:.1f} s, peak {unsharded['peak_mib']} MiB")
+    print(
+        f"unsharded, one process: {unsharded['seconds']:.1f} s{_checking(unsharded)}, peak {unsharded['peak_mib']} MiB"
+    )
     for k, (group, part) in enumerate(zip(groups, parts, strict=True)):
         staged = f", staged {part['staged_mib']} MiB" if "staged_mib" in part else ""
-        print(f"group {k} ({', '.join(group)}): {part['seconds']:.1f} s, peak {part['peak_mib']} MiB{staged}")
+        print(
+            f"group {k} ({', '.join(group)}): {part['seconds']:.1f} s{_checking(part)}, peak {part['peak_mib']} MiB{staged}"
+        )
     print(
         f"groups side by side: {parts_wall:.1f} s wall; combining: {combined['seconds']:.1f} s, peak {combined['peak_mib']} MiB"
     )
@@ -95,6 +99,11 @@ def report_store_groups(
         f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process, not spread)"
     )
     print_projection(per_store, combine_per_store, len(stores))
+
+
+def _checking(step: dict) -> str:
+    """What of a step's time its checks took, when it reports them."""
+    return f" (checks {step['check_seconds']:.1f} s of it)" if "check_seconds" in step else ""
 
 
 def full_scale_store_groups(data, inputs: tuple[str, ...], groups: int) -> tuple[list[str], list[list[str]]] | None:

@@ -17,6 +17,7 @@ from m5_assets.features.catalog import (
     FeatureSpec,
 )
 from m5_assets.validation.feature_rules import catalog_violations
+from m5_assets.validation.violations import MAX_EXAMPLES, merged
 from m5_assets.warehouse import connect, table_path
 
 FOODS, HOBBIES = "FOODS_1_001_CA_1_validation", "HOBBIES_1_001_TX_1_validation"
@@ -129,6 +130,36 @@ def test_catalog_check_names_the_feature_and_rule_that_broke(tmp_path):
     assert found["day_of_week"].count == 1 and "<= 6" in found["day_of_week"].rule
     assert found["roll_mean_7"].count == 1 and ">= 0" in found["roll_mean_7"].rule
     assert "missing" in found["snap"].rule
+
+
+def test_groups_checking_their_own_rows_report_what_one_check_of_every_row_reports(tmp_path):
+    """The catalog check runs in each store group on the rows it wrote; merged, the groups'
+    findings are those of one check of the whole table: one per broken rule, counts added."""
+    specs = (
+        FeatureSpec("day_of_week", "", "int8", "calendar", min_value=0, max_value=6),
+        FeatureSpec("roll_mean_7", "", "float32", "rolling", min_value=0, nullable=True),
+        FeatureSpec("snap", "", "int8", "snap", min_value=0, max_value=1),
+    )
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "id": np.repeat([f"s{k}" for k in range(6)], 4),
+            "date": np.tile(pd.date_range("2020-01-01", periods=4), 6),
+            "day_of_week": rng.choice(np.array([1, 7, 9], dtype=np.int8), 24),
+            "roll_mean_7": rng.choice(np.array([0.5, -1.0], dtype=np.float32), 24),
+        }
+    )
+    whole = tmp_path / "whole.parquet"
+    frame.to_parquet(whole)
+    parts = []
+    for k, rows in enumerate((frame.iloc[:8], frame.iloc[8:12], frame.iloc[12:])):
+        rows.to_parquet(tmp_path / f"part{k}.parquet")
+        parts.append(catalog_violations(connect(), tmp_path / f"part{k}.parquet", specs))
+    together, one = merged(parts), catalog_violations(connect(), whole, specs)
+    assert together == one  # file, column, rule and count; examples are compared below
+    assert [v.column for v in one] == ["snap", "day_of_week", "roll_mean_7"]
+    assert all(0 < len(v.examples) <= MAX_EXAMPLES for v in together if v.count)
+    assert merged([[], []]) == []
 
 
 def test_catalog_table_declares_every_feature_once(handmade_warehouse):

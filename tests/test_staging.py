@@ -16,8 +16,8 @@ from forecasting import resource, run_pipeline
 
 from m5_assets import tables, warehouse
 from m5_assets.definitions import build_definitions
+from m5_assets.defs import feature_shards as feature_shard_defs
 from m5_assets.defs import long_table as long_table_defs
-from m5_assets.features import shards as feature_shards
 from m5_assets.object_store import RemoteWarehouse
 from m5_assets.staging import STAGING_FOLDER
 from m5_assets.table_files import StoreFiles, TableFiles, generations
@@ -150,15 +150,15 @@ def test_a_refused_feature_store_keeps_the_last_good_one_and_its_metadata_descri
     assert isinstance(published, StoreFiles)
     assert shown["path"].value == str(published.folder) and shown["generation"].value == published.generation
     assert shown["dagster/row_count"].value == published.rows
-    # What publishes the feature store: the step that combines the groups, once they have written
-    # the new generation's files.
-    module, name = feature_shards, "combine_feature_groups"
+    # What writes the feature store: each group's step, which then holds the files it wrote to
+    # the catalog's rules; the combining step refuses the generation on what they found.
+    module, name = feature_shard_defs, "build_feature_group"
     real = getattr(module, name)
 
-    def write_out_of_range(*args, **kwargs):  # the groups' files get a weekday no calendar has; the files come last
-        stats = real(*args, **kwargs)
-        _bad_weekday_on_the_first_row(args[-1])
-        return stats
+    def write_out_of_range(con, sales_long, calendar, prices, files, *args, **kwargs):
+        staged = real(con, sales_long, calendar, prices, files, *args, **kwargs)
+        _bad_weekday_on_the_first_row(files)  # a weekday no calendar has, in each group's first file
+        return staged
 
     monkeypatch.setattr(module, name, write_out_of_range)
     refused = run_pipeline(data_dir, store_groups)

@@ -23,10 +23,9 @@ from m5_assets.defs.check_log import recorded
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import StepContext
 from m5_assets.features import outliers
-from m5_assets.features.catalog import FEATURES
 from m5_assets.table_files import StoreFiles, TableFiles, drop_generation, publish_store_files
 from m5_assets.tables import Table
-from m5_assets.validation import feature_rules, long_rules, raw_rules
+from m5_assets.validation import long_rules, raw_rules
 from m5_assets.validation.raw_rules import RawTable
 from m5_assets.validation.violations import Violation, describe
 
@@ -251,6 +250,7 @@ FEATURE_CHECKS = [
     BlockingCheck(
         "features_within_catalog_rules",
         "every feature column holds values within its catalog rule (range, nulls)",
-        lambda m5_data, con, staged, _: result_from(feature_rules.catalog_violations(con, staged, FEATURES)),
+        # Found by each group on the files it wrote (``FeatureBuild``), before the manifest names them.
+        lambda m5_data, con, staged, build: result_from(build.catalog_violations),
     ),
 ]

@@ -1,5 +1,7 @@
 """The offline feature store and its catalog; the store is published only once its checks pass."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 import duckdb
 
@@ -20,6 +22,7 @@ from m5_assets.features.catalog import (
     catalog_frame,
 )
 from m5_assets.table_files import TableFiles
+from m5_assets.validation.violations import Violation
 
 _DESCRIPTIONS = {spec.name: f"[{spec.family}] {spec.description} ({spec.rule})" for spec in FEATURES}
 _DESCRIPTIONS |= {
@@ -70,8 +73,19 @@ FEATURE_INPUTS = (
 )
 
 
-def describe_features(con: duckdb.DuckDBPyConnection, files: TableFiles, stats: FeatureStats) -> dict:
+@dataclass(frozen=True)
+class FeatureBuild:
+    """A new generation of the feature store as its blocking checks and the UI see it: what the
+    groups' builds found, and the catalog-rule violations each group found in the files it wrote
+    (the rule holds row by row, so each group checks its own rows, side by side)."""
+
+    stats: FeatureStats
+    catalog_violations: list[Violation]
+
+
+def describe_features(con: duckdb.DuckDBPyConnection, files: TableFiles, build: FeatureBuild) -> dict:
     """What the UI shows of the feature store, read back from its files as checked."""
+    stats = build.stats
     metadata = table_metadata(con, files, _DESCRIPTIONS.get, preview_columns=16)
     stocked_out_days, series_hit = con.sql(
         f"SELECT count(*) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1), count(DISTINCT id) FILTER (WHERE {STOCKED_OUT_COLUMN} = 1) "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -73,6 +75,28 @@ class DataValidationError(Exception):
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         super().__init__("\n".join(v.message() for v in violations))
+
+
+def merged(parts: Iterable[Sequence[Violation]]) -> list[Violation]:
+    """The violations that parts of one table (a store group's files each) found on their own
+    rows, as one check of the whole table reports them: one per broken rule, in the order first
+    found, the counts added and the first examples kept."""
+    by_rule: dict[tuple[str, str, str], Violation] = {}
+    for part in parts:
+        for found in part:
+            key = (found.file, found.column, found.rule)
+            seen = by_rule.get(key)
+            by_rule[key] = (
+                found
+                if seen is None
+                else dataclasses.replace(
+                    seen,
+                    count=seen.count + found.count,
+                    examples=pd.concat([seen.examples, found.examples], ignore_index=True).head(MAX_EXAMPLES),
+                    lines=tuple(dict.fromkeys(seen.lines + found.lines)),
+                )
+            )
+    return list(by_rule.values())
 
 
 def describe(violations: list[Violation]) -> str:
