@@ -110,7 +110,7 @@ def test_a_failure_on_either_side_of_the_writer_publishes_no_file_and_raises(bui
     inputs = build.load_inputs(warehouse.connect(), *_inputs(built["tiny"]))
     calls = {"n": 0}
 
-    def third_run_fails(original):
+    def third_call_fails(original):
         def wrapped(*args, **kwargs):
             calls["n"] += 1
             if calls["n"] == 3:
@@ -120,9 +120,9 @@ def test_a_failure_on_either_side_of_the_writer_publishes_no_file_and_raises(bui
         return wrapped
 
     if fails == "computing":
-        monkeypatch.setattr(build, "feature_arrays", third_run_fails(build.feature_arrays))
-    else:
-        monkeypatch.setattr(build, "feature_rows", third_run_fails(build.feature_rows))
+        monkeypatch.setattr(build, "feature_arrays", third_call_fails(build.feature_arrays))
+    else:  # the encoding thread's
+        monkeypatch.setattr(pq.ParquetWriter, "write_table", third_call_fails(pq.ParquetWriter.write_table))
     files = StoreFiles(tmp_path / "features", new_generation(), sorted(set(inputs.series["store_id"])))
     with pytest.raises(OSError, match=f"{fails} failed"):
         build.write_store_features(inputs, files, storage=warehouse.Warehouse(tmp_path))

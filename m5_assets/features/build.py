@@ -380,34 +380,33 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
         raise ValueError(f"{files.folder}: series of stores {sorted(unknown)} have no file in {files.stores}")
     capped: list[pd.DataFrame] = []
     n_days = len(inputs.dates)
-    # Encoding a run's row groups (on a thread, as pyarrow releases the GIL) overlaps computing
-    # the next run: two runs' matrices are held at most, whatever the size of a store.
+    # A run's row groups are encoded on a thread (pyarrow releases the GIL) while the next run is
+    # computed and made into tables (encoding is the larger half, so the thread does nothing
+    # else). The float columns of a run's tables are views of its buffer, which goes back to be
+    # filled again once they are encoded: two runs are held at most, whatever a store's size.
     free: queue.Queue[DateBlocks] = queue.Queue()
     for _ in range(2):
         free.put(DateBlocks(n_days))
-    runs: queue.Queue[tuple[np.ndarray, DateBlocks] | str] = queue.Queue()
+    runs: queue.Queue[tuple[list[pa.Table], DateBlocks] | str] = queue.Queue()
 
-    def row_groups(ids: IdColumns) -> Iterator[pa.Table]:
+    def row_groups() -> Iterator[pa.Table]:
         while (item := runs.get()) != _END_OF_STORE:
             if isinstance(item, str):
                 raise RuntimeError("feature computation failed: the store's file is not published")
-            rows, blocks = item
-            for days, arrays in blocks:
-                yield feature_rows(inputs, rows, arrays, days, ids)
+            tables, blocks = item
+            yield from tables
             free.put(blocks)  # each table is encoded before the next is asked for
 
     def write_files() -> None:
         for store in files.stores:
-            ids = IdColumns.of(inputs, np.flatnonzero(store_of == store))
-            storage.write_parquet_blocks(
-                files.path(store), row_groups(ids), dictionary_columns=ID_COLUMNS, overlap=False
-            )
+            storage.write_parquet_blocks(files.path(store), row_groups(), dictionary_columns=ID_COLUMNS, overlap=False)
 
     with ThreadPoolExecutor(max_workers=1) as writer:
         writing = writer.submit(write_files)
         try:
             for store in files.stores:
                 rows = np.flatnonzero(store_of == store)
+                ids = IdColumns.of(inputs, rows)
                 for run in series_runs(len(rows), n_days):
                     chunk = rows[run]
                     units, found = capped_units(inputs, chunk)
@@ -415,7 +414,8 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
                     blocks = _free_blocks(free, writing)
                     blocks.reset(len(chunk), days_per_row_group(len(chunk)))
                     blocks.put(0, feature_arrays(inputs, chunk, units))
-                    runs.put((chunk, blocks))
+                    tables = [feature_rows(inputs, chunk, arrays, days, ids) for days, arrays in blocks]
+                    runs.put((tables, blocks))
                 runs.put(_END_OF_STORE)
         except BaseException:
             runs.put(_ABORT)
