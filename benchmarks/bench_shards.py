@@ -29,6 +29,13 @@ from workers import feature_store, peak_mib, print_projection, run_worker, side_
 
 HERE = Path(__file__).resolve().parent
 DAYS = 30
+COMBINING_PARTS = (
+    "reading and ordering the groups' rows",
+    "building the levels",
+    "checking they add up",
+    "writing the levels",
+    "writing the bottom level",
+)
 
 
 def _shard(data: Path, model_dir: Path, first: dt.date, stores: list[str], out: Path) -> dict:
@@ -63,13 +70,29 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
     out = Path(tempfile.mkdtemp(prefix="bench-combined-"))
     started = time.perf_counter()
     problems = 0
+    # Where a partition-day's combining goes: what storing the bottom level by store would save
+    # (putting the groups' rows in order, writing them again) against what it would not (levels).
+    parts = dict.fromkeys(COMBINING_PARTS, 0.0)
     for k in range(days):
         day = first + dt.timedelta(days=k)
+        clock = time.perf_counter()
+
+        def lap(part: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            parts[part] += now - clock
+            clock = now
+
         bottom = combine_shards(folders, day)
+        lap("reading and ordering the groups' rows")
         levels = levels_of(bottom, day, model.calibration)
+        lap("building the levels")
         problems += len(level_sum_problems(bottom, levels))
+        lap("checking they add up")
         tables.FORECAST_LEVELS.write_partition(warehouse.Warehouse(out), day, levels)
+        lap("writing the levels")
         tables.FORECASTS.write_partition(warehouse.Warehouse(out), day, bottom)
+        lap("writing the bottom level")
     seconds = time.perf_counter() - started
     # The sharded result against the unsharded one, on the last day: every value.
     mine, theirs = read_partition(out, tables.FORECASTS, day), read_partition(unsharded, tables.FORECASTS, day)
@@ -79,6 +102,7 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
     shutil.rmtree(out, ignore_errors=True)
     return {
         "seconds": seconds,
+        "per_day": {part: spent / days for part, spent in parts.items()},
         "peak_mib": peak_mib(),
         "problems": problems,
         "same_rows": same_rows,
@@ -185,6 +209,11 @@ def _compare(work: Path, args, stores: list[str], groups: list[list[str]], base:
         f"{one_combine['seconds']:.1f} s = {one_group_total:.1f} s, {unsharded['seconds'] / one_group_total:.2f}x the "
         f"one-process speed; peak {max(one_issue['peak_mib'], one_combine['peak_mib'])} MiB; "
         f"same rows: {one_combine['same_rows']}, largest difference {one_combine['max_abs_diff']:.2e}"
+    )
+    spent = {part: sum(c["per_day"][part] for c in combines) / len(combines) for part in COMBINING_PARTS}
+    print(
+        f"combining a partition-day, {sum(spent.values()):.2f} s: "
+        + ", ".join(f"{part} {seconds:.2f} s" for part, seconds in spent.items())
     )
     per_store = sum(s["seconds"] for s in shards) / len(stores)
     combine_per_store = sum(c["seconds"] for c in combines) / len(stores)

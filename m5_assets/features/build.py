@@ -47,9 +47,10 @@ from m5_assets.table_files import StoreFiles
 from m5_assets.warehouse import Warehouse
 
 ROWS_PER_BLOCK = 2_000_000
-# A row group of a store's file: a whole number of these days of every series of the store, so a
-# forecast's 28 days touch two row groups of a file at most; as many as it takes to hold at least
-# MIN_ROWS_PER_ROW_GROUP rows, since small row groups compress worse and cost metadata.
+# A row group of a store's file: a whole number of these days of one run of the store's series,
+# so a forecast's 28 days touch two row groups of a run at most; as many as it takes to hold at
+# least MIN_ROWS_PER_ROW_GROUP rows, since small row groups compress worse and cost metadata (at
+# full scale, 28-day row groups made a store's file 8 % larger for no faster read of 28 days).
 DAYS_PER_ROW_GROUP = 28
 MIN_ROWS_PER_ROW_GROUP = 65_536
 _ARROW_TYPES = {"float32": pa.float32(), "int8": pa.int8(), "int16": pa.int16()}
