@@ -4,8 +4,9 @@ The long table is read once as a dense series-by-day matrix of units (it is stor
 series, then day). The feature store is written a file per store (``write_store_features``),
 a run of series at a time: a run's features are computed, held by blocks of days, then written
 to the store's file as row groups of whole ``DAYS_PER_ROW_GROUP``-day blocks, so a read of some
-days skips the others by their statistics. ``write_features`` writes the same rows as one file in series order (the layout
-before the store files, kept as a reference for tests and benchmarks). Features and the label
+days skips the others by their statistics. ``write_features`` writes the same rows as one file
+in series order (the layout before the store files, kept as a reference for tests and
+benchmarks). Features and the label
 read units with outliers for modelling capped (``features.outliers``); the long table keeps what
 was sold. The grid runs up to ``HORIZON`` calendar days past the last sales day, so that the rows
 a forecast of the days just after the data needs exist already (their label, ``units``, is null).
