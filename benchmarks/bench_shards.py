@@ -39,6 +39,7 @@ COMBINING_PARTS = (
 
 
 def _shard(data: Path, model_dir: Path, first: dt.date, stores: list[str], out: Path) -> dict:
+    from m5_assets import tables
     from m5_assets.forecast.issue import issue_bottom, read_forecast_rows
     from m5_assets.forecast.shards import staged_path
 
@@ -52,7 +53,7 @@ def _shard(data: Path, model_dir: Path, first: dt.date, stores: list[str], out: 
         day = first + dt.timedelta(days=k)
         bottom = issue_bottom(feature_store(data), day, model, rows, predictions)
         staged_path(out, day).parent.mkdir(parents=True, exist_ok=True)
-        bottom.to_parquet(staged_path(out, day), index=False)
+        tables.FORECASTS.write_partition_file(bottom, staged_path(out, day))
         n += len(bottom)
     return {"seconds": time.perf_counter() - started, "read_seconds": read, "rows": n, "peak_mib": peak_mib()}
 
@@ -62,7 +63,7 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
 
     from m5_assets import tables, warehouse
     from m5_assets.forecast.issue import levels_of
-    from m5_assets.forecast.shards import combine_shards
+    from m5_assets.forecast.shards import combine_shards, staged_path
     from m5_assets.hierarchy import level_sum_problems
     from m5_assets.reader import read_partition
 
@@ -91,7 +92,10 @@ def _combine(model_dir: Path, first: dt.date, days: int, folders: list[str], uns
         lap("checking they add up")
         tables.FORECAST_LEVELS.write_partition(warehouse.Warehouse(out), day, levels)
         lap("writing the levels")
-        tables.FORECASTS.write_partition(warehouse.Warehouse(out), day, bottom)
+        if len(folders) == 1:  # an only group's staged file is the partition's, published as it is
+            tables.FORECASTS.publish_partition_file(warehouse.Warehouse(out), day, staged_path(Path(folders[0]), day))
+        else:
+            tables.FORECASTS.write_partition(warehouse.Warehouse(out), day, bottom)
         lap("writing the bottom level")
     seconds = time.perf_counter() - started
     # The sharded result against the unsharded one, on the last day: every value.
@@ -210,11 +214,12 @@ def _compare(work: Path, args, stores: list[str], groups: list[list[str]], base:
         f"one-process speed; peak {max(one_issue['peak_mib'], one_combine['peak_mib'])} MiB; "
         f"same rows: {one_combine['same_rows']}, largest difference {one_combine['max_abs_diff']:.2e}"
     )
-    spent = {part: sum(c["per_day"][part] for c in combines) / len(combines) for part in COMBINING_PARTS}
-    print(
-        f"combining a partition-day, {sum(spent.values()):.2f} s: "
-        + ", ".join(f"{part} {seconds:.2f} s" for part, seconds in spent.items())
-    )
+    for name, steps in (("two groups", combines), ("one group", [one_combine])):
+        spent = {part: sum(c["per_day"][part] for c in steps) / len(steps) for part in COMBINING_PARTS}
+        print(
+            f"combining a partition-day ({name}), {sum(spent.values()):.2f} s: "
+            + ", ".join(f"{part} {seconds:.2f} s" for part, seconds in spent.items())
+        )
     per_store = sum(s["seconds"] for s in shards) / len(stores)
     combine_per_store = sum(c["seconds"] for c in combines) / len(stores)
     print(f"per store: {per_store:.2f} s of group work, {combine_per_store:.2f} s of combining (one process)")

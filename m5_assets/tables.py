@@ -8,7 +8,9 @@ declarations, so a table is renamed or documented in one place.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,9 +134,27 @@ class Table:
     def write_partition(self, storage: warehouse.Warehouse, key: dt.date | str, frame: pd.DataFrame) -> Path:
         """Publish one partition's file whole or not at all (a reader never sees half of it)."""
         path = self.path(storage.root, key)
-        data = pa.Table.from_pandas(frame.drop(columns=[self.partition_column], errors="ignore"), preserve_index=False)
-        storage.write_with(path, lambda partial: pq.write_table(data, partial, compression="zstd"))
+        storage.write_with(path, lambda partial: self.write_partition_file(frame, partial))
         return path
+
+    def write_partition_file(self, frame: pd.DataFrame, path: Path) -> None:
+        """Write ``frame`` at ``path`` as a partition file of this table is published."""
+        data = pa.Table.from_pandas(frame.drop(columns=[self.partition_column], errors="ignore"), preserve_index=False)
+        pq.write_table(data, path, compression="zstd")
+
+    def publish_partition_file(self, storage: warehouse.Warehouse, key: dt.date | str, written: Path) -> Path:
+        """Publish ``written`` (by ``write_partition_file``, kept where it is) as the partition of
+        ``key``, whole or not at all: linked where it can be, so its bytes are not written twice."""
+        path = self.path(storage.root, key)
+        storage.write_with(path, lambda partial: _link_or_copy(written, partial))
+        return path
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system (or one without hard links)
+        shutil.copyfile(source, target)
 
 
 RAW_CALENDAR = Table(

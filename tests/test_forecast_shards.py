@@ -14,7 +14,7 @@ from conftest import MAY
 from forecasting import QUICK, issue, train
 from shard_job import killing_group_1
 
-from m5_assets import tables
+from m5_assets import tables, warehouse
 from m5_assets.definitions import build_definitions
 from m5_assets.defs import forecast_shards
 from m5_assets.defs.automation import ISSUE_FORECAST_JOB
@@ -75,6 +75,23 @@ def test_store_groups_split_every_store_once_in_order():
     assert store_groups_of(stores, 2) == [["CA_1", "CA_2"], ["TX_1", "WI_1"]]
     assert store_groups_of(stores, 10) == [["CA_1"], ["CA_2"], ["TX_1"], ["WI_1"]]
     assert store_groups_of(stores, 1) == [["CA_1", "CA_2", "TX_1", "WI_1"]]
+
+
+def test_an_only_groups_staged_file_is_published_as_it_is_not_written_twice(tmp_path):
+    storage = warehouse.Warehouse(tmp_path / "warehouse")
+    bottom = pd.DataFrame({"id": ["a", "b"], "forecast_date": ["2016-05-18"] * 2, "forecast": [1.5, 2.0]})
+    staged = tmp_path / "warehouse" / SHARDS_FOLDER / "run" / "group_0" / "forecast_date=2016-05-18.parquet"
+    staged.parent.mkdir(parents=True)
+    tables.FORECASTS.write_partition_file(bottom, staged)
+    published = tables.FORECASTS.publish_partition_file(storage, "2016-05-18", staged)
+    assert published == tables.FORECASTS.path(storage.root, "2016-05-18")
+    assert published.stat().st_ino == staged.stat().st_ino  # linked: its bytes are not written again
+    # As a partition written from the frame reads: the partition column is the folder's.
+    written = tables.FORECASTS.write_partition(warehouse.Warehouse(tmp_path / "other"), "2016-05-18", bottom)
+    assert published.read_bytes() == written.read_bytes()
+    shutil.rmtree(staged.parent)  # the run's staged files go once it is published; the partition stays
+    read = read_partition(storage.root, tables.FORECASTS, "2016-05-18")
+    pd.testing.assert_frame_equal(read[bottom.columns], bottom)
 
 
 def test_issuing_by_store_group_publishes_the_unsharded_partitions(model_data, monkeypatch):

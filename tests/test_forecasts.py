@@ -13,7 +13,7 @@ from forecasting import QUICK, WEAK, copy_data, feature_rows, issue, metadata, r
 from mlflow.tracking import MlflowClient
 from served import serving_app
 
-from m5_assets import reader, tables
+from m5_assets import reader, tables, warehouse
 from m5_assets.definitions import build_definitions
 from m5_assets.defs.forecasts import WITHIN_HISTORY, band_result
 from m5_assets.forecast import plausibility
@@ -160,17 +160,19 @@ def test_a_month_trained_after_a_later_champion_is_promoted_for_its_own_days_and
 
 
 def test_a_failure_mid_write_leaves_no_partial_partition(issued, monkeypatch):
-    calls = {"n": 0}
-    real = tables.pq.write_table
+    real = warehouse.Warehouse.write_with
 
-    def fail_on_the_fourth(table, where, **kwargs):  # two forecast files per partition: fails in the second
-        # The forecast tables' published files (not feature drift's, nor a store group's staged rows).
-        calls["n"] += "horizon" in table.schema.names and ".data.parquet." in str(where)
-        real(table, where, **kwargs)
-        if calls["n"] == 4:
+    def disk_full_on_the_second_bottom_level(self, path, write):  # written (or linked) whole, then fails
+        if path != tables.FORECASTS.path(self.root, "2016-05-11"):
+            return real(self, path, write)
+
+        def fails(partial):
+            write(partial)
             raise OSError("disk full")
 
-    monkeypatch.setattr(tables.pq, "write_table", fail_on_the_fourth)
+        return real(self, path, fails)
+
+    monkeypatch.setattr(warehouse.Warehouse, "write_with", disk_full_on_the_second_bottom_level)
     result = issue(issued["dir"], "2016-05-10", "2016-05-12", raise_on_error=False)
     assert not result.success
     root = issued["dir"] / "warehouse"

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from m5_assets import tables
 from m5_assets.defs.forecasts import (
@@ -84,7 +83,7 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         folder = group_folder(context, m5_data, tables.FORECASTS.name)
         rows = 0
         for _, day, bottom in issued_bottoms(client, m5_data.files(tables.FEATURES), plan.chosen, stores):
-            m5_data.storage.write_with(staged_path(folder, day), partial(_write_parquet, bottom))
+            m5_data.storage.write_with(staged_path(folder, day), partial(tables.FORECASTS.write_partition_file, bottom))
             rows += len(bottom)
         context.log.info(f"stores {stores[0]} .. {stores[-1]}: {rows} rows over {len(plan.chosen)} days in {folder}")
         return dataclasses.replace(plan, folder=str(folder))
@@ -160,7 +159,3 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         return {**dict(zip(outs, assets, strict=True)), LEVELS_OUTPUT: levels, BAND_OUTPUT: within}
 
     return forecasts
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False)

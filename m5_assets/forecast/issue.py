@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ HIERARCHY_COLUMNS = SERIES_COLUMNS[1:]
 class Forecast:
     bottom: pd.DataFrame  # one row per released series and day: ids, date, horizon, forecast, bounds, model
     levels: pd.DataFrame  # levels 1-11: level, level_name, hierarchy columns (null where not in the level), ...
+    # The bottom level already written as its partition file is (by a run's only store group):
+    # published as it is rather than written again.
+    bottom_file: Path | None = None
 
 
 def read_forecast_rows(

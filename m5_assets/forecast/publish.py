@@ -100,7 +100,11 @@ def publish_days(
             continue
         # The bottom file is what marks a partition as published, so it is written last.
         levels_path = tables.FORECAST_LEVELS.write_partition(storage, day, forecast.levels)
-        bottom_path = tables.FORECASTS.write_partition(storage, day, forecast.bottom)
+        bottom_path = (
+            tables.FORECASTS.write_partition(storage, day, forecast.bottom)
+            if forecast.bottom_file is None
+            else tables.FORECASTS.publish_partition_file(storage, day, forecast.bottom_file)
+        )
         total = float(forecast.levels.loc[forecast.levels["level"] == 1, "forecast"].sum())
         about = {
             "model_version": model.version,

@@ -77,7 +77,10 @@ def combined_forecasts(client: MlflowClient, group: DayGroup) -> Iterator[tuple[
         if version not in models:
             models[version] = registry.load_issuing_model(client, version)
         bottom = combine_shards(group.folders, day)
-        yield models[version], day, Forecast(bottom=bottom, levels=levels_of(bottom, day, models[version].calibration))
+        levels = levels_of(bottom, day, models[version].calibration)
+        # An only group staged the day's bottom level as its partition file is, rows in order.
+        staged = staged_path(Path(group.folders[0]), day) if len(group.folders) == 1 else None
+        yield models[version], day, Forecast(bottom=bottom, levels=levels, bottom_file=staged)
 
 
 def split_evenly(items: Sequence[T], groups: int) -> list[list[T]]:
@@ -97,7 +100,7 @@ def store_groups_of(stores: list[str], groups: int) -> list[list[str]]:
 
 
 def staged_path(folder: Path, day: dt.date) -> Path:
-    """Where a group stages its bottom level of ``day``."""
+    """Where a group stages its bottom level of ``day`` (written as the partition's file is)."""
     return folder / f"forecast_date={day}.parquet"
 
 
