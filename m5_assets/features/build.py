@@ -300,7 +300,7 @@ class DateBlocks:
     block is contiguous (series by series, each series' days of the block), so a row group of the
     store's file is built without gathering its values from every series' row.
 
-    Reused from run to run (``reset``): fresh matrices of a run's size cost more in page faults
+    Reused from run to run (``fill``): fresh matrices of a run's size cost more in page faults
     than filling them."""
 
     def __init__(self, n_days: int) -> None:
@@ -309,18 +309,16 @@ class DateBlocks:
         self.blocks: dict[str, np.ndarray] = {}  # name -> whole blocks x series x days
         self.rest: dict[str, np.ndarray] = {}  # name -> series x the days after the whole blocks
 
-    def reset(self, n_series: int, days: int) -> None:
-        """Hold ``n_series`` series next, in blocks of ``days`` days."""
-        if n_series > self.capacity or days != self.days:
-            self.blocks, self.rest, self.capacity = {}, {}, n_series
-        self.n_series, self.days = n_series, days
-
     @property
     def whole(self) -> int:
         return self.n_days // self.days
 
-    def put(self, first: int, arrays: dict[str, np.ndarray]) -> None:
-        """Store ``arrays`` (series x every day) of the series from position ``first`` on."""
+    def fill(self, arrays: dict[str, np.ndarray], days: int) -> None:
+        """Hold ``arrays`` (a run's series x every day each) in blocks of ``days`` days."""
+        n = len(next(iter(arrays.values())))
+        if n > self.capacity or days != self.days:
+            self.blocks, self.rest, self.capacity = {}, {}, n
+        self.n_series, self.days = n, days
         edge = self.whole * self.days
         for name, values in arrays.items():
             # Every float feature is stored as float32: held so, at half the memory of float64.
@@ -328,10 +326,8 @@ class DateBlocks:
             if name not in self.blocks or self.blocks[name].dtype != dtype:
                 self.blocks[name] = np.empty((self.whole, self.capacity, self.days), dtype)
                 self.rest[name] = np.empty((self.capacity, self.n_days - edge), dtype)
-            n = len(values)
-            by_block = values[:, :edge].reshape(n, self.whole, self.days).transpose(1, 0, 2)
-            self.blocks[name][:, first : first + n, :] = by_block
-            self.rest[name][first : first + n] = values[:, edge:]
+            self.blocks[name][:, :n, :] = values[:, :edge].reshape(n, self.whole, self.days).transpose(1, 0, 2)
+            self.rest[name][:n] = values[:, edge:]
 
     def __iter__(self) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
         """Each block's days and matrices (series x its days), in date order."""
@@ -414,8 +410,7 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
                     units, found = capped_units(inputs, chunk)
                     capped.append(found)
                     blocks = _free_blocks(free, writing)
-                    blocks.reset(len(chunk), days_per_row_group(len(chunk)))
-                    blocks.put(0, feature_arrays(inputs, chunk, units))
+                    blocks.fill(feature_arrays(inputs, chunk, units), days_per_row_group(len(chunk)))
                     tables = [feature_rows(inputs, chunk, arrays, days, ids) for days, arrays in blocks]
                     runs.put((tables, blocks))
                 runs.put(_END_OF_STORE)
