@@ -124,7 +124,8 @@ def _quiet_libraries(paths: DataPaths) -> None:
 
 
 def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
-    """The feature store, the models, the newest forecast and the backtest, each summarized."""
+    """The feature store, the models, the newest forecast and the backtest, each summarized; each
+    run that an earlier ``m5 run`` already did with the same files, code and inputs is skipped."""
     _quiet_libraries(paths)
     import dagster as dg
 
@@ -133,9 +134,12 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
     from m5_assets.defs.summary import print_backtest, print_summary
+    from m5_assets.defs.up_to_date import Chain, all_exist, raw_fingerprint, skipped_line
     from m5_assets.features.catalog import HORIZON
     from m5_assets.model.selection import WINDOWS, months_before
+    from m5_assets.raw_files import locate_raw_files
     from m5_assets.reader import newest_forecast_date, read_accuracy
+    from m5_assets.table_files import MANIFEST
 
     # Bind the run to the folder checked above, whatever the process saw when it imported.
     defs = build_definitions(M5Data(data_dir=str(paths.root)))
@@ -143,13 +147,39 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # The summary says what failed and why; the step-by-step log, stack traces included, stays in
     # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    started = time.perf_counter()
-    result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
-        instance=instance, run_config=quiet, raise_on_error=False
-    )
-    print_summary(result, time.perf_counter() - started)
-    if not result.success or args.skip_model:
-        return 0 if result.success else 1
+    chain = Chain(instance, raw_fingerprint(locate_raw_files(paths.raw)) + load_settings().model_dump_json())
+    skipped: list[str] = []
+
+    def launch(
+        job: dg.JobDefinition,
+        what: str,
+        outputs: list[Path],
+        partition_key: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dg.ExecuteInProcessResult | None:
+        """``job`` run for ``what`` (None when an earlier run already did it, which is said)."""
+        done = chain.done(job.name, what, all_exist(outputs))
+        if done is not None:
+            print(skipped_line(job.name, what, done, instance))
+            skipped.append(done.run_id)
+            chain.add(done.run_id)
+            return None
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=quiet,
+            raise_on_error=False,
+            partition_key=partition_key,
+            tags=chain.tags(job.name, what) | (tags or {}),
+        )
+        print_summary(result, time.perf_counter() - started)
+        chain.add(result.run_id)
+        return result
+
+    features_done = [tables.FEATURES.folder(paths.warehouse) / MANIFEST]
+    result = launch(defs.resolve_job_def(FEATURE_STORE_JOB), "", features_done)
+    if (result is not None and not result.success) or args.skip_model:
+        return 0 if result is None or result.success else 1
 
     issue_job, score_job = defs.resolve_job_def(ISSUE_FORECAST_JOB), defs.resolve_job_def(SCORE_FORECAST_JOB)
     newest = newest_forecast_date(paths)
@@ -171,36 +201,39 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     cutoffs = [m.isoformat() for m in months if m.isoformat() in known]
     for cutoff in cutoffs:
         print(f"\ntraining model partition {cutoff} ...")
-        started = time.perf_counter()
-        result = train.execute_in_process(
-            instance=instance, partition_key=cutoff, run_config=quiet, raise_on_error=False
-        )
-        print_summary(result, time.perf_counter() - started)
-        if not result.success:
+        result = launch(train, cutoff, [], partition_key=cutoff)
+        if result is not None and not result.success:
             return 1
 
+    def days(first: dt.date, last: dt.date) -> list[dt.date]:
+        return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+
     ranges = [
-        ("issuing the newest forecast", issue_job, newest, newest),
-        (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1]),
-        ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1]),
+        ("issuing the newest forecast", issue_job, newest, newest, tables.FORECASTS),
+        (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1], tables.FORECASTS),
+        ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1], tables.FORECAST_ACCURACY),
     ]
     withheld = False
-    for title, job, first, last in ranges:
+    for title, job, first, last, output in ranges:
         print(f"\n{title} ({first} .. {last}) ...")
-        started = time.perf_counter()
         tags = {
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
         }
-        result = job.execute_in_process(instance=instance, tags=tags, run_config=quiet, raise_on_error=False)
-        print_summary(result, time.perf_counter() - started)
-        if not result.success:
+        outputs = [output.path(paths.warehouse, day) for day in days(first, last)]
+        result = launch(job, f"{first}..{last}", outputs, tags=tags)
+        if result is not None and not result.success:
             # A plan refused by its check leaves the forecasts published: they are still scored,
             # so the user sees how far off they are, and the run still ends as failed.
             if {e.step_key for e in result.get_step_failure_events()} != {tables.INVENTORY_PLAN.name}:
                 return 1
             withheld = True
     print_backtest(read_accuracy(paths.warehouse), backtest)
+    if skipped:
+        print(
+            f"\n{len(skipped)} of {len(chain.runs)} runs were up to date and skipped (same raw files, code and "
+            "inputs as a successful earlier run); `make clean` starts afresh"
+        )
     if withheld:
         print(
             "\ninventory plans were withheld (see above): their forecasts are beyond what the series' history justifies"

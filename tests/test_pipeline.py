@@ -205,6 +205,62 @@ def test_m5_run_generates_the_demo_data_when_raw_is_empty_and_builds_everything(
     assert "Downloading artifacts" not in captured.err
 
 
+def _runs_in(home: Path) -> int:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return len(instance.get_runs())
+
+
+def test_a_second_m5_run_with_nothing_changed_skips_every_run_and_says_which(demo_run, monkeypatch, capsys):
+    """A rerun on unchanged files and code launches no run: each of the first run's runs (the
+    feature store, each model, the newest forecast, the backtest's forecasts and their scoring) is
+    named as up to date, and the backtest table is still printed from what they wrote."""
+    home = demo_run.data.parent / "home"
+    monkeypatch.setenv("M5_DATA_DIR", str(demo_run.data))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = _runs_in(home)
+
+    assert main(["run", "--scale", "tiny"]) == 0
+
+    out = capsys.readouterr().out
+    assert _runs_in(home) == before
+    assert out.count("up to date, skipped") == before
+    assert "build_feature_store: up to date, skipped" in out
+    assert f"train_model {dt.date.today().replace(day=1)}: up to date, skipped" in out
+    assert f"issue_forecast {dt.date.today()}..{dt.date.today()}: up to date, skipped" in out
+    assert f"{before} of {before} runs were up to date and skipped" in out and "mean WRMSSE" in out
+
+
+def test_a_changed_raw_file_or_code_reruns_the_feature_store_and_a_deleted_output_too(
+    tmp_path, tiny_raw, monkeypatch, capsys
+):
+    from m5_assets.defs import up_to_date
+
+    shutil.copytree(tiny_raw, tmp_path / "data" / "raw")
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    def rerun() -> bool:
+        """Whether ``m5 run --skip-model`` built the feature store again."""
+        before = _runs_in(tmp_path)
+        assert main(["run", "--skip-model"]) == 0
+        ran = _runs_in(tmp_path) > before
+        assert ("build_feature_store: up to date, skipped" in capsys.readouterr().out) != ran
+        return ran
+
+    assert rerun()
+    assert not rerun()
+    calendar = tmp_path / "data" / "raw" / "calendar.csv"
+    calendar.write_text(calendar.read_text())  # same rows, written again: it may have changed
+    assert rerun()
+    assert not rerun()
+    monkeypatch.setattr(up_to_date, "code_version", lambda: "a changed line of code")
+    assert rerun()
+    assert not rerun()
+    (tables.FEATURES.folder(tmp_path / "data" / "warehouse") / MANIFEST).unlink()
+    assert rerun()
+
+
 def test_m5_run_with_a_partial_file_set_names_the_missing_file_and_writes_nothing(
     tmp_path, tiny_raw, monkeypatch, capsys
 ):
@@ -282,7 +338,7 @@ def test_m5_run_reports_a_failed_blocking_check_by_its_message_without_a_stack_t
 
 def test_a_second_m5_run_on_the_same_folder_waits_for_the_first_naming_its_pid(tmp_path):
     """Two runs at once on a fresh folder raced (both generating the demo set, both creating
-    MLflow's SQLite store): the second now waits for the first and then runs on its data."""
+    MLflow's SQLite store): the second now waits for the first, then finds its work done."""
     import time
 
     env = {**os.environ, "M5_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
@@ -301,7 +357,8 @@ def test_a_second_m5_run_on_the_same_folder_waits_for_the_first_naming_its_pid(t
     assert second.returncode == 0, second_out[-3000:]
     assert f"another m5 run (PID {first.pid}) is using {tmp_path / 'data'}: waiting for it to finish" in second_out
     assert "generating the 'tiny' demo data set" in first_out and "generating" not in second_out
-    assert "using the raw files in" in second_out and "checks: 14 of 14 passed" in second_out
+    assert "checks: 14 of 14 passed" in first_out
+    assert "using the raw files in" in second_out and "build_feature_store: up to date, skipped" in second_out
     assert lock.read_text() == ""  # released
 
 
