@@ -3,6 +3,7 @@ import datetime as dt
 import shutil
 from types import SimpleNamespace
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ from m5_assets import tables, warehouse
 from m5_assets.features.build import load_inputs
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON
 from m5_assets.model.evaluation import MODEL, score_validation
-from m5_assets.model.forecaster import IssueRule, Partners, refreshed, row_levels
+from m5_assets.model.forecaster import IssueRule, Partners, offset, refreshed, row_levels
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.selection import served_forecast
 from m5_assets.model.training import progress_every, train
@@ -148,3 +149,65 @@ def test_the_validation_forecast_and_an_earlier_models_window_are_the_model_refr
         np.testing.assert_allclose(joined["prediction"], joined["expected"], rtol=1e-9)
         # The refresh moved some series: the window's first day's level is not every row's own.
         assert not np.allclose(joined["prediction"], joined["plain"])
+
+
+def _tweedie_deviance(units: np.ndarray, mean: np.ndarray, power: float) -> float:
+    mean = np.maximum(mean, 1e-9)
+    return float(
+        np.mean(
+            2
+            * (
+                np.power(units, 2 - power) / ((1 - power) * (2 - power))
+                - units * np.power(mean, 1 - power) / (1 - power)
+                + np.power(mean, 2 - power) / (2 - power)
+            )
+        )
+    )
+
+
+def test_a_recent_final_fit_is_the_early_stopped_fit_plus_rounds_learnt_on_the_last_28_days(built):
+    """One fit, not two (``final_fit="recent"``): the served booster keeps the early-stopped fit's
+    trees as they are and adds ``recent_rounds`` trees fitted on the validation window's rows, each row starting from
+    its own level and the kept trees (started from the trees alone, the new rounds would learn the
+    level again and the window's deviance would grow, not shrink)."""
+    cutoff, features = dt.date(2016, 4, 1), _features(built, "small")
+    searched = train(features, cutoff, QUICK_PARAMS, refit=False)
+    served = train(features, cutoff, dataclasses.replace(QUICK_PARAMS, final_fit="recent"))
+    best = searched.best_iteration
+    assert served.best_iteration == best
+    assert best < served.booster.num_trees() <= best + QUICK_PARAMS.recent_rounds(best)
+    rows = read_rows(
+        features, cutoff - dt.timedelta(days=HORIZON), cutoff, vocabulary=served.booster.pandas_categorical
+    )
+    np.testing.assert_array_equal(
+        served.booster.predict(rows.matrix, num_iteration=best),
+        searched.booster.predict(rows.matrix, num_iteration=best),
+    )
+    start = np.exp(offset(row_levels(rows.matrix)))
+    power = QUICK_PARAMS.tweedie_variance_power
+    before = _tweedie_deviance(rows.label, start * searched.booster.predict(rows.matrix, num_iteration=best), power)
+    after = _tweedie_deviance(rows.label, start * served.booster.predict(rows.matrix), power)
+    assert after < 0.99 * before
+    assert served.stage_seconds.keys() == {"read", "search", "final"}
+
+
+def test_an_unknown_final_fit_is_refused_before_reading(built):
+    with pytest.raises(ValueError, match="final_fit must be one of recent, refit, not 'twice'"):
+        train(_features(built, "tiny"), dt.date(2016, 3, 1), dataclasses.replace(QUICK_PARAMS, final_fit="twice"))
+
+
+def test_an_appended_booster_says_what_its_two_parts_say_together(built):
+    from m5_assets.model.training import appended
+
+    rows = read_rows(_features(built, "tiny"), dt.date(2016, 1, 1), dt.date(2016, 3, 1))
+    params = {"objective": "tweedie", "num_leaves": 7, "verbose": -1, "seed": 1, "deterministic": True}
+    data = lgb.Dataset(rows.matrix, rows.label, params=params).construct()
+    first = lgb.train(params, data.subset(range(len(rows) // 2)), num_boost_round=8)
+    second = lgb.train(params, data.subset(range(len(rows) // 2, len(rows))), num_boost_round=3)
+    both = appended(first, 5, second)
+    assert both.num_trees() == 8
+    np.testing.assert_allclose(
+        both.predict(rows.matrix, raw_score=True),
+        first.predict(rows.matrix, num_iteration=5, raw_score=True) + second.predict(rows.matrix, raw_score=True),
+        rtol=1e-12,
+    )
