@@ -62,8 +62,8 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         ],
         description=(
             f"LightGBM (tweedie, each row starting from its series' demand level) trained on released rows "
-            f"before the cutoff (the partition's day), early-stopped on the {HORIZON} days before it, then boosted a few "
-            "rounds more on those days (so it has learnt from the last weeks). Forecasts issue the blend of model and demand level that scored best on those days. "
+            f"before the cutoff (the partition's day), early-stopped on the {HORIZON} days before it, refit on "
+            "all of them. Forecasts issue the blend of model and demand level that scored best on those days. "
             "Scored with WRMSSE next to naive, seasonal naive, 28-day mean and exponential smoothing; logged to "
             f"MLflow and registered as '{registry.MODEL_NAME}'. It is promoted only if it beats seasonal "
             "naive and, by 1 % on the same window, the promoted model that serves its cutoff; a promoted "
