@@ -32,6 +32,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.forecast.issue import issue_bottom, read_forecast_rows
 from m5_assets.forecast.plausibility import MULTIPLE, band, history_highs
 from m5_assets.intervals import Calibration
+from m5_assets.model import prediction
 from m5_assets.model.baselines import moving_average
 from m5_assets.model.evaluation import MODEL, calibrate_pooled, forecast_matrix, validation_window, window_origin
 from m5_assets.model.forecaster import IssuingModel
@@ -162,8 +163,7 @@ def issued_forecasts(
     """The product's forecast of each origin (series x 28 days) and its interval bounds (series x
     28 per bound column), issued by ``model``."""
     rows = read_forecast_rows(features, origins[0], origins[-1], model)
-    predictions = model.booster.predict(rows.matrix)
-    assert isinstance(predictions, np.ndarray)  # sparse only for feature contributions
+    predictions = prediction.predict(model.booster, rows.matrix)
     out = {}
     for origin in origins:
         bottom = issue_bottom(features, origin, model, rows, predictions)

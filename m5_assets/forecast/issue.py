@@ -21,6 +21,7 @@ from m5_assets.features.catalog import HORIZON
 from m5_assets.grid import SERIES_COLUMNS
 from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.intervals import Calibration
+from m5_assets.model import prediction
 from m5_assets.model.forecaster import IssueRule, IssuingModel, Partners, row_levels
 from m5_assets.model.matrix import Rows, read_rows
 from m5_assets.table_files import TableSource
@@ -103,8 +104,7 @@ def issue_bottom(
     if predictions is not None:
         booster_says = predictions[inside]
     else:
-        booster_says = model.booster.predict(matrix)
-        assert isinstance(booster_says, np.ndarray)  # sparse only for feature contributions
+        booster_says = prediction.predict(model.booster, matrix)
     bottom = bottom_forecast(keys, matrix, booster_says, day, model.rule, model.calibration)
     return bottom.assign(model_version=model.version, mlflow_run_id=model.run_id)
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -22,7 +21,7 @@ from m5_assets.features.catalog import CATALOG_VERSION, HORIZON
 from m5_assets.forecast.issue import Forecast, issue_bottom, levels_of, read_forecast_rows
 from m5_assets.forecast.plausibility import band
 from m5_assets.hierarchy import level_sum_problems
-from m5_assets.model import registry
+from m5_assets.model import prediction, registry
 from m5_assets.model.forecaster import IssuingModel
 from m5_assets.table_files import TableSource
 from m5_assets.warehouse import PartitionFacts, Warehouse, partition_facts
@@ -143,8 +142,7 @@ def issued_bottoms(
         model = registry.load_issuing_model(client, version)
         its_days = sorted(d for d, v in versions.items() if v == version)
         rows = read_forecast_rows(features, its_days[0], its_days[-1], model, stores)
-        predictions = model.booster.predict(rows.matrix)
-        assert isinstance(predictions, np.ndarray)  # sparse only for feature contributions
+        predictions = prediction.predict(model.booster, rows.matrix)
         for day in its_days:
             yield model, day, issue_bottom(features, day, model, rows, predictions)
 

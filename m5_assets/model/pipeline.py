@@ -17,7 +17,6 @@ from typing import Protocol
 
 import lightgbm as lgb
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -25,7 +24,7 @@ from m5_assets import tables
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.intervals import Calibration
-from m5_assets.model import registry
+from m5_assets.model import prediction, registry
 from m5_assets.model.card import model_card
 from m5_assets.model.evaluation import MODEL, score_validation
 from m5_assets.model.forecaster import RULE_ARTIFACT, IssueRule, IssuingModel, Partners, row_levels
@@ -157,8 +156,7 @@ def _version_score(features: TableSource, inputs: FeatureInputs, window: Window,
     """A registered version's WRMSSE on this partition's validation window, issued as it issues."""
     rows = read_rows(features, window.validation_start, window.cutoff, vocabulary=serving.booster.pandas_categorical)
     partners = Partners.at_origin(rows.keys, rows.matrix, window.validation_start)
-    predicted = serving.booster.predict(rows.matrix)
-    assert isinstance(predicted, np.ndarray)  # sparse only for feature contributions
+    predicted = prediction.predict(serving.booster, rows.matrix)
     predictions = rows.keys.assign(prediction=serving.rule.units(predicted, row_levels(rows.matrix), partners))
     return score_validation(inputs, window.cutoff, predictions).wrmsse(MODEL)
 

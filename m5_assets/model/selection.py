@@ -40,6 +40,7 @@ from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import Calibration
 from m5_assets.metrics import WindowScorer
+from m5_assets.model import prediction
 from m5_assets.model.evaluation import (
     PURE_MODEL,
     ValidationScores,
@@ -107,8 +108,7 @@ def served_forecast(features: TableSource, booster: lgb.Booster, relative: bool,
     of that day; the rule being chosen blends them as the new model's will be."""
     start = cutoff - dt.timedelta(days=HORIZON)
     rows = read_rows(features, start, cutoff, vocabulary=booster.pandas_categorical, labelled=False)
-    predicted = booster.predict(rows.matrix)
-    assert isinstance(predicted, np.ndarray)  # sparse only for feature contributions
+    predicted = prediction.predict(booster, rows.matrix)
     return ValidationForecast(cutoff, window_forecast(rows.keys, rows.matrix, predicted, start, relative))
 
 
