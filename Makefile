@@ -20,7 +20,7 @@ help:
 	@echo "make mlflow - open the MLflow UI on http://127.0.0.1:5000 (runs and registered models)"
 	@echo "make dashboard - open the Streamlit dashboard on http://127.0.0.1:8501 over \$$M5_DATA_DIR"
 	@echo "make api    - serve the REST API on http://127.0.0.1:8000 (docs at /docs) over \$$M5_DATA_DIR"
-	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, drift and inventory, the API, the dashboard"
+	@echo "make bench  - full-scale benchmarks: features, training (vs mlforecast), forecast partitions, drift and inventory, the API, the dashboard, a first m5 run and its rerun"
 	@echo "make clean  - delete everything the pipeline wrote under data/ (keeps data/raw)"
 	@echo "make up     - build the image and start the compose stack (Dagster on Postgres, API, dashboard, Prometheus, Grafana)"
 	@echo "make down   - stop the compose stack (its volumes, and so its data, stay)"
@@ -80,6 +80,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_monitoring.py
 	$(BIN)/python benchmarks/bench_api.py
 	$(BIN)/python benchmarks/bench_dashboard.py
+	$(BIN)/python benchmarks/bench_first_run.py
 
 clean:
 	rm -rf "$(M5_DATA_DIR)/warehouse" "$(M5_DATA_DIR)/dagster" "$(M5_DATA_DIR)/mlflow" "$(M5_DATA_DIR)/tmp" "$(M5_DATA_DIR)/raw_unpacked"

@@ -63,8 +63,9 @@ def _tree_rss_mib(root: int) -> int:
 
 
 def timed_run(folder: Path, log: Path) -> dict:
-    """``m5 run`` on ``folder`` as a subprocess: its seconds, exit code and the peak of its tree."""
-    peak = [0]
+    """``m5 run`` on ``folder`` as a subprocess: its seconds, exit code, the peak of its tree and
+    the tree's resident memory every half second (wall-clock time, MiB)."""
+    samples: list[tuple[float, int]] = []
     with open(log, "w") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -74,7 +75,7 @@ def timed_run(folder: Path, log: Path) -> dict:
 
         def sample() -> None:
             while not done.wait(0.5):
-                peak[0] = max(peak[0], _tree_rss_mib(proc.pid))
+                samples.append((time.time(), _tree_rss_mib(proc.pid)))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -82,12 +83,13 @@ def timed_run(folder: Path, log: Path) -> dict:
         seconds = time.perf_counter() - started
         done.set()
         sampler.join()
-    return {"seconds": seconds, "code": code, "peak_mib": peak[0]}
+    return {"seconds": seconds, "code": code, "peak_mib": max((m for _, m in samples), default=0), "samples": samples}
 
 
-def stages(folder: Path) -> list[tuple[str, float]]:
+def stages(folder: Path) -> list[tuple[str, float, float, float]]:
     """Each run the instance in ``folder`` recorded, oldest first, with its steps and, for a model,
-    its training stages: (name, seconds) rows, a step's name indented under its run's."""
+    its training stages: (name, seconds, start, end) rows, a step's name indented under its run's
+    (start and end are wall-clock times, 0 for the training stages, which only have seconds)."""
     script = """
 import json, dagster as dg
 instance = dg.DagsterInstance.get()
@@ -98,9 +100,11 @@ for run in reversed(instance.get_runs()):
     what = tags.get("dagster/partition") or (
         f"{tags['dagster/asset_partition_range_start']} .. {tags['dagster/asset_partition_range_end']}"
         if "dagster/asset_partition_range_start" in tags else "")
-    rows.append([f"{run.job_name} {what}".strip(), (stats.end_time or 0) - (stats.start_time or 0)])
+    start, end = stats.start_time or 0, stats.end_time or 0
+    rows.append([f"{run.job_name} {what}".strip(), end - start, start, end])
     for step in instance.get_run_step_stats(run.run_id):
-        rows.append(["  " + step.step_key, (step.end_time or 0) - (step.start_time or 0)])
+        start, end = step.start_time or 0, step.end_time or 0
+        rows.append(["  " + step.step_key, end - start, start, end])
     if run.job_name == "train_model":
         records = instance.fetch_materializations(dg.AssetKey("demand_model"), limit=100).records
         for record in records:
@@ -108,8 +112,8 @@ for run in reversed(instance.get_runs()):
             if event.run_id == run.run_id:
                 meta = event.asset_materialization.metadata
                 for name, seconds in meta["training_seconds_by_stage"].value.items():
-                    rows.append([f"    training: {name}", seconds])
-                rows.append(["    training: rounds (best iteration)", meta["best_iteration"].value])
+                    rows.append([f"    training: {name}", seconds, 0, 0])
+                rows.append(["    training: rounds (best iteration)", meta["best_iteration"].value, 0, 0])
 print(json.dumps(rows))
 """
     done = subprocess.run(
@@ -160,12 +164,13 @@ def main() -> int:
 
 def report(firsts: list[dict], best: dict, second: dict) -> int:
     print(f"\n== m5 run at full scale on a fresh data folder, 2 cores: best of {len(firsts)} ==\n")
-    print("| stage (a Dagster run, its steps) | seconds |\n| --- | --- |")
-    for name, seconds in best["stages"]:
+    print("| stage (a Dagster run, its steps) | seconds | peak MiB of the process tree |\n| --- | --- | --- |")
+    for name, seconds, start, end in best["stages"]:
         shown = name.replace("  ", "&nbsp;&nbsp;")
-        print(f"| {shown} | {seconds:,.1f} |")
+        during = [mib for t, mib in best["samples"] if start <= t <= end]
+        print(f"| {shown} | {seconds:,.1f} | {f'{max(during):,}' if during else ''} |")
     every = ", ".join(f"{r['seconds']:.0f}" for r in firsts)
-    print(f"| **whole `m5 run`** (first runs: {every} s) | **{best['seconds']:,.1f}** |")
+    print(f"| **whole `m5 run`** (first runs: {every} s) | **{best['seconds']:,.1f}** | **{best['peak_mib']:,}** |")
     checks = [
         ("first run, seconds", best["seconds"], TARGETS["first_seconds"]),
         ("first run, peak MiB of the process tree", max(r["peak_mib"] for r in firsts), TARGETS["first_peak_mib"]),
