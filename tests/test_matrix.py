@@ -98,3 +98,23 @@ def test_one_stores_file_is_read_in_series_and_day_order_too(built):
     keys = rows.keys.assign(id=rows.keys["id"].astype(str))
     assert keys["id"].str.contains(store).all()
     pd.testing.assert_frame_equal(keys, keys.sort_values(["id", "date"], ignore_index=True))
+
+
+def test_reading_rows_frees_each_feature_column_once_it_is_in_the_matrix(built, monkeypatch):
+    """The Arrow table and the float32 matrix are each 3.3 GiB for a full-scale training window:
+    holding both was the read's peak. Arrow's live bytes must fall as the matrix fills."""
+    import pyarrow as pa
+
+    from m5_assets.model import matrix as module
+
+    live = []
+    copy = module._column_values
+
+    def watched(column):
+        live.append(pa.total_allocated_bytes())
+        return copy(column)
+
+    monkeypatch.setattr(module, "_column_values", watched)
+    rows = read_rows(tables.FEATURES.files(built["small"]), dt.date(2015, 6, 1), CUTOFF)
+    assert len(live) > 20 and rows.matrix.nbytes > 10_000_000
+    assert live[-1] < 0.25 * live[0], f"Arrow held {live[0]:,} bytes at the first column and {live[-1]:,} at the last"
