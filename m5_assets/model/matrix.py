@@ -47,10 +47,24 @@ def vocabulary_of(table: pa.Table) -> Vocabulary:
 
 
 def _codes(column: pa.ChunkedArray, values: list[str]) -> np.ndarray:
-    """Index of each value in ``values`` as float32; NaN for nulls and for values not in it."""
-    plain = column.cast(pa.string()) if pa.types.is_dictionary(column.type) else column
-    index = pc.index_in(plain, value_set=pa.array(values, type=pa.string()))
-    return index.to_numpy(zero_copy_only=False).astype(np.float32)
+    """Index of each value in ``values`` as float32; NaN for nulls and for values not in it.
+
+    A dictionary column is coded through its dictionaries, never cast to plain strings: the cast
+    wrote every row's string out (half a GiB for a full-scale training window's ids, per column).
+    """
+    value_set = pa.array(values, type=pa.string())
+    if not pa.types.is_dictionary(column.type):
+        return pc.index_in(column, value_set=value_set).to_numpy(zero_copy_only=False).astype(np.float32)
+    out = np.empty(len(column), dtype=np.float32)
+    at = 0
+    for chunk in column.chunks:
+        coded = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
+        # NaN where a dictionary value is not in ``values``, then one slot more for null rows.
+        by_entry = np.append(coded.to_numpy(zero_copy_only=False).astype(np.float32), np.float32("nan"))
+        entries = pc.fill_null(chunk.indices, len(chunk.dictionary)).to_numpy(zero_copy_only=False)
+        out[at : at + len(chunk)] = by_entry[entries]
+        at += len(chunk)
+    return out
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:
@@ -81,14 +95,19 @@ def drained(table: pa.Table) -> Iterator[tuple[str, pa.ChunkedArray]]:
 def matrix_of(
     columns: Iterator[tuple[str, pa.ChunkedArray]], n_rows: int, vocabulary: Vocabulary, order: np.ndarray | None
 ) -> np.ndarray:
-    """``columns`` (the catalog's, in its order) written one by one into a float32 matrix."""
-    matrix = np.empty((n_rows, len(FEATURE_NAMES)), dtype=np.float32)
+    """``columns`` (the catalog's, in its order) written one by one into a float32 matrix.
+
+    The matrix is column-major, so writing a column touches only that column's memory: in row
+    order the first column written made all 3.3 GiB of a training window's matrix resident while
+    the Arrow table was still whole. LightGBM and lleaves take it in this order as it is."""
+    matrix = np.empty((n_rows, len(FEATURE_NAMES)), dtype=np.float32, order="F")
     vocab = dict(zip(CATEGORICAL, vocabulary, strict=True))
     for j, (name, column) in enumerate(columns):
         values = _codes(column, vocab[name]) if name in vocab else _column_values(column)
         del column  # the column's last reference, when ``drained`` was handed the table's
         matrix[:, j] = values if order is None else values[order]
         del values
+        pa.default_memory_pool().release_unused()  # jemalloc would keep it for seconds more
     return matrix
 
 
