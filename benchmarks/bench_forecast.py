@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 import tempfile
 import time
@@ -92,43 +91,6 @@ def _issue(data: Path, model_dir: Path, first: dt.date, days: int, keep: Path | 
     return {"seconds": seconds, "read_seconds": read, "predict_seconds": predict, "rows": n, "peak_mib": peak_mib()}
 
 
-def _compare(data: Path, model_dir: Path, day: dt.date) -> dict:
-    """One partition's rows predicted by LightGBM and by the compiled trees: seconds of each, of
-    the compile (the cache is emptied first) and of loading the cached compile, and how far apart
-    the two outputs are."""
-    import numpy as np
-
-    from m5_assets.forecast.issue import read_forecast_rows
-    from m5_assets.model import prediction
-
-    model = load_model(model_dir)
-    rows = read_forecast_rows(feature_store(data), day, day, model)
-    for old in prediction.cache_folder().glob("*.o"):
-        old.unlink()
-    started = time.perf_counter()
-    lightgbm = model.booster.predict(rows.matrix)
-    lightgbm_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    prediction.compiled_model(model.booster)
-    compile_seconds = time.perf_counter() - started
-    prediction._loaded.clear()
-    started = time.perf_counter()
-    prediction.compiled_model(model.booster)
-    load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    compiled = prediction.predict(model.booster, rows.matrix, compiled=True)
-    compiled_seconds = time.perf_counter() - started
-    return {
-        "rows": len(rows),
-        "lightgbm_seconds": lightgbm_seconds,
-        "compile_seconds": compile_seconds,
-        "load_seconds": load_seconds,
-        "compiled_seconds": compiled_seconds,
-        "max_abs_diff": float(np.max(np.abs(compiled - lightgbm))),
-        "max_rel_diff": float(np.max(np.abs(compiled - lightgbm) / np.maximum(np.abs(lightgbm), 1e-12))),
-    }
-
-
 def model_folder(data: Path, cutoff: str, rounds: int) -> Path:
     from m5_assets.features.catalog import CATALOG_VERSION
 
@@ -161,11 +123,6 @@ def main() -> int:
     args = parser.parse_args()
     data = HERE / ".cache" / f"{args.scale}-seed{args.seed}" / "warehouse"
     model_dir = model_folder(data, args.cutoff, args.rounds)
-    # The benchmark's own compiled models: the comparison empties it to time a compile.
-    os.environ["M5_COMPILED_MODELS_DIR"] = str(data.parent / "compiled-models")
-    if args.worker and args.worker[0] == "compare":
-        print(json.dumps(_compare(data, model_dir, dt.date.fromisoformat(args.worker[1]))))
-        return 0
     if args.worker:
         print(json.dumps(_issue(data, model_dir, dt.date.fromisoformat(args.worker[0]), int(args.worker[1]))))
         return 0
@@ -188,17 +145,8 @@ def main() -> int:
             *what,
         )
 
-    # The comparison compiles the model; the partitions then load it, as a daily run does.
-    compare = worker("compare", args.first)
     one, thirty = worker(args.first, "1"), worker(args.first, "30")
     print(f"\n== forecast partitions, {args.scale} scale, model of {info['trees']} trees (cutoff {info['cutoff']}) ==")
-    c = compare
-    print(
-        f"predicting one partition's {c['rows']:,} rows: LightGBM (baseline) {c['lightgbm_seconds']:.2f} s, "
-        f"compiled trees {c['compiled_seconds']:.2f} s ({c['compiled_seconds'] / c['lightgbm_seconds']:.2f}x); "
-        f"compiling the model {c['compile_seconds']:.1f} s once, loading it compiled {c['load_seconds']:.2f} s; "
-        f"largest difference {c['max_abs_diff']:.2e} units ({c['max_rel_diff']:.2e} relative)"
-    )
     print(
         f"one partition: {one['rows']:,} rows with intervals and levels in {one['seconds']:.1f} s "
         f"(reading features {one['read_seconds']:.1f} s, predicting {one['predict_seconds']:.1f} s), "
@@ -214,7 +162,6 @@ def main() -> int:
         ("one partition, seconds", one["seconds"], TARGETS["one_seconds"]),
         ("one partition, peak MiB", one["peak_mib"], TARGETS["one_peak_mib"]),
         ("30-partition backfill, seconds", thirty["seconds"], TARGETS["thirty_seconds"]),
-        ("compiled against LightGBM, largest relative difference", c["max_rel_diff"], 1e-6),
     ]
     missed = 0
     for name, value, target in checks:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from m5_assets.settings import DataPaths
+if TYPE_CHECKING:  # importing the package sets Arrow's allocator here: no settings loaded for it
+    from m5_assets.settings import DataPaths
 
 MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
 PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"

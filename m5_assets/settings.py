@@ -55,11 +55,6 @@ class Settings(BaseSettings):
         description="Where a run's steps run: all in the run's process, a process each (store groups side by side), "
         "or a Kubernetes Job each. Unset: `in_process` with one store group, `multiprocess` with more.",
     )
-    compiled_models_dir: Path | None = Field(
-        None,
-        description="Where models compiled to machine code for fast prediction are kept, one file per model and "
-        "machine. Unset: `tmp/compiled-models` in the data folder.",
-    )
     forecast_start: dt.date | None = Field(
         None,
         description="The first forecast partition (YYYY-MM-DD). Unset: the first model cutoff, before which no "
@@ -203,11 +198,6 @@ class DataPaths:
     @property
     def dagster_home(self) -> Path:
         return self.root / "dagster"
-
-    @property
-    def compiled_models(self) -> Path:
-        """Models compiled to machine code (``model.prediction``), one file per model and machine."""
-        return self.root / "tmp" / "compiled-models"
 
     def dagster_instance_env(self) -> dict[str, str]:
         """The variables ``dagster.yaml`` reads its storage paths from, inside this data folder."""

@@ -99,7 +99,7 @@ def matrix_of(
 
     The matrix is column-major, so writing a column touches only that column's memory: in row
     order the first column written made all 3.3 GiB of a training window's matrix resident while
-    the Arrow table was still whole. LightGBM and lleaves take it in this order as it is."""
+    the Arrow table was still whole. LightGBM takes it in this order without a copy."""
     matrix = np.empty((n_rows, len(FEATURE_NAMES)), dtype=np.float32, order="F")
     vocab = dict(zip(CATEGORICAL, vocabulary, strict=True))
     for j, (name, column) in enumerate(columns):
