@@ -61,7 +61,7 @@ def _codes(column: pa.ChunkedArray, values: list[str]) -> np.ndarray:
         coded = pc.index_in(chunk.dictionary.cast(pa.string()), value_set=value_set)
         # NaN where a dictionary value is not in ``values``, then one slot more for null rows.
         by_entry = np.append(coded.to_numpy(zero_copy_only=False).astype(np.float32), np.float32("nan"))
-        entries = pc.fill_null(chunk.indices, len(chunk.dictionary)).to_numpy(zero_copy_only=False)
+        entries = pc.fill_null(chunk.indices.cast(pa.int64()), len(chunk.dictionary)).to_numpy(zero_copy_only=False)
         out[at : at + len(chunk)] = by_entry[entries]
         at += len(chunk)
     return out
