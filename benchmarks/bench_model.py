@@ -20,18 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from workers import feature_store, peak_mib, run_worker
+from workers import feature_store, peak_mib, rss_mib, run_worker
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {"seconds": 15 * 60, "peak_mib": 12 * 1024, "vs_seasonal_naive": 0.70, "vs_mlforecast": 0.95}
-
-
-def _rss_mib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    return 0
 
 
 def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
@@ -48,7 +40,7 @@ def _ours(data: Path, cutoff: dt.date, out: Path) -> dict:
 
     def sample() -> None:
         while not done.wait(0.2):
-            samples.append((time.monotonic(), _rss_mib()))
+            samples.append((time.monotonic(), rss_mib()))
 
     def heard(message: str) -> None:
         if "rows read in" in message or "early stopping chose" in message:

@@ -19,6 +19,15 @@ def peak_mib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
+def rss_mib() -> int:
+    """This process's resident memory now, MiB (``peak_mib`` is its high-water mark)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
 def run_worker(script: str, *args: str) -> dict:
     """Run ``script`` with ``args`` in a fresh interpreter; its last stdout line is a JSON report."""
     done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)

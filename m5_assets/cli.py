@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import fcntl
+import json
 import logging
 import os
 import sys
@@ -130,14 +131,13 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     import dagster as dg
 
     from m5_assets.definitions import build_definitions
-    from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB
+    from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB, snapshot
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.resources import M5Data
     from m5_assets.defs.summary import print_backtest, print_summary
-    from m5_assets.defs.up_to_date import Chain, all_exist, raw_fingerprint, skipped_line
+    from m5_assets.defs.up_to_date import Chain, skipped_line
     from m5_assets.features.catalog import HORIZON
     from m5_assets.model.selection import WINDOWS, months_before
-    from m5_assets.raw_files import locate_raw_files
     from m5_assets.reader import newest_forecast_date, read_accuracy
     from m5_assets.table_files import MANIFEST
 
@@ -147,7 +147,8 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # The summary says what failed and why; the step-by-step log, stack traces included, stays in
     # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    chain = Chain(instance, raw_fingerprint(locate_raw_files(paths.raw)) + load_settings().model_dump_json())
+    raw = json.dumps(snapshot(paths.raw), sort_keys=True)
+    chain = Chain(instance, raw + load_settings().model_dump_json())
     skipped: list[str] = []
 
     def launch(
@@ -158,7 +159,7 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
         tags: dict[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult | None:
         """``job`` run for ``what`` (None when an earlier run already did it, which is said)."""
-        done = chain.done(job.name, what, all_exist(outputs))
+        done = chain.done(job.name, what, outputs)
         if done is not None:
             print(skipped_line(job.name, what, done, instance))
             skipped.append(done.run_id)

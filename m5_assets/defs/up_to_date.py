@@ -2,9 +2,9 @@
 
 ``m5 run`` launches its runs in order (the feature store, each monthly model, the newest forecast,
 the backtest's forecasts, their scoring), each reading what the runs before it wrote. Each run is
-tagged with a key: the code version (a digest of this package's source), the raw files'
-fingerprint (name, size and modification time of each) and the ids of the runs before it in the
-same ``m5 run``. A run whose key matches a successful run in the instance's records, and whose
+tagged with a key: the code version (a digest of this package's source), the raw folder as the
+raw-file sensor sees it (``automation.snapshot``: each file's size and modification time), the
+settings and the ids of the runs before it in the same ``m5 run``. A run whose key matches a successful run in the instance's records, and whose
 outputs are still on disk, has nothing to do: it is skipped, and its recorded run id goes into the
 keys of the runs after it. So a changed file or a changed line of code makes the first run it
 touches stale, and with it everything after; an ``m5 run`` that failed at minute 12 starts again
@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import dagster as dg
-
-from m5_assets.raw_files import RawFiles
 
 KEY_TAG = "m5/up_to_date_key"
 CODE_VERSION_TAG = "m5/code_version"
@@ -39,42 +37,32 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def raw_fingerprint(files: RawFiles) -> str:
-    """Name, size and modification time of each raw file (reading 100s of MiB to hash them would
-    cost more than some of the runs it spares)."""
-    parts = []
-    for path in (files.calendar, files.prices, files.sales, *([files.archive] if files.archive else [])):
-        stat = path.stat()
-        parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return "|".join(parts)
-
-
 @dataclass
 class Chain:
     """The runs of one ``m5 run`` so far: each run's key covers the code, the raw files and every
     run before it."""
 
     instance: dg.DagsterInstance
-    raw: str
+    inputs: str  # the raw folder's snapshot and the settings
     runs: list[str] = field(default_factory=list)
 
     def key(self, job: str, what: str) -> str:
-        text = "\n".join([code_version(), self.raw, job, what, *self.runs])
+        text = "\n".join([code_version(), self.inputs, job, what, *self.runs])
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def tags(self, job: str, what: str) -> dict[str, str]:
         return {KEY_TAG: self.key(job, what), CODE_VERSION_TAG: code_version()}
 
-    def done(self, job: str, what: str, outputs: Callable[[], bool] = lambda: True) -> dg.DagsterRun | None:
+    def done(self, job: str, what: str, outputs: Sequence[Path] = ()) -> dg.DagsterRun | None:
         """The successful run that already did ``job`` for ``what`` with this chain's inputs, if its
-        outputs are still there."""
+        ``outputs`` are all still there."""
         found = self.instance.get_runs(
             filters=dg.RunsFilter(
                 job_name=job, statuses=[dg.DagsterRunStatus.SUCCESS], tags={KEY_TAG: self.key(job, what)}
             ),
             limit=1,
         )
-        return found[0] if found and outputs() else None
+        return found[0] if found and all(p.exists() for p in outputs) else None
 
     def add(self, run_id: str) -> None:
         self.runs.append(run_id)
@@ -89,7 +77,3 @@ def skipped_line(job: str, what: str, run: dg.DagsterRun, instance: dg.DagsterIn
         f"{f'{job} {what}'.strip()}: up to date, skipped (run {run.run_id[:8]}{when} did it with the same raw "
         "files, code and inputs)"
     )
-
-
-def all_exist(paths: Sequence[Path]) -> Callable[[], bool]:
-    return lambda: all(p.exists() for p in paths)
