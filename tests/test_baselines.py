@@ -26,3 +26,22 @@ def test_exponential_smoothing_picks_the_weight_that_fits_best():
     # A step series is followed faster by a larger weight, so the chosen forecast is near the new level.
     step = np.array([[0.0] * 20 + [10.0] * 20])
     assert exponential_smoothing(step, 1)[0, 0] == pytest.approx(10.0, abs=0.01)
+
+
+def test_exponential_smoothing_matches_the_recursion_series_by_series():
+    rng = np.random.default_rng(3)
+    history = rng.poisson(rng.gamma(0.5, 2.0, (40, 1)), (40, 60)).astype(float)
+    grid = np.array([0.1, 0.3, 0.3, 0.6])  # a repeated weight ties: the first is kept
+    expected = []
+    for row in history:
+        fits = []
+        for alpha in grid:
+            level, error = row[0], 0.0
+            for value in row[1:]:
+                error += (value - level) ** 2
+                level += alpha * (value - level)
+            fits.append((error, level))
+        expected.append(min(fits, key=lambda fit: fit[0])[1])
+    np.testing.assert_allclose(
+        exponential_smoothing(history, 3, grid=grid), np.repeat(np.array(expected)[:, None], 3, 1)
+    )

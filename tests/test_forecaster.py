@@ -113,9 +113,13 @@ def test_a_refreshed_model_follows_the_origins_level_by_at_most_the_limit_either
     np.testing.assert_allclose(stored.units(booster_says, start, partners), model_units)
 
 
-def test_the_origin_level_is_the_one_on_each_series_row_dated_27_days_after_the_forecast_date():
+@pytest.mark.parametrize("categorical", [False, True], ids=["text-ids", "categorical-ids"])
+def test_the_origin_level_is_the_one_on_each_series_row_dated_27_days_after_the_forecast_date(categorical):
     day = dt.date(2016, 4, 25)
-    keys = pd.DataFrame({"id": ["a"] * 28 + ["b"] * 28, "date": pd.date_range(day, periods=28).tolist() * 2})
+    ids = pd.Series(["a"] * 28 + ["b"] * 28)
+    # The feature store's ids arrive as categories, which may include series without rows here.
+    ids = ids.astype(pd.CategoricalDtype(["z", "b", "a"])) if categorical else ids
+    keys = pd.DataFrame({"id": ids, "date": pd.date_range(day, periods=28).tolist() * 2})
     matrix = np.zeros((56, len(FEATURE_NAMES)), dtype=np.float32)
     matrix[:, FEATURE_NAMES.index(LEVEL_FEATURE)] = np.arange(56)
     origin = origin_levels(keys, matrix, day)

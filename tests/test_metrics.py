@@ -11,6 +11,10 @@ def test_naive_scale_starts_at_the_first_sale():
     assert naive_scale(np.array([[0.0, 0, 3, 1, 4]]))[0] == 6.5
     assert np.isnan(naive_scale(np.array([[0.0, 0, 0, 0]])))[0]  # never sold
     assert np.isnan(naive_scale(np.array([[0.0, 0, 0, 5]])))[0]  # sold only on the last day
+    # Rows are independent, and a day not known (NaN) counts as a day the series existed.
+    np.testing.assert_array_equal(
+        naive_scale(np.array([[0.0, 0, 3, 1, 4], [0.0, 0, 0, 0, 0], [np.nan, 1, 1, 1, 1]])), [6.5, np.nan, np.nan]
+    )
 
 
 def _two_series():
@@ -133,17 +137,20 @@ def test_level_12_weights_reproduce_the_official_m5_ratios(real_subset):
     np.testing.assert_allclose(ours / ours.sum(), official / official.sum(), rtol=0.01)
 
 
-def test_the_window_scorer_scores_as_wrmsse_and_mean_rmsse_do():
+@pytest.mark.parametrize("store_major", [True, False], ids=["store-major", "bottom-level-in-key-order"])
+def test_the_window_scorer_scores_as_wrmsse_and_mean_rmsse_do(store_major):
     from m5_assets.metrics import WindowScorer, mean_bottom_rmsse, wrmsse_of_each
 
     rng = np.random.default_rng(11)
     n = 12
+    # In key order the bottom level's aggregation is the identity, which the scorer skips.
+    item, store = (lambda i: i % 4, lambda i: i // 4) if store_major else (lambda i: i // 3, lambda i: i % 3)
     hierarchy = pd.DataFrame(
         {
-            "item_id": [f"FOODS_1_{i % 4:03d}" for i in range(n)],
+            "item_id": [f"FOODS_1_{item(i):03d}" for i in range(n)],
             "dept_id": "FOODS_1",
             "cat_id": "FOODS",
-            "store_id": [f"CA_{i // 4 + 1}" for i in range(n)],
+            "store_id": [f"CA_{store(i) + 1}" for i in range(n)],
             "state_id": "CA",
         }
     )

@@ -28,21 +28,25 @@ def moving_average(history: np.ndarray, horizon: int, window: int = 28) -> np.nd
 
 def exponential_smoothing(history: np.ndarray, horizon: int, grid: np.ndarray = SMOOTHING_GRID) -> np.ndarray:
     """Simple exponential smoothing, flat; each series takes the smoothing weight from ``grid``
-    with the smallest in-sample one-step squared error (the level starts at the first value).
+    with the smallest in-sample one-step squared error (the level starts at the first value;
+    a tie keeps the smaller weight).
     """
-    values = history.astype(np.float64)
+    # Day-major, so each day's values are contiguous, and every weight smoothed in the same pass:
+    # series by series in row order, the loop read a full-scale history 1,900 times with a stride
+    # of a whole row (14 s for a model's validation window).
+    values = np.asfortranarray(history, dtype=np.float64)
     n_series = values.shape[0]
-    best_error = np.full(n_series, np.inf)
-    best_level = np.zeros(n_series)
-    for alpha in grid:
-        level = values[:, 0].copy()
-        error = np.zeros(n_series)
-        for t in range(1, values.shape[1]):
-            error += (values[:, t] - level) ** 2
-            level += alpha * (values[:, t] - level)
-        better = error < best_error
-        best_error[better], best_level[better] = error[better], level[better]
-    return np.repeat(best_level[:, None], horizon, axis=1)
+    weights = np.asarray(grid, dtype=np.float64)[:, None]
+    level = np.repeat(values[None, :, 0], len(weights), axis=0)  # weights x series
+    error = np.zeros_like(level)
+    step = np.empty_like(level)
+    for t in range(1, values.shape[1]):
+        np.subtract(values[:, t], level, out=step)
+        error += step**2
+        step *= weights
+        level += step
+    best = np.argmin(error, axis=0)
+    return np.repeat(level[best, np.arange(n_series)][:, None], horizon, axis=1)
 
 
 BASELINES = {

@@ -33,10 +33,26 @@ class ValidationScores:
 def forecast_matrix(inputs: FeatureInputs, predictions: pd.DataFrame, start: dt.date, days: int) -> np.ndarray:
     """Series x day matrix of predictions (id, date, prediction); rows it lacks forecast 0 units."""
     matrix = np.zeros((len(inputs.series), days))
-    row = pd.Series(np.arange(len(inputs.series)), index=inputs.series["id"].astype(str))
     col = (pd.to_datetime(predictions["date"]) - pd.Timestamp(start)).dt.days.to_numpy()
-    matrix[row.loc[predictions["id"].astype(str)].to_numpy(), col] = predictions["prediction"].to_numpy()
+    matrix[series_rows(inputs.series["id"], predictions["id"]), col] = predictions["prediction"].to_numpy()
     return matrix
+
+
+def series_rows(series_ids: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Row of each of ``ids`` in ``series_ids``; a KeyError names the ones it lacks.
+
+    A categorical column is looked up by category, not row by row: the text of every row of a
+    validation window was most of the time a full-scale rule choice spent placing forecasts."""
+    index = pd.Index(series_ids.astype(str))
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = ids.cat.codes.to_numpy()
+        by_category = index.get_indexer(ids.cat.categories.astype(str))
+        rows = np.where(codes >= 0, by_category[codes], -1)
+    else:
+        rows = index.get_indexer(ids.astype(str))
+    if (rows < 0).any():
+        raise KeyError(f"not among the series: {sorted(set(ids[rows < 0].astype(str)))[:5]}")
+    return rows
 
 
 def window_origin(inputs: FeatureInputs, cutoff: dt.date) -> int:

@@ -119,6 +119,13 @@ class _Window:
     model: np.ndarray
     partners: dict[str, np.ndarray]
     band: np.ndarray  # series x days: each forecast's band index
+    # The forecasts sorted by band once, so each of the hundreds of candidate blends a choice
+    # scores works on contiguous slices: ``order`` (flat positions, band by band), each band's
+    # slice of it, and the model's and partners' values in that order.
+    order: np.ndarray
+    slices: dict[int, slice]
+    model_by_band: np.ndarray
+    partners_by_band: dict[str, np.ndarray]
 
 
 def _matrix(inputs: FeatureInputs, frame: pd.DataFrame, column: str, start: dt.date) -> np.ndarray:
@@ -131,24 +138,33 @@ def _window(inputs: FeatureInputs, forecast: ValidationForecast) -> _Window:
     frame = forecast.frame
     partners = _partners(frame)
     band = _matrix(inputs, frame.assign(band=partners.bands(BANDS).astype(np.float64)), "band", start).astype(int)
+    model = _matrix(inputs, frame, "prediction", start)
+    others = {
+        name: _matrix(inputs, frame.assign(p=partners.of(name)), "p", start) for name in (LEVEL_PARTNER, MEAN_PARTNER)
+    }
+    order = np.argsort(band.ravel(), kind="stable")
+    edges = np.searchsorted(band.ravel()[order], np.arange(len(BANDS) + 1))
     return _Window(
         forecast.cutoff,
         WindowScorer(inputs.series, history, prices, actual),
-        _matrix(inputs, frame, "prediction", start),
-        {
-            name: _matrix(inputs, frame.assign(p=partners.of(name)), "p", start)
-            for name in (LEVEL_PARTNER, MEAN_PARTNER)
-        },
+        model,
+        others,
         band,
+        order,
+        {b: slice(edges[b], edges[b + 1]) for b in range(len(BANDS))},
+        model.ravel()[order],
+        {name: values.ravel()[order] for name, values in others.items()},
     )
 
 
 def _issued(window: _Window, choice: dict[int, tuple[float, str]]) -> np.ndarray:
-    out = np.zeros_like(window.model)
+    by_band = np.zeros(window.model.size)
     for band, (weight, partner) in choice.items():
-        inside = window.band == band
-        out[inside] = weight * window.model[inside] + (1.0 - weight) * window.partners[partner][inside]
-    return out
+        part = window.slices[band]
+        by_band[part] = weight * window.model_by_band[part] + (1.0 - weight) * window.partners_by_band[partner][part]
+    out = np.empty(window.model.size)
+    out[window.order] = by_band
+    return out.reshape(window.model.shape)
 
 
 def _criteria(
