@@ -57,7 +57,9 @@ class TrainingParams:
     lambda_l2: float = 0.1
     tweedie_variance_power: float = 1.1
     max_rounds: int = 1500
-    early_stopping_rounds: int = 50
+    # Rounds without a better validation score before the search stops. At learning rate 0.2 the
+    # full-scale search chose round 110 under 20 as under 50; the 30 rounds more cost 26 s a model.
+    early_stopping_rounds: int = 20
     train_days: int = 730
     seed: int = 42
     max_bin: int = 255
