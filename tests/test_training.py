@@ -16,7 +16,7 @@ from m5_assets.model.evaluation import MODEL, score_validation
 from m5_assets.model.forecaster import IssueRule, Partners, offset, refreshed, row_levels
 from m5_assets.model.matrix import read_rows
 from m5_assets.model.selection import served_forecast
-from m5_assets.model.training import progress_every, train
+from m5_assets.model.training import progress_every, rows_of, train
 
 
 def _features(built, scale):
@@ -211,3 +211,32 @@ def test_an_appended_booster_says_what_its_two_parts_say_together(built):
         first.predict(rows.matrix, num_iteration=5, raw_score=True) + second.predict(rows.matrix, raw_score=True),
         rtol=1e-12,
     )
+
+
+def test_a_slice_of_a_binned_dataset_trains_the_model_its_subset_does():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((3000, 4)).astype(np.float32), rng.random(3000)
+    data = lgb.Dataset(x, y, params={"verbose": -1}).construct()
+    params = {"objective": "regression", "deterministic": True, "num_threads": 1, "verbose": -1}
+    by_list = lgb.train(params, data.subset(list(range(2000))), 15, valid_sets=[data.subset(list(range(2000, 3000)))])
+    by_slice = lgb.train(params, rows_of(data, 0, 2000), 15, valid_sets=[rows_of(data, 2000, 3000)])
+    assert rows_of(data, 2000, 3000).construct().num_data() == 1000
+    np.testing.assert_array_equal(by_slice.predict(x), by_list.predict(x))
+
+
+def test_a_constructed_dataset_trains_the_same_without_its_python_copies_of_label_and_offsets():
+    # train() drops them once LightGBM has its own; subsets, fits and the read-back come from LightGBM's.
+    rng = np.random.default_rng(1)
+    x, y, start = rng.random((3000, 4)).astype(np.float32), rng.poisson(2.0, 3000), rng.normal(0, 0.1, 3000)
+    params = {"objective": "tweedie", "deterministic": True, "num_threads": 1, "verbose": -1}
+    kept = lgb.Dataset(x, y, init_score=start, params=params).construct()
+    dropped = lgb.Dataset(x, y, init_score=start, params=params).construct()
+    dropped.label = dropped.init_score = None
+    np.testing.assert_array_equal(dropped.get_label(), y)
+    np.testing.assert_array_equal(rows_of(dropped, 100, 200).construct().get_init_score(), start[100:200])
+    models = [
+        lgb.train(params, rows_of(d, 0, 2000), 10, valid_sets=[rows_of(d, 2000, 3000)]).predict(x, raw_score=True)
+        for d in (kept, dropped)
+    ]
+    np.testing.assert_array_equal(models[0], models[1])
+    np.testing.assert_array_equal(lgb.train(params, dropped, 5).predict(x), lgb.train(params, kept, 5).predict(x))
