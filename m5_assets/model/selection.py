@@ -117,7 +117,6 @@ class _Window:
     cutoff: dt.date
     scorer: WindowScorer
     model: np.ndarray
-    partners: dict[str, np.ndarray]
     band: np.ndarray  # series x days: each forecast's band index
     # The forecasts sorted by band once, so each of the hundreds of candidate blends a choice
     # scores works on contiguous slices: ``order`` (flat positions, band by band), each band's
@@ -148,7 +147,6 @@ def _window(inputs: FeatureInputs, forecast: ValidationForecast) -> _Window:
         forecast.cutoff,
         WindowScorer(inputs.series, history, prices, actual),
         model,
-        others,
         band,
         order,
         {b: slice(edges[b], edges[b + 1]) for b in range(len(BANDS))},
