@@ -8,6 +8,7 @@ join or sort of the 59 million rows that the full data set has in long form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -83,3 +84,24 @@ def dictionary_array(values: pd.Series | np.ndarray, codes: np.ndarray) -> pa.Di
         pa.array(indices, mask=indices < 0, type=pa.int32()),
         pa.array(categories.categories.astype(str), type=pa.string()),
     )
+
+
+def by_text(column: pd.Series, lookup: Callable[[pd.Index], np.ndarray]) -> np.ndarray:
+    """``lookup`` of each row's value as text, one result per row.
+
+    A key column of the feature store arrives as categories: ``lookup`` then sees each category's
+    text once and its results are spread by the rows' codes. Casting every row to text instead (a
+    full-scale partition holds 853,720 rows per key column) was most of what placing forecasts,
+    looking up origin levels and writing the key columns cost. A column with nulls is cast row by
+    row, so a null reads as "nan".
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        if (codes >= 0).all():
+            return np.asarray(lookup(pd.Index(column.cat.categories.astype(str))))[codes]
+    return np.asarray(lookup(pd.Index(column.astype(str))))
+
+
+def as_text(column: pd.Series) -> np.ndarray:
+    """Each row's value as a Python string (``by_text``)."""
+    return by_text(column, lambda values: values.to_numpy(dtype=object))

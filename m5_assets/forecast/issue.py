@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import HORIZON
-from m5_assets.grid import SERIES_COLUMNS
+from m5_assets.grid import SERIES_COLUMNS, as_text
 from m5_assets.hierarchy import BOTTOM_LEVEL, hierarchy_of, level_sums
 from m5_assets.intervals import Calibration
 from m5_assets.model import prediction
@@ -128,7 +128,7 @@ def bottom_forecast(
     partners = Partners.at_origin(keys, matrix, day)
     prediction = rule.units(booster_says, row_levels(matrix), partners)
     horizon = (dates - pd.Timestamp(day)).dt.days.to_numpy()
-    bottom = pd.DataFrame({c: _as_text(keys[c]) for c in SERIES_COLUMNS}).assign(
+    bottom = pd.DataFrame({c: as_text(keys[c]) for c in SERIES_COLUMNS}).assign(
         date=dates.dt.date.to_numpy(), horizon=(horizon + 1).astype(np.int16), forecast=prediction
     )
     base = partners.scale_base(prediction)
@@ -136,16 +136,6 @@ def bottom_forecast(
         **calibration.bounds(BOTTOM_LEVEL, prediction, base), sigma=calibration.sigma(BOTTOM_LEVEL, prediction, base)
     )
     return bottom.sort_values(["id", "date"]).reset_index(drop=True)
-
-
-def _as_text(column: pd.Series) -> np.ndarray:
-    """A key column as Python strings. The feature store's ids arrive as categories: taking each
-    row's category's text is about 20 times faster than ``astype(str)`` on 853,720 rows."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        if (codes >= 0).all():
-            return column.cat.categories.astype(str).to_numpy(dtype=object)[codes]
-    return column.astype(str).to_numpy(dtype=object)
 
 
 def levels_of(bottom: pd.DataFrame, day: dt.date, calibration: Calibration) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
+from m5_assets.grid import by_text
 from m5_assets.hierarchy import calibrate
 from m5_assets.intervals import Calibration
 from m5_assets.metrics import WRMSSE, point_metrics, wrmsse_of_each
@@ -39,17 +40,8 @@ def forecast_matrix(inputs: FeatureInputs, predictions: pd.DataFrame, start: dt.
 
 
 def series_rows(series_ids: pd.Series, ids: pd.Series) -> np.ndarray:
-    """Row of each of ``ids`` in ``series_ids``; a KeyError names the ones it lacks.
-
-    A categorical column is looked up by category, not row by row: casting each of a full-scale
-    window's 853,720 ids to text was most of what placing its forecasts cost."""
-    index = pd.Index(series_ids.astype(str))
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        codes = ids.cat.codes.to_numpy()
-        by_category = index.get_indexer(ids.cat.categories.astype(str))
-        rows = np.where(codes >= 0, by_category[codes], -1)
-    else:
-        rows = index.get_indexer(ids.astype(str))
+    """Row of each of ``ids`` in ``series_ids``; a KeyError names the ones it lacks."""
+    rows = by_text(ids, pd.Index(series_ids.astype(str)).get_indexer)
     if (rows < 0).any():
         raise KeyError(f"not among the series: {sorted(set(ids[rows < 0].astype(str)))[:5]}")
     return rows

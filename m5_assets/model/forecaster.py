@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from m5_assets.features.catalog import FEATURE_NAMES, HORIZON, LEVEL_FEATURE
+from m5_assets.grid import as_text, by_text
 from m5_assets.intervals import Calibration
 
 LEVEL_INDEX = FEATURE_NAMES.index(LEVEL_FEATURE)
@@ -244,16 +245,10 @@ def origin_feature(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date, feat
     dates = pd.to_datetime(keys["date"])
     at = (dates == pd.Timestamp(origin + dt.timedelta(days=HORIZON - 1))).to_numpy()
     column = FEATURE_NAMES.index(feature)
-    ids = keys["id"]
-    if isinstance(ids.dtype, pd.CategoricalDtype) and (ids.cat.codes.to_numpy() >= 0).all():
-        # Through the categories' codes: casting every row's id to text, twice for each forecast,
-        # was about 0.8 s of a full-scale partition.
-        codes = ids.cat.codes.to_numpy()
-        by_code = np.full(len(ids.cat.categories), np.nan)
-        by_code[codes[at]] = matrix[at, column]
-        return by_code[codes]
-    values = pd.Series(matrix[at, column].astype(np.float64), index=ids[at].astype(str).to_numpy())
-    return values.reindex(ids.astype(str).to_numpy()).to_numpy()
+    # Each row's position among the origin's rows (one per series), or -1 for a series without one.
+    position = by_text(keys["id"], pd.Index(as_text(keys.loc[at, "id"])).get_indexer)
+    # Position -1 takes the NaN appended last.
+    return np.append(matrix[at, column].astype(np.float64), np.nan)[position]
 
 
 def origin_levels(keys: pd.DataFrame, matrix: np.ndarray, origin: dt.date) -> np.ndarray:
