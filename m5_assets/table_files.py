@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # the writers pass their warehouse in; this module is read wi
 MANIFEST = "_manifest.json"
 GENERATION_PREFIX = "generation="
 LEGACY_FILE = "data.parquet"
+# The text keys readers of a table stored by store skip row groups by: a series (a lookup of some
+# series' forecasts or features) and a store (a sharded read over every store's file).
+SKIPPED_BY = ("id", "store_id")
 MIGRATE_COMMAND = "m5 migrate-warehouse"
 # A store file's layout: each row's row group from its series' and day's positions, and the
 # store's numbers of series and days.
@@ -232,6 +235,7 @@ def migrate_to_store_files(
             files.path(store),
             (table.slice(a, b - a) for a, b in zip([0, *bounds], [*bounds, len(group)], strict=True)),
             dictionary_columns=dictionary_columns,
+            skipped_by=SKIPPED_BY,
         )
     publish_store_files(storage, files)
     return files

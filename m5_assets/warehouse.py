@@ -92,6 +92,7 @@ class Warehouse:
         dictionary_columns: Sequence[str] = (),
         *,
         overlap: bool = True,
+        skipped_by: Sequence[str] = (),
     ) -> None:
         """Write blocks of one schema to a single Parquet file (a row group each), atomically.
 
@@ -99,9 +100,13 @@ class Warehouse:
         next one (pyarrow releases the GIL), so building and writing overlap on two cores; without
         it, each block is encoded before the next is asked for (a caller that reuses a block's
         memory once it is written needs that). Dictionary encoding is kept to the named columns: on
-        float columns it costs time and saves nothing.
+        float columns it costs time and saves nothing. Of the dictionary columns, only those named
+        in ``skipped_by`` (text keys a reader can skip row groups by) get min/max statistics:
+        pyarrow computes them from every row's text, at more than the cost of encoding the column
+        (at full scale the long table's writer took 12 s with them on all eleven, 5 s with none).
+        Other columns keep theirs.
         """
-        self.write_with(path, lambda partial: _write_blocks(partial, blocks, dictionary_columns, overlap))
+        self.write_with(path, lambda partial: _write_blocks(partial, blocks, dictionary_columns, overlap, skipped_by))
 
     def remove_folder(self, folder: Path) -> None:
         """Delete ``folder`` and its files, wherever they were published."""
@@ -206,7 +211,13 @@ class StagedTable:
         self.warehouse._publish(self.path, self.target)
 
 
-def _write_blocks(partial: Path, blocks: Iterable[pa.Table], dictionary_columns: Sequence[str], overlap: bool) -> None:
+def _write_blocks(
+    partial: Path,
+    blocks: Iterable[pa.Table],
+    dictionary_columns: Sequence[str],
+    overlap: bool,
+    skipped_by: Sequence[str],
+) -> None:
     writer, pending = None, None
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
@@ -215,9 +226,19 @@ def _write_blocks(partial: Path, blocks: Iterable[pa.Table], dictionary_columns:
                     writer = pq.ParquetWriter(
                         partial,
                         block.schema,
-                        compression="zstd",
-                        compression_level=1,
+                        # LZ4 rather than zstd: the feature store is 1.6 times the size on
+                        # disk (1.0 -> 1.6 GB at full scale), but encoding it took 3 s less of
+                        # the 22 s features took, and reading 28 days of it 0.27 s, not 0.40.
+                        compression="lz4",
                         use_dictionary=list(dictionary_columns),
+                        write_statistics=[
+                            name for name in block.schema.names if name not in dictionary_columns or name in skipped_by
+                        ],
+                        # Version 2 pages leave the null levels uncompressed and larger batches
+                        # cut per-batch work: a full-scale store file of features encoded in
+                        # 1.9 s instead of 2.5 s, the same size, read as fast.
+                        data_page_version="2.0",
+                        write_batch_size=65_536,
                     )
                 if pending is not None:
                     pending.result()

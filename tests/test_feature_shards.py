@@ -19,7 +19,7 @@ from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.features import build
 from m5_assets.features.shards import build_feature_group, combine_feature_groups
 from m5_assets.forecast.shards import store_groups_of
-from m5_assets.table_files import StoreFiles, generations, new_generation, read_store_files
+from m5_assets.table_files import MANIFEST, StoreFiles, generations, new_generation, read_store_files
 from m5_assets.warehouse import SHARDS_FOLDER
 
 
@@ -104,8 +104,10 @@ def test_groups_write_the_whole_builds_rows_a_file_per_store_in_date_order(built
 
 @pytest.mark.parametrize("fails", ["computing", "writing"])
 def test_a_failure_on_either_side_of_the_writer_publishes_no_file_and_raises(built, tmp_path, monkeypatch, fails):
-    """Computing and encoding run on two threads: an error on either stops both (no hang), and
-    the store file being written is not published."""
+    """Computing and encoding run on threads: an error on any stops all (no hang), the store
+    file being written is not published, and neither is the generation. (A store another writer
+    finished stays in the unpublished generation, as a finished group's do when another group
+    fails; no reader sees it and the next publish deletes it.)"""
     monkeypatch.setattr(build, "ROWS_PER_BLOCK", 4 * 528)  # runs of 3 or 4 series: 3 runs a store
     inputs = build.load_inputs(warehouse.connect(), *_inputs(built["tiny"]))
     calls = {"n": 0}
@@ -126,7 +128,10 @@ def test_a_failure_on_either_side_of_the_writer_publishes_no_file_and_raises(bui
     files = StoreFiles(tmp_path / "features", new_generation(), sorted(set(inputs.series["store_id"])))
     with pytest.raises(OSError, match=f"{fails} failed"):
         build.write_store_features(inputs, files, storage=warehouse.Warehouse(tmp_path))
-    assert not any(path.exists() for path in files.paths)
+    written = [path.exists() for path in files.paths]
+    assert not all(written) and not (files.folder / MANIFEST).exists()
+    if fails == "computing":  # the first store's third run: no writer had a whole store
+        assert not any(written)
 
 
 def test_combining_refuses_groups_that_overlap_or_leave_a_store_out(built, tmp_path):

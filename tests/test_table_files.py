@@ -126,3 +126,35 @@ def test_a_warehouse_from_before_the_move_is_refused_by_name_then_migrated_row_f
     # Twice is harmless.
     assert main(["migrate-warehouse"]) == 0 and tables.FEATURES.files(root) == files
     assert (root / "features" / MANIFEST).exists()
+
+
+def test_block_writer_keeps_statistics_a_reader_can_skip_by_and_only_those_of_text_keys(tmp_path):
+    """Row groups are skipped by their min/max: the date and the named text keys keep theirs;
+    other dictionary columns (costly to summarise, never filtered on) have none."""
+    dates = pa.array(pd.date_range("2016-01-01", periods=6).date)
+
+    def block(store: str, first: int) -> pa.Table:
+        return pa.table(
+            {
+                "id": pa.array([f"{store}_{k}" for k in range(first, first + 6)]).dictionary_encode(),
+                "store_id": pa.array([store] * 6).dictionary_encode(),
+                "dept_id": pa.array(["FOODS_1"] * 6).dictionary_encode(),
+                "date": dates,
+                "units": pa.array([1.0, None, 3.0, 4.0, 5.0, 6.0], pa.float32()),
+            }
+        )
+
+    path = tmp_path / "blocks.parquet"
+    warehouse.Warehouse(tmp_path).write_parquet_blocks(
+        path,
+        iter([block("CA_1", 0), block("TX_1", 6)]),
+        dictionary_columns=["id", "store_id", "dept_id"],
+        skipped_by=("id", "store_id"),
+    )
+    group = pq.ParquetFile(path).metadata.row_group(1)
+    stats = {group.column(k).path_in_schema: group.column(k).statistics for k in range(group.num_columns)}
+    assert (stats["store_id"].min, stats["store_id"].max) == ("TX_1", "TX_1")
+    assert stats["id"].min == "TX_1_10" and stats["units"].null_count == 1
+    assert stats["dept_id"] is None or not stats["dept_id"].has_min_max
+    skipped = pq.read_table(path, filters=[("store_id", "=", "CA_1")])
+    assert skipped.num_rows == 6

@@ -43,8 +43,8 @@ from m5_assets.features.outliers import cap_outliers, read_genuine_days
 from m5_assets.features.price import price_features
 from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std
 from m5_assets.grid import SERIES_COLUMNS as ID_COLUMNS
-from m5_assets.grid import daily_prices, read_calendar, snap_by_state
-from m5_assets.table_files import StoreFiles
+from m5_assets.grid import DailyPrices, Dictionary, arrow_array, daily_prices, read_calendar, snap_by_state
+from m5_assets.table_files import SKIPPED_BY, StoreFiles
 from m5_assets.warehouse import Warehouse
 
 ROWS_PER_BLOCK = 2_000_000
@@ -54,7 +54,6 @@ ROWS_PER_BLOCK = 2_000_000
 # full scale, 28-day row groups made a store's file 8 % larger for no faster read of 28 days).
 DAYS_PER_ROW_GROUP = 28
 MIN_ROWS_PER_ROW_GROUP = 65_536
-_ARROW_TYPES = {"float32": pa.float32(), "int8": pa.int8(), "int16": pa.int16()}
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class FeatureInputs:
     dates: pd.DatetimeIndex  # feature days: the sales days, then up to HORIZON more
     n_sales_days: int
     units: np.ndarray  # series x feature days, NaN after the last sales day
-    price: np.ndarray  # series x feature days, NaN before release
+    price: DailyPrices | np.ndarray  # series x feature days, NaN before release
     snap_by_state: np.ndarray  # states x feature days
     day_features: dict[str, np.ndarray]  # calendar and event features per feature day
     genuine_days: np.ndarray | None = None  # series x feature days: known genuine, never capped
@@ -149,10 +148,10 @@ def _arrow_column(values: np.ndarray, dtype: str) -> pa.Array:
     """NaN becomes null; integer columns keep their width."""
     flat = np.ravel(values)
     if dtype == "float32":
-        return pa.array(flat.astype(np.float32, copy=False), from_pandas=True)
+        return arrow_array(flat.astype(np.float32, copy=False))
     missing = np.isnan(flat) if flat.dtype.kind == "f" else None
-    filled = np.nan_to_num(flat) if missing is not None else flat
-    return pa.array(filled.astype(dtype), type=_ARROW_TYPES[dtype], mask=missing)
+    filled = np.where(missing, 0, flat) if missing is not None else flat
+    return arrow_array(filled.astype(dtype), missing)
 
 
 def capped_units(inputs: FeatureInputs, rows: slice | np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
@@ -187,27 +186,18 @@ class IdColumns:
     block of rows takes its codes, all blocks share the dictionaries."""
 
     rows: np.ndarray  # the series, as positions in the inputs' series, ascending
-    codes: dict[str, np.ndarray]
-    values: dict[str, pa.Array]
+    dictionaries: dict[str, Dictionary]
 
     @classmethod
     def of(cls, inputs: FeatureInputs, rows: slice | np.ndarray) -> IdColumns:
         positions = np.arange(len(inputs.series))[rows]
         series = inputs.series.iloc[positions]
-        categories = {name: pd.Categorical(series[name]) for name in ID_COLUMNS}
-        return cls(
-            rows=positions,
-            codes={name: c.codes.astype(np.int32) for name, c in categories.items()},
-            values={name: pa.array(c.categories.astype(str), type=pa.string()) for name, c in categories.items()},
-        )
+        return cls(rows=positions, dictionaries={name: Dictionary.of(series[name]) for name in ID_COLUMNS})
 
     def columns(self, rows: np.ndarray, per_series: int) -> dict[str, pa.Array]:
         """The id columns of ``rows`` (some of these series), each repeated ``per_series`` times."""
-        at = np.repeat(np.searchsorted(self.rows, rows), per_series)
-        return {
-            name: pa.DictionaryArray.from_arrays(pa.array(self.codes[name][at]), self.values[name])
-            for name in ID_COLUMNS
-        }
+        at = np.searchsorted(self.rows, rows)
+        return {name: d.array(np.repeat(d.codes[at], per_series)) for name, d in self.dictionaries.items()}
 
 
 def feature_rows(
@@ -284,7 +274,7 @@ def write_features(inputs: FeatureInputs, target: Path, *, storage: Warehouse) -
             capped.append(found)
             yield feature_block(inputs, rows, units)
 
-    storage.write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS)
+    storage.write_parquet_blocks(target, blocks(), dictionary_columns=ID_COLUMNS, skipped_by=SKIPPED_BY)
     return FeatureStats(
         rows=n_series * len(inputs.dates),
         series=n_series,
@@ -366,6 +356,8 @@ def row_groups_of(series: np.ndarray, days: np.ndarray, n_series: int, n_days: i
 
 # Ends a store's runs for the writer, or (ABORT) tells it to give up the file it is writing.
 _END_OF_STORE, _ABORT = "end of store", "abort"
+WRITERS = 2  # threads encoding store files
+BUFFERS = 3  # runs held at once: one computed while each writer encodes one
 
 
 def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: Warehouse) -> FeatureStats:
@@ -378,31 +370,39 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
         raise ValueError(f"{files.folder}: series of stores {sorted(unknown)} have no file in {files.stores}")
     capped: list[pd.DataFrame] = []
     n_days = len(inputs.dates)
-    # A run's row groups are encoded on a thread (pyarrow releases the GIL) while the next run is
-    # computed and made into tables (encoding is the larger half, so the thread does nothing
-    # else). The float columns of a run's tables are views of its buffer, which goes back to be
-    # filled again once they are encoded: two runs are held at most, whatever a store's size.
+    # A run's row groups are encoded on writer threads (pyarrow releases the GIL) while the next
+    # run is computed and made into tables. Encoding costs more than computing, so two writers
+    # take alternate stores. The float columns of a run's tables are views of its buffer, which
+    # goes back to be filled again once they are encoded: BUFFERS runs are held at most, whatever
+    # a store's size.
     free: queue.Queue[DateBlocks] = queue.Queue()
-    for _ in range(2):
+    for _ in range(BUFFERS):
         free.put(DateBlocks(n_days))
-    runs: queue.Queue[tuple[list[pa.Table], DateBlocks] | str] = queue.Queue()
+    runs: list[queue.Queue[tuple[list[pa.Table], DateBlocks] | str]] = [queue.Queue() for _ in range(WRITERS)]
 
-    def row_groups() -> Iterator[pa.Table]:
-        while (item := runs.get()) != _END_OF_STORE:
+    def row_groups(mine: queue.Queue[tuple[list[pa.Table], DateBlocks] | str]) -> Iterator[pa.Table]:
+        while (item := mine.get()) != _END_OF_STORE:
             if isinstance(item, str):
                 raise RuntimeError("feature computation failed: the store's file is not published")
             tables, blocks = item
             yield from tables
             free.put(blocks)  # each table is encoded before the next is asked for
 
-    def write_files() -> None:
-        for store in files.stores:
-            storage.write_parquet_blocks(files.path(store), row_groups(), dictionary_columns=ID_COLUMNS, overlap=False)
+    def write_files(writer: int) -> None:
+        for store in files.stores[writer::WRITERS]:
+            storage.write_parquet_blocks(
+                files.path(store),
+                row_groups(runs[writer]),
+                dictionary_columns=ID_COLUMNS,
+                overlap=False,
+                skipped_by=SKIPPED_BY,
+            )
 
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        writing = writer.submit(write_files)
+    with ThreadPoolExecutor(max_workers=WRITERS) as writers:
+        writing = [writers.submit(write_files, writer) for writer in range(WRITERS)]
         try:
-            for store in files.stores:
+            for position, store in enumerate(files.stores):
+                mine = runs[position % WRITERS]
                 rows = np.flatnonzero(store_of == store)
                 ids = IdColumns.of(inputs, rows)
                 for run in series_runs(len(rows), n_days):
@@ -412,12 +412,14 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
                     blocks = _free_blocks(free, writing)
                     blocks.fill(feature_arrays(inputs, chunk, units), days_per_row_group(len(chunk)))
                     tables = [feature_rows(inputs, chunk, arrays, days, ids) for days, arrays in blocks]
-                    runs.put((tables, blocks))
-                runs.put(_END_OF_STORE)
+                    mine.put((tables, blocks))
+                mine.put(_END_OF_STORE)
         except BaseException:
-            runs.put(_ABORT)
+            for mine in runs:
+                mine.put(_ABORT)
             raise
-        writing.result()
+        for done in writing:
+            done.result()
     return FeatureStats(
         rows=len(inputs.series) * n_days,
         series=len(inputs.series),
@@ -428,12 +430,13 @@ def write_store_features(inputs: FeatureInputs, files: StoreFiles, *, storage: W
     )
 
 
-def _free_blocks(free: queue.Queue[DateBlocks], writing: Future) -> DateBlocks:
-    """The next buffer the writer is done with, or its error if it stopped."""
+def _free_blocks(free: queue.Queue[DateBlocks], writing: list[Future]) -> DateBlocks:
+    """The next buffer a writer is done with, or a writer's error if one stopped."""
     while True:
         try:
             return free.get(timeout=1)
         except queue.Empty:
-            if writing.done():
-                writing.result()
-                raise RuntimeError("the feature writer stopped before every store was written") from None
+            for done in writing:
+                if done.done():
+                    done.result()
+                    raise RuntimeError("a feature writer stopped before every store was written") from None

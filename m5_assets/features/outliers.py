@@ -76,30 +76,33 @@ def cap_outliers(units: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.
     """``units`` (series x days, NaN for missing) with outliers for modelling capped, and a mask of
     the capped days. ``keep``, a mask of the same shape, names days never to cap."""
     n_rows, n_days = units.shape
-    capped = np.array(units, dtype=np.float64, copy=True)
-    was_capped = np.zeros(units.shape, dtype=bool)
-    counted = np.zeros(units.shape, dtype=bool)  # days inside a series' history (from its first sale)
+    # Day-major, so each step of the walk over days reads and writes contiguous memory; masked
+    # sums (np.where) instead of indexing by mask: twice as fast at full scale, the same values.
+    by_day = np.array(np.transpose(units), dtype=np.float64, order="C")
+    present_by_day = ~np.isnan(by_day)
+    keep_by_day = None if keep is None else np.ascontiguousarray(np.transpose(keep))
+    was_capped = np.zeros((n_days, n_rows), dtype=bool)
+    counted = np.zeros((n_days, n_rows), dtype=bool)  # days inside a series' history (from its first sale)
     total, count = np.zeros(n_rows), np.zeros(n_rows)
     selling = np.zeros(n_rows, dtype=bool)
     for day in range(n_days):
         if day >= CAP_WINDOW:  # the day leaving the year before
-            leaving = counted[:, day - CAP_WINDOW]
-            total[leaving] -= capped[leaving, day - CAP_WINDOW]
-            count[leaving] -= 1
-        values = capped[:, day]
-        present = ~np.isnan(values)
+            leaving = counted[day - CAP_WINDOW]
+            total -= np.where(leaving, by_day[day - CAP_WINDOW], 0.0)
+            count -= leaving
+        values, present = by_day[day], present_by_day[day]
         bound = CAP_MULTIPLE * (total / np.maximum(count, 1.0) + 1.0)
         over = present & (count >= CAP_MIN_HISTORY) & (values > bound)
-        if keep is not None:
-            over &= ~keep[:, day]
+        if keep_by_day is not None:
+            over &= ~keep_by_day[day]
         if over.any():
             values[over] = np.floor(bound[over])
-            was_capped[over, day] = True
+            was_capped[day, over] = True
         selling |= present & (values > 0)
-        counted[:, day] = selling & present
-        total[counted[:, day]] += values[counted[:, day]]
-        count += counted[:, day]
-    return capped, was_capped
+        counted[day] = now = selling & present
+        total += np.where(now, values, 0.0)
+        count += now
+    return np.ascontiguousarray(np.transpose(by_day)), np.ascontiguousarray(np.transpose(was_capped))
 
 
 def read_genuine_days(path: Path, series: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:

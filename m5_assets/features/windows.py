@@ -47,13 +47,18 @@ def lagged_rolling_mean_std(
     n_rows, n_days = values.shape
     present = ~np.isnan(values)
     filled = np.where(present, values, 0.0)
-    sums, squares = _cumulative(filled), _cumulative(filled * filled)
-    counts = None if present.all() else _cumulative(present)
-    # Running sums are non-decreasing, so once inexact a row stays inexact from that day on.
-    fractional = _cumulative(filled != np.floor(filled))
-    inexact_from = np.where((squares[:, 1:] >= EXACT_SUM) | (fractional[:, 1:] > 0), np.arange(n_days), n_days).min(
-        axis=1
-    )
+    sums, squares = _cumulative(filled), _cumulative(np.square(filled))
+    # No window reaches the last ``lag_days`` days (the forecast horizon's empty days, in the
+    # features): missing days there need no count of the days present.
+    counts = None if present[:, : n_days - lag_days].all() else _cumulative(present)
+    # Running sums are non-decreasing, so once inexact a row stays inexact from that day on; both
+    # causes are rare, so only the rows that have one are searched.
+    inexact_from = np.full(n_rows, n_days)
+    for row in np.flatnonzero(squares[:, -1] >= EXACT_SUM):
+        inexact_from[row] = np.searchsorted(squares[row, 1:], EXACT_SUM)
+    fractional = filled != np.floor(filled)
+    for row in np.flatnonzero(fractional.any(axis=1)):
+        inexact_from[row] = min(inexact_from[row], int(np.argmax(fractional[row])))
     inexact = np.flatnonzero(inexact_from < n_days)
     out = {}
     for w in windows:
@@ -62,10 +67,14 @@ def lagged_rolling_mean_std(
         start = lag_days + w - 1  # first day whose window lies inside the data
         if start < n_days:
             stop = n_days - lag_days + 1
-            total = sums[:, w:stop] - sums[:, : stop - w]
-            variance = (squares[:, w:stop] - squares[:, : stop - w] - total * total / w) / (w - 1)
+            # In place, to spare a matrix per step: (squares - total * total / w) / (w - 1).
+            total = np.subtract(sums[:, w:stop], sums[:, : stop - w])
+            variance = np.subtract(squares[:, w:stop], squares[:, : stop - w])
+            variance -= total * total / w
+            variance /= w - 1
             # Clipping only guards the last rounding step of total * total / w.
-            window_mean, window_std = total / w, np.sqrt(np.clip(variance, 0.0, None))
+            window_std = np.sqrt(np.clip(variance, 0.0, None, out=variance), out=variance)
+            window_mean = np.divide(total, w, out=total)
             for row in inexact:
                 # Window k spans days k .. k + w - 1: the first one ending on or after the row's
                 # first inexact day, and every later one, is summed directly.
@@ -91,15 +100,23 @@ def _direct_std(row: np.ndarray, w: int, n_windows: int) -> np.ndarray:
 
 def trailing_nanmean(values: np.ndarray, window: int | None) -> np.ndarray:
     """Mean of the present values among the ``window`` days ending on each day (None: all earlier)."""
+    return trailing_nanmeans(values, [window])[window]
+
+
+def trailing_nanmeans(values: np.ndarray, windows: Sequence[int | None]) -> dict[int | None, np.ndarray]:
+    """``trailing_nanmean`` for each of ``windows``, from one pass of running sums."""
     present = ~np.isnan(values)
     total, count = _cumulative(np.where(present, values, 0.0)), _cumulative(present)
-    if window is not None:
-        keep = np.maximum(np.arange(1, values.shape[1] + 1) - window, 0)
-        total, count = total[:, 1:] - total[:, keep], count[:, 1:] - count[:, keep]
-    else:
-        total, count = total[:, 1:], count[:, 1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
+    out = {}
+    for window in windows:
+        if window is not None:
+            keep = np.maximum(np.arange(1, values.shape[1] + 1) - window, 0)
+            in_total, in_count = total[:, 1:] - total[:, keep], count[:, 1:] - count[:, keep]
+        else:
+            in_total, in_count = total[:, 1:], count[:, 1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[window] = np.where(in_count > 0, in_total / in_count, np.nan)
+    return out
 
 
 def trailing_nanmax(values: np.ndarray, window: int) -> np.ndarray:
@@ -159,8 +176,12 @@ def demand_level_and_stock_outs(values: np.ndarray, window: int, lag_days: int =
 
     level = np.full((n_rows, n_days), np.nan)
     if window <= n_days:
-        counts = _cumulative(present)
-        complete = (counts[:, window:] - counts[:, : n_days + 1 - window]) == window
+        # The last ``lag_days`` levels are dropped by the lag: missing days there (the forecast
+        # horizon's, in the features) need no count of the days present.
+        complete: np.ndarray | bool = True
+        if not present[:, : n_days - lag_days].all():
+            counts = _cumulative(present)
+            complete = (counts[:, window:] - counts[:, : n_days + 1 - window]) == window
         plain = (sums[:, window:] - sums[:, : n_days + 1 - window]) / window
         tail = slice(window - 1, None)
         level[:, tail] = np.where(complete, np.where(improbable[:, tail], rate_before[:, tail], plain), np.nan)
