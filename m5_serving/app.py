@@ -19,6 +19,7 @@ from m5_assets.reader import WarehouseReader
 from m5_serving import __version__, online_store
 from m5_serving.config import ServingSettings
 from m5_serving.deps import Services
+from m5_serving.docs import add_offline_docs
 from m5_serving.routers import admin, data, forecasts, model, monitoring, predict, service
 from m5_serving.security import FailedAuthentication, FileRateLimiter, KeyRing, Limiter, RateLimiter, parse_keys
 from m5_serving.state import ServingState
@@ -76,10 +77,13 @@ def create_app(
         title="m5-forecasting API",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served by add_offline_docs, from the package instead of a CDN
+        redoc_url=None,
         description="Stored demand forecasts (28 days, 50/80/95 % intervals) for every item and store, their "
         "aggregation levels, accuracy, the issuing model and the feature store, served from memory.",
     )
     app.state.services = svc
+    add_offline_docs(app)
     for router in (
         service.router,
         predict.router,

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from m5_serving.config import ServingSettings
 from m5_serving.lookup import LookupFailed, find_series
+from m5_serving.schemas import EXAMPLE_ITEM, EXAMPLE_STORE
 from m5_serving.security import FailedAuthentication, KeyRing, Limiter, allows, retry_after
 from m5_serving.snapshot import Series
 from m5_serving.state import NotReady, Served, ServingState
@@ -106,9 +107,20 @@ READ = Depends(require("read"))
 ADMIN = Depends(require("admin"))
 
 
-def path_series(
-    store_id: str = Path(max_length=40), item_id: str = Path(max_length=80), served: Served = Depends(serving)
-) -> Series:
+STORE_ID = Path(
+    max_length=40,
+    description="the store, as in the sales file: 'CA_1'",
+    openapi_examples={"a store": {"value": EXAMPLE_STORE}},
+)
+ITEM_ID = Path(
+    max_length=80,
+    description="the item, as in the sales file ('FOODS_3_090'), or the series id without its suffix "
+    "('FOODS_3_090_CA_1')",
+    openapi_examples={"an item": {"value": EXAMPLE_ITEM}},
+)
+
+
+def path_series(store_id: str = STORE_ID, item_id: str = ITEM_ID, served: Served = Depends(serving)) -> Series:
     """The series a ``/{store_id}/{item_id}`` path names, in the serving snapshot; 404 naming the
     nearest ids when there is none."""
     try:

@@ -8,7 +8,7 @@ import difflib
 
 import numpy as np
 
-from m5_serving.schemas import ForecastDay, PredictRequest
+from m5_serving.schemas import UNITS_DECIMALS, ForecastDay, PredictRequest
 from m5_serving.snapshot import HORIZON, INTERVALS, VALUE_COLUMNS, Series, Snapshot, SnapshotRefused
 from m5_serving.state import Served, ServingState
 
@@ -77,8 +77,8 @@ def predict(state: ServingState, served: Served, request: PredictRequest, now: d
         "item_id": series.item_id,
         "store_id": series.store_id,
         "date": request.date.isoformat(),
-        "predicted_sales": float(values[0]),
-        "prediction_interval": {"lower": float(values[lo]), "upper": float(values[hi]), "level": request.interval},
+        "predicted_sales": units(values[0]),
+        "prediction_interval": {"lower": units(values[lo]), "upper": units(values[hi]), "level": request.interval},
         "model_version": snapshot.model_version,
         "forecast_date": snapshot.forecast_date.isoformat(),
         "horizon": horizon + 1,
@@ -86,12 +86,17 @@ def predict(state: ServingState, served: Served, request: PredictRequest, now: d
     }
 
 
+def units(value: float) -> float:
+    """Units as served: rounded to ``UNITS_DECIMALS``."""
+    return round(float(value), UNITS_DECIMALS)
+
+
 def days_of(snapshot: Snapshot, values: np.ndarray) -> list[ForecastDay]:
     return [
         ForecastDay(
             date=snapshot.forecast_date + dt.timedelta(days=h),
             horizon=h + 1,
-            **{name: float(v) for name, v in zip(VALUE_COLUMNS, values[h], strict=True)},
+            **{name: units(v) for name, v in zip(VALUE_COLUMNS, values[h], strict=True)},
         )
         for h in range(HORIZON)
     ]

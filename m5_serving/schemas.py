@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from m5_assets.tables import FORECAST_VALUE_DESCRIPTIONS as VALUES
 from m5_assets.tables import SERIES_DESCRIPTIONS as SERIES
+
+# Examples the documentation pages fill in: a real M5 item and store, and a day the newest
+# forecast of the Kaggle files (issued 2016-05-23) covers.
+EXAMPLE_ITEM, EXAMPLE_STORE, EXAMPLE_DAY = "FOODS_3_090", "CA_1", "2016-05-25"
+# Units served are rounded to this many decimals: a forecast is not known to a millionth of a unit.
+UNITS_DECIMALS = 3
+
+
+class Problem(BaseModel):
+    """What every refusal answers."""
+
+    detail: str = Field(description="what went wrong and what to do, in words")
+
+
+# Every answer other than 200 that the API gives, and when.
+REFUSALS = {
+    401: "no API key, or an unknown one (only when keys are configured); `WWW-Authenticate: Bearer`",
+    403: "the key's scope does not allow this operation: the admin operations need an admin key",
+    404: "no such series, level, key or day in the forecast served: the detail names it and gives examples",
+    413: "the request body is over the limit (`M5_API_MAX_BODY_BYTES`, 1 MiB by default)",
+    422: "the request does not match its schema: the detail lists each field's problem",
+    429: "the rate limit is reached (per key, or per client address without keys); `Retry-After` says when to retry",
+    503: "not ready: nothing published to serve yet, or the online store (Redis) unreachable; `Retry-After` when known",
+}
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of an operation that can refuse with ``codes``."""
+    return {code: {"description": REFUSALS[code]} | ({} if code == 422 else {"model": Problem}) for code in codes}
+
+
+# Every keyed operation can be refused for its key, its rate or readiness.
+KEYED = (401, 403, 429, 503)
 
 
 class Strict(BaseModel):
@@ -25,6 +58,13 @@ class PredictRequest(Strict):
         95, description="prediction interval, in % (central, or from 0 for series that often sell nothing)"
     )
     as_of: dt.date | None = Field(None, description="use the newest forecast issued on or before this day (audits)")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"item_id": EXAMPLE_ITEM, "store_id": EXAMPLE_STORE, "date": EXAMPLE_DAY, "interval": 80}]
+        },
+    )
 
 
 class PredictionInterval(BaseModel):
@@ -49,6 +89,20 @@ class Prediction(BaseModel):
 class BatchRequest(Strict):
     items: list[PredictRequest] = Field(
         min_length=1, description="lookups; at most the configured batch limit (1,000 by default)"
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"item_id": EXAMPLE_ITEM, "store_id": EXAMPLE_STORE, "date": EXAMPLE_DAY},
+                        {"item_id": "HOBBIES_1_001", "store_id": "TX_2", "date": "2016-06-01", "interval": 50},
+                    ]
+                }
+            ]
+        },
     )
 
 

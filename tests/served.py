@@ -12,6 +12,10 @@ from m5_assets import tables
 from m5_assets.settings import data_paths
 from m5_serving.app import create_app
 from m5_serving.config import ServingSettings
+from m5_serving.schemas import UNITS_DECIMALS
+
+# Units are served rounded to UNITS_DECIMALS: a served value is within this of the stored one.
+SERVED = 0.5 * 10**-UNITS_DECIMALS
 
 
 def serving_app(data_dir, **settings):

@@ -15,13 +15,14 @@ import threading
 import time
 from pathlib import Path
 
+import browser
 import pandas as pd
 import pytest
 import servers
 from conftest import NEWEST, OLDER
 from fastapi.testclient import TestClient
 from forecasting import feature_rows
-from served import republish, serving_app, stored_partition
+from served import SERVED, republish, serving_app, stored_partition
 
 from m5_assets import tables
 from m5_assets.model.selection import BANDS
@@ -63,10 +64,10 @@ def test_predict_equals_the_stored_row_and_takes_item_ids_both_ways(client, ware
             for interval in (50, 80, 95):
                 body = {"item_id": item_id, "store_id": row["store_id"], "date": str(row["date"]), "interval": interval}
                 answer = client.post("/predict", json=body).json()
-                assert answer["predicted_sales"] == pytest.approx(row["forecast"])
+                assert answer["predicted_sales"] == pytest.approx(row["forecast"], abs=SERVED)
                 assert answer["prediction_interval"] == {
-                    "lower": pytest.approx(row[f"lo_{interval}"]),
-                    "upper": pytest.approx(row[f"hi_{interval}"]),
+                    "lower": pytest.approx(row[f"lo_{interval}"], abs=SERVED),
+                    "upper": pytest.approx(row[f"hi_{interval}"], abs=SERVED),
                     "level": interval,
                 }
                 assert (answer["forecast_date"], answer["horizon"], answer["id"]) == (
@@ -81,11 +82,15 @@ def test_a_day_before_the_newest_forecast_is_answered_from_the_forecast_issued_t
     row = stored[(stored["date"] == dt.date(2016, 5, 21))].iloc[0]
     body = {"item_id": row["item_id"], "store_id": row["store_id"], "date": "2016-05-21"}
     answer = client.post("/predict", json=body).json()
-    assert answer["forecast_date"] == OLDER.isoformat() and answer["predicted_sales"] == pytest.approx(row["forecast"])
+    assert answer["forecast_date"] == OLDER.isoformat() and answer["predicted_sales"] == pytest.approx(
+        row["forecast"], abs=SERVED
+    )
     # as_of picks the older issue date for a day the newest forecast covers too (an audit).
     later = stored[(stored["date"] == dt.date(2016, 5, 30)) & (stored["id"] == row["id"])].iloc[0]
     audit = client.post("/predict", json=body | {"date": "2016-05-30", "as_of": "2016-05-22"}).json()
-    assert audit["forecast_date"] == OLDER.isoformat() and audit["predicted_sales"] == pytest.approx(later["forecast"])
+    assert audit["forecast_date"] == OLDER.isoformat() and audit["predicted_sales"] == pytest.approx(
+        later["forecast"], abs=SERVED
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,8 +176,8 @@ def test_a_series_horizon_and_the_levels_equal_the_stored_rows(client, warehouse
     row = stored.iloc[0]
     answer = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}").json()
     mine = stored[stored["id"] == row["id"]].sort_values("horizon")
-    assert [d["forecast"] for d in answer["days"]] == pytest.approx(mine["forecast"].tolist())
-    assert [d["hi_80"] for d in answer["days"]] == pytest.approx(mine["hi_80"].tolist())
+    assert [d["forecast"] for d in answer["days"]] == pytest.approx(mine["forecast"].tolist(), abs=SERVED)
+    assert [d["hi_80"] for d in answer["days"]] == pytest.approx(mine["hi_80"].tolist(), abs=SERVED)
     older = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}?as_of={OLDER}").json()
     assert older["forecast_date"] == OLDER.isoformat()
 
@@ -181,9 +186,9 @@ def test_a_series_horizon_and_the_levels_equal_the_stored_rows(client, warehouse
     assert stores == sorted(levels.loc[levels["level"] == 3, "store_id"].unique())
     store = client.get(f"/forecasts/levels/3?key={stores[0]}").json()
     expected = levels[(levels["level"] == 3) & (levels["store_id"] == stores[0])].sort_values("horizon")
-    assert [d["forecast"] for d in store["days"]] == pytest.approx(expected["forecast"].tolist())
+    assert [d["forecast"] for d in store["days"]] == pytest.approx(expected["forecast"].tolist(), abs=SERVED)
     total = client.get("/forecasts/levels/1?key=total").json()
-    assert sum(d["forecast"] for d in total["days"]) == pytest.approx(stored["forecast"].sum())
+    assert sum(d["forecast"] for d in total["days"]) == pytest.approx(stored["forecast"].sum(), abs=28 * SERVED)
     assert client.get("/forecasts/levels/3?key=NOPE").status_code == 404
     assert client.get("/forecasts/levels/12").status_code == 422
 
@@ -201,6 +206,9 @@ def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     assert (str(card["cutoff"]), info["cutoff"], info["promoted"]) == (MAY, MAY, True)
     assert info["validation_scores"]["issued"]["wrmsse"] == pytest.approx(card["wrmsse"])
     assert info["issue_rule"]["issued_as"] and len(info["issue_rule"]["bands"]) == len(BANDS)
+    # The card's serving_version was the version compared with at training: named so, beside what serves.
+    assert "serving_version" not in info and info["compared_with_version"] == (card["serving_version"] or None)
+    assert info["version_serving_now"] == client.get("/health").json()["model_version"]
     importance = client.get("/model/features/importance").json()["features"]
     assert importance[0]["gain"] >= importance[-1]["gain"] and sum(f["share"] for f in importance) == pytest.approx(
         1, abs=1e-4
@@ -539,7 +547,7 @@ def test_reloads_during_requests_never_fail_or_mix_two_snapshots(warehouse_dir, 
                 scale = (dt.date.fromisoformat(body["forecast_date"]) - NEWEST).days + 1
                 # Republished days keep the horizons of the rows they copy.
                 base = float(row.loc[row["horizon"] == body["horizon"], "forecast"].iloc[0])
-                if body["predicted_sales"] != pytest.approx(scale * base):
+                if body["predicted_sales"] != pytest.approx(scale * base, abs=SERVED):
                     failures.append(f"mixed: {body}")
 
         askers = [threading.Thread(target=ask) for _ in range(4)]
@@ -574,9 +582,11 @@ def test_without_keys_it_refuses_to_bind_beyond_loopback(monkeypatch, capsys):
 def test_the_model_card_holds_exactly_its_declared_columns(warehouse_dir):
     (version,) = [p.name.split("=")[1] for p in tables.MODEL_CARDS.folder(warehouse_dir / "warehouse").iterdir()]
     card = pd.read_parquet(tables.MODEL_CARDS.path(warehouse_dir / "warehouse", version))
-    assert list(card.columns) == list(tables.MODEL_CARDS.columns) and card[
-        list(tables.MODEL_CARDS.columns)
-    ].notna().all(axis=None)
+    assert list(card.columns) == list(tables.MODEL_CARDS.columns)
+    # Every column is filled, but the like-for-like score of a model that had none to compare with.
+    compared = card["serving_version"].iloc[0] != ""
+    filled = card.drop(columns=[] if compared else ["serving_wrmsse_same_window"]).notna().all(axis=None)
+    assert filled and card["serving_wrmsse_same_window"].notna().iloc[0] == compared
 
 
 def test_the_watcher_serves_a_newly_published_partition_without_being_asked(warehouse_dir, tmp_path):
@@ -661,3 +671,54 @@ def test_drift_lists_every_feature_of_the_newest_date_and_names_the_flagged(clie
     assert [f["feature"] for f in body["features"]] == stored["feature"].tolist()
     assert body["features"][0]["psi"] == pytest.approx(stored["psi"].iloc[0])
     assert body["flagged"] == stored.loc[stored["status"].isin(["warn", "drift"]), "feature"].tolist()
+
+
+@pytest.mark.skipif(
+    not browser.available(),
+    reason="chromium and chromedriver (Debian packages) are not installed; .ci/run installs them",
+)
+@pytest.mark.parametrize(
+    "page, shows",
+    [
+        ("docs", ["m5-forecasting API", "/forecasts/{store_id}/{item_id}", "One series' 28 days with every interval"]),
+        ("redoc", ["m5-forecasting API", "One series' 28 days with every interval", "Response samples"]),
+    ],
+)
+def test_the_api_docs_render_with_no_other_host_reachable_and_request_nothing_from_one(live_api, page, shows):
+    host, port = live_api
+    driver = browser.open_browser(browser.new_profile(), offline=True)
+    try:
+        driver.get(f"http://{host}:{port}/{page}")
+        browser.wait_for_text(driver, shows, seconds=30)
+        assert browser.requested_hosts(driver) == {f"{host}:{port}"}
+    finally:
+        driver.quit()
+
+
+def test_served_units_are_rounded_to_three_decimals(client):
+    """A forecast is not known to a millionth of a unit: every served value has at most 3 decimals."""
+    days = client.get("/forecasts/CA_1/FOODS_1_001").json()["days"]
+    level = client.get("/forecasts/levels/3", params={"key": "CA_1"}).json()["days"]
+    single = client.post("/predict", json={"item_id": "FOODS_1_001", "store_id": "CA_1", "date": "2016-05-24"}).json()
+    values = [v for day in days + level for k, v in day.items() if k not in ("date", "horizon")]
+    values += [single["predicted_sales"], *single["prediction_interval"].values()]
+    assert values and all(round(v, 3) == v for v in values)
+    assert any(round(v, 2) != v for v in values), "rounded to fewer decimals than three"
+
+
+def test_every_operation_documents_its_refusals_and_real_examples(client):
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            answers = set(operation["responses"])
+            if path not in ("/", "/health", "/metrics"):
+                assert {"401", "403", "429", "503"} <= answers, (method, path, answers)
+            for code in answers - {"200", "422"}:
+                assert operation["responses"][code]["description"], (method, path, code)
+    assert {"404", "413", "422"} <= set(schema["paths"]["/predict"]["post"]["responses"])
+    assert "404" in schema["paths"]["/forecasts/{store_id}/{item_id}"]["get"]["responses"]
+    parameters = {p["name"]: p for p in schema["paths"]["/forecasts/{store_id}/{item_id}"]["get"]["parameters"]}
+    assert parameters["store_id"]["examples"]["a store"]["value"] == "CA_1" and parameters["item_id"]["description"]
+    example = schema["components"]["schemas"]["PredictRequest"]["examples"][0]
+    # A real M5 item at a real store, and a day the newest Kaggle forecast (2016-05-23) covers.
+    assert (example["item_id"], example["store_id"], example["date"]) == ("FOODS_3_090", "CA_1", "2016-05-25")

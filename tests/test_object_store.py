@@ -14,7 +14,7 @@ import pytest
 from conftest import BUCKET
 from fastapi.testclient import TestClient
 from forecasting import QUICK, feature_rows, issue, resource, run_pipeline, score, train
-from served import serving_app
+from served import SERVED, serving_app
 from shard_job import store_group_job
 
 from m5_assets import tables, warehouse
@@ -163,7 +163,9 @@ def test_the_whole_pipeline_runs_on_the_object_store_and_another_machine_reads_a
         row = bottom.iloc[0]
         served = client.get(f"/forecasts/{row['store_id']}/{row['item_id']}").json()
         expected = bottom[bottom["id"] == row["id"]].sort_values("horizon")["forecast"].tolist()
-        assert served["id"] == row["id"] and [d["forecast"] for d in served["days"]] == pytest.approx(expected)
+        assert served["id"] == row["id"] and [d["forecast"] for d in served["days"]] == pytest.approx(
+            expected, abs=SERVED
+        )
         assert {r["forecast_date"] for r in client.get("/accuracy").json()["partitions"]} == {
             "2016-04-20",
             "2016-04-21",

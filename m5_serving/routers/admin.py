@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
 from m5_serving.deps import ADMIN, Services, services
-from m5_serving.schemas import ReloadResult
+from m5_serving.schemas import KEYED, ReloadResult, refusals
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[ADMIN])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[ADMIN], responses=refusals(*KEYED))
 
 
 @router.post("/reload", response_model=ReloadResult, summary="Load the newest published partition now")

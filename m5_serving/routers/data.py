@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 
 from m5_serving.deps import READ, path_series, serving
+from m5_serving.schemas import KEYED, refusals
 from m5_serving.snapshot import Series
 from m5_serving.state import Served
 
-router = APIRouter(tags=["data"], dependencies=[READ])
+router = APIRouter(tags=["data"], dependencies=[READ], responses=refusals(*KEYED, 404, 422))
 
 
 @router.get("/accuracy", summary="Every scored forecast date: WRMSSE next to seasonal naive, coverage")

@@ -7,12 +7,12 @@ import datetime as dt
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from m5_assets.tables import LEVEL_NAMES
-from m5_serving.deps import READ, Services, services, serving
+from m5_serving.deps import ITEM_ID, READ, STORE_ID, Services, services, serving
 from m5_serving.lookup import LookupFailed, days_of, find_series, snapshot_for
-from m5_serving.schemas import LevelForecast, LevelKeys, SeriesForecast
+from m5_serving.schemas import KEYED, LevelForecast, LevelKeys, SeriesForecast, refusals
 from m5_serving.state import Served
 
-router = APIRouter(prefix="/forecasts", tags=["forecasts"], dependencies=[READ])
+router = APIRouter(prefix="/forecasts", tags=["forecasts"], dependencies=[READ], responses=refusals(*KEYED, 404, 422))
 
 
 # Declared before /{store_id}/{item_id}, which would otherwise take "levels" for a store.
@@ -27,11 +27,13 @@ def level_forecast(
         le=11,
         description="1 total, 2 state, 3 store, 4 category, 5 department, 6 state x category, "
         "7 state x department, 8 store x category, 9 store x department, 10 item, 11 item x state",
+        openapi_examples={"stores": {"value": 3}, "total": {"value": 1}},
     ),
     key: str | None = Query(
         None,
         max_length=80,
         description="the group, its key columns joined by '/': 'CA', 'CA_1/FOODS'; 'total' for level 1",
+        openapi_examples={"one store (level 3)": {"value": "CA_1"}},
     ),
     served: Served = Depends(serving),
 ) -> LevelForecast | LevelKeys:
@@ -60,9 +62,13 @@ def level_forecast(
 
 @router.get("/{store_id}/{item_id}", response_model=SeriesForecast, summary="One series' 28 days with every interval")
 def series_forecast(
-    store_id: str = Path(max_length=40),
-    item_id: str = Path(max_length=80),
-    as_of: dt.date | None = Query(None, description="the forecast issued on this day (or the newest before it)"),
+    store_id: str = STORE_ID,
+    item_id: str = ITEM_ID,
+    as_of: dt.date | None = Query(
+        None,
+        description="the forecast issued on this day (or the newest before it); the newest by default",
+        openapi_examples={"an older forecast": {"value": "2016-04-25"}},
+    ),
     served: Served = Depends(serving),
     svc: Services = Depends(services),
 ) -> SeriesForecast:

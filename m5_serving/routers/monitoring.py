@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from m5_assets.monitoring.drift import FLAGGED
 from m5_serving.deps import READ, path_series, serving
+from m5_serving.schemas import KEYED, refusals
 from m5_serving.snapshot import Series
 from m5_serving.state import Served
 
-router = APIRouter(tags=["monitoring"], dependencies=[READ])
+router = APIRouter(tags=["monitoring"], dependencies=[READ], responses=refusals(*KEYED, 404, 422))
 
 
 @router.get(

@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 
 from m5_serving.deps import READ, Services, services, serving
 from m5_serving.lookup import LookupFailed, blocks, item_of, predict
-from m5_serving.schemas import BatchRequest, BatchResponse, Prediction, PredictRequest
+from m5_serving.schemas import KEYED, BatchRequest, BatchResponse, Prediction, PredictRequest, refusals
 from m5_serving.state import Served
 
-router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
+router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ], responses=refusals(*KEYED, 413, 422))
 
 # The hot path answers on the event loop from memory and returns its JSON directly: the answer
 # is built from the snapshot's own types, so re-validating it through the response model would
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/predict", tags=["predict"], dependencies=[READ])
     "",
     response_model=Prediction,
     summary="Forecast and interval of one item at one store on one day",
-    responses={404: {"description": "unknown item or store, or a day no forecast covers"}},
+    responses=refusals(404),
 )
 async def predict_one(
     request: PredictRequest, served: Served = Depends(serving), svc: Services = Depends(services)

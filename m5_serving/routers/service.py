@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from m5_serving import __version__
 from m5_serving.deps import READ, Services, open_or, services
-from m5_serving.schemas import Health
+from m5_serving.schemas import KEYED, Health, refusals
 
 router = APIRouter(tags=["service"])
 
@@ -57,7 +57,12 @@ async def health(svc: Services = Depends(services)) -> Health | JSONResponse:
 
 
 # Keyed like the data: it tells how the service is set up. It names no filesystem path.
-@router.get("/info", summary="What is serving and how the service is set up", dependencies=[READ])
+@router.get(
+    "/info",
+    summary="What is serving and how the service is set up",
+    dependencies=[READ],
+    responses=refusals(*KEYED),
+)
 def info(svc: Services = Depends(services)) -> dict:
     served, settings = svc.state.current, svc.settings
     return {
