@@ -33,19 +33,19 @@ def add_offline_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/r
     app.mount(ASSETS_URL, StaticFiles(directory=str(ASSETS)), name="docs-assets")
     redirect_url = f"{docs_url}/oauth2-redirect"
 
-    def assets(request: Request) -> str:
-        return f"{request.scope.get('root_path', '')}{ASSETS_URL}"
+    def under_root(request: Request, path: str) -> str:
+        """``path`` as the browser must ask for it (behind a proxy's root path, if any)."""
+        return f"{request.scope.get('root_path', '')}{path}"
 
     @app.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
+            openapi_url=under_root(request, str(app.openapi_url)),
             title=f"{app.title} - Swagger UI",
-            oauth2_redirect_url=f"{root}{redirect_url}",
-            swagger_js_url=f"{assets(request)}/swagger-ui-bundle.js",
-            swagger_css_url=f"{assets(request)}/swagger-ui.css",
-            swagger_favicon_url=f"{assets(request)}/favicon.png",
+            oauth2_redirect_url=under_root(request, redirect_url),
+            swagger_js_url=under_root(request, f"{ASSETS_URL}/swagger-ui-bundle.js"),
+            swagger_css_url=under_root(request, f"{ASSETS_URL}/swagger-ui.css"),
+            swagger_favicon_url=under_root(request, f"{ASSETS_URL}/favicon.png"),
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
 
@@ -59,11 +59,10 @@ def add_offline_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/r
 
     @app.get(redoc_url, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
+            openapi_url=under_root(request, str(app.openapi_url)),
             title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{docs_url}/redoc.standalone.js",
-            redoc_favicon_url=f"{assets(request)}/favicon.png",
+            redoc_js_url=under_root(request, f"{docs_url}/redoc.standalone.js"),
+            redoc_favicon_url=under_root(request, f"{ASSETS_URL}/favicon.png"),
             with_google_fonts=False,
         )
