@@ -209,9 +209,11 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     def days(first: dt.date, last: dt.date) -> list[dt.date]:
         return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
 
+    # The backtest is issued before the newest forecast: the UI names the partition materialized
+    # last as an asset's latest, and that should be the newest day, not four weeks before it.
     ranges = [
-        ("issuing the newest forecast", issue_job, newest, newest, tables.FORECASTS),
         (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1], tables.FORECASTS),
+        ("issuing the newest forecast", issue_job, newest, newest, tables.FORECASTS),
         ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1], tables.FORECAST_ACCURACY),
     ]
     withheld = False
@@ -320,6 +322,33 @@ def _migrate_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from m5_assets.reader import WarehouseReader
+    from m5_assets.submission import to_csv
+
+    paths = data_paths()
+    reader = WarehouseReader(paths, load_settings().warehouse_url)
+    reader.sync(force=True)
+    stored = reader.forecast_dates()
+    day = dt.date.fromisoformat(args.forecast_date) if args.forecast_date else (stored[-1] if stored else None)
+    if day not in stored:
+        shown = ", ".join(str(d) for d in stored[-5:]) or "none yet: run `m5 run`"
+        print(f"error: no forecast issued on {day}; stored: {shown}", file=sys.stderr)
+        return 2
+    try:
+        frame = reader.submission(day)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    target = Path(args.out) if args.out else paths.root / "exports" / f"submission_{day}.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(to_csv(frame))
+    partial.replace(target)  # whole or not at all
+    print(f"{target}: {len(frame):,} rows ({len(frame) // 2:,} series x _validation, _evaluation), forecast of {day}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="m5", description="m5-forecasting command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -357,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         help="move tables written before the feature store was stored by store to the current layout",
     )
     migrate.set_defaults(handler=_migrate_warehouse)
+
+    export = commands.add_parser("export", help="write a stored forecast as a Kaggle M5 submission file (id, F1..F28)")
+    export.add_argument("--forecast-date", help="the forecast issued on this day, YYYY-MM-DD (default: the newest)")
+    export.add_argument("--out", help="the CSV to write (default: <data dir>/exports/submission_<date>.csv)")
+    export.set_defaults(handler=_export)
 
     args = parser.parse_args(argv)
     try:

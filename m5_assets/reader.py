@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 
-from m5_assets import raw_files, tables
+from m5_assets import raw_files, submission, tables
 from m5_assets.features.catalog import HORIZON
 from m5_assets.settings import DataPaths, load_settings
 from m5_assets.tables import Table
@@ -170,6 +170,13 @@ class WarehouseReader:
 
     def forecasts(self, day: dt.date) -> pd.DataFrame:
         return read_partition(self.root, tables.FORECASTS, day)
+
+    def submission(self, day: dt.date) -> pd.DataFrame:
+        """The forecast issued on ``day`` in the Kaggle submission layout (``forecast.submission``)."""
+        forecasts = self.forecasts(day)[["id", "date", "forecast"]]
+        before = day - dt.timedelta(days=submission.HORIZON)
+        known = self.actuals(forecasts["id"].astype(str).unique(), before, day - dt.timedelta(days=1))
+        return submission.submission(forecasts, known, day)
 
     def forecast_levels(self, day: dt.date) -> pd.DataFrame:
         return read_partition(self.root, tables.FORECAST_LEVELS, day)

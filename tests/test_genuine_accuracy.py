@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED_M5
 from forecasting import issue, run_pipeline, score, train
 
-from m5_assets import reader, tables, warehouse
+from m5_assets import cli, reader, tables, warehouse
 from m5_assets.features.catalog import HORIZON
 
 REAL_280 = SHARED_M5 / "real_280"
@@ -82,3 +82,27 @@ def test_the_genuine_backtest_is_within_5_percent_of_the_actuals_and_beats_both_
     # the level at the forecast date, it ran +7 to +9 % high every day, at WRMSSE 1.21.
     assert abs(bias) <= 5.0
     assert np.isfinite(wrmsse) and wrmsse < min(naive, mean28)
+
+
+def test_m5_export_writes_a_stored_forecast_in_the_kaggle_submission_layout(backtest_280, tmp_path, monkeypatch):
+    """One row per series and suffix, ids as the sales file builds them, F1..F28: the _evaluation
+    rows hold the forecast issued on the day, the _validation rows the 28 days sold before it."""
+    monkeypatch.setenv("M5_DATA_DIR", str(backtest_280))
+    out = tmp_path / "submission.csv"
+    assert cli.main(["export", "--forecast-date", LAST, "--out", str(out)]) == 0
+    frame = pd.read_csv(out).set_index("id")
+    assert list(frame.columns) == [f"F{h}" for h in range(1, HORIZON + 1)]
+
+    sales = pd.read_csv(REAL_280 / "sales_train_evaluation.csv").set_index("id")
+    bases = sales.index.str.removesuffix("_evaluation")
+    assert sorted(frame.index) == sorted([*(bases + "_validation"), *(bases + "_evaluation")])
+
+    calendar = pd.read_csv(REAL_280 / "calendar.csv", usecols=["date", "d"]).set_index("date")["d"]
+    before = pd.date_range(end=pd.Timestamp(LAST) - pd.Timedelta(days=1), periods=HORIZON).strftime("%Y-%m-%d")
+    sold = sales[calendar.loc[before].to_list()].set_axis(bases + "_validation")
+    np.testing.assert_array_equal(frame.loc[sold.index].to_numpy(), sold.to_numpy())
+
+    issued = _forecasts(backtest_280)[dt.date.fromisoformat(LAST)]
+    wide = issued.pivot(index="id", columns="date", values="forecast").sort_index(axis=1)
+    evaluation = frame.loc[wide.index.astype(str)]
+    np.testing.assert_allclose(evaluation.to_numpy(), wide.to_numpy(), atol=5e-4)

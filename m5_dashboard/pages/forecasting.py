@@ -43,9 +43,19 @@ if not after.empty:
 
 columns = ["date", "horizon", "forecast", "lo_50", "hi_50", "lo_80", "hi_80", "lo_95", "hi_95", "model_version"]
 st.dataframe(shown[columns].round(3), width="stretch", hide_index=True)
-st.download_button(
+left, right = st.columns(2)
+left.download_button(
     "Download these rows (CSV)",
     shown[columns].to_csv(index=False),
     f"forecast_{day}_{level}_{key.replace('/', '_')}.csv",
     "text/csv",
+)
+# Built only when clicked: at full scale it is every series' 56 days.
+right.download_button(
+    "Download the whole forecast as a Kaggle submission (id, F1..F28)",
+    lambda: data.submission_csv(day),
+    f"submission_{day}.csv",
+    "text/csv",
+    help="One row per series and suffix: _evaluation rows hold this forecast, _validation rows the 28 days "
+    "sold before it, as in the M5 competition's final phase. `m5 export` writes the same file.",
 )
