@@ -12,7 +12,9 @@ a folder). The generation before the current one stays for readers still on it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -81,6 +83,21 @@ class TableFiles:
     @property
     def schema(self) -> pa.Schema:
         return pq.read_schema(self.paths[0])
+
+    @property
+    def location(self) -> Path:
+        """The file, or the folder holding all of them."""
+        return self.paths[0] if len(self.paths) == 1 else Path(os.path.commonpath(self.paths))
+
+    def digest(self) -> str:
+        """A short fingerprint of the files from their footers (name, rows, row groups, columns,
+        size): it changes when any file is rewritten differently, without reading a row."""
+        fingerprint = hashlib.sha256()
+        for path in self.paths:
+            meta = pq.read_metadata(path)
+            fields = (path.name, meta.num_rows, meta.num_row_groups, meta.num_columns, meta.serialized_size)
+            fingerprint.update(repr((*fields, path.stat().st_size)).encode())
+        return fingerprint.hexdigest()[:12]
 
     @property
     def rows(self) -> int:

@@ -367,6 +367,8 @@ MODEL_CARDS = Table(
         "promotion_decision": "why",
         "champion_at_training": "whether it took the champion alias when trained",
         "serving_version": "the version it was compared with, if any",
+        "serving_wrmsse_same_window": "that version's WRMSSE on this model's validation window (like for like with "
+        "wrmsse; NaN without one)",
         "wrmsse": "validation WRMSSE of the issued forecast",
         "seasonal_naive_wrmsse": "seasonal naive's on the same window",
         "params": "training parameters (JSON)",

@@ -1,5 +1,7 @@
 import datetime as dt
+import json
 import shutil
+import time
 from collections.abc import Mapping
 
 import dagster as dg
@@ -10,9 +12,11 @@ import pytest
 from forecasting import QUICK, metadata, run_pipeline, train
 from mlflow.tracking import MlflowClient
 
+from m5_assets import tables
 from m5_assets.features.catalog import CATALOG_VERSION
 from m5_assets.model import registry
 from m5_assets.model.selection import BANDS
+from m5_assets.table_files import read_store_files
 
 CUTOFF = "2016-05-01"
 # Twenty boosting rounds: on the weekly data below better than seasonal naive (0.21 vs 0.23) and
@@ -30,8 +34,21 @@ def _client(data_dir) -> MlflowClient:
     return MlflowClient(tracking_uri=registry.tracking_uri(data_dir / "mlflow"))
 
 
-def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a_version(model_data):
+def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a_version(model_data, monkeypatch):
+    from m5_assets.model import pipeline
+
     uri_before = mlflow.get_tracking_uri()
+    fit: dict[str, float] = {}
+    real_train = pipeline.train
+
+    def timed_train(*args, **kwargs):
+        fit["started"] = time.time()
+        try:
+            return real_train(*args, **kwargs)
+        finally:
+            fit["ended"] = time.time()
+
+    monkeypatch.setattr(pipeline, "train", timed_train)
     result = _train(model_data, QUICK)
     assert result.success
     # Everything went through the resource's client: no process-wide tracking state was set.
@@ -91,6 +108,36 @@ def test_a_model_partition_is_one_mlflow_run_with_params_metrics_artifacts_and_a
     assert str(model_data / "mlflow" / "artifacts") in run.info.artifact_uri
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"beats_seasonal_naive": True}
+    # The run spans the training (opened before it), and says where its code and data came from.
+    assert run.info.start_time / 1000 <= fit["started"] and run.info.end_time / 1000 >= fit["ended"]
+    assert run.data.tags["mlflow.source.type"] == "JOB" and run.data.tags["mlflow.source.name"].startswith(
+        "m5-forecasting"
+    )
+    (used,) = run.inputs.dataset_inputs
+    files = read_store_files(model_data / "warehouse" / "features")
+    assert (used.dataset.name, used.dataset.digest) == ("features", files.digest())
+    assert json.loads(used.dataset.source)["uri"] == files.location.as_uri()
+    assert {t.key: t.value for t in used.tags}["mlflow.data.context"] == "training"
+    # The registry and the experiment describe themselves; the UI opens the experiment as model training.
+    registered = client.get_registered_model(registry.MODEL_NAME)
+    assert registered.description == registry.MODEL_DESCRIPTION and registered.tags == registry.MODEL_TAGS
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.tags["mlflow.note.content"] == registry.EXPERIMENT_DESCRIPTION
+
+
+def test_a_training_that_fails_is_recorded_as_a_failed_run(model_data, monkeypatch):
+    from m5_assets.model import pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("LightGBM ran out of memory")
+
+    monkeypatch.setattr(pipeline, "train", broken)
+    assert not _train(model_data, QUICK).success
+    client = _client(model_data)
+    (experiment,) = [e for e in client.search_experiments() if e.name == registry.EXPERIMENT]
+    newest = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert newest.info.run_name == f"demand_model {CUTOFF}" and newest.info.status == "FAILED"
 
 
 def test_a_month_chooses_its_issue_rule_on_the_window_the_previous_months_model_served(model_data):
@@ -127,6 +174,10 @@ def test_promotion_gate_takes_the_first_a_better_one_and_refuses_a_worse_one(wee
     assert better["promoted"] and better["champion"], better["promotion_decision"]
     assert better["serving_version"] == first["model_version"]
     assert better["wrmsse"] <= 0.99 * better["serving_wrmsse_same_window"]
+    # The card keeps the like-for-like score the dashboard and the API show beside the model's own.
+    card = pd.read_parquet(tables.MODEL_CARDS.path(model_data / "warehouse", better["model_version"])).iloc[0]
+    assert card["serving_version"] == first["model_version"]
+    assert card["serving_wrmsse_same_window"] == pytest.approx(better["serving_wrmsse_same_window"], abs=1e-4)
 
     worse = metadata(_train(model_data, MEDIUM))
     assert not worse["promoted"] and not worse["champion"]

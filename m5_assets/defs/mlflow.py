@@ -33,7 +33,9 @@ class MlflowTracking(dg.ConfigurableResource):
     def run(self, name: str, parent: TrackedRun | None = None) -> Iterator[TrackedRun]:
         """A run in the experiment, nested under ``parent`` if given; FAILED if the block raises."""
         client = self.client()
-        experiment_id = tracking.ensure_experiment(client, self.experiment_name, Path(self.artifact_root))
+        experiment_id = tracking.ensure_experiment(
+            client, self.experiment_name, Path(self.artifact_root), registry.EXPERIMENT_DESCRIPTION
+        )
         with tracking.tracked_run(client, experiment_id, name, parent) as run:
             yield run
 

@@ -24,6 +24,7 @@ def model_card(
     decision: str,
     champion: bool,
     serving_version: str | None,
+    serving_wrmsse: float | None,
     scores: pd.DataFrame,
     params: dict,
     importance: pd.DataFrame,
@@ -42,6 +43,8 @@ def model_card(
         "promotion_decision": decision,
         "champion_at_training": bool(champion),
         "serving_version": serving_version or "",
+        # The like-for-like comparison: the version it was compared with, on this model's own window.
+        "serving_wrmsse_same_window": float("nan") if serving_wrmsse is None else float(serving_wrmsse),
         "wrmsse": float(scores.loc[MODEL, "wrmsse"]),
         "seasonal_naive_wrmsse": float(scores.loc["seasonal_naive", "wrmsse"]),
         "params": json.dumps(params, default=str),

@@ -39,7 +39,7 @@ from m5_assets.model.selection import (
 )
 from m5_assets.model.tracking import TrackedRun, Tracker
 from m5_assets.model.training import TrainedModel, TrainingParams, Window, train
-from m5_assets.table_files import TableSource
+from m5_assets.table_files import TableFiles, TableSource
 from m5_assets.warehouse import Warehouse
 
 
@@ -90,30 +90,35 @@ def train_demand_model(
     storage: Warehouse,
     report: Callable[[str], None] = print,
 ) -> TrainingReport:
-    """Train, validate, gate, record, register and card the model of ``cutoff``."""
+    """Train, validate, gate, record, register and card the model of ``cutoff``.
+
+    The MLflow run is opened first, so its duration is the training's and a training that fails
+    is recorded as a FAILED run."""
     window = Window(cutoff, params.train_days)
-    model = train(features, cutoff, params, report=report)
-    client = tracker.client()
-    served = served_by_earlier_models(client, features, cutoff)
-    validated = validate(inputs, cutoff, model.validation, model.params.level_offset, served)
-    calibration = calibrate_validated(inputs, validated)
-    # Compared with the model that serves this cutoff now, so a month trained after a later
-    # one (a history backfill) is judged against what its forecasts would use.
-    serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
-    serving_score = (
-        _version_score(features, inputs, window, registry.load_issuing_model(client, serving)) if serving else None
-    )
-    champion_now = registry.current_champion(client)
-    scores = validated.scores
-    decision = registry.gate(
-        cutoff,
-        scores.wrmsse(MODEL),
-        scores.wrmsse("seasonal_naive"),
-        serving_score,
-        champion_now.cutoff if champion_now else None,
-    )
-    example = packaging.example(features, window.validation_start, [str(model.validation["id"].iloc[0])])
     with tracker.run(f"demand_model {cutoff}") as run:
+        files = TableFiles.of(features)
+        run.log_training_data(tables.FEATURES.name, files.location, files.digest())
+        model = train(features, cutoff, params, report=report)
+        client = tracker.client()
+        served = served_by_earlier_models(client, features, cutoff)
+        validated = validate(inputs, cutoff, model.validation, model.params.level_offset, served)
+        calibration = calibrate_validated(inputs, validated)
+        # Compared with the model that serves this cutoff now, so a month trained after a later
+        # one (a history backfill) is judged against what its forecasts would use.
+        serving = registry.newest_promoted(registry.promoted_versions(client), cutoff)
+        serving_score = (
+            _version_score(features, inputs, window, registry.load_issuing_model(client, serving)) if serving else None
+        )
+        champion_now = registry.current_champion(client)
+        scores = validated.scores
+        decision = registry.gate(
+            cutoff,
+            scores.wrmsse(MODEL),
+            scores.wrmsse("seasonal_naive"),
+            serving_score,
+            champion_now.cutoff if champion_now else None,
+        )
+        example = packaging.example(features, window.validation_start, [str(model.validation["id"].iloc[0])])
         logged = _LoggedRun(model, validated, calibration, window, decision, serving)
         model_version = logged.log(run, packaging, example)
     if decision.champion:
@@ -198,7 +203,7 @@ class _LoggedRun:
             run.log_folder(Path(folder) / "booster", registry.BOOSTER_MODEL)
             packaging.save(Path(folder) / "model", self.model.booster, validated.rule, self.calibration, example)
             run.log_folder(Path(folder) / "model", registry.PYFUNC_MODEL)
-        return run.register(registry.PYFUNC_MODEL, registry.MODEL_NAME)
+        return run.register(registry.PYFUNC_MODEL, registry.MODEL_NAME, registry.MODEL_DESCRIPTION, registry.MODEL_TAGS)
 
     def _tags(self) -> dict[str, str]:
         rule, decision = self.validated.rule, self.decision
@@ -250,6 +255,7 @@ def _card(
         decision=decision.reason,
         champion=decision.champion,
         serving_version=serving.version if serving else None,
+        serving_wrmsse=decision.serving_wrmsse,
         scores=validated.scores.table,
         params=asdict(model.params),
         importance=model.importance(),

@@ -29,6 +29,18 @@ PYFUNC_MODEL = "model"  # the registered version: the pyfunc bundling booster, i
 IMPORTANCE_ARTIFACT = "feature_importance.csv"  # the run's gain and split importance per feature
 INTERVALS_ARTIFACT = "intervals.json"  # the run's interval calibration, read when forecasting
 PROMOTION_MARGIN = 0.01  # a challenger must beat the model serving its cutoff by at least 1 %
+EXPERIMENT_DESCRIPTION = (
+    "Monthly demand models of m5-forecasting: one run per training cutoff (the `demand_model` asset's "
+    "partition), LightGBM on the offline feature store, scored against naive baselines on the 28 days "
+    "before the cutoff and registered as m5-demand."
+)
+MODEL_DESCRIPTION = (
+    "Daily unit sales of every item and store, 28 days ahead, with 50/80/95 % intervals: a LightGBM "
+    "model (tweedie, from each series' demand level) and the blend with the demand level it issues, "
+    "packaged as a pyfunc. A version is promoted only if it beats seasonal naive and, by 1 % on the same "
+    "window, the version serving its cutoff; the alias 'champion' names the newest promoted version."
+)
+MODEL_TAGS = {"domain": "demand forecasting", "data": "M5-shaped retail unit sales", "horizon_days": str(HORIZON)}
 
 
 def tracking_uri(mlflow_dir: Path) -> str:
