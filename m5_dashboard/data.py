@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from m5_assets import tables
+from m5_assets import submission, tables
 from m5_assets.features.catalog import HORIZON  # noqa: F401 (for the pages)
 from m5_assets.reader import (
     WarehouseReader,
+    forecast_date_after,  # noqa: F401 (for the pages)
     partition_days,
     read_all_partitions,
     read_backtest,
@@ -172,3 +173,21 @@ def error_by_store_dept(day: dt.date) -> pd.DataFrame:
 
 def partition_dates(table: tables.Table) -> list[dt.date]:
     return partition_days(reader().root, table)
+
+
+def submission_csv(day: dt.date) -> str:
+    """The forecast issued on ``day`` as a Kaggle submission file (what ``m5 export`` writes)."""
+    return submission.to_csv(reader().submission(day))
+
+
+def failed_checks() -> pd.DataFrame:
+    """The checks whose latest result failed, each with its link in the Dagster UI."""
+    checks = check_results()
+    if checks.empty:
+        return checks
+    failed = checks[~checks["passed"].astype(bool)]
+    return failed.assign(dagster=[check_url(a) for a in failed["asset"]])
+
+
+def check_url(asset: str) -> str:
+    return f"{DAGSTER_URL}/assets/{asset}?view=checks"

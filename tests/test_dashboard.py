@@ -12,6 +12,8 @@ from statistics import NormalDist
 
 import browser
 import duckdb
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import servers
@@ -152,6 +154,15 @@ def test_the_models_table_says_how_each_model_issues(dashboard_dir, monkeypatch)
         str(v): json.loads(r)["issued_as"] for v, r in zip(cards["model_version"], cards["issue_rule"], strict=True)
     }
     assert expected and table["issued as"].to_dict() == expected
+    # Like for like: each model beside the version it was compared with, on the model's own window.
+    compared = duckdb.sql(
+        f"SELECT model_version, serving_version, serving_wrmsse_same_window FROM read_parquet('{tables.MODEL_CARDS.folder(dashboard_dir / 'warehouse')}/*/*.parquet', union_by_name = true)"
+    ).df()
+    for row in compared.itertuples():
+        shown = table.loc[str(row.model_version)]
+        versus = shown["compared with version"]
+        assert (str(versus) if pd.notna(versus) else "") == (row.serving_version or "")
+        assert shown["its WRMSSE, same window"] == pytest.approx(round(row.serving_wrmsse_same_window, 4), nan_ok=True)
 
 
 def test_the_inventory_slider_recomputes_safety_stock_from_the_plans_sigma(dashboard_dir, monkeypatch):
@@ -197,3 +208,30 @@ def test_the_performance_page_shows_the_backtest_table_the_warehouse_holds(dashb
     )
     (targets,) = [d.value for d in app.dataframe if "target" in d.value]
     assert "MISSED" in targets["met"].tolist()  # 80 % coverage at level 10 is 76 %
+
+
+def test_a_failing_check_is_listed_first_in_red_and_home_links_it(dashboard_dir, tmp_path, monkeypatch):
+    data_dir = tmp_path / "failing"
+    copy_data(dashboard_dir, data_dir)
+    folder = tables.CHECK_RESULTS.folder(data_dir / "warehouse")
+    last = sorted(folder.iterdir())[-1] / "data.parquet"  # the check listed last when all pass
+    result = pq.read_table(last).to_pandas()
+    pq.write_table(pa.Table.from_pandas(result.assign(passed=False), preserve_index=False), last)
+    asset, check = result["asset"].iloc[0], result["check"].iloc[0]
+
+    page = _page("data_quality", data_dir, monkeypatch)
+    (table,) = [d for d in page.dataframe if "result" in d.value]
+    first = table.value.iloc[0]
+    assert (first["asset"], first["check"], first["result"]) == (asset, check, "FAILED")
+    assert (table.value["result"] == "FAILED").sum() >= 1 and any("failing" in e.value for e in page.error)
+
+    home = _page("home", data_dir, monkeypatch)
+    (banner,) = [e.value for e in home.error]
+    assert f"[{asset} · {check}](" in banner and f"/assets/{asset}?view=checks" in banner
+    # Nothing fails in the warehouse the pipeline wrote: no banner there.
+    assert not _page("home", dashboard_dir, monkeypatch).error or any(
+        not p
+        for (p,) in duckdb.sql(
+            f"SELECT passed FROM read_parquet('{tables.CHECK_RESULTS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')"
+        ).fetchall()
+    )

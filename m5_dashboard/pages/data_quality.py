@@ -16,12 +16,25 @@ if checks.empty:
 else:
     failed = int((~checks["passed"].astype(bool)).sum())
     st.metric("Checks passing", f"{len(checks) - failed} of {len(checks)}")
-    shown = checks.assign(
-        result=checks["passed"].map({True: "passed", False: "FAILED"}),
-        dagster=[f"{data.DAGSTER_URL}/assets/{a}?view=checks" for a in checks["asset"]],
+    if failed:
+        st.error(f"{failed} check(s) failing: listed first, in red. Open one in the Dagster UI for its history.")
+    # Failures first, so one failing check out of many is seen without scrolling.
+    ordered = checks.assign(failing=~checks["passed"].astype(bool)).sort_values(
+        ["failing", "asset", "check"], ascending=[False, True, True]
+    )
+    shown = ordered.assign(
+        result=ordered["passed"].map({True: "passed", False: "FAILED"}),
+        dagster=[data.check_url(a) for a in ordered["asset"]],
     )[["asset", "check", "result", "severity", "evaluated_at", "description", "dagster"]]
+    red = "color: #b00020; font-weight: 600"
     st.dataframe(
-        shown, width="stretch", hide_index=True, column_config={"dagster": st.column_config.LinkColumn("Dagster UI")}
+        shown.style.apply(lambda row: [red if row["result"] == "FAILED" else ""] * len(row), axis=1),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "evaluated_at": st.column_config.DatetimeColumn("evaluated at"),
+            "dagster": st.column_config.LinkColumn("Dagster UI", display_text="open"),
+        },
     )
 
 st.subheader("Feature catalog")

@@ -12,6 +12,20 @@ if not days:
     st.info(data.NOTHING_YET)
     st.stop()
 newest = days[-1]
+first, last = data.reader().sales_span()
+# What needs a look comes first: failing checks, and a newest forecast older than the data allows.
+failing = data.failed_checks()
+if not failing.empty:
+    links = ", ".join(
+        f"[{a} · {c}]({u})" for a, c, u in zip(failing["asset"], failing["check"], failing["dagster"], strict=True)
+    )
+    st.error(f"{len(failing)} data-quality check(s) failing: {links}. The Data page lists them first.")
+due = data.forecast_date_after(last)
+if newest < due:
+    st.warning(
+        f"The newest forecast was issued on {newest}, but the sales run to {last}: the forecast of {due} is due "
+        "(the daily schedule, or `make run`, issues it)."
+    )
 bottom = data.forecasts(newest)
 before = (newest - dt.timedelta(days=data.HORIZON), newest - dt.timedelta(days=1))
 # One scan of the long table, by store and category (a store lies in one state); every table
@@ -24,7 +38,6 @@ cards = data.model_cards()
 version = str(bottom["model_version"].iloc[0])
 card = cards[cards["model_version"].astype(str) == version]
 scores = data.accuracy()
-first, last = data.reader().sales_span()
 
 row = st.columns(4)
 row[0].metric(
@@ -32,12 +45,8 @@ row[0].metric(
     f"{total:,.0f}",
     f"{100 * (total / last_28 - 1):+.1f} % vs the last 28 days" if last_28 else None,
 )
-row[1].metric(
-    "Newest forecast date",
-    newest.isoformat(),
-    f"{(newest - dt.date.today()).days:+d} days from today",
-    delta_color="off",
-)
+# A date is not a change: how far it is from today goes in its help, not in a delta arrow.
+row[1].metric("Newest forecast date", newest.isoformat(), help=f"{(newest - dt.date.today()).days:+d} days from today")
 row[2].metric("Last sales day", last.isoformat())
 row[3].metric(
     "Serving model",

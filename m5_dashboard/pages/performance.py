@@ -56,10 +56,38 @@ else:
         # Cards written before issue rules have no rule: their booster's units were issued.
         rules = cards["issue_rule"] if "issue_rule" in cards else pd.Series(None, index=cards.index)
         cards["issued as"] = [json.loads(r)["issued_as"] if isinstance(r, str) else "model" for r in rules]
+        # Cards written before the like-for-like score have none: shown empty, not as a zero.
+        if "serving_wrmsse_same_window" not in cards:
+            cards["serving_wrmsse_same_window"] = float("nan")
+        cards["compared with"] = cards["serving_version"].replace("", None)
         shown = cards[
-            ["cutoff", "promoted", "promotion_decision", "issued as", "wrmsse", "seasonal_naive_wrmsse", "trained_at"]
-        ]
-        st.dataframe(shown.join(used, how="left"), width="stretch")
+            [
+                "cutoff",
+                "promoted",
+                "promotion_decision",
+                "issued as",
+                "wrmsse",
+                "seasonal_naive_wrmsse",
+                "compared with",
+                "serving_wrmsse_same_window",
+                "trained_at",
+            ]
+        ].rename(
+            columns={
+                "promotion_decision": "why",
+                "wrmsse": "WRMSSE",
+                "seasonal_naive_wrmsse": "seasonal naive WRMSSE",
+                "compared with": "compared with version",
+                "serving_wrmsse_same_window": "its WRMSSE, same window",
+                "trained_at": "trained at",
+            }
+        )
+        st.caption(
+            "Each row is scored on its own validation window (the 28 days before its cutoff), so compare within a "
+            "row: the model, seasonal naive and the version it was compared with, all on the same days. Down the "
+            "column, windows differ."
+        )
+        st.dataframe(shown.join(used, how="left").round(4), width="stretch")
     else:
         st.dataframe(used, width="stretch")
 
