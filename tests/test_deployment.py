@@ -386,3 +386,14 @@ def test_the_kubernetes_read_side_runs_the_image_roles_over_the_charts_data_volu
     }
     host, port = api_env["M5_API_REDIS_URL"].removeprefix("redis://").split("/")[0].split(":")
     assert host in services and int(port) == services[host]["spec"]["ports"][0]["port"]
+
+
+def test_services_without_authentication_are_published_on_loopback_unless_told_otherwise():
+    """The dashboard, the Dagster UI and Prometheus have no login: a host port open to the network
+    would hand the forecasts (and the launchpad) to anyone who can reach the host."""
+    for name in ("dashboard", "webserver", "prometheus"):
+        (port,) = SERVICES[name]["ports"]
+        bind = port[: port.index("}") + 1]
+        assert bind == f"${{M5_{name.upper()}_BIND:-127.0.0.1}}", (name, port)
+    # Grafana asks for its password; the API for a key when keys are configured.
+    assert not SERVICES["grafana"]["ports"][0].startswith("${M5_GRAFANA_BIND")

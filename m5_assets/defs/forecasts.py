@@ -156,7 +156,10 @@ FORECASTS_DESCRIPTION = (
     "only, by the newest promoted model whose cutoff is not after D. Point forecast and "
     f"{'/'.join(map(str, COVERAGES))} % intervals (conformal residuals of the model's "
     "validation window) per series and day. Each partition is a hive folder forecast_date=D, "
-    "published atomically."
+    "published atomically. Partitions start at the first model cutoff (a year of lags and a "
+    "validation window after the first sales day; `M5_FORECAST_START` moves it) and run to the day "
+    "after the last sales day. Only the days someone issued are filled (`m5 run`: the newest and "
+    "a week of backtest), so a low fill rate is expected; backfill a range to fill it."
 )
 LEVELS_DESCRIPTION = f"{tables.FORECAST_LEVELS.description} Written with the forecasts of the same date."
 LEVELS_CHECK_SPEC = dg.AssetCheckSpec(

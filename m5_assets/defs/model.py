@@ -67,7 +67,9 @@ def build_demand_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             "Scored with WRMSSE next to naive, seasonal naive, 28-day mean and exponential smoothing; logged to "
             f"MLflow and registered as '{registry.MODEL_NAME}'. It is promoted only if it beats seasonal "
             "naive and, by 1 % on the same window, the promoted model that serves its cutoff; a promoted "
-            "model takes the champion alias unless the champion has a later cutoff."
+            "model takes the champion alias unless the champion has a later cutoff. Partitions are the "
+            "first days of months, from the first with a year of lags and a validation window behind it to "
+            "the month after the last sales day; `m5 run` trains only those its forecasts need."
         ),
     )
     def demand_model(
