@@ -8,15 +8,16 @@ same assets, which are mounted here; nothing on these pages is fetched from anot
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib.resources import files
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/docs-assets"
-ASSETS = files("fastapi_offline") / "static"
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
 # The one thing the ReDoc bundle fetches from another host: Redocly's logo in its footer (hidden
 # when it fails to load). The copy served here has no address for it, so nothing is requested.
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"

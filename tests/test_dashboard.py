@@ -43,6 +43,9 @@ def dashboard_dir(tmp_path_factory, warehouse_dir):
 
 def _page(name: str, data_dir: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("M5_DATA_DIR", str(data_dir))
+    # AppTest leaves the page installed as __main__: a later test that spawns processes
+    # (multiprocess runs) would have each child run the page. Put the real one back.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     return AppTest.from_file(str(ROOT / "m5_dashboard" / "pages" / f"{name}.py"), default_timeout=60).run()
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from importlib import metadata
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -122,8 +122,8 @@ def tracked_run(
 
 def _package_version() -> str:
     try:
-        return metadata.version("m5-forecasting")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return version("m5-forecasting")
+    except PackageNotFoundError:  # run from a source tree that was never installed
         return "(not installed)"
 
 
