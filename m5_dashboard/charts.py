@@ -121,6 +121,9 @@ def error_heatmap(errors: pd.DataFrame, title: str) -> go.Figure:
     return _layout(fig, title, "store", "department")
 
 
+SALES_WINDOW_MONTHS = 6  # what the sales explorer shows first
+
+
 def sales_chart(history: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=history["date"], y=history["units"], mode="lines", line={"color": BLUE}, name="units"))
@@ -156,7 +159,21 @@ def sales_chart(history: pd.DataFrame, title: str) -> go.Figure:
         )
     )
     fig.update_layout(yaxis2={"title": "price ($)", "overlaying": "y", "side": "right"})
-    return _layout(fig, title, "units per day")
+    fig = _layout(fig, title, "units per day")
+    # Five years of daily points read as noise: open on the last six months, the rest a click away.
+    if len(history):
+        last = pd.Timestamp(max(history["date"]))
+        fig.update_xaxes(
+            range=[last - pd.DateOffset(months=SALES_WINDOW_MONTHS), last],
+            rangeselector={
+                "buttons": [
+                    {"count": SALES_WINDOW_MONTHS, "label": "6 months", "step": "month", "stepmode": "backward"},
+                    {"count": 1, "label": "1 year", "step": "year", "stepmode": "backward"},
+                    {"label": "all", "step": "all"},
+                ]
+            },
+        )
+    return fig
 
 
 def safety_stock_by_store(plan: pd.DataFrame, title: str) -> go.Figure:

@@ -238,3 +238,15 @@ def test_a_failing_check_is_listed_first_in_red_and_home_links_it(dashboard_dir,
             f"SELECT passed FROM read_parquet('{tables.CHECK_RESULTS.folder(dashboard_dir / 'warehouse')}/*/*.parquet')"
         ).fetchall()
     )
+
+
+def test_the_sales_explorer_opens_on_the_last_six_months_with_every_day_a_click_away():
+    from m5_dashboard import charts
+
+    days = pd.date_range("2014-01-01", "2016-05-22")
+    history = pd.DataFrame({"date": days, "units": 1.0, "sell_price": 2.0, "snap": 0, "event_name_1": None})
+    fig = charts.sales_chart(history, "a series")
+    start, end = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+    assert (start, end) == (pd.Timestamp("2015-11-22"), pd.Timestamp("2016-05-22"))
+    assert len(fig.data[0].x) == len(days)  # the whole history is plotted, only the view is narrowed
+    assert [b.label for b in fig.layout.xaxis.rangeselector.buttons] == ["6 months", "1 year", "all"]
