@@ -193,8 +193,16 @@ def drift_bars(drift: pd.DataFrame, warn: float, fail: float, title: str) -> go.
     score (PSI beyond its no-change PSI, weighted by importance), or the PSI in partitions written
     before scores were."""
     judged = "score" if "score" in drift else "psi"
-    colours = drift["status"].map({"ok": BLUE, "warn": ORANGE, "drift": VERMILION}).fillna(GREY)
-    fig = go.Figure(go.Bar(x=drift["feature"], y=drift[judged].fillna(0.0), marker_color=colours, name=judged))
+    # One bar trace per status, so the legend says what each colour means (grey: measured, not judged).
+    fig = go.Figure()
+    legend = {"ok": (BLUE, "ok"), "warn": (ORANGE, "warn"), "drift": (VERMILION, "drift")}
+    shown_as = drift["status"].where(drift["status"].isin(list(legend)), "not judged")
+    for status, rows in drift.groupby(shown_as, sort=False):
+        colour, name = legend.get(str(status), (GREY, "measured, not judged (events)"))
+        fig.add_trace(go.Bar(x=rows["feature"], y=rows[judged].fillna(0.0), marker_color=colour, name=name))
+    fig.update_xaxes(
+        categoryorder="array", categoryarray=drift["feature"].tolist()
+    )  # largest first, whatever the status
     for value, label in ((warn, "warn"), (fail, "drift")):
         fig.add_hline(y=value, line_dash="dash", line_color=GREY, annotation_text=f"{label} {value:g}")
     return _layout(fig, title, "drift score" if judged == "score" else "population stability index", "feature")

@@ -250,3 +250,19 @@ def test_the_sales_explorer_opens_on_the_last_six_months_with_every_day_a_click_
     assert (start, end) == (pd.Timestamp("2015-11-22"), pd.Timestamp("2016-05-22"))
     assert len(fig.data[0].x) == len(days)  # the whole history is plotted, only the view is narrowed
     assert [b.label for b in fig.layout.xaxis.rangeselector.buttons] == ["6 months", "1 year", "all"]
+
+
+def test_the_drift_chart_has_a_legend_entry_for_every_colour_and_keeps_the_largest_first():
+    from m5_dashboard import charts
+
+    drift = pd.DataFrame(
+        {
+            "feature": ["roll_mean_28", "has_event", "sell_price", "units_lag_28"],
+            "score": [0.4, 0.3, 0.15, 0.01],
+            "status": ["drift", "calendar", "warn", "ok"],
+        }
+    )
+    fig = charts.drift_bars(drift, 0.1, 0.25, "drift")
+    assert {t.name for t in fig.data} == {"drift", "warn", "ok", "measured, not judged (events)"}
+    assert all(t.showlegend is not False for t in fig.data)
+    assert list(fig.layout.xaxis.categoryarray) == drift["feature"].tolist()
