@@ -1,6 +1,6 @@
 import numpy as np
 
-from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std, trailing_nanmean
+from m5_assets.features.windows import demand_level_and_stock_outs, lag, lagged_rolling_mean_std, trailing_nanmeans
 
 NAN = np.nan
 
@@ -45,8 +45,9 @@ def test_lagged_windows_end_lag_days_earlier_for_every_window_size():
 
 def test_trailing_nanmean_skips_missing_values():
     values = np.array([[NAN, 2.0, 4, NAN, 6]])
-    np.testing.assert_allclose(trailing_nanmean(values, None), [[NAN, 2, 3, 3, 4]])
-    np.testing.assert_allclose(trailing_nanmean(values, 2), [[NAN, 2, 3, 4, 6]])
+    means = trailing_nanmeans(values, [None, 2])
+    np.testing.assert_allclose(means[None], [[NAN, 2, 3, 3, 4]])
+    np.testing.assert_allclose(means[2], [[NAN, 2, 3, 4, 6]])
 
 
 def _windowed_std(row: np.ndarray, w: int, lag_days: int) -> np.ndarray:

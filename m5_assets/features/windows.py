@@ -98,13 +98,9 @@ def _direct_std(row: np.ndarray, w: int, n_windows: int) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", deviations, deviations) / (w - 1))
 
 
-def trailing_nanmean(values: np.ndarray, window: int | None) -> np.ndarray:
-    """Mean of the present values among the ``window`` days ending on each day (None: all earlier)."""
-    return trailing_nanmeans(values, [window])[window]
-
-
 def trailing_nanmeans(values: np.ndarray, windows: Sequence[int | None]) -> dict[int | None, np.ndarray]:
-    """``trailing_nanmean`` for each of ``windows``, from one pass of running sums."""
+    """For each of ``windows``, the mean of the present values among the days of that window ending
+    on each day (None: all earlier days), from one pass of running sums."""
     present = ~np.isnan(values)
     total, count = _cumulative(np.where(present, values, 0.0)), _cumulative(present)
     out = {}
