@@ -133,7 +133,8 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     from m5_assets.definitions import build_definitions
     from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB, snapshot
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
-    from m5_assets.defs.resources import M5Data
+    from m5_assets.defs.launch import CodeLocationRuns
+    from m5_assets.defs.resources import default_data_resource
     from m5_assets.defs.summary import print_backtest, print_summary
     from m5_assets.defs.up_to_date import Chain, skipped_line
     from m5_assets.features.catalog import HORIZON
@@ -141,9 +142,12 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     from m5_assets.reader import newest_forecast_date, read_accuracy
     from m5_assets.table_files import MANIFEST
 
-    # Bind the run to the folder checked above, whatever the process saw when it imported.
-    defs = build_definitions(M5Data(data_dir=str(paths.root)))
+    # Built now, not imported: bound to the folder checked above whatever the process saw when it
+    # first imported the code location, and the same definitions `make ui` loads from these settings,
+    # so the runs' job snapshots are the ones the UI shows.
+    defs = build_definitions(default_data_resource())
     instance = dg.DagsterInstance.get()
+    runs = CodeLocationRuns(defs, instance)
     # The summary says what failed and why; the step-by-step log, stack traces included, stays in
     # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -152,37 +156,34 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     skipped: list[str] = []
 
     def launch(
-        job: dg.JobDefinition,
+        job: str,
         what: str,
         outputs: list[Path],
         partition_key: str | None = None,
         tags: dict[str, str] | None = None,
-    ) -> dg.ExecuteInProcessResult | None:
+    ) -> dg.JobExecutionResult | None:
         """``job`` run for ``what`` (None when an earlier run already did it, which is said)."""
-        done = chain.done(job.name, what, outputs)
+        done = chain.done(job, what, outputs)
         if done is not None:
-            print(skipped_line(job.name, what, done, instance))
+            print(skipped_line(job, what, done, instance))
             skipped.append(done.run_id)
             chain.add(done.run_id)
             return None
         started = time.perf_counter()
-        result = job.execute_in_process(
-            instance=instance,
-            run_config=quiet,
-            raise_on_error=False,
-            partition_key=partition_key,
-            tags=chain.tags(job.name, what) | (tags or {}),
-        )
+        tags = chain.tags(job, what) | (tags or {})
+        if partition_key is None:
+            result = runs.execute(job, quiet, tags)
+        else:
+            result = runs.execute_partition(job, partition_key, quiet, tags)
         print_summary(result, time.perf_counter() - started)
         chain.add(result.run_id)
         return result
 
     features_done = [tables.FEATURES.folder(paths.warehouse) / MANIFEST]
-    result = launch(defs.resolve_job_def(FEATURE_STORE_JOB), "", features_done)
+    result = launch(FEATURE_STORE_JOB, "", features_done)
     if (result is not None and not result.success) or args.skip_model:
         return 0 if result is None or result.success else 1
 
-    issue_job, score_job = defs.resolve_job_def(ISSUE_FORECAST_JOB), defs.resolve_job_def(SCORE_FORECAST_JOB)
     newest = newest_forecast_date(paths)
     backtest = [newest - dt.timedelta(days=HORIZON + k) for k in reversed(range(BACKTEST_PARTITIONS))]
     train = defs.resolve_job_def(TRAIN_MODEL_JOB)
@@ -202,7 +203,7 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     cutoffs = [m.isoformat() for m in months if m.isoformat() in known]
     for cutoff in cutoffs:
         print(f"\ntraining model partition {cutoff} ...")
-        result = launch(train, cutoff, [], partition_key=cutoff)
+        result = launch(TRAIN_MODEL_JOB, cutoff, [], partition_key=cutoff)
         if result is not None and not result.success:
             return 1
 
@@ -212,9 +213,21 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # The backtest is issued before the newest forecast: the UI names the partition materialized
     # last as an asset's latest, and that should be the newest day, not four weeks before it.
     ranges = [
-        (f"backtest: issuing {BACKTEST_PARTITIONS} forecasts", issue_job, backtest[0], backtest[-1], tables.FORECASTS),
-        ("issuing the newest forecast", issue_job, newest, newest, tables.FORECASTS),
-        ("backtest: scoring them against actuals", score_job, backtest[0], backtest[-1], tables.FORECAST_ACCURACY),
+        (
+            f"backtest: issuing {BACKTEST_PARTITIONS} forecasts",
+            ISSUE_FORECAST_JOB,
+            backtest[0],
+            backtest[-1],
+            tables.FORECASTS,
+        ),
+        ("issuing the newest forecast", ISSUE_FORECAST_JOB, newest, newest, tables.FORECASTS),
+        (
+            "backtest: scoring them against actuals",
+            SCORE_FORECAST_JOB,
+            backtest[0],
+            backtest[-1],
+            tables.FORECAST_ACCURACY,
+        ),
     ]
     withheld = False
     for title, job, first, last, output in ranges:
@@ -257,22 +270,20 @@ def _backtest_locked(args: argparse.Namespace) -> int:
     from m5_assets.definitions import build_definitions
     from m5_assets.defs.backtest import BACKTEST_JOB
     from m5_assets.defs.jobs import FEATURE_STORE_JOB
-    from m5_assets.defs.resources import M5Data
+    from m5_assets.defs.launch import CodeLocationRuns
+    from m5_assets.defs.resources import default_data_resource
     from m5_assets.defs.summary import print_backtest_report, print_summary
     from m5_assets.reader import read_backtest
     from m5_assets.table_files import MANIFEST
 
     paths = data_paths()
     _quiet_libraries(paths)
-    defs = build_definitions(M5Data(data_dir=str(paths.root)))
-    instance = dg.DagsterInstance.get()
+    runs = CodeLocationRuns(build_definitions(default_data_resource()), dg.DagsterInstance.get())
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if not (tables.FEATURES.folder(paths.warehouse) / MANIFEST).exists():
         print(f"no feature store in {paths.warehouse}: building it first ...")
         started = time.perf_counter()
-        result = defs.resolve_job_def(FEATURE_STORE_JOB).execute_in_process(
-            instance=instance, run_config=quiet, raise_on_error=False
-        )
+        result = runs.execute(FEATURE_STORE_JOB, quiet, {})
         print_summary(result, time.perf_counter() - started)
         if not result.success:
             return 1
@@ -283,9 +294,7 @@ def _backtest_locked(args: argparse.Namespace) -> int:
         }
     }
     started = time.perf_counter()
-    result = defs.resolve_job_def(BACKTEST_JOB).execute_in_process(
-        instance=instance, run_config=quiet | config, raise_on_error=False
-    )
+    result = runs.execute(BACKTEST_JOB, quiet | config, {})
     print_summary(result, time.perf_counter() - started)
     if not result.success:
         return 1

@@ -1,10 +1,12 @@
 import contextlib
 import datetime as dt
 import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import servers
 import yaml
 from forecasting import feature_rows, run_pipeline
 
@@ -229,6 +232,62 @@ def test_a_second_m5_run_with_nothing_changed_skips_every_run_and_says_which(dem
     assert f"train_model {dt.date.today().replace(day=1)}: up to date, skipped" in out
     assert f"issue_forecast {dt.date.today()}..{dt.date.today()}: up to date, skipped" in out
     assert f"{before} of {before} runs were up to date and skipped" in out and "mean WRMSSE" in out
+
+
+_LOADED_JOBS = """{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError {
+  ... on RepositoryLocation { repositories { name jobs { name pipelineSnapshotId runs { runId } } } } } } } } }"""
+_RUNS = """{ runsOrError { ... on Runs { results { runId jobName pipelineSnapshotId
+  repositoryOrigin { repositoryName repositoryLocationName } } } } }"""
+
+
+def test_the_runs_of_m5_run_are_listed_under_their_jobs_and_re_execute_as_the_same_version(demo_run, tmp_path):
+    """The webserver `make ui` starts, on the same folder and instance, lists each run of
+    ``m5 run`` under its job, and matches it to the loaded job by origin and snapshot: the match
+    the UI makes before it offers re-execution without a "may be a different version" warning."""
+    port = servers.free_port()
+    env = os.environ | {"M5_DATA_DIR": str(demo_run.data), "DAGSTER_HOME": str(demo_run.data.parent / "home")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    webserver = [str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)]
+    with servers.started([*webserver, "-w", str(ROOT / "workspace.yaml")], env, tmp_path / "web.log", cwd=ROOT) as web:
+        servers.wait_until(lambda: servers.http_ok(f"http://127.0.0.1:{port}/server_info"), web, "webserver")
+        (entry,) = _graphql(port, _LOADED_JOBS)["workspaceOrError"]["locationEntries"]
+        (repository,) = entry["locationOrLoadError"]["repositories"]
+        loaded = {job["name"]: job for job in repository["jobs"]}
+        runs = _graphql(port, _RUNS)["runsOrError"]["results"]
+    assert {run["jobName"] for run in runs} == {
+        "build_feature_store",
+        "train_model",
+        "issue_forecast",
+        "score_forecast",
+    }
+    for run in runs:
+        job = loaded[run["jobName"]]
+        assert run["runId"] in {listed["runId"] for listed in job["runs"]}, (
+            f"{run['jobName']} does not list {run['runId']}"
+        )
+        assert run["repositoryOrigin"] == {
+            "repositoryName": repository["name"],
+            "repositoryLocationName": entry["name"],
+        }
+        assert run["pipelineSnapshotId"] == job["pipelineSnapshotId"], f"{run['jobName']}: another version of the job"
+
+
+def test_the_location_name_runs_are_created_with_is_the_one_both_workspaces_load():
+    from m5_assets.defs.launch import LOCATION_NAME
+
+    for workspace in (ROOT / "workspace.yaml", ROOT / "deploy" / "workspace.yaml"):
+        (entry,) = yaml.safe_load(workspace.read_text())["load_from"]
+        assert next(iter(entry.values()))["location_name"] == LOCATION_NAME, workspace
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.load(response)
+    assert "errors" not in answer, answer["errors"]
+    return answer["data"]
 
 
 def test_a_changed_raw_file_or_code_reruns_the_feature_store_and_a_deleted_output_too(

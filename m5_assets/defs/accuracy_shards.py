@@ -92,12 +92,10 @@ def build_accuracy_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
         backfill_policy=BACKFILL_POLICY,
         check_specs=[ACCURACY_CHECK_SPEC],
     )
-    def forecast_accuracy(
-        forecasts: Any, sales_long: Any, raw_calendar: Any, raw_sell_prices: Any
-    ) -> Any:  # op outputs
-        groups_of_stores = accuracy_store_groups(
-            forecasts=forecasts, sales_long=sales_long, raw_calendar=raw_calendar, raw_sell_prices=raw_sell_prices
-        )
+    # **inputs, not named parameters: Dagster reads named ones into a set, so the job snapshot's input
+    # order, and with it the snapshot id the UI compares on re-execution, changed from process to process.
+    def forecast_accuracy(**inputs: Any) -> Any:  # op outputs
+        groups_of_stores = accuracy_store_groups(**inputs)
         accuracy, check = combine_store_group_scores(groups_of_stores.map(score_store_group).collect())
         return {tables.FORECAST_ACCURACY.name: accuracy, CHECK_OUTPUT: check}
 

@@ -111,13 +111,10 @@ def build_features_asset() -> dg.AssetsDefinition:
         ins={name: dg.AssetIn(name, dagster_type=dg.Nothing) for name in FEATURE_INPUTS},
         check_specs=FEATURE_CHECK_SPECS,
     )
-    def features(sales_long: Any, raw_calendar: Any, raw_sell_prices: Any, feature_catalog: Any) -> Any:  # op outputs
-        groups_of_stores = feature_store_groups(
-            sales_long=sales_long,
-            raw_calendar=raw_calendar,
-            raw_sell_prices=raw_sell_prices,
-            feature_catalog=feature_catalog,
-        )
+    # **inputs, not named parameters: Dagster reads named ones into a set, so the job snapshot's input
+    # order, and with it the snapshot id the UI compares on re-execution, changed from process to process.
+    def features(**inputs: Any) -> Any:  # op outputs
+        groups_of_stores = feature_store_groups(**inputs)
         return combine_feature_groups(groups_of_stores.map(compute_feature_group).collect())
 
     return features

@@ -152,8 +152,10 @@ def build_forecasts_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         backfill_policy=BACKFILL_POLICY,
         check_specs=CHECK_SPECS,
     )
-    def forecasts(features: Any, demand_model: Any) -> Any:  # op outputs
-        shards = forecast_store_groups(features=features, demand_model=demand_model).map(issue_store_group).collect()
+    # **inputs, not named parameters: Dagster reads named ones into a set, so the job snapshot's input
+    # order, and with it the snapshot id the UI compares on re-execution, changed from process to process.
+    def forecasts(**inputs: Any) -> Any:  # op outputs
+        shards = forecast_store_groups(**inputs).map(issue_store_group).collect()
         published = plan_publishing(shards).map(publish_day_group).collect()
         *assets, levels, within = publish_store_groups(published, shards)
         return {**dict(zip(outs, assets, strict=True)), LEVELS_OUTPUT: levels, BAND_OUTPUT: within}

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 
 if typing.TYPE_CHECKING:
+    from dagster._core.execution.execution_result import ExecutionResult
     from dagster._core.execution.plan.objects import StepFailureData
 
 _SHOWN = ("dagster/row_count", "series", "first_date", "last_date", "size_mb")
 
 
-def print_summary(result: dg.ExecuteInProcessResult, seconds: float) -> None:
+def print_summary(result: ExecutionResult, seconds: float) -> None:
     status = "succeeded" if result.success else "FAILED"
     print(f"\nrun {result.run_id} {status} in {seconds:.1f}s\n")
     tables: dict[str, list[dict]] = {}
