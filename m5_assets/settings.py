@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import typing
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,6 +60,21 @@ class Settings(BaseSettings):
         None,
         description="The first forecast partition (YYYY-MM-DD). Unset: the first model cutoff, before which no "
         "model can exist.",
+    )
+    schedule_timezone: str = Field(
+        "UTC",
+        description="The IANA time zone of the schedules (the forecast at 06:00, its scoring at 06:30, the monthly "
+        "model at 03:00) and of the forecast's deadline.",
+    )
+    forecast_due_by: dt.time = Field(
+        dt.time(7, 0),
+        description="When the day's forecast must be issued (HH:MM, in the schedule's time zone): after it, the "
+        "`forecasts` freshness check fails until it is.",
+    )
+    asset_owner: str = Field(
+        "team:demand-forecasting",
+        pattern=r"^(team:[\w.-]+|[^@\s]+@[^@\s]+)$",
+        description="The owner every asset names in the Dagster catalog: `team:<name>` or an e-mail address.",
     )
     alert_webhook_url: str = Field(
         "", description="Where failed runs and failed or warning asset checks are posted as JSON (unset: no alerts)."
@@ -116,6 +132,15 @@ class Settings(BaseSettings):
         description="Without Redis, the SQLite file of the rate limit's buckets every worker of one server opens "
         "(`python -m m5_serving --workers N` makes a fresh one). Unset: in the process.",
     )
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"not an IANA time zone such as UTC or America/Chicago: {value!r}") from error
+        return value
 
     @field_validator("api_cors_origins", mode="before")
     @classmethod

@@ -198,3 +198,45 @@ def test_a_new_feature_store_requests_the_newest_forecast_named_after_its_materi
             (request,) = defs.get_sensor_def("features_refreshed").evaluate_tick(context).run_requests or []
     assert request.partition_key == NEWEST
     assert request.run_key.startswith("features-") and request.run_key.endswith(f"-{NEWEST}")
+
+
+def _forecasts_fresh(instance: dg.DagsterInstance, daily: dg.DailyPartitionsDefinition) -> bool:
+    from m5_assets.defs.automation import forecast_freshness_checks
+
+    checks = forecast_freshness_checks()
+    defs = dg.Definitions(
+        assets=[dg.AssetSpec("forecasts", partitions_def=daily)],
+        asset_checks=checks,
+        jobs=[dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(*checks))],
+    )
+    (evaluation,) = (
+        defs.resolve_job_def("freshness").execute_in_process(instance=instance).get_asset_check_evaluations()
+    )
+    return evaluation.passed
+
+
+def test_the_forecast_freshness_check_fails_once_the_day_s_partition_is_overdue_and_passes_when_issued(monkeypatch):
+    # Due at midnight in a zone east of UTC, so the deadline has passed whenever the test runs.
+    monkeypatch.setenv("M5_SCHEDULE_TIMEZONE", "Asia/Tokyo")
+    monkeypatch.setenv("M5_FORECAST_DUE_BY", "00:00")
+    today = dt.datetime.now(dt.UTC).date()
+    daily = dg.DailyPartitionsDefinition(start_date=(today - dt.timedelta(days=30)).isoformat(), end_offset=1)
+    expected = daily.get_last_partition_key()
+    with dg.instance_for_test() as instance:
+        yesterday = (dt.date.fromisoformat(expected) - dt.timedelta(days=1)).isoformat()
+        instance.report_runless_asset_event(dg.AssetMaterialization("forecasts", partition=yesterday))
+        assert not _forecasts_fresh(instance, daily)
+        instance.report_runless_asset_event(dg.AssetMaterialization("forecasts", partition=expected))
+        assert _forecasts_fresh(instance, daily)
+
+
+def test_the_schedules_run_in_the_configured_time_zone_and_an_unknown_zone_is_refused(data_dir, monkeypatch):
+    from m5_assets.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("M5_SCHEDULE_TIMEZONE", "America/Chicago")
+    assert {s.name: s.execution_timezone for s in _defs(data_dir).schedules} == dict.fromkeys(
+        ("daily_forecast", "daily_scoring", "monthly_retrain"), "America/Chicago"
+    )
+    monkeypatch.setenv("M5_SCHEDULE_TIMEZONE", "Central Time")
+    with pytest.raises(SettingsError, match="M5_SCHEDULE_TIMEZONE"):
+        load_settings()

@@ -84,11 +84,31 @@ def test_definitions_load_with_every_asset_check_and_the_job():
         "champion_changed",
         "check_alerts",
         "run_failure_alerts",
+        "forecast_freshness",
     }
     # Neither tuning nor the backtest is launched by the automation: no schedule or sensor targets them.
-    launched = {s.job_name for s in defs.schedules} | {t.job_name for s in defs.sensors for t in s.targets}
+    launched = {s.job_name for s in defs.schedules} | {
+        t.job_name for s in defs.sensors for t in s.targets if s.name != "forecast_freshness"
+    }
     assert launched == {"issue_forecast", "score_forecast", "train_model", "build_feature_store"}
     assert all(a.description for a in (*defs.schedules, *defs.sensors))
+
+
+def test_every_asset_names_its_owner_domain_layer_and_that_it_holds_no_personal_data(monkeypatch):
+    from m5_assets.definitions import build_definitions
+    from m5_assets.defs.resources import default_data_resource
+
+    monkeypatch.setenv("M5_ASSET_OWNER", "planning@retailer.example")
+    graph = build_definitions(default_data_resource()).resolve_asset_graph()
+    layers = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["planning@retailer.example"], key
+        assert node.tags["domain"] == "demand-forecasting" and node.tags["pii"] == "false", key
+        layers[key.to_user_string()] = node.tags["layer"]
+    assert layers["raw_sales"] == "raw" and layers["sales_long"] == "staging" and layers["features"] == "feature-store"
+    assert layers["demand_model"] == "model" and layers["forecasts"] == "forecast"
+    assert layers["inventory_plan"] == "planning" and layers["backtest_report"] == "evaluation"
 
 
 def test_every_asset_reports_rows_schema_and_size(data_dir):

@@ -15,11 +15,13 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import raw_files, reader, tables
+from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.mlflow import MlflowTracking
 from m5_assets.defs.resources import M5Data
 from m5_assets.defs.results import ScheduleTick, TickResult
 from m5_assets.model import registry
+from m5_assets.settings import load_settings
 
 ISSUE_FORECAST_JOB = "issue_forecast"
 SCORE_FORECAST_JOB = "score_forecast"
@@ -80,10 +82,12 @@ def _stale(day: dt.date) -> dg.SkipReason:
 
 def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPartitionsDefinition) -> tuple[list, list]:
     """(schedules, sensors) bound to the partitions of the loaded data."""
+    timezone = load_settings().schedule_timezone
 
     @dg.schedule(
         job_name=ISSUE_FORECAST_JOB,
         cron_schedule="0 6 * * *",
+        execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: the forecast issued on the day after the last sales day.",
     )
@@ -98,6 +102,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
     @dg.schedule(
         job_name=SCORE_FORECAST_JOB,
         cron_schedule="30 6 * * *",
+        execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: score each issued forecast whose 28 days now all have actuals.",
     )
@@ -117,6 +122,7 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
     @dg.schedule(
         job_name=TRAIN_MODEL_JOB,
         cron_schedule="0 3 1 * *",
+        execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="On the first of each month: the model with the newest cutoff the data allows.",
     )
@@ -199,4 +205,37 @@ def build_automation(daily: dg.DailyPartitionsDefinition, monthly: dg.MonthlyPar
             return _stale(day)
         return dg.RunRequest(run_key=f"champion-{champion.version}-{day}", partition_key=day.isoformat())
 
-    return [daily_forecast, daily_scoring, monthly_retrain], [raw_files_changed, features_refreshed, champion_changed]
+    return [daily_forecast, daily_scoring, monthly_retrain], [
+        raw_files_changed,
+        features_refreshed,
+        champion_changed,
+        forecast_freshness_sensor(),
+    ]
+
+
+def forecast_freshness_checks() -> list[dg.AssetChecksDefinition]:
+    """The day's forecast partition is materialized by M5_FORECAST_DUE_BY in the schedule's time zone.
+
+    A partition check, not an asset-level FreshnessPolicy: that one reads any materialization as
+    fresh, so backfilling last month's partitions would hide a missing forecast for today.
+    """
+    settings = load_settings()
+    due = settings.forecast_due_by
+    with known_beta_apis():
+        return list(
+            dg.build_time_partition_freshness_checks(
+                assets=[dg.AssetKey(tables.FORECASTS.name)],
+                deadline_cron=f"{due.minute} {due.hour} * * *",
+                timezone=settings.schedule_timezone,
+            )
+        )
+
+
+def forecast_freshness_sensor() -> dg.SensorDefinition:
+    """Evaluates the freshness check as time passes: no run materializes what is missing."""
+    with known_beta_apis():
+        return dg.build_sensor_for_freshness_checks(
+            freshness_checks=forecast_freshness_checks(),
+            name="forecast_freshness",
+            default_status=dg.DefaultSensorStatus.STOPPED,
+        )
