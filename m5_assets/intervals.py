@@ -178,3 +178,15 @@ def inside_counts(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int
 def coverage(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, float]:
     """Share of actuals inside each interval, percent."""
     return {c: float(100 * inside / actual.size) for c, inside in inside_counts(actual, bounds).items()}
+
+
+COVERAGE_FLOOR = 5.0  # points short of nominal before a shortfall is worth a planner's attention
+
+
+def short_of_nominal(held: float, nominal: int, series_days: int) -> bool:
+    """Whether ``held`` % of ``series_days`` inside the ``nominal`` % band is short beyond chance:
+    by more than two binomial standard errors, and never by less than ``COVERAGE_FLOOR`` points.
+    A level of 28 series-days swings by 7 points at 80 % from chance alone; item-store does not."""
+    p = nominal / 100
+    chance = 2 * 100 * float(np.sqrt(p * (1 - p) / max(series_days, 1)))
+    return held < nominal - max(COVERAGE_FLOOR, chance)

@@ -18,9 +18,20 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from m5_assets.tables import LEVELS  # noqa: F401 (the hierarchy is declared with the tables)
+from m5_assets.tables import LEVELS
 
 WEIGHT_DAYS = 28
+
+
+def wape(absolute_error: float, actual: float) -> float:
+    """Weighted absolute percentage error, in %: the sum of |forecast - actual| over a level's series
+    and days, over the sum of their actuals (NaN when nothing sold). What a planner reads first."""
+    return float(100 * absolute_error / actual) if actual > 0 else float("nan")
+
+
+def bias_percent(error: float, actual: float) -> float:
+    """The sum of (forecast - actual) over the sum of actuals, in %: above 0 the forecast runs high."""
+    return float(100 * error / actual) if actual > 0 else float("nan")
 
 
 def aggregation(series: pd.DataFrame, keys: tuple[str, ...]) -> tuple[sparse.csr_matrix, pd.DataFrame]:
@@ -80,8 +91,10 @@ class LevelSums:
     dollars: np.ndarray  # dollar sales of each group over the WEIGHT_DAYS before the horizon
     scale: np.ndarray | None = None  # local levels
     errors: dict[str, np.ndarray] | None = None  # local levels: method -> mean squared error
-    actual: np.ndarray | None = None  # other levels: groups x horizon
-    forecasts: dict[str, np.ndarray] | None = None  # other levels: method -> groups x horizon
+    # groups x horizon, on every level but the bottom one (whose point sums cover it): a local
+    # level keeps them too, so its WAPE, bias and interval coverage are formed once parts are added.
+    actual: np.ndarray | None = None
+    forecasts: dict[str, np.ndarray] | None = None  # method -> groups x horizon
     history: np.ndarray | None = None  # other levels: groups x days before the horizon
 
     @property
@@ -117,7 +130,14 @@ def level_sums(
             errors = {method: ((level_actual - f) ** 2).mean(axis=1) for method, f in summed.items()}
             out.append(
                 LevelSums(
-                    number, name, groups, matrix @ bottom_dollars, scale=naive_scale(matrix @ history), errors=errors
+                    number,
+                    name,
+                    groups,
+                    matrix @ bottom_dollars,
+                    scale=naive_scale(matrix @ history),
+                    errors=errors,
+                    actual=None if number == LEVELS[-1][0] else level_actual,
+                    forecasts=None if number == LEVELS[-1][0] else summed,
                 )
             )
         else:
@@ -212,7 +232,23 @@ def add_level_sums(parts: Sequence[Sequence[LevelSums]]) -> list[LevelSums]:
                 raise ValueError(f"level {first.number}: a group is in two parts, so it is not local to either")
             scale = _added([lv.scale for lv in levels], spots, len(groups))
             errors = {m: _added([lv.errors[m] for lv in levels], spots, len(groups)) for m in first.errors}
-            out.append(LevelSums(first.number, first.name, groups, dollars, scale=scale, errors=errors))
+            if first.actual is None:
+                actual, forecasts = None, None
+            else:
+                actual = _added([lv.actual for lv in levels], spots, len(groups))
+                forecasts = {m: _added([lv.forecasts[m] for lv in levels], spots, len(groups)) for m in first.forecasts}
+            out.append(
+                LevelSums(
+                    first.number,
+                    first.name,
+                    groups,
+                    dollars,
+                    scale=scale,
+                    errors=errors,
+                    actual=actual,
+                    forecasts=forecasts,
+                )
+            )
         else:
             actual = _added([lv.actual for lv in levels], spots, len(groups))
             forecasts = {m: _added([lv.forecasts[m] for lv in levels], spots, len(groups)) for m in first.forecasts}

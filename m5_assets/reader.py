@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import tempfile
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -267,16 +268,30 @@ class WarehouseReader:
             .df()
         )
 
+    def csv_of(self, path: Path, level: int | None = None) -> bytes:
+        """The rows of one Parquet file (of one ``level`` only, if given) as CSV, written by DuckDB."""
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "rows.csv"
+            where = "level = ?" if level is not None else "?::INT IS NULL"
+            duckdb.connect().execute(
+                f"COPY (SELECT * FROM read_parquet(?) WHERE {where}) TO '{out}' (HEADER, DELIMITER ',')",
+                [str(path), level],
+            )
+            return out.read_bytes()
+
     def error_by_store_dept(self, day: dt.date) -> pd.DataFrame:
-        """The forecast of ``day`` against actuals: weighted absolute percentage error (sum of absolute
-        errors over units sold, in %) by store and department, over the days that have actuals."""
+        """The forecast of ``day`` against actuals, each store x department series (M5 level 9) as
+        forecast_accuracy scores a level: WAPE and bias over its days with actuals, in %."""
         return (
             duckdb.connect()
             .execute(
-                f"""SELECT f.store_id, f.dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape
-                FROM read_parquet(?) f JOIN {self._scan(tables.SALES_LONG)} a ON a.id = f.id AND a.date = f.date
-                GROUP BY f.store_id, f.dept_id ORDER BY f.store_id, f.dept_id""",
-                [str(tables.FORECASTS.path(self.root, day))],
+                f"""WITH f AS (SELECT store_id, dept_id, date, sum(forecast) AS forecast FROM read_parquet(?) GROUP BY ALL),
+                a AS (SELECT store_id, dept_id, date, sum(units) AS units FROM {self._scan(tables.SALES_LONG)}
+                      WHERE date BETWEEN ? AND ? GROUP BY ALL)
+                SELECT store_id, dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape,
+                       sum(f.forecast - a.units) / nullif(sum(a.units), 0) * 100 AS bias
+                FROM f JOIN a USING (store_id, dept_id, date) GROUP BY ALL ORDER BY store_id, dept_id""",
+                [str(tables.FORECASTS.path(self.root, day)), day, day + dt.timedelta(days=HORIZON - 1)],
             )
             .df()
         )

@@ -282,7 +282,18 @@ FORECAST_ACCURACY = Table(
         **{f"coverage_{c}": f"share of item-store days inside the {c} % interval, in %" for c in (50, 80, 95)},
     },
     partition_column="forecast_date",
-    column_families=((r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),),
+    column_families=(
+        (r"wrmsse_level_(\d+)", "WRMSSE at M5 level {1}"),
+        (
+            r"wape_level_(\d+)",
+            "WAPE at M5 level {1}: sum of |forecast - actual| over its series and days / sum of actuals, in %",
+        ),
+        (
+            r"bias_level_(\d+)",
+            "bias at M5 level {1}: sum of (forecast - actual) over its series and days / sum of actuals, in %",
+        ),
+        (r"coverage_(\d+)_level_(\d+)", "share of M5 level {2}'s series-days inside their own {1} % interval, in %"),
+    ),
 )
 FEATURE_DRIFT = Table(
     "feature_drift",

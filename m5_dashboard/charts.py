@@ -101,6 +101,30 @@ def wrmsse_over_time(scores: pd.DataFrame) -> go.Figure:
     return _layout(fig, "WRMSSE by forecast date (lower is better)", "WRMSSE", "forecast date")
 
 
+def level_figures_over_time(scores: pd.DataFrame, level: int, name: str) -> go.Figure:
+    """A level's WAPE and bias (left) and interval coverage (right, nominal dashed) by forecast date."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("WAPE and bias, %", "interval coverage, %"))
+    lines = (("wape", "WAPE", BLUE, 1), ("bias", "bias", ORANGE, 1), ("coverage_80", "80 % band", GREEN, 2))
+    for prefix, label, colour, col in (*lines, ("coverage_95", "95 % band", PURPLE, 2)):
+        fig.add_trace(
+            go.Scatter(
+                x=scores["forecast_date"],
+                y=scores[f"{prefix}_level_{level}"],
+                mode="lines+markers",
+                line={"color": colour},
+                name=label,
+            ),
+            row=1,
+            col=col,
+        )
+    for nominal, colour in ((80, GREEN), (95, PURPLE)):
+        fig.add_hline(y=nominal, line={"color": colour, "dash": "dash", "width": 1}, row=1, col=2)
+    fig.add_hline(y=0, line={"color": GREY, "width": 1}, row=1, col=1)
+    return _layout(fig, f"Level {level} ({name}) by forecast date", "%", "forecast date")
+
+
 def wrmsse_per_level(per_level: pd.Series, title: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=[str(i) for i in per_level.index], y=per_level.values, marker_color=BLUE))
     return _layout(fig, title, "WRMSSE", "M5 level (1 total .. 12 item x store)")

@@ -15,6 +15,7 @@ import streamlit as st
 
 from m5_assets import submission, tables
 from m5_assets.features.catalog import HORIZON  # noqa: F401 (for the pages)
+from m5_assets.intervals import short_of_nominal
 from m5_assets.reader import (
     WarehouseReader,
     forecast_date_after,  # noqa: F401 (for the pages)
@@ -25,7 +26,9 @@ from m5_assets.reader import (
     read_partition,
 )
 from m5_assets.settings import data_paths, load_settings
-from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
+from m5_assets.tables import LEVEL_NAMES, LEVELS, level_filters, level_key  # noqa: F401 (for the pages)
+
+BOTTOM_LEVEL = LEVELS[-1][0]
 
 DAGSTER_URL = load_settings().dagster_ui_url
 NOTHING_YET = "Nothing to show yet: run `make run` (or materialize the assets in the Dagster UI, `make ui`) first."
@@ -191,3 +194,64 @@ def failed_checks() -> pd.DataFrame:
 
 def check_url(asset: str) -> str:
     return f"{DAGSTER_URL}/assets/{asset}?view=checks"
+
+
+# A planner's figures of a level, as forecast_accuracy holds them: (column prefix, shown as).
+LEVEL_FIGURES = (
+    ("wape", "WAPE %"),
+    ("bias", "bias %"),
+    ("coverage_80", "80 % coverage"),
+    ("coverage_95", "95 % coverage"),
+)
+
+
+def level_figures(scored: pd.Series) -> pd.DataFrame:
+    """One scored partition's WAPE, bias and coverage, a row per level (NaN where it was scored
+    before they were materialized)."""
+    rows = []
+    for level, name in LEVEL_NAMES.items():
+        row = {"level": level, "series": name}
+        for prefix, shown in LEVEL_FIGURES:
+            row[shown] = scored.get(f"{prefix}_level_{level}", float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def level_figure_help(prefix: str) -> str:
+    """The definition of a level figure, as the table declares it."""
+    text = tables.FORECAST_ACCURACY.describe(f"{prefix}_level_1") or ""
+    return text.replace("M5 level 1's", "the level's").replace("at M5 level 1", "at a level")
+
+
+def coverage_shortfalls(figures: pd.DataFrame, day: dt.date) -> list[str]:
+    """Each level of the forecast of ``day`` whose interval coverage falls short of nominal beyond
+    chance (``intervals.short_of_nominal``, judged on the level's own number of series-days)."""
+    series_days = levels(day)["level"].value_counts().to_dict() | {BOTTOM_LEVEL: len(forecasts(day))}
+    short = []
+    for row in figures.to_dict("records"):
+        for nominal in (80, 95):
+            held = row[f"{nominal} % coverage"]
+            if short_of_nominal(held, nominal, int(series_days.get(row["level"], 0))):
+                short.append(f"level {row['level']} ({row['series']}): {held:.1f} % inside the {nominal} % band")
+    return short
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _hierarchy(root: str, day: dt.date, stamp: float) -> pd.DataFrame:
+    frame = read_partition(Path(root), tables.FORECASTS, day)
+    return frame[["item_id", "dept_id", "cat_id", "store_id", "state_id"]].drop_duplicates().reset_index(drop=True)
+
+
+def hierarchy(day: dt.date) -> pd.DataFrame:
+    """One row per series the forecast of ``day`` covers, with its hierarchy columns."""
+    root = data_paths().warehouse
+    return _hierarchy(str(root), day, _mtime(tables.FORECASTS.path(root, day)))
+
+
+def level_csv(day: dt.date, level: int) -> bytes:
+    """Every series of one level of the forecast of ``day``, as CSV (written by DuckDB, not pandas:
+    level 12 at full scale is 853,720 rows)."""
+    root = data_paths().warehouse
+    if level == BOTTOM_LEVEL:
+        return reader().csv_of(tables.FORECASTS.path(root, day))
+    return reader().csv_of(tables.FORECAST_LEVELS.path(root, day), level)

@@ -21,7 +21,7 @@ from conftest import NEWEST
 from forecasting import WEAK, copy_data, issue, score, train
 from streamlit.testing.v1 import AppTest
 
-from m5_assets import tables
+from m5_assets import reader, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["home", "forecasting", "performance", "inventory", "data_quality"]
@@ -41,12 +41,14 @@ def dashboard_dir(tmp_path_factory, warehouse_dir):
     return data_dir
 
 
-def _page(name: str, data_dir: Path, monkeypatch) -> AppTest:
+def _page(name: str, data_dir: Path, monkeypatch, query: dict[str, str] | None = None) -> AppTest:
     monkeypatch.setenv("M5_DATA_DIR", str(data_dir))
     # AppTest leaves the page installed as __main__: a later test that spawns processes
     # (multiprocess runs) would have each child run the page. Put the real one back.
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
-    return AppTest.from_file(str(ROOT / "m5_dashboard" / "pages" / f"{name}.py"), default_timeout=60).run()
+    app = AppTest.from_file(str(ROOT / "m5_dashboard" / "pages" / f"{name}.py"), default_timeout=60)
+    app.query_params.update(query or {})
+    return app.run()
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -266,3 +268,78 @@ def test_the_drift_chart_has_a_legend_entry_for_every_colour_and_keeps_the_large
     assert {t.name for t in fig.data} == {"drift", "warn", "ok", "measured, not judged (events)"}
     assert all(t.showlegend is not False for t in fig.data)
     assert list(fig.layout.xaxis.categoryarray) == drift["feature"].tolist()
+
+
+def test_the_performance_page_shows_each_level_s_wape_bias_and_coverage_as_materialized(dashboard_dir, monkeypatch):
+    from m5_assets.intervals import short_of_nominal
+
+    app = _page("performance", dashboard_dir, monkeypatch)
+    assert not app.exception, [e.message for e in app.exception]
+    scored = reader.read_accuracy(dashboard_dir / "warehouse").iloc[-1]  # the date the page opens on
+    (table,) = [d.value for d in app.dataframe if "WAPE %" in d.value]
+    assert table["level"].tolist() == list(range(1, 13))
+    for row in table.to_dict("records"):
+        level = row["level"]
+        assert row["WAPE %"] == pytest.approx(round(scored[f"wape_level_{level}"], 1))
+        assert row["bias %"] == pytest.approx(round(scored[f"bias_level_{level}"], 1))
+        assert row["95 % coverage"] == pytest.approx(round(scored[f"coverage_95_level_{level}"], 1))
+    # The warning names exactly the levels short of nominal beyond chance, judged on their own size.
+    day = scored["forecast_date"]
+    sizes = pq.read_table(tables.FORECAST_LEVELS.path(dashboard_dir / "warehouse", day)).to_pandas()["level"]
+    sizes = sizes.value_counts().to_dict() | {
+        12: pq.read_metadata(tables.FORECASTS.path(dashboard_dir / "warehouse", day)).num_rows
+    }
+    short = {
+        (level, nominal)
+        for level in range(1, 13)
+        for nominal in (80, 95)
+        if short_of_nominal(scored[f"coverage_{nominal}_level_{level}"], nominal, sizes[level])
+    }
+    warned = " ".join(w.value for w in app.warning)
+    for level, nominal in short:
+        assert f"level {level} (" in warned and f"the {nominal} % band" in warned
+    assert bool(short) == ("Intervals too narrow" in warned)
+    # Each figure's definition is one hover away, and written out under the chart.
+    assert "sum of |forecast - actual|" in " ".join(c.value for c in app.caption)
+
+
+def _filter(app: AppTest, label: str):
+    (box,) = [b for b in app.selectbox if b.label == label]
+    return box
+
+
+def test_choosing_a_state_narrows_the_stores_and_the_view_is_the_level_it_names(dashboard_dir, monkeypatch):
+    app = _page("forecasting", dashboard_dir, monkeypatch)
+    series = pq.read_table(tables.FORECASTS.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
+    assert _filter(app, "Store").options == ["All", *sorted(series["store_id"].unique())]
+    assert "Level 1: Total" in " ".join(c.value for c in app.caption)
+    state = sorted(series["state_id"].unique())[-1]
+    _filter(app, "State").set_value(state).run()
+    stores = sorted(series.loc[series["state_id"] == state, "store_id"].unique())
+    assert _filter(app, "Store").options == ["All", *stores]
+    _filter(app, "Store").set_value(stores[0]).run()
+    category = sorted(series.loc[series["store_id"] == stores[0], "cat_id"].unique())[0]
+    _filter(app, "Category").set_value(category).run()
+    assert f"Level 8: Store x Category, series {stores[0]}/{category}" in " ".join(c.value for c in app.caption)
+    # The table is that series' 28 days, as forecast_levels holds them.
+    levels = pq.read_table(tables.FORECAST_LEVELS.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
+    held = levels[(levels["level"] == 8) & (levels["store_id"] == stores[0]) & (levels["cat_id"] == category)]
+    (table,) = [d.value for d in app.dataframe if "forecast (units)" in d.value]
+    assert table["forecast (units)"].tolist() == held.sort_values("horizon")["forecast"].round(1).tolist()
+    # The URL now carries the view: a copied link opens on the same series.
+    assert dict(app.query_params) == {"date": str(NEWEST), "state": state, "store": stores[0], "cat": category}
+    again = _page("forecasting", dashboard_dir, monkeypatch, query=dict(app.query_params))
+    assert [c.value for c in again.caption if "Level" in c.value] == [
+        c.value for c in app.caption if "Level" in c.value
+    ]
+    assert _filter(again, "Store").value == stores[0] and _filter(again, "State").value == state
+
+
+def test_a_link_to_an_item_in_a_store_opens_its_bottom_level_forecast(dashboard_dir, monkeypatch):
+    series = pq.read_table(tables.FORECASTS.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
+    first = series.iloc[0]
+    app = _page("forecasting", dashboard_dir, monkeypatch, query={"store": first["store_id"], "item": first["item_id"]})
+    assert not app.exception, [e.message for e in app.exception]
+    assert f"Level 12: Item x Store, series {first['item_id']}/{first['store_id']}" in " ".join(
+        c.value for c in app.caption
+    )

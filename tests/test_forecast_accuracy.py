@@ -203,3 +203,37 @@ def test_the_backtest_make_run_prints_on_the_genuine_series_beats_the_28_day_mea
             f"vs 28-day mean {scores['moving_average_28_wrmsse'].mean():.4f}; bias {scores['bias_pct'].mean():+.1f} %"
         )
     assert "mean RMSSE" in out and model < mean28
+    _assert_level_figures_are_the_planner_s_sums(tmp_path / "data" / "warehouse", scores, extended, real_subset)
+
+
+def _assert_level_figures_are_the_planner_s_sums(root, scores, sales, data) -> None:
+    """Each level's WAPE, bias and interval coverage, as materialized, recomputed here from the
+    stored forecasts and the sales file alone: sums over the level's series and 28 days."""
+    calendar = pd.read_csv(data / "calendar.csv", usecols=["d", "date"])
+    long = sales.melt(
+        id_vars=["id", "item_id", "dept_id", "cat_id", "store_id", "state_id"], var_name="d", value_name="units"
+    )
+    long = long.merge(calendar, on="d").drop(columns="d")
+    long["id"] = long["id"].str.replace("_evaluation", "_validation")
+    for score_row in scores.head(2).to_dict("records"):
+        day = str(score_row["forecast_date"])[:10]
+        rows = {
+            **{
+                level: frame
+                for level, frame in reader.read_partition(root, tables.FORECAST_LEVELS, day).groupby("level")
+            },
+            12: reader.read_partition(root, tables.FORECASTS, day),
+        }
+        assert sorted(rows) == list(range(1, 13))
+        for level, frame in rows.items():
+            keys = list(tables.LEVEL_KEYS[level])
+            sold = long.groupby([*keys, "date"], as_index=False)["units"].sum()
+            frame = frame.assign(date=frame["date"].astype(str))
+            both = frame.merge(sold, on=[*keys, "date"], how="left", validate="one_to_one")
+            assert len(both) == len(sold[sold["date"].isin(frame["date"])]) and both["units"].notna().all(), level
+            error, actual = both["forecast"] - both["units"], both["units"].sum()
+            assert score_row[f"wape_level_{level}"] == pytest.approx(100 * error.abs().sum() / actual, rel=1e-9)
+            assert score_row[f"bias_level_{level}"] == pytest.approx(100 * error.sum() / actual, rel=1e-9)
+            for c in (80, 95):
+                inside = (both["units"] >= both[f"lo_{c}"] - 1e-9) & (both["units"] <= both[f"hi_{c}"] + 1e-9)
+                assert score_row[f"coverage_{c}_level_{level}"] == pytest.approx(100 * inside.mean(), rel=1e-9), level

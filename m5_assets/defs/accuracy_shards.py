@@ -74,7 +74,10 @@ def build_accuracy_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
     def combine_store_group_scores(context: dg.AssetExecutionContext, m5_data: M5Data, staged: list[str]) -> OpEvents:
         days = run_days(context)
         root = m5_data.paths.warehouse
-        rows_by_day = combine_group_scores([pickle.loads(Path(path).read_bytes()) for path in sorted(staged)])
+        rows_by_day = combine_group_scores(
+            [pickle.loads(Path(path).read_bytes()) for path in sorted(staged)],
+            lambda day: reader.read_partition(root, tables.FORECAST_LEVELS, day),
+        )
         rows, problems = score_in_order(days, rows_by_day.__getitem__, reader.read_accuracy(root))
         check = publish_scores(context, m5_data, days, rows, problems)
         yield dg.Output(None, tables.FORECAST_ACCURACY.name)

@@ -189,7 +189,13 @@ ACCURACY_DESCRIPTION = (
     f"The forecast issued on D scored once all its {HORIZON} days have actuals: WRMSSE overall "
     "and per level, RMSE, MAE, bias and interval coverage, next to seasonal naive issued on D."
 )
-ACCURACY_INPUTS = (tables.FORECASTS.name, tables.SALES_LONG.name, tables.RAW_CALENDAR.name, tables.RAW_SELL_PRICES.name)
+ACCURACY_INPUTS = (
+    tables.FORECASTS.name,
+    tables.FORECAST_LEVELS.name,
+    tables.SALES_LONG.name,
+    tables.RAW_CALENDAR.name,
+    tables.RAW_SELL_PRICES.name,
+)
 
 
 def refuse_unscorable(inputs: FeatureInputs, days: list[dt.date]) -> None:

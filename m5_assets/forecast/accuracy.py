@@ -19,9 +19,11 @@ from m5_assets.metrics import (
     LevelHistory,
     LevelSums,
     add_level_sums,
+    bias_percent,
     level_sums,
     mean_bottom_rmsse,
     scores_of,
+    wape,
     with_history,
 )
 from m5_assets.model.baselines import BASELINES
@@ -40,6 +42,7 @@ def actuals_complete(inputs: FeatureInputs, day: dt.date) -> bool:
     return scorable(day, inputs.dates[inputs.n_sales_days - 1].date())
 
 
+BOTTOM = tables.LEVELS[-1][0]
 SCORED_BASELINES = ("seasonal_naive", "moving_average_28")  # issued the same day, scored beside it
 SHADOW = "shadow"  # a challenger's forecast of the same days, when there is one
 SHADOW_SCORES = ("wrmsse", "mean_rmsse", "bias_pct")  # of a challenger, beside the champion's
@@ -133,8 +136,54 @@ def add_score_parts(parts: list[ScoreParts], histories: dict[int, LevelHistory] 
     )
 
 
-def row_of(parts: ScoreParts) -> dict:
-    """One row of accuracy figures, from a whole forecast's parts."""
+LEVEL_FIGURES = ("wape", "bias", *(f"coverage_{c}" for c in (80, 95)))  # per level: "{figure}_level_{n}"
+
+
+def level_figures(parts: ScoreParts, level_rows: pd.DataFrame | None) -> dict[str, float]:
+    """The model's WAPE, bias and interval coverage at each M5 level, in %, over the level's series
+    and the 28 days. Levels 1-11 from their sums; their coverage from their own intervals
+    (``level_rows``, the day's ``forecast_levels``: without them it is not formed). Level 12 from
+    the bottom rows."""
+    out: dict[str, float] = {}
+    for lv in parts.levels:
+        if lv.actual is None or lv.forecasts is None:
+            continue  # the bottom level, below
+        actual, forecast = lv.actual, lv.forecasts[MODEL]
+        out[f"wape_level_{lv.number}"] = wape(float(np.abs(forecast - actual).sum()), float(actual.sum()))
+        out[f"bias_level_{lv.number}"] = bias_percent(float((forecast - actual).sum()), float(actual.sum()))
+        if level_rows is not None:
+            inside = inside_counts(*_aligned_bounds(lv, level_rows, parts.day))
+            out |= {f"coverage_{c}_level_{lv.number}": float(100 * inside[c] / actual.size) for c in (80, 95)}
+    absolute, error = parts.point[MODEL][1], parts.point[MODEL][2]
+    sold = float(parts.actual_of_rows[MODEL][0])
+    out[f"wape_level_{BOTTOM}"], out[f"bias_level_{BOTTOM}"] = wape(absolute, sold), bias_percent(error, sold)
+    for c in (80, 95):
+        inside, count = parts.inside[c]
+        out[f"coverage_{c}_level_{BOTTOM}"] = float(100 * inside / count)
+    return out
+
+
+def _aligned_bounds(lv: LevelSums, level_rows: pd.DataFrame, day: dt.date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The level's actuals and its rows' interval bounds, day by day in the same order."""
+    assert lv.actual is not None
+    rows = level_rows[level_rows["level"] == lv.number]
+    keys = list(tables.LEVEL_KEYS[lv.number])
+    if keys:
+        found = rows[keys].astype(str).merge(lv.groups.reset_index(), on=keys, how="left")["index"]
+    else:
+        found = pd.Series(0, index=rows.index)
+    if len(rows) != lv.actual.size or found.isna().any():
+        raise ValueError(
+            f"forecast {day}: forecast_levels has {len(rows)} rows at level {lv.number} ({lv.name}), "
+            f"for {lv.actual.size} series-days scored"
+        )
+    actual = lv.actual[found.to_numpy(dtype=np.int64), rows["horizon"].to_numpy(dtype=np.int64) - 1]
+    return actual, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))}
+
+
+def row_of(parts: ScoreParts, level_rows: pd.DataFrame | None = None) -> dict:
+    """One row of accuracy figures, from a whole forecast's parts (and its ``forecast_levels`` rows,
+    for the levels' interval coverage)."""
     scores = scores_of(parts.levels)
     point = {name: dict(zip(POINT_SUMS, sums, strict=True)) for name, sums in parts.point.items()}
     rmse = {name: float(np.sqrt(p["squared"] / p["count"])) for name, p in point.items()}
@@ -161,6 +210,7 @@ def row_of(parts: ScoreParts) -> dict:
     }
     out |= {f"coverage_{c}": float(100 * inside / count) for c, (inside, count) in parts.inside.items()}
     out |= {f"wrmsse_level_{row.level}": float(row.score) for row in scores[MODEL].levels.itertuples()}
+    out |= level_figures(parts, level_rows)
     if parts.shadow_version is None:
         return out | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
     shadow = {
@@ -172,11 +222,16 @@ def row_of(parts: ScoreParts) -> dict:
 
 
 def score_forecast(
-    inputs: FeatureInputs, day: dt.date, bottom: pd.DataFrame, shadow: pd.DataFrame | None = None
+    inputs: FeatureInputs,
+    day: dt.date,
+    bottom: pd.DataFrame,
+    shadow: pd.DataFrame | None = None,
+    level_rows: pd.DataFrame | None = None,
 ) -> dict:
-    """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows),
-    with a challenger's forecast of the same days scored beside it when given."""
-    return row_of(score_parts(inputs, day, bottom, shadow))
+    """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows, and
+    its ``forecast_levels`` rows for the levels' coverage), with a challenger's forecast of the
+    same days scored beside it when given."""
+    return row_of(score_parts(inputs, day, bottom, shadow), level_rows)
 
 
 def score_in_order(

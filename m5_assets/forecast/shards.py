@@ -155,7 +155,13 @@ def score_group(
     return GroupScores(histories, parts)
 
 
-def combine_group_scores(groups: Sequence[GroupScores]) -> dict[dt.date, dict]:
-    """Each day's accuracy row over every group's series."""
+def combine_group_scores(
+    groups: Sequence[GroupScores], read_levels: Callable[[dt.date], pd.DataFrame] | None = None
+) -> dict[dt.date, dict]:
+    """Each day's accuracy row over every group's series (with the levels' interval coverage from
+    the day's ``forecast_levels`` rows ``read_levels`` returns, when given)."""
     histories = add_level_histories([g.histories for g in groups])
-    return {day: row_of(add_score_parts([g.parts[day] for g in groups], histories)) for day in groups[0].parts}
+    return {
+        day: row_of(add_score_parts([g.parts[day] for g in groups], histories), read_levels and read_levels(day))
+        for day in groups[0].parts
+    }

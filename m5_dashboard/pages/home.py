@@ -4,7 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
-from m5_dashboard import data
+from m5_dashboard import data, drill
 
 st.title("m5-forecasting: overview")
 days = data.forecast_dates()
@@ -77,3 +77,9 @@ for tab, column in zip(tabs, ("state_id", "store_id", "cat_id"), strict=True):
     table = expected.to_frame().join(sold.groupby(column)["units"].sum().rename("sold last 28 days"))
     table["change %"] = 100 * (table["forecast next 28 days"] / table["sold last 28 days"] - 1)
     tab.dataframe(table.round(1), width="stretch")
+    # Each row opens its forecast, drilled down to it, on the Forecasting page.
+    opens = [
+        f"[{value}]({drill.link({'date': newest.isoformat(), **drill.to_url({column: value})})})"
+        for value in table.index
+    ]
+    tab.markdown("Open the forecast of: " + " · ".join(opens))

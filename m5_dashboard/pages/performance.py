@@ -24,10 +24,46 @@ else:
     per_level = pd.Series({k: chosen[f"wrmsse_level_{k}"] for k in range(1, 13)})
     left, right = st.columns(2)
     left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
-    right.plotly_chart(
-        charts.error_heatmap(data.error_by_store_dept(day), f"Error by store and department, forecast of {day}"),
+    clicked = right.plotly_chart(
+        charts.error_heatmap(data.error_by_store_dept(day), f"WAPE of each store x department, forecast of {day}"),
         width="stretch",
+        on_select="rerun",
+        selection_mode="points",
+        key="store_dept_heatmap",
     )
+    right.caption("Click a cell to open that store and department's forecast.")
+    points = clicked.selection.points if clicked else []
+    if points:
+        store, dept = points[0]["y"], points[0]["x"]
+        st.switch_page("pages/forecasting.py", query_params={"date": str(day), "store": store, "dept": dept})
+
+    st.subheader("WAPE, bias and interval coverage per level")
+    figures = data.level_figures(chosen)
+    if figures["WAPE %"].isna().all():
+        st.caption(f"The forecast of {day} was scored before these figures were kept: score it again to see them.")
+    else:
+        short = data.coverage_shortfalls(figures, day)
+        if short:
+            st.warning(
+                f"Intervals too narrow for the forecast of {day}, short of nominal by more than chance explains: "
+                + "; ".join(short)
+                + ". Safety stock set from these bands would run out more often than planned."
+            )
+        help_of = {shown: data.level_figure_help(prefix) for prefix, shown in data.LEVEL_FIGURES}
+        st.dataframe(
+            figures.round(1),
+            width="stretch",
+            hide_index=True,
+            column_config={shown: st.column_config.NumberColumn(shown, help=text) for shown, text in help_of.items()},
+        )
+        level = st.selectbox(
+            "Level shown over time",
+            list(data.LEVEL_NAMES),
+            index=0,
+            format_func=lambda k: f"{k}: {data.LEVEL_NAMES[k]}",
+        )
+        st.plotly_chart(charts.level_figures_over_time(scores, level, data.LEVEL_NAMES[level]), width="stretch")
+        st.caption(" ".join(f"**{shown}**: {text}." for shown, text in help_of.items()))
 
     if "shadow_model_version" in scores and scores["shadow_model_version"].notna().any():
         st.subheader("Challengers in shadow")
