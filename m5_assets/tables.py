@@ -393,6 +393,22 @@ MODEL_CARDS = Table(
     date_keyed=False,
 )
 
+RUN_OUTCOMES = Table(
+    "run_outcomes",
+    "How the latest run of each daily job ended, one partition per job: what the dashboard warns "
+    "about without reading the Dagster instance.",
+    {
+        "run_id": "its latest run",
+        "status": "succeeded or failed",
+        "launched_by": "the schedule or sensor that launched it, or manual",
+        "partition": "the partition (or range) it ran for",
+        "step": "the step that failed (empty when it succeeded)",
+        "message": "why it failed (empty when it succeeded)",
+        "ended_at": "when its last step ended (UTC)",
+    },
+    partition_column="job",
+    date_keyed=False,
+)
 CHECK_RESULTS = Table(
     "check_results",
     "The latest result of every asset check, one partition per check: what the dashboard shows "
@@ -423,6 +439,7 @@ ALL = (
     FORECAST_ACCURACY,
     FEATURE_DRIFT,
     INVENTORY_PLAN,
+    RUN_OUTCOMES,
     CHECK_RESULTS,
     BACKTEST_REPORT,
 )

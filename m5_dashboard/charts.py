@@ -28,12 +28,25 @@ def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "date") -> 
         margin={"t": 50, "b": 10, "l": 10, "r": 10},
         height=430,
         template="plotly_white",
+        # Upright at the right edge, the toolbar no longer covers the title on hover.
+        modebar_orientation="v",
     )
     return fig
 
 
-def forecast_chart(history: pd.DataFrame, forecast: pd.DataFrame, actual_after: pd.DataFrame, title: str) -> go.Figure:
-    """History, the point forecast, its 50/80/95 % bands and (for an older forecast) what sold since."""
+LAST_YEAR_DAYS = 364  # 52 weeks: the same weekday a year before
+
+
+def forecast_chart(
+    history: pd.DataFrame,
+    forecast: pd.DataFrame,
+    actual_after: pd.DataFrame,
+    title: str,
+    last_year: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+) -> go.Figure:
+    """History, the point forecast, its 50/80/95 % bands, (for an older forecast) what sold since,
+    what sold on the same weekdays 52 weeks before, and the calendar's events in the 28 days."""
     fig = go.Figure()
     for level in (95, 80, 50):
         fig.add_trace(
@@ -78,6 +91,31 @@ def forecast_chart(history: pd.DataFrame, forecast: pd.DataFrame, actual_after: 
                 line={"color": VERMILION},
                 name="actual since the forecast",
             )
+        )
+    if last_year is not None and not last_year.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=pd.to_datetime(last_year["date"]) + pd.Timedelta(days=LAST_YEAR_DAYS),
+                y=last_year["units"],
+                mode="lines",
+                line={"color": ORANGE, "dash": "dot"},
+                name="same weekdays last year",
+            )
+        )
+    for event in (events if events is not None else pd.DataFrame()).to_dict("records"):
+        fig.add_vline(
+            x=pd.Timestamp(event["date"]).timestamp() * 1000, line={"color": PURPLE, "dash": "dash", "width": 1}
+        )
+        fig.add_annotation(
+            x=pd.Timestamp(event["date"]),
+            y=1,
+            yref="paper",
+            text=event["event"],
+            showarrow=False,
+            textangle=-90,
+            xanchor="right",
+            yanchor="top",
+            font={"size": 10, "color": PURPLE},
         )
     return _layout(fig, title, "units per day")
 

@@ -183,6 +183,16 @@ def submission_csv(day: dt.date) -> str:
     return submission.to_csv(reader().submission(day))
 
 
+def failed_runs() -> pd.DataFrame:
+    """The daily jobs whose latest run failed, each with its link in the Dagster UI."""
+    root = reader().root
+    outcomes = _all(str(root), tables.RUN_OUTCOMES.name, _folder_stamp(root, tables.RUN_OUTCOMES))
+    if outcomes.empty:
+        return outcomes
+    failed = outcomes[outcomes["status"] == "failed"]
+    return failed.assign(dagster=[f"{DAGSTER_URL}/runs/{r}" for r in failed["run_id"]])
+
+
 def failed_checks() -> pd.DataFrame:
     """The checks whose latest result failed, each with its link in the Dagster UI."""
     checks = check_results()
@@ -255,3 +265,25 @@ def level_csv(day: dt.date, level: int) -> bytes:
     if level == BOTTOM_LEVEL:
         return reader().csv_of(tables.FORECASTS.path(root, day))
     return reader().csv_of(tables.FORECAST_LEVELS.path(root, day), level)
+
+
+def events(first: dt.date, last: dt.date) -> pd.DataFrame:
+    """The calendar's events from ``first`` to ``last``: date and the event's name (both of a day
+    with two), one row per day."""
+    calendar = _calendar(str(data_paths().warehouse), _mtime(tables.RAW_CALENDAR.path(data_paths().warehouse)))
+    days = calendar[(calendar["date"] >= first) & (calendar["date"] <= last)]
+    named = days[days["event_name_1"].notna()]
+    text = (
+        named["event_name_1"]
+        .astype(str)
+        .where(
+            named["event_name_2"].isna(), named["event_name_1"].astype(str) + " / " + named["event_name_2"].astype(str)
+        )
+    )
+    return pd.DataFrame({"date": named["date"], "event": text}).reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _calendar(root: str, stamp: float) -> pd.DataFrame:
+    frame = read_parquet(tables.RAW_CALENDAR.path(Path(root)))[["date", "event_name_1", "event_name_2"]]
+    return frame.assign(date=pd.to_datetime(frame["date"]).dt.date)

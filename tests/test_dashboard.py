@@ -343,3 +343,54 @@ def test_a_link_to_an_item_in_a_store_opens_its_bottom_level_forecast(dashboard_
     assert f"Level 12: Item x Store, series {first['item_id']}/{first['store_id']}" in " ".join(
         c.value for c in app.caption
     )
+
+
+def test_the_forecast_chart_overlays_the_same_weekdays_last_year_and_marks_the_calendar_s_events(
+    dashboard_dir, monkeypatch
+):
+    from m5_dashboard import charts, data
+
+    monkeypatch.setenv("M5_DATA_DIR", str(dashboard_dir))
+    calendar = pq.read_table(tables.RAW_CALENDAR.path(dashboard_dir / "warehouse")).to_pandas()
+    with_events = calendar[calendar["event_name_1"].notna()]
+    first = dt.date.fromisoformat(str(with_events["date"].iloc[-1])) - dt.timedelta(days=10)
+    last = first + dt.timedelta(days=27)
+    events = data.events(first, last)
+    held = with_events[(with_events["date"].astype(str) >= str(first)) & (with_events["date"].astype(str) <= str(last))]
+    assert events["date"].astype(str).tolist() == held["date"].astype(str).tolist() and len(events) >= 1
+    days = pd.date_range(first, last).date
+    forecast = pd.DataFrame(
+        {"date": days, "forecast": 1.0} | {f"{s}_{c}": 1.0 for s in ("lo", "hi") for c in (50, 80, 95)}
+    )
+    year_before = pd.DataFrame({"date": [d - dt.timedelta(days=364) for d in days], "units": range(28)})
+    fig = charts.forecast_chart(
+        pd.DataFrame(columns=["date", "units"]), forecast, pd.DataFrame(), "t", year_before, events
+    )
+    (overlay,) = [t for t in fig.data if t.name == "same weekdays last year"]
+    # Drawn on the days it is compared with: each point a year after it was sold, on the same weekday.
+    assert [pd.Timestamp(x).date() for x in overlay.x] == list(days) and list(overlay.y) == list(range(28))
+    assert [a.text for a in fig.layout.annotations] == events["event"].tolist()
+    assert fig.layout.modebar.orientation == "v"  # the toolbar stands at the side, off the title
+
+
+def test_home_says_when_the_last_forecast_run_failed_and_links_it_until_a_run_succeeds(
+    dashboard_dir, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # The pipeline's own runs succeeded: their outcomes are recorded, and Home raises nothing.
+    outcomes = duckdb.sql(
+        f"SELECT status FROM read_parquet('{tables.RUN_OUTCOMES.folder(dashboard_dir / 'warehouse')}/*/*.parquet')"
+    ).fetchall()
+    assert sorted(outcomes) == [("succeeded",), ("succeeded",)]
+    assert not [e for e in _page("home", dashboard_dir, monkeypatch).error if "run failed" in e.value]
+
+    data_dir = copy_data(dashboard_dir, tmp_path / "no-model")  # no MLflow store: no model to issue with
+    failed = issue(data_dir, NEWEST.isoformat(), raise_on_error=False)
+    assert not failed.success
+    (banner,) = [e.value for e in _page("home", data_dir, monkeypatch).error if "run failed" in e.value]
+    assert "The last issue_forecast run failed (launched by manual" in banner
+    assert f"/runs/{failed.run_id})" in banner
+
+    train(data_dir, "2016-04-01", WEAK)
+    assert issue(data_dir, NEWEST.isoformat()).success
+    assert not [e for e in _page("home", data_dir, monkeypatch).error if "run failed" in e.value]

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from m5_assets import raw_files, reader, tables
+from m5_assets.defs import run_outcomes
 from m5_assets.defs.beta import known_beta_apis
 from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
 from m5_assets.defs.mlflow import MlflowTracking
@@ -58,11 +59,13 @@ def forecast_jobs() -> list:
                 tables.INVENTORY_PLAN.name,
             ),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
+            hooks=run_outcomes.RECORDED,
         ),
         dg.define_asset_job(
             SCORE_FORECAST_JOB,
             selection=dg.AssetSelection.assets(tables.FORECAST_ACCURACY.name),
             description="Score forecasts whose 28 days all have actuals.",
+            hooks=run_outcomes.RECORDED,
         ),
     ]
 

@@ -52,7 +52,10 @@ shown = shown.sort_values("horizon")
 history = data.actual_series(filters, day - dt.timedelta(days=120), day - dt.timedelta(days=1))
 after = data.actual_series(filters, day, day + dt.timedelta(days=data.HORIZON - 1))
 title = f"{data.LEVEL_NAMES[level]} {key}: forecast issued {day} (model version {shown['model_version'].iloc[0]})"
-st.plotly_chart(charts.forecast_chart(history, shown, after, title), width="stretch")
+last = day + dt.timedelta(days=data.HORIZON - 1)
+year_before = dt.timedelta(days=charts.LAST_YEAR_DAYS)
+last_year = data.actual_series(filters, day - year_before, last - year_before)
+st.plotly_chart(charts.forecast_chart(history, shown, after, title, last_year, data.events(day, last)), width="stretch")
 if not after.empty:
     joined = shown.merge(after.assign(date=pd.to_datetime(after["date"]).dt.date), on="date")
     error, sold = joined["forecast"] - joined["units"], float(joined["units"].sum())

@@ -20,6 +20,12 @@ if not failing.empty:
         f"[{a} · {c}]({u})" for a, c, u in zip(failing["asset"], failing["check"], failing["dagster"], strict=True)
     )
     st.error(f"{len(failing)} data-quality check(s) failing: {links}. The Data page lists them first.")
+for run in data.failed_runs().to_dict("records"):
+    st.error(
+        f"The last {run['job']} run failed (launched by {run['launched_by']}, for {run['partition'] or 'no partition'}, "
+        f"at {run['ended_at']}): step {run['step']}: {run['message'].splitlines()[0] if run['message'] else ''} "
+        f"[Open the run in Dagster]({run['dagster']})."
+    )
 due = data.forecast_date_after(last)
 if newest < due:
     st.warning(
@@ -76,7 +82,8 @@ for tab, column in zip(tabs, ("state_id", "store_id", "cat_id"), strict=True):
     expected = bottom.groupby(column)["forecast"].sum().rename("forecast next 28 days")
     table = expected.to_frame().join(sold.groupby(column)["units"].sum().rename("sold last 28 days"))
     table["change %"] = 100 * (table["forecast next 28 days"] / table["sold last 28 days"] - 1)
-    tab.dataframe(table.round(1), width="stretch")
+    label = next(label for c, label, _ in drill.FILTERS if c == column)
+    tab.dataframe(table.rename_axis(label.lower()).round(1), width="stretch")
     # Each row opens its forecast, drilled down to it, on the Forecasting page.
     opens = [
         f"[{value}]({drill.link({'date': newest.isoformat(), **drill.to_url({column: value})})})"

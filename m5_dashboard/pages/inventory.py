@@ -47,4 +47,18 @@ columns = [
     "eoq",
     "days_of_cover",
 ]
-st.dataframe(shown.nlargest(20, "lead_time_sigma")[columns].round(2), width="stretch", hide_index=True)
+# Units to one decimal (a plan orders whole units; the decimal shows where rounding will go), days to one.
+in_words = {
+    "id": "item at store",
+    "lead_time_days": "lead time (days)",
+    "lead_time_demand": "lead-time demand (units)",
+    "lead_time_sigma": "its uncertainty, sigma (units)",
+    "safety_stock": "safety stock (units)",
+    "reorder_point": "reorder point (units)",
+    "order_up_to": "order up to (units)",
+    "eoq": "economic order quantity (units)",
+    "days_of_cover": "days of cover",
+}
+st.dataframe(
+    shown.nlargest(20, "lead_time_sigma")[columns].round(1).rename(columns=in_words), width="stretch", hide_index=True
+)
