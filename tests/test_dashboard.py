@@ -394,3 +394,39 @@ def test_home_says_when_the_last_forecast_run_failed_and_links_it_until_a_run_su
     train(data_dir, "2016-04-01", WEAK)
     assert issue(data_dir, NEWEST.isoformat()).success
     assert not [e for e in _page("home", data_dir, monkeypatch).error if "run failed" in e.value]
+
+
+@pytest.mark.skipif(not browser.available(), reason="chromium and chromedriver (Debian packages) are not installed")
+def test_in_a_browser_a_copied_link_and_home_s_and_the_heat_map_s_click_through_open_the_drilled_down_view(
+    dashboard_server, dashboard_dir
+):
+    from selenium.webdriver.common.by import By
+
+    series = pq.read_table(tables.FORECASTS.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
+    store, category = sorted(series["store_id"].unique())[0], sorted(series["cat_id"].unique())[0]
+    driver = browser.open_browser(browser.new_profile())
+    try:
+        driver.get(f"{dashboard_server}/forecasting?date={NEWEST}&store={store}&cat={category}")
+        browser.wait_for_text(driver, [f"Level 8: Store x Category, series {store}/{category}"])
+        assert not browser.exception_boxes(driver)
+
+        driver.get(dashboard_server)
+        browser.wait_for_text(driver, ["Open the forecast of"])
+        driver.find_element(By.XPATH, "//*[@role='tab'][contains(., 'by store')]").click()
+        driver.find_element(By.LINK_TEXT, store).click()
+        driver.switch_to.window(driver.window_handles[-1])  # Streamlit opens a link in a new tab
+        browser.wait_for_text(driver, [f"Level 3: Store, series {store}"])
+        assert f"store={store}" in driver.current_url
+
+        driver.get(f"{dashboard_server}/performance")
+        browser.wait_for_text(driver, ["WAPE of each store x department", "WAPE, bias and interval coverage per level"])
+        driver.find_element(By.PARTIAL_LINK_TEXT, " %)").click()  # the worst cell of the heat map
+        driver.switch_to.window(driver.window_handles[-1])
+        text = browser.wait_for_text(driver, ["Level 9: Store x Department, series"])
+        opened = text.split("Level 9: Store x Department, series ")[1].split()[0]
+        assert opened in {
+            f"{s}/{d}" for s, d in series[["store_id", "dept_id"]].drop_duplicates().itertuples(index=False)
+        }
+        assert "dept=" in driver.current_url
+    finally:
+        driver.quit()

@@ -9,7 +9,7 @@ import streamlit as st
 from m5_assets import tables
 from m5_assets.backtest import report
 from m5_assets.monitoring.drift import Thresholds
-from m5_dashboard import charts, data
+from m5_dashboard import charts, data, drill
 
 st.title("Performance")
 scores = data.accuracy()
@@ -24,18 +24,20 @@ else:
     per_level = pd.Series({k: chosen[f"wrmsse_level_{k}"] for k in range(1, 13)})
     left, right = st.columns(2)
     left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
-    clicked = right.plotly_chart(
-        charts.error_heatmap(data.error_by_store_dept(day), f"WAPE of each store x department, forecast of {day}"),
-        width="stretch",
-        on_select="rerun",
-        selection_mode="points",
-        key="store_dept_heatmap",
+    cells = data.error_by_store_dept(day)
+    right.plotly_chart(
+        charts.error_heatmap(cells, f"WAPE of each store x department, forecast of {day}"), width="stretch"
     )
-    right.caption("Click a cell to open that store and department's forecast.")
-    points = clicked.selection.points if clicked else []
-    if points:
-        store, dept = points[0]["y"], points[0]["x"]
-        st.switch_page("pages/forecasting.py", query_params={"date": str(day), "store": store, "dept": dept})
+    # Plotly cannot select a heat map's cell: the worst ones are links to their forecast instead.
+    worst = cells.nlargest(5, "wape")
+    right.markdown(
+        "Worst cells, open their forecast: "
+        + " · ".join(
+            f"[{r['store_id']} {r['dept_id']} ({r['wape']:.0f} %)]"
+            f"({drill.link({'date': str(day), **drill.to_url({'store_id': r['store_id'], 'dept_id': r['dept_id']})})})"
+            for r in worst.to_dict("records")
+        )
+    )
 
     st.subheader("WAPE, bias and interval coverage per level")
     figures = data.level_figures(chosen)
