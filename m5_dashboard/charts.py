@@ -25,7 +25,7 @@ def _layout(fig: go.Figure, title: str, y_title: str, x_title: str = "date") -> 
         yaxis_title=y_title,
         legend_orientation="h",
         legend_y=-0.2,
-        margin={"t": 50, "b": 10, "l": 10, "r": 10},
+        margin={"t": 50, "b": 10, "l": 10, "r": 40},  # the right edge holds the upright toolbar
         height=430,
         template="plotly_white",
         # Upright at the right edge, the toolbar no longer covers the title on hover.
@@ -180,7 +180,8 @@ def error_heatmap(errors: pd.DataFrame, title: str) -> go.Figure:
             hovertemplate="%{y} %{x}: %{z:.1f} %<extra></extra>",
         )
     )
-    return _layout(fig, title, "store", "department")
+    fig = _layout(fig, title, "store", "department")
+    return fig.update_layout(margin_r=80)  # room for the colour bar beside the upright toolbar
 
 
 SALES_WINDOW_MONTHS = 6  # what the sales explorer shows first

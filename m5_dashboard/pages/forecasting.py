@@ -51,7 +51,8 @@ shown = shown.sort_values("horizon")
 
 history = data.actual_series(filters, day - dt.timedelta(days=120), day - dt.timedelta(days=1))
 after = data.actual_series(filters, day, day + dt.timedelta(days=data.HORIZON - 1))
-title = f"{data.LEVEL_NAMES[level]} {key}: forecast issued {day} (model version {shown['model_version'].iloc[0]})"
+named = data.LEVEL_NAMES[level] if level == 1 else f"{data.LEVEL_NAMES[level]} {key}"  # not "Total total"
+title = f"{named}: forecast issued {day} (model version {shown['model_version'].iloc[0]})"
 last = day + dt.timedelta(days=data.HORIZON - 1)
 year_before = dt.timedelta(days=charts.LAST_YEAR_DAYS)
 last_year = data.actual_series(filters, day - year_before, last - year_before)
