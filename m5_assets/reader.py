@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
-import tempfile
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from m5_assets import raw_files, submission, tables
 from m5_assets.features.catalog import HORIZON
 from m5_assets.settings import DataPaths, load_settings
-from m5_assets.tables import Table
+from m5_assets.tables import LEVELS, Table
 from m5_assets.validation.violations import DataValidationError
 from m5_assets.warehouse import DATA_FILE, Warehouse, open_warehouse
 
@@ -268,16 +270,23 @@ class WarehouseReader:
             .df()
         )
 
-    def csv_of(self, path: Path, level: int | None = None) -> bytes:
-        """The rows of one Parquet file (of one ``level`` only, if given) as CSV, written by DuckDB."""
-        with tempfile.TemporaryDirectory() as folder:
-            out = Path(folder) / "rows.csv"
-            where = "level = ?" if level is not None else "?::INT IS NULL"
-            duckdb.connect().execute(
-                f"COPY (SELECT * FROM read_parquet(?) WHERE {where}) TO '{out}' (HEADER, DELIMITER ',')",
-                [str(path), level],
-            )
-            return out.read_bytes()
+    def level_csv(self, day: dt.date, level: int, batch_rows: int = 65_536) -> Iterator[bytes]:
+        """Every series of one level of the forecast of ``day`` as CSV, a batch of rows at a time:
+        level 12 at full scale is 853,720 rows, never held whole. FileNotFoundError naming the
+        partition when the forecast of ``day`` was not issued."""
+        bottom = level == LEVELS[-1][0]
+        table = tables.FORECASTS if bottom else tables.FORECAST_LEVELS
+        path = table.path(self.root, day)
+        if not path.exists():
+            raise FileNotFoundError(f"{table.name}: no partition for {day}")
+        header = True
+        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=batch_rows):
+            if not bottom:
+                batch = batch.filter(pc.equal(batch.column("level"), level))
+            out = io.BytesIO()
+            pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=header))
+            header = False
+            yield out.getvalue()
 
     def error_by_store_dept(self, day: dt.date) -> pd.DataFrame:
         """The forecast of ``day`` against actuals, each store x department series (M5 level 9) as

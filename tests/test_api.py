@@ -193,6 +193,31 @@ def test_a_series_horizon_and_the_levels_equal_the_stored_rows(client, warehouse
     assert client.get("/forecasts/levels/12").status_code == 422
 
 
+def test_a_whole_level_exports_as_streamed_csv_in_batches_equal_to_the_stored_rows(client, warehouse_dir):
+    import io
+
+    from m5_assets.reader import WarehouseReader
+
+    bottom = stored_partition(warehouse_dir, tables.FORECASTS, NEWEST)
+    with client.stream("GET", f"/forecasts/levels/12/export.csv?forecast_date={NEWEST}") as answer:
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+        assert f'filename="forecast_{NEWEST}_level_12.csv"' in answer.headers["content-disposition"]
+        text = b"".join(answer.iter_bytes()).decode()
+    exported = pd.read_csv(io.StringIO(text))
+    assert len(exported) == len(bottom) and list(exported.columns) == [
+        c for c in bottom.columns if c != "forecast_date"
+    ]
+    assert exported["forecast"].sum() == pytest.approx(bottom["forecast"].sum())
+    # The rows come a batch at a time, the header once: a level-12 partition is never held whole.
+    batches = list(WarehouseReader(data_paths(warehouse_dir)).level_csv(NEWEST, 12, batch_rows=100))
+    assert len(batches) == -(-len(bottom) // 100) and sum(b.count(b"\n") for b in batches) == len(bottom) + 1
+    levels = stored_partition(warehouse_dir, tables.FORECAST_LEVELS, NEWEST)
+    stores = pd.read_csv(io.BytesIO(client.get(f"/forecasts/levels/3/export.csv?forecast_date={NEWEST}").content))
+    assert len(stores) == (levels["level"] == 3).sum() and set(stores["level"]) == {3}
+    assert client.get("/forecasts/levels/3/export.csv?forecast_date=2001-01-01").status_code == 404
+    assert client.get("/forecasts/levels/13/export.csv").status_code == 422
+
+
 def test_accuracy_features_and_the_model_card(client, warehouse_dir):
     assert client.get("/accuracy").json()["scored"] == 0  # the tiny forecasts have no actuals yet
     catalog = client.get("/features").json()["features"]

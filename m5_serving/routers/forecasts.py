@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import StreamingResponse
 
 from m5_assets.tables import LEVEL_NAMES
 from m5_serving.deps import ITEM_ID, READ, STORE_ID, Services, services, serving
@@ -16,6 +18,45 @@ router = APIRouter(prefix="/forecasts", tags=["forecasts"], dependencies=[READ],
 
 
 # Declared before /{store_id}/{item_id}, which would otherwise take "levels" for a store.
+@router.get(
+    "/levels/{level}/export.csv",
+    response_class=StreamingResponse,
+    summary="Every series of a level (12: item x store) of a stored forecast, as streamed CSV",
+    responses={200: {"content": {"text/csv": {}}, "description": "header, then one row per series and day"}},
+)
+def level_export(
+    level: int = Path(
+        ge=1,
+        le=12,
+        description="1 total .. 11 item x state as in /forecasts/levels/{level}; 12 item x store (the bottom rows)",
+        openapi_examples={"item x store": {"value": 12}, "stores": {"value": 3}},
+    ),
+    forecast_date: dt.date | None = Query(
+        None,
+        description="the stored forecast partition; the newest when left out",
+        openapi_examples={"a stored date": {"value": "2016-05-23"}},
+    ),
+    svc: Services = Depends(services),
+    served: Served = Depends(serving),
+) -> StreamingResponse:
+    day = forecast_date or served.snapshot.forecast_date
+    chunks = svc.state.reader.level_csv(day, level)
+    try:
+        first = next(chunks)  # a missing partition is a 404 before any byte is sent
+    except FileNotFoundError:
+        stored = served.forecast_dates
+        span = f"{stored[0]} .. {stored[-1]}" if stored else "none"
+        raise HTTPException(404, f"no forecast issued on {day} (stored: {len(stored)}, {span})") from None
+    except StopIteration:
+        first = b""
+    filename = f"forecast_{day}_level_{level}.csv"
+    return StreamingResponse(
+        itertools.chain([first], chunks),
+        media_type="text/csv",
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @router.get(
     "/levels/{level}",
     response_model=LevelForecast | LevelKeys,
