@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from statistics import NormalDist
 
@@ -189,7 +190,7 @@ def test_the_inventory_slider_recomputes_safety_stock_from_the_plans_sigma(dashb
 def test_the_performance_page_shows_the_drift_of_each_issued_date(dashboard_dir, monkeypatch):
     app = _page("performance", dashboard_dir, monkeypatch)
     stored = pq.read_table(tables.FEATURE_DRIFT.path(dashboard_dir / "warehouse", NEWEST)).to_pandas()
-    (table,) = [d.value for d in app.dataframe if "psi" in d.value]
+    (table,) = [d.value for d in app.dataframe if "PSI" in d.value]
     assert table["feature"].tolist() == stored["feature"].tolist()
 
 
@@ -430,3 +431,47 @@ def test_in_a_browser_a_copied_link_and_home_s_and_the_heat_map_s_click_through_
         assert "dept=" in driver.current_url
     finally:
         driver.quit()
+
+
+@pytest.mark.skipif(not browser.available(), reason="chromium and chromedriver (Debian packages) are not installed")
+def test_in_a_browser_a_failing_check_is_named_first_and_linked_and_the_service_level_moves_safety_stock(
+    dashboard_dir, tmp_path
+):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    data_dir = copy_data(dashboard_dir, tmp_path / "failing")
+    folder = tables.CHECK_RESULTS.folder(data_dir / "warehouse")
+    last = sorted(folder.iterdir())[-1] / "data.parquet"  # the check listed last when all pass
+    result = pq.read_table(last).to_pandas()
+    pq.write_table(pa.Table.from_pandas(result.assign(passed=False), preserve_index=False), last)
+    asset, check = result["asset"].iloc[0], result["check"].iloc[0]
+    port = servers.free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "m5_dashboard" / "app.py")]
+    command += ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"]
+    with servers.started(command, os.environ | {"M5_DATA_DIR": str(data_dir)}, tmp_path / "streamlit.log") as server:
+        base = f"http://127.0.0.1:{port}"
+        servers.wait_until(lambda: servers.http_ok(f"{base}/_stcore/health"), server, "streamlit", seconds=60)
+        driver = browser.open_browser(browser.new_profile())
+        try:
+            driver.get(base)
+            browser.wait_for_text(driver, ["data-quality check(s) failing"])
+            (banner,) = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+            (link,) = banner.find_elements(By.LINK_TEXT, f"{asset} · {check}")
+            assert link.get_attribute("href").endswith(f"/assets/{asset}?view=checks")
+
+            driver.get(f"{base}/data_quality")
+            browser.wait_for_text(driver, ["check(s) failing: listed first, in red"])
+
+            driver.get(f"{base}/inventory")
+            before = browser.wait_for_text(driver, ["Safety stock"]).split("Safety stock\n")[1].split("\n")[0]
+            thumb = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')
+            driver.execute_script("arguments[0].focus();", thumb)  # the range input is visually hidden
+            ActionChains(driver).send_keys(Keys.END).perform()  # the highest service level it offers
+            time.sleep(1)
+            after = browser.wait_for_text(driver, ["Safety stock"]).split("Safety stock\n")[1].split("\n")[0]
+            units = [float(v.replace(",", "").split()[0]) for v in (before, after)]
+            assert units[1] > units[0], (before, after)
+        finally:
+            driver.quit()

@@ -77,7 +77,18 @@ else:
         st.dataframe(
             shadowed[
                 ["forecast_date", "model_version", "wrmsse", "shadow_model_version", "shadow_wrmsse", "shadow_bias_pct"]
-            ].round(4),
+            ]
+            .round(4)
+            .rename(
+                columns={
+                    "forecast_date": "forecast date",
+                    "model_version": "champion version",
+                    "wrmsse": "its WRMSSE",
+                    "shadow_model_version": "challenger version",
+                    "shadow_wrmsse": "challenger's WRMSSE",
+                    "shadow_bias_pct": "challenger's bias %",
+                }
+            ),
             width="stretch",
             hide_index=True,
         )
@@ -182,6 +193,14 @@ if drift_days:
         )
         if c in drift
     ]
-    st.dataframe(drift[shown].round(4), width="stretch", hide_index=True)
+    in_words = {
+        "no_change_psi": "PSI a stable feature shows",
+        "importance": "model importance",
+        "score": "drift score",
+        "model_version": "model version",
+        "psi": "PSI",
+        "ks": "KS",
+    }
+    st.dataframe(drift[shown].round(3).rename(columns=in_words), width="stretch", hide_index=True)
 else:
     st.caption("No feature drift computed yet: it is issued with each forecast.")
