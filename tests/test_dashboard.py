@@ -277,7 +277,7 @@ def test_the_performance_page_shows_each_level_s_wape_bias_and_coverage_as_mater
     app = _page("performance", dashboard_dir, monkeypatch)
     assert not app.exception, [e.message for e in app.exception]
     scored = reader.read_accuracy(dashboard_dir / "warehouse").iloc[-1]  # the date the page opens on
-    (table,) = [d.value for d in app.dataframe if "WAPE %" in d.value]
+    (table,) = [d.value for d in app.dataframe if "WAPE %" in d.value and "level" in d.value]
     assert table["level"].tolist() == list(range(1, 13))
     for row in table.to_dict("records"):
         level = row["level"]
@@ -419,16 +419,13 @@ def test_in_a_browser_a_copied_link_and_home_s_and_the_heat_map_s_click_through_
         browser.wait_for_text(driver, [f"Level 3: Store, series {store}"])
         assert f"store={store}" in driver.current_url
 
+        # A heat-map cell's link (its row in the table beside it, worst first) opens that series.
         driver.get(f"{dashboard_server}/performance")
         browser.wait_for_text(driver, ["WAPE of each store x department", "WAPE, bias and interval coverage per level"])
-        driver.find_element(By.PARTIAL_LINK_TEXT, " %)").click()  # the worst cell of the heat map
-        driver.switch_to.window(driver.window_handles[-1])
-        text = browser.wait_for_text(driver, ["Level 9: Store x Department, series"])
-        opened = text.split("Level 9: Store x Department, series ")[1].split()[0]
-        assert opened in {
-            f"{s}/{d}" for s, d in series[["store_id", "dept_id"]].drop_duplicates().itertuples(index=False)
-        }
-        assert "dept=" in driver.current_url
+        worst = _worst_cell_link(dashboard_dir)
+        driver.get(f"{dashboard_server}/{worst}")
+        store, dept = worst.split("store=")[1].split("&")[0], worst.split("dept=")[1].split("&")[0]
+        browser.wait_for_text(driver, [f"Level 9: Store x Department, series {store}/{dept}"])
     finally:
         driver.quit()
 
@@ -475,3 +472,25 @@ def test_in_a_browser_a_failing_check_is_named_first_and_linked_and_the_service_
             assert units[1] > units[0], (before, after)
         finally:
             driver.quit()
+
+
+def _worst_cell_link(data_dir: Path) -> str:
+    """The link the Performance page gives the heat map's worst cell, read from the page."""
+    import contextlib
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(None):
+        app = _page("performance", data_dir, patch)
+    (table,) = [d.value for d in app.dataframe if "department" in d.value and "forecast" in d.value]
+    return table["forecast"].iloc[0]
+
+
+def test_every_heat_map_cell_is_a_row_linked_to_its_forecast_worst_first(dashboard_dir, monkeypatch):
+    from m5_dashboard import drill
+
+    app = _page("performance", dashboard_dir, monkeypatch)
+    (table,) = [d.value for d in app.dataframe if "department" in d.value and "forecast" in d.value]
+    series = pq.read_table(tables.FORECASTS.path(dashboard_dir / "warehouse", SCORED[-1])).to_pandas()
+    assert len(table) == len(series[["store_id", "dept_id"]].drop_duplicates())
+    assert table["WAPE %"].is_monotonic_decreasing
+    first = table.iloc[0]
+    assert first["forecast"] == drill.link({"date": SCORED[-1], "store": first["store"], "dept": first["department"]})

@@ -28,15 +28,22 @@ else:
     right.plotly_chart(
         charts.error_heatmap(cells, f"WAPE of each store x department, forecast of {day}"), width="stretch"
     )
-    # Plotly cannot select a heat map's cell: the worst ones are links to their forecast instead.
-    worst = cells.nlargest(5, "wape")
-    right.markdown(
-        "Worst cells, open their forecast: "
-        + " · ".join(
-            f"[{r['store_id']} {r['dept_id']} ({r['wape']:.0f} %)]"
-            f"({drill.link({'date': str(day), **drill.to_url({'store_id': r['store_id'], 'dept_id': r['dept_id']})})})"
-            for r in worst.to_dict("records")
-        )
+    # Plotly cannot select a heat map's cell: every cell is a row here, worst first, linked to its forecast.
+    linked = cells.sort_values("wape", ascending=False)
+    linked = linked.assign(
+        forecast=[
+            drill.link({"date": str(day), **drill.to_url({"store_id": s, "dept_id": d})})
+            for s, d in zip(linked["store_id"], linked["dept_id"], strict=True)
+        ]
+    )
+    right.dataframe(
+        linked.round(1).rename(
+            columns={"store_id": "store", "dept_id": "department", "wape": "WAPE %", "bias": "bias %"}
+        ),
+        width="stretch",
+        hide_index=True,
+        height=212,
+        column_config={"forecast": st.column_config.LinkColumn("forecast", display_text="open")},
     )
 
     st.subheader("WAPE, bias and interval coverage per level")
