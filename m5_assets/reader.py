@@ -61,13 +61,15 @@ def partition_days(root: Path, table: Table) -> list[dt.date]:
     return [dt.date.fromisoformat(k) for k in partition_keys(root, table)]
 
 
-def read_partition(root: Path, table: Table, key: dt.date | str, stores: Sequence[str] | None = None) -> pd.DataFrame:
-    """One partition (its rows of ``stores`` only, if given), with its partition column;
-    FileNotFoundError naming it when absent."""
+def read_partition(
+    root: Path, table: Table, key: dt.date | str, stores: Sequence[str] | None = None, filters: list | None = None
+) -> pd.DataFrame:
+    """One partition (its rows of ``stores`` only, and those ``filters`` keep, if given), with its
+    partition column; FileNotFoundError naming it when absent."""
     path = table.path(root, key)
     if not path.exists():
         raise FileNotFoundError(f"{table.name}: no partition for {key} ({path})")
-    filters = [("store_id", "in", list(stores))] if stores is not None else None
+    filters = [*(filters or []), *([("store_id", "in", list(stores))] if stores is not None else [])] or None
     assert table.partition_column is not None  # ``table.path`` refused a key for an unpartitioned table
     return read_parquet(path, filters=filters).assign(**{table.partition_column: key})
 
@@ -289,21 +291,13 @@ class WarehouseReader:
             yield out.getvalue()
 
     def error_by_store_dept(self, day: dt.date) -> pd.DataFrame:
-        """The forecast of ``day`` against actuals, each store x department series (M5 level 9) as
-        forecast_accuracy scores a level: WAPE and bias over its days with actuals, in %."""
-        return (
-            duckdb.connect()
-            .execute(
-                f"""WITH f AS (SELECT store_id, dept_id, date, sum(forecast) AS forecast FROM read_parquet(?) GROUP BY ALL),
-                a AS (SELECT store_id, dept_id, date, sum(units) AS units FROM {self._scan(tables.SALES_LONG)}
-                      WHERE date BETWEEN ? AND ? GROUP BY ALL)
-                SELECT store_id, dept_id, sum(abs(f.forecast - a.units)) / nullif(sum(a.units), 0) * 100 AS wape,
-                       sum(f.forecast - a.units) / nullif(sum(a.units), 0) * 100 AS bias
-                FROM f JOIN a USING (store_id, dept_id, date) GROUP BY ALL ORDER BY store_id, dept_id""",
-                [str(tables.FORECASTS.path(self.root, day)), day, day + dt.timedelta(days=HORIZON - 1)],
-            )
-            .df()
-        )
+        """The scored forecast of ``day``, each store x department series (M5 level 9) as
+        ``series_accuracy`` holds it: WAPE and bias in % (empty if it was scored before that table)."""
+        try:
+            cells = read_partition(self.root, tables.SERIES_ACCURACY, day, filters=[("level", "=", 9)])
+        except FileNotFoundError:
+            return pd.DataFrame(columns=["store_id", "dept_id", "wape", "bias"])
+        return cells[["store_id", "dept_id", "wape", "bias"]].astype({"store_id": str, "dept_id": str})
 
     def feature_catalog(self) -> pd.DataFrame:
         return read_parquet(tables.FEATURE_CATALOG.path(self.root))

@@ -295,6 +295,22 @@ FORECAST_ACCURACY = Table(
         (r"coverage_(\d+)_level_(\d+)", "share of M5 level {2}'s series-days inside their own {1} % interval, in %"),
     ),
 )
+SERIES_ACCURACY = Table(
+    "series_accuracy",
+    "Each series of M5 levels 1-11 in the forecast issued on the partition's date, scored with "
+    "forecast_accuracy once its 28 days have actuals: what a planner's drill-down reads.",
+    {
+        "level": "M5 aggregation level, 1 (total) .. 11 (state x item)",
+        **{k: f"{v} (null where the level does not determine it)" for k, v in SERIES_DESCRIPTIONS.items() if k != "id"},
+        "units_sold": "units sold over the 28 days",
+        "units_forecast": "units forecast for them",
+        "wape": "sum of |forecast - actual| over the 28 days / units sold, in %",
+        "bias": "sum of (forecast - actual) over the 28 days / units sold, in %",
+        "coverage_80": "share of the 28 days inside the series' own 80 % interval, in %",
+        "coverage_95": "share of the 28 days inside its 95 % interval, in %",
+    },
+    partition_column="forecast_date",
+)
 FEATURE_DRIFT = Table(
     "feature_drift",
     "Per feature, how far the rows the forecast issued on the partition's date reads have moved from "
@@ -437,6 +453,7 @@ ALL = (
     FORECASTS_SHADOW,
     FORECAST_LEVELS,
     FORECAST_ACCURACY,
+    SERIES_ACCURACY,
     FEATURE_DRIFT,
     INVENTORY_PLAN,
     RUN_OUTCOMES,

@@ -165,13 +165,14 @@ def sales_history(series_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _error_by_store_dept(data_dir: str, mtime: float, day: dt.date, forecast_mtime: float) -> pd.DataFrame:
+def _error_by_store_dept(data_dir: str, day: dt.date, scored_mtime: float) -> pd.DataFrame:
     return WarehouseReader(data_paths(data_dir)).error_by_store_dept(day)
 
 
 def error_by_store_dept(day: dt.date) -> pd.DataFrame:
-    forecast_path = tables.FORECASTS.path(reader().root, day)
-    return _error_by_store_dept(*_long_stamp(), day, _mtime(forecast_path))
+    """Each store x department series' WAPE and bias, as scoring materialized them."""
+    scored = tables.SERIES_ACCURACY.path(reader().root, day)
+    return _error_by_store_dept(str(data_paths().root), day, _mtime(scored))
 
 
 def partition_dates(table: tables.Table) -> list[dt.date]:

@@ -234,6 +234,29 @@ def _assert_level_figures_are_the_planner_s_sums(root, scores, sales, data) -> N
             error, actual = both["forecast"] - both["units"], both["units"].sum()
             assert score_row[f"wape_level_{level}"] == pytest.approx(100 * error.abs().sum() / actual, rel=1e-9)
             assert score_row[f"bias_level_{level}"] == pytest.approx(100 * error.sum() / actual, rel=1e-9)
+            inside = {
+                c: (both["units"] >= both[f"lo_{c}"] - 1e-9) & (both["units"] <= both[f"hi_{c}"] + 1e-9)
+                for c in (80, 95)
+            }
             for c in (80, 95):
-                inside = (both["units"] >= both[f"lo_{c}"] - 1e-9) & (both["units"] <= both[f"hi_{c}"] + 1e-9)
-                assert score_row[f"coverage_{c}_level_{level}"] == pytest.approx(100 * inside.mean(), rel=1e-9), level
+                assert score_row[f"coverage_{c}_level_{level}"] == pytest.approx(100 * inside[c].mean(), rel=1e-9), (
+                    level
+                )
+            if level == 12:
+                continue
+            # Each series of the level, as series_accuracy holds it (what the heat map reads).
+            per_series = (
+                both.assign(absolute=error.abs(), error=error, in80=inside[80], in95=inside[95])
+                .groupby(keys or (lambda _: 0))
+                .agg(sold=("units", "sum"), absolute=("absolute", "sum"), error=("error", "sum"), in80=("in80", "mean"))
+            )
+            held = reader.read_partition(root, tables.SERIES_ACCURACY, day)
+            held = held[held["level"] == level].set_index(keys) if keys else held[held["level"] == level]
+            assert len(held) == len(per_series), level
+            for index, expected in per_series.iterrows():
+                got = held.loc[index] if keys else held.iloc[0]
+                assert got["units_sold"] == pytest.approx(expected["sold"])
+                if expected["sold"] > 0:
+                    assert got["wape"] == pytest.approx(100 * expected["absolute"] / expected["sold"], rel=1e-9)
+                    assert got["bias"] == pytest.approx(100 * expected["error"] / expected["sold"], rel=1e-9)
+                assert got["coverage_80"] == pytest.approx(100 * expected["in80"], rel=1e-9)

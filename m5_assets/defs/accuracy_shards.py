@@ -34,9 +34,9 @@ from m5_assets.defs.forecasts import (
 from m5_assets.defs.resources import M5Data, StoreGroups
 from m5_assets.defs.results import OpEvents
 from m5_assets.defs.store_groups import group_folder, long_table_stores, store_group_outputs
-from m5_assets.forecast.accuracy import score_in_order
+from m5_assets.forecast.accuracy import row_of, score_in_order, series_figures
 from m5_assets.forecast.publish import read_shadow_of
-from m5_assets.forecast.shards import combine_group_scores, score_group
+from m5_assets.forecast.shards import combine_group_parts, score_group
 
 CHECK_OUTPUT = f"{tables.FORECAST_ACCURACY.name}_{ACCURACY_CHECK}"
 
@@ -74,10 +74,12 @@ def build_accuracy_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
     def combine_store_group_scores(context: dg.AssetExecutionContext, m5_data: M5Data, staged: list[str]) -> OpEvents:
         days = run_days(context)
         root = m5_data.paths.warehouse
-        rows_by_day = combine_group_scores(
-            [pickle.loads(Path(path).read_bytes()) for path in sorted(staged)],
-            lambda day: reader.read_partition(root, tables.FORECAST_LEVELS, day),
-        )
+        parts = combine_group_parts([pickle.loads(Path(path).read_bytes()) for path in sorted(staged)])
+        level_rows = {day: reader.read_partition(root, tables.FORECAST_LEVELS, day) for day in parts}
+        # Each series' figures first: a partition of forecast_accuracy is never there without them.
+        for day, day_parts in parts.items():
+            tables.SERIES_ACCURACY.write_partition(m5_data.storage, day, series_figures(day_parts, level_rows[day]))
+        rows_by_day = {day: row_of(day_parts, level_rows[day]) for day, day_parts in parts.items()}
         rows, problems = score_in_order(days, rows_by_day.__getitem__, reader.read_accuracy(root))
         check = publish_scores(context, m5_data, days, rows, problems)
         yield dg.Output(None, tables.FORECAST_ACCURACY.name)

@@ -163,8 +163,47 @@ def level_figures(parts: ScoreParts, level_rows: pd.DataFrame | None) -> dict[st
     return out
 
 
+HIERARCHY_KEYS = ("item_id", "dept_id", "cat_id", "store_id", "state_id")
+
+
+def series_figures(parts: ScoreParts, level_rows: pd.DataFrame) -> pd.DataFrame:
+    """Each series of levels 1-11 (a row of ``series_accuracy``): units sold and forecast over the
+    28 days, WAPE, bias and its coverage of its own intervals (``level_rows``), all in %."""
+    frames = []
+    for lv in parts.levels:
+        if lv.actual is None or lv.forecasts is None:
+            continue  # the bottom level: its rows are the forecasts themselves
+        actual, forecast = lv.actual, lv.forecasts[MODEL]
+        sold = actual.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wape_of = np.where(sold > 0, 100 * np.abs(forecast - actual).sum(axis=1) / sold, np.nan)
+            bias_of = np.where(sold > 0, 100 * (forecast - actual).sum(axis=1) / sold, np.nan)
+        day_actual, bounds, found = _aligned(lv, level_rows, parts.day)
+        frame = pd.DataFrame({"level": np.full(len(sold), lv.number, dtype=np.int8)})
+        for key in HIERARCHY_KEYS:
+            values = lv.groups[key].astype(str).to_numpy() if key in lv.groups else None
+            frame[key] = pd.array(values if values is not None else [None] * len(sold), dtype="string")
+        frame["units_sold"], frame["units_forecast"] = sold, forecast.sum(axis=1)
+        frame["wape"], frame["bias"] = wape_of, bias_of
+        for c in (80, 95):
+            lo, hi = bounds[f"lo_{c}"], bounds[f"hi_{c}"]
+            inside = ((day_actual >= lo - 1e-9) & (day_actual <= hi + 1e-9)).astype(np.float64)
+            frame[f"coverage_{c}"] = 100 * np.bincount(found, inside, len(sold)) / np.bincount(found, None, len(sold))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def _aligned_bounds(lv: LevelSums, level_rows: pd.DataFrame, day: dt.date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The level's actuals and its rows' interval bounds, day by day in the same order."""
+    actual, bounds, _ = _aligned(lv, level_rows, day)
+    return actual, bounds
+
+
+def _aligned(
+    lv: LevelSums, level_rows: pd.DataFrame, day: dt.date
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The level's actuals and its rows' interval bounds, day by day in the same order, and the
+    group of each."""
     assert lv.actual is not None
     rows = level_rows[level_rows["level"] == lv.number]
     keys = list(tables.LEVEL_KEYS[lv.number])
@@ -177,8 +216,9 @@ def _aligned_bounds(lv: LevelSums, level_rows: pd.DataFrame, day: dt.date) -> tu
             f"forecast {day}: forecast_levels has {len(rows)} rows at level {lv.number} ({lv.name}), "
             f"for {lv.actual.size} series-days scored"
         )
-    actual = lv.actual[found.to_numpy(dtype=np.int64), rows["horizon"].to_numpy(dtype=np.int64) - 1]
-    return actual, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))}
+    groups = found.to_numpy(dtype=np.int64)
+    actual = lv.actual[groups, rows["horizon"].to_numpy(dtype=np.int64) - 1]
+    return actual, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))}, groups
 
 
 def row_of(parts: ScoreParts, level_rows: pd.DataFrame | None = None) -> dict:

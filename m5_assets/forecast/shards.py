@@ -155,13 +155,15 @@ def score_group(
     return GroupScores(histories, parts)
 
 
+def combine_group_parts(groups: Sequence[GroupScores]) -> dict[dt.date, ScoreParts]:
+    """Each day's scoring parts over every group's series, as one."""
+    histories = add_level_histories([g.histories for g in groups])
+    return {day: add_score_parts([g.parts[day] for g in groups], histories) for day in groups[0].parts}
+
+
 def combine_group_scores(
     groups: Sequence[GroupScores], read_levels: Callable[[dt.date], pd.DataFrame] | None = None
 ) -> dict[dt.date, dict]:
     """Each day's accuracy row over every group's series (with the levels' interval coverage from
     the day's ``forecast_levels`` rows ``read_levels`` returns, when given)."""
-    histories = add_level_histories([g.histories for g in groups])
-    return {
-        day: row_of(add_score_parts([g.parts[day] for g in groups], histories), read_levels and read_levels(day))
-        for day in groups[0].parts
-    }
+    return {day: row_of(parts, read_levels and read_levels(day)) for day, parts in combine_group_parts(groups).items()}

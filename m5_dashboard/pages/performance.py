@@ -25,9 +25,12 @@ else:
     left, right = st.columns(2)
     left.plotly_chart(charts.wrmsse_per_level(per_level, f"WRMSSE per level, forecast of {day}"), width="stretch")
     cells = data.error_by_store_dept(day)
-    right.plotly_chart(
-        charts.error_heatmap(cells, f"WAPE of each store x department, forecast of {day}"), width="stretch"
-    )
+    if cells.empty:
+        right.caption(f"The forecast of {day} was scored before each series' figures were kept: score it again.")
+    else:
+        right.plotly_chart(
+            charts.error_heatmap(cells, f"WAPE of each store x department, forecast of {day}"), width="stretch"
+        )
     # Plotly cannot select a heat map's cell: every cell is a row here, worst first, linked to its forecast.
     linked = cells.sort_values("wape", ascending=False)
     linked = linked.assign(
