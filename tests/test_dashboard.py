@@ -437,6 +437,7 @@ def test_in_a_browser_a_failing_check_is_named_first_and_linked_and_the_service_
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.wait import WebDriverWait
 
     data_dir = copy_data(dashboard_dir, tmp_path / "failing")
     folder = tables.CHECK_RESULTS.folder(data_dir / "warehouse")
@@ -463,7 +464,10 @@ def test_in_a_browser_a_failing_check_is_named_first_and_linked_and_the_service_
 
             driver.get(f"{base}/inventory")
             before = browser.wait_for_text(driver, ["Safety stock"]).split("Safety stock\n")[1].split("\n")[0]
-            thumb = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')
+            # The slider's range input is drawn after its label and the metrics: wait for it.
+            thumb = WebDriverWait(driver, 30).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')
+            )
             driver.execute_script("arguments[0].focus();", thumb)  # the range input is visually hidden
             ActionChains(driver).send_keys(Keys.END).perform()  # the highest service level it offers
             time.sleep(1)
