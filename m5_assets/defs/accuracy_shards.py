@@ -76,10 +76,11 @@ def build_accuracy_asset(daily: dg.DailyPartitionsDefinition) -> dg.AssetsDefini
         root = m5_data.paths.warehouse
         parts = combine_group_parts([pickle.loads(Path(path).read_bytes()) for path in sorted(staged)])
         level_rows = {day: reader.read_partition(root, tables.FORECAST_LEVELS, day) for day in parts}
+        series = {day: series_figures(day_parts, level_rows[day]) for day, day_parts in parts.items()}
         # Each series' figures first: a partition of forecast_accuracy is never there without them.
-        for day, day_parts in parts.items():
-            tables.SERIES_ACCURACY.write_partition(m5_data.storage, day, series_figures(day_parts, level_rows[day]))
-        rows_by_day = {day: row_of(day_parts, level_rows[day]) for day, day_parts in parts.items()}
+        for day, frame in series.items():
+            tables.SERIES_ACCURACY.write_partition(m5_data.storage, day, frame)
+        rows_by_day = {day: row_of(day_parts, series[day]) for day, day_parts in parts.items()}
         rows, problems = score_in_order(days, rows_by_day.__getitem__, reader.read_accuracy(root))
         check = publish_scores(context, m5_data, days, rows, problems)
         yield dg.Output(None, tables.FORECAST_ACCURACY.name)

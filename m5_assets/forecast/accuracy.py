@@ -139,11 +139,11 @@ def add_score_parts(parts: list[ScoreParts], histories: dict[int, LevelHistory] 
 LEVEL_FIGURES = ("wape", "bias", *(f"coverage_{c}" for c in (80, 95)))  # per level: "{figure}_level_{n}"
 
 
-def level_figures(parts: ScoreParts, level_rows: pd.DataFrame | None) -> dict[str, float]:
+def level_figures(parts: ScoreParts, series: pd.DataFrame | None) -> dict[str, float]:
     """The model's WAPE, bias and interval coverage at each M5 level, in %, over the level's series
-    and the 28 days. Levels 1-11 from their sums; their coverage from their own intervals
-    (``level_rows``, the day's ``forecast_levels``: without them it is not formed). Level 12 from
-    the bottom rows."""
+    and the 28 days. Levels 1-11 from their sums; their coverage from their series' (``series``,
+    from ``series_figures``: each series has the same 28 days, so the level's share is their mean;
+    without them it is not formed). Level 12 from the bottom rows."""
     out: dict[str, float] = {}
     for lv in parts.levels:
         if lv.actual is None or lv.forecasts is None:
@@ -151,9 +151,9 @@ def level_figures(parts: ScoreParts, level_rows: pd.DataFrame | None) -> dict[st
         actual, forecast = lv.actual, lv.forecasts[MODEL]
         out[f"wape_level_{lv.number}"] = wape(float(np.abs(forecast - actual).sum()), float(actual.sum()))
         out[f"bias_level_{lv.number}"] = bias_percent(float((forecast - actual).sum()), float(actual.sum()))
-        if level_rows is not None:
-            inside = inside_counts(*_aligned_bounds(lv, level_rows, parts.day))
-            out |= {f"coverage_{c}_level_{lv.number}": float(100 * inside[c] / actual.size) for c in (80, 95)}
+        if series is not None:
+            own = series[series["level"] == lv.number]
+            out |= {f"coverage_{c}_level_{lv.number}": float(own[f"coverage_{c}"].mean()) for c in (80, 95)}
     absolute, error = parts.point[MODEL][1], parts.point[MODEL][2]
     sold = float(parts.actual_of_rows[MODEL][0])
     out[f"wape_level_{BOTTOM}"], out[f"bias_level_{BOTTOM}"] = wape(absolute, sold), bias_percent(error, sold)
@@ -193,12 +193,6 @@ def series_figures(parts: ScoreParts, level_rows: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _aligned_bounds(lv: LevelSums, level_rows: pd.DataFrame, day: dt.date) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The level's actuals and its rows' interval bounds, day by day in the same order."""
-    actual, bounds, _ = _aligned(lv, level_rows, day)
-    return actual, bounds
-
-
 def _aligned(
     lv: LevelSums, level_rows: pd.DataFrame, day: dt.date
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -221,9 +215,9 @@ def _aligned(
     return actual, {c: rows[c].to_numpy() for c in rows.columns if c.startswith(("lo_", "hi_"))}, groups
 
 
-def row_of(parts: ScoreParts, level_rows: pd.DataFrame | None = None) -> dict:
-    """One row of accuracy figures, from a whole forecast's parts (and its ``forecast_levels`` rows,
-    for the levels' interval coverage)."""
+def row_of(parts: ScoreParts, series: pd.DataFrame | None = None) -> dict:
+    """One row of accuracy figures, from a whole forecast's parts (and its ``series_figures``, for
+    the levels' interval coverage)."""
     scores = scores_of(parts.levels)
     point = {name: dict(zip(POINT_SUMS, sums, strict=True)) for name, sums in parts.point.items()}
     rmse = {name: float(np.sqrt(p["squared"] / p["count"])) for name, p in point.items()}
@@ -250,7 +244,7 @@ def row_of(parts: ScoreParts, level_rows: pd.DataFrame | None = None) -> dict:
     }
     out |= {f"coverage_{c}": float(100 * inside / count) for c, (inside, count) in parts.inside.items()}
     out |= {f"wrmsse_level_{row.level}": float(row.score) for row in scores[MODEL].levels.itertuples()}
-    out |= level_figures(parts, level_rows)
+    out |= level_figures(parts, series)
     if parts.shadow_version is None:
         return out | {"shadow_model_version": None, **{f"shadow_{k}": float("nan") for k in SHADOW_SCORES}}
     shadow = {
@@ -271,7 +265,8 @@ def score_forecast(
     """One row of accuracy figures for the forecast issued on ``day`` (its bottom-level rows, and
     its ``forecast_levels`` rows for the levels' coverage), with a challenger's forecast of the
     same days scored beside it when given."""
-    return row_of(score_parts(inputs, day, bottom, shadow), level_rows)
+    parts = score_parts(inputs, day, bottom, shadow)
+    return row_of(parts, series_figures(parts, level_rows) if level_rows is not None else None)
 
 
 def score_in_order(
