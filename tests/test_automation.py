@@ -230,6 +230,22 @@ def test_the_forecast_freshness_check_fails_once_the_day_s_partition_is_overdue_
         assert _forecasts_fresh(instance, daily)
 
 
+def test_only_the_sensor_evaluates_freshness_so_issuing_past_dates_reports_no_overdue_today(data_dir):
+    # A first m5 run after the due time issued the backtest's dates before today's, and its run
+    # reported "forecasts.freshness_check FAILED: partition <today> is overdue" for a healthy run.
+    defs = _defs(data_dir)
+    (freshness,) = {key for checks in defs.asset_checks or [] for key in checks.check_keys if "freshness" in key.name}
+    issued = defs.resolve_job_def("issue_forecast").asset_layer.asset_graph.asset_check_keys
+    assert freshness not in issued
+    assert {key.name for key in issued} == {
+        "forecasts_within_history",
+        "levels_add_up",
+        "features_stable",
+        "orders_within_history",
+    }
+    assert "forecast_freshness" in {sensor.name for sensor in defs.sensors}
+
+
 def test_the_schedules_run_in_the_configured_time_zone_and_an_unknown_zone_is_refused(data_dir, monkeypatch):
     from m5_assets.settings import SettingsError, load_settings
 

@@ -52,12 +52,15 @@ def forecast_jobs() -> list:
     return [
         dg.define_asset_job(
             ISSUE_FORECAST_JOB,
+            # The freshness check is the sensor's to evaluate: a run that issues past dates (a
+            # backfill, m5 run's backtest) would otherwise report today's partition overdue.
             selection=dg.AssetSelection.assets(
                 tables.FORECASTS.name,
                 tables.FORECAST_LEVELS.name,
                 tables.FEATURE_DRIFT.name,
                 tables.INVENTORY_PLAN.name,
-            ),
+            )
+            - dg.AssetSelection.checks(*forecast_freshness_checks()),
             description="Issue (or re-issue) the 28-day forecast of one or more forecast dates, with its feature drift and inventory plan.",
             hooks=run_outcomes.RECORDED,
         ),
