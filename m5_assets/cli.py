@@ -78,7 +78,17 @@ def _one_run_at_a_time(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _no_instance(paths: DataPaths) -> bool:
+    """Whether there is no Dagster instance to record runs in (and say so, before any work)."""
+    problem = library_env.point_dagster_instance_at(paths)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def _run(args: argparse.Namespace) -> int:
+    if _no_instance(data_paths()):
+        return 2
     with _one_run_at_a_time(data_paths().root):
         return _run_locked(args)
 
@@ -151,8 +161,13 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # The summary says what failed and why; the step-by-step log, stack traces included, stays in
     # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    raw = json.dumps(snapshot(paths.raw), sort_keys=True)
-    chain = Chain(instance, raw + load_settings().model_dump_json())
+    # The known genuine days change what the features cap, as a raw file changes what they read.
+    genuine = paths.genuine_days.stat() if paths.genuine_days.exists() else None
+    inputs = {
+        "raw": snapshot(paths.raw),
+        "known_genuine_days": [genuine.st_size, genuine.st_mtime_ns] if genuine else None,
+    }
+    chain = Chain(instance, json.dumps(inputs, sort_keys=True) + load_settings().model_dump_json())
     skipped: list[str] = []
 
     def launch(
@@ -259,6 +274,8 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    if _no_instance(data_paths()):
+        return 2
     with _one_run_at_a_time(data_paths().root):
         return _backtest_locked(args)
 
@@ -358,16 +375,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="m5", description="m5-forecasting command line")
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The ``m5`` command's arguments (the command-line reference page is generated from them)."""
+    cli = argparse.ArgumentParser(prog="m5", description="m5-forecasting command line")
+    commands = cli.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write a synthetic Kaggle M5 file set")
-    gen.add_argument("--scale", choices=["tiny", "small", "full"], default="small")
+    gen.add_argument(
+        "--scale",
+        choices=["tiny", "small", "full"],
+        default="small",
+        help="30, 1,150 or 30,490 series (see Getting started)",
+    )
     gen.add_argument(
         "--out", required=True, help="folder to write calendar.csv, sell_prices.csv, sales_train_evaluation.csv"
     )
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--seed", type=int, default=42, help="the generator's seed: the same seed writes the same files")
     gen.add_argument("--end-date", help="last day of sales, YYYY-MM-DD (default: 2016-05-22, as in M5)")
     gen.add_argument("--progress", action="store_true", help="show a progress bar (always on for full)")
     gen.set_defaults(handler=_generate)
@@ -400,8 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--forecast-date", help="the forecast issued on this day, YYYY-MM-DD (default: the newest)")
     export.add_argument("--out", help="the CSV to write (default: <data dir>/exports/submission_<date>.csv)")
     export.set_defaults(handler=_export)
+    return cli
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         load_settings()
     except SettingsError as error:

@@ -34,10 +34,28 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
-def point_dagster_instance_at(paths: DataPaths) -> None:
-    """The instance's storage in this data folder (``dagster.yaml`` reads these), unless set."""
+DAGSTER_HOME = "DAGSTER_HOME"
+INSTANCE_CONFIG = "dagster.yaml"
+
+
+def point_dagster_instance_at(paths: DataPaths) -> str | None:
+    """The instance's storage in this data folder (``dagster.yaml`` reads these), unless set; the
+    instance's home (``DAGSTER_HOME``), when unset, the working folder if it holds the project's
+    ``dagster.yaml`` (``m5`` run by hand from the project, as ``make`` runs it). Returns why the
+    instance cannot be opened, or None."""
     for name, value in paths.dagster_instance_env().items():
         os.environ.setdefault(name, value)
+    if os.environ.get(DAGSTER_HOME):
+        return None
+    here = os.getcwd()
+    if os.path.isfile(os.path.join(here, INSTANCE_CONFIG)):
+        os.environ[DAGSTER_HOME] = here
+        return None
+    return (
+        f"{DAGSTER_HOME} is not set and {here} holds no {INSTANCE_CONFIG}, so there is no Dagster instance to "
+        f"record the runs in: run m5 from the project's folder (as make run does), or export {DAGSTER_HOME} "
+        f"as the folder holding the project's {INSTANCE_CONFIG}"
+    )
 
 
 def dagster_postgres_variables() -> dict[str, str]:

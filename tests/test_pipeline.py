@@ -338,6 +338,27 @@ def test_a_changed_raw_file_or_code_reruns_the_feature_store_and_a_deleted_outpu
     assert not rerun()
     (tables.FEATURES.folder(tmp_path / "data" / "warehouse") / MANIFEST).unlink()
     assert rerun()
+    assert not rerun()
+    # Days declared genuine change what the features cap: a rerun must not call them up to date.
+    (tmp_path / "data" / "known_genuine_days.csv").write_text("item_id,store_id,date\n")
+    assert rerun()
+    assert not rerun()
+
+
+def test_m5_run_without_a_dagster_home_says_how_to_give_it_one_before_any_work(tmp_path, monkeypatch, capsys):
+    from m5_assets import library_env
+
+    for name in ("DAGSTER_HOME", "M5_DAGSTER_STORAGE", "M5_DAGSTER_ARTIFACTS", "M5_DAGSTER_LOGS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("M5_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run"]) == 2
+    assert "DAGSTER_HOME is not set" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "raw").exists()  # no demo data generated, no run started
+    # From the project's folder, as make runs it, the project's dagster.yaml is the instance's.
+    monkeypatch.chdir(ROOT)
+    assert library_env.point_dagster_instance_at(data_paths(tmp_path / "data")) is None
+    assert os.environ["DAGSTER_HOME"] == str(ROOT)
 
 
 def test_m5_run_with_a_partial_file_set_names_the_missing_file_and_writes_nothing(

@@ -43,7 +43,7 @@ class Chain:
     run before it."""
 
     instance: dg.DagsterInstance
-    inputs: str  # the raw folder's snapshot and the settings
+    inputs: str  # the raw folder's snapshot, the known genuine days and the settings
     runs: list[str] = field(default_factory=list)
 
     def key(self, job: str, what: str) -> str:
