@@ -6,7 +6,7 @@ instead of failing deep inside a run. Nothing else in the project reads the envi
 variables that belong to libraries (MLflow, Dagster, Prometheus) are read and set in
 ``library_env.py`` beside this module.
 
-``python -m m5_assets.settings`` prints the reference page ``docs/reference/settings.md``.
+``python -m m5_assets.settings`` prints the reference page the documentation site builds from it.
 """
 
 from __future__ import annotations
@@ -247,9 +247,11 @@ def reference() -> str:
         "# Settings",
         "",
         "Every setting of the pipeline, the API and the dashboard is an environment variable, read and",
-        "validated when `m5`, the code location, the API or the dashboard starts. This page is generated",
-        "from `m5_assets/settings.py` by `python -m m5_assets.settings > docs/reference/settings.md`;",
-        "a test fails when the two differ.",
+        "validated when `m5`, the code location, the API or the dashboard starts (a wrong value stops it",
+        "with the variable's name and the rule).",
+        "",
+        "*Generated from the code when the site is built (`m5_assets/settings.py`, the one class that",
+        "declares them); edit that, not this page.*",
         "",
         "| variable | type | default | what it sets |",
         "| --- | --- | --- | --- |",
