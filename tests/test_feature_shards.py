@@ -200,6 +200,28 @@ def test_the_feature_store_job_by_store_group_publishes_the_one_group_rows(data_
     assert not (warehouse_dir / SHARDS_FOLDER).exists()  # staged files are gone once published
 
 
+def test_a_generation_missing_a_store_of_the_long_table_is_refused_not_published(data_dir, monkeypatch):
+    """The combining step names the stores a generation must hold from the long table, not from
+    the groups that came back: a plan that left a group out is refused."""
+    from m5_assets.defs import feature_shards as feature_shards_defs
+
+    assert run_pipeline(data_dir).success
+    folder = tables.FEATURES.folder(data_dir / "warehouse")
+    before = read_store_files(folder)
+    planned = feature_shards_defs.store_group_outputs
+
+    def all_but_the_last(*args, **kwargs):
+        return list(planned(*args, **kwargs))[:-1]
+
+    monkeypatch.setattr(feature_shards_defs, "store_group_outputs", all_but_the_last)
+    result = run_pipeline(data_dir, store_groups=2)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert failure.step_key == "features.combine_feature_groups"
+    assert "the groups wrote stores" in str(failure.event_specific_data.error)
+    assert read_store_files(folder) == before  # the published generation stays
+
+
 def test_a_feature_group_killed_mid_write_publishes_nothing_and_its_retry_completes_the_run(
     data_dir, tmp_path, monkeypatch
 ):

@@ -94,8 +94,11 @@ def build_features_asset() -> dg.AssetsDefinition:
         context: dg.OpExecutionContext, m5_data: M5Data, checked: list[CheckedGroup]
     ) -> OpEvents:
         staged = [part.staged for part in checked]
-        stores = [store for part in staged for store in part.stores]
-        files = tables.FEATURES.new_store_files(m5_data.paths.warehouse, staged[0].generation, stores)
+        # The generation must hold every store of the long table, once: named from the long table,
+        # not from the groups, so a group missing or repeated is refused rather than published.
+        files = tables.FEATURES.new_store_files(
+            m5_data.paths.warehouse, staged[0].generation, long_table_stores(m5_data)
+        )
         stats = feature_shards.combine_feature_groups(staged, files)
         build = FeatureBuild(stats, merged(part.violations for part in checked))
         metadata = yield from publish_checked_files(

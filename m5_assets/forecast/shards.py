@@ -6,8 +6,9 @@ the levels need every series, which is why they are built after combining.
 
 Scoring is combined the same way: each group sums its series into every level of the hierarchy
 (``ScoreParts``). A level keyed by store lies wholly in one group, which reduces it to each
-series' scale and error; the others (total, state, category, department, item, item x state)
-keep their sums, and their history is summed once for all of a run's days. The combining step
+series' scale and error; the others (total, state, category, department, state x category,
+state x department, item, item x state) keep their sums, and their history is summed once for
+all of a run's days. The combining step
 adds the groups' sums and scores the whole hierarchy, as the one-step scoring does.
 """
 
