@@ -34,7 +34,7 @@ SYNC_SECONDS = 30.0  # how often a reader pulls from the object store at most
 DEFAULT_SPAN = (dt.date(2011, 1, 29), dt.date(2016, 5, 22))
 
 
-def read_parquet(path: Path | str, filters: list | None = None) -> pd.DataFrame:
+def read_parquet(path: Path | str, filters: list | None = None, columns: list[str] | None = None) -> pd.DataFrame:
     """A Parquet file as a frame, opened by Arrow's own file system.
 
     Not ``pandas.read_parquet``: on a local path it opens a Python file object and hands it to
@@ -42,7 +42,7 @@ def read_parquet(path: Path | str, filters: list | None = None) -> pd.DataFrame:
     Dropping it takes the GIL; at interpreter exit that thread is killed inside a C++ destructor
     and the process aborts ("terminate called without an active exception", issue 23).
     """
-    return pq.read_table(str(path), filters=filters, use_pandas_metadata=True).to_pandas()
+    return pq.read_table(str(path), filters=filters, columns=columns, use_pandas_metadata=True).to_pandas()
 
 
 def partition_keys(root: Path, table: Table) -> list[str]:
@@ -62,16 +62,21 @@ def partition_days(root: Path, table: Table) -> list[dt.date]:
 
 
 def read_partition(
-    root: Path, table: Table, key: dt.date | str, stores: Sequence[str] | None = None, filters: list | None = None
+    root: Path,
+    table: Table,
+    key: dt.date | str,
+    stores: Sequence[str] | None = None,
+    filters: list | None = None,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One partition (its rows of ``stores`` only, and those ``filters`` keep, if given), with its
-    partition column; FileNotFoundError naming it when absent."""
+    """One partition (its rows of ``stores`` only, those ``filters`` keep and its ``columns``, if
+    given), with its partition column; FileNotFoundError naming it when absent."""
     path = table.path(root, key)
     if not path.exists():
         raise FileNotFoundError(f"{table.name}: no partition for {key} ({path})")
     filters = [*(filters or []), *([("store_id", "in", list(stores))] if stores is not None else [])] or None
     assert table.partition_column is not None  # ``table.path`` refused a key for an unpartitioned table
-    return read_parquet(path, filters=filters).assign(**{table.partition_column: key})
+    return read_parquet(path, filters=filters, columns=columns).assign(**{table.partition_column: key})
 
 
 def read_all_partitions(root: Path, table: Table) -> pd.DataFrame:
@@ -289,6 +294,14 @@ class WarehouseReader:
             pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=header))
             header = False
             yield out.getvalue()
+
+    def series_days_by_level(self, day: dt.date) -> dict[int, int]:
+        """How many series-days each level of the forecast of ``day`` holds (what a level's interval
+        coverage is a share of): the levels' one column and the bottom file's footer, not the rows."""
+        levels = pq.read_table(str(tables.FORECAST_LEVELS.path(self.root, day)), columns=["level"]).column("level")
+        counts = {int(c["values"]): int(c["counts"]) for c in pc.value_counts(levels).to_pylist()}
+        bottom = pq.ParquetFile(str(tables.FORECASTS.path(self.root, day))).metadata.num_rows
+        return counts | {LEVELS[-1][0]: bottom}
 
     def error_by_store_dept(self, day: dt.date) -> pd.DataFrame:
         """The scored forecast of ``day``, each store x department series (M5 level 9) as

@@ -26,9 +26,7 @@ from m5_assets.reader import (
     read_partition,
 )
 from m5_assets.settings import data_paths, load_settings
-from m5_assets.tables import LEVEL_NAMES, LEVELS, level_filters, level_key  # noqa: F401 (for the pages)
-
-BOTTOM_LEVEL = LEVELS[-1][0]
+from m5_assets.tables import LEVEL_NAMES, level_filters, level_key  # noqa: F401 (for the pages)
 
 DAGSTER_URL = load_settings().dagster_ui_url
 NOTHING_YET = "Nothing to show yet: run `make run` (or materialize the assets in the Dagster UI, `make ui`) first."
@@ -237,7 +235,7 @@ def level_figure_help(prefix: str) -> str:
 def coverage_shortfalls(figures: pd.DataFrame, day: dt.date) -> list[str]:
     """Each level of the forecast of ``day`` whose interval coverage falls short of nominal beyond
     chance (``intervals.short_of_nominal``, judged on the level's own number of series-days)."""
-    series_days = levels(day)["level"].value_counts().to_dict() | {BOTTOM_LEVEL: len(forecasts(day))}
+    series_days = _series_days_by_level(str(data_paths().root), day, _mtime(tables.FORECASTS.path(reader().root, day)))
     short = []
     for row in figures.to_dict("records"):
         for nominal in (80, 95):
@@ -247,10 +245,19 @@ def coverage_shortfalls(figures: pd.DataFrame, day: dt.date) -> list[str]:
     return short
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _series_days_by_level(data_dir: str, day: dt.date, bottom_mtime: float) -> dict[int, int]:
+    # Keyed by the bottom file, which a forecast partition publishes after its levels.
+    return WarehouseReader(data_paths(data_dir)).series_days_by_level(day)
+
+
+HIERARCHY = ["item_id", "dept_id", "cat_id", "store_id", "state_id"]
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def _hierarchy(root: str, day: dt.date, stamp: float) -> pd.DataFrame:
-    frame = read_partition(Path(root), tables.FORECASTS, day)
-    return frame[["item_id", "dept_id", "cat_id", "store_id", "state_id"]].drop_duplicates().reset_index(drop=True)
+    frame = read_partition(Path(root), tables.FORECASTS, day, columns=HIERARCHY)
+    return frame[HIERARCHY].drop_duplicates().reset_index(drop=True)
 
 
 def hierarchy(day: dt.date) -> pd.DataFrame:

@@ -64,3 +64,10 @@ def test_actual_sums_by_a_hierarchy_column_equal_the_long_table_grouped(reader, 
     assert got.to_dict() == window.groupby("state_id", observed=True)["units"].sum().astype(float).to_dict()
     with pytest.raises(ValueError, match="not hierarchy columns"):
         reader.actual_sums(dt.date(2016, 4, 1), dt.date(2016, 4, 28), ("units; DROP",))
+
+
+def test_series_days_per_level_are_the_rows_of_each_level_read_from_one_column_and_a_footer(reader):
+    levels = reader.forecast_levels(NEWEST)
+    counted = reader.series_days_by_level(NEWEST)
+    assert counted == {**levels["level"].value_counts().to_dict(), 12: len(reader.forecasts(NEWEST))}
+    assert sorted(counted) == list(range(1, 13)) and counted[1] == 28
