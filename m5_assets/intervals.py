@@ -166,13 +166,16 @@ def _signed_bounds(scores: np.ndarray, sold: np.ndarray, share: float) -> tuple[
     return -np.inf, float(np.quantile(scores[sold], (share - zeros) / (1 - zeros)))
 
 
+def inside(actual: np.ndarray, bounds: dict[str, np.ndarray], coverage: int) -> np.ndarray:
+    """Whether each actual lies inside its ``coverage`` % interval (a bound stored in float32
+    still holds the whole number it was)."""
+    lo_name, hi_name = bound_columns(coverage)
+    return (actual >= bounds[lo_name] - 1e-9) & (actual <= bounds[hi_name] + 1e-9)
+
+
 def inside_counts(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, int]:
     """How many actuals lie inside each interval."""
-    out = {}
-    for c in COVERAGES:
-        lo_name, hi_name = bound_columns(c)
-        out[c] = int(((actual >= bounds[lo_name] - 1e-9) & (actual <= bounds[hi_name] + 1e-9)).sum())
-    return out
+    return {c: int(inside(actual, bounds, c).sum()) for c in COVERAGES}
 
 
 def coverage(actual: np.ndarray, bounds: dict[str, np.ndarray]) -> dict[int, float]:

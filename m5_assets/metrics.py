@@ -23,15 +23,23 @@ from m5_assets.tables import LEVELS
 WEIGHT_DAYS = 28
 
 
+def percent_of_sold(summed: np.ndarray, sold: np.ndarray) -> np.ndarray:
+    """``summed`` over ``sold``, in %, element by element; NaN where nothing sold. The one form of
+    WAPE and bias, for a level (scalars) and for each of its series (arrays)."""
+    summed, sold = np.asarray(summed, dtype=np.float64), np.asarray(sold, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sold > 0, 100 * summed / sold, np.nan)
+
+
 def wape(absolute_error: float, actual: float) -> float:
     """Weighted absolute percentage error, in %: the sum of |forecast - actual| over a level's series
     and days, over the sum of their actuals (NaN when nothing sold). What a planner reads first."""
-    return float(100 * absolute_error / actual) if actual > 0 else float("nan")
+    return float(percent_of_sold(np.asarray(absolute_error), np.asarray(actual)))
 
 
 def bias_percent(error: float, actual: float) -> float:
     """The sum of (forecast - actual) over the sum of actuals, in %: above 0 the forecast runs high."""
-    return float(100 * error / actual) if actual > 0 else float("nan")
+    return float(percent_of_sold(np.asarray(error), np.asarray(actual)))
 
 
 def aggregation(series: pd.DataFrame, keys: tuple[str, ...]) -> tuple[sparse.csr_matrix, pd.DataFrame]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from m5_assets import tables
+from m5_assets import intervals, tables
 from m5_assets.features.build import FeatureInputs
 from m5_assets.features.catalog import HORIZON
 from m5_assets.intervals import COVERAGES, inside_counts
@@ -22,6 +22,7 @@ from m5_assets.metrics import (
     bias_percent,
     level_sums,
     mean_bottom_rmsse,
+    percent_of_sold,
     scores_of,
     wape,
     with_history,
@@ -175,20 +176,17 @@ def series_figures(parts: ScoreParts, level_rows: pd.DataFrame) -> pd.DataFrame:
             continue  # the bottom level: its rows are the forecasts themselves
         actual, forecast = lv.actual, lv.forecasts[MODEL]
         sold = actual.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            wape_of = np.where(sold > 0, 100 * np.abs(forecast - actual).sum(axis=1) / sold, np.nan)
-            bias_of = np.where(sold > 0, 100 * (forecast - actual).sum(axis=1) / sold, np.nan)
         day_actual, bounds, found = _aligned(lv, level_rows, parts.day)
         frame = pd.DataFrame({"level": np.full(len(sold), lv.number, dtype=np.int8)})
         for key in HIERARCHY_KEYS:
             values = lv.groups[key].astype(str).to_numpy() if key in lv.groups else None
             frame[key] = pd.array(values if values is not None else [None] * len(sold), dtype="string")
         frame["units_sold"], frame["units_forecast"] = sold, forecast.sum(axis=1)
-        frame["wape"], frame["bias"] = wape_of, bias_of
+        frame["wape"] = percent_of_sold(np.abs(forecast - actual).sum(axis=1), sold)
+        frame["bias"] = percent_of_sold((forecast - actual).sum(axis=1), sold)
         for c in (80, 95):
-            lo, hi = bounds[f"lo_{c}"], bounds[f"hi_{c}"]
-            inside = ((day_actual >= lo - 1e-9) & (day_actual <= hi + 1e-9)).astype(np.float64)
-            frame[f"coverage_{c}"] = 100 * np.bincount(found, inside, len(sold)) / np.bincount(found, None, len(sold))
+            held = intervals.inside(day_actual, bounds, c).astype(np.float64)
+            frame[f"coverage_{c}"] = 100 * np.bincount(found, held, len(sold)) / np.bincount(found, None, len(sold))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
