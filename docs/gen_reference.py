@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from m5_assets import cli, settings, tables
+from m5_assets.table_files import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("m5_assets", "m5_serving", "m5_dashboard")
@@ -57,13 +58,15 @@ def layout_page() -> str:
 
 
 def _table_location(table: tables.Table) -> str:
-    folder = f"warehouse/{table.name}/"
+    """Where the table's files are, as the declaration itself names them (placeholders for keys)."""
+    root = Path("warehouse")
     if table.by_store:
-        return f"`{folder}generation=<g>/<store>.parquet`, published by `{folder}_manifest.json`"
+        (store_file,) = table.new_store_files(root, "<g>", ["<store>"]).paths
+        return f"`{store_file.as_posix()}`, published by `{(table.folder(root) / MANIFEST).as_posix()}`"
     if table.partition_column:
         key = "YYYY-MM-DD" if table.date_keyed else "<key>"
-        return f"`{folder}{table.partition_column}={key}/data.parquet`, one file per partition"
-    return f"`{folder}data.parquet`"
+        return f"`{table.path(root, key).as_posix()}`, one file per partition"
+    return f"`{table.path(root).as_posix()}`"
 
 
 def tables_page() -> str:

@@ -141,7 +141,7 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     import dagster as dg
 
     from m5_assets.definitions import build_definitions
-    from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB, snapshot
+    from m5_assets.defs.automation import ISSUE_FORECAST_JOB, SCORE_FORECAST_JOB, file_state, snapshot
     from m5_assets.defs.jobs import FEATURE_STORE_JOB, TRAIN_MODEL_JOB
     from m5_assets.defs.launch import CodeLocationRuns
     from m5_assets.defs.resources import default_data_resource
@@ -162,11 +162,8 @@ def _run_jobs(args: argparse.Namespace, paths: DataPaths) -> int:
     # the run's view in the UI, so the terminal shows a data error as a message, not a crash.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     # The known genuine days change what the features cap, as a raw file changes what they read.
-    genuine = paths.genuine_days.stat() if paths.genuine_days.exists() else None
-    inputs = {
-        "raw": snapshot(paths.raw),
-        "known_genuine_days": [genuine.st_size, genuine.st_mtime_ns] if genuine else None,
-    }
+    genuine = paths.genuine_days
+    inputs = {"raw": snapshot(paths.raw), "known_genuine_days": file_state(genuine) if genuine.exists() else None}
     chain = Chain(instance, json.dumps(inputs, sort_keys=True) + load_settings().model_dump_json())
     skipped: list[str] = []
 

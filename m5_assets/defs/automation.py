@@ -30,9 +30,15 @@ SCORE_FORECAST_JOB = "score_forecast"
 SETTLE_SECONDS = 60
 
 
+def file_state(path: Path) -> list[int]:
+    """Size and modification time (ns) of a file: what tells a changed file from the same one."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
 def snapshot(raw: Path) -> dict[str, list[int]]:
-    """Size and modification time (ns) of each file in the raw folder, hidden files aside."""
-    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in raw_files.visible_entries(raw) if p.is_file()}
+    """The state of each file in the raw folder, hidden files aside."""
+    return {p.name: file_state(p) for p in raw_files.visible_entries(raw) if p.is_file()}
 
 
 def _cursor(handled: dict, last_tick: dict) -> str:
